@@ -1,0 +1,70 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "pinbench",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "pinbench", targets: ["pinbench"]),
+        .library(name: "Bytes", targets: ["Bytes"]),
+        .library(name: "PinModel", targets: ["PinModel"]),
+        .library(name: "PinEmulator", targets: ["PinEmulator"]),
+        .library(name: "RingBuffers", targets: ["RingBuffers"]),
+        .library(name: "Codecs", targets: ["Codecs"]),
+        .library(name: "KafkaWire", targets: ["KafkaWire"]),
+        .library(name: "KafkaLog", targets: ["KafkaLog"]),
+        .library(name: "Pipeline", targets: ["Pipeline"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
+    ],
+    targets: [
+        // C libraries at the edge.
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CSnappy", providers: [.apt(["libsnappy-dev"])]),
+        .systemLibrary(name: "CNuma", providers: [.apt(["libnuma-dev"])]),
+        .target(name: "CPinShims"),
+
+        .target(name: "Bytes", swiftSettings: strict),
+        .target(name: "PinModel", dependencies: ["Bytes"], swiftSettings: strict),
+        .target(name: "PinEmulator", dependencies: ["PinModel"], swiftSettings: strict),
+        .target(name: "RingBuffers", swiftSettings: strict),
+        .target(name: "Codecs", dependencies: ["Bytes", "CZstd", "CLZ4", "CZlib", "CSnappy", "CPinShims"], swiftSettings: strict),
+        .target(name: "KafkaWire", dependencies: ["Codecs", "Bytes"], swiftSettings: strict),
+        .target(name: "KafkaLog", dependencies: ["KafkaWire", "Codecs"], swiftSettings: strict),
+        .target(
+            name: "Pipeline",
+            dependencies: [
+                "PinModel", "PinEmulator", "RingBuffers", "KafkaWire", "KafkaLog", "Codecs", "CPinShims", "CNuma",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "pinbench",
+            dependencies: [
+                "Pipeline", "PinModel", "PinEmulator", "KafkaWire", "KafkaLog", "Codecs",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
+
+        .testTarget(name: "PinModelTests", dependencies: ["PinModel", "PinEmulator"]),
+        .testTarget(name: "KafkaWireTests", dependencies: ["KafkaWire", "Codecs"]),
+        .testTarget(name: "KafkaLogTests", dependencies: ["KafkaLog", "KafkaWire", "Codecs"]),
+        .testTarget(name: "RingBuffersTests", dependencies: ["RingBuffers"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "PinEmulator", "PinModel", "KafkaLog", "KafkaWire"]),
+        .testTarget(
+            name: "InteropTests",
+            dependencies: ["Pipeline", "PinEmulator", "PinModel", "KafkaLog", "KafkaWire"],
+            resources: [.copy("Peers")]
+        ),
+    ]
+)

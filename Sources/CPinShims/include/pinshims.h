@@ -1,0 +1,19 @@
+#ifndef PINSHIMS_H
+#define PINSHIMS_H
+#include <stddef.h>
+#include <stdint.h>
+
+/// CRC-32C (Castagnoli), hardware (SSE4.2 / ARMv8 CRC) when the CPU has it, else slicing-by-8 tables.
+/// `crc` is the running value (start with 0); the result is the final CRC (already inverted).
+uint32_t pb_crc32c(uint32_t crc, const void *data, size_t len);
+/// The software path alone, for tests and the benchmark.
+uint32_t pb_crc32c_sw(uint32_t crc, const void *data, size_t len);
+/// 1 when pb_crc32c uses the hardware instruction.
+int pb_crc32c_hw_available(void);
+
+/// Pins the calling thread to one CPU. Returns 0 or an errno value.
+int pb_pin_thread_to_cpu(int cpu);
+/// Number of CPUs online.
+int pb_cpu_count(void);
+
+#endif

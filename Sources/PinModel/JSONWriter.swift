@@ -1,0 +1,216 @@
+import Bytes
+
+/// How JSON is laid out.
+public enum JSONStyle: String, Sendable, CaseIterable {
+    /// `{"a":1,"b":"é"}`: no spaces, UTF-8 kept as is (what our pipeline sends).
+    case compact
+    /// `{"a": 1, "b": "\u00e9"}`: Python's `json.dumps` defaults (`ensure_ascii=True`, `", "` and `": "`).
+    case python
+}
+
+/// A byte-level JSON writer appending into a `ByteBuffer`. No Foundation, no allocation per call
+/// beyond the buffer's own growth.
+public struct JSONWriter {
+    public let out: ByteBuffer
+    public let style: JSONStyle
+    @usableFromInline var first = true
+
+    @inlinable
+    public init(into out: ByteBuffer, style: JSONStyle = .compact) {
+        self.out = out
+        self.style = style
+    }
+
+    @inlinable
+    public mutating func beginObject() {
+        out.append(UInt8(ascii: "{"))
+        first = true
+    }
+
+    @inlinable
+    public mutating func endObject() { out.append(UInt8(ascii: "}")) }
+
+    @inlinable
+    mutating func key(_ k: StaticString) {
+        if !first {
+            if style == .python { out.append(", ") } else { out.append(UInt8(ascii: ",")) }
+        }
+        first = false
+        out.append(UInt8(ascii: "\""))
+        out.append(k)
+        if style == .python { out.append("\": ") } else { out.append("\":") }
+    }
+
+    @inlinable
+    public mutating func field(_ k: StaticString, _ v: Int) {
+        key(k)
+        out.appendDecimal(v)
+    }
+
+    @inlinable
+    public mutating func field(_ k: StaticString, _ v: Double) {
+        key(k)
+        JSONWriter.appendDouble(v, to: out)
+    }
+
+    @inlinable
+    public mutating func field(_ k: StaticString, _ v: String) {
+        key(k)
+        var v = v
+        v.withUTF8 { JSONWriter.appendString(UnsafeRawBufferPointer($0), to: out, style: style) }
+    }
+
+    /// Shortest round-trip decimal, as Python's `repr(float)` writes it for the values we emit.
+    @inlinable
+    public static func appendDouble(_ v: Double, to out: ByteBuffer) {
+        precondition(v.isFinite, "JSON has no NaN or infinity")
+        out.append(utf8: v.description)
+    }
+
+    /// Appends `s` (valid UTF-8) as a JSON string with quotes.
+    @inlinable
+    public static func appendString(_ s: UnsafeRawBufferPointer, to out: ByteBuffer, style: JSONStyle) {
+        out.append(UInt8(ascii: "\""))
+        if style == .compact { appendCompactBody(s, to: out) } else { appendASCIIBody(s, to: out) }
+        out.append(UInt8(ascii: "\""))
+    }
+
+    @usableFromInline
+    static func appendCompactBody(_ s: UnsafeRawBufferPointer, to out: ByteBuffer) {
+        guard let base = s.baseAddress else { return }
+        let n = s.count
+        var runStart = 0
+        var i = 0
+        while i < n {
+            let b = base.load(fromByteOffset: i, as: UInt8.self)
+            if _fastPath(b >= 0x20 && b != 0x22 && b != 0x5C) { i += 1; continue }
+            out.append(base + runStart, count: i - runStart)
+            appendEscape(b, to: out)
+            i += 1
+            runStart = i
+        }
+        out.append(base + runStart, count: n - runStart)
+    }
+
+    @usableFromInline
+    static func appendASCIIBody(_ s: UnsafeRawBufferPointer, to out: ByteBuffer) {
+        guard let base = s.baseAddress else { return }
+        let n = s.count
+        var runStart = 0
+        var i = 0
+        while i < n {
+            let b = base.load(fromByteOffset: i, as: UInt8.self)
+            if b >= 0x20 && b < 0x7F && b != 0x22 && b != 0x5C { i += 1; continue }
+            out.append(base + runStart, count: i - runStart)
+            if b < 0x80 {
+                appendEscape(b, to: out)
+                i += 1
+            } else {
+                // Decode one scalar (input is valid UTF-8) and write \uXXXX, with a surrogate pair above U+FFFF.
+                var scalar: UInt32
+                var len: Int
+                if b < 0xE0 { scalar = UInt32(b & 0x1F); len = 2 } else if b < 0xF0 { scalar = UInt32(b & 0x0F); len = 3 } else {
+                    scalar = UInt32(b & 0x07); len = 4
+                }
+                for k in 1..<len { scalar = scalar << 6 | UInt32(base.load(fromByteOffset: i + k, as: UInt8.self) & 0x3F) }
+                if scalar >= 0x10000 {
+                    let v = scalar - 0x10000
+                    appendU16(UInt16(0xD800 + (v >> 10)), to: out)
+                    appendU16(UInt16(0xDC00 + (v & 0x3FF)), to: out)
+                } else {
+                    appendU16(UInt16(scalar), to: out)
+                }
+                i += len
+            }
+            runStart = i
+        }
+        out.append(base + runStart, count: n - runStart)
+    }
+
+    @usableFromInline
+    static func appendEscape(_ b: UInt8, to out: ByteBuffer) {
+        switch b {
+        case 0x22: out.append("\\\"")
+        case 0x5C: out.append("\\\\")
+        case 0x0A: out.append("\\n")
+        case 0x0D: out.append("\\r")
+        case 0x09: out.append("\\t")
+        case 0x08: out.append("\\b")
+        case 0x0C: out.append("\\f")
+        default: appendU16(UInt16(b), to: out)
+        }
+    }
+
+    @usableFromInline
+    static func appendU16(_ v: UInt16, to out: ByteBuffer) {
+        let hex: StaticString = "0123456789abcdef"
+        let h = hex.utf8Start
+        let p = out.reserve(6)
+        p.storeBytes(of: UInt8(ascii: "\\"), toByteOffset: 0, as: UInt8.self)
+        p.storeBytes(of: UInt8(ascii: "u"), toByteOffset: 1, as: UInt8.self)
+        p.storeBytes(of: h[Int(v >> 12)], toByteOffset: 2, as: UInt8.self)
+        p.storeBytes(of: h[Int((v >> 8) & 0xF)], toByteOffset: 3, as: UInt8.self)
+        p.storeBytes(of: h[Int((v >> 4) & 0xF)], toByteOffset: 4, as: UInt8.self)
+        p.storeBytes(of: h[Int(v & 0xF)], toByteOffset: 5, as: UInt8.self)
+        out.count += 6
+    }
+}
+
+extension PinRecord {
+    /// Appends this record as one JSON object (no newline).
+    @inlinable
+    public func writeJSON(to out: ByteBuffer, style: JSONStyle = .compact) {
+        var w = JSONWriter(into: out, style: style)
+        w.beginObject()
+        w.field("index", index)
+        w.field("unique_id", uniqueId)
+        w.field("title", title)
+        w.field("description", description)
+        w.field("poster_name", posterName)
+        w.field("follower_count", followerCount)
+        w.field("tag_list", tagList)
+        w.field("is_image_or_video", isImageOrVideo)
+        w.field("image_src", imageSrc)
+        w.field("downloaded", downloaded)
+        w.field("save_location", saveLocation)
+        w.field("category", category)
+        w.endObject()
+    }
+}
+
+extension GeoRecord {
+    @inlinable
+    public func writeJSON(to out: ByteBuffer, style: JSONStyle = .compact) {
+        var w = JSONWriter(into: out, style: style)
+        w.beginObject()
+        w.field("ind", ind)
+        w.field("timestamp", timestamp)
+        w.field("latitude", latitude)
+        w.field("longitude", longitude)
+        w.field("country", country)
+        w.endObject()
+    }
+}
+
+extension UserRecord {
+    @inlinable
+    public func writeJSON(to out: ByteBuffer, style: JSONStyle = .compact) {
+        var w = JSONWriter(into: out, style: style)
+        w.beginObject()
+        w.field("ind", ind)
+        w.field("first_name", firstName)
+        w.field("last_name", lastName)
+        w.field("age", age)
+        w.field("date_joined", dateJoined)
+        w.endObject()
+    }
+}
+
+extension ByteBuffer {
+    /// Convenience for tests and tools: the JSON text of one record.
+    public static func json(_ body: (ByteBuffer) -> Void) -> String {
+        let b = ByteBuffer(capacity: 1024)
+        body(b)
+        return String(decoding: b.bytes, as: UTF8.self)
+    }
+}

@@ -1,0 +1,160 @@
+import Bytes
+import PinModel
+import Foundation
+import Testing
+
+/// The example rows of `shared/spec/pinterest-data.md` §1, byte for byte.
+let specRows: [String] = [
+    #"{"index":7528,"unique_id":"fbe53c66-3442-4773-b19e-d3ec6f54dddf","title":"No Title Data Available","description":"No description available Story format","poster_name":"User Info Error","follower_count":"User Info Error","tag_list":"N,o, ,T,a,g,s, ,A,v,a,i,l,a,b,l,e","is_image_or_video":"multi-video(story page format)","image_src":"Image src error.","downloaded":0,"save_location":"Local save in /data/mens-fashion","category":"mens-fashion"}"#,
+    #"{"ind":7528,"timestamp":"2020-08-28 03:52:47","latitude":-89.9787,"longitude":-173.293,"country":"Albania"}"#,
+    #"{"ind":7528,"first_name":"Abigail","last_name":"Ali","age":20,"date_joined":"2015-10-24 11:23:51"}"#,
+    #"{"index":2863,"unique_id":"9bf39437-42a6-4f02-99a0-9a0383d8cd70","title":"25 Super Fun Summer Crafts for Kids - Of Life and Lisa","description":"Keep the kids busy this summer with these easy diy crafts and projects. Creative and…","poster_name":"Of Life & Lisa | Lifestyle Blog","follower_count":"124k","tag_list":"Summer Crafts For Kids,Fun Crafts For Kids,Summer Kids,Toddler Crafts,Crafts To Do,Diy For Kids,Summer Snow,Diys For Summer,Craft Ideas For Girls","is_image_or_video":"image","image_src":"https://i.pinimg.com/originals/b3/bc/e2/b3bce2964e8c8975387b39660eed5f16.jpg","downloaded":1,"save_location":"Local save in /data/diy-and-crafts","category":"diy-and-crafts"}"#,
+    #"{"ind":2863,"timestamp":"2020-04-27 13:34:16","latitude":-5.34445,"longitude":-177.924,"country":"Armenia"}"#,
+    #"{"ind":2863,"first_name":"Dylan","last_name":"Holmes","age":32,"date_joined":"2016-10-23 14:06:51"}"#,
+    #"{"index":10794,"unique_id":"c4bd2577-a7bb-4409-bb7a-17d5ed7e1cf1","title":"TireBuyer","description":"Nissan GT-R. Sick.","poster_name":"Ray Uyemura","follower_count":"437","tag_list":"Lowrider,Old Vintage Cars,Antique Cars,Austin Martin,Nissan Gtr Black,Jaguar,1959 Cadillac,Cadillac Ct6,Old School Cars","is_image_or_video":"image","image_src":"https://i.pinimg.com/originals/0d/29/9f/0d299f3df020395aa7ce8387f40fbeed.jpg","downloaded":1,"save_location":"Local save in /data/vehicles","category":"vehicles"}"#,
+]
+
+func roundTrip(_ row: String, style: JSONStyle = .compact) throws -> String {
+    if row.hasPrefix(#"{"index""#) {
+        let r = try PinRecord.decode(row)
+        return ByteBuffer.json { r.writeJSON(to: $0, style: style) }
+    } else if row.contains(#""timestamp""#) {
+        let r = try GeoRecord.decode(row)
+        return ByteBuffer.json { r.writeJSON(to: $0, style: style) }
+    } else {
+        let r = try UserRecord.decode(row)
+        return ByteBuffer.json { r.writeJSON(to: $0, style: style) }
+    }
+}
+
+func expectJSONError(_ text: String, _ reason: JSONErrorReason, at offset: Int? = nil, sourceLocation: SourceLocation = #_sourceLocation) {
+    do {
+        _ = try PinRecord.decode(text)
+        Issue.record("accepted invalid input \(text)", sourceLocation: sourceLocation)
+    } catch {
+        #expect(error.reason == reason, sourceLocation: sourceLocation)
+        if let offset { #expect(error.offset == offset, "offset", sourceLocation: sourceLocation) }
+    }
+}
+
+@Suite struct JSONTests {
+    @Test func specRowsRoundTripExactly() throws {
+        for row in specRows {
+            #expect(try roundTrip(row) == row)
+        }
+    }
+
+    @Test func specRowFieldsDecode() throws {
+        let p = try PinRecord.decode(specRows[3])
+        #expect(p.index == 2863)
+        #expect(p.followerCount == "124k")
+        #expect(p.description.hasSuffix("Creative and…"))
+        #expect(p.downloaded == 1)
+        let g = try GeoRecord.decode(specRows[1])
+        #expect(g.latitude == -89.9787 && g.longitude == -173.293)
+        let u = try UserRecord.decode(specRows[2])
+        #expect(u.age == 20 && u.firstName == "Abigail")
+    }
+
+    /// What Python's `json.dumps(row)` sends: `", "`/`": "` separators and `\uXXXX` for non-ASCII.
+    @Test func pythonStyleInputAndOutput() throws {
+        let python = #"{"index": 2863, "unique_id": "9bf39437-42a6-4f02-99a0-9a0383d8cd70", "title": "25 Super Fun Summer Crafts for Kids - Of Life and Lisa", "description": "Keep the kids busy this summer with these easy diy crafts and projects. Creative and\u2026", "poster_name": "Of Life & Lisa | Lifestyle Blog", "follower_count": "124k", "tag_list": "Summer Crafts For Kids,Fun Crafts For Kids,Summer Kids,Toddler Crafts,Crafts To Do,Diy For Kids,Summer Snow,Diys For Summer,Craft Ideas For Girls", "is_image_or_video": "image", "image_src": "https://i.pinimg.com/originals/b3/bc/e2/b3bce2964e8c8975387b39660eed5f16.jpg", "downloaded": 1, "save_location": "Local save in /data/diy-and-crafts", "category": "diy-and-crafts"}"#
+        let p = try PinRecord.decode(python)
+        #expect(p == (try PinRecord.decode(specRows[3])))
+        #expect(ByteBuffer.json { p.writeJSON(to: $0, style: .python) } == python)
+        #expect(try roundTrip(python) == specRows[3])
+    }
+
+    @Test func anyKeyOrderExtraKeysAndWhitespace() throws {
+        let text = "\n\t{ \"country\" : \"Albania\",\r\n \"extra\": {\"nested\": [1, 2.5e3, true, false, null, \"x\"]},"
+            + " \"longitude\":-173.293, \"ind\":7528, \"latitude\" : -89.9787 , \"timestamp\":\"2020-08-28 03:52:47\" } \n"
+        let g = try GeoRecord.decode(text)
+        #expect(ByteBuffer.json { g.writeJSON(to: $0) } == specRows[1])
+    }
+
+    @Test func everyEscapeIncludingSurrogatePairs() throws {
+        let text = #"{"ind":1,"first_name":"a\"b\\c\/d\be\ff\ng\rh\ti\u00e9\u2026\ud83d\ude00","last_name":"\u0041li","age":3,"date_joined":"x"}"#
+        let u = try UserRecord.decode(text)
+        #expect(u.firstName == "a\"b\\c/d\u{08}e\u{0C}f\ng\rh\tié…😀")
+        #expect(u.lastName == "Ali")
+        // Compact output escapes only what JSON requires; Python style escapes every non-ASCII scalar.
+        #expect(ByteBuffer.json { u.writeJSON(to: $0) }.contains(#""a\"b\\c/d\be\ff\ng\rh\tié…😀""#))
+        #expect(ByteBuffer.json { u.writeJSON(to: $0, style: .python) }.contains(#""a\"b\\c/d\be\ff\ng\rh\ti\u00e9\u2026\ud83d\ude00""#))
+        // An escaped key still names its field.
+        let k = try UserRecord.decode(#"{"\u0069nd":5,"first_name":"","last_name":"","age":1,"date_joined":""}"#)
+        #expect(k.ind == 5)
+    }
+
+    @Test func integralFloatAcceptedForIntField() throws {
+        let u = try UserRecord.decode(#"{"ind":7.0,"first_name":"a","last_name":"b","age":2e1,"date_joined":"x"}"#)
+        #expect(u.ind == 7 && u.age == 20)
+    }
+
+    @Test func doublesAreExact() throws {
+        for v in ["-89.9787", "0.1", "1e-05", "179.99999999999997", "-0.0", "123456789.123456789", "4.9e-324", "1.7976931348623157e308"] {
+            let g = try GeoRecord.decode(#"{"ind":1,"timestamp":"t","latitude":\#(v),"longitude":0,"country":"c"}"#)
+            #expect(g.latitude == Double(v)!, "\(v)")
+        }
+    }
+
+    @Test func truncatedInputs() {
+        let row = specRows[0]
+        for cut in [0, 1, 10, 25, 100, row.utf8.count - 1] {
+            let text = String(decoding: Array(row.utf8.prefix(cut)), as: UTF8.self)
+            expectJSONError(text, .truncated, at: cut)
+        }
+    }
+
+    @Test func badEscapes() {
+        expectJSONError(#"{"title":"a\x"}"#, .badEscape, at: 11)
+        expectJSONError(#"{"title":"a\u12G4"}"#, .badUnicodeEscape, at: 11)
+        expectJSONError(#"{"title":"a\ud83d"}"#, .loneSurrogate, at: 11)
+        expectJSONError(#"{"title":"a\ude00"}"#, .loneSurrogate, at: 11)
+    }
+
+    @Test func wrongTypesAndMissingFields() {
+        var r = specRows[0].replacingOccurrences(of: #""index":7528"#, with: #""index":"7528""#)
+        expectJSONError(r, .wrongType(field: "index", expected: "an integer"), at: 10)
+        r = specRows[0].replacingOccurrences(of: #""title":"No Title Data Available""#, with: #""title":null"#)
+        expectJSONError(r, .wrongType(field: "title", expected: "a string"))
+        r = specRows[0].replacingOccurrences(of: #""index":7528,"#, with: "")
+        expectJSONError(r, .missingField("index"))
+        expectJSONError(#"{"index":1.5}"#, .wrongType(field: "index", expected: "an integer"))
+        expectJSONError(#"{"index":99999999999999999999}"#, .numberOutOfRange)
+    }
+
+    @Test func notAnObjectAndGarbage() {
+        expectJSONError(#"[1,2,3]"#, .notAnObject, at: 0)
+        expectJSONError(#"  "text""#, .notAnObject, at: 2)
+        expectJSONError("42", .notAnObject, at: 0)
+        expectJSONError("", .truncated, at: 0)
+        expectJSONError("{\"a\":1} x", .trailingData, at: 8)
+        expectJSONError("{\"a\":1,}", .unexpectedByte(UInt8(ascii: "}")), at: 7)
+        expectJSONError("{\"a\" 1}", .unexpectedByte(UInt8(ascii: "1")), at: 5)
+        expectJSONError("{\"a\":01}", .unexpectedByte(UInt8(ascii: "1")), at: 6)
+        expectJSONError("{\"a\":-}", .badNumber, at: 5)
+        expectJSONError("{\"a\":tru}", .unexpectedByte(UInt8(ascii: "}")), at: 8)
+        expectJSONError("{\"a\":\"x\ty\"}", .controlCharacterInString, at: 7)
+        expectJSONError(String(repeating: "[", count: 600), .tooDeep)
+    }
+
+    @Test func invalidUTF8IsRefused() {
+        for bad: [UInt8] in [[0xFF], [0xC0, 0xAF], [0xE0, 0x80, 0xAF], [0xED, 0xA0, 0x80], [0xF4, 0x90, 0x80, 0x80], [0xC3]] {
+            var bytes = Array(#"{"title":"ab"#.utf8)
+            bytes += bad
+            bytes += Array(#"cd"}"#.utf8)
+            let result = bytes.withUnsafeBytes { b in Result { () throws(JSONError) in try validateJSONObject(b) } }
+            switch result {
+            case .success: Issue.record("accepted invalid UTF-8 \(bad)")
+            case .failure(let e):
+                #expect(e.reason == .invalidUTF8 || e.reason == .truncated, "\(bad): \(e)")
+                #expect(e.offset == 12 || e.offset == 13)
+            }
+        }
+    }
+
+    @Test func errorsDescribeThemselves() {
+        let e = JSONError(offset: 17, reason: .missingField("ind"))
+        #expect(e.description == #"invalid JSON at byte 17: missing field "ind""#)
+    }
+}
