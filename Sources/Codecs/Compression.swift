@@ -1,0 +1,272 @@
+import Bytes
+import CLZ4
+import CSnappy
+import CZlib
+import CZstd
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Kafka's compression codecs, numbered as in RecordBatch attributes bits 0-2.
+public enum CompressionCodec: Int16, CaseIterable, Sendable, CustomStringConvertible {
+    case none = 0, gzip = 1, snappy = 2, lz4 = 3, zstd = 4
+
+    public init?(name: String) {
+        switch name.lowercased() {
+        case "none", "uncompressed": self = .none
+        case "gzip": self = .gzip
+        case "snappy": self = .snappy
+        case "lz4": self = .lz4
+        case "zstd": self = .zstd
+        default: return nil
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .none: "none"
+        case .gzip: "gzip"
+        case .snappy: "snappy"
+        case .lz4: "lz4"
+        case .zstd: "zstd"
+        }
+    }
+
+    /// The level used when none is given: librdkafka's choices (gzip 6, lz4 fast, zstd 3).
+    public var defaultLevel: Int32 {
+        switch self {
+        case .gzip: 6
+        case .zstd: 3
+        default: 0
+        }
+    }
+}
+
+public struct CodecError: Error, Equatable, Sendable, CustomStringConvertible {
+    public var codec: CompressionCodec
+    public var message: String
+    public init(_ codec: CompressionCodec, _ message: String) {
+        self.codec = codec
+        self.message = message
+    }
+    public var description: String { "\(codec): \(message)" }
+}
+
+/// Compression and decompression with contexts kept for reuse. One per thread; not `Sendable`.
+///
+/// Output formats follow what Kafka's clients write and read (`shared/spec/kafka-facts.md`):
+/// gzip is an RFC 1952 stream, snappy uses xerial framing (raw blocks are accepted on read),
+/// lz4 a standard frame with independent 64 KB blocks, zstd a standard frame.
+public final class Codec {
+    private var zstdC: OpaquePointer?
+    private var zstdD: OpaquePointer?
+    private var lz4C: OpaquePointer?
+    private var lz4D: OpaquePointer?
+    private var deflater: UnsafeMutablePointer<z_stream>?
+    private var deflaterLevel: Int32 = -100
+    /// Decompressed output is refused beyond this size (a corrupt or hostile batch cannot exhaust memory).
+    public var maxDecompressedBytes = 256 << 20
+
+    public init() {}
+
+    deinit {
+        if let c = zstdC { ZSTD_freeCCtx(c) }
+        if let d = zstdD { ZSTD_freeDCtx(d) }
+        if let c = lz4C { LZ4F_freeCompressionContext(c) }
+        if let d = lz4D { LZ4F_freeDecompressionContext(d) }
+        if let z = deflater { deflateEnd(z); z.deallocate() }
+    }
+
+    /// Appends the compressed form of `src` to `out`.
+    public func compress(_ src: UnsafeRawBufferPointer, codec: CompressionCodec, level: Int32? = nil, into out: ByteBuffer) throws(CodecError) {
+        let level = level ?? codec.defaultLevel
+        switch codec {
+        case .none:
+            out.append(src)
+        case .zstd:
+            if zstdC == nil { zstdC = ZSTD_createCCtx() }
+            let cap = ZSTD_compressBound(src.count)
+            let dst = out.reserve(cap)
+            let n = ZSTD_compressCCtx(zstdC, dst, cap, src.baseAddress, src.count, level)
+            if ZSTD_isError(n) != 0 { throw CodecError(.zstd, String(cString: ZSTD_getErrorName(n))) }
+            out.count += n
+        case .lz4:
+            if lz4C == nil {
+                var c: OpaquePointer?
+                let r = LZ4F_createCompressionContext(&c, UInt32(LZ4F_VERSION))
+                if LZ4F_isError(r) != 0 { throw CodecError(.lz4, String(cString: LZ4F_getErrorName(r))) }
+                lz4C = c
+            }
+            var prefs = LZ4F_preferences_t()
+            prefs.frameInfo.blockSizeID = LZ4F_max64KB
+            prefs.frameInfo.blockMode = LZ4F_blockIndependent
+            prefs.compressionLevel = level
+            let cap = LZ4F_compressBound(src.count, &prefs) + 64  // + frame header and end mark
+            let dst = out.reserve(cap)
+            var n = LZ4F_compressBegin(lz4C, dst, cap, &prefs)
+            if LZ4F_isError(n) != 0 { throw CodecError(.lz4, String(cString: LZ4F_getErrorName(n))) }
+            var used = n
+            n = LZ4F_compressUpdate(lz4C, dst + used, cap - used, src.baseAddress, src.count, nil)
+            if LZ4F_isError(n) != 0 { throw CodecError(.lz4, String(cString: LZ4F_getErrorName(n))) }
+            used += n
+            n = LZ4F_compressEnd(lz4C, dst + used, cap - used, nil)
+            if LZ4F_isError(n) != 0 { throw CodecError(.lz4, String(cString: LZ4F_getErrorName(n))) }
+            out.count += used + n
+        case .snappy:
+            // xerial framing: magic, version 1, compatible 1, then [int32 BE length][raw snappy block] per ≤32 KiB of input.
+            out.append(UnsafeRawBufferPointer(start: Codec.xerialHeader, count: 16))
+            var off = 0
+            repeat {
+                let n = Swift.min(32 * 1024, src.count - off)
+                let cap = snappy_max_compressed_length(n)
+                let lenAt = out.count
+                let dst = out.reserve(4 + cap)
+                var outLen = cap
+                let r = snappy_compress(
+                    src.baseAddress.map { ($0 + off).assumingMemoryBound(to: CChar.self) }, n,
+                    (dst + 4).assumingMemoryBound(to: CChar.self), &outLen)
+                if r != SNAPPY_OK { throw CodecError(.snappy, "snappy_compress failed (\(r.rawValue))") }
+                out.storeBigEndian(Int32(outLen), at: lenAt)
+                out.count += 4 + outLen
+                off += n
+            } while off < src.count
+        case .gzip:
+            if deflater == nil {
+                let z = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
+                z.initialize(to: z_stream())
+                let r = deflateInit2_(z, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY, zlibVersion(), Int32(MemoryLayout<z_stream>.size))
+                if r != Z_OK { z.deallocate(); throw CodecError(.gzip, "deflateInit2 failed (\(r))") }
+                deflater = z
+                deflaterLevel = level
+            } else {
+                deflateReset(deflater)
+                if deflaterLevel != level { deflateParams(deflater, level, Z_DEFAULT_STRATEGY); deflaterLevel = level }
+            }
+            let z = deflater!
+            let cap = Int(deflateBound(z, UInt(src.count))) + 32
+            let dst = out.reserve(cap)
+            z.pointee.next_in = UnsafeMutablePointer(mutating: src.baseAddress?.assumingMemoryBound(to: Bytef.self))
+            z.pointee.avail_in = UInt32(src.count)
+            z.pointee.next_out = dst.assumingMemoryBound(to: Bytef.self)
+            z.pointee.avail_out = UInt32(cap)
+            let r = deflate(z, Z_FINISH)
+            if r != Z_STREAM_END { throw CodecError(.gzip, "deflate failed (\(r))") }
+            out.count += cap - Int(z.pointee.avail_out)
+        }
+    }
+
+    nonisolated(unsafe) static let xerialHeader: UnsafeRawPointer = {
+        let bytes: [UInt8] = [0x82, 0x53, 0x4E, 0x41, 0x50, 0x50, 0x59, 0x00, 0, 0, 0, 1, 0, 0, 0, 1]
+        let p = UnsafeMutableRawPointer.allocate(byteCount: 16, alignment: 1)
+        p.copyMemory(from: bytes, byteCount: 16)
+        return UnsafeRawPointer(p)
+    }()
+
+    /// Appends the decompressed form of `src` to `out`.
+    public func decompress(_ src: UnsafeRawBufferPointer, codec: CompressionCodec, into out: ByteBuffer) throws(CodecError) {
+        switch codec {
+        case .none:
+            out.append(src)
+        case .zstd:
+            if zstdD == nil { zstdD = ZSTD_createDCtx() }
+            var input = ZSTD_inBuffer(src: src.baseAddress, size: src.count, pos: 0)
+            let start = out.count
+            while true {
+                let chunk = Swift.max(ZSTD_DStreamOutSize(), src.count * 4)
+                let dst = out.reserve(chunk)
+                var output = ZSTD_outBuffer(dst: dst, size: chunk, pos: 0)
+                let r = ZSTD_decompressStream(zstdD, &output, &input)
+                if ZSTD_isError(r) != 0 {
+                    ZSTD_DCtx_reset(zstdD, ZSTD_reset_session_only)
+                    throw CodecError(.zstd, String(cString: ZSTD_getErrorName(r)))
+                }
+                out.count += output.pos
+                if out.count - start > maxDecompressedBytes { throw CodecError(.zstd, "decompressed size over limit") }
+                if r == 0 && input.pos == input.size { break }
+                if input.pos == input.size && output.pos < output.size {
+                    ZSTD_DCtx_reset(zstdD, ZSTD_reset_session_only)
+                    throw CodecError(.zstd, "truncated frame")
+                }
+            }
+        case .lz4:
+            if lz4D == nil {
+                var d: OpaquePointer?
+                let r = LZ4F_createDecompressionContext(&d, UInt32(LZ4F_VERSION))
+                if LZ4F_isError(r) != 0 { throw CodecError(.lz4, String(cString: LZ4F_getErrorName(r))) }
+                lz4D = d
+            }
+            var inPos = 0
+            var frameDone = false
+            let start = out.count
+            while inPos < src.count {
+                let chunk = 256 * 1024
+                let dst = out.reserve(chunk)
+                var dstSize = chunk
+                var srcSize = src.count - inPos
+                let r = LZ4F_decompress(lz4D, dst, &dstSize, src.baseAddress! + inPos, &srcSize, nil)
+                if LZ4F_isError(r) != 0 {
+                    LZ4F_resetDecompressionContext(lz4D)
+                    throw CodecError(.lz4, String(cString: LZ4F_getErrorName(r)))
+                }
+                inPos += srcSize
+                out.count += dstSize
+                if out.count - start > maxDecompressedBytes { throw CodecError(.lz4, "decompressed size over limit") }
+                if r == 0 { frameDone = true; break }
+                if srcSize == 0 && dstSize == 0 { break }
+            }
+            if !frameDone {
+                LZ4F_resetDecompressionContext(lz4D)
+                throw CodecError(.lz4, "truncated frame")
+            }
+        case .snappy:
+            guard let base = src.baseAddress, src.count > 0 else { throw CodecError(.snappy, "empty input") }
+            if src.count >= 16 && memcmp(base, Codec.xerialHeader, 8) == 0 {
+                var off = 16
+                while off < src.count {
+                    guard off + 4 <= src.count else { throw CodecError(.snappy, "truncated xerial block header") }
+                    let n = Int(UInt32(bigEndian: base.loadUnaligned(fromByteOffset: off, as: UInt32.self)))
+                    off += 4
+                    guard n <= src.count - off else { throw CodecError(.snappy, "truncated xerial block") }
+                    try snappyBlock(UnsafeRawBufferPointer(start: base + off, count: n), into: out)
+                    off += n
+                }
+            } else {
+                try snappyBlock(src, into: out)
+            }
+        case .gzip:
+            var z = z_stream()
+            let r0 = inflateInit2_(&z, 15 + 32, zlibVersion(), Int32(MemoryLayout<z_stream>.size))
+            if r0 != Z_OK { throw CodecError(.gzip, "inflateInit2 failed (\(r0))") }
+            defer { inflateEnd(&z) }
+            z.next_in = UnsafeMutablePointer(mutating: src.baseAddress?.assumingMemoryBound(to: Bytef.self))
+            z.avail_in = UInt32(src.count)
+            let start = out.count
+            while true {
+                let chunk = Swift.max(64 * 1024, src.count * 4)
+                let dst = out.reserve(chunk)
+                z.next_out = dst.assumingMemoryBound(to: Bytef.self)
+                z.avail_out = UInt32(chunk)
+                let r = inflate(&z, Z_NO_FLUSH)
+                out.count += chunk - Int(z.avail_out)
+                if r == Z_STREAM_END { break }
+                if r != Z_OK && r != Z_BUF_ERROR { throw CodecError(.gzip, "inflate failed (\(r))") }
+                if r == Z_BUF_ERROR && z.avail_in == 0 { throw CodecError(.gzip, "truncated stream") }
+                if out.count - start > maxDecompressedBytes { throw CodecError(.gzip, "decompressed size over limit") }
+            }
+        }
+    }
+
+    private func snappyBlock(_ src: UnsafeRawBufferPointer, into out: ByteBuffer) throws(CodecError) {
+        var n = 0
+        let cs = src.baseAddress!.assumingMemoryBound(to: CChar.self)
+        guard snappy_uncompressed_length(cs, src.count, &n) == SNAPPY_OK, n <= maxDecompressedBytes else {
+            throw CodecError(.snappy, "corrupt block header")
+        }
+        let dst = out.reserve(n)
+        var outLen = n
+        guard snappy_uncompress(cs, src.count, dst.assumingMemoryBound(to: CChar.self), &outLen) == SNAPPY_OK else {
+            throw CodecError(.snappy, "corrupt block")
+        }
+        out.count += outLen
+    }
+}
