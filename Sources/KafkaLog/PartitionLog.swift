@@ -1,0 +1,283 @@
+import Bytes
+import Codecs
+import KafkaWire
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// When appended data is forced to stable storage.
+public enum FsyncPolicy: String, Sendable, CaseIterable {
+    /// Leave it to the OS (Kafka's default: durability comes from replication).
+    case never
+    /// fsync each segment when it is rolled, and on close.
+    case segment
+    /// fsync after every batch: a batch is durable when `append` returns.
+    case batch
+}
+
+public struct LogConfig: Sendable {
+    /// Root folder; partitions live under `<dataDir>/log/<topic>-<partition>/`.
+    public var dataDir: String
+    /// A segment is rolled when the next batch would take it past this size. Kafka's default is 1 GiB.
+    public var segmentBytes: Int
+    public var fsync: FsyncPolicy
+
+    public init(dataDir: String, segmentBytes: Int = 1 << 30, fsync: FsyncPolicy = .never) {
+        self.dataDir = dataDir
+        self.segmentBytes = segmentBytes
+        self.fsync = fsync
+    }
+}
+
+public struct LogError: Error, CustomStringConvertible, Sendable {
+    public var operation: String
+    public var path: String
+    public var errno: Int32
+
+    public init(_ operation: String, _ path: String, _ err: Int32) {
+        self.operation = operation
+        self.path = path
+        self.errno = err
+    }
+
+    public var isDiskFull: Bool { errno == ENOSPC || errno == EDQUOT }
+
+    public var description: String {
+        "\(operation) \(path): \(String(cString: strerror(errno)))"
+    }
+}
+
+/// What opening a partition found at the tail of its last segment.
+public struct RecoveryReport: Sendable, Equatable {
+    public var segment: String
+    public var keptBytes: Int
+    public var truncatedBytes: Int
+    public var reason: String
+}
+
+/// Kafka's segment file name: the base offset as 20 zero-padded digits.
+public func segmentFileName(_ baseOffset: Int64) -> String {
+    let digits = String(baseOffset)
+    return String(repeating: "0", count: max(0, 20 - digits.count)) + digits + ".log"
+}
+
+/// One topic-partition of the embedded log: a folder of segments in Kafka's own on-disk layout
+/// (`<20-digit base offset>.log`, each a plain sequence of RecordBatch v2 with real offsets).
+///
+/// Single writer: one stage owns a `PartitionLog` at a time.
+public final class PartitionLog {
+    public let topic: String
+    public let partition: Int
+    public let directory: String
+    public let config: LogConfig
+    public private(set) var nextOffset: Int64 = 0
+    public private(set) var recovery: RecoveryReport?
+    public private(set) var segmentBaseOffset: Int64 = 0
+    public private(set) var segmentSize: Int = 0
+    public private(set) var segmentsRolled = 0
+    private var fd: Int32 = -1
+
+    public init(topic: String, partition: Int, config: LogConfig) throws(LogError) {
+        self.topic = topic
+        self.partition = partition
+        self.config = config
+        self.directory = "\(config.dataDir)/log/\(topic)-\(partition)"
+        try makeDirectories(directory)
+        let segments = try listSegments(directory)
+        if let last = segments.last {
+            try openTail(last)
+        } else {
+            try openSegment(baseOffset: 0)
+        }
+    }
+
+    deinit { if fd >= 0 { Glibc.close(fd) } }
+
+    /// Scans the last segment, truncates a torn or corrupt tail, and positions for appends.
+    private func openTail(_ seg: (base: Int64, path: String)) throws(LogError) {
+        let scan = try scanSegment(path: seg.path, expectedBase: seg.base)
+        segmentBaseOffset = seg.base
+        nextOffset = scan.nextOffset ?? seg.base
+        fd = open(seg.path, O_WRONLY | O_CLOEXEC)
+        if fd < 0 { throw LogError("open", seg.path, errno) }
+        if let err = scan.error {
+            if ftruncate(fd, off_t(scan.validBytes)) != 0 { throw LogError("truncate", seg.path, errno) }
+            _ = fsync(fd)
+            recovery = RecoveryReport(
+                segment: seg.path, keptBytes: scan.validBytes, truncatedBytes: scan.fileBytes - scan.validBytes, reason: err)
+        }
+        segmentSize = scan.validBytes
+        if lseek(fd, off_t(segmentSize), SEEK_SET) < 0 { throw LogError("seek", seg.path, errno) }
+    }
+
+    private func openSegment(baseOffset: Int64) throws(LogError) {
+        let path = "\(directory)/\(segmentFileName(baseOffset))"
+        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        if fd < 0 { throw LogError("create", path, errno) }
+        segmentBaseOffset = baseOffset
+        segmentSize = 0
+    }
+
+    private func roll() throws(LogError) {
+        if config.fsync != .never, fsync(fd) != 0 { throw LogError("fsync", directory, errno) }
+        Glibc.close(fd)
+        fd = -1
+        try openSegment(baseOffset: nextOffset)
+        segmentsRolled += 1
+    }
+
+    /// Appends one sealed RecordBatch v2 (its CRC already set). The base offset is written into the batch
+    /// here (it is outside the CRC). Returns the batch's base offset. On failure (disk full, I/O error)
+    /// the segment is cut back to where it was, so the log never holds half a batch.
+    @discardableResult
+    public func append(batch: UnsafeMutableRawBufferPointer) throws(LogError) -> Int64 {
+        precondition(batch.count >= BatchLayout.headerSize)
+        let p = batch.baseAddress!
+        let lastDelta = Int32(bigEndian: p.loadUnaligned(fromByteOffset: BatchLayout.lastOffsetDelta, as: Int32.self))
+        if segmentSize > 0 && segmentSize + batch.count > config.segmentBytes { try roll() }
+        let base = nextOffset
+        p.storeBytes(of: base.bigEndian, toByteOffset: BatchLayout.baseOffset, as: Int64.self)
+        var written = 0
+        while written < batch.count {
+            let n = write(fd, p + written, batch.count - written)
+            if n < 0 {
+                if errno == EINTR { continue }
+                let e = errno
+                _ = ftruncate(fd, off_t(segmentSize))
+                _ = lseek(fd, off_t(segmentSize), SEEK_SET)
+                throw LogError("write", "\(directory)/\(segmentFileName(segmentBaseOffset))", e)
+            }
+            written += n
+        }
+        if config.fsync == .batch, fdatasync(fd) != 0 {
+            let e = errno
+            _ = ftruncate(fd, off_t(segmentSize))
+            _ = lseek(fd, off_t(segmentSize), SEEK_SET)
+            throw LogError("fsync", directory, e)
+        }
+        segmentSize += batch.count
+        nextOffset = base + Int64(lastDelta) + 1
+        return base
+    }
+
+    public func flush() throws(LogError) {
+        if fd >= 0, fsync(fd) != 0 { throw LogError("fsync", directory, errno) }
+    }
+
+    public func close() throws(LogError) {
+        guard fd >= 0 else { return }
+        if config.fsync != .never { try flush() }
+        Glibc.close(fd)
+        fd = -1
+    }
+}
+
+// MARK: - scanning and reading
+
+public struct SegmentScan: Sendable {
+    public var fileBytes: Int
+    public var validBytes: Int
+    public var batches: Int
+    public var records: Int
+    public var nextOffset: Int64?
+    /// Why the scan stopped before the end of the file, or nil when every byte is a good batch.
+    public var error: String?
+}
+
+/// Sorted (base offset, path) of the `.log` segments in a partition folder.
+public func listSegments(_ dir: String) throws(LogError) -> [(base: Int64, path: String)] {
+    guard let d = opendir(dir) else { throw LogError("list", dir, errno) }
+    defer { closedir(d) }
+    var out: [(Int64, String)] = []
+    while let e = readdir(d) {
+        let name = withUnsafePointer(to: e.pointee.d_name) { $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) } }
+        guard name.hasSuffix(".log"), name.count == 24, let base = Int64(name.prefix(20)) else { continue }
+        out.append((base, "\(dir)/\(name)"))
+    }
+    return out.sorted { $0.0 < $1.0 }
+}
+
+/// Reads a whole file into a buffer.
+public func readFile(_ path: String, into buf: ByteBuffer) throws(LogError) {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    if fd < 0 { throw LogError("open", path, errno) }
+    defer { close(fd) }
+    var st = stat()
+    if fstat(fd, &st) != 0 { throw LogError("stat", path, errno) }
+    buf.reset()
+    let size = Int(st.st_size)
+    let p = buf.reserve(size)
+    var got = 0
+    while got < size {
+        let n = read(fd, p + got, size - got)
+        if n < 0 { if errno == EINTR { continue }; throw LogError("read", path, errno) }
+        if n == 0 { break }
+        got += n
+    }
+    buf.count = got
+}
+
+/// Walks the batches of a segment, checking each header, CRC and offset continuity; stops at the first bad byte.
+public func scanSegment(
+    path: String, expectedBase: Int64? = nil, buffer: ByteBuffer = ByteBuffer(capacity: 1 << 20),
+    _ body: ((RecordBatchHeader, UnsafeRawBufferPointer) throws -> Void)? = nil
+) throws(LogError) -> SegmentScan {
+    try readFile(path, into: buffer)
+    var scan = SegmentScan(fileBytes: buffer.count, validBytes: 0, batches: 0, records: 0, nextOffset: nil, error: nil)
+    var pos = 0
+    var expected = expectedBase
+    let all = buffer.bytes
+    while pos < all.count {
+        let rest = UnsafeRawBufferPointer(rebasing: all[pos...])
+        let h: RecordBatchHeader
+        do {
+            h = try RecordBatchReader.header(rest)
+            try RecordBatchReader.verifyCRC(rest, h)
+        } catch {
+            scan.error = "at byte \(pos): \(error)"
+            break
+        }
+        if let e = expected, h.baseOffset != e {
+            scan.error = "at byte \(pos): batch base offset \(h.baseOffset), expected \(e)"
+            break
+        }
+        if let body {
+            do { try body(h, UnsafeRawBufferPointer(rebasing: rest[0..<h.totalSize])) } catch {
+                scan.error = "at byte \(pos): \(error)"
+                break
+            }
+        }
+        expected = h.nextOffset
+        scan.nextOffset = h.nextOffset
+        scan.batches += 1
+        scan.records += Int(h.recordsCount)
+        pos += h.totalSize
+        scan.validBytes = pos
+    }
+    return scan
+}
+
+public func makeDirectories(_ path: String) throws(LogError) {
+    var current = path.hasPrefix("/") ? "" : "."
+    for part in path.split(separator: "/") {
+        current += "/" + part
+        if mkdir(current, 0o755) != 0 && errno != EEXIST { throw LogError("mkdir", current, errno) }
+    }
+}
+
+/// The topic-partition folders under `<dataDir>/log`, as (topic, partition, path), sorted.
+public func listPartitions(dataDir: String) throws(LogError) -> [(topic: String, partition: Int, path: String)] {
+    let root = "\(dataDir)/log"
+    guard let d = opendir(root) else { throw LogError("list", root, errno) }
+    defer { closedir(d) }
+    var out: [(String, Int, String)] = []
+    while let e = readdir(d) {
+        let name = withUnsafePointer(to: e.pointee.d_name) { $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) } }
+        guard let dash = name.lastIndex(of: "-"), let p = Int(name[name.index(after: dash)...]) else { continue }
+        out.append((String(name[..<dash]), p, "\(root)/\(name)"))
+    }
+    return out.sorted { ($0.0, $0.1) < ($1.0, $1.1) }
+}

@@ -1,0 +1,126 @@
+import Bytes
+import Codecs
+import Foundation
+import KafkaLog
+import KafkaWire
+import Testing
+
+func tempDir(_ name: String) -> String {
+    let d = NSTemporaryDirectory() + "pinbench-\(name)-\(UUID().uuidString)"
+    try? FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+    return d
+}
+
+/// Seals `n` records "value-<first+i>" into one batch.
+func batch(_ first: Int, _ n: Int, codec: CompressionCodec = .none) throws -> ByteBuffer {
+    var b = RecordBatchBuilder()
+    for i in first..<(first + n) {
+        Array("value-\(i)".utf8).withUnsafeBytes { b.append(key: nil, value: $0, timestamp: 1_700_000_000_000) }
+    }
+    let out = ByteBuffer()
+    try b.seal(into: out, codec: codec, compressor: Codec())
+    return out
+}
+
+func readAll(_ dir: String) throws -> (values: [String], offsets: [Int64]) {
+    var values: [String] = []
+    var offsets: [Int64] = []
+    let codec = Codec(), scratch = ByteBuffer()
+    for seg in try listSegments(dir) {
+        let scan = try scanSegment(path: seg.path, expectedBase: seg.base) { _, bytes in
+            _ = try RecordBatchReader.forEachRecord(bytes, codec: codec, scratch: scratch) { r in
+                values.append(String(decoding: r.value!, as: UTF8.self))
+                offsets.append(r.offset)
+            }
+        }
+        #expect(scan.error == nil)
+    }
+    return (values, offsets)
+}
+
+@Suite struct PartitionLogTests {
+    @Test func appendsWithRealOffsetsAndRollsBySize() throws {
+        let root = tempDir("roll")
+        let log = try PartitionLog(topic: "t.pin", partition: 2, config: LogConfig(dataDir: root, segmentBytes: 300, fsync: .segment))
+        var total = 0
+        for k in 0..<10 {
+            let b = try batch(total, 5, codec: k % 2 == 0 ? .none : .lz4)
+            let base = try log.append(batch: UnsafeMutableRawBufferPointer(start: b.base, count: b.count))
+            #expect(base == Int64(total))
+            total += 5
+        }
+        #expect(log.nextOffset == 50)
+        try log.close()
+        let segs = try listSegments("\(root)/log/t.pin-2")
+        #expect(segs.count > 1, "segments roll at 300 bytes")
+        #expect(segs.first!.path.hasSuffix("/00000000000000000000.log"))
+        for s in segs { #expect(s.path.hasSuffix(segmentFileName(s.base))) }
+        let all = try readAll("\(root)/log/t.pin-2")
+        #expect(all.values == (0..<50).map { "value-\($0)" })
+        #expect(all.offsets == (0..<50).map { Int64($0) })
+
+        // Reopen: continues at the next offset, no recovery needed.
+        let again = try PartitionLog(topic: "t.pin", partition: 2, config: LogConfig(dataDir: root, segmentBytes: 300))
+        #expect(again.nextOffset == 50 && again.recovery == nil)
+        let b = try batch(50, 3)
+        #expect(try again.append(batch: UnsafeMutableRawBufferPointer(start: b.base, count: b.count)) == 50)
+        try again.close()
+        #expect(try readAll("\(root)/log/t.pin-2").values.count == 53)
+    }
+
+    func writeThree(_ root: String) throws -> (path: String, sizes: [Int]) {
+        let log = try PartitionLog(topic: "r", partition: 0, config: LogConfig(dataDir: root))
+        var sizes: [Int] = []
+        for k in 0..<3 {
+            let b = try batch(k * 10, 10, codec: .zstd)
+            sizes.append(b.count)
+            try log.append(batch: UnsafeMutableRawBufferPointer(start: b.base, count: b.count))
+        }
+        try log.close()
+        return ("\(root)/log/r-0/\(segmentFileName(0))", sizes)
+    }
+
+    @Test func tornTailIsTruncatedToTheLastGoodBatch() throws {
+        let root = tempDir("torn")
+        let (path, sizes) = try writeThree(root)
+        // Cut the file in the middle of the third batch, as a crash mid-write would.
+        let keep = sizes[0] + sizes[1] + sizes[2] / 2
+        #expect(truncate(path, off_t(keep)) == 0)
+        let log = try PartitionLog(topic: "r", partition: 0, config: LogConfig(dataDir: root))
+        #expect(log.recovery?.truncatedBytes == sizes[2] / 2)
+        #expect(log.recovery?.keptBytes == sizes[0] + sizes[1])
+        #expect(log.nextOffset == 20)
+        // The next append reuses the lost offsets; nothing before the cut is lost.
+        let b = try batch(20, 10)
+        #expect(try log.append(batch: UnsafeMutableRawBufferPointer(start: b.base, count: b.count)) == 20)
+        try log.close()
+        #expect(try readAll("\(root)/log/r-0").values == (0..<30).map { "value-\($0)" })
+    }
+
+    @Test func flippedByteIsDetectedByCRCAndCut() throws {
+        let root = tempDir("flip")
+        let (path, sizes) = try writeThree(root)
+        var data = try Data(contentsOf: URL(fileURLWithPath: path))
+        data[sizes[0] + 70] ^= 0x40  // inside the second batch's compressed records
+        try data.write(to: URL(fileURLWithPath: path))
+        let scan = try scanSegment(path: path)
+        #expect(scan.batches == 1 && scan.error?.contains("CRC-32C mismatch") == true)
+        let log = try PartitionLog(topic: "r", partition: 0, config: LogConfig(dataDir: root))
+        #expect(log.nextOffset == 10)
+        #expect(log.recovery?.keptBytes == sizes[0])
+        #expect(log.recovery?.reason.contains("CRC") == true)
+        try log.close()
+        #expect(try readAll("\(root)/log/r-0").values == (0..<10).map { "value-\($0)" })
+    }
+
+    @Test func garbageLengthIsNotTrusted() throws {
+        let root = tempDir("len")
+        let (path, sizes) = try writeThree(root)
+        var data = try Data(contentsOf: URL(fileURLWithPath: path))
+        // A batch length field that points past the end of the file.
+        data[sizes[0] + 8] = 0x7F
+        try data.write(to: URL(fileURLWithPath: path))
+        let log = try PartitionLog(topic: "r", partition: 0, config: LogConfig(dataDir: root))
+        #expect(log.nextOffset == 10 && log.recovery != nil)
+    }
+}
