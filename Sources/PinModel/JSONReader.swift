@@ -308,7 +308,7 @@ public struct JSONScanner {
         guard pos + need < count else { throw fail(.truncated) }
         let b1 = byte(pos + 1)
         guard b1 >= lo && b1 <= hi else { throw fail(.invalidUTF8) }
-        for k in 2...need where k <= need {
+        for k in stride(from: 2, through: need, by: 1) {
             let c = byte(pos + k)
             guard c & 0xC0 == 0x80 else { throw fail(.invalidUTF8) }
         }

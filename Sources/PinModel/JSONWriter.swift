@@ -60,6 +60,35 @@ public struct JSONWriter {
         v.withUTF8 { JSONWriter.appendString(UnsafeRawBufferPointer($0), to: out, style: style) }
     }
 
+    /// A string field from raw UTF-8 bytes (escaped as the style needs).
+    @inlinable
+    public mutating func field(_ k: StaticString, bytes: UnsafeRawBufferPointer) {
+        key(k)
+        JSONWriter.appendString(bytes, to: out, style: style)
+    }
+
+    /// Opens a string field whose text is appended in pieces with `piece` and closed with `endString`.
+    @inlinable
+    public mutating func beginString(_ k: StaticString) {
+        key(k)
+        out.append(UInt8(ascii: "\""))
+    }
+
+    @inlinable
+    public func piece(_ bytes: UnsafeRawBufferPointer) {
+        if style == .compact { JSONWriter.appendCompactBody(bytes, to: out) } else { JSONWriter.appendASCIIBody(bytes, to: out) }
+    }
+
+    /// Appends bytes known to need no escaping in any style (printable ASCII without quote or backslash).
+    @inlinable
+    public func safePiece(_ p: UnsafeRawPointer, _ n: Int) { out.append(p, count: n) }
+
+    @inlinable
+    public func safePiece(_ s: StaticString) { out.append(s) }
+
+    @inlinable
+    public func endString() { out.append(UInt8(ascii: "\"")) }
+
     /// Shortest round-trip decimal, as Python's `repr(float)` writes it for the values we emit.
     @inlinable
     public static func appendDouble(_ v: Double, to out: ByteBuffer) {

@@ -1,0 +1,448 @@
+import Bytes
+import PinModel
+
+/// SplitMix64: tiny, fast, and good enough to shape synthetic data; seeded per post so any post can be
+/// generated alone, on any thread, in any order.
+@frozen
+public struct SplitMix64: RandomNumberGenerator {
+    @usableFromInline var state: UInt64
+
+    @inlinable public init(seed: UInt64) { state = seed }
+
+    @inlinable
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// Uniform in 0..<n (n > 0), by multiply-shift.
+    @inlinable
+    public mutating func below(_ n: Int) -> Int {
+        Int(truncatingIfNeeded: (UInt64(n).multipliedFullWidth(by: next())).high)
+    }
+
+    /// Uniform in [0, 1).
+    @inlinable
+    public mutating func unit() -> Double { Double(next() >> 11) * 0x1.0p-53 }
+
+    /// True with probability p.
+    @inlinable
+    public mutating func chance(_ p: Double) -> Bool { unit() < p }
+}
+
+/// Strings stored back to back in one block, so writing one is a bounds-free memcpy.
+final class Lexicon: @unchecked Sendable {
+    let base: UnsafeMutableRawPointer
+    let starts: [Int]
+    let lengths: [Int]
+
+    init(_ words: [String]) {
+        var total = 0
+        for w in words { total += w.utf8.count }
+        let block = UnsafeMutableRawPointer.allocate(byteCount: max(total, 1), alignment: 8)
+        base = block
+        var s: [Int] = [], l: [Int] = []
+        var off = 0
+        for w in words {
+            let u = Array(w.utf8)
+            u.withUnsafeBytes { (block + off).copyMemory(from: $0.baseAddress!, byteCount: u.count) }
+            s.append(off)
+            l.append(u.count)
+            off += u.count
+        }
+        starts = s
+        lengths = l
+    }
+
+    deinit { base.deallocate() }
+
+    var count: Int { starts.count }
+
+    @inline(__always)
+    func bytes(_ i: Int) -> UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base + starts[i], count: lengths[i]) }
+}
+
+/// Placeholders of the original data set (spec §1).
+public enum Placeholder {
+    public static let title = "No Title Data Available"
+    public static let descriptionStory = "No description available Story format"
+    public static let description = "No description available"
+    public static let untitled = "Untitled"
+    public static let userInfoError = "User Info Error"
+    public static let tagList = "N,o, ,T,a,g,s, ,A,v,a,i,l,a,b,l,e"
+    public static let imageSrc = "Image src error."
+}
+
+/// The user-flood emulator: a deterministic function from (seed, post index) to one post (pin, geo and
+/// user with the same index), shaped like the original data. Thread-safe: it holds only immutable tables.
+public final class Emulator: @unchecked Sendable {
+    public let seed: UInt64
+    public let users: Int
+    public let posters: Int
+
+    let cats = Lexicon(categories)
+    let catWords: [Lexicon] = categoryWords.map { Lexicon($0) }
+    let openers = Lexicon(titleOpeners)
+    let closers = Lexicon(titleClosers)
+    let sentenceLex = Lexicon(sentences)
+    let posterNames = Lexicon(posterFirst)
+    let posterSuffixes = Lexicon(posterSuffix)
+    let firsts = Lexicon(firstNames)
+    let lasts = Lexicon(lastNames)
+    let countryLex = Lexicon(countries)
+    let categoryCumulative: [Int]
+    let categoryTotal: Int
+
+    /// Geo timestamps fall in 2017-10-20 .. 2022-10-18; users joined 2015-10-21 .. 2017-10-18 (UTC seconds).
+    public static let geoRange: ClosedRange<Int64> = 1_508_457_600...1_666_137_599
+    public static let joinRange: ClosedRange<Int64> = 1_445_385_600...1_508_371_199
+
+    /// `users`: how many distinct users the posts come from (they repeat under many indexes).
+    public init(seed: UInt64, users: Int = 11_000, posters: Int = 5_000) {
+        precondition(users > 0 && posters > 0)
+        self.seed = seed
+        self.users = users
+        self.posters = posters
+        var c: [Int] = []
+        var t = 0
+        for w in categoryWeights { t += w; c.append(t) }
+        categoryCumulative = c
+        categoryTotal = t
+    }
+
+    @inline(__always)
+    func rng(_ stream: UInt64, _ n: UInt64) -> SplitMix64 {
+        var r = SplitMix64(seed: seed ^ (stream &* 0xD6E8_FEB8_6659_FD93) ^ (n &* 0x9E37_79B9_7F4A_7C15))
+        _ = r.next()
+        return r
+    }
+
+    /// The user id behind post `index` (0..<users).
+    public func userId(of index: Int) -> Int {
+        var r = rng(3, UInt64(bitPattern: Int64(index)))
+        return r.below(users)
+    }
+
+    /// Writes the three JSON records of post `index`, one object each (no newline), appending to the buffers.
+    public func writePost(_ index: Int, pin: ByteBuffer, geo: ByteBuffer, user: ByteBuffer, style: JSONStyle = .compact) {
+        writePin(index, to: pin, style: style)
+        writeGeo(index, to: geo, style: style)
+        writeUser(index, to: user, style: style)
+    }
+
+    /// The post as values (generated through the same writer and read back with the JSON reader).
+    public func post(_ index: Int) -> Post {
+        let p = ByteBuffer(capacity: 2048), g = ByteBuffer(capacity: 256), u = ByteBuffer(capacity: 256)
+        writePost(index, pin: p, geo: g, user: u)
+        // The writer produces valid JSON of the right shape; a failure here is a bug in this module.
+        do {
+            return Post(pin: try PinRecord.decode(p.bytes), geo: try GeoRecord.decode(g.bytes), user: try UserRecord.decode(u.bytes))
+        } catch {
+            fatalError("emulator wrote invalid JSON for post \(index): \(error)")
+        }
+    }
+
+    // MARK: pin
+
+    func writePin(_ index: Int, to out: ByteBuffer, style: JSONStyle) {
+        var r = rng(1, UInt64(bitPattern: Int64(index)))
+        let roll = r.unit()
+        var cat = 0
+        let pick = r.below(categoryTotal)
+        while categoryCumulative[cat] <= pick { cat += 1 }
+        let kind: Int = roll < 0.05 ? 2 : (roll < 0.15 ? 1 : 0)  // 0 image, 1 video, 2 story
+        let story = kind == 2
+
+        var w = JSONWriter(into: out, style: style)
+        w.beginObject()
+        w.field("index", index)
+
+        // unique_id: UUID v4 text.
+        w.beginString("unique_id")
+        appendUUID(&r, out)
+        w.endString()
+
+        // title
+        if story || r.chance(0.015) {
+            w.field("title", Placeholder.title)
+        } else {
+            w.beginString("title")
+            let words = catWords[cat]
+            w.piece(openers.bytes(r.below(openers.count)))
+            w.safePiece(" ")
+            w.piece(words.bytes(r.below(words.count)))
+            if r.chance(0.7) {
+                w.safePiece(" ")
+                w.piece(closers.bytes(r.below(closers.count)))
+            }
+            w.endString()
+        }
+
+        // description
+        if story {
+            w.field("description", Placeholder.descriptionStory)
+        } else {
+            let d = r.unit()
+            if d < 0.02 {
+                w.field("description", Placeholder.description)
+            } else if d < 0.03 {
+                w.field("description", Placeholder.untitled)
+            } else if d < 0.035 {
+                w.field("description", "")
+            } else {
+                w.beginString("description")
+                writeDescription(&r, w)
+                w.endString()
+            }
+        }
+
+        // poster_name and follower_count come from the poster (stable per poster).
+        let posterId = r.below(posters)
+        if (story && r.chance(0.5)) || r.chance(0.02) {
+            w.field("poster_name", Placeholder.userInfoError)
+            w.field("follower_count", Placeholder.userInfoError)
+        } else {
+            var pr = rng(2, UInt64(posterId))
+            w.beginString("poster_name")
+            w.piece(posterNames.bytes(pr.below(posterNames.count)))
+            if pr.chance(0.3) {
+                w.safePiece(" ")
+                out.appendDecimal(posterId)
+            }
+            w.piece(posterSuffixes.bytes(pr.below(posterSuffixes.count)))
+            w.endString()
+            w.beginString("follower_count")
+            writeFollowers(&pr, out)
+            w.endString()
+        }
+
+        // tag_list
+        if r.chance(0.04) {
+            w.field("tag_list", Placeholder.tagList)
+        } else {
+            w.beginString("tag_list")
+            let words = catWords[cat]
+            let n = 3 + r.below(7)
+            var start = r.below(words.count)
+            for t in 0..<n {
+                if t > 0 { w.safePiece(",") }
+                w.piece(words.bytes(start % words.count))
+                start += 1 + r.below(2)
+            }
+            w.endString()
+        }
+
+        let imageError = story || r.chance(0.01)
+        switch kind {
+        case 0: w.field("is_image_or_video", "image")
+        case 1: w.field("is_image_or_video", "video")
+        default: w.field("is_image_or_video", "multi-video(story page format)")
+        }
+        if imageError {
+            w.field("image_src", Placeholder.imageSrc)
+        } else {
+            w.beginString("image_src")
+            writeImageSrc(&r, video: kind == 1, out)
+            w.endString()
+        }
+        w.field("downloaded", imageError ? 0 : (r.chance(0.97) ? 1 : 0))
+        w.beginString("save_location")
+        w.safePiece("Local save in /data/")
+        w.piece(cats.bytes(cat))
+        w.endString()
+        w.beginString("category")
+        w.piece(cats.bytes(cat))
+        w.endString()
+        w.endObject()
+    }
+
+    func writeDescription(_ r: inout SplitMix64, _ w: JSONWriter) {
+        let n = 1 + r.below(3)
+        let cut = n > 1 && r.chance(0.5)
+        for k in 0..<n {
+            if k > 0 { w.safePiece(" ") }
+            let s = sentenceLex.bytes(r.below(sentenceLex.count))
+            if cut && k == n - 1 {
+                // Long texts are cut with "…", often followed by a no-break space (U+00A0).
+                var len = max(1, s.count / 2 + r.below(max(1, s.count / 2)))
+                while len > 1 && (s[len] & 0xC0) == 0x80 { len -= 1 }  // stay on a UTF-8 boundary
+                while len > 1 && s[len - 1] == 0x20 { len -= 1 }
+                w.piece(UnsafeRawBufferPointer(rebasing: s[0..<len]))
+                w.piece(ellipsis)
+                if r.chance(0.4) { w.piece(nbsp) }
+                return
+            }
+            w.piece(s)
+        }
+        if r.chance(0.05) { w.piece(emoji.bytes(r.below(emoji.count))) }
+    }
+
+    let ellipsis = UnsafeRawBufferPointer(Lexicon(["…"]).bytesRetained(0))
+    let nbsp = UnsafeRawBufferPointer(Lexicon(["\u{00A0}"]).bytesRetained(0))
+    let emoji = Lexicon([" 😍", " 🔥", " 👇", " ❤️", " 🎉", " 😂"])
+
+    func writeFollowers(_ r: inout SplitMix64, _ out: ByteBuffer) {
+        let u = r.unit()
+        if u < 0.45 {
+            out.appendDecimal(r.below(1000))
+        } else if u < 0.9 {
+            let k = 1 + r.below(999)
+            if k < 10 && r.chance(0.3) {
+                out.appendDecimal(k)
+                out.append(UInt8(ascii: "."))
+                out.appendDecimal(1 + r.below(9))
+            } else {
+                out.appendDecimal(k)
+            }
+            out.append(UInt8(ascii: "k"))
+        } else {
+            let m = 1 + r.below(9)
+            out.appendDecimal(m)
+            if r.chance(0.3) {
+                out.append(UInt8(ascii: "."))
+                out.appendDecimal(1 + r.below(9))
+            }
+            out.append(UInt8(ascii: "M"))
+        }
+    }
+
+    func appendUUID(_ r: inout SplitMix64, _ out: ByteBuffer) {
+        var hi = r.next()
+        var lo = r.next()
+        hi = (hi & ~0xF000) | 0x4000  // version 4
+        lo = (lo & 0x3FFF_FFFF_FFFF_FFFF) | 0x8000_0000_0000_0000  // variant 10
+        let p = out.reserve(36)
+        var o = 0
+        for i in 0..<16 {
+            if i == 4 || i == 6 || i == 8 || i == 10 {
+                p.storeBytes(of: UInt8(ascii: "-"), toByteOffset: o, as: UInt8.self)
+                o += 1
+            }
+            let byte = UInt8(truncatingIfNeeded: i < 8 ? hi >> (56 - 8 * i) : lo >> (56 - 8 * (i - 8)))
+            p.storeBytes(of: hexDigits[Int(byte >> 4)], toByteOffset: o, as: UInt8.self)
+            p.storeBytes(of: hexDigits[Int(byte & 0xF)], toByteOffset: o + 1, as: UInt8.self)
+            o += 2
+        }
+        out.count += 36
+    }
+
+    func writeImageSrc(_ r: inout SplitMix64, video: Bool, _ out: ByteBuffer) {
+        if video { out.append("https://i.pinimg.com/videos/thumbnails/originals/") } else { out.append("https://i.pinimg.com/originals/") }
+        let a = r.next(), b = r.next()
+        let p = out.reserve(41)
+        // xx/yy/zz/ then the 32-hex md5 (whose first six digits name the folders)
+        for i in 0..<16 {
+            let byte = UInt8(truncatingIfNeeded: i < 8 ? a >> (56 - 8 * i) : b >> (56 - 8 * (i - 8)))
+            p.storeBytes(of: hexDigits[Int(byte >> 4)], toByteOffset: 9 + 2 * i, as: UInt8.self)
+            p.storeBytes(of: hexDigits[Int(byte & 0xF)], toByteOffset: 10 + 2 * i, as: UInt8.self)
+        }
+        for k in 0..<3 {
+            p.storeBytes(of: p.load(fromByteOffset: 9 + 2 * k, as: UInt8.self), toByteOffset: 3 * k, as: UInt8.self)
+            p.storeBytes(of: p.load(fromByteOffset: 10 + 2 * k, as: UInt8.self), toByteOffset: 3 * k + 1, as: UInt8.self)
+            p.storeBytes(of: UInt8(ascii: "/"), toByteOffset: 3 * k + 2, as: UInt8.self)
+        }
+        out.count += 41
+        if video {
+            out.append(".0000001.jpg")
+        } else {
+            let e = r.below(20)
+            out.append(e < 17 ? ".jpg" : (e < 19 ? ".png" : ".webp"))
+        }
+    }
+
+    // MARK: geo
+
+    func writeGeo(_ index: Int, to out: ByteBuffer, style: JSONStyle) {
+        var r = rng(4, UInt64(bitPattern: Int64(index)))
+        var w = JSONWriter(into: out, style: style)
+        w.beginObject()
+        w.field("ind", index)
+        w.beginString("timestamp")
+        appendDateTime(Emulator.geoRange.lowerBound + Int64(r.below(Int(Emulator.geoRange.upperBound - Emulator.geoRange.lowerBound + 1))), out)
+        w.endString()
+        w.field("latitude", sixDigits(r.unit() * 180 - 90))
+        w.field("longitude", sixDigits(r.unit() * 360 - 180))
+        w.beginString("country")
+        w.piece(countryLex.bytes(r.below(countryLex.count)))
+        w.endString()
+        w.endObject()
+    }
+
+    /// Rounds to six significant digits, as the original coordinates are.
+    func sixDigits(_ v: Double) -> Double {
+        let a = abs(v)
+        let intDigits = a < 1 ? 1 : (a < 10 ? 1 : (a < 100 ? 2 : 3))
+        let scale = intDigits == 1 ? 100_000.0 : (intDigits == 2 ? 10_000.0 : 1_000.0)
+        return (v * scale).rounded() / scale
+    }
+
+    // MARK: user
+
+    func writeUser(_ index: Int, to out: ByteBuffer, style: JSONStyle) {
+        let uid = userId(of: index)
+        var r = rng(5, UInt64(uid))
+        var w = JSONWriter(into: out, style: style)
+        w.beginObject()
+        w.field("ind", index)
+        w.beginString("first_name")
+        w.piece(firsts.bytes(r.below(firsts.count)))
+        w.endString()
+        w.beginString("last_name")
+        w.piece(lasts.bytes(r.below(lasts.count)))
+        w.endString()
+        w.field("age", 20 + r.below(41))
+        w.beginString("date_joined")
+        appendDateTime(Emulator.joinRange.lowerBound + Int64(r.below(Int(Emulator.joinRange.upperBound - Emulator.joinRange.lowerBound + 1))), out)
+        w.endString()
+        w.endObject()
+    }
+}
+
+let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
+
+extension Lexicon {
+    /// A pointer into a lexicon that lives for the program (used for tiny constant pieces).
+    func bytesRetained(_ i: Int) -> UnsafeRawBufferPointer {
+        let copy = UnsafeMutableRawPointer.allocate(byteCount: lengths[i], alignment: 1)
+        copy.copyMemory(from: base + starts[i], byteCount: lengths[i])
+        return UnsafeRawBufferPointer(start: copy, count: lengths[i])
+    }
+}
+
+/// Writes `YYYY-MM-DD HH:MM:SS` for UTC seconds since the epoch (Howard Hinnant's civil-from-days).
+public func appendDateTime(_ seconds: Int64, _ out: ByteBuffer) {
+    var days = seconds / 86_400
+    var rem = seconds % 86_400
+    if rem < 0 { rem += 86_400; days -= 1 }
+    let z = days + 719_468
+    let era = (z >= 0 ? z : z - 146_096) / 146_097
+    let doe = z - era * 146_097
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
+    var y = yoe + era * 400
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+    let mp = (5 * doy + 2) / 153
+    let d = doy - (153 * mp + 2) / 5 + 1
+    let m = mp < 10 ? mp + 3 : mp - 9
+    if m <= 2 { y += 1 }
+    let p = out.reserve(19)
+    func put2(_ v: Int64, _ at: Int) {
+        p.storeBytes(of: UInt8(48 + v / 10), toByteOffset: at, as: UInt8.self)
+        p.storeBytes(of: UInt8(48 + v % 10), toByteOffset: at + 1, as: UInt8.self)
+    }
+    put2(y / 100, 0)
+    put2(y % 100, 2)
+    p.storeBytes(of: UInt8(ascii: "-"), toByteOffset: 4, as: UInt8.self)
+    put2(m, 5)
+    p.storeBytes(of: UInt8(ascii: "-"), toByteOffset: 7, as: UInt8.self)
+    put2(d, 8)
+    p.storeBytes(of: UInt8(ascii: " "), toByteOffset: 10, as: UInt8.self)
+    put2(rem / 3600, 11)
+    p.storeBytes(of: UInt8(ascii: ":"), toByteOffset: 13, as: UInt8.self)
+    put2((rem / 60) % 60, 14)
+    p.storeBytes(of: UInt8(ascii: ":"), toByteOffset: 16, as: UInt8.self)
+    put2(rem % 60, 17)
+    out.count += 19
+}
