@@ -223,7 +223,7 @@ public func readFile(_ path: String, into buf: ByteBuffer) throws(LogError) {
 /// Walks the batches of a segment, checking each header, CRC and offset continuity; stops at the first bad byte.
 public func scanSegment(
     path: String, expectedBase: Int64? = nil, buffer: ByteBuffer = ByteBuffer(capacity: 1 << 20),
-    _ body: ((RecordBatchHeader, UnsafeRawBufferPointer) throws -> Void)? = nil
+    _ body: (RecordBatchHeader, UnsafeRawBufferPointer) throws -> Void = { _, _ in }
 ) throws(LogError) -> SegmentScan {
     try readFile(path, into: buffer)
     var scan = SegmentScan(fileBytes: buffer.count, validBytes: 0, batches: 0, records: 0, nextOffset: nil, error: nil)
@@ -244,11 +244,9 @@ public func scanSegment(
             scan.error = "at byte \(pos): batch base offset \(h.baseOffset), expected \(e)"
             break
         }
-        if let body {
-            do { try body(h, UnsafeRawBufferPointer(rebasing: rest[0..<h.totalSize])) } catch {
-                scan.error = "at byte \(pos): \(error)"
-                break
-            }
+        do { try body(h, UnsafeRawBufferPointer(rebasing: rest[0..<h.totalSize])) } catch {
+            scan.error = "at byte \(pos): \(error)"
+            break
         }
         expected = h.nextOffset
         scan.nextOffset = h.nextOffset

@@ -1,0 +1,45 @@
+import Bytes
+import PinModel
+
+/// A slab of consecutive posts, handed from a generator to the log stage and back for reuse.
+/// Holds the three topics' JSON back to back with the end offset of each record, and each post's
+/// scheduled send time. Allocated once per run (a fixed pool per generator), never per record.
+public final class Chunk: @unchecked Sendable {
+    public var seq = 0
+    public var firstIndex = 0
+    public var count = 0
+    public let data: [ByteBuffer]
+    /// `ends[kind][i]`: end offset of post i's record of that kind in `data[kind]`.
+    public let ends: [UnsafeMutablePointer<Int32>]
+    /// Scheduled send time (monotonic ns) of post i.
+    public let scheduled: UnsafeMutablePointer<UInt64>
+    public let capacity: Int
+
+    public init(capacity: Int) {
+        self.capacity = capacity
+        data = (0..<3).map { _ in ByteBuffer(capacity: capacity * 700) }
+        ends = (0..<3).map { _ in UnsafeMutablePointer<Int32>.allocate(capacity: capacity) }
+        scheduled = UnsafeMutablePointer<UInt64>.allocate(capacity: capacity)
+    }
+
+    deinit {
+        for e in ends { e.deallocate() }
+        scheduled.deallocate()
+    }
+
+    public func reset(seq: Int, firstIndex: Int) {
+        self.seq = seq
+        self.firstIndex = firstIndex
+        count = 0
+        for d in data { d.reset() }
+    }
+
+    /// The JSON of post `i`'s record of `kind`.
+    @inline(__always)
+    public func record(_ kind: Int, _ i: Int) -> UnsafeRawBufferPointer {
+        let start = i == 0 ? 0 : Int(ends[kind][i - 1])
+        return UnsafeRawBufferPointer(start: data[kind].base + start, count: Int(ends[kind][i]) - start)
+    }
+
+    public var payloadBytes: Int { data[0].count + data[1].count + data[2].count }
+}

@@ -1,0 +1,326 @@
+import Bytes
+import Codecs
+import Dispatch
+import Histogram
+import KafkaLog
+import KafkaWire
+import PinEmulator
+import PinModel
+import RingBuffers
+import Synchronization
+
+/// One progress sample (taken about once a second).
+public struct ProgressSample: Sendable {
+    public var seconds: Double
+    public var recordsOut: Int
+    public var payloadBytesOut: Int
+    public var queueDepth: Int
+    public var queueCapacity: Int
+}
+
+/// Records and bytes of one topic-partition after a run.
+public struct PartitionCount: Sendable, Equatable {
+    public var topic: String
+    public var partition: Int
+    public var records: Int
+    public var batches: Int
+    public var nextOffset: Int64
+}
+
+/// What a run did. `recordsIn == recordsOut + deadLettered` always holds at the end.
+public struct RunResult: Sendable {
+    public var config: RunConfig
+    public var posts: Int
+    public var recordsIn: Int
+    public var recordsOut: Int
+    public var deadLettered: Int
+    public var deadLetterReasons: [String: Int]
+    public var payloadBytes: Int
+    public var storedBytes: Int
+    public var batches: Int
+    public var seconds: Double
+    /// Microseconds from each record's scheduled send time to its durable append.
+    public var latencyMicros: Histogram<UInt64>
+    public var partitions: [PartitionCount]
+    public var timeline: [ProgressSample]
+    public var cpuSeconds: Double
+    public var peakRSSBytes: Int
+    public var generatorStalls: Int
+    public var recoveries: [RecoveryReport]
+    public var error: String?
+
+    public var recordsPerSecond: Double { seconds > 0 ? Double(recordsOut) / seconds : 0 }
+    public var megabytesPerSecond: Double { seconds > 0 ? Double(payloadBytes) / seconds / 1e6 : 0 }
+    public var accountingHolds: Bool { recordsIn == recordsOut + deadLettered }
+}
+
+/// Per topic-partition state of the log stage.
+/// Owned by the log stage while a run is going; read by the caller only after the stage has finished.
+final class PartitionSink: @unchecked Sendable {
+    let log: PartitionLog
+    let topic: String
+    let partition: Int
+    var builder: RecordBatchBuilder
+    var scheduled: [UInt64] = []
+    var firstAppendNs: UInt64 = 0
+    var payload = 0
+    var records = 0
+    var batches = 0
+
+    init(log: PartitionLog, batchBytes: Int) {
+        self.log = log
+        self.topic = log.topic
+        self.partition = log.partition
+        self.builder = RecordBatchBuilder(capacity: min(batchBytes + 4096, 8 << 20))
+        scheduled.reserveCapacity(4096)
+    }
+}
+
+/// Floods emulated posts through generator threads, lock-free rings and one log stage into the
+/// embedded Kafka-format log. See ARCHITECTURE.md for the data flow.
+public final class EmbeddedRun: @unchecked Sendable {
+    public let config: RunConfig
+    public let stats = LiveStats()
+    let emulator: Emulator
+
+    public init(config: RunConfig) throws(ConfigError) {
+        try config.validate()
+        self.config = config
+        self.emulator = Emulator(seed: config.seed, users: config.users)
+    }
+
+    /// Asks a running flood to stop early (e.g. on SIGINT); what was generated is still written.
+    public func requestStop() { stats.stop.store(true, ordering: .relaxed) }
+
+    public func run(onProgress: ((ProgressSample) -> Void)? = nil) throws -> RunResult {
+        let cfg = config
+        let T = cfg.threads
+        let logConfig = LogConfig(dataDir: cfg.dataDir, segmentBytes: cfg.segmentBytes, fsync: cfg.fsync)
+        // Open every partition first: recovery of a torn tail happens here, before any new data.
+        var sinkRows: [[PartitionSink]] = []
+        var recoveries: [RecoveryReport] = []
+        for kind in RecordKind.allCases {
+            var row: [PartitionSink] = []
+            for p in 0..<cfg.partitions {
+                let log = try PartitionLog(topic: cfg.topic(kind), partition: p, config: logConfig)
+                if let r = log.recovery { recoveries.append(r) }
+                row.append(PartitionSink(log: log, batchBytes: cfg.batchBytes))
+            }
+            sinkRows.append(row)
+        }
+        let sinks = sinkRows
+
+        let full = (0..<T).map { _ in SPSCRing<Chunk>(capacity: cfg.chunksPerGenerator) }
+        let free = (0..<T).map { _ in SPSCRing<Chunk>(capacity: cfg.chunksPerGenerator) }
+        for g in 0..<T {
+            for _ in 0..<cfg.chunksPerGenerator { free[g].push(Chunk(capacity: cfg.chunkPosts)) }
+        }
+
+        let t0 = monotonicNanos()
+        let cpu0 = processCPUSeconds()
+        let endNs: UInt64? = cfg.duration.map { t0 + UInt64($0 * 1e9) }
+        let intervalNs: Double? = cfg.rate.map { 1e9 / $0 }
+        let group = DispatchGroup()
+        let stats = self.stats
+        let emulator = self.emulator
+
+        // Generator stages.
+        for g in 0..<T {
+            DispatchQueue(label: "pinbench.generator.\(g)").async(group: group) {
+                if cfg.pinCPUs { Affinity.pinCurrentThread(to: g + 1) }
+                var seq = g
+                var stalls = 0
+                outer: while true {
+                    let first = seq * cfg.chunkPosts
+                    var n = cfg.chunkPosts
+                    if let c = cfg.count {
+                        if first >= c { break }
+                        n = min(n, c - first)
+                    }
+                    if stats.stop.load(ordering: .relaxed) { break }
+                    guard let chunk = free[g].pop() else { break }
+                    chunk.reset(seq: seq, firstIndex: first)
+                    for i in 0..<n {
+                        let index = first + i
+                        var sched: UInt64
+                        if let iv = intervalNs {
+                            sched = t0 + UInt64(Double(index) * iv)
+                            if let e = endNs, sched >= e { break }
+                            sleepUntil(sched)  // open loop: never later than the schedule says, never catching up by skipping
+                        } else {
+                            sched = monotonicNanos()
+                            if let e = endNs, sched >= e { break }
+                        }
+                        chunk.scheduled[i] = sched
+                        emulator.writePost(index, pin: chunk.data[0], geo: chunk.data[1], user: chunk.data[2], style: cfg.style)
+                        for k in 0..<3 { chunk.ends[k][i] = Int32(chunk.data[k].count) }
+                        chunk.count = i + 1
+                    }
+                    let produced = chunk.count
+                    if produced > 0 {
+                        stats.recordsIn.add(3 * produced, ordering: .relaxed)
+                        stalls += full[g].push(chunk) > 0 ? 1 : 0
+                    } else {
+                        free[g].push(chunk)
+                    }
+                    if produced < n { break outer }
+                    seq += T
+                }
+                stats.generatorStalls.add(stalls, ordering: .relaxed)
+                full[g].close()
+            }
+        }
+
+        // Log stage: takes chunks in sequence order (round robin over generators), partitions each post by
+        // murmur2 of its index, batches per topic-partition, seals (compress + CRC) and appends.
+        let outcome = Mutex<(hist: Histogram<UInt64>, reasons: [String: Int], stored: Int, error: String?)>(
+            (Histogram<UInt64>(highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: .three), [:], 0, nil))
+        DispatchQueue(label: "pinbench.log").async(group: group) {
+            if cfg.pinCPUs { Affinity.pinCurrentThread(to: 0) }
+            var hist = Histogram<UInt64>(highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: .three)
+            var reasons: [String: Int] = [:]
+            var stored = 0
+            var failure: String?
+            let codec = Codec()
+            let out = ByteBuffer(capacity: cfg.batchBytes + 65536)
+            let keyBuf = ByteBuffer(capacity: 32)
+            let lingerNs = UInt64(cfg.lingerMs * 1e6)
+
+            func deadLetter(_ n: Int, _ reason: String) {
+                reasons[reason, default: 0] += n
+                stats.deadLettered.add(n, ordering: .relaxed)
+            }
+
+            func flush(_ s: PartitionSink) {
+                guard !s.builder.isEmpty else { return }
+                let n = Int(s.builder.count)
+                defer {
+                    s.builder.reset()
+                    s.scheduled.removeAll(keepingCapacity: true)
+                }
+                if failure != nil {
+                    deadLetter(n, failure!)
+                    return
+                }
+                out.reset()
+                do {
+                    try s.builder.seal(into: out, codec: cfg.compression, compressor: codec, level: cfg.compressionLevel)
+                    try s.log.append(batch: UnsafeMutableRawBufferPointer(start: out.base, count: out.count))
+                } catch let e as LogError {
+                    failure = e.isDiskFull ? "disk full: \(e)" : "log write failed: \(e)"
+                    stats.stop.store(true, ordering: .relaxed)
+                    deadLetter(n, failure!)
+                    return
+                } catch {
+                    failure = "batch encode failed: \(error)"
+                    stats.stop.store(true, ordering: .relaxed)
+                    deadLetter(n, failure!)
+                    return
+                }
+                let now = monotonicNanos()
+                for t in s.scheduled { _ = hist.record(now > t ? (now - t) / 1000 : 0) }
+                stored += out.count
+                s.records += n
+                s.batches += 1
+                stats.recordsOut.add(n, ordering: .relaxed)
+                stats.payloadBytesOut.add(s.payload, ordering: .relaxed)
+                s.payload = 0
+            }
+
+            func flushLingering(_ now: UInt64) {
+                for row in sinks {
+                    for s in row where !s.builder.isEmpty && now &- s.firstAppendNs >= lingerNs { flush(s) }
+                }
+            }
+
+            func process(_ c: Chunk) {
+                let ts = wallMillis()
+                let now = monotonicNanos()
+                for i in 0..<c.count {
+                    keyBuf.reset()
+                    keyBuf.appendDecimal(c.firstIndex + i)
+                    let key = keyBuf.bytes
+                    let p = Murmur2.partition(key, partitions: cfg.partitions)
+                    for k in 0..<3 {
+                        let s = sinks[k][p]
+                        let value = c.record(k, i)
+                        if s.builder.isEmpty { s.firstAppendNs = now }
+                        s.builder.append(key: key, value: value, timestamp: ts)
+                        s.scheduled.append(c.scheduled[i])
+                        s.payload += value.count
+                        if s.builder.sizeInBytes >= cfg.batchBytes { flush(s) }
+                    }
+                }
+                flushLingering(monotonicNanos())
+            }
+
+            var done = [Bool](repeating: false, count: T)
+            var doneCount = 0
+            var seq = 0
+            while doneCount < T {
+                let g = seq % T
+                seq += 1
+                if done[g] { continue }
+                var backoff = Backoff()
+                while true {
+                    if let c = full[g].tryPop() {
+                        process(c)
+                        free[g].push(c)
+                        break
+                    }
+                    if full[g].isClosed {
+                        if let c = full[g].tryPop() {
+                            process(c)
+                            free[g].push(c)
+                        } else {
+                            done[g] = true
+                            doneCount += 1
+                        }
+                        break
+                    }
+                    flushLingering(monotonicNanos())
+                    backoff.wait()
+                }
+            }
+            for row in sinks { for s in row { flush(s) } }
+            for row in sinks {
+                for s in row {
+                    do { try s.log.close() } catch {
+                        if failure == nil { failure = "close failed: \(error)" }
+                    }
+                }
+            }
+            outcome.withLock { $0 = (hist, reasons, stored, failure) }
+        }
+
+        // Progress: sample once a second until the stages finish.
+        var timeline: [ProgressSample] = []
+        let capacity = T * cfg.chunksPerGenerator * cfg.chunkPosts * 3
+        while group.wait(timeout: .now() + .milliseconds(1000)) == .timedOut {
+            var depth = 0
+            for r in full { depth += r.count }
+            let s = ProgressSample(
+                seconds: Double(monotonicNanos() - t0) / 1e9, recordsOut: stats.recordsOut.load(ordering: .relaxed),
+                payloadBytesOut: stats.payloadBytesOut.load(ordering: .relaxed), queueDepth: depth * cfg.chunkPosts * 3,
+                queueCapacity: capacity)
+            timeline.append(s)
+            onProgress?(s)
+        }
+        let seconds = Double(monotonicNanos() - t0) / 1e9
+        let o = outcome.withLock { $0 }
+        var parts: [PartitionCount] = []
+        for row in sinks {
+            for s in row {
+                parts.append(PartitionCount(topic: s.topic, partition: s.partition, records: s.records, batches: s.batches, nextOffset: s.log.nextOffset))
+            }
+        }
+        let recordsIn = stats.recordsIn.load(ordering: .relaxed)
+        return RunResult(
+            config: cfg, posts: recordsIn / 3, recordsIn: recordsIn, recordsOut: stats.recordsOut.load(ordering: .relaxed),
+            deadLettered: stats.deadLettered.load(ordering: .relaxed), deadLetterReasons: o.reasons,
+            payloadBytes: stats.payloadBytesOut.load(ordering: .relaxed), storedBytes: o.stored,
+            batches: parts.reduce(0) { $0 + $1.batches }, seconds: seconds, latencyMicros: o.hist, partitions: parts,
+            timeline: timeline, cpuSeconds: processCPUSeconds() - cpu0, peakRSSBytes: peakRSSBytes(),
+            generatorStalls: stats.generatorStalls.load(ordering: .relaxed), recoveries: recoveries, error: o.error)
+    }
+}

@@ -1,0 +1,105 @@
+import Histogram
+import PinModel
+
+extension RunResult {
+    func percentileMs(_ p: Double) -> Double {
+        latencyMicros.totalCount == 0 ? 0 : Double(latencyMicros.valueAtPercentile(p)) / 1000
+    }
+
+    /// The JSON report: every figure of the run and the effective configuration.
+    public var json: JSONValue {
+        .object([
+            ("pinbench_version", .string(pinbenchVersion)),
+            ("mode", .string("embedded")),
+            ("records_in", .int(recordsIn)),
+            ("records_out", .int(recordsOut)),
+            ("dead_lettered", .int(deadLettered)),
+            ("accounting_holds", .bool(accountingHolds)),
+            ("posts", .int(posts)),
+            ("payload_bytes", .int(payloadBytes)),
+            ("stored_bytes", .int(storedBytes)),
+            ("compression_ratio", .double(storedBytes > 0 ? (Double(payloadBytes) / Double(storedBytes) * 1000).rounded() / 1000 : 0)),
+            ("batches", .int(batches)),
+            ("seconds", .double(round3(seconds))),
+            ("records_per_s", .double(recordsPerSecond.rounded())),
+            ("mb_per_s", .double(round3(megabytesPerSecond))),
+            ("latency_ms", .object([
+                ("p50", .double(percentileMs(50))), ("p90", .double(percentileMs(90))), ("p99", .double(percentileMs(99))),
+                ("p999", .double(percentileMs(99.9))),
+                ("max", .double(latencyMicros.totalCount == 0 ? 0 : Double(latencyMicros.max) / 1000)),
+                ("count", .int(Int(latencyMicros.totalCount))),
+                ("measured_from", .string(config.rate == nil ? "generation time" : "scheduled send time (open loop)")),
+                ("measured_to", .string(config.fsync == .batch ? "append + fdatasync" : "append to the segment file (page cache)")),
+            ])),
+            ("cpu_seconds", .double(round3(cpuSeconds))),
+            ("cpu_seconds_per_million_records", .double(recordsOut > 0 ? round3(cpuSeconds / Double(recordsOut) * 1e6) : 0)),
+            ("peak_rss_bytes", .int(peakRSSBytes)),
+            ("generator_stalls", .int(generatorStalls)),
+            ("dead_letter_reasons", .object(deadLetterReasons.sorted { $0.key < $1.key }.map { ($0.key, .int($0.value)) })),
+            ("partitions", .array(partitions.map {
+                .object([("topic", .string($0.topic)), ("partition", .int($0.partition)), ("records", .int($0.records)),
+                         ("batches", .int($0.batches)), ("next_offset", .int(Int($0.nextOffset)))])
+            })),
+            ("recoveries", .array(recoveries.map {
+                .object([("segment", .string($0.segment)), ("kept_bytes", .int($0.keptBytes)),
+                         ("truncated_bytes", .int($0.truncatedBytes)), ("reason", .string($0.reason))])
+            })),
+            ("timeline", .array(timeline.map {
+                .object([("t", .double(round3($0.seconds))), ("records_out", .int($0.recordsOut)),
+                         ("payload_bytes_out", .int($0.payloadBytesOut)), ("queue_depth", .int($0.queueDepth))])
+            })),
+            ("error", error.map { .string($0) } ?? .null),
+            ("config", config.summary),
+        ])
+    }
+
+    /// A human summary table.
+    public var summaryTable: String {
+        let rows: [(String, String)] = [
+            ("posts", "\(posts)"),
+            ("records in", "\(recordsIn)"),
+            ("records out", "\(recordsOut)"),
+            ("dead-lettered", "\(deadLettered)"),
+            ("payload", formatBytes(payloadBytes)),
+            ("stored (\(config.compression))", "\(formatBytes(storedBytes))  (ratio \(storedBytes > 0 ? fmt(Double(payloadBytes) / Double(storedBytes), 2) : "-"))"),
+            ("batches", "\(batches)"),
+            ("seconds", fmt(seconds, 3)),
+            ("records/s", fmt(recordsPerSecond, 0)),
+            ("MB/s", fmt(megabytesPerSecond, 1)),
+            ("latency p50/p99/p99.9/max", "\(fmt(percentileMs(50), 2)) / \(fmt(percentileMs(99), 2)) / \(fmt(percentileMs(99.9), 2)) / \(fmt(latencyMicros.totalCount == 0 ? 0 : Double(latencyMicros.max) / 1000, 2)) ms"),
+            ("CPU seconds", fmt(cpuSeconds, 2)),
+            ("accounting", accountingHolds ? "in == out + dead-lettered ✓" : "MISMATCH"),
+        ]
+        let w = rows.map(\.0.count).max() ?? 0
+        var s = ""
+        for (k, v) in rows { s += k + String(repeating: " ", count: w - k.count) + "  " + v + "\n" }
+        if let e = error { s += "error: \(e)\n" }
+        for r in recoveries { s += "recovered \(r.segment): kept \(r.keptBytes) bytes, cut \(r.truncatedBytes) (\(r.reason))\n" }
+        return s
+    }
+}
+
+public let pinbenchVersion = "0.1.0"
+
+func round3(_ v: Double) -> Double { (v * 1000).rounded() / 1000 }
+
+public func fmt(_ v: Double, _ decimals: Int) -> String {
+    var scale = 1.0
+    for _ in 0..<decimals { scale *= 10 }
+    let r = (v * scale).rounded() / scale
+    if decimals == 0 { return String(Int(r)) }
+    let neg = r < 0
+    let a = abs(r)
+    let whole = Int(a)
+    var frac = String(Int(((a - Double(whole)) * scale).rounded()))
+    while frac.count < decimals { frac = "0" + frac }
+    return (neg ? "-" : "") + "\(whole).\(frac)"
+}
+
+public func formatBytes(_ n: Int) -> String {
+    let d = Double(n)
+    if d >= 1e9 { return fmt(d / 1e9, 2) + " GB" }
+    if d >= 1e6 { return fmt(d / 1e6, 1) + " MB" }
+    if d >= 1e3 { return fmt(d / 1e3, 1) + " kB" }
+    return "\(n) B"
+}

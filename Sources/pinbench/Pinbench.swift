@@ -1,0 +1,262 @@
+import ArgumentParser
+import Bytes
+import Codecs
+import Foundation
+import KafkaLog
+import KafkaWire
+import PinEmulator
+import PinModel
+import Pipeline
+
+@main
+struct Pinbench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pinbench",
+        abstract: "Load-test and run a Pinterest-style ingestion pipeline: emulator, Kafka-format log, reports.",
+        version: pinbenchVersion,
+        subcommands: [Emulate.self, Run.self, Log.self]
+    )
+}
+
+// MARK: - argument types
+
+extension CompressionCodec: ExpressibleByArgument {
+    public init?(argument: String) { self.init(name: argument) }
+    public static var allValueStrings: [String] { allCases.map(\.description) }
+}
+
+extension FsyncPolicy: ExpressibleByArgument {}
+extension JSONStyle: ExpressibleByArgument {}
+
+/// `30s`, `2m`, `500ms`, `1h` or plain seconds.
+struct Duration: ExpressibleByArgument {
+    var seconds: Double
+    init?(argument: String) {
+        let s = argument.lowercased()
+        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
+        for (u, f) in units where s.hasSuffix(u) {
+            guard let v = Double(s.dropLast(u.count)) else { return nil }
+            seconds = v * f
+            return
+        }
+        guard let v = Double(s) else { return nil }
+        seconds = v
+    }
+}
+
+/// `16384`, `16k`, `256k`, `1m`, `1g` (binary multiples).
+struct ByteSize: ExpressibleByArgument {
+    var bytes: Int
+    init?(argument: String) {
+        let s = argument.lowercased()
+        let units: [(String, Int)] = [("kib", 1024), ("mib", 1 << 20), ("gib", 1 << 30), ("k", 1024), ("m", 1 << 20), ("g", 1 << 30), ("b", 1)]
+        for (u, f) in units where s.hasSuffix(u) {
+            guard let v = Double(s.dropLast(u.count)), v >= 0 else { return nil }
+            bytes = Int(v * Double(f))
+            return
+        }
+        guard let v = Int(s), v >= 0 else { return nil }
+        bytes = v
+    }
+}
+
+/// Prints one line to stderr and exits non-zero: the CLI's way to report bad input.
+func fail(_ message: String) -> Never {
+    FileHandle.standardError.write(Data("pinbench: \(message)\n".utf8))
+    exit(1)
+}
+
+// MARK: - emulate
+
+struct Emulate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write emulated posts to DIR/pin.jsonl, DIR/geo.jsonl and DIR/user.jsonl.")
+
+    @Option(help: "Posts to write.") var count: Int
+    @Option(help: "Random seed; the same seed gives the same posts.") var seed: UInt64 = 1
+    @Option(help: "Distinct users behind the posts.") var users: Int = 11_000
+    @Option(help: "Output folder.") var out: String
+    @Option(help: "compact, or python (\", \" / \": \" separators and \\u escapes like the original client).")
+    var style: JSONStyle = .compact
+
+    func validate() throws {
+        guard count >= 0 else { throw ValidationError("--count must be ≥ 0") }
+        guard users >= 1 else { throw ValidationError("--users must be ≥ 1") }
+    }
+
+    func run() throws {
+        let emu = Emulator(seed: seed, users: users)
+        do { try makeDirectories(out) } catch { fail("\(error)") }
+        let names = ["pin", "geo", "user"]
+        var handles: [UnsafeMutablePointer<FILE>] = []
+        for n in names {
+            guard let f = fopen("\(out)/\(n).jsonl", "w") else { fail("cannot create \(out)/\(n).jsonl: \(String(cString: strerror(errno)))") }
+            handles.append(f)
+        }
+        let bufs = (0..<3).map { _ in ByteBuffer(capacity: 1 << 20) }
+        func drain(_ k: Int) {
+            if bufs[k].count > 0, fwrite(bufs[k].base, 1, bufs[k].count, handles[k]) != bufs[k].count {
+                fail("write \(out)/\(names[k]).jsonl: \(String(cString: strerror(errno)))")
+            }
+            bufs[k].reset()
+        }
+        for i in 0..<count {
+            emu.writePost(i, pin: bufs[0], geo: bufs[1], user: bufs[2], style: style)
+            for k in 0..<3 {
+                bufs[k].append(UInt8(ascii: "\n"))
+                if bufs[k].count > 900_000 { drain(k) }
+            }
+        }
+        for k in 0..<3 {
+            drain(k)
+            if fclose(handles[k]) != 0 { fail("close \(out)/\(names[k]).jsonl: \(String(cString: strerror(errno)))") }
+        }
+        print("wrote \(count) posts (\(3 * count) records) to \(out)/{pin,geo,user}.jsonl")
+    }
+}
+
+// MARK: - run
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Flood emulated posts into the embedded Kafka-format log and report what happened.")
+
+    @Option(help: "Posts to send (3 records each). Give this or --duration.") var count: Int?
+    @Option(help: "How long to run, e.g. 30s, 2m (when --count is not given).") var duration: Duration?
+    @Option(help: "Posts per second, open loop (default: unbounded).") var rate: Double?
+    @Option(help: "Distinct users.") var users: Int = 11_000
+    @Option(help: "Random seed.") var seed: UInt64 = 1
+    @Option(help: "Embedded log folder.") var dataDir: String = "data"
+    @Option(help: "Topics are <prefix>.pin|geo|user.") var topicPrefix: String = "pinbench"
+    @Option(help: "Partitions per topic.") var partitions: Int = 3
+    @Option(help: "none, gzip, snappy, lz4, zstd.") var compression: CompressionCodec = .lz4
+    @Option(help: "Codec level (default: gzip 6, lz4 fast, zstd 3).") var compressionLevel: Int32?
+    @Option(help: "Seal a partition's batch at this size, e.g. 16k, 1m.") var batchBytes: ByteSize = ByteSize(argument: "1000000")!
+    @Option(help: "... or when its first record is this old (ms).") var lingerMs: Double = 5
+    @Option(help: "Generator threads (the log stage has its own).") var threads: Int = max(1, ProcessInfo.processInfo.activeProcessorCount - 1)
+    @Option(help: "never, segment or batch.") var fsync: FsyncPolicy = .never
+    @Option(help: "Roll segments at this size.") var segmentBytes: ByteSize = ByteSize(argument: "1g")!
+    @Flag(help: "Pin stage threads to CPUs (libnuma keeps memory local where present).") var pinCpus = false
+    @Option(help: "Write the JSON report here.") var reportJson: String?
+    @Flag(help: "No progress line and no summary table.") var quiet = false
+
+    func run() throws {
+        var c = RunConfig()
+        c.count = count
+        c.duration = duration?.seconds
+        if count == nil && duration == nil { c.duration = 20 }
+        c.rate = rate
+        c.users = users
+        c.seed = seed
+        c.dataDir = dataDir
+        c.topicPrefix = topicPrefix
+        c.partitions = partitions
+        c.compression = compression
+        c.compressionLevel = compressionLevel
+        c.batchBytes = batchBytes.bytes
+        c.lingerMs = lingerMs
+        c.threads = threads
+        c.fsync = fsync
+        c.segmentBytes = segmentBytes.bytes
+        c.pinCPUs = pinCpus
+        let engine: EmbeddedRun
+        do { engine = try EmbeddedRun(config: c) } catch { fail(error.message) }
+
+        signal(SIGINT, SIG_IGN)
+        let sigint = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
+        sigint.setEventHandler { engine.requestStop() }
+        sigint.resume()
+
+        let tty = isatty(2) != 0 && !quiet
+        let result: RunResult
+        do {
+            result = try engine.run { s in
+                guard tty else { return }
+                let rps = s.seconds > 0 ? Double(s.recordsOut) / s.seconds : 0
+                let mbs = s.seconds > 0 ? Double(s.payloadBytesOut) / s.seconds / 1e6 : 0
+                let line = "\r[\(fmt(s.seconds, 0))s] \(s.recordsOut) records  \(fmt(rps / 1e6, 3)) M rec/s  \(fmt(mbs, 1)) MB/s  queue \(s.queueDepth)/\(s.queueCapacity)   "
+                FileHandle.standardError.write(Data(line.utf8))
+            }
+        } catch {
+            fail("\(error)")
+        }
+        if tty { FileHandle.standardError.write(Data("\n".utf8)) }
+        if let path = reportJson {
+            do { try result.json.serialized().write(toFile: path, atomically: true, encoding: .utf8) } catch {
+                fail("cannot write report \(path): \(error.localizedDescription)")
+            }
+        }
+        if !quiet { print(result.summaryTable, terminator: "") }
+        if result.error != nil || !result.accountingHolds { throw ExitCode(2) }
+    }
+}
+
+// MARK: - log
+
+struct Log: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Inspect the embedded log.", subcommands: [Verify.self, Cat.self])
+
+    struct Verify: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check every batch's CRC, offsets and records; print counts per topic-partition (exit 1 on damage).")
+        @Option(help: "Embedded log folder.") var dataDir: String = "data"
+
+        func run() throws {
+            let parts: [PartitionVerification]
+            do { parts = try LogInspector.verify(dataDir: dataDir) } catch { fail("\(error)") }
+            if parts.isEmpty { fail("no partitions under \(dataDir)/log") }
+            let w = parts.map { "\($0.topic)-\($0.partition)".count }.max()! + 2
+            let header = "topic-partition".padding(toLength: w, withPad: " ", startingAt: 0)
+            print("\(header)segments  batches    records  next-offset  bytes")
+            var damaged = 0
+            var total = 0
+            for p in parts {
+                let name = "\(p.topic)-\(p.partition)".padding(toLength: w, withPad: " ", startingAt: 0)
+                let cols = [String(p.segments).leftPad(8), String(p.batches).leftPad(9), String(p.records).leftPad(10),
+                            String(p.nextOffset ?? 0).leftPad(12), "  " + formatBytes(p.bytes)]
+                print(name + cols.joined(separator: " ") + (p.isHealthy ? "" : "  DAMAGED"))
+                for problem in p.problems { print("  ! \(problem)") }
+                if !p.isHealthy { damaged += 1 }
+                total += p.records
+            }
+            print("\(parts.count) partitions, \(total) records, \(damaged == 0 ? "all batches good" : "\(damaged) damaged")")
+            if damaged > 0 { throw ExitCode(1) }
+        }
+    }
+
+    struct Cat: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print a topic's values as JSON lines (partition by partition, offset order).")
+        @Option(help: "Embedded log folder.") var dataDir: String = "data"
+        @Option(help: "Topic, e.g. pinbench.pin.") var topic: String
+        @Option(help: "Only this partition.") var partition: Int?
+
+        func run() throws {
+            let out = ByteBuffer(capacity: 1 << 20)
+            func drain() {
+                var off = 0
+                while off < out.count {
+                    let n = write(1, out.base + off, out.count - off)
+                    if n <= 0 { if errno == EINTR { continue }; Foundation.exit(errno == EPIPE ? 0 : 1) }
+                    off += n
+                }
+                out.reset()
+            }
+            do {
+                try LogInspector.forEachRecord(dataDir: dataDir, topic: topic, partition: partition) { _, r in
+                    if let v = r.value { out.append(v) } else { out.append("null") }
+                    out.append(UInt8(ascii: "\n"))
+                    if out.count > 900_000 { drain() }
+                }
+            } catch {
+                drain()
+                fail("\(error)")
+            }
+            drain()
+        }
+    }
+}
+
+extension String {
+    func leftPad(_ n: Int) -> String { count >= n ? self : String(repeating: " ", count: n - count) + self }
+}
