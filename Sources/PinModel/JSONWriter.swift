@@ -108,17 +108,37 @@ public struct JSONWriter {
     static func appendCompactBody(_ s: UnsafeRawBufferPointer, to out: ByteBuffer) {
         guard let base = s.baseAddress else { return }
         let n = s.count
-        var runStart = 0
+        // Worst case every byte becomes \u00XX: reserve once, write through a raw pointer.
+        var dst = out.reserve(n * 6)
         var i = 0
-        while i < n {
+        while true {
+            // 8 bytes at a time while none is a quote, a backslash or a control character.
+            while i + 8 <= n {
+                let w = base.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+                let ones: UInt64 = 0x0101_0101_0101_0101
+                let highs: UInt64 = 0x8080_8080_8080_8080
+                let lt20 = (w &- ones &* 0x20) & ~w & highs
+                let q = w ^ (ones &* 0x22)
+                let bs = w ^ (ones &* 0x5C)
+                if (lt20 | ((q &- ones) & ~q & highs) | ((bs &- ones) & ~bs & highs)) != 0 { break }
+                dst.storeBytes(of: w, as: UInt64.self)
+                dst += 8
+                i += 8
+            }
+            if i >= n { break }
             let b = base.load(fromByteOffset: i, as: UInt8.self)
-            if _fastPath(b >= 0x20 && b != 0x22 && b != 0x5C) { i += 1; continue }
-            out.append(base + runStart, count: i - runStart)
-            appendEscape(b, to: out)
             i += 1
-            runStart = i
+            if _fastPath(b >= 0x20 && b != 0x22 && b != 0x5C) {
+                dst.storeBytes(of: b, as: UInt8.self)
+                dst += 1
+                continue
+            }
+            // Room for the escape was reserved above, so the buffer does not move.
+            out.count = dst - out.base
+            appendEscape(b, to: out)
+            dst = out.base + out.count
         }
-        out.append(base + runStart, count: n - runStart)
+        out.count = dst - out.base
     }
 
     @usableFromInline
