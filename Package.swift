@@ -60,10 +60,11 @@ let package = Package(
         .testTarget(name: "KafkaWireTests", dependencies: ["KafkaWire", "Codecs"]),
         .testTarget(name: "KafkaLogTests", dependencies: ["KafkaLog", "KafkaWire", "Codecs"]),
         .testTarget(name: "RingBuffersTests", dependencies: ["RingBuffers"]),
-        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "PinEmulator", "PinModel", "KafkaLog", "KafkaWire"]),
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "PinEmulator", "PinModel", "KafkaLog", "KafkaWire", "TestSupport"]),
         .testTarget(
             name: "InteropTests",
-            dependencies: ["Pipeline", "PinEmulator", "PinModel", "KafkaLog", "KafkaWire"],
+            dependencies: ["Pipeline", "PinEmulator", "PinModel", "KafkaLog", "KafkaWire", "TestSupport"],
             resources: [.copy("Peers")]
         ),
     ]

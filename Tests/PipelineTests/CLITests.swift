@@ -1,0 +1,65 @@
+import Foundation
+import Testing
+import TestSupport
+
+@Suite struct CLITests {
+    @Test func runFloodsWhatEmulateWrites() throws {
+        let dir = tempDir("cli")
+        let run = try pinbench("run", "--count", "1500", "--seed", "7", "--threads", "2", "--data-dir", "\(dir)/data",
+                               "--partitions", "1", "--report-json", "\(dir)/report.json", "--quiet")
+        #expect(run.status == 0, "\(run.stderr)")
+        let emu = try pinbench("emulate", "--count", "1500", "--seed", "7", "--out", "\(dir)/emu")
+        #expect(emu.status == 0)
+        for kind in ["pin", "geo", "user"] {
+            // One partition: the log holds the posts in index order, exactly the emulator's lines.
+            let cat = try pinbench("log", "cat", "--data-dir", "\(dir)/data", "--topic", "pinbench.\(kind)")
+            #expect(cat.status == 0)
+            let file = try String(contentsOfFile: "\(dir)/emu/\(kind).jsonl", encoding: .utf8)
+            #expect(cat.stdout == file, "\(kind)")
+        }
+        let report = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/report.json"))) as! [String: Any]
+        #expect(report["records_in"] as? Int == 4500)
+        #expect(report["records_out"] as? Int == 4500)
+        #expect(report["dead_lettered"] as? Int == 0)
+        let latency = report["latency_ms"] as! [String: Any]
+        #expect(latency["p50"] is Double && latency["p999"] is Double && latency["max"] is Double)
+        #expect((report["config"] as! [String: Any])["threads"] as? Int == 2)
+    }
+
+    @Test func pythonStyleEmulation() throws {
+        let dir = tempDir("py")
+        #expect(try pinbench("emulate", "--count", "50", "--out", dir, "--style", "python").status == 0)
+        let line = try String(contentsOfFile: "\(dir)/pin.jsonl", encoding: .utf8).split(separator: "\n")[0]
+        #expect(line.hasPrefix(#"{"index": 0, "unique_id": ""#))
+    }
+
+    @Test func verifyFindsDamageAndExitsNonZero() throws {
+        let dir = tempDir("verify")
+        #expect(try pinbench("run", "--count", "300", "--data-dir", dir, "--partitions", "1", "--quiet").status == 0)
+        let ok = try pinbench("log", "verify", "--data-dir", dir)
+        #expect(ok.status == 0)
+        #expect(ok.stdout.contains("pinbench.pin-0") && ok.stdout.contains("900 records") && ok.stdout.contains("all batches good"))
+        let seg = "\(dir)/log/pinbench.geo-0/00000000000000000000.log"
+        var data = try Data(contentsOf: URL(fileURLWithPath: seg))
+        data[data.count - 10] ^= 0xFF
+        try data.write(to: URL(fileURLWithPath: seg))
+        let bad = try pinbench("log", "verify", "--data-dir", dir)
+        #expect(bad.status == 1)
+        #expect(bad.stdout.contains("DAMAGED") && bad.stdout.contains("CRC-32C mismatch"))
+    }
+
+    @Test(arguments: [
+        (["run", "--count", "10", "--compression", "brotli"], "brotli"),
+        (["run", "--count", "10", "--partitions", "0"], "--partitions"),
+        (["run", "--duration", "0s"], "--duration"),
+        (["run", "--count", "10", "--batch-bytes", "lots"], "batch-bytes"),
+        (["log", "cat", "--data-dir", "/nonexistent/pinbench", "--topic", "x"], "/nonexistent/pinbench"),
+        (["log", "verify", "--data-dir", "/nonexistent/pinbench"], "/nonexistent/pinbench"),
+    ])
+    func badInputGivesOneClearLineAndNonZeroExit(_ args: [String], _ mentions: String) throws {
+        let r = try runProcess(pinbenchBinary(), args)
+        #expect(r.status != 0)
+        #expect(r.stderr.contains(mentions), "\(r.stderr)")
+        #expect(!r.stderr.contains("Fatal error"))
+    }
+}

@@ -1,0 +1,152 @@
+import Bytes
+import Foundation
+import KafkaLog
+import KafkaWire
+import PinEmulator
+import PinModel
+import Pipeline
+import Testing
+import TestSupport
+
+/// Every record of the log as (topic kind, partition) -> [(index, value)] in offset order.
+func readLog(_ dataDir: String, prefix: String = "pinbench") throws -> [String: [(Int, String)]] {
+    var out: [String: [(Int, String)]] = [:]
+    for kind in ["pin", "geo", "user"] {
+        try LogInspector.forEachRecord(dataDir: dataDir, topic: "\(prefix).\(kind)") { p, r in
+            let idx = Int(String(decoding: r.key!, as: UTF8.self))!
+            out["\(kind)-\(p)", default: []].append((idx, String(decoding: r.value!, as: UTF8.self)))
+        }
+    }
+    return out
+}
+
+func config(_ dir: String, count: Int, threads: Int = 1) -> RunConfig {
+    var c = RunConfig()
+    c.dataDir = dir
+    c.count = count
+    c.threads = threads
+    c.progress = false
+    return c
+}
+
+@Suite struct EmbeddedRunTests {
+    @Test func floodsExactlyTheEmulatedPostsWhateverTheThreadCount() throws {
+        let n = 3000
+        var results: [[String: [(Int, String)]]] = []
+        for threads in [1, 3] {
+            let dir = tempDir("threads\(threads)")
+            var c = config(dir, count: n, threads: threads)
+            c.chunkPosts = 64  // many chunks, so the generators really interleave
+            c.batchBytes = 16 * 1024
+            let r = try EmbeddedRun(config: c).run()
+            #expect(r.recordsIn == 3 * n && r.recordsOut == 3 * n && r.deadLettered == 0)
+            #expect(r.accountingHolds && r.error == nil)
+            results.append(try readLog(dir))
+        }
+        // Same records in the same order in every partition, with 1 or 3 generator threads.
+        #expect(results[0].keys.sorted() == results[1].keys.sorted())
+        for k in results[0].keys {
+            #expect(results[0][k]!.map(\.0) == results[1][k]!.map(\.0), "order in \(k)")
+            #expect(results[0][k]!.map(\.1) == results[1][k]!.map(\.1))
+        }
+        // And they are the emulator's posts, each once, in the partition murmur2 picks, in index order.
+        let emu = Emulator(seed: 1, users: 11_000)
+        for (ki, kind) in ["pin", "geo", "user"].enumerated() {
+            var seen = Set<Int>()
+            for p in 0..<3 {
+                let rows = results[1]["\(kind)-\(p)"] ?? []
+                #expect(rows.map(\.0) == rows.map(\.0).sorted())
+                for (idx, value) in rows {
+                    #expect(Murmur2.partition(String(idx), partitions: 3) == p)
+                    let b = [ByteBuffer(), ByteBuffer(), ByteBuffer()]
+                    emu.writePost(idx, pin: b[0], geo: b[1], user: b[2])
+                    #expect(value == String(decoding: b[ki].bytes, as: UTF8.self))
+                    seen.insert(idx)
+                }
+            }
+            #expect(seen == Set(0..<n))
+        }
+    }
+
+    @Test func reportHasEveryFigureAndAgreesWithTheLog() throws {
+        let dir = tempDir("report")
+        var c = config(dir, count: 2000)
+        c.partitions = 4
+        c.compression = .zstd
+        let r = try EmbeddedRun(config: c).run()
+        let json = r.json
+        for key in ["records_in", "records_out", "dead_lettered", "payload_bytes", "seconds", "records_per_s", "mb_per_s", "latency_ms", "config"] {
+            #expect(json[key] != nil, "missing \(key)")
+        }
+        for key in ["p50", "p99", "p999", "max"] { #expect(json["latency_ms"]?[key] != nil) }
+        #expect(json["records_in"] == .int(6000) && json["records_out"] == .int(6000))
+        #expect(json["config"]?["compression"] == .string("zstd"))
+        #expect(r.latencyMicros.totalCount == 6000)
+        // Per-partition counts equal what `log verify` reads back.
+        let verified = try LogInspector.verify(dataDir: dir)
+        #expect(verified.count == 12 && verified.allSatisfy(\.isHealthy))
+        for v in verified {
+            let p = r.partitions.first { $0.topic == v.topic && $0.partition == v.partition }!
+            #expect(p.records == v.records && Int64(p.records) == v.nextOffset)
+        }
+        #expect(r.storedBytes < r.payloadBytes)
+        // The JSON text parses with an independent parser.
+        let parsed = try JSONSerialization.jsonObject(with: Data(json.serialized().utf8)) as! [String: Any]
+        #expect(parsed["records_out"] as? Int == 6000)
+    }
+
+    @Test func openLoopRateHoldsTheSchedule() throws {
+        let dir = tempDir("rate")
+        var c = config(dir, count: 0)
+        c.count = nil
+        c.duration = 1.0
+        c.rate = 2000
+        c.lingerMs = 1
+        let r = try EmbeddedRun(config: c).run()
+        // Posts scheduled in [0, 1 s) at 2000/s: exactly 2000, whatever the machine's speed.
+        #expect(r.posts == 2000)
+        #expect(r.accountingHolds)
+        #expect(r.json["latency_ms"]?["measured_from"] == .string("scheduled send time (open loop)"))
+    }
+
+    @Test func appendingASecondRunContinuesOffsets() throws {
+        let dir = tempDir("again")
+        _ = try EmbeddedRun(config: config(dir, count: 500)).run()
+        var c = config(dir, count: 500)
+        c.seed = 2
+        let r = try EmbeddedRun(config: c).run()
+        #expect(r.partitions.reduce(0) { $0 + Int($1.nextOffset) } == 3000)
+        let v = try LogInspector.verify(dataDir: dir)
+        #expect(v.reduce(0) { $0 + $1.records } == 3000 && v.allSatisfy(\.isHealthy))
+    }
+
+    @Test func fullDiskDeadLettersEveryRecordAndSaysWhy() throws {
+        let dir = tempDir("full")
+        // The pin-0 segment is /dev/full: every write to it fails with ENOSPC.
+        let pdir = "\(dir)/log/pinbench.pin-0"
+        try FileManager.default.createDirectory(atPath: pdir, withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: "\(pdir)/\(segmentFileName(0))", withDestinationPath: "/dev/full")
+        var c = config(dir, count: 20_000)
+        c.batchBytes = 16 * 1024
+        let r = try EmbeddedRun(config: c).run()
+        #expect(r.error?.contains("disk full") == true)
+        #expect(r.deadLettered > 0)
+        #expect(r.recordsIn == r.recordsOut + r.deadLettered)
+        #expect(r.deadLetterReasons.values.reduce(0, +) == r.deadLettered)
+        // What was reported as written is in the other partitions' logs, intact.
+        let healthy = try LogInspector.verify(dataDir: dir).filter { !($0.topic == "pinbench.pin" && $0.partition == 0) }
+        #expect(healthy.reduce(0) { $0 + $1.records } == r.recordsOut)
+    }
+
+    @Test func badSettingsAreRefused() {
+        var c = RunConfig()
+        c.count = 10
+        c.partitions = 0
+        #expect(throws: ConfigError.self) { try c.validate() }
+        c.partitions = 1
+        c.count = nil
+        #expect(throws: ConfigError.self) { try c.validate() }
+        c.duration = 0
+        #expect(throws: ConfigError.self) { try c.validate() }
+    }
+}
