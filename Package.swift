@@ -33,7 +33,7 @@ let package = Package(
         .target(name: "CPinShims"),
 
         .target(name: "Bytes", swiftSettings: strict),
-        .target(name: "PinModel", dependencies: ["Bytes"], swiftSettings: strict),
+        .target(name: "PinModel", dependencies: ["Bytes", "CPinShims"], swiftSettings: strict),
         .target(name: "PinEmulator", dependencies: ["PinModel"], swiftSettings: strict),
         .target(name: "RingBuffers", swiftSettings: strict),
         .target(name: "Codecs", dependencies: ["Bytes", "CZstd", "CLZ4", "CZlib", "CSnappy", "CPinShims"], swiftSettings: strict),

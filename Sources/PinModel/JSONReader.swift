@@ -1,3 +1,5 @@
+import CPinShims
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -82,29 +84,58 @@ public struct JSONField: Sendable {
 }
 
 /// A table of the keys a record kind cares about; the scanner maps each key it meets to a slot index.
-public struct JSONKeyTable: Sendable {
+///
+/// The key bytes live in one block that is never freed: tables are made once per record kind (as
+/// `static let`s) and live for the program. Plain pointers, not arrays, so that looking a key up costs
+/// no reference counting on the per-field path.
+public struct JSONKeyTable: @unchecked Sendable {
     public let names: [String]
-    @usableFromInline let bytes: [[UInt8]]
-    @usableFromInline let byLength: [[Int]]  // length -> slots
+    @usableFromInline let bytes: UnsafeMutablePointer<UInt8>
+    @usableFromInline let starts: UnsafeMutablePointer<Int>
+    @usableFromInline let lengths: UnsafeMutablePointer<Int>
+    @usableFromInline let count: Int
 
     public init(_ names: [String]) {
         self.names = names
-        self.bytes = names.map { Array($0.utf8) }
-        var maxLen = 0
-        for b in bytes { maxLen = Swift.max(maxLen, b.count) }
-        var bl = [[Int]](repeating: [], count: maxLen + 1)
-        for (i, b) in bytes.enumerated() { bl[b.count].append(i) }
-        self.byLength = bl
+        count = names.count
+        let utf8 = names.map { Array($0.utf8) }
+        let total = utf8.reduce(0) { $0 + $1.count }
+        bytes = .allocate(capacity: max(total, 1))
+        starts = .allocate(capacity: max(count, 1))
+        lengths = .allocate(capacity: max(count, 1))
+        var off = 0
+        for (i, u) in utf8.enumerated() {
+            for (j, b) in u.enumerated() { bytes[off + j] = b }
+            starts[i] = off
+            lengths[i] = u.count
+            off += u.count
+        }
     }
 
-    /// The slot of the key `base[0..<len]`, or -1.
-    @inlinable
-    func slot(_ base: UnsafeRawPointer, _ len: Int) -> Int {
-        guard len < byLength.count else { return -1 }
-        for s in byLength[len] {
-            let match = bytes[s].withUnsafeBytes { memcmp($0.baseAddress!, base, len) == 0 }
-            if match { return s }
+    @inline(__always)
+    func matches(_ slot: Int, _ base: UnsafeRawPointer, _ len: Int) -> Bool {
+        guard lengths[slot] == len else { return false }
+        let k = bytes + starts[slot]
+        var i = 0
+        while i + 8 <= len {
+            if base.loadUnaligned(fromByteOffset: i, as: UInt64.self) != UnsafeRawPointer(k).loadUnaligned(fromByteOffset: i, as: UInt64.self) {
+                return false
+            }
+            i += 8
         }
+        while i < len {
+            if base.load(fromByteOffset: i, as: UInt8.self) != k[i] { return false }
+            i += 1
+        }
+        return true
+    }
+
+    /// The slot of the key `base[0..<len]`, or -1. `hint` is the slot expected next (keys usually come in
+    /// their canonical order), tried first.
+    @inline(__always)
+    func slot(_ base: UnsafeRawPointer, _ len: Int, hint: Int) -> Int {
+        if hint < count && matches(hint, base, len) { return hint }
+        for s in 0..<count where matches(s, base, len) { return s }
         return -1
     }
 }
@@ -152,6 +183,7 @@ public struct JSONScanner {
         pos += 1
         skipWhitespace()
         guard pos < count else { throw fail(.truncated) }
+        var hint = 0
         if byte(pos) == UInt8(ascii: "}") {
             pos += 1
         } else {
@@ -162,10 +194,11 @@ public struct JSONScanner {
                 var slot: Int
                 if kesc {
                     slot = -1
-                    try withDecodedString(start: ks, end: ke) { (p: UnsafeRawBufferPointer) in slot = keys.slot(p.baseAddress ?? base, p.count) }
+                    try withDecodedString(start: ks, end: ke) { (p: UnsafeRawBufferPointer) in slot = keys.slot(p.baseAddress ?? base, p.count, hint: 0) }
                 } else {
-                    slot = keys.slot(base + ks, ke - ks)
+                    slot = keys.slot(base + ks, ke - ks, hint: hint)
                 }
+                hint = slot + 1
                 skipWhitespace()
                 guard pos < count else { throw fail(.truncated) }
                 guard byte(pos) == UInt8(ascii: ":") else { throw fail(.unexpectedByte(byte(pos))) }
@@ -218,19 +251,8 @@ public struct JSONScanner {
         let start = pos
         var escaped = false
         while true {
-            // Fast path: 8 plain ASCII bytes at a time (no quote, backslash, control or high-bit byte).
-            while pos + 8 <= count {
-                let w = UInt64(littleEndian: base.loadUnaligned(fromByteOffset: pos, as: UInt64.self))
-                let ones: UInt64 = 0x0101_0101_0101_0101
-                let highs: UInt64 = 0x8080_8080_8080_8080
-                let lt20 = (w &- ones &* 0x20) & ~w & highs
-                let q = w ^ (ones &* 0x22)
-                let hasQ = (q &- ones) & ~q & highs
-                let bs = w ^ (ones &* 0x5C)
-                let hasBS = (bs &- ones) & ~bs & highs
-                if (lt20 | hasQ | hasBS | (w & highs)) != 0 { break }
-                pos += 8
-            }
+            // Fast path: skip plain ASCII (no quote, backslash, control or high-bit byte), 16 bytes a step.
+            pos += pb_json_plain_run((base + pos).assumingMemoryBound(to: UInt8.self), count - pos)
             guard pos < count else { throw fail(.truncated) }
             let b = byte(pos)
             if b == UInt8(ascii: "\"") {
@@ -627,9 +649,11 @@ extension UserRecord {
 public func validateJSONObject(_ json: UnsafeRawBufferPointer) throws(JSONError) {
     var s = JSONScanner(json)
     try withUnsafeTemporaryAllocation(of: JSONField.self, capacity: 1) { (f: UnsafeMutableBufferPointer<JSONField>) throws(JSONError) in
-        try s.scanObject(keys: JSONKeyTable([]), into: f)
+        try s.scanObject(keys: noKeys, into: f)
     }
 }
+
+let noKeys = JSONKeyTable([])
 
 /// Runs a typed-throwing body over the UTF-8 of a string (String.withUTF8 is not typed-throws).
 @inlinable

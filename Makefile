@@ -1,0 +1,48 @@
+# pinbench: the two set-up commands are `make run` and `make test` (see README).
+SHELL := /bin/bash
+APT_PACKAGES := libzstd-dev liblz4-dev libsnappy-dev libnuma-dev zlib1g-dev lz4 zstd pkg-config bc
+DURATION ?= 20s
+RUN_DIR ?= out/run
+
+.PHONY: run test deps apt pip build release bench perf clean
+
+## Builds in release mode and floods the embedded log for $(DURATION), then verifies it.
+run: apt release
+	rm -rf $(RUN_DIR) && mkdir -p $(RUN_DIR)
+	.build/release/pinbench run --duration $(DURATION) --data-dir $(RUN_DIR)/data --report-json $(RUN_DIR)/report.json
+	.build/release/pinbench log verify --data-dir $(RUN_DIR)/data
+	@echo "report: $(RUN_DIR)/report.json"
+
+## Installs what the tests need (Debian packages, PyPI peers) and runs the whole suite.
+test: deps
+	swift build --build-tests
+	swift test --skip-build
+
+deps: apt pip
+
+apt:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+pip:
+	python3 -m pip install -q --disable-pip-version-check -r requirements-test.txt
+
+build:
+	swift build
+
+release:
+	swift build -c release --product pinbench
+
+## ordo-one/package-benchmark suites (their own package under Benchmarks/).
+bench: apt
+	cd Benchmarks && swift package --allow-writing-to-package-directory benchmark
+
+## Side-by-side runs against peers (see perf/README.md).
+perf: apt release
+	perf/pipeline_vs_lz4.sh
+
+clean:
+	rm -rf .build out
