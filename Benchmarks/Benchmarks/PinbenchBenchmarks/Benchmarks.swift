@@ -36,7 +36,7 @@ let benchmarks: @Sendable () -> Void = {
     let corpusBytes = corpus.bytes
 
     // JSON write: the emulator generating 2,000 posts straight into reused buffers.
-    Benchmark("JSON write (emulator, 2000 posts)", configuration: .init(scalingFactor: .kilo)) { benchmark in
+    Benchmark("JSON write (emulator, 2000 posts)") { benchmark in
         let bufs = [ByteBuffer(capacity: 2 << 20), ByteBuffer(capacity: 1 << 20), ByteBuffer(capacity: 1 << 20)]
         benchmark.startMeasurement()
         for _ in benchmark.scaledIterations {
@@ -74,7 +74,7 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
-    Benchmark("CRC-32C hardware (1 MiB)", configuration: .init(scalingFactor: .kilo)) { benchmark in
+    Benchmark("CRC-32C hardware (1 MiB)") { benchmark in
         let data = corpus.buffers[0]
         let slice = UnsafeRawBufferPointer(start: data.base, count: min(data.count, 1 << 20))
         benchmark.startMeasurement()
