@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "Codecs", targets: ["Codecs"]),
         .library(name: "KafkaWire", targets: ["KafkaWire"]),
         .library(name: "KafkaLog", targets: ["KafkaLog"]),
+        .library(name: "KafkaClient", targets: ["KafkaClient"]),
         .library(name: "Pipeline", targets: ["Pipeline"]),
     ],
     dependencies: [
@@ -38,6 +39,7 @@ let package = Package(
         .target(name: "RingBuffers", swiftSettings: strict),
         .target(name: "Codecs", dependencies: ["Bytes", "CZstd", "CLZ4", "CZlib", "CSnappy", "CPinShims"], swiftSettings: strict),
         .target(name: "KafkaWire", dependencies: ["Codecs", "Bytes"], swiftSettings: strict),
+        .target(name: "KafkaClient", dependencies: ["KafkaWire", "Codecs", "Bytes", "RingBuffers"], swiftSettings: strict),
         .target(name: "KafkaLog", dependencies: ["KafkaWire", "Codecs"], swiftSettings: strict),
         .target(
             name: "Pipeline",

@@ -94,7 +94,6 @@ public final class EmbeddedRun: @unchecked Sendable {
 
     public func run(onProgress: ((ProgressSample) -> Void)? = nil) throws -> RunResult {
         let cfg = config
-        let T = cfg.threads
         let logConfig = LogConfig(dataDir: cfg.dataDir, segmentBytes: cfg.segmentBytes, fsync: cfg.fsync)
         // Open every partition first: recovery of a torn tail happens here, before any new data.
         var sinkRows: [[PartitionSink]] = []
@@ -110,66 +109,12 @@ public final class EmbeddedRun: @unchecked Sendable {
         }
         let sinks = sinkRows
 
-        let full = (0..<T).map { _ in SPSCRing<Chunk>(capacity: cfg.chunksPerGenerator) }
-        let free = (0..<T).map { _ in SPSCRing<Chunk>(capacity: cfg.chunksPerGenerator) }
-        for g in 0..<T {
-            for _ in 0..<cfg.chunksPerGenerator { free[g].push(Chunk(capacity: cfg.chunkPosts)) }
-        }
-
-        let t0 = monotonicNanos()
+        let flood = Flood(config: cfg, emulator: emulator, stats: stats)
+        let t0 = flood.t0
         let cpu0 = processCPUSeconds()
-        let endNs: UInt64? = cfg.duration.map { t0 + UInt64($0 * 1e9) }
-        let intervalNs: Double? = cfg.rate.map { 1e9 / $0 }
         let group = DispatchGroup()
         let stats = self.stats
-        let emulator = self.emulator
-
-        // Generator stages.
-        for g in 0..<T {
-            DispatchQueue(label: "pinbench.generator.\(g)").async(group: group) {
-                if cfg.pinCPUs { Affinity.pinCurrentThread(to: g + 1) }
-                var seq = g
-                var stalls = 0
-                outer: while true {
-                    let first = seq * cfg.chunkPosts
-                    var n = cfg.chunkPosts
-                    if let c = cfg.count {
-                        if first >= c { break }
-                        n = min(n, c - first)
-                    }
-                    if stats.stop.load(ordering: .relaxed) { break }
-                    guard let chunk = free[g].pop() else { break }
-                    chunk.reset(seq: seq, firstIndex: first)
-                    for i in 0..<n {
-                        let index = first + i
-                        var sched: UInt64
-                        if let iv = intervalNs {
-                            sched = t0 + UInt64(Double(index) * iv)
-                            if let e = endNs, sched >= e { break }
-                            sleepUntil(sched)  // open loop: never later than the schedule says, never catching up by skipping
-                        } else {
-                            sched = monotonicNanos()
-                            if let e = endNs, sched >= e { break }
-                        }
-                        chunk.scheduled[i] = sched
-                        emulator.writePost(index, pin: chunk.data[0], geo: chunk.data[1], user: chunk.data[2], style: cfg.style)
-                        for k in 0..<3 { chunk.ends[k][i] = Int32(chunk.data[k].count) }
-                        chunk.count = i + 1
-                    }
-                    let produced = chunk.count
-                    if produced > 0 {
-                        stats.recordsIn.add(3 * produced, ordering: .relaxed)
-                        stalls += full[g].push(chunk) > 0 ? 1 : 0
-                    } else {
-                        free[g].push(chunk)
-                    }
-                    if produced < n { break outer }
-                    seq += T
-                }
-                stats.generatorStalls.add(stalls, ordering: .relaxed)
-                full[g].close()
-            }
-        }
+        flood.startGenerators(group: group)
 
         // Log stage: takes chunks in sequence order (round robin over generators), partitions each post by
         // murmur2 of its index, batches per topic-partition, seals (compress + CRC) and appends.
@@ -254,34 +199,7 @@ public final class EmbeddedRun: @unchecked Sendable {
                 flushLingering(monotonicNanos())
             }
 
-            var done = [Bool](repeating: false, count: T)
-            var doneCount = 0
-            var seq = 0
-            while doneCount < T {
-                let g = seq % T
-                seq += 1
-                if done[g] { continue }
-                var backoff = Backoff()
-                while true {
-                    if let c = full[g].tryPop() {
-                        process(c)
-                        free[g].push(c)
-                        break
-                    }
-                    if full[g].isClosed {
-                        if let c = full[g].tryPop() {
-                            process(c)
-                            free[g].push(c)
-                        } else {
-                            done[g] = true
-                            doneCount += 1
-                        }
-                        break
-                    }
-                    flushLingering(monotonicNanos())
-                    backoff.wait()
-                }
-            }
+            flood.forEachChunk(process) { flushLingering(monotonicNanos()) }
             for row in sinks { for s in row { flush(s) } }
             for row in sinks {
                 for s in row {
@@ -293,19 +211,7 @@ public final class EmbeddedRun: @unchecked Sendable {
             outcome.withLock { $0 = (hist, reasons, stored, failure) }
         }
 
-        // Progress: sample once a second until the stages finish.
-        var timeline: [ProgressSample] = []
-        let capacity = T * cfg.chunksPerGenerator * cfg.chunkPosts * 3
-        while group.wait(timeout: .now() + .milliseconds(1000)) == .timedOut {
-            var depth = 0
-            for r in full { depth += r.count }
-            let s = ProgressSample(
-                seconds: Double(monotonicNanos() - t0) / 1e9, recordsOut: stats.recordsOut.load(ordering: .relaxed),
-                payloadBytesOut: stats.payloadBytesOut.load(ordering: .relaxed), queueDepth: depth * cfg.chunkPosts * 3,
-                queueCapacity: capacity)
-            timeline.append(s)
-            onProgress?(s)
-        }
+        let timeline = flood.monitor(group: group, onProgress: onProgress)
         let seconds = Double(monotonicNanos() - t0) / 1e9
         let o = outcome.withLock { $0 }
         var parts: [PartitionCount] = []

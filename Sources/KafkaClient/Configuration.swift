@@ -1,0 +1,51 @@
+import Codecs
+
+/// Producer settings. Defaults follow the Java client (Kafka 4.0) unless noted; `validate()` refuses
+/// combinations Kafka refuses.
+public struct ProducerConfiguration: Sendable {
+    /// Brokers to bootstrap from.
+    public var bootstrap: [BrokerAddress]
+    /// `client.id` (default "pinbench").
+    public var clientId: String = "pinbench"
+    /// `acks`: -1 (all, the default), 1 (leader) or 0 (none: fire and forget, no delivery information).
+    public var acks: Int16 = -1
+    /// `enable.idempotence` (default true): producer id, epoch and sequence numbers; retries cannot duplicate.
+    public var idempotence: Bool = true
+    /// `compression.type` (default none).
+    public var compression: CompressionCodec = .none
+    public var compressionLevel: Int32? = nil
+    /// `batch.size`: a partition's batch is sent when it reaches this many bytes (default 16384).
+    public var batchBytes: Int = 16_384
+    /// `linger.ms`: ... or when its first record has waited this long (default 5).
+    public var lingerMs: Double = 5
+    /// `max.in.flight.requests.per.connection` (default 5; at most 5 with idempotence).
+    public var maxInFlight: Int = 5
+    /// `delivery.timeout.ms`: a record not acknowledged within this time is reported failed (default 120000).
+    public var deliveryTimeoutMs: Int = 120_000
+    /// `request.timeout.ms` (default 30000).
+    public var requestTimeoutMs: Int32 = 30_000
+    /// `retry.backoff.ms` (default 100), growing to `retry.backoff.max.ms` (default 1000) with jitter.
+    public var retryBackoffMs: Int = 100
+    public var retryBackoffMaxMs: Int = 1000
+    /// `buffer.memory`: bytes of sealed batches waiting for the network before `send` blocks (default 32 MiB).
+    public var bufferMemory: Int = 32 << 20
+    /// `message.max.bytes` a record may take (default 1048588).
+    public var maxRecordBytes: Int = 1_048_588
+
+    public init(bootstrap: [BrokerAddress]) {
+        self.bootstrap = bootstrap
+    }
+
+    public func validate() throws(KafkaClientError) {
+        if bootstrap.isEmpty { throw KafkaClientError(.config, "no bootstrap brokers given") }
+        if ![-1, 0, 1].contains(acks) { throw KafkaClientError(.config, "acks must be all, 1 or 0") }
+        if idempotence && acks != -1 {
+            throw KafkaClientError(.config, "idempotence needs acks=all (got acks=\(acks)); use --idempotence false")
+        }
+        if idempotence && maxInFlight > 5 { throw KafkaClientError(.config, "idempotence allows at most 5 requests in flight") }
+        if maxInFlight < 1 { throw KafkaClientError(.config, "max in flight must be ≥ 1") }
+        if batchBytes < 64 || batchBytes > 64 << 20 { throw KafkaClientError(.config, "batch size must be in 64 B ... 64 MiB") }
+        if lingerMs < 0 { throw KafkaClientError(.config, "linger must be ≥ 0") }
+        if deliveryTimeoutMs < 1 { throw KafkaClientError(.config, "delivery timeout must be ≥ 1 ms") }
+    }
+}

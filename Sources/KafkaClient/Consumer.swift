@@ -1,0 +1,129 @@
+import Bytes
+import Codecs
+import KafkaWire
+
+/// A consumer that fetches given partitions from given offsets (no group coordination). Records are
+/// handed to the caller as views into the fetched (or decompressed) bytes: nothing is copied per record.
+/// CRCs are checked on every batch.
+public final class KafkaConsumer {
+    public let bootstrap: [BrokerAddress]
+    let clientId: String
+    var control: BrokerConnection
+    var brokers: [Int32: BrokerAddress] = [:]
+    var leaders: [String: [Int32: Int32]] = [:]
+    var conns: [Int32: BrokerConnection] = [:]
+    let codec = Codec()
+    let scratch = ByteBuffer(capacity: 1 << 20)
+    let response = ByteBuffer(capacity: 1 << 20)
+    public var maxWaitMs: Int32 = 500
+    public var maxBytes: Int32 = 16 << 20
+
+    public init(bootstrap: [BrokerAddress], clientId: String = "pinbench-consumer") throws(KafkaClientError) {
+        self.bootstrap = bootstrap
+        self.clientId = clientId
+        var last: KafkaClientError?
+        var c: BrokerConnection?
+        for a in bootstrap {
+            do throws(KafkaClientError) { c = try BrokerConnection(a, clientId: clientId); break } catch { last = error }
+        }
+        guard let c else { throw last ?? KafkaClientError(.connect, "no bootstrap broker given") }
+        control = c
+    }
+
+    /// Partitions of `topic` and their leaders.
+    public func partitions(_ topic: String) throws(KafkaClientError) -> [Int32] {
+        let v = try control.requireVersion(.metadata)
+        let resp = try control.roundTrip(.metadata, version: v) { MetadataMessage.encodeRequest($0, version: v, topics: [topic]) }
+        var r = resp.reader
+        let m: MetadataMessage.Response
+        do { m = try MetadataMessage.decodeResponse(&r, version: v) } catch {
+            throw KafkaClientError(.protocolViolation, "bad Metadata response: \(error)")
+        }
+        for b in m.brokers { brokers[b.nodeId] = BrokerAddress(host: b.host, port: Int(b.port)) }
+        guard let t = m.topics.first(where: { $0.name == topic }), !t.errorCode.isError, !t.partitions.isEmpty else {
+            throw KafkaClientError(.broker(.unknownTopicOrPartition), "topic \(topic) does not exist on the cluster")
+        }
+        var l: [Int32: Int32] = [:]
+        for p in t.partitions { l[p.partition] = p.leader }
+        leaders[topic] = l
+        return t.partitions.map(\.partition)
+    }
+
+    func connection(_ topic: String, _ partition: Int32) throws(KafkaClientError) -> BrokerConnection {
+        if leaders[topic] == nil { _ = try partitions(topic) }
+        guard let leader = leaders[topic]?[partition], leader >= 0, let addr = brokers[leader] else {
+            throw KafkaClientError(.broker(.leaderNotAvailable), "no leader for \(topic)-\(partition)")
+        }
+        if let c = conns[leader], c.isOpen { return c }
+        let c = try BrokerConnection(addr, clientId: clientId)
+        conns[leader] = c
+        return c
+    }
+
+    /// The earliest (`ListOffsetsMessage.earliest`) or next (`.latest`) offset of a partition.
+    public func offset(_ topic: String, _ partition: Int32, _ which: Int64) throws(KafkaClientError) -> Int64 {
+        let c = try connection(topic, partition)
+        let v = try c.requireVersion(.listOffsets)
+        let resp = try c.roundTrip(.listOffsets, version: v) {
+            ListOffsetsMessage.encodeRequest($0, version: v, topic: topic, partitions: [partition], timestamp: which)
+        }
+        var r = resp.reader
+        do {
+            let res = try ListOffsetsMessage.decodeResponse(&r, version: v)
+            guard let x = res.first else { throw KafkaClientError(.protocolViolation, "empty ListOffsets response") }
+            if x.error.isError { throw KafkaClientError(.broker(x.error), "ListOffsets \(topic)-\(partition): \(x.error)") }
+            return x.offset
+        } catch let e as ProtocolError {
+            throw KafkaClientError(.protocolViolation, "bad ListOffsets response: \(e)")
+        } catch let e as KafkaClientError {
+            throw e
+        } catch {
+            throw KafkaClientError(.protocolViolation, "\(error)")
+        }
+    }
+
+    /// Fetches once from `offset` and calls `body` for each record at or after it. Returns the next offset
+    /// to fetch and the partition's high watermark.
+    public func fetch(
+        _ topic: String, _ partition: Int32, from offset: Int64, _ body: (RecordView) throws -> Void
+    ) throws -> (next: Int64, highWatermark: Int64) {
+        let c = try connection(topic, partition)
+        let v = try c.requireVersion(.fetch)
+        let maxWait = maxWaitMs, maxB = maxBytes
+        try c.send(.fetch, version: v) {
+            FetchMessage.encodeRequest($0, version: v, maxWaitMs: maxWait, minBytes: 1, maxBytes: maxB,
+                                       partitions: [FetchMessage.Request(topic: topic, partition: partition, offset: offset, maxBytes: maxB)])
+        }
+        let resp = try c.receive(into: response, timeoutMs: maxWait + c.timeoutMs)
+        var r = resp.reader
+        let (top, results) = try FetchMessage.decodeResponse(&r, version: v)
+        if top.isError { throw KafkaClientError(.broker(top), "Fetch failed: \(top)") }
+        guard let res = results.first(where: { $0.partition == partition }) else { return (offset, -1) }
+        if res.errorCode.isError {
+            if res.errorCode == .notLeaderOrFollower || res.errorCode == .unknownTopicOrPartition { leaders[topic] = nil }
+            throw KafkaClientError(.broker(res.errorCode), "Fetch \(topic)-\(partition): \(res.errorCode)")
+        }
+        var next = offset
+        if let records = res.records {
+            var pos = 0
+            while pos + BatchLayout.headerSize <= records.count {
+                let rest = UnsafeRawBufferPointer(rebasing: records[pos...])
+                // A partial batch at the end of a fetch is normal (the broker cuts at max bytes).
+                let parsed = Result { () throws(BatchError) in try RecordBatchReader.header(rest) }
+                if case .failure(.truncated) = parsed { break }
+                let h = try parsed.get()
+                if h.isControl {
+                    pos += h.totalSize
+                    next = max(next, h.nextOffset)
+                    continue
+                }
+                _ = try RecordBatchReader.forEachRecord(UnsafeRawBufferPointer(rebasing: rest[0..<h.totalSize]), codec: codec, scratch: scratch) { rec in
+                    if rec.offset >= offset { try body(rec) }
+                }
+                next = max(next, h.nextOffset)
+                pos += h.totalSize
+            }
+        }
+        return (next, res.highWatermark)
+    }
+}

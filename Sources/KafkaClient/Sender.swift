@@ -1,0 +1,531 @@
+import Bytes
+import Codecs
+import Foundation
+import KafkaWire
+import RingBuffers
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Metadata and a control connection, shared by the owner thread (partition counts, topic creation)
+/// and the sender thread (leaders). Touched per metadata refresh, never per record.
+struct ControlState {
+    var conn: BrokerConnection?
+    var brokers: [Int32: BrokerAddress] = [:]
+    var topics: [String: [PartitionInfo]] = [:]
+}
+
+struct PartitionKey: Hashable {
+    var topic: String
+    var partition: Int32
+}
+
+/// The sender thread's state for one topic-partition.
+final class PartitionState {
+    let key: PartitionKey
+    var leader: Int32 = -1
+    /// Batches waiting to be sent, in order (retries go back in by sequence).
+    var queue: [ProducerBatch] = []
+    var queueHead = 0
+    var inFlight = 0
+    var nextSequence: Int32 = 0
+
+    init(_ key: PartitionKey) { self.key = key }
+
+    var waiting: Int { queue.count - queueHead }
+    var head: ProducerBatch? { queueHead < queue.count ? queue[queueHead] : nil }
+
+    func popHead() -> ProducerBatch {
+        let b = queue[queueHead]
+        queueHead += 1
+        if queueHead > 1024 && queueHead * 2 > queue.count {
+            queue.removeFirst(queueHead)
+            queueHead = 0
+        }
+        return b
+    }
+
+    /// Puts a batch back for another attempt, before every batch that came after it.
+    func requeue(_ b: ProducerBatch) {
+        if queueHead > 0 {
+            queue.removeFirst(queueHead)
+            queueHead = 0
+        }
+        var i = 0
+        if b.baseSequence >= 0 {
+            while i < queue.count, queue[i].baseSequence >= 0, queue[i].baseSequence < b.baseSequence { i += 1 }
+        }
+        queue.insert(b, at: i)
+    }
+}
+
+/// A connection the sender owns, with the requests in flight on it (answered in order).
+final class SinkConnection {
+    let nodeId: Int32
+    let conn: BrokerConnection
+    let version: Int16
+    var inFlight: [[ProducerBatch]] = []
+    let response = ByteBuffer(capacity: 64 * 1024)
+
+    init(nodeId: Int32, conn: BrokerConnection, version: Int16) {
+        self.nodeId = nodeId
+        self.conn = conn
+        self.version = version
+    }
+}
+
+/// The producer's network side: one thread, one connection per broker, pipelined Produce requests.
+final class Sender: @unchecked Sendable {
+    let config: ProducerConfiguration
+    let stats: ProducerStats
+    let stop = Atomic<Bool>(false)
+    /// Guarded by `controlLock` (a plain lock: the state holds a connection, which is not Sendable).
+    var control: ControlState
+    let controlLock = NSLock()
+
+    // Sender-thread state.
+    var producerId: Int64 = -1
+    var producerEpoch: Int16 = -1
+    var parts: [PartitionKey: PartitionState] = [:]
+    var sinks: [Int32: SinkConnection] = [:]
+    var reconnectAfter: [Int32: UInt64] = [:]
+    var needMetadata = false
+    var nextMetadataNs: UInt64 = 0
+    var bumpPending = false
+    var totalInFlight = 0
+    var outbox: SPSCRing<DeliveryReport>!
+
+    init(config: ProducerConfiguration, stats: ProducerStats) throws(KafkaClientError) {
+        self.config = config
+        self.stats = stats
+        var state = ControlState()
+        var lastError: KafkaClientError?
+        for addr in config.bootstrap {
+            do {
+                state.conn = try BrokerConnection(addr, clientId: config.clientId, timeoutMs: config.requestTimeoutMs)
+                break
+            } catch { lastError = error }
+        }
+        guard state.conn != nil else {
+            throw lastError ?? KafkaClientError(.connect, "no bootstrap broker reachable")
+        }
+        control = state
+        try refreshMetadata(topics: [])
+        if config.idempotence { try initProducerId() }
+    }
+
+    // MARK: control plane (any thread, under the control lock)
+
+    func withControl<R>(_ body: (inout ControlState) throws(KafkaClientError) -> R) throws(KafkaClientError) -> R {
+        controlLock.lock()
+        defer { controlLock.unlock() }
+        let r: Result<R, KafkaClientError> = { (st: inout ControlState) in
+            do throws(KafkaClientError) {
+                if st.conn == nil || !(st.conn!.isOpen) {
+                    st.conn = nil
+                    var last: KafkaClientError?
+                    let candidates = Array(st.brokers.values) + config.bootstrap
+                    for addr in candidates {
+                        do throws(KafkaClientError) {
+                            st.conn = try BrokerConnection(addr, clientId: config.clientId, timeoutMs: config.requestTimeoutMs)
+                            break
+                        } catch { last = error }
+                    }
+                    if st.conn == nil { throw last ?? KafkaClientError(.connect, "no broker reachable") }
+                }
+                return .success(try body(&st))
+            } catch {
+                return .failure(error)
+            }
+        }(&control)
+        return try r.get()
+    }
+
+    func refreshMetadata(topics: [String]?) throws(KafkaClientError) {
+        stats.metadataRefreshes.add(1, ordering: .relaxed)
+        try withControl { (st) throws(KafkaClientError) in
+            let c = st.conn!
+            let v = try c.requireVersion(.metadata)
+            let resp = try c.roundTrip(.metadata, version: v) { MetadataMessage.encodeRequest($0, version: v, topics: topics) }
+            var r = resp.reader
+            let m: MetadataMessage.Response
+            do { m = try MetadataMessage.decodeResponse(&r, version: v) } catch {
+                c.shutdown()
+                throw KafkaClientError(.protocolViolation, "\(c.address): bad Metadata response: \(error)")
+            }
+            for b in m.brokers { st.brokers[b.nodeId] = BrokerAddress(host: b.host, port: Int(b.port)) }
+            for t in m.topics where !t.errorCode.isError && !t.partitions.isEmpty { st.topics[t.name] = t.partitions }
+        }
+    }
+
+    func partitionCount(_ topic: String) throws(KafkaClientError) -> Int {
+        if let n = try withControl({ (st) throws(KafkaClientError) in st.topics[topic]?.count }) { return n }
+        for attempt in 0..<10 {
+            try refreshMetadata(topics: [topic])
+            if let n = try withControl({ (st) throws(KafkaClientError) in st.topics[topic]?.count }) { return n }
+            usleep(UInt32(min(100 * (attempt + 1), 1000)) * 1000)
+        }
+        throw KafkaClientError(.broker(.unknownTopicOrPartition), "topic \(topic) does not exist on the cluster (create it, or pass --create-topics)")
+    }
+
+    func createTopics(_ names: [String], partitions: Int32, replication: Int16) throws(KafkaClientError) {
+        try withControl { (st) throws(KafkaClientError) in
+            let c = st.conn!
+            let v = try c.requireVersion(.createTopics)
+            let resp = try c.roundTrip(.createTopics, version: v) {
+                CreateTopicsMessage.encodeRequest($0, version: v, topics: names.map { ($0, partitions, replication) }, timeoutMs: 30_000)
+            }
+            var r = resp.reader
+            let results: [(name: String, error: KafkaErrorCode, message: String?)]
+            do { results = try CreateTopicsMessage.decodeResponse(&r, version: v) } catch {
+                throw KafkaClientError(.protocolViolation, "bad CreateTopics response: \(error)")
+            }
+            for x in results where x.error.isError && x.error != .topicAlreadyExists {
+                throw KafkaClientError(.broker(x.error), "cannot create topic \(x.name): \(x.error)\(x.message.map { ": \($0)" } ?? "")")
+            }
+        }
+        try refreshMetadata(topics: names)
+    }
+
+    func initProducerId() throws(KafkaClientError) {
+        let pid = producerId, epoch = producerEpoch
+        let result = try withControl { (st) throws(KafkaClientError) -> InitProducerIdMessage.Response in
+            let c = st.conn!
+            let v = try c.requireVersion(.initProducerId)
+            let resp = try c.roundTrip(.initProducerId, version: v) {
+                InitProducerIdMessage.encodeRequest($0, version: v, producerId: pid, producerEpoch: epoch)
+            }
+            var r = resp.reader
+            do { return try InitProducerIdMessage.decodeResponse(&r, version: v) } catch {
+                throw KafkaClientError(.protocolViolation, "bad InitProducerId response: \(error)")
+            }
+        }
+        guard !result.errorCode.isError else {
+            throw KafkaClientError(.broker(result.errorCode), "InitProducerId failed: \(result.errorCode)")
+        }
+        producerId = result.producerId
+        producerEpoch = result.producerEpoch
+    }
+
+    // MARK: sender thread
+
+    func run(inbox: SPSCRing<ProducerBatch>, outbox: SPSCRing<DeliveryReport>) {
+        self.outbox = outbox
+        var idle = Backoff()
+        while true {
+            var got = false
+            while let b = inbox.tryPop() {
+                got = true
+                let key = PartitionKey(topic: b.topic, partition: b.partition)
+                let st = parts[key] ?? {
+                    let s = PartitionState(key)
+                    parts[key] = s
+                    needMetadata = true
+                    return s
+                }()
+                st.queue.append(b)
+            }
+            let now = nowNanos()
+            if needMetadata && now >= nextMetadataNs { refreshLeaders(now) }
+            if bumpPending && totalInFlight == 0 { bumpEpoch() }
+            expire(now)
+            let sent = dispatch(now)
+            let received = awaitResponses(waitMs: (got || sent) ? 0 : (totalInFlight > 0 ? 1 : 0))
+            if inbox.isClosed && inbox.count == 0 && totalInFlight == 0 && parts.values.allSatisfy({ $0.waiting == 0 }) { break }
+            if stop.load(ordering: .relaxed) { failEverything("producer closed"); break }
+            if got || sent || received { idle.reset() } else { idle.wait() }
+        }
+        for s in sinks.values { s.conn.shutdown() }
+        sinks.removeAll()
+    }
+
+    func report(_ b: ProducerBatch, offset: Int64, error: KafkaClientError?) {
+        let r = DeliveryReport(batch: b, baseOffset: offset, error: error, retries: max(0, b.attempts - 1))
+        var pending: DeliveryReport? = r
+        var backoff = Backoff()
+        while let x = pending {
+            pending = outbox.tryPush(x)
+            if pending != nil { backoff.wait() }
+        }
+    }
+
+    func refreshLeaders(_ now: UInt64) {
+        let topics = Array(Set(parts.keys.map(\.topic)))
+        do {
+            try refreshMetadata(topics: topics)
+            let snapshot = try withControl { (st) throws(KafkaClientError) in st.topics }
+            var missing = false
+            for (k, st) in parts {
+                if let infos = snapshot[k.topic], let info = infos.first(where: { $0.partition == k.partition }), info.leader >= 0, !info.errorCode.isError {
+                    st.leader = info.leader
+                } else {
+                    st.leader = -1
+                    missing = true
+                }
+            }
+            needMetadata = missing
+        } catch {
+            needMetadata = true
+        }
+        nextMetadataNs = now + UInt64(config.retryBackoffMs) * 1_000_000
+    }
+
+    /// Fails queued batches older than the delivery timeout.
+    func expire(_ now: UInt64) {
+        let limit = UInt64(config.deliveryTimeoutMs) * 1_000_000
+        for st in parts.values {
+            while let b = st.head, now &- b.createdNs > limit {
+                _ = st.popHead()
+                report(b, offset: -1, error: KafkaClientError(.timeout, "delivery timeout: not acknowledged within \(config.deliveryTimeoutMs) ms after \(b.attempts) attempts"))
+            }
+        }
+    }
+
+    func sink(for node: Int32, now: UInt64) -> SinkConnection? {
+        if let s = sinks[node], s.conn.isOpen { return s }
+        if let s = sinks[node] { connectionLost(s, KafkaClientError(.closed, "connection to \(s.conn.address) closed")) }
+        if let after = reconnectAfter[node], now < after { return nil }
+        guard let addr = try? withControl({ (st) throws(KafkaClientError) in st.brokers[node] }) else {
+            needMetadata = true
+            return nil
+        }
+        do {
+            let c = try BrokerConnection(addr, clientId: config.clientId, timeoutMs: config.requestTimeoutMs)
+            let v = try c.requireVersion(.produce)
+            let s = SinkConnection(nodeId: node, conn: c, version: v)
+            sinks[node] = s
+            reconnectAfter[node] = nil
+            return s
+        } catch {
+            stats.reconnects.add(1, ordering: .relaxed)
+            reconnectAfter[node] = now + UInt64(config.retryBackoffMs) * 1_000_000
+            needMetadata = true
+            if !error.isRetriable {
+                // A broker we cannot speak to: fail its partitions' batches with the reason.
+                for st in parts.values where st.leader == node {
+                    while st.waiting > 0 { report(st.popHead(), offset: -1, error: error) }
+                }
+            }
+            return nil
+        }
+    }
+
+    /// Builds and sends Produce requests: per broker up to max.in.flight, one batch per partition each.
+    func dispatch(_ now: UInt64) -> Bool {
+        if bumpPending { return false }
+        let perPartition = config.idempotence ? 5 : config.maxInFlight
+        var byLeader: [Int32: [PartitionState]] = [:]
+        for st in parts.values where st.waiting > 0 && st.leader >= 0 && st.inFlight < perPartition {
+            if let h = st.head, h.notBeforeNs > now { continue }
+            byLeader[st.leader, default: []].append(st)
+        }
+        var sentAny = false
+        for (node, list) in byLeader {
+            guard let s = sink(for: node, now: now) else { continue }
+            var candidates = list
+            while s.inFlight.count < config.maxInFlight && !candidates.isEmpty {
+                var batches: [ProducerBatch] = []
+                var bytes = 0
+                var rest: [PartitionState] = []
+                for st in candidates {
+                    guard let h = st.head, h.notBeforeNs <= now, st.inFlight < perPartition, bytes < 8 << 20 else { continue }
+                    let b = st.popHead()
+                    stamp(b, st)
+                    batches.append(b)
+                    bytes += b.bytes.count
+                    st.inFlight += 1
+                    if st.waiting > 0 { rest.append(st) }
+                }
+                if batches.isEmpty { break }
+                candidates = rest
+                batches.sort { $0.topic < $1.topic }
+                let acks = config.acks
+                let timeout = config.requestTimeoutMs
+                do {
+                    let entries = batches.map { ProduceMessage.Entry(topic: $0.topic, partition: $0.partition, batch: $0.bytes.bytes) }
+                    if acks == 0 {
+                        try s.conn.sendNoResponse(.produce, version: s.version) {
+                            ProduceMessage.encodeRequest($0, version: s.version, acks: acks, timeoutMs: timeout, entries: entries)
+                        }
+                        discardIncoming(s)
+                        for b in batches {
+                            parts[PartitionKey(topic: b.topic, partition: b.partition)]!.inFlight -= 1
+                            report(b, offset: -1, error: nil)
+                        }
+                    } else {
+                        try s.conn.send(.produce, version: s.version) {
+                            ProduceMessage.encodeRequest($0, version: s.version, acks: acks, timeoutMs: timeout, entries: entries)
+                        }
+                        s.inFlight.append(batches)
+                        totalInFlight += 1
+                    }
+                    stats.requests.add(1, ordering: .relaxed)
+                    sentAny = true
+                } catch {
+                    for b in batches { parts[PartitionKey(topic: b.topic, partition: b.partition)]!.inFlight -= 1 }
+                    for b in batches { retry(b, error, now: now) }
+                    connectionLost(s, error)
+                    break
+                }
+            }
+        }
+        return sentAny
+    }
+
+    /// Writes producer id, epoch and sequence into the batch (and its CRC) the first time it goes out
+    /// under the current epoch. Retries keep their sequence: that is what lets the broker drop duplicates.
+    func stamp(_ b: ProducerBatch, _ st: PartitionState) {
+        b.attempts += 1
+        guard config.idempotence, b.baseSequence < 0 else { return }
+        b.baseSequence = st.nextSequence
+        st.nextSequence = st.nextSequence &+ Int32(b.records)
+        if st.nextSequence < 0 { st.nextSequence = st.nextSequence & Int32.max }
+        let buf = b.bytes
+        buf.storeBigEndian(producerId, at: BatchLayout.producerId)
+        buf.storeBigEndian(producerEpoch, at: BatchLayout.producerEpoch)
+        buf.storeBigEndian(b.baseSequence, at: BatchLayout.baseSequence)
+        let crc = CRC32C.checksum(UnsafeRawBufferPointer(start: buf.base + BatchLayout.attributes, count: buf.count - BatchLayout.attributes))
+        buf.storeBigEndian(crc, at: BatchLayout.crc)
+    }
+
+    /// Tansu answers even acks=0 produce requests: read and drop whatever has arrived.
+    func discardIncoming(_ s: SinkConnection) {
+        var scratch = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = scratch.withUnsafeMutableBytes { recv(s.conn.fd, $0.baseAddress, 65536, Int32(MSG_DONTWAIT)) }
+            if n <= 0 { return }
+        }
+    }
+
+    func awaitResponses(waitMs: Int32) -> Bool {
+        let active = sinks.values.filter { !$0.inFlight.isEmpty }
+        guard !active.isEmpty else { return false }
+        var fds = active.map { pollfd(fd: $0.conn.fd, events: Int16(POLLIN), revents: 0) }
+        let n = poll(&fds, nfds_t(fds.count), waitMs)
+        guard n > 0 else { return false }
+        var any = false
+        for (i, s) in active.enumerated() where fds[i].revents != 0 {
+            // Take every response already here (each read blocks only until its frame is complete).
+            repeat {
+                handleOneResponse(s)
+                any = true
+                var p = pollfd(fd: s.conn.fd, events: Int16(POLLIN), revents: 0)
+                if s.inFlight.isEmpty || !s.conn.isOpen || poll(&p, 1, 0) <= 0 { break }
+            } while true
+        }
+        return any
+    }
+
+    func handleOneResponse(_ s: SinkConnection) {
+        let now = nowNanos()
+        let batches = s.inFlight.first!
+        let results: [ProducePartitionResult]
+        do throws(KafkaClientError) {
+            let resp = try s.conn.receive(into: s.response)
+            var r = resp.reader
+            do { results = try ProduceMessage.decodeResponse(&r, version: resp.version) } catch {
+                s.conn.shutdown()
+                throw KafkaClientError(.protocolViolation, "\(s.conn.address): bad Produce response: \(error)")
+            }
+        } catch {
+            connectionLost(s, error)
+            return
+        }
+        s.inFlight.removeFirst()
+        totalInFlight -= 1
+        for b in batches {
+            let key = PartitionKey(topic: b.topic, partition: b.partition)
+            let st = parts[key]!
+            st.inFlight -= 1
+            guard let res = results.first(where: { $0.topic == b.topic && $0.partition == b.partition }) else {
+                retry(b, KafkaClientError(.protocolViolation, "\(s.conn.address) did not answer for \(b.topic)-\(b.partition)"), now: now)
+                continue
+            }
+            let code = res.errorCode
+            if !code.isError || code == .duplicateSequence {
+                report(b, offset: res.baseOffset, error: nil)
+                continue
+            }
+            let err = KafkaClientError(.broker(code), "\(b.topic)-\(b.partition): \(code)\(res.errorMessage.map { " (\($0))" } ?? "")")
+            if config.idempotence && (code == .outOfOrderSequence || code == .unknownProducerId || code == .invalidProducerEpoch) {
+                // A retry of an earlier batch is ahead of this one: wait for it. Otherwise the broker lost our
+                // sequence: bump the epoch and resend everything unacknowledged from sequence 0.
+                let earlierPending = st.queue[st.queueHead...].contains { $0.baseSequence >= 0 && $0.baseSequence < b.baseSequence }
+                if !earlierPending { bumpPending = true }
+                retry(b, err, now: now, countAgainstLimit: false)
+                continue
+            }
+            if code.isRetriable {
+                if code == .notLeaderOrFollower || code == .unknownTopicOrPartition || code == .leaderNotAvailable {
+                    needMetadata = true
+                    nextMetadataNs = 0
+                }
+                retry(b, err, now: now)
+            } else {
+                report(b, offset: -1, error: err)
+            }
+        }
+    }
+
+    func retry(_ b: ProducerBatch, _ err: KafkaClientError, now: UInt64, countAgainstLimit: Bool = true) {
+        let key = PartitionKey(topic: b.topic, partition: b.partition)
+        guard let st = parts[key] else { return }
+        if !err.isRetriable && countAgainstLimit {
+            report(b, offset: -1, error: err)
+            return
+        }
+        if now &- b.createdNs > UInt64(config.deliveryTimeoutMs) * 1_000_000 {
+            report(b, offset: -1, error: KafkaClientError(err.kind, "delivery timeout after \(b.attempts) attempts; last error: \(err.message)"))
+            return
+        }
+        stats.retries.add(1, ordering: .relaxed)
+        let exp = min(config.retryBackoffMaxMs, config.retryBackoffMs << min(b.attempts, 10))
+        let jitter = Double.random(in: 0.8...1.2)
+        b.notBeforeNs = now + UInt64(Double(exp) * jitter * 1e6)
+        st.requeue(b)
+    }
+
+    func connectionLost(_ s: SinkConnection, _ err: KafkaClientError) {
+        let now = nowNanos()
+        s.conn.shutdown()
+        sinks[s.nodeId] = nil
+        stats.reconnects.add(1, ordering: .relaxed)
+        reconnectAfter[s.nodeId] = now + UInt64(config.retryBackoffMs) * 1_000_000
+        needMetadata = true
+        // Every batch in flight has an unknown outcome: retry it (idempotence makes that safe).
+        for batches in s.inFlight.reversed() {
+            for b in batches {
+                parts[PartitionKey(topic: b.topic, partition: b.partition)]!.inFlight -= 1
+                retry(b, KafkaClientError(.io, err.message), now: now)
+            }
+            totalInFlight -= 1
+        }
+        s.inFlight.removeAll()
+    }
+
+    func bumpEpoch() {
+        do {
+            try initProducerId()
+        } catch {
+            // Keep trying on the next turn of the loop; batches stay queued until their delivery timeout.
+            return
+        }
+        bumpPending = false
+        stats.epochBumps.add(1, ordering: .relaxed)
+        for st in parts.values {
+            st.nextSequence = 0
+            for i in st.queueHead..<st.queue.count { st.queue[i].baseSequence = -1 }
+        }
+    }
+
+    func failEverything(_ why: String) {
+        for st in parts.values {
+            while st.waiting > 0 { report(st.popHead(), offset: -1, error: KafkaClientError(.closed, why)) }
+        }
+        for s in sinks.values {
+            for batches in s.inFlight { for b in batches { report(b, offset: -1, error: KafkaClientError(.closed, why)) } }
+        }
+    }
+}
