@@ -44,7 +44,7 @@ let package = Package(
         .target(
             name: "Pipeline",
             dependencies: [
-                "PinModel", "PinEmulator", "RingBuffers", "KafkaWire", "KafkaLog", "Codecs", "CPinShims", "CNuma",
+                "PinModel", "PinEmulator", "RingBuffers", "KafkaWire", "KafkaLog", "KafkaClient", "Codecs", "CPinShims", "CNuma",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
             swiftSettings: strict
@@ -52,7 +52,7 @@ let package = Package(
         .executableTarget(
             name: "pinbench",
             dependencies: [
-                "Pipeline", "PinModel", "PinEmulator", "KafkaWire", "KafkaLog", "Codecs",
+                "Pipeline", "PinModel", "PinEmulator", "KafkaWire", "KafkaLog", "KafkaClient", "Codecs", "Bytes",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict

@@ -48,6 +48,12 @@ public struct RunResult: Sendable {
     public var generatorStalls: Int
     public var recoveries: [RecoveryReport]
     public var error: String?
+    /// "embedded" or "kafka".
+    public var mode: String = "embedded"
+    /// Kafka: batches retried (each retry is counted; retried records are not lost).
+    public var retries: Int = 0
+    /// Kafka: Produce requests sent.
+    public var requests: Int = 0
 
     public var recordsPerSecond: Double { seconds > 0 ? Double(recordsOut) / seconds : 0 }
     public var megabytesPerSecond: Double { seconds > 0 ? Double(payloadBytes) / seconds / 1e6 : 0 }
@@ -78,7 +84,13 @@ final class PartitionSink: @unchecked Sendable {
 
 /// Floods emulated posts through generator threads, lock-free rings and one log stage into the
 /// embedded Kafka-format log. See ARCHITECTURE.md for the data flow.
-public final class EmbeddedRun: @unchecked Sendable {
+/// A run the CLI can drive: the embedded log or a Kafka cluster.
+public protocol FloodEngine: AnyObject, Sendable {
+    func run(onProgress: ((ProgressSample) -> Void)?) throws -> RunResult
+    func requestStop()
+}
+
+public final class EmbeddedRun: FloodEngine, @unchecked Sendable {
     public let config: RunConfig
     public let stats = LiveStats()
     let emulator: Emulator

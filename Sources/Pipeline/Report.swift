@@ -10,7 +10,7 @@ extension RunResult {
     public var json: JSONValue {
         .object([
             ("pinbench_version", .string(pinbenchVersion)),
-            ("mode", .string("embedded")),
+            ("mode", .string(mode)),
             ("records_in", .int(recordsIn)),
             ("records_out", .int(recordsOut)),
             ("dead_lettered", .int(deadLettered)),
@@ -29,12 +29,14 @@ extension RunResult {
                 ("max", .double(latencyMicros.totalCount == 0 ? 0 : Double(latencyMicros.max) / 1000)),
                 ("count", .int(Int(latencyMicros.totalCount))),
                 ("measured_from", .string(config.rate == nil ? "generation time" : "scheduled send time (open loop)")),
-                ("measured_to", .string(config.fsync == .batch ? "append + fdatasync" : "append to the segment file (page cache)")),
+                ("measured_to", .string(mode == "kafka" ? "broker acknowledgement (acks=\(config.acks == -1 ? "all" : String(config.acks)))" : (config.fsync == .batch ? "append + fdatasync" : "append to the segment file (page cache)"))),
             ])),
             ("cpu_seconds", .double(round3(cpuSeconds))),
             ("cpu_seconds_per_million_records", .double(recordsOut > 0 ? round3(cpuSeconds / Double(recordsOut) * 1e6) : 0)),
             ("peak_rss_bytes", .int(peakRSSBytes)),
             ("generator_stalls", .int(generatorStalls)),
+            ("retries", .int(retries)),
+            ("requests", .int(requests)),
             ("dead_letter_reasons", .object(deadLetterReasons.sorted { $0.key < $1.key }.map { ($0.key, .int($0.value)) })),
             ("partitions", .array(partitions.map {
                 .object([("topic", .string($0.topic)), ("partition", .int($0.partition)), ("records", .int($0.records)),
@@ -69,10 +71,11 @@ extension RunResult {
             ("latency p50/p99/p99.9/max", "\(fmt(percentileMs(50), 2)) / \(fmt(percentileMs(99), 2)) / \(fmt(percentileMs(99.9), 2)) / \(fmt(latencyMicros.totalCount == 0 ? 0 : Double(latencyMicros.max) / 1000, 2)) ms"),
             ("CPU seconds", fmt(cpuSeconds, 2)),
             ("accounting", accountingHolds ? "in == out + dead-lettered ✓" : "MISMATCH"),
-        ]
+        ] + (mode == "kafka" ? [("requests / retries", "\(requests) / \(retries)")] : [])
         let w = rows.map(\.0.count).max() ?? 0
         var s = ""
         for (k, v) in rows { s += k + String(repeating: " ", count: w - k.count) + "  " + v + "\n" }
+        for (reason, n) in deadLetterReasons.sorted(by: { $0.key < $1.key }) { s += "dead-lettered \(n): \(reason)\n" }
         if let e = error { s += "error: \(e)\n" }
         for r in recoveries { s += "recovered \(r.segment): kept \(r.keptBytes) bytes, cut \(r.truncatedBytes) (\(r.reason))\n" }
         return s

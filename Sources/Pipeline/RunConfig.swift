@@ -34,6 +34,13 @@ public struct RunConfig: Sendable {
     public var style: JSONStyle = .compact
     /// Show a live progress line (only when stderr is a terminal).
     public var progress: Bool = true
+    /// Kafka bootstrap brokers ("host:port,..."): nil floods the embedded log instead.
+    public var kafka: String? = nil
+    /// Kafka `acks`: -1 (all), 1 or 0.
+    public var acks: Int16 = -1
+    public var idempotence: Bool = true
+    /// Create the three topics (with `partitions`) before flooding; existing topics are kept.
+    public var createTopics: Bool = false
 
     public init() {}
 
@@ -75,6 +82,10 @@ public struct RunConfig: Sendable {
             ("segment_bytes", .int(segmentBytes)),
             ("pin_cpus", .bool(pinCPUs)),
             ("chunk_posts", .int(chunkPosts)),
+            ("kafka", kafka.map { .string($0) } ?? .null),
+            ("acks", .string(acks == -1 ? "all" : String(acks))),
+            ("idempotence", .bool(idempotence)),
+            ("create_topics", .bool(createTopics)),
         ])
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Bytes
 import Codecs
 import Foundation
+import KafkaClient
 import KafkaLog
 import KafkaWire
 import PinEmulator
@@ -14,7 +15,7 @@ struct Pinbench: ParsableCommand {
         commandName: "pinbench",
         abstract: "Load-test and run a Pinterest-style ingestion pipeline: emulator, Kafka-format log, reports.",
         version: pinbenchVersion,
-        subcommands: [Emulate.self, Run.self, Log.self]
+        subcommands: [Emulate.self, Run.self, Consume.self, Log.self]
     )
 }
 
@@ -139,6 +140,10 @@ struct Run: ParsableCommand {
     @Flag(help: "Pin stage threads to CPUs (libnuma keeps memory local where present).") var pinCpus = false
     @Option(help: "Write the JSON report here.") var reportJson: String?
     @Flag(help: "No progress line and no summary table.") var quiet = false
+    @Option(help: "Flood a Kafka cluster instead of the embedded log: host:port[,host:port...].") var kafka: String?
+    @Option(help: "Kafka acks: all, 1 or 0.") var acks: Acks = .all
+    @Option(help: "Idempotent producer (Kafka): true or false.") var idempotence: Bool = true
+    @Flag(help: "Create the three topics with --partitions before flooding (Kafka).") var createTopics = false
 
     func run() throws {
         var c = RunConfig()
@@ -159,8 +164,14 @@ struct Run: ParsableCommand {
         c.fsync = fsync
         c.segmentBytes = segmentBytes.bytes
         c.pinCPUs = pinCpus
-        let engine: EmbeddedRun
-        do { engine = try EmbeddedRun(config: c) } catch { fail(error.message) }
+        c.kafka = kafka
+        c.acks = acks.value
+        c.idempotence = idempotence
+        c.createTopics = createTopics
+        let engine: any FloodEngine
+        do {
+            engine = kafka == nil ? try EmbeddedRun(config: c) : try KafkaRun(config: c)
+        } catch { fail(error.message) }
 
         signal(SIGINT, SIG_IGN)
         let sigint = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
@@ -188,6 +199,83 @@ struct Run: ParsableCommand {
         }
         if !quiet { print(result.summaryTable, terminator: "") }
         if result.error != nil || !result.accountingHolds { throw ExitCode(2) }
+    }
+}
+
+enum Acks: String, ExpressibleByArgument {
+    case all, one = "1", zero = "0", minusOne = "-1"
+    var value: Int16 { self == .one ? 1 : (self == .zero ? 0 : -1) }
+}
+
+// MARK: - consume
+
+struct Consume: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print a Kafka topic's values as JSON lines (every partition, in offset order per partition).")
+
+    @Option(help: "Bootstrap brokers host:port[,host:port...].") var kafka: String
+    @Option(help: "Topic to read.") var topic: String
+    @Option(help: "Only this partition.") var partition: Int32?
+    @Flag(help: "Start at the earliest offset (default: only records produced from now on).") var fromBeginning = false
+    @Option(help: "Stop after this many records.") var count: Int?
+    @Option(help: "Stop when no record arrived for this long (default 2s with --from-beginning, else never).") var idle: Duration?
+    @Flag(help: "Prefix each line with partition and offset.") var showOffsets = false
+
+    func run() throws {
+        guard let brokers = BrokerAddress.parseList(kafka) else { fail("--kafka needs host:port[,host:port...]") }
+        let consumer: KafkaConsumer
+        do { consumer = try KafkaConsumer(bootstrap: brokers) } catch { fail("\(error)") }
+        var parts: [Int32]
+        do { parts = try consumer.partitions(topic) } catch { fail("\(error)") }
+        if let p = partition {
+            guard parts.contains(p) else { fail("\(topic) has no partition \(p)") }
+            parts = [p]
+        }
+        var next: [Int32: Int64] = [:]
+        for p in parts {
+            do {
+                next[p] = try consumer.offset(topic, p, fromBeginning ? ListOffsetsMessage.earliest : ListOffsetsMessage.latest)
+            } catch { fail("\(error)") }
+        }
+        consumer.maxWaitMs = 200
+        let idleLimit = idle?.seconds ?? (fromBeginning ? 2 : .infinity)
+        var lastRecord = Date()
+        var printed = 0
+        let out = ByteBuffer(capacity: 1 << 20)
+        func drain() {
+            var off = 0
+            while off < out.count {
+                let n = write(1, out.base + off, out.count - off)
+                if n <= 0 { if errno == EINTR { continue }; Foundation.exit(errno == EPIPE ? 0 : 1) }
+                off += n
+            }
+            out.reset()
+        }
+        outer: while true {
+            var got = 0
+            for p in parts {
+                do {
+                    let r = try consumer.fetch(topic, p, from: next[p]!) { rec in
+                        if let count, printed >= count { return }
+                        if showOffsets { out.append(utf8: "\(p)\t\(rec.offset)\t") }
+                        if let v = rec.value { out.append(v) } else { out.append("null") }
+                        out.append(UInt8(ascii: "\n"))
+                        printed += 1
+                        got += 1
+                    }
+                    next[p] = r.next
+                } catch let e as KafkaClientError where e.isRetriable {
+                    continue
+                } catch {
+                    drain()
+                    fail("\(error)")
+                }
+                if let count, printed >= count { break outer }
+            }
+            drain()
+            if got > 0 { lastRecord = Date() } else if Date().timeIntervalSince(lastRecord) > idleLimit { break }
+        }
+        drain()
     }
 }
 
