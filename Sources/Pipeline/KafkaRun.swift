@@ -29,6 +29,8 @@ public final class KafkaRun: FloodEngine, @unchecked Sendable {
         pc.compressionLevel = config.compressionLevel
         pc.batchBytes = config.batchBytes
         pc.lingerMs = config.lingerMs
+        pc.requestTimeoutMs = config.requestTimeoutMs
+        pc.deliveryTimeoutMs = config.deliveryTimeoutMs
         do { try pc.validate() } catch { throw ConfigError(error.message) }
         self.config = config
         self.producerConfig = pc

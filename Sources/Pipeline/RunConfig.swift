@@ -41,6 +41,8 @@ public struct RunConfig: Sendable {
     public var idempotence: Bool = true
     /// Create the three topics (with `partitions`) before flooding; existing topics are kept.
     public var createTopics: Bool = false
+    public var requestTimeoutMs: Int32 = 30_000
+    public var deliveryTimeoutMs: Int = 120_000
 
     public init() {}
 

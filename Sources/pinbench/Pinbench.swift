@@ -144,6 +144,8 @@ struct Run: ParsableCommand {
     @Option(help: "Kafka acks: all, 1 or 0.") var acks: Acks = .all
     @Option(help: "Idempotent producer (Kafka): true or false.") var idempotence: Bool = true
     @Flag(help: "Create the three topics with --partitions before flooding (Kafka).") var createTopics = false
+    @Option(help: "Kafka request.timeout.ms.") var requestTimeoutMs: Int32 = 30_000
+    @Option(help: "Kafka delivery.timeout.ms: a record not acknowledged by then is reported failed.") var deliveryTimeoutMs: Int = 120_000
 
     func run() throws {
         var c = RunConfig()
@@ -168,6 +170,8 @@ struct Run: ParsableCommand {
         c.acks = acks.value
         c.idempotence = idempotence
         c.createTopics = createTopics
+        c.requestTimeoutMs = requestTimeoutMs
+        c.deliveryTimeoutMs = deliveryTimeoutMs
         let engine: any FloodEngine
         do {
             engine = kafka == nil ? try EmbeddedRun(config: c) : try KafkaRun(config: c)

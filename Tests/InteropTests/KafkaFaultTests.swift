@@ -20,8 +20,8 @@ final class MockCluster {
     }()
 
     init(prefix: String, partitions: Int = 3, brokers: Int = 3) throws {
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
-        process.arguments = ["600", MockCluster.helper, prefix, String(partitions), String(brokers)]
+        process.executableURL = URL(fileURLWithPath: MockCluster.helper)
+        process.arguments = [prefix, String(partitions), String(brokers)]
         process.standardInput = input
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
@@ -58,7 +58,7 @@ final class MockCluster {
 
     deinit {
         input.fileHandleForWriting.write(Data("quit\n".utf8))
-        if process.isRunning { process.terminate() }
+        stopProcess(process)
     }
 }
 
@@ -73,9 +73,11 @@ final class MockCluster {
         p.arguments = ["run", "--kafka", mock.bootstrap, "--topic-prefix", prefix, "--count", String(posts), "--rate", String(rate),
                        "--idempotence", String(idempotence), "--batch-bytes", "16k", "--linger-ms", "5", "--compression", "lz4",
                        "--report-json", "\(dir)/report.json", "--quiet"]
-        let err = Pipe()
-        p.standardError = err
+        let errPath = "\(dir)/stderr.txt"
+        FileManager.default.createFile(atPath: errPath, contents: nil)
+        p.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
         p.standardOutput = FileHandle.nullDevice
+        p.standardInput = FileHandle.nullDevice
         try p.run()
         let pause = { (s: Double) in usleep(UInt32(s * 1_000_000)) }
         pause(0.4)
@@ -91,7 +93,7 @@ final class MockCluster {
         #expect(mock.command("rtt 1 0") == "ok")
         #expect(mock.command("perr 3 6") == "ok")
         p.waitUntilExit()
-        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let stderr = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
         let report = (try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/report.json")))) as? [String: Any] ?? [:]
         return (mock, report, ProcessResult(status: p.terminationStatus, stdout: "", stderr: stderr), prefix)
     }

@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 
 public func tempDir(_ name: String) -> String {
     let d = NSTemporaryDirectory() + "pinbench-\(name)-\(UUID().uuidString.prefix(8))"
@@ -28,25 +27,33 @@ public struct ProcessResult: Sendable {
 }
 
 /// Runs a program to completion, capturing its output.
+///
+/// Output goes to temporary files, not pipes: a process spawned at the same time by another test can
+/// inherit a pipe's write end and keep it open, so reading a pipe to its end could wait for a stranger.
 public func runProcess(_ path: String, _ args: [String], cwd: String? = nil) throws -> ProcessResult {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: path)
     p.arguments = args
     if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd) }
-    let out = Pipe(), err = Pipe()
+    let base = NSTemporaryDirectory() + "pinbench-proc-\(UUID().uuidString)"
+    FileManager.default.createFile(atPath: base + ".out", contents: nil)
+    FileManager.default.createFile(atPath: base + ".err", contents: nil)
+    defer {
+        try? FileManager.default.removeItem(atPath: base + ".out")
+        try? FileManager.default.removeItem(atPath: base + ".err")
+    }
+    let out = try FileHandle(forWritingTo: URL(fileURLWithPath: base + ".out"))
+    let err = try FileHandle(forWritingTo: URL(fileURLWithPath: base + ".err"))
     p.standardOutput = out
     p.standardError = err
+    p.standardInput = FileHandle.nullDevice
     try p.run()
-    // Read both pipes while the child runs so a full pipe cannot block it.
-    let o = Mutex(Data()), e = Mutex(Data())
-    let g = DispatchGroup()
-    DispatchQueue(label: "out").async(group: g) { let d = out.fileHandleForReading.readDataToEndOfFile(); o.withLock { $0 = d } }
-    DispatchQueue(label: "err").async(group: g) { let d = err.fileHandleForReading.readDataToEndOfFile(); e.withLock { $0 = d } }
-    g.wait()
     p.waitUntilExit()
-    return ProcessResult(
-        status: p.terminationStatus, stdout: String(decoding: o.withLock { $0 }, as: UTF8.self),
-        stderr: String(decoding: e.withLock { $0 }, as: UTF8.self))
+    try? out.close()
+    try? err.close()
+    let o = (try? Data(contentsOf: URL(fileURLWithPath: base + ".out"))) ?? Data()
+    let e = (try? Data(contentsOf: URL(fileURLWithPath: base + ".err"))) ?? Data()
+    return ProcessResult(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
 }
 
 public func pinbench(_ args: String...) throws -> ProcessResult {

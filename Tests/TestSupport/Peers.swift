@@ -67,28 +67,48 @@ public final class Tansu: @unchecked Sendable {
         }
         let port = freePort()
         let p = Process()
-        // `timeout` bounds the broker's life even if this test process dies without stopping it.
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
-        p.arguments = ["1800", bin, "broker", "--listener-url", "tcp://127.0.0.1:\(port)", "--advertised-listener-url", "tcp://127.0.0.1:\(port)"]
+        p.executableURL = URL(fileURLWithPath: bin)
+        p.arguments = ["broker", "--listener-url", "tcp://127.0.0.1:\(port)", "--advertised-listener-url", "tcp://127.0.0.1:\(port)"]
+        p.standardInput = FileHandle.nullDevice
         p.standardOutput = FileHandle.nullDevice
         p.standardError = FileHandle.nullDevice
         try p.run()
         guard waitForPort(port, seconds: 20) else {
-            p.terminate()
+            kill(p.processIdentifier, SIGKILL)
             throw TansuError(message: "Tansu did not start on port \(port)")
         }
         bootstrap = "127.0.0.1:\(port)"
         process = p
         let pid = p.processIdentifier
         atexit_pids.append(pid)
-        atexit { for pid in atexit_pids { kill(pid, SIGTERM) } }
+        // SIGKILL: children spawned from here inherit a signal mask that blocks SIGTERM.
+        atexit { for pid in atexit_pids { kill(pid, SIGKILL) } }
     }
 
     public func stop() {
-        if let p = process, p.isRunning { kill(p.processIdentifier, SIGTERM) }
+        if let p = process, p.isRunning { kill(p.processIdentifier, SIGKILL) }
     }
 
     public static func get() throws -> Tansu { try shared.get() }
 }
 
 nonisolated(unsafe) var atexit_pids: [Int32] = []
+
+/// Starts a helper program with no inherited stdin/stdout/stderr (so it cannot hold the test runner's
+/// output open), to be stopped with `stopProcess` (SIGKILL: children spawned from Swift threads inherit
+/// a signal mask that blocks SIGTERM).
+public func startProcess(_ path: String, _ args: [String]) throws -> Process {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: path)
+    p.arguments = args
+    p.standardInput = FileHandle.nullDevice
+    p.standardOutput = FileHandle.nullDevice
+    p.standardError = FileHandle.nullDevice
+    try p.run()
+    return p
+}
+
+public func stopProcess(_ p: Process) {
+    if p.isRunning { kill(p.processIdentifier, SIGKILL) }
+    p.waitUntilExit()
+}
