@@ -20,8 +20,12 @@ func nowNanos() -> UInt64 {
 public final class ProducerBatch: @unchecked Sendable {
     public let topic: String
     public let partition: Int32
-    /// The encoded RecordBatch v2 (producer fields re-stamped by the sender under idempotence).
-    public let bytes: ByteBuffer
+    /// The encoded RecordBatch v2. The owner seals it uncompressed; the sender thread compresses it and
+    /// stamps the producer fields and CRC before the first send, so compression runs beside the caller.
+    public internal(set) var bytes: ByteBuffer
+    /// Bytes counted against `buffer.memory` (the uncompressed size at seal).
+    let memoryBytes: Int
+    var compressed = false
     public let records: Int
     public let payloadBytes: Int
     /// The caller's per-record tokens (pinbench puts the scheduled send time here).
@@ -38,8 +42,14 @@ public final class ProducerBatch: @unchecked Sendable {
         self.records = records
         self.payloadBytes = payloadBytes
         self.tokens = tokens
+        self.memoryBytes = bytes.count
         self.createdNs = nowNanos()
     }
+}
+
+/// A topic known to a producer (an index into its tables, so the per-record path does no string hashing).
+public struct TopicHandle: Sendable, Hashable {
+    public let id: Int
 }
 
 /// The outcome of one batch: delivered at `baseOffset`, or failed with `error`.
@@ -87,8 +97,10 @@ public final class KafkaProducer: @unchecked Sendable {
         var payload = 0
         var firstNs: UInt64 = 0
     }
-    var accumulators: [String: [Accumulator]] = [:]
-    var sticky: [String: Int] = [:]
+    var accumulators: [[Accumulator]] = []
+    var topicNames: [String] = []
+    var topicIds: [String: Int] = [:]
+    var sticky: [Int] = []
     let codec = Codec()
     var closed = false
     public private(set) var pendingBatches = 0
@@ -116,50 +128,68 @@ public final class KafkaProducer: @unchecked Sendable {
         try sender.createTopics(names, partitions: partitions, replication: replication)
     }
 
-    /// Appends one record. `partition == nil` picks one: murmur2 of the key (Java's partitioner), or the
-    /// sticky partition for a null key. Blocks while `buffer.memory` is used up (backpressure).
+    /// A topic's handle for `send` (looks the topic up once; keep it for the hot path).
+    public func topic(_ name: String) throws(KafkaClientError) -> TopicHandle {
+        if let id = topicIds[name] { return TopicHandle(id: id) }
+        let n = try partitionCount(name)
+        let id = topicNames.count
+        topicNames.append(name)
+        topicIds[name] = id
+        accumulators.append((0..<n).map { _ in Accumulator(builder: RecordBatchBuilder(capacity: config.batchBytes + 1024)) })
+        sticky.append(Int.random(in: 0..<n))
+        return TopicHandle(id: id)
+    }
+
+    /// Appends one record to `topic` (by name; see `send(to:)` for the handle form).
     public func send(
         topic: String, partition: Int? = nil, key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer,
         timestamp: Int64, token: UInt64 = 0, onDelivery: (DeliveryReport) -> Void
     ) throws(KafkaClientError) {
+        try send(to: try self.topic(topic), partition: partition, key: key, value: value, timestamp: timestamp, token: token, onDelivery: onDelivery)
+    }
+
+    /// Appends one record. `partition == nil` picks one: murmur2 of the key (Java's partitioner), or the
+    /// sticky partition for a null key. Blocks while `buffer.memory` is used up (backpressure).
+    public func send(
+        to topic: TopicHandle, partition: Int? = nil, key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer,
+        timestamp: Int64, token: UInt64 = 0, onDelivery: (DeliveryReport) -> Void
+    ) throws(KafkaClientError) {
         precondition(!closed, "send after close")
-        if accumulators[topic] == nil {
-            let n = try partitionCount(topic)
-            accumulators[topic] = (0..<n).map { _ in Accumulator(builder: RecordBatchBuilder(capacity: config.batchBytes + 1024)) }
-            sticky[topic] = Int.random(in: 0..<n)
-        }
-        let n = accumulators[topic]!.count
+        let t = topic.id
+        let n = accumulators[t].count
         let p: Int
         if let partition {
             guard partition >= 0 && partition < n else {
-                throw KafkaClientError(.broker(.unknownTopicOrPartition), "\(topic) has no partition \(partition)")
+                throw KafkaClientError(.broker(.unknownTopicOrPartition), "\(topicNames[t]) has no partition \(partition)")
             }
             p = partition
         } else if let key {
             p = Murmur2.partition(key, partitions: n)
         } else {
-            p = sticky[topic]!
+            p = sticky[t]
         }
         let recordSize = value.count + (key?.count ?? 0) + 32
         if recordSize > config.maxRecordBytes {
             throw KafkaClientError(.broker(.messageTooLarge), "record of \(recordSize) bytes is over the \(config.maxRecordBytes)-byte limit")
         }
         // Seal first if this record would push the batch over batch.size.
-        if accumulators[topic]![p].builder.count > 0 && accumulators[topic]![p].builder.sizeInBytes + recordSize > config.batchBytes {
-            try seal(topic, p, onDelivery: onDelivery)
-            if partition == nil && key == nil { return try send(topic: topic, partition: nil, key: key, value: value, timestamp: timestamp, token: token, onDelivery: onDelivery) }
+        if accumulators[t][p].builder.count > 0 && accumulators[t][p].builder.sizeInBytes + recordSize > config.batchBytes {
+            try seal(t, p, onDelivery: onDelivery)
+            if partition == nil && key == nil {
+                return try send(to: topic, partition: nil, key: key, value: value, timestamp: timestamp, token: token, onDelivery: onDelivery)
+            }
         }
-        accumulators[topic]![p].append(key: key, value: value, timestamp: timestamp, token: token)
-        if accumulators[topic]![p].builder.sizeInBytes >= config.batchBytes { try seal(topic, p, onDelivery: onDelivery) }
+        accumulators[t][p].append(key: key, value: value, timestamp: timestamp, token: token)
+        if accumulators[t][p].builder.sizeInBytes >= config.batchBytes { try seal(t, p, onDelivery: onDelivery) }
     }
 
     /// Seals batches whose linger has passed and hands delivery reports to `onDelivery`.
     public func poll(onDelivery: (DeliveryReport) -> Void) throws(KafkaClientError) {
         let now = nowNanos()
         let lingerNs = UInt64(config.lingerMs * 1e6)
-        for (topic, accs) in accumulators {
-            for p in accs.indices where accs[p].builder.count > 0 && now &- accs[p].firstNs >= lingerNs {
-                try seal(topic, p, onDelivery: onDelivery)
+        for t in accumulators.indices {
+            for p in accumulators[t].indices where accumulators[t][p].builder.count > 0 && now &- accumulators[t][p].firstNs >= lingerNs {
+                try seal(t, p, onDelivery: onDelivery)
             }
         }
         drainReports(onDelivery)
@@ -169,8 +199,8 @@ public final class KafkaProducer: @unchecked Sendable {
     /// Returns the batches still without a report (0 when all are done).
     @discardableResult
     public func flush(timeoutMs: Int = 300_000, onDelivery: (DeliveryReport) -> Void) throws(KafkaClientError) -> Int {
-        for (topic, accs) in accumulators {
-            for p in accs.indices where accs[p].builder.count > 0 { try seal(topic, p, onDelivery: onDelivery) }
+        for t in accumulators.indices {
+            for p in accumulators[t].indices where accumulators[t][p].builder.count > 0 { try seal(t, p, onDelivery: onDelivery) }
         }
         let deadline = nowNanos() + UInt64(timeoutMs) * 1_000_000
         var backoff = Backoff()
@@ -195,29 +225,29 @@ public final class KafkaProducer: @unchecked Sendable {
         var n = 0
         while let r = reports.tryPop() {
             pendingBatches -= 1
-            outstandingBytes.subtract(r.batch.bytes.count, ordering: .relaxed)
+            outstandingBytes.subtract(r.batch.memoryBytes, ordering: .relaxed)
             onDelivery(r)
             n += 1
         }
         return n
     }
 
-    func seal(_ topic: String, _ p: Int, onDelivery: (DeliveryReport) -> Void) throws(KafkaClientError) {
-        let out = ByteBuffer(capacity: accumulators[topic]![p].builder.sizeInBytes + 1024)
+    func seal(_ t: Int, _ p: Int, onDelivery: (DeliveryReport) -> Void) throws(KafkaClientError) {
+        let out = ByteBuffer(capacity: accumulators[t][p].builder.sizeInBytes + 1024)
         do {
-            try accumulators[topic]![p].builder.seal(into: out, codec: config.compression, compressor: codec, level: config.compressionLevel)
+            try accumulators[t][p].builder.seal(into: out, codec: .none, compressor: codec)
         } catch {
             throw KafkaClientError(.config, "compression failed: \(error)")
         }
-        let a = accumulators[topic]![p]
         let batch = ProducerBatch(
-            topic: topic, partition: Int32(p), bytes: out, records: Int(a.builder.count), payloadBytes: a.payload, tokens: a.tokens)
-        accumulators[topic]![p].reset()
-        if sticky[topic] == p, accumulators[topic]!.count > 1 {
+            topic: topicNames[t], partition: Int32(p), bytes: out, records: Int(accumulators[t][p].builder.count),
+            payloadBytes: accumulators[t][p].payload, tokens: accumulators[t][p].tokens)
+        accumulators[t][p].reset()
+        if sticky[t] == p, accumulators[t].count > 1 {
             // KIP-794: an unkeyed producer moves to another partition when its batch is done.
-            var next = Int.random(in: 0..<(accumulators[topic]!.count - 1))
+            var next = Int.random(in: 0..<(accumulators[t].count - 1))
             if next >= p { next += 1 }
-            sticky[topic] = next
+            sticky[t] = next
         }
         // buffer.memory: wait for the network to catch up, delivering reports meanwhile.
         var backoff = Backoff()

@@ -96,6 +96,7 @@ final class Sender: @unchecked Sendable {
     var bumpPending = false
     var totalInFlight = 0
     var outbox: SPSCRing<DeliveryReport>!
+    let codec = Codec()
 
     init(config: ProducerConfiguration, stats: ProducerStats) throws(KafkaClientError) {
         self.config = config
@@ -332,7 +333,10 @@ final class Sender: @unchecked Sendable {
                 for st in candidates {
                     guard let h = st.head, h.notBeforeNs <= now, st.inFlight < perPartition, bytes < 8 << 20 else { continue }
                     let b = st.popHead()
-                    stamp(b, st)
+                    if let e = stamp(b, st) {
+                        report(b, offset: -1, error: e)
+                        continue
+                    }
                     batches.append(b)
                     bytes += b.bytes.count
                     st.inFlight += 1
@@ -374,20 +378,48 @@ final class Sender: @unchecked Sendable {
         return sentAny
     }
 
-    /// Writes producer id, epoch and sequence into the batch (and its CRC) the first time it goes out
-    /// under the current epoch. Retries keep their sequence: that is what lets the broker drop duplicates.
-    func stamp(_ b: ProducerBatch, _ st: PartitionState) {
+    /// Before a batch's first send: compresses its records region (the owner sealed it uncompressed), and
+    /// under idempotence writes producer id, epoch and sequence; then the CRC. Retries keep their sequence:
+    /// that is what lets the broker drop duplicates. Returns an error if compression failed.
+    func stamp(_ b: ProducerBatch, _ st: PartitionState) -> KafkaClientError? {
         b.attempts += 1
-        guard config.idempotence, b.baseSequence < 0 else { return }
-        b.baseSequence = st.nextSequence
-        st.nextSequence = st.nextSequence &+ Int32(b.records)
-        if st.nextSequence < 0 { st.nextSequence = st.nextSequence & Int32.max }
-        let buf = b.bytes
-        buf.storeBigEndian(producerId, at: BatchLayout.producerId)
-        buf.storeBigEndian(producerEpoch, at: BatchLayout.producerEpoch)
-        buf.storeBigEndian(b.baseSequence, at: BatchLayout.baseSequence)
-        let crc = CRC32C.checksum(UnsafeRawBufferPointer(start: buf.base + BatchLayout.attributes, count: buf.count - BatchLayout.attributes))
-        buf.storeBigEndian(crc, at: BatchLayout.crc)
+        var dirty = false
+        if !b.compressed {
+            b.compressed = true
+            if config.compression != .none {
+                let src = b.bytes
+                let out = ByteBuffer(capacity: src.count / 2 + 1024)
+                out.append(UnsafeRawBufferPointer(start: src.base, count: BatchLayout.headerSize))
+                do {
+                    try codec.compress(
+                        UnsafeRawBufferPointer(start: src.base + BatchLayout.headerSize, count: src.count - BatchLayout.headerSize),
+                        codec: config.compression, level: config.compressionLevel, into: out)
+                } catch {
+                    return KafkaClientError(.config, "compression failed: \(error)")
+                }
+                let attrs = Int16(bigEndian: out.base.loadUnaligned(fromByteOffset: BatchLayout.attributes, as: Int16.self))
+                out.storeBigEndian((attrs & ~0x07) | config.compression.rawValue, at: BatchLayout.attributes)
+                out.storeBigEndian(Int32(out.count - BatchLayout.logOverhead), at: BatchLayout.batchLength)
+                b.bytes = out
+                dirty = true
+            }
+        }
+        if config.idempotence && b.baseSequence < 0 {
+            b.baseSequence = st.nextSequence
+            st.nextSequence = st.nextSequence &+ Int32(b.records)
+            if st.nextSequence < 0 { st.nextSequence = st.nextSequence & Int32.max }
+            let buf = b.bytes
+            buf.storeBigEndian(producerId, at: BatchLayout.producerId)
+            buf.storeBigEndian(producerEpoch, at: BatchLayout.producerEpoch)
+            buf.storeBigEndian(b.baseSequence, at: BatchLayout.baseSequence)
+            dirty = true
+        }
+        if dirty {
+            let buf = b.bytes
+            let crc = CRC32C.checksum(UnsafeRawBufferPointer(start: buf.base + BatchLayout.attributes, count: buf.count - BatchLayout.attributes))
+            buf.storeBigEndian(crc, at: BatchLayout.crc)
+        }
+        return nil
     }
 
     /// Tansu answers even acks=0 produce requests: read and drop whatever has arrived.

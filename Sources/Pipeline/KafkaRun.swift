@@ -44,14 +44,16 @@ public final class KafkaRun: FloodEngine, @unchecked Sendable {
         let producer: KafkaProducer
         do { producer = try KafkaProducer(config: producerConfig) } catch { throw ConfigError("cannot start the Kafka producer: \(error)") }
         let topics = RecordKind.allCases.map { cfg.topic($0) }
+        var handles: [TopicHandle] = []
         do {
             if cfg.createTopics { try producer.createTopics(topics, partitions: Int32(cfg.partitions)) }
-            for t in topics { _ = try producer.partitionCount(t) }
+            for t in topics { handles.append(try producer.topic(t)) }
         } catch {
             try? producer.close { _ in }
             throw ConfigError("\(error)")
         }
 
+        let topicHandles = handles
         let flood = Flood(config: cfg, emulator: emulator, stats: stats)
         let t0 = flood.t0
         let cpu0 = processCPUSeconds()
@@ -106,7 +108,7 @@ public final class KafkaRun: FloodEngine, @unchecked Sendable {
                     keyBuf.appendDecimal(c.firstIndex + i)
                     for k in 0..<3 {
                         do {
-                            try producer.send(topic: topics[k], key: keyBuf.bytes, value: c.record(k, i), timestamp: ts, token: c.scheduled[i], onDelivery: delivered)
+                            try producer.send(to: topicHandles[k], key: keyBuf.bytes, value: c.record(k, i), timestamp: ts, token: c.scheduled[i], onDelivery: delivered)
                         } catch {
                             o.reasons["\(error)", default: 0] += 1
                             stats.deadLettered.add(1, ordering: .relaxed)

@@ -15,7 +15,7 @@ struct Pinbench: ParsableCommand {
         commandName: "pinbench",
         abstract: "Load-test and run a Pinterest-style ingestion pipeline: emulator, Kafka-format log, reports.",
         version: pinbenchVersion,
-        subcommands: [Emulate.self, Run.self, Consume.self, Log.self]
+        subcommands: [Emulate.self, Run.self, Produce.self, Consume.self, Log.self]
     )
 }
 
@@ -209,6 +209,79 @@ struct Run: ParsableCommand {
 enum Acks: String, ExpressibleByArgument {
     case all, one = "1", zero = "0", minusOne = "-1"
     var value: Int16 { self == .one ? 1 : (self == .zero ? 0 : -1) }
+}
+
+// MARK: - produce
+
+struct Produce: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Produce every line of a file to a Kafka topic (unkeyed, sticky partitioner) and print one JSON line of figures.")
+
+    @Option(help: "Bootstrap brokers host:port[,host:port...].") var kafka: String
+    @Option(help: "Topic to write.") var topic: String
+    @Option(help: "File of records, one per line (e.g. from pinbench emulate).") var file: String
+    @Option(help: "Send the file this many times.") var rounds: Int = 1
+    @Option(help: "none, gzip, snappy, lz4, zstd.") var compression: CompressionCodec = .none
+    @Option(help: "batch.size, e.g. 16k, 1m.") var batchBytes: ByteSize = ByteSize(argument: "16384")!
+    @Option(help: "linger.ms.") var lingerMs: Double = 5
+    @Option(help: "acks: all, 1 or 0.") var acks: Acks = .all
+    @Option(help: "Idempotent producer: true or false.") var idempotence: Bool = true
+
+    func run() throws {
+        guard let brokers = BrokerAddress.parseList(kafka) else { fail("--kafka needs host:port[,host:port...]") }
+        guard let data = FileManager.default.contents(atPath: file) else { fail("cannot read \(file)") }
+        var pc = ProducerConfiguration(bootstrap: brokers)
+        pc.compression = compression
+        pc.batchBytes = batchBytes.bytes
+        pc.lingerMs = lingerMs
+        pc.acks = acks.value
+        pc.idempotence = idempotence
+        let producer: KafkaProducer
+        let handle: TopicHandle
+        do {
+            producer = try KafkaProducer(config: pc)
+            handle = try producer.topic(topic)
+        } catch { fail("\(error)") }
+        var delivered = 0, failed = 0, sent = 0, bytes = 0
+        var firstError: String?
+        func report(_ r: DeliveryReport) {
+            if let e = r.error {
+                failed += r.batch.records
+                if firstError == nil { firstError = e.message }
+            } else {
+                delivered += r.batch.records
+            }
+        }
+        let t0 = Date()
+        let cpu0 = processCPUSeconds()
+        do {
+            try data.withUnsafeBytes { (all: UnsafeRawBufferPointer) in
+                for _ in 0..<max(rounds, 0) {
+                    var start = 0
+                    for i in 0..<all.count where all[i] == 0x0A {
+                        let line = UnsafeRawBufferPointer(rebasing: all[start..<i])
+                        start = i + 1
+                        try producer.send(to: handle, key: nil, value: line, timestamp: wallMillis(), onDelivery: report)
+                        sent += 1
+                        bytes += line.count
+                        if sent & 1023 == 0 { try producer.poll(onDelivery: report) }
+                    }
+                }
+                try producer.close(onDelivery: report)
+            }
+        } catch { fail("\(error)") }
+        let dt = Date().timeIntervalSince(t0)
+        let out: JSONValue = .object([
+            ("peer", .string("pinbench \(pinbenchVersion)")), ("records", .int(sent)), ("delivered", .int(delivered)),
+            ("failed", .int(failed)), ("bytes", .int(bytes)), ("seconds", .double((dt * 1000).rounded() / 1000)),
+            ("records_per_s", .double((Double(sent) / dt).rounded())), ("mb_per_s", .double((Double(bytes) / dt / 1e5).rounded() / 10)),
+            ("cpu_seconds", .double(((processCPUSeconds() - cpu0) * 100).rounded() / 100)),
+            ("requests", .int(producer.stats.requests.load(ordering: .relaxed))), ("retries", .int(producer.stats.retries.load(ordering: .relaxed))),
+            ("first_error", firstError.map { .string($0) } ?? .null),
+        ])
+        print(out.serialized(pretty: false))
+        if failed > 0 || delivered != sent { throw ExitCode(1) }
+    }
 }
 
 // MARK: - consume
