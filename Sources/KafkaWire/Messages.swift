@@ -37,6 +37,12 @@ public struct BrokerInfo: Sendable, Hashable {
     public var nodeId: Int32
     public var host: String
     public var port: Int32
+
+    public init(nodeId: Int32, host: String, port: Int32) {
+        self.nodeId = nodeId
+        self.host = host
+        self.port = port
+    }
 }
 
 public struct PartitionInfo: Sendable {
