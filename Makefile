@@ -41,8 +41,9 @@ bench: apt
 	cd Benchmarks && swift package --allow-writing-to-package-directory benchmark
 
 ## Side-by-side runs against peers (see perf/README.md).
-perf: apt release
+perf: deps release
 	perf/pipeline_vs_lz4.sh
+	perf/kafka_vs_librdkafka.sh
 
 clean:
 	rm -rf .build out
