@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "KafkaLog", targets: ["KafkaLog"]),
         .library(name: "KafkaClient", targets: ["KafkaClient"]),
         .library(name: "Pipeline", targets: ["Pipeline"]),
+        .library(name: "Reports", targets: ["Reports"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -49,10 +50,11 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .target(name: "Reports", dependencies: ["Pipeline", "PinModel", "Codecs", .product(name: "Histogram", package: "hdrhistogram-swift")], swiftSettings: strict),
         .executableTarget(
             name: "pinbench",
             dependencies: [
-                "Pipeline", "PinModel", "PinEmulator", "KafkaWire", "KafkaLog", "KafkaClient", "Codecs", "Bytes",
+                "Pipeline", "Reports", "PinModel", "PinEmulator", "KafkaWire", "KafkaLog", "KafkaClient", "Codecs", "Bytes",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -64,6 +66,7 @@ let package = Package(
         .testTarget(name: "RingBuffersTests", dependencies: ["RingBuffers"]),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "PinEmulator", "PinModel", "KafkaLog", "KafkaWire", "TestSupport"]),
+        .testTarget(name: "ReportsTests", dependencies: ["Reports", "Pipeline", "PinModel", "KafkaLog", "TestSupport"]),
         .testTarget(
             name: "InteropTests",
             dependencies: ["Pipeline", "PinEmulator", "PinModel", "KafkaLog", "KafkaWire", "TestSupport"],

@@ -54,6 +54,12 @@ public struct RunResult: Sendable {
     public var retries: Int = 0
     /// Kafka: Produce requests sent.
     public var requests: Int = 0
+    /// Latencies of records scheduled during the warm-up (kept apart from `latencyMicros`).
+    public var warmupLatencyMicros: Histogram<UInt64> = Histogram<UInt64>(highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: .three)
+    /// Stage time: generators busy and blocked (backpressure), sink stage busy; seconds.
+    public var generatorBusySeconds: Double = 0
+    public var generatorBlockedSeconds: Double = 0
+    public var sinkBusySeconds: Double = 0
 
     public var recordsPerSecond: Double { seconds > 0 ? Double(recordsOut) / seconds : 0 }
     public var megabytesPerSecond: Double { seconds > 0 ? Double(payloadBytes) / seconds / 1e6 : 0 }
@@ -130,11 +136,14 @@ public final class EmbeddedRun: FloodEngine, @unchecked Sendable {
 
         // Log stage: takes chunks in sequence order (round robin over generators), partitions each post by
         // murmur2 of its index, batches per topic-partition, seals (compress + CRC) and appends.
-        let outcome = Mutex<(hist: Histogram<UInt64>, reasons: [String: Int], stored: Int, error: String?)>(
-            (Histogram<UInt64>(highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: .three), [:], 0, nil))
+        let emptyHist = Histogram<UInt64>(highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: .three)
+        let outcome = Mutex<(hist: Histogram<UInt64>, warm: Histogram<UInt64>, reasons: [String: Int], stored: Int, error: String?)>(
+            (emptyHist, emptyHist, [:], 0, nil))
         DispatchQueue(label: "pinbench.log").async(group: group) {
             if cfg.pinCPUs { Affinity.pinCurrentThread(to: 0) }
             var hist = Histogram<UInt64>(highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: .three)
+            var warmHist = hist
+            let warmupEnd = t0 + UInt64(cfg.warmup * 1e9)
             var reasons: [String: Int] = [:]
             var stored = 0
             var failure: String?
@@ -175,7 +184,10 @@ public final class EmbeddedRun: FloodEngine, @unchecked Sendable {
                     return
                 }
                 let now = monotonicNanos()
-                for t in s.scheduled { _ = hist.record(now > t ? (now - t) / 1000 : 0) }
+                for t in s.scheduled {
+                    let v = now > t ? (now - t) / 1000 : 0
+                    if t < warmupEnd { _ = warmHist.record(v) } else { _ = hist.record(v) }
+                }
                 stored += out.count
                 s.records += n
                 s.batches += 1
@@ -220,7 +232,7 @@ public final class EmbeddedRun: FloodEngine, @unchecked Sendable {
                     }
                 }
             }
-            outcome.withLock { $0 = (hist, reasons, stored, failure) }
+            outcome.withLock { $0 = (hist, warmHist, reasons, stored, failure) }
         }
 
         let timeline = flood.monitor(group: group, onProgress: onProgress)
@@ -239,6 +251,9 @@ public final class EmbeddedRun: FloodEngine, @unchecked Sendable {
             payloadBytes: stats.payloadBytesOut.load(ordering: .relaxed), storedBytes: o.stored,
             batches: parts.reduce(0) { $0 + $1.batches }, seconds: seconds, latencyMicros: o.hist, partitions: parts,
             timeline: timeline, cpuSeconds: processCPUSeconds() - cpu0, peakRSSBytes: peakRSSBytes(),
-            generatorStalls: stats.generatorStalls.load(ordering: .relaxed), recoveries: recoveries, error: o.error)
+            generatorStalls: stats.generatorStalls.load(ordering: .relaxed), recoveries: recoveries, error: o.error,
+            warmupLatencyMicros: o.warm, generatorBusySeconds: Double(stats.generatorBusyNs.load(ordering: .relaxed)) / 1e9,
+            generatorBlockedSeconds: Double(stats.generatorBlockedNs.load(ordering: .relaxed)) / 1e9,
+            sinkBusySeconds: Double(stats.sinkBusyNs.load(ordering: .relaxed)) / 1e9)
     }
 }

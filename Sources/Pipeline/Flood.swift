@@ -44,6 +44,7 @@ final class Flood: @unchecked Sendable {
         if cfg.pinCPUs { Affinity.pinCurrentThread(to: g + 1) }
         var seq = g
         var stalls = 0
+        var busy = 0, blocked = 0
         while true {
             let first = seq * cfg.chunkPosts
             var n = cfg.chunkPosts
@@ -52,7 +53,11 @@ final class Flood: @unchecked Sendable {
                 n = min(n, c - first)
             }
             if stats.stop.load(ordering: .relaxed) { break }
+            let w0 = monotonicNanos()
             guard let chunk = free[g].pop() else { break }
+            let c0 = monotonicNanos()
+            blocked += Int(c0 - w0)
+            var slept = 0
             chunk.reset(seq: seq, firstIndex: first)
             for i in 0..<n {
                 let index = first + i
@@ -60,7 +65,9 @@ final class Flood: @unchecked Sendable {
                 if let iv = intervalNs {
                     sched = t0 + UInt64(Double(index) * iv)
                     if let e = endNs, sched >= e { break }
+                    let s0 = monotonicNanos()
                     sleepUntil(sched)  // open loop: never later than the schedule says, never catching up by skipping
+                    slept += Int(monotonicNanos() - s0)
                 } else {
                     sched = monotonicNanos()
                     if let e = endNs, sched >= e { break }
@@ -71,9 +78,12 @@ final class Flood: @unchecked Sendable {
                 chunk.count = i + 1
             }
             let produced = chunk.count
+            busy += Int(monotonicNanos() - c0) - slept
             if produced > 0 {
                 stats.recordsIn.add(3 * produced, ordering: .relaxed)
+                let p0 = monotonicNanos()
                 stalls += full[g].push(chunk) > 0 ? 1 : 0
+                blocked += Int(monotonicNanos() - p0)
             } else {
                 free[g].push(chunk)
             }
@@ -81,6 +91,8 @@ final class Flood: @unchecked Sendable {
             seq += T
         }
         stats.generatorStalls.add(stalls, ordering: .relaxed)
+        stats.generatorBusyNs.add(busy, ordering: .relaxed)
+        stats.generatorBlockedNs.add(blocked, ordering: .relaxed)
         full[g].close()
     }
 
@@ -98,13 +110,13 @@ final class Flood: @unchecked Sendable {
             var backoff = Backoff()
             while true {
                 if let c = full[g].tryPop() {
-                    process(c)
+                    timed(process, c)
                     free[g].push(c)
                     break
                 }
                 if full[g].isClosed {
                     if let c = full[g].tryPop() {
-                        process(c)
+                        timed(process, c)
                         free[g].push(c)
                     } else {
                         done[g] = true
@@ -116,6 +128,13 @@ final class Flood: @unchecked Sendable {
                 backoff.wait()
             }
         }
+    }
+
+    @inline(__always)
+    private func timed(_ process: (Chunk) -> Void, _ c: Chunk) {
+        let t = monotonicNanos()
+        process(c)
+        stats.sinkBusyNs.add(Int(monotonicNanos() - t), ordering: .relaxed)
     }
 
     /// Samples progress about once a second until `group` finishes.

@@ -63,6 +63,7 @@ public final class KafkaRun: FloodEngine, @unchecked Sendable {
 
         struct Outcome {
             var hist = Histogram<UInt64>(highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: .three)
+            var warm = Histogram<UInt64>(highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: .three)
             var reasons: [String: Int] = [:]
             var stored = 0
             var batches = 0
@@ -70,6 +71,7 @@ public final class KafkaRun: FloodEngine, @unchecked Sendable {
             var error: String?
         }
         let outcome = Mutex(Outcome())
+        let warmupEnd = t0 + UInt64(cfg.warmup * 1e9)
         DispatchQueue(label: "pinbench.kafka.stage").async(group: group) {
             if cfg.pinCPUs { Affinity.pinCurrentThread(to: 0) }
             var o = Outcome()
@@ -86,7 +88,10 @@ public final class KafkaRun: FloodEngine, @unchecked Sendable {
                     return
                 }
                 let now = monotonicNanos()
-                for t in b.tokens { _ = o.hist.record(now > t ? (now - t) / 1000 : 0) }
+                for t in b.tokens {
+                    let v = now > t ? (now - t) / 1000 : 0
+                    if t < warmupEnd { _ = o.warm.record(v) } else { _ = o.hist.record(v) }
+                }
                 o.stored += b.bytes.count
                 o.batches += 1
                 let prev = o.perPartition[b.topic, default: [:]][Int(b.partition)] ?? (0, 0)
@@ -150,6 +155,9 @@ public final class KafkaRun: FloodEngine, @unchecked Sendable {
             batches: o.batches, seconds: seconds, latencyMicros: o.hist, partitions: parts,
             timeline: timeline, cpuSeconds: processCPUSeconds() - cpu0, peakRSSBytes: peakRSSBytes(),
             generatorStalls: stats.generatorStalls.load(ordering: .relaxed), recoveries: [], error: o.error,
-            mode: "kafka", retries: retries, requests: producer.stats.requests.load(ordering: .relaxed))
+            mode: "kafka", retries: retries, requests: producer.stats.requests.load(ordering: .relaxed),
+            warmupLatencyMicros: o.warm, generatorBusySeconds: Double(stats.generatorBusyNs.load(ordering: .relaxed)) / 1e9,
+            generatorBlockedSeconds: Double(stats.generatorBlockedNs.load(ordering: .relaxed)) / 1e9,
+            sinkBusySeconds: Double(stats.sinkBusyNs.load(ordering: .relaxed)) / 1e9)
     }
 }

@@ -9,6 +9,9 @@ public struct RunConfig: Sendable {
     public var count: Int?
     /// Seconds to run when `count` is nil.
     public var duration: Double?
+    /// Seconds at the start whose records are measured apart (warm-up): their latencies go to a separate
+    /// histogram and throughput figures are taken after it. Part of `duration`.
+    public var warmup: Double = 0
     /// Posts per second, open loop (nil: as fast as the pipeline takes them).
     public var rate: Double?
     public var users: Int = 11_000
@@ -54,6 +57,8 @@ public struct RunConfig: Sendable {
         if let c = count, c < 0 { throw ConfigError("--count must be ≥ 0") }
         if let d = duration, !(d > 0) { throw ConfigError("--duration must be > 0") }
         if let r = rate, !(r > 0) { throw ConfigError("--rate must be > 0") }
+        if warmup < 0 { throw ConfigError("--warmup must be ≥ 0") }
+        if let d = duration, warmup >= d { throw ConfigError("--warmup must be shorter than the run") }
         if users < 1 { throw ConfigError("--users must be ≥ 1") }
         if partitions < 1 || partitions > 10_000 { throw ConfigError("--partitions must be in 1...10000") }
         if batchBytes < 1024 || batchBytes > 256 << 20 { throw ConfigError("--batch-bytes must be in 1 KiB ... 256 MiB") }
@@ -70,6 +75,7 @@ public struct RunConfig: Sendable {
             ("count", count.map { .int($0) } ?? .null),
             ("duration_s", duration.map { .double($0) } ?? .null),
             ("rate", rate.map { .double($0) } ?? .null),
+            ("warmup_s", .double(warmup)),
             ("users", .int(users)),
             ("seed", .int(Int(truncatingIfNeeded: seed))),
             ("data_dir", .string(dataDir)),

@@ -15,7 +15,7 @@ struct Pinbench: ParsableCommand {
         commandName: "pinbench",
         abstract: "Load-test and run a Pinterest-style ingestion pipeline: emulator, Kafka-format log, reports.",
         version: pinbenchVersion,
-        subcommands: [Emulate.self, Run.self, Produce.self, Consume.self, Log.self]
+        subcommands: [Emulate.self, Run.self, Produce.self, Consume.self, Log.self, Bench.self, SweepCommand.self, Report.self]
     )
 }
 

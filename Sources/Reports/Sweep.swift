@@ -1,0 +1,142 @@
+import Foundation
+import PinModel
+import Pipeline
+
+/// One point of a sweep grid.
+public struct SweepSettings: Sendable, Hashable {
+    public var batchBytes: Int
+    public var lingerMs: Double
+    public var compression: String
+    public var partitions: Int
+
+    public init(batchBytes: Int, lingerMs: Double, compression: String, partitions: Int) {
+        self.batchBytes = batchBytes
+        self.lingerMs = lingerMs
+        self.compression = compression
+        self.partitions = partitions
+    }
+
+    public var label: String {
+        let b = batchBytes >= 1 << 20 && batchBytes % (1 << 20) == 0 ? "\(batchBytes >> 20)m" : (batchBytes % 1024 == 0 ? "\(batchBytes / 1024)k" : "\(batchBytes)")
+        return "\(b)/\(SVGChart.trim(lingerMs))ms/\(compression)/p\(partitions)"
+    }
+
+    /// The flags that select this point.
+    public var flags: String {
+        "--batch-bytes \(batchBytes) --linger-ms \(SVGChart.trim(lingerMs)) --compression \(compression) --partitions \(partitions)"
+    }
+}
+
+/// What one point measured: each repeat and the medians.
+public struct SweepPoint: Sendable {
+    public var settings: SweepSettings
+    public var repeats: [(recordsPerSecond: Double, p99Ms: Double, p50Ms: Double, mbPerSecond: Double, cpuPerMillion: Double)]
+    public var recordsPerSecond: Double { median(repeats.map(\.recordsPerSecond)) }
+    public var p99Ms: Double { median(repeats.map(\.p99Ms)) }
+    public var p50Ms: Double { median(repeats.map(\.p50Ms)) }
+    public var mbPerSecond: Double { median(repeats.map(\.mbPerSecond)) }
+    public var cpuPerMillion: Double { median(repeats.map(\.cpuPerMillion)) }
+
+    public init(settings: SweepSettings) {
+        self.settings = settings
+        self.repeats = []
+    }
+}
+
+public func median(_ xs: [Double]) -> Double {
+    guard !xs.isEmpty else { return 0 }
+    let s = xs.sorted()
+    return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+}
+
+public enum SweepGoal: String, Sendable, CaseIterable {
+    case throughput, latency, balanced
+}
+
+public enum Sweep {
+    /// Indexes of the points no other point beats on both throughput (higher) and p99 latency (lower).
+    public static func paretoFront(_ points: [SweepPoint]) -> Set<Int> {
+        var front = Set<Int>()
+        for (i, a) in points.enumerated() {
+            let dominated = points.enumerated().contains { (j, b) in
+                j != i && b.recordsPerSecond >= a.recordsPerSecond && b.p99Ms <= a.p99Ms
+                    && (b.recordsPerSecond > a.recordsPerSecond || b.p99Ms < a.p99Ms)
+            }
+            if !dominated { front.insert(i) }
+        }
+        return front
+    }
+
+    /// The recommended point, always one on the Pareto front.
+    public static func recommend(_ points: [SweepPoint], goal: SweepGoal) -> Int? {
+        let front = paretoFront(points).sorted()
+        guard !front.isEmpty else { return nil }
+        switch goal {
+        case .throughput:
+            return front.max { points[$0].recordsPerSecond < points[$1].recordsPerSecond }
+        case .latency:
+            return front.min { points[$0].p99Ms < points[$1].p99Ms }
+        case .balanced:
+            let maxT = front.map { points[$0].recordsPerSecond }.max() ?? 1
+            let maxL = max(front.map { points[$0].p99Ms }.max() ?? 1, 1e-9)
+            return front.max { a, b in
+                (points[a].recordsPerSecond / maxT - points[a].p99Ms / maxL) < (points[b].recordsPerSecond / maxT - points[b].p99Ms / maxL)
+            }
+        }
+    }
+
+    public static func report(points: [SweepPoint], goal: SweepGoal, command: String, scenario: String) -> ReportFolder {
+        let front = paretoFront(points)
+        let pick = recommend(points, goal: goal)
+        var rows: [JSONValue] = []
+        for (i, p) in points.enumerated() {
+            rows.append(.object([
+                ("settings", .object([("batch_bytes", .int(p.settings.batchBytes)), ("linger_ms", .double(p.settings.lingerMs)),
+                                      ("compression", .string(p.settings.compression)), ("partitions", .int(p.settings.partitions))])),
+                ("label", .string(p.settings.label)),
+                ("median", .object([("records_per_s", .double(p.recordsPerSecond.rounded())), ("mb_per_s", .double((p.mbPerSecond * 1000).rounded() / 1000)),
+                                    ("p50_ms", .double(p.p50Ms)), ("p99_ms", .double(p.p99Ms)),
+                                    ("cpu_seconds_per_million_records", .double((p.cpuPerMillion * 1000).rounded() / 1000))])),
+                ("repeats", .array(p.repeats.map { .object([("records_per_s", .double($0.recordsPerSecond.rounded())), ("p99_ms", .double($0.p99Ms))]) })),
+                ("pareto", .bool(front.contains(i))),
+            ]))
+        }
+        let rec: JSONValue = pick.map { i in
+            .object([("goal", .string(goal.rawValue)), ("label", .string(points[i].settings.label)), ("flags", .string(points[i].settings.flags)),
+                     ("records_per_s", .double(points[i].recordsPerSecond.rounded())), ("p99_ms", .double(points[i].p99Ms))])
+        } ?? .null
+        let json: JSONValue = .object([
+            ("kind", .string("sweep")), ("command", .string(command)), ("scenario", .string(scenario)),
+            ("created", .string(ISO8601DateFormatter().string(from: Date()))), ("machine", Machine.json),
+            ("points", .array(rows)), ("recommendation", rec),
+        ])
+        let series = points.map { Series(name: $0.settings.label, points: [($0.p99Ms, $0.recordsPerSecond)]) }
+        var emph: [Int: Set<Int>] = [:]
+        for i in front { emph[i] = [0] }
+        let scatter = SVGChart.chart(
+            title: "Throughput vs p99 latency (median of repeats; ringed: Pareto front)", xLabel: "p99 latency (ms)", yLabel: "records/s",
+            series: series, scatter: true, emphasised: emph, height: 360 + 18 * Double(points.count / 3))
+        let bars = SVGChart.chart(
+            title: "Throughput by configuration", xLabel: "configuration #", yLabel: "records/s",
+            series: [Series(name: "records/s (median)", points: points.enumerated().map { (Double($0.offset + 1), $0.element.recordsPerSecond) })], scatter: true)
+        var md = "# pinbench sweep report\n\n`\(command)`\n\n" + BenchReport.machineMarkdown()
+        md += "\n| # | configuration | records/s | MB/s | p50 ms | p99 ms | CPU s / M | Pareto |\n|---|---|---|---|---|---|---|---|\n"
+        var table = "<table><tr><th>#</th><th>configuration</th><th>records/s</th><th>MB/s</th><th>p50 ms</th><th>p99 ms</th><th>CPU s / M records</th><th>Pareto</th></tr>\n"
+        for (i, p) in points.enumerated() {
+            let cells = ["\(i + 1)", p.settings.label, Text.f(p.recordsPerSecond, 0), Text.f(p.mbPerSecond), Text.f(p.p50Ms, 2), Text.f(p.p99Ms, 2),
+                         Text.f(p.cpuPerMillion, 3), front.contains(i) ? "yes" : ""]
+            md += "| " + cells.joined(separator: " | ") + " |\n"
+            table += "<tr>" + cells.map { "<td>\(Text.html($0))</td>" }.joined() + "</tr>\n"
+        }
+        table += "</table>\n"
+        if let i = pick {
+            let line = "Recommended for \(goal.rawValue): \(points[i].settings.label) → \(points[i].settings.flags)"
+            md += "\n**\(line)**\n"
+            table = "<p><strong>\(Text.html(line))</strong></p>\n" + table
+        }
+        md += "\n![throughput vs latency](throughput_vs_latency.svg)\n"
+        let plots = [("throughput_vs_latency.svg", scatter), ("throughput_by_configuration.svg", bars)]
+        let html = BenchReport.page(title: "pinbench sweep report", command: command, plots: plots.map(\.1), body: table)
+        return ReportFolder(json: json, plots: plots, markdown: md, html: html)
+    }
+}
