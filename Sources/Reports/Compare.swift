@@ -5,7 +5,7 @@ public enum Compare {
     /// Numeric leaves as (path, value), skipping per-second series and distributions.
     public static func flatten(_ value: Any, _ path: String = "", into out: inout [(String, Double)]) {
         if let d = value as? [String: Any] {
-            for k in d.keys.sorted() where !["per_second", "latency_distribution", "timeline", "repeats", "machine"].contains(k) {
+            for k in d.keys.sorted() where !["per_second", "latency_distribution", "timeline", "repeats", "machine", "config", "settings"].contains(k) {
                 flatten(d[k]!, path.isEmpty ? k : "\(path).\(k)", into: &out)
             }
         } else if let a = value as? [Any] {

@@ -26,10 +26,11 @@ struct ScenarioOptions: ParsableArguments {
     @Flag(help: "No progress line.") var quiet = false
     @Option(help: "What to print at the end: text or json.") var format: OutputFormat = .text
 
-    func validateTimes() throws {
-        guard duration.seconds > 0 else { throw ValidationError("--duration must be > 0") }
-        guard warmup.seconds >= 0 else { throw ValidationError("--warmup must be ≥ 0") }
-        if let r = rate, !(r > 0) { throw ValidationError("--rate must be > 0") }
+    /// Bad values end the command with one line (not the usage text).
+    func checkTimes() {
+        guard duration.seconds > 0 else { fail("--duration must be > 0 (got \(duration.seconds) s)") }
+        guard warmup.seconds >= 0 else { fail("--warmup must be ≥ 0") }
+        if let r = rate, !(r > 0) { fail("--rate must be > 0") }
     }
 
     func config(dataDir: String) -> RunConfig {
@@ -74,7 +75,7 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run named, repeatable scenarios and write a report folder (report.json, report.md, report.html with plots).")
 
-    @Option(help: "embedded, kafka (needs --kafka), kinesis, serve, clean or all.") var scenario: Scenario = .embedded
+    @Option(help: "embedded, kafka (needs --kafka), kinesis, serve, clean or all.") var scenario: String = "embedded"
     @Option(help: "Report folder.") var out: String
     @OptionGroup var options: ScenarioOptions
     @Option(help: "Partitions per topic.") var partitions: Int = 3
@@ -83,9 +84,11 @@ struct Bench: ParsableCommand {
     @Option(help: "Linger (ms).") var lingerMs: Double = 5
     @Flag(help: "Keep the embedded scenario's log (in OUT/data) instead of deleting it.") var keepData = false
 
-    func validate() throws { try options.validateTimes() }
-
     func run() throws {
+        options.checkTimes()
+        guard let scenario = Scenario(rawValue: self.scenario) else {
+            fail("unknown scenario \"\(self.scenario)\": use one of \(Scenario.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
         let unavailable: [Scenario: String] = [
             .kinesis: "needs the Kinesis producer (issue 5), not built yet",
             .serve: "needs the ingest HTTP API (issue 6), not built yet",
@@ -138,41 +141,37 @@ struct SweepCommand: ParsableCommand {
     @Option(help: "Comma-separated linger values (ms).") var lingerMs: String = "5"
     @Option(help: "Comma-separated codecs.") var compression: String = "lz4"
     @Option(help: "Comma-separated partition counts.") var partitions: String = "3"
-    @Option(help: "embedded or kafka.") var scenario: Scenario = .embedded
+    @Option(help: "embedded or kafka.") var scenario: String = "embedded"
     @Option(help: "Runs per point (the median is reported).") var `repeat`: Int = 3
     @Option(help: "throughput, latency or balanced.") var goal: SweepGoal = .balanced
     @Option(help: "Report folder.") var out: String
     @OptionGroup var options: ScenarioOptions
 
-    func parseList<T>(_ s: String, _ name: String, _ f: (String) -> T?) throws -> [T] {
+    func parseList<T>(_ s: String, _ name: String, _ f: (String) -> T?) -> [T] {
         let parts = s.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        guard !parts.isEmpty else { throw ValidationError("--\(name) is empty: give at least one value") }
-        return try parts.map { p in
-            guard let v = f(p) else { throw ValidationError("--\(name): cannot read \"\(p)\"") }
+        guard !parts.isEmpty else { fail("--\(name) is empty: the grid needs at least one value") }
+        return parts.map { p in
+            guard let v = f(p) else { fail("--\(name): cannot read \"\(p)\"") }
             return v
         }
     }
 
     var grid: [SweepSettings] {
-        get throws {
-            let b = try parseList(batchBytes, "batch-bytes") { ByteSize(argument: $0)?.bytes }
-            let l = try parseList(lingerMs, "linger-ms") { Double($0).flatMap { $0 >= 0 ? $0 : nil } }
-            let c = try parseList(compression, "compression") { CompressionCodec(name: $0)?.description }
-            let p = try parseList(partitions, "partitions") { Int($0).flatMap { $0 > 0 ? $0 : nil } }
-            return b.flatMap { b in l.flatMap { l in c.flatMap { c in p.map { SweepSettings(batchBytes: b, lingerMs: l, compression: c, partitions: $0) } } } }
-        }
-    }
-
-    func validate() throws {
-        try options.validateTimes()
-        _ = try grid
-        guard `repeat` >= 1 else { throw ValidationError("--repeat must be ≥ 1") }
-        guard scenario == .embedded || scenario == .kafka else { throw ValidationError("--scenario for a sweep is embedded or kafka") }
-        if scenario == .kafka && options.kafka == nil { throw ValidationError("the kafka scenario needs --kafka host:port") }
+        let b = parseList(batchBytes, "batch-bytes") { ByteSize(argument: $0)?.bytes }
+        let l = parseList(lingerMs, "linger-ms") { Double($0).flatMap { $0 >= 0 ? $0 : nil } }
+        let c = parseList(compression, "compression") { CompressionCodec(name: $0)?.description }
+        let p = parseList(partitions, "partitions") { Int($0).flatMap { $0 > 0 ? $0 : nil } }
+        return b.flatMap { b in l.flatMap { l in c.flatMap { c in p.map { SweepSettings(batchBytes: b, lingerMs: l, compression: c, partitions: $0) } } } }
     }
 
     func run() throws {
-        var points = try grid.map { SweepPoint(settings: $0) }
+        options.checkTimes()
+        guard `repeat` >= 1 else { fail("--repeat must be ≥ 1") }
+        guard let scenario = Scenario(rawValue: self.scenario), scenario == .embedded || scenario == .kafka else {
+            fail("--scenario for a sweep is embedded or kafka (got \"\(self.scenario)\")")
+        }
+        if scenario == .kafka && options.kafka == nil { fail("the kafka scenario needs --kafka host:port") }
+        var points = grid.map { SweepPoint(settings: $0) }
         let total = points.count * `repeat`
         var n = 0
         for i in points.indices {
