@@ -94,6 +94,7 @@ final class Sender: @unchecked Sendable {
     var needMetadata = false
     var nextMetadataNs: UInt64 = 0
     var bumpPending = false
+    var nextBumpNs: UInt64 = 0
     var totalInFlight = 0
     var outbox: SPSCRing<DeliveryReport>!
     let codec = Codec()
@@ -230,7 +231,7 @@ final class Sender: @unchecked Sendable {
             }
             let now = nowNanos()
             if needMetadata && now >= nextMetadataNs { refreshLeaders(now) }
-            if bumpPending && totalInFlight == 0 { bumpEpoch() }
+            if bumpPending && totalInFlight == 0 && now >= nextBumpNs { bumpEpoch(now) }
             expire(now)
             let sent = dispatch(now)
             let received = awaitResponses(waitMs: (got || sent) ? 0 : (totalInFlight > 0 ? 1 : 0))
@@ -537,12 +538,22 @@ final class Sender: @unchecked Sendable {
         s.inFlight.removeAll()
     }
 
-    func bumpEpoch() {
+    func bumpEpoch(_ now: UInt64) {
+        nextBumpNs = now + UInt64(config.retryBackoffMs) * 1_000_000
         do {
             try initProducerId()
         } catch {
-            // Keep trying on the next turn of the loop; batches stay queued until their delivery timeout.
-            return
+            // A broker without epoch bumps (KIP-360) refuses to bump an existing id: start a new producer id
+            // instead; its sequences begin at 0 as well. Failing that, try again on the next turn of the loop
+            // (batches stay queued until their delivery timeout).
+            let (pid, epoch) = (producerId, producerEpoch)
+            producerId = -1
+            producerEpoch = -1
+            do { try initProducerId() } catch {
+                producerId = pid
+                producerEpoch = epoch
+                return
+            }
         }
         bumpPending = false
         stats.epochBumps.add(1, ordering: .relaxed)

@@ -92,6 +92,8 @@ final class MockCluster {
         pause(0.2)
         #expect(mock.command("rtt 1 0") == "ok")
         #expect(mock.command("perr 3 6") == "ok")
+        pause(0.3)
+        #expect(mock.command("perr 2 45") == "ok")  // OUT_OF_ORDER_SEQUENCE_NUMBER: the idempotent producer bumps its epoch
         p.waitUntilExit()
         let stderr = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
         let report = (try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/report.json")))) as? [String: Any] ?? [:]
@@ -100,7 +102,7 @@ final class MockCluster {
 
     @Test func idempotentProducerDeliversEveryRecordExactlyOnceThroughFaults() throws {
         let posts = 6000
-        let (mock, report, run, prefix) = try floodWithFaults(idempotence: true, posts: posts, rate: 2500)
+        let (mock, report, run, prefix) = try floodWithFaults(idempotence: true, posts: posts, rate: 2000)
         #expect(run.status == 0, "\(run.stderr)")
         #expect(report["records_out"] as? Int == 3 * posts)
         #expect(report["dead_lettered"] as? Int == 0)
@@ -113,7 +115,7 @@ final class MockCluster {
 
     @Test func withoutIdempotenceEveryLossIsReported() throws {
         let posts = 6000
-        let (mock, report, _, prefix) = try floodWithFaults(idempotence: false, posts: posts, rate: 2500)
+        let (mock, report, _, prefix) = try floodWithFaults(idempotence: false, posts: posts, rate: 2000)
         let out = report["records_out"] as? Int ?? -1
         let dead = report["dead_lettered"] as? Int ?? -1
         #expect(report["records_in"] as? Int == 3 * posts)
