@@ -14,30 +14,21 @@ public struct ScenarioFigures: Sendable {
 
     var warmup: Double { result.config.warmup }
 
-    /// Records out at time `t` (linear between the per-second samples; 0 at the start).
-    func recordsOut(at t: Double) -> Double {
+    /// A cumulative counter of the timeline at time `t`, linear between the per-second samples (0 at the start).
+    func cumulative(at t: Double, _ value: (ProgressSample) -> Int, final: Int) -> Double {
         var prev = (0.0, 0.0)
         for s in result.timeline {
             if s.seconds >= t {
                 let span = s.seconds - prev.0
-                return span > 0 ? prev.1 + (Double(s.recordsOut) - prev.1) * (t - prev.0) / span : Double(s.recordsOut)
+                return span > 0 ? prev.1 + (Double(value(s)) - prev.1) * (t - prev.0) / span : Double(value(s))
             }
-            prev = (s.seconds, Double(s.recordsOut))
+            prev = (s.seconds, Double(value(s)))
         }
-        return Double(result.recordsOut)
+        return Double(final)
     }
 
-    func bytesOut(at t: Double) -> Double {
-        var prev = (0.0, 0.0)
-        for s in result.timeline {
-            if s.seconds >= t {
-                let span = s.seconds - prev.0
-                return span > 0 ? prev.1 + (Double(s.payloadBytesOut) - prev.1) * (t - prev.0) / span : Double(s.payloadBytesOut)
-            }
-            prev = (s.seconds, Double(s.payloadBytesOut))
-        }
-        return Double(result.payloadBytes)
-    }
+    func recordsOut(at t: Double) -> Double { cumulative(at: t, \.recordsOut, final: result.recordsOut) }
+    func bytesOut(at t: Double) -> Double { cumulative(at: t, \.payloadBytesOut, final: result.payloadBytes) }
 
     /// Records per second after the warm-up.
     public var recordsPerSecond: Double {

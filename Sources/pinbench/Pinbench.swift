@@ -61,6 +61,20 @@ struct ByteSize: ExpressibleByArgument {
     }
 }
 
+/// Writes the buffer to stdout and empties it; a closed pipe (`| head`) ends the program quietly.
+func drainToStdout(_ out: ByteBuffer) {
+    var off = 0
+    while off < out.count {
+        let n = write(1, out.base + off, out.count - off)
+        if n <= 0 {
+            if errno == EINTR { continue }
+            exit(errno == EPIPE ? 0 : 1)
+        }
+        off += n
+    }
+    out.reset()
+}
+
 /// Prints one line to stderr and exits non-zero: the CLI's way to report bad input.
 func fail(_ message: String) -> Never {
     FileHandle.standardError.write(Data("pinbench: \(message)\n".utf8))
@@ -319,15 +333,7 @@ struct Consume: ParsableCommand {
         var lastRecord = Date()
         var printed = 0
         let out = ByteBuffer(capacity: 1 << 20)
-        func drain() {
-            var off = 0
-            while off < out.count {
-                let n = write(1, out.base + off, out.count - off)
-                if n <= 0 { if errno == EINTR { continue }; Foundation.exit(errno == EPIPE ? 0 : 1) }
-                off += n
-            }
-            out.reset()
-        }
+        func drain() { drainToStdout(out) }
         outer: while true {
             var got = 0
             for p in parts {
@@ -398,15 +404,7 @@ struct Log: ParsableCommand {
 
         func run() throws {
             let out = ByteBuffer(capacity: 1 << 20)
-            func drain() {
-                var off = 0
-                while off < out.count {
-                    let n = write(1, out.base + off, out.count - off)
-                    if n <= 0 { if errno == EINTR { continue }; Foundation.exit(errno == EPIPE ? 0 : 1) }
-                    off += n
-                }
-                out.reset()
-            }
+            func drain() { drainToStdout(out) }
             do {
                 try LogInspector.forEachRecord(dataDir: dataDir, topic: topic, partition: partition) { _, r in
                     if let v = r.value { out.append(v) } else { out.append("null") }
