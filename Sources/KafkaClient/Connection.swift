@@ -27,6 +27,20 @@ public struct KafkaClientError: Error, CustomStringConvertible, Sendable {
     }
 
     public var description: String { message }
+
+    /// A short name for counting: the broker's error code name, or the kind of failure.
+    public var reason: String {
+        switch kind {
+        case .broker(let c): c.name
+        case .connect: "connect"
+        case .io: "network"
+        case .timeout: "timeout"
+        case .protocolViolation: "protocol"
+        case .unsupported: "unsupported"
+        case .config: "config"
+        case .closed: "connection closed"
+        }
+    }
 }
 
 /// "host:port" parsing for bootstrap lists.

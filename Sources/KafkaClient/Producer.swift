@@ -68,6 +68,8 @@ public final class ProducerStats: Sendable {
     public let metadataRefreshes = Atomic<Int>(0)
     public let epochBumps = Atomic<Int>(0)
     public let reconnects = Atomic<Int>(0)
+    /// Retried batches by the error that caused the retry (broker code name, or the network failure kind).
+    public let retriesByReason = Mutex<[String: Int]>([:])
     init() {}
 }
 

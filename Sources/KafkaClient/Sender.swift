@@ -514,6 +514,7 @@ final class Sender: @unchecked Sendable {
             return
         }
         stats.retries.add(1, ordering: .relaxed)
+        stats.retriesByReason.withLock { $0[err.reason, default: 0] += 1 }
         let exp = min(config.retryBackoffMaxMs, config.retryBackoffMs << min(b.attempts, 10))
         let jitter = Double.random(in: 0.8...1.2)
         b.notBeforeNs = now + UInt64(Double(exp) * jitter * 1e6)

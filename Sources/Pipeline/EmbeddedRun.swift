@@ -52,6 +52,8 @@ public struct RunResult: Sendable {
     public var mode: String = "embedded"
     /// Kafka: batches retried (each retry is counted; retried records are not lost).
     public var retries: Int = 0
+    /// Kafka: retried batches by the error that caused the retry.
+    public var retriesByCode: [String: Int] = [:]
     /// Kafka: Produce requests sent.
     public var requests: Int = 0
     /// Latencies of records scheduled during the warm-up (kept apart from `latencyMicros`).

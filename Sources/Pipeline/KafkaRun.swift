@@ -155,7 +155,7 @@ public final class KafkaRun: FloodEngine, @unchecked Sendable {
             batches: o.batches, seconds: seconds, latencyMicros: o.hist, partitions: parts,
             timeline: timeline, cpuSeconds: processCPUSeconds() - cpu0, peakRSSBytes: peakRSSBytes(),
             generatorStalls: stats.generatorStalls.load(ordering: .relaxed), recoveries: [], error: o.error,
-            mode: "kafka", retries: retries, requests: producer.stats.requests.load(ordering: .relaxed),
+            mode: "kafka", retries: retries, retriesByCode: producer.stats.retriesByReason.withLock { $0 }, requests: producer.stats.requests.load(ordering: .relaxed),
             warmupLatencyMicros: o.warm, generatorBusySeconds: Double(stats.generatorBusyNs.load(ordering: .relaxed)) / 1e9,
             generatorBlockedSeconds: Double(stats.generatorBlockedNs.load(ordering: .relaxed)) / 1e9,
             sinkBusySeconds: Double(stats.sinkBusyNs.load(ordering: .relaxed)) / 1e9)

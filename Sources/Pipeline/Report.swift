@@ -36,6 +36,7 @@ extension RunResult {
             ("peak_rss_bytes", .int(peakRSSBytes)),
             ("generator_stalls", .int(generatorStalls)),
             ("retries", .int(retries)),
+            ("retries_by_code", .object(retriesByCode.sorted { $0.key < $1.key }.map { ($0.key, .int($0.value)) })),
             ("requests", .int(requests)),
             ("dead_letter_reasons", .object(deadLetterReasons.sorted { $0.key < $1.key }.map { ($0.key, .int($0.value)) })),
             ("partitions", .array(partitions.map {

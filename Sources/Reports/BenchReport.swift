@@ -76,6 +76,10 @@ public enum BenchReport {
                 md += "\n| error | records |\n|---|---|\n"
                 for (k, v) in r.deadLetterReasons.sorted(by: { $0.key < $1.key }) { md += "| \(k) | \(v) |\n" }
             }
+            if !r.retriesByCode.isEmpty {
+                md += "\n| retried because of | batches |\n|---|---|\n"
+                for (k, v) in r.retriesByCode.sorted(by: { $0.key < $1.key }) { md += "| \(k) | \(v) |\n" }
+            }
             md += "\n| topic | partition | records |\n|---|---|---|\n"
             for p in r.partitions { md += "| \(p.topic) | \(p.partition) | \(p.records) |\n" }
 
@@ -87,6 +91,11 @@ public enum BenchReport {
             if !r.deadLetterReasons.isEmpty {
                 body += "<h3>Errors by code</h3><table>"
                 for (k, v) in r.deadLetterReasons.sorted(by: { $0.key < $1.key }) { body += "<tr><td>\(Text.html(k))</td><td>\(v)</td></tr>" }
+                body += "</table>\n"
+            }
+            if !r.retriesByCode.isEmpty {
+                body += "<h3>Retries by code</h3><table>"
+                for (k, v) in r.retriesByCode.sorted(by: { $0.key < $1.key }) { body += "<tr><td>\(Text.html(k))</td><td>\(v)</td></tr>" }
                 body += "</table>\n"
             }
             body += "<h3>Partitions</h3>\n<table><tr><th>topic</th><th>partition</th><th>records</th></tr>\n"

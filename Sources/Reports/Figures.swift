@@ -120,6 +120,7 @@ public struct ScenarioFigures: Sendable {
             ("peak_rss_bytes", .int(r.peakRSSBytes)),
             ("errors_by_code", .object(errors)),
             ("retries", .int(r.retries)),
+            ("retries_by_code", .object(r.retriesByCode.sorted { $0.key < $1.key }.map { ($0.key, JSONValue.int($0.value)) })),
             ("seconds", .double((r.seconds * 1000).rounded() / 1000)),
         ])
         let warm: JSONValue = .object([

@@ -107,6 +107,8 @@ final class MockCluster {
         #expect(report["records_out"] as? Int == 3 * posts)
         #expect(report["dead_lettered"] as? Int == 0)
         #expect((report["retries"] as? Int ?? 0) > 0, "faults were injected, so something was retried")
+        let byCode = report["retries_by_code"] as? [String: Int] ?? [:]
+        #expect(byCode["NOT_LEADER_OR_FOLLOWER"] ?? 0 > 0 && byCode["REQUEST_TIMED_OUT"] ?? 0 > 0, "\(byCode)")
         for kind in ["pin", "geo", "user"] {
             let (n, distinct, dups) = mock.count("\(prefix).\(kind)")
             #expect(n == posts && distinct == posts && dups == 0, "\(kind): \(n) records, \(distinct) distinct, \(dups) duplicates")
