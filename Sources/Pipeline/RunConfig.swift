@@ -35,8 +35,6 @@ public struct RunConfig: Sendable {
     /// Chunks in flight per generator (ring capacity).
     public var chunksPerGenerator: Int = 8
     public var style: JSONStyle = .compact
-    /// Show a live progress line (only when stderr is a terminal).
-    public var progress: Bool = true
     /// Kafka bootstrap brokers ("host:port,..."): nil floods the embedded log instead.
     public var kafka: String? = nil
     /// Kafka `acks`: -1 (all), 1 or 0.

@@ -25,7 +25,6 @@ func config(_ dir: String, count: Int, threads: Int = 1) -> RunConfig {
     c.dataDir = dir
     c.count = count
     c.threads = threads
-    c.progress = false
     return c
 }
 
