@@ -3,7 +3,7 @@ import Synchronization
 /// A bounded multi-producer multi-consumer ring (Dmitry Vyukov's design): each slot carries a sequence
 /// number, producers and consumers claim positions with a compare-and-swap on their own index and hand
 /// slots over through the sequence with acquire/release. Lock-free; FIFO per producer.
-public final class MPMCRing<Element>: @unchecked Sendable {
+public final class MPMCRing<Element>: BoundedRing, @unchecked Sendable {
     @usableFromInline let mask: Int
     @usableFromInline let sequences: UnsafeMutablePointer<Atomic<Int>>
     @usableFromInline let slots: UnsafeMutablePointer<Element>
@@ -53,20 +53,6 @@ public final class MPMCRing<Element>: @unchecked Sendable {
             } else {
                 pos = enqueuePos.load(ordering: .relaxed)
             }
-        }
-    }
-
-    @inlinable
-    @discardableResult
-    public func push(_ e: consuming Element) -> Int {
-        var pending = e
-        var backoff = Backoff()
-        var waits = 0
-        while true {
-            guard let back = tryPush(pending) else { return waits }
-            pending = back
-            waits += 1
-            backoff.wait()
         }
     }
 

@@ -32,11 +32,35 @@ public struct Backoff {
     @inlinable public var isSleeping: Bool { step >= 128 }
 }
 
+/// What every bounded ring offers: a non-blocking push that hands the element back when full.
+public protocol BoundedRing: AnyObject {
+    associatedtype Element
+    func tryPush(_ e: consuming Element) -> Element?
+}
+
+extension BoundedRing {
+    /// Adds one element, waiting while the ring is full (backpressure). Returns the number of times it had
+    /// to wait (0 when there was room at once).
+    @inlinable
+    @discardableResult
+    public func push(_ e: consuming Element) -> Int {
+        var pending = e
+        var backoff = Backoff()
+        var waits = 0
+        while true {
+            guard let back = tryPush(pending) else { return waits }
+            pending = back
+            waits += 1
+            backoff.wait()
+        }
+    }
+}
+
 /// A bounded single-producer single-consumer ring. Fixed power-of-two capacity, free-running indices
 /// masked on access, `tail` published with a releasing store after the slot is written and read with
 /// an acquiring load (and the same for `head` the other way). Each side caches the other's index so
 /// most operations touch only their own cache line.
-public final class SPSCRing<Element>: @unchecked Sendable {
+public final class SPSCRing<Element>: BoundedRing, @unchecked Sendable {
     @usableFromInline let mask: Int
     @usableFromInline let slots: UnsafeMutablePointer<Element>
     // Consumer side.
@@ -82,22 +106,6 @@ public final class SPSCRing<Element>: @unchecked Sendable {
         (slots + (t & mask)).initialize(to: e)
         tail.store(t &+ 1, ordering: .releasing)
         return nil
-    }
-
-    /// Producer: adds one element, waiting while the ring is full (backpressure). Returns the number of
-    /// times it had to wait (0 when there was room at once).
-    @inlinable
-    @discardableResult
-    public func push(_ e: consuming Element) -> Int {
-        var pending = e
-        var backoff = Backoff()
-        var waits = 0
-        while true {
-            guard let back = tryPush(pending) else { return waits }
-            pending = back
-            waits += 1
-            backoff.wait()
-        }
     }
 
     /// Consumer: takes one element if any.
