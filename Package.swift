@@ -24,6 +24,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.0"),
     ],
     targets: [
         // C libraries at the edge.
@@ -50,11 +51,19 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .target(
+            name: "IngestServer",
+            dependencies: [
+                "PinModel", "KafkaWire", "KafkaLog", "Bytes", "RingBuffers", "Pipeline",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            swiftSettings: strict
+        ),
         .target(name: "Reports", dependencies: ["Pipeline", "PinModel", "Codecs", .product(name: "Histogram", package: "hdrhistogram-swift")], swiftSettings: strict),
         .executableTarget(
             name: "pinbench",
             dependencies: [
-                "Pipeline", "Reports", "PinModel", "PinEmulator", "KafkaWire", "KafkaLog", "KafkaClient", "Codecs", "Bytes",
+                "Pipeline", "Reports", "IngestServer", "PinModel", "PinEmulator", "KafkaWire", "KafkaLog", "KafkaClient", "Codecs", "Bytes",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict

@@ -1,3 +1,4 @@
+import Bytes
 import CPinShims
 
 #if canImport(Glibc)
@@ -661,4 +662,52 @@ public func withUTF8Bytes<R>(of text: some StringProtocol, _ body: (UnsafeRawBuf
     var s = String(text)
     let r: Result<R, JSONError> = s.withUTF8 { b in Result { () throws(JSONError) in try body(UnsafeRawBufferPointer(b)) } }
     return try r.get()
+}
+
+// MARK: helpers for request bodies
+
+extension JSONScanner {
+    /// The byte ranges of the elements of the array that `field` (kind `.array`) locates; validates them.
+    public func arrayElements(_ field: JSONField) throws(JSONError) -> [Range<Int>] {
+        precondition(field.kind == .array)
+        var s = JSONScanner(UnsafeRawBufferPointer(start: base, count: Int(field.end)))
+        s.pos = Int(field.start) + 1
+        var out: [Range<Int>] = []
+        s.skipWhitespace()
+        if s.pos < s.count && s.byte(s.pos) == UInt8(ascii: "]") { return out }
+        while true {
+            s.skipWhitespace()
+            let start = s.pos
+            try s.skipValue(depth: 1)
+            out.append(start..<s.pos)
+            s.skipWhitespace()
+            guard s.pos < s.count else { throw JSONError(offset: s.pos, reason: .truncated) }
+            let c = s.byte(s.pos)
+            s.pos += 1
+            if c == UInt8(ascii: "]") { return out }
+            if c != UInt8(ascii: ",") { throw JSONError(offset: s.pos - 1, reason: .unexpectedByte(c)) }
+        }
+    }
+
+    /// The value `field` locates, re-emitted compactly (whitespace outside strings removed; strings kept
+    /// byte for byte). For a string field, its quotes are included.
+    public func compactValue(_ field: JSONField, into out: ByteBuffer) {
+        var i = Int(field.start), end = Int(field.end)
+        if field.kind == .string { i -= 1; end += 1 }
+        var inString = false
+        while i < end {
+            let b = byte(i)
+            if inString {
+                out.append(b)
+                if b == UInt8(ascii: "\\") { out.append(byte(i + 1)); i += 2; continue }
+                if b == UInt8(ascii: "\"") { inString = false }
+            } else if b == UInt8(ascii: "\"") {
+                inString = true
+                out.append(b)
+            } else if b != 0x20 && b != 0x0A && b != 0x0D && b != 0x09 {
+                out.append(b)
+            }
+            i += 1
+        }
+    }
 }

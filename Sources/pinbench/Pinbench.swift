@@ -7,15 +7,16 @@ import KafkaLog
 import KafkaWire
 import PinEmulator
 import PinModel
+import IngestServer
 import Pipeline
 
 @main
-struct Pinbench: ParsableCommand {
+struct Pinbench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pinbench",
         abstract: "Load-test and run a Pinterest-style ingestion pipeline: emulator, Kafka-format log, reports.",
         version: pinbenchVersion,
-        subcommands: [Emulate.self, Run.self, Produce.self, Consume.self, Log.self, Bench.self, SweepCommand.self, Report.self]
+        subcommands: [Emulate.self, Run.self, Produce.self, Consume.self, Log.self, Bench.self, SweepCommand.self, Report.self, Serve.self]
     )
 }
 
@@ -73,6 +74,16 @@ func drainToStdout(_ out: ByteBuffer) {
         off += n
     }
     out.reset()
+}
+
+/// A parent may have blocked SIGTERM/SIGINT (children inherit the mask); unblock them so that graceful
+/// shutdown and Ctrl-C work. Call before any thread starts.
+func unblockTerminationSignals() {
+    var set = sigset_t()
+    sigemptyset(&set)
+    sigaddset(&set, SIGTERM)
+    sigaddset(&set, SIGINT)
+    pthread_sigmask(SIG_UNBLOCK, &set, nil)
 }
 
 /// Prints one line to stderr and exits non-zero: the CLI's way to report bad input.
@@ -422,4 +433,47 @@ struct Log: ParsableCommand {
 
 extension String {
     func leftPad(_ n: Int) -> String { count >= n ? self : String(repeating: " ", count: n - count) + self }
+}
+
+// MARK: - serve
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Accept the original clients' HTTP posts (Kafka REST Proxy v2 and API Gateway Kinesis shapes) into the embedded log.")
+
+    @Option(help: "Address to listen on (loopback unless told otherwise).") var listen: String = "127.0.0.1:8082"
+    @Option(help: "Topics <prefix>.pin|geo|user, streams streaming-<prefix>-pin|geo|user.") var topicPrefix: String = "pinbench"
+    @Option(help: "Embedded log folder.") var dataDir: String = "data"
+    @Option(help: "Partitions per topic.") var partitions: Int = 3
+    @Option(help: "Require this key (X-API-Key or Authorization: Bearer).") var apiKey: String?
+    @Option(help: "Largest request body.") var maxBodyBytes: ByteSize = ByteSize(argument: "10m")!
+    @Option(help: "Requests the writer may hold before new ones are answered 429 with Retry-After.") var queueCapacity: Int = 4096
+    @Option(help: "Route to a Kafka cluster instead (not available yet).") var kafka: String?
+    @Flag(help: "Route to Kinesis instead (not available yet).") var kinesis = false
+
+    func run() async throws {
+        unblockTerminationSignals()
+        if kafka != nil { fail("serve --kafka is not available yet: posts go to the embedded log (--data-dir)") }
+        if kinesis { fail("serve --kinesis needs the Kinesis producer (issue 5), not built yet") }
+        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), port >= 0, port < 65536 else {
+            fail("--listen needs host:port")
+        }
+        var c = IngestConfig()
+        c.host = String(listen[..<colon])
+        c.port = port
+        c.topicPrefix = topicPrefix
+        c.dataDir = dataDir
+        c.partitions = partitions
+        c.apiKey = apiKey
+        c.maxBodyBytes = maxBodyBytes.bytes
+        c.queueCapacity = max(1, queueCapacity)
+        guard partitions >= 1 else { fail("--partitions must be ≥ 1") }
+        let service: IngestService
+        do { service = try IngestService(config: c) } catch { fail("\(error)") }
+        let host = c.host
+        try await service.run { p in
+            FileHandle.standardOutput.write(Data("listening on \(host):\(p)\n".utf8))
+        }
+        print("stopped: accepted \(service.accepted), stored \(service.stored), rejected \(service.rejected)")
+    }
 }

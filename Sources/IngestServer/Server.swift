@@ -1,0 +1,306 @@
+import Bytes
+import Foundation
+import Hummingbird
+import KafkaWire
+import PinModel
+import Synchronization
+
+/// Settings of `pinbench serve`.
+public struct IngestConfig: Sendable {
+    public var host = "127.0.0.1"
+    public var port = 8082
+    public var topicPrefix = "pinbench"
+    public var dataDir = "data"
+    public var partitions = 3
+    /// Requests must carry it (`X-API-Key` or `Authorization: Bearer`), when set.
+    public var apiKey: String?
+    public var maxBodyBytes = 10 << 20
+    public var maxRecordBytes = 1 << 20
+    /// Requests the writer may hold before new ones get 429.
+    public var queueCapacity = 4096
+    /// Idle or half-open connections are closed after this many seconds.
+    public var idleTimeoutSeconds: Int64 = 30
+    public init() {}
+}
+
+/// Counters for /metrics and for the accounting `accepted == stored + rejected`.
+final class IngestMetrics: Sendable {
+    let requests = Atomic<Int>(0)
+    let recordsAccepted = Atomic<Int>(0)
+    let recordsRejected = Atomic<Int>(0)
+    let bytes = Atomic<Int>(0)
+    let errors = Mutex<[Int: Int]>([:])
+    /// Request latency buckets (seconds) for a Prometheus histogram.
+    static let buckets: [Double] = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1]
+    let latency = Mutex<(counts: [Int], sum: Double, n: Int)>(([Int](repeating: 0, count: 10), 0, 0))
+
+    func observe(_ seconds: Double) {
+        latency.withLock { l in
+            for (i, b) in Self.buckets.enumerated() where seconds <= b { l.counts[i] += 1 }
+            l.sum += seconds
+            l.n += 1
+        }
+    }
+}
+
+/// The ingest HTTP API: Kafka REST Proxy v2 (`POST /topics/{topic}`) and the API Gateway shapes in front of
+/// Kinesis (`PUT /streams/{stream}/record(s)`), storing into the embedded log.
+public final class IngestService: Sendable {
+    public let config: IngestConfig
+    let store: EmbeddedStore
+    let metrics = IngestMetrics()
+    let topics: [String]
+    let streams: [String]
+
+    public init(config: IngestConfig) throws {
+        self.config = config
+        topics = ["pin", "geo", "user"].map { "\(config.topicPrefix).\($0)" }
+        streams = ["pin", "geo", "user"].map { "streaming-\(config.topicPrefix)-\($0)" }
+        store = try EmbeddedStore(dataDir: config.dataDir, topics: topics, partitions: config.partitions, capacity: config.queueCapacity)
+    }
+
+    public var accepted: Int { metrics.recordsAccepted.load(ordering: .relaxed) }
+    public var stored: Int { store.stored.load(ordering: .relaxed) }
+    public var rejected: Int { metrics.recordsRejected.load(ordering: .relaxed) }
+
+    /// Runs until SIGTERM/SIGINT; then drains what was accepted and closes the log.
+    public func run(onStarted: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
+        let router = Router()
+        router.post("/topics/:topic") { req, ctx in await self.timed { try await self.restProxy(req, ctx) } }
+        router.get("/topics") { _, _ in self.json(200, "[" + self.topics.map { "\"\($0)\"" }.joined(separator: ",") + "]") }
+        router.put("/streams/:stream/record") { req, ctx in await self.timed { try await self.kinesis(req, ctx, many: false) } }
+        router.put("/streams/:stream/records") { req, ctx in await self.timed { try await self.kinesis(req, ctx, many: true) } }
+        router.get("/streams") { _, _ in
+            self.json(200, "{\"StreamNames\":[" + self.streams.map { "\"\($0)\"" }.joined(separator: ",") + "]}")
+        }
+        router.get("/metrics") { _, _ in self.prometheus() }
+        let app = Application(
+            router: router,
+            server: .http1(configuration: .init(idleTimeout: .seconds(config.idleTimeoutSeconds))),
+            configuration: .init(address: .hostname(config.host, port: config.port), serverName: "pinbench"),
+            onServerRunning: { ch in onStarted(ch.localAddress?.port ?? 0) })
+        try await app.runService()
+        store.shutdown()
+    }
+
+    func json(_ status: Int, _ body: String, headers: HTTPFields = [:]) -> Response {
+        var h = headers
+        h[.contentType] = "application/json"
+        return Response(status: .init(code: status), headers: h, body: .init(byteBuffer: ByteBuffer(string: body)))
+    }
+
+    /// The REST proxy's error shape.
+    func error(_ status: Int, _ code: Int, _ message: String, records: Int = 0, headers: HTTPFields = [:]) -> Response {
+        metrics.errors.withLock { $0[code, default: 0] += 1 }
+        if records > 0 { metrics.recordsRejected.add(records, ordering: .relaxed) }
+        var m = ""
+        for c in message.unicodeScalars {
+            switch c {
+            case "\"": m += "\\\""
+            case "\\": m += "\\\\"
+            default: m += c.value < 0x20 ? " " : String(c)
+            }
+        }
+        return json(status, "{\"error_code\":\(code),\"message\":\"\(m)\"}", headers: headers)
+    }
+
+    func timed(_ body: () async throws -> Response) async -> Response {
+        metrics.requests.add(1, ordering: .relaxed)
+        let t = DispatchTime.now().uptimeNanoseconds
+        let r: Response
+        do { r = try await body() } catch let e as IngestError { r = self.error(e.status, e.code, e.message) } catch {
+            r = self.error(400, 40001, "\(error)")
+        }
+        metrics.observe(Double(DispatchTime.now().uptimeNanoseconds - t) / 1e9)
+        return r
+    }
+
+    func authorised(_ req: Request) -> Bool {
+        guard let key = config.apiKey else { return true }
+        if req.headers[.init("X-API-Key")!] == key { return true }
+        if req.headers[.authorization] == "Bearer \(key)" { return true }
+        return false
+    }
+
+    func body(_ req: Request) async throws -> ByteBuffer {
+        var r = req
+        do { return try await r.collectBody(upTo: config.maxBodyBytes) } catch {
+            throw IngestError(status: 413, code: 413, message: "request body over \(config.maxBodyBytes) bytes")
+        }
+    }
+
+    /// Hands the records to the writer and waits until they are stored.
+    func store(kind: Int, _ records: [(partition: Int32, key: [UInt8]?, value: [UInt8])]) async throws -> [(Int32, Int64)] {
+        try await withCheckedThrowingContinuation { (c: CheckedContinuation<[(Int32, Int64)], any Error>) in
+            let job = IngestJob(kind: kind, records: records) { r in c.resume(with: r.mapError { $0 as any Error }) }
+            if !store.submit(job) {
+                c.resume(throwing: IngestError(status: 429, code: 42901, message: "ingest queue full, retry later"))
+            }
+        }
+    }
+
+    // MARK: Kafka REST Proxy v2
+
+    static let recordsKeys = JSONKeyTable(["records"])
+    static let recordKeys = JSONKeyTable(["value", "key", "partition"])
+
+    func restProxy(_ req: Request, _ ctx: BasicRequestContext) async throws -> Response {
+        guard authorised(req) else { return error(401, 40101, "missing or wrong API key") }
+        let topic = ctx.parameters.get("topic") ?? ""
+        let ct = req.headers[.contentType] ?? ""
+        let binary: Bool
+        if ct.hasPrefix("application/vnd.kafka.json.v2+json") { binary = false } else if ct.hasPrefix("application/vnd.kafka.binary.v2+json") || ct.hasPrefix("application/vnd.kafka.v2+json") {
+            binary = true
+        } else {
+            return error(415, 415, "HTTP 415 Unsupported Media Type: use application/vnd.kafka.json.v2+json")
+        }
+        guard let kind = topics.firstIndex(of: topic) else { return error(404, 40401, "Topic \(topic) not found.") }
+        let buf = try await body(req)
+        var records: [(partition: Int32, key: [UInt8]?, value: [UInt8])] = []
+        let parsed: Result<Void, JSONError> = buf.readableBytesView.withContiguousStorageIfAvailable { raw in
+            Result { () throws(JSONError) in
+                let all = UnsafeRawBufferPointer(raw)
+                var s = JSONScanner(all)
+                try withUnsafeTemporaryAllocation(of: JSONField.self, capacity: 1) { (f: UnsafeMutableBufferPointer<JSONField>) throws(JSONError) in
+                    try s.scanObject(keys: Self.recordsKeys, into: f)
+                    guard f[0].kind == .array else { throw JSONError(offset: 0, reason: .missingField("records")) }
+                    for r in try s.arrayElements(f[0]) {
+                        let sub = UnsafeRawBufferPointer(rebasing: all[r])
+                        var es = JSONScanner(sub)
+                        try withUnsafeTemporaryAllocation(of: JSONField.self, capacity: 3) { (rf: UnsafeMutableBufferPointer<JSONField>) throws(JSONError) in
+                            try es.scanObject(keys: Self.recordKeys, into: rf)
+                            let out = Bytes.ByteBuffer(capacity: max(64, sub.count))
+                            guard rf[0].kind != .absent else { throw JSONError(offset: r.lowerBound, reason: .missingField("value")) }
+                            var value: [UInt8]
+                            if binary {
+                                guard rf[0].kind == .string, let d = Data(base64Encoded: try es.string(rf[0], name: "value")) else {
+                                    throw JSONError(offset: r.lowerBound + Int(rf[0].start), reason: .wrongType(field: "value", expected: "base64 text"))
+                                }
+                                value = Array(d)
+                            } else {
+                                es.compactValue(rf[0], into: out)
+                                value = out.toArray()
+                            }
+                            var key: [UInt8]? = nil
+                            if rf[1].kind != .absent && rf[1].kind != .null {
+                                out.reset()
+                                if rf[1].kind == .string { key = Array(try es.string(rf[1], name: "key").utf8) } else { es.compactValue(rf[1], into: out); key = out.toArray() }
+                            }
+                            var partition: Int32 = -1
+                            if rf[2].kind == .number { partition = Int32(clamping: try es.int(rf[2], name: "partition")) }
+                            records.append((partition, key, value))
+                        }
+                    }
+                }
+            }
+        } ?? .failure(JSONError(offset: 0, reason: .truncated))
+        if case .failure(let e) = parsed { return error(422, 42201, "Unprocessable Entity: \(e)", records: max(records.count, 1)) }
+        if records.isEmpty { return error(422, 42201, "no records in the request", records: 0) }
+        for (i, r) in records.enumerated() {
+            if r.value.count > config.maxRecordBytes { return error(413, 40005, "record \(i) is \(r.value.count) bytes, over the \(config.maxRecordBytes)-byte limit", records: records.count) }
+            if r.partition >= Int32(config.partitions) { return error(404, 40402, "Partition \(r.partition) not found.", records: records.count) }
+            if r.partition < 0 {
+                records[i].partition = r.key.map { k in k.withUnsafeBytes { Int32(Murmur2.partition($0, partitions: config.partitions)) } }
+                    ?? Int32(metrics.requests.load(ordering: .relaxed) % config.partitions)
+            }
+        }
+        metrics.recordsAccepted.add(records.count, ordering: .relaxed)
+        metrics.bytes.add(buf.readableBytes, ordering: .relaxed)
+        let offsets: [(Int32, Int64)]
+        do { offsets = try await store(kind: kind, records) } catch let e as IngestError {
+            metrics.recordsAccepted.subtract(records.count, ordering: .relaxed)
+            return error(e.status, e.code, e.message, records: records.count, headers: e.status == 429 ? [.retryAfter: "1"] : [:])
+        }
+        let body = offsets.map { "{\"partition\":\($0.0),\"offset\":\($0.1),\"error_code\":null,\"error\":null}" }.joined(separator: ",")
+        return json(200, "{\"offsets\":[\(body)],\"key_schema_id\":null,\"value_schema_id\":null}")
+    }
+
+    // MARK: API Gateway → Kinesis
+
+    static let putRecordKeys = JSONKeyTable(["Data", "PartitionKey", "StreamName"])
+    static let putRecordsKeys = JSONKeyTable(["records", "Records"])
+    static let entryKeys = JSONKeyTable(["data", "partition-key", "Data", "PartitionKey"])
+
+    func kinesis(_ req: Request, _ ctx: BasicRequestContext, many: Bool) async throws -> Response {
+        guard authorised(req) else { return error(401, 40101, "missing or wrong API key") }
+        let stream = ctx.parameters.get("stream") ?? ""
+        guard let kind = streams.firstIndex(of: stream) else { return error(404, 40401, "Stream \(stream) not found.") }
+        let buf = try await body(req)
+        var records: [(partition: Int32, key: [UInt8]?, value: [UInt8])] = []
+        let parts = config.partitions
+        let parsed: Result<Void, JSONError> = buf.readableBytesView.withContiguousStorageIfAvailable { raw in
+            Result { () throws(JSONError) in
+                let all = UnsafeRawBufferPointer(raw)
+                func entry(_ sub: UnsafeRawBufferPointer, _ keys: JSONKeyTable, data: Int, pkey: Int, altData: Int? = nil, altKey: Int? = nil) throws(JSONError) {
+                    var es = JSONScanner(sub)
+                    try withUnsafeTemporaryAllocation(of: JSONField.self, capacity: 4) { (f: UnsafeMutableBufferPointer<JSONField>) throws(JSONError) in
+                        try es.scanObject(keys: keys, into: f)
+                        var d = f[data]
+                        if d.kind == .absent, let a = altData { d = f[a] }
+                        var k = f[pkey]
+                        if k.kind == .absent, let a = altKey { k = f[a] }
+                        guard d.kind != .absent else { throw JSONError(offset: 0, reason: .missingField("Data")) }
+                        let out = Bytes.ByteBuffer(capacity: max(64, sub.count))
+                        es.compactValue(d, into: out)
+                        let key = k.kind == .string ? Array(try es.string(k, name: "PartitionKey").utf8) : nil
+                        let p = key.map { kk in kk.withUnsafeBytes { Int32(Murmur2.partition($0, partitions: parts)) } } ?? 0
+                        records.append((p, key, out.toArray()))
+                    }
+                }
+                if many {
+                    var s = JSONScanner(all)
+                    try withUnsafeTemporaryAllocation(of: JSONField.self, capacity: 2) { (f: UnsafeMutableBufferPointer<JSONField>) throws(JSONError) in
+                        try s.scanObject(keys: Self.putRecordsKeys, into: f)
+                        let arr = f[0].kind == .array ? f[0] : f[1]
+                        guard arr.kind == .array else { throw JSONError(offset: 0, reason: .missingField("records")) }
+                        for r in try s.arrayElements(arr) {
+                            try entry(UnsafeRawBufferPointer(rebasing: all[r]), Self.entryKeys, data: 0, pkey: 1, altData: 2, altKey: 3)
+                        }
+                    }
+                } else {
+                    try entry(all, Self.putRecordKeys, data: 0, pkey: 1)
+                }
+            }
+        } ?? .failure(JSONError(offset: 0, reason: .truncated))
+        if case .failure(let e) = parsed { return error(422, 42201, "Unprocessable Entity: \(e)", records: max(records.count, 1)) }
+        if records.isEmpty { return error(422, 42201, "no records in the request") }
+        if let big = records.firstIndex(where: { $0.value.count > config.maxRecordBytes }) {
+            return error(413, 40005, "record \(big) is over the \(config.maxRecordBytes)-byte limit", records: records.count)
+        }
+        metrics.recordsAccepted.add(records.count, ordering: .relaxed)
+        metrics.bytes.add(buf.readableBytes, ordering: .relaxed)
+        let offsets: [(Int32, Int64)]
+        do { offsets = try await store(kind: kind, records) } catch let e as IngestError {
+            metrics.recordsAccepted.subtract(records.count, ordering: .relaxed)
+            return error(e.status, e.code, e.message, records: records.count, headers: e.status == 429 ? [.retryAfter: "1"] : [:])
+        }
+        func seq(_ o: (Int32, Int64)) -> String {
+            let shard = String(o.0)
+            return "{\"SequenceNumber\":\"\(o.1)\",\"ShardId\":\"shardId-\(String(repeating: "0", count: 12 - shard.count) + shard)\"}"
+        }
+        if many {
+            return json(200, "{\"FailedRecordCount\":0,\"Records\":[" + offsets.map(seq).joined(separator: ",") + "]}")
+        }
+        return json(200, seq(offsets[0]))
+    }
+
+    // MARK: metrics
+
+    func prometheus() -> Response {
+        var s = "# HELP pinbench_ingest_requests_total HTTP requests received.\n# TYPE pinbench_ingest_requests_total counter\n"
+        s += "pinbench_ingest_requests_total \(metrics.requests.load(ordering: .relaxed))\n"
+        s += "# TYPE pinbench_ingest_records_accepted_total counter\npinbench_ingest_records_accepted_total \(accepted)\n"
+        s += "# TYPE pinbench_ingest_records_stored_total counter\npinbench_ingest_records_stored_total \(stored)\n"
+        s += "# TYPE pinbench_ingest_records_rejected_total counter\npinbench_ingest_records_rejected_total \(rejected)\n"
+        s += "# TYPE pinbench_ingest_bytes_total counter\npinbench_ingest_bytes_total \(metrics.bytes.load(ordering: .relaxed))\n"
+        s += "# TYPE pinbench_ingest_errors_total counter\n"
+        for (code, n) in metrics.errors.withLock({ $0 }).sorted(by: { $0.key < $1.key }) { s += "pinbench_ingest_errors_total{code=\"\(code)\"} \(n)\n" }
+        let l = metrics.latency.withLock { $0 }
+        s += "# TYPE pinbench_ingest_request_seconds histogram\n"
+        for (i, b) in IngestMetrics.buckets.enumerated() { s += "pinbench_ingest_request_seconds_bucket{le=\"\(b)\"} \(l.counts[i])\n" }
+        s += "pinbench_ingest_request_seconds_bucket{le=\"+Inf\"} \(l.n)\npinbench_ingest_request_seconds_sum \(l.sum)\npinbench_ingest_request_seconds_count \(l.n)\n"
+        var h = HTTPFields()
+        h[.contentType] = "text/plain; version=0.0.4"
+        return Response(status: .ok, headers: h, body: .init(byteBuffer: ByteBuffer(string: s)))
+    }
+}

@@ -1,0 +1,68 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// `pinbench serve` driven by clients that behave as the original ones did (Python `requests`).
+@Suite(.serialized) struct IngestServerTests {
+    func peer(_ name: String) -> String { Bundle.module.path(forResource: name, ofType: "py", inDirectory: "Peers")! }
+
+    func startServer(_ extra: [String]) throws -> (Process, String, String) {
+        let dir = tempDir("serve")
+        let port = freePort()
+        let p = try startProcess(pinbenchBinary(), ["serve", "--listen", "127.0.0.1:\(port)", "--data-dir", "\(dir)/data"] + extra)
+        #expect(waitForPort(port, seconds: 20), "server did not start")
+        return (p, "http://127.0.0.1:\(port)", dir)
+    }
+
+    @Test func originalClientsPostUnchangedAndErrorsKeepTheAccounting() throws {
+        let (server, base, dir) = try startServer(["--api-key", "s3cret"])
+        defer { stopProcess(server) }
+        #expect(try pinbench("emulate", "--count", "40", "--seed", "3", "--out", "\(dir)/emu", "--style", "python").status == 0)
+        let r = try python3([peer("ingest_client"), base, "\(dir)/emu", pinbenchBinary(), "\(dir)/data", "s3cret"])
+        #expect(r.status == 0, "client: \(r.stdout) \(r.stderr)")
+        let summary = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        #expect(summary?["sent"] as? Int == 242)
+        #expect((summary?["cases"] as? [String])?.count == 8)
+        #expect(try pinbench("log", "verify", "--data-dir", "\(dir)/data").status == 0)
+    }
+
+    @Test func overloadAnswers429BeforeAcceptingAndLosesNothing() throws {
+        let (server, base, dir) = try startServer(["--queue-capacity", "1"])
+        defer { stopProcess(server) }
+        // 16 threads post 40 single-record requests each; a 200 must mean stored, a 429 must carry Retry-After.
+        let script = """
+            import json, sys, threading, requests
+            base = sys.argv[1]
+            ok, busy, bad = [], [], []
+            def worker(t):
+                s = requests.Session()
+                for i in range(40):
+                    r = s.post(f"{base}/topics/pinbench.geo", data=json.dumps({"records": [{"value": {"ind": t * 1000 + i}}]}),
+                               headers={"Content-Type": "application/vnd.kafka.json.v2+json"})
+                    if r.status_code == 200: ok.append(t * 1000 + i)
+                    elif r.status_code in (429, 503) and r.headers.get("Retry-After"): busy.append(1)
+                    else: bad.append(r.status_code)
+            ts = [threading.Thread(target=worker, args=(t,)) for t in range(16)]
+            [t.start() for t in ts]; [t.join() for t in ts]
+            print(json.dumps({"ok": sorted(ok), "busy": len(busy), "bad": bad}))
+            """
+        let r = try python3(["-c", script, base])
+        #expect(r.status == 0, "\(r.stderr)")
+        let out = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
+        let ok = out["ok"] as! [Int]
+        #expect((out["bad"] as! [Any]).isEmpty)
+        #expect(ok.count + (out["busy"] as! Int) == 640)
+        let cat = try pinbench("log", "cat", "--data-dir", "\(dir)/data", "--topic", "pinbench.geo")
+        let stored = cat.stdout.split(separator: "\n").compactMap { line -> Int? in
+            (try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["ind"] as? Int
+        }
+        #expect(stored.sorted() == ok, "every 200 is stored, exactly once")
+    }
+
+    @Test func badServeSettingsGiveOneLine() throws {
+        let r = try pinbench("serve", "--kinesis")
+        #expect(r.status != 0 && r.stderr.contains("issue 5"))
+        let l = try pinbench("serve", "--listen", "nowhere")
+        #expect(l.status != 0 && l.stderr.contains("--listen needs host:port"))
+    }
+}

@@ -1,0 +1,117 @@
+#!/usr/bin/env python3
+"""Behaves as the original emulator clients did, against `pinbench serve`.
+
+  ingest_client.py BASE_URL EMULATE_DIR PINBENCH_BIN DATA_DIR [API_KEY]
+
+Posts every emulated record, one per request, with `requests` and json.dumps defaults: to the Kafka REST
+proxy (POST /topics/pinbench.<kind>) and to the API Gateway shapes (PUT /streams/streaming-pinbench-<kind>/record),
+checks each answer field by field, then reads the embedded log with `pinbench log cat` and checks that every
+record arrived once per path. Then sends malformed requests and checks each gets its error while the server
+keeps serving. Prints one JSON line; exits 1 on any problem.
+"""
+import json
+import socket
+import subprocess
+import sys
+import time
+
+import requests
+
+
+def main():
+    base, emu, binary, data = sys.argv[1:5]
+    key = sys.argv[5] if len(sys.argv) > 5 else None
+    headers = {"X-API-Key": key} if key else {}
+    problems = []
+    s = requests.Session()
+    rows = {}
+    for kind in ("pin", "geo", "user"):
+        with open(f"{emu}/{kind}.jsonl") as f:
+            rows[kind] = [json.loads(line) for line in f]
+    sent = 0
+    for kind, recs in rows.items():
+        for row in recs:
+            r = s.post(f"{base}/topics/pinbench.{kind}", data=json.dumps({"records": [{"value": row}]}),
+                       headers={**headers, "Content-Type": "application/vnd.kafka.json.v2+json"})
+            if r.status_code != 200:
+                problems.append(f"REST {kind}: {r.status_code} {r.text[:200]}")
+                continue
+            b = r.json()
+            o = b.get("offsets", [{}])[0]
+            if set(b) != {"offsets", "key_schema_id", "value_schema_id"} or b["key_schema_id"] is not None or \
+                    not isinstance(o.get("partition"), int) or not isinstance(o.get("offset"), int) or \
+                    o.get("error_code", 1) is not None or o.get("error", 1) is not None:
+                problems.append(f"REST answer shape: {b}")
+            r = s.put(f"{base}/streams/streaming-pinbench-{kind}/record",
+                      data=json.dumps({"StreamName": f"streaming-pinbench-{kind}", "Data": row, "PartitionKey": "partition-0"}),
+                      headers={**headers, "Content-Type": "application/json"})
+            if r.status_code != 200:
+                problems.append(f"Kinesis {kind}: {r.status_code} {r.text[:200]}")
+                continue
+            b = r.json()
+            if set(b) != {"SequenceNumber", "ShardId"} or not isinstance(b["SequenceNumber"], str) or \
+                    not b["ShardId"].startswith("shardId-") or len(b["ShardId"]) != 20:
+                problems.append(f"Kinesis answer shape: {b}")
+            sent += 2
+    # PutRecords with the AWS tutorial's lowercase body.
+    r = s.put(f"{base}/streams/streaming-pinbench-geo/records",
+              data=json.dumps({"records": [{"data": rows["geo"][0], "partition-key": "a"}, {"data": rows["geo"][1], "partition-key": "b"}]}),
+              headers={**headers, "Content-Type": "application/json"})
+    b = r.json() if r.status_code == 200 else {}
+    if b.get("FailedRecordCount") != 0 or len(b.get("Records", [])) != 2:
+        problems.append(f"PutRecords: {r.status_code} {r.text[:200]}")
+    extra_geo = [rows["geo"][0], rows["geo"][1]]
+    # Every record arrived once per path (plus the two PutRecords).
+    for kind, recs in rows.items():
+        out = subprocess.run([binary, "log", "cat", "--data-dir", data, "--topic", f"pinbench.{kind}"], capture_output=True, text=True)
+        got = sorted(json.dumps(json.loads(l), sort_keys=True) for l in out.stdout.splitlines())
+        want = sorted(json.dumps(x, sort_keys=True) for x in recs * 2 + (extra_geo if kind == "geo" else []))
+        if got != want:
+            problems.append(f"{kind}: log holds {len(got)} records, expected {len(want)} (or values differ)")
+    # Malformed requests: each gets its error.
+    cases = []
+
+    def check(name, resp, status, code=None):
+        ok = resp.status_code == status
+        body = {}
+        try:
+            body = resp.json()
+        except ValueError:
+            pass
+        if code is not None and body.get("error_code") != code:
+            ok = False
+        cases.append(name)
+        if not ok:
+            problems.append(f"{name}: got {resp.status_code} {resp.text[:150]}, expected {status}/{code}")
+
+    jh = {**headers, "Content-Type": "application/vnd.kafka.json.v2+json"}
+    check("malformed JSON", s.post(f"{base}/topics/pinbench.pin", data='{"records":[{"value":{"a":}}]}', headers=jh), 422, 42201)
+    check("wrong content type", s.post(f"{base}/topics/pinbench.pin", data='{"records":[]}', headers={**headers, "Content-Type": "text/plain"}), 415, 415)
+    check("unknown topic", s.post(f"{base}/topics/nope", data='{"records":[{"value":1}]}', headers=jh), 404, 40401)
+    check("oversize body", s.post(f"{base}/topics/pinbench.pin", data='{"records":[{"value":"' + "x" * (11 << 20) + '"}]}', headers=jh), 413, 413)
+    check("invalid UTF-8", s.post(f"{base}/topics/pinbench.pin", data=b'{"records":[{"value":"\xff\xfe"}]}', headers=jh), 422, 42201)
+    check("unknown stream", s.put(f"{base}/streams/nope/record", data="{}", headers={**headers, "Content-Type": "application/json"}), 404, 40401)
+    if key:
+        check("missing API key", s.post(f"{base}/topics/pinbench.pin", data='{"records":[{"value":1}]}',
+                                        headers={"Content-Type": "application/vnd.kafka.json.v2+json"}), 401, 40101)
+    # A client that sends half a body and stops: the server must not hang on it for others.
+    host, port = base.split("//")[1].split(":")
+    half = socket.create_connection((host, int(port)))
+    half.sendall(b"POST /topics/pinbench.pin HTTP/1.1\r\nHost: x\r\nContent-Type: application/vnd.kafka.json.v2+json\r\nContent-Length: 1000\r\n\r\n{\"records\":")
+    t0 = time.time()
+    r = s.get(f"{base}/topics", headers=headers)
+    if r.status_code != 200 or r.json() != ["pinbench.pin", "pinbench.geo", "pinbench.user"] or time.time() - t0 > 5:
+        problems.append(f"server stopped serving while a half-sent request waits: {r.status_code}")
+    half.close()
+    cases.append("half body")
+    m = s.get(f"{base}/metrics").text
+    metrics = {l.split()[0]: float(l.split()[1]) for l in m.splitlines() if l and not l.startswith("#") and "{" not in l}
+    acc, sto, rej = (metrics.get(f"pinbench_ingest_records_{k}_total", -1) for k in ("accepted", "stored", "rejected"))
+    if acc != sto or acc != sent + 2:
+        problems.append(f"metrics: accepted {acc}, stored {sto}, sent {sent + 2}")
+    print(json.dumps({"sent": sent + 2, "accepted": acc, "stored": sto, "rejected": rej, "cases": cases, "problems": problems[:20]}))
+    sys.exit(1 if problems else 0)
+
+
+if __name__ == "__main__":
+    main()
