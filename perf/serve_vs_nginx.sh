@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Loads `pinbench serve` with wrk from the same machine, and in the same run nginx answering a fixed 200
+# to the same requests (the HTTP ceiling here): single-record posts with keep-alive, then 500-record posts.
+# Prints requests/s, records/s, p99 latency and the ratio to nginx. Servers are started and stopped by PID
+# on free loopback ports.
+#
+#   perf/serve_vs_nginx.sh [SECONDS] [CONNECTIONS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECS=${1:-10}
+CONNS=${2:-64}
+BIN=.build/release/pinbench
+[ -x "$BIN" ] || swift build -c release --product pinbench >/dev/null
+command -v wrk >/dev/null && command -v nginx >/dev/null || { echo "needs wrk and nginx: apt-get install wrk nginx-light" >&2; exit 1; }
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/pinbench-serve-perf.XXXXXX")
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
+trap cleanup EXIT
+free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+
+"$BIN" emulate --count 500 --out "$WORK/emu" >/dev/null
+python3 - "$WORK" <<'PY'
+import json, sys
+w = sys.argv[1]
+rows = [json.loads(l) for l in open(f"{w}/emu/pin.jsonl")]
+one = json.dumps({"records": [{"value": rows[0]}]})
+many = json.dumps({"records": [{"value": r} for r in rows[:500]]})
+for name, body in (("one", one), ("many", many)):
+    with open(f"{w}/{name}.lua", "w") as f:
+        f.write('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/vnd.kafka.json.v2+json"\n')
+        f.write("wrk.body = " + json.dumps(body) + "\n")
+PY
+
+SP=$(free_port)
+"$BIN" serve --listen "127.0.0.1:$SP" --data-dir "$WORK/data" >/dev/null 2>&1 &
+PIDS+=($!)
+wait_port "$SP"
+NP=$(free_port)
+mkdir -p "$WORK/nginx"
+cat > "$WORK/nginx/nginx.conf" <<NGX
+worker_processes 1;
+daemon off;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $WORK/nginx;
+  proxy_temp_path $WORK/nginx; fastcgi_temp_path $WORK/nginx; uwsgi_temp_path $WORK/nginx; scgi_temp_path $WORK/nginx;
+  client_max_body_size 20m;
+  server {
+    listen 127.0.0.1:$NP;
+    location / { client_body_buffer_size 1m; default_type application/json;
+      return 200 '{"offsets":[{"partition":0,"offset":0,"error_code":null,"error":null}],"key_schema_id":null,"value_schema_id":null}'; }
+  }
+}
+NGX
+nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" &
+PIDS+=($!)
+wait_port "$NP"
+
+run() {  # port lua -> "req/s p99_ms"
+  wrk -t2 -c"$CONNS" -d"${SECS}s" --latency -s "$WORK/$2.lua" "http://127.0.0.1:$1/topics/pinbench.pin" > "$WORK/wrk.out"
+  python3 - "$WORK/wrk.out" <<'PY'
+import re, sys
+t = open(sys.argv[1]).read()
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
+m = re.search(r"99%\s+([\d.]+)(us|ms|s)", t)
+p99 = float(m.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[m.group(2)]
+non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
+print(rps, p99, int(non2xx.group(1)) if non2xx else 0)
+PY
+}
+printf 'wrk -t2 -c%d -d%ss on %d cores (wrk, server and nginx share them)\n' "$CONNS" "$SECS" "$(nproc)"
+printf '%-22s %12s %14s %10s %8s %10s\n' load "requests/s" "records/s" "p99 ms" non-2xx "vs nginx"
+for load in one many; do
+  read -r PR PL PE < <(run "$SP" "$load")
+  read -r NR NL NE < <(run "$NP" "$load")
+  n=$([ "$load" = one ] && echo 1 || echo 500)
+  printf '%-22s %12.0f %14.0f %10.2f %8d %10.2f\n' "pinbench, $n-record" "$PR" "$(echo "$PR*$n" | bc -l)" "$PL" "$PE" "$(echo "$PR/$NR" | bc -l)"
+  printf '%-22s %12.0f %14s %10.2f %8d\n' "nginx fixed 200" "$NR" "-" "$NL" "$NE"
+done
