@@ -139,6 +139,25 @@ public final class IngestService: Sendable {
         }
     }
 
+    struct Refusal: Error {
+        let response: Response
+    }
+
+    /// Counts the records as accepted and waits until the writer has stored them; a full queue (429, with
+    /// Retry-After) or a storage failure un-counts them and becomes the error answer.
+    func accept(kind: Int, _ records: [(partition: Int32, key: [UInt8]?, value: [UInt8])], bodyBytes: Int) async -> Result<[(Int32, Int64)], Refusal> {
+        metrics.recordsAccepted.add(records.count, ordering: .relaxed)
+        metrics.bytes.add(bodyBytes, ordering: .relaxed)
+        do {
+            return .success(try await store(kind: kind, records))
+        } catch {
+            metrics.recordsAccepted.subtract(records.count, ordering: .relaxed)
+            let e = error as? IngestError ?? IngestError(status: 500, code: 50001, message: "\(error)")
+            return .failure(Refusal(response: self.error(e.status, e.code, e.message, records: records.count,
+                                                         headers: e.status == 429 ? [.retryAfter: "1"] : [:])))
+        }
+    }
+
     // MARK: Kafka REST Proxy v2
 
     static let recordsKeys = JSONKeyTable(["records"])
@@ -204,12 +223,10 @@ public final class IngestService: Sendable {
                     ?? Int32(metrics.requests.load(ordering: .relaxed) % config.partitions)
             }
         }
-        metrics.recordsAccepted.add(records.count, ordering: .relaxed)
-        metrics.bytes.add(buf.readableBytes, ordering: .relaxed)
         let offsets: [(Int32, Int64)]
-        do { offsets = try await store(kind: kind, records) } catch let e as IngestError {
-            metrics.recordsAccepted.subtract(records.count, ordering: .relaxed)
-            return error(e.status, e.code, e.message, records: records.count, headers: e.status == 429 ? [.retryAfter: "1"] : [:])
+        switch await accept(kind: kind, records, bodyBytes: buf.readableBytes) {
+        case .success(let o): offsets = o
+        case .failure(let refusal): return refusal.response
         }
         let body = offsets.map { "{\"partition\":\($0.0),\"offset\":\($0.1),\"error_code\":null,\"error\":null}" }.joined(separator: ",")
         return json(200, "{\"offsets\":[\(body)],\"key_schema_id\":null,\"value_schema_id\":null}")
@@ -267,12 +284,10 @@ public final class IngestService: Sendable {
         if let big = records.firstIndex(where: { $0.value.count > config.maxRecordBytes }) {
             return error(413, 40005, "record \(big) is over the \(config.maxRecordBytes)-byte limit", records: records.count)
         }
-        metrics.recordsAccepted.add(records.count, ordering: .relaxed)
-        metrics.bytes.add(buf.readableBytes, ordering: .relaxed)
         let offsets: [(Int32, Int64)]
-        do { offsets = try await store(kind: kind, records) } catch let e as IngestError {
-            metrics.recordsAccepted.subtract(records.count, ordering: .relaxed)
-            return error(e.status, e.code, e.message, records: records.count, headers: e.status == 429 ? [.retryAfter: "1"] : [:])
+        switch await accept(kind: kind, records, bodyBytes: buf.readableBytes) {
+        case .success(let o): offsets = o
+        case .failure(let refusal): return refusal.response
         }
         func seq(_ o: (Int32, Int64)) -> String {
             let shard = String(o.0)
