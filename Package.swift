@@ -20,6 +20,9 @@ let package = Package(
         .library(name: "KafkaClient", targets: ["KafkaClient"]),
         .library(name: "Pipeline", targets: ["Pipeline"]),
         .library(name: "Reports", targets: ["Reports"]),
+        .library(name: "TableStore", targets: ["TableStore"]),
+        .library(name: "Cleaning", targets: ["Cleaning"]),
+        .library(name: "Analytics", targets: ["Analytics"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -59,11 +62,14 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .target(name: "TableStore", dependencies: ["Bytes", "Codecs", "PinModel"], swiftSettings: strict),
+        .target(name: "Cleaning", dependencies: ["Bytes", "PinModel", "TableStore", "KafkaLog", "KafkaWire"], swiftSettings: strict),
+        .target(name: "Analytics", dependencies: ["TableStore"], swiftSettings: strict),
         .target(name: "Reports", dependencies: ["Pipeline", "PinModel", "Codecs", .product(name: "Histogram", package: "hdrhistogram-swift")], swiftSettings: strict),
         .executableTarget(
             name: "pinbench",
             dependencies: [
-                "Pipeline", "Reports", "IngestServer", "PinModel", "PinEmulator", "KafkaWire", "KafkaLog", "KafkaClient", "Codecs", "Bytes",
+                "Pipeline", "Reports", "IngestServer", "TableStore", "Cleaning", "Analytics", "PinModel", "PinEmulator", "KafkaWire", "KafkaLog", "KafkaClient", "Codecs", "Bytes",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict

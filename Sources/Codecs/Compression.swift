@@ -270,3 +270,28 @@ public final class Codec {
         out.count += outLen
     }
 }
+
+// MARK: Parquet page codecs
+
+extension Codec {
+    /// Appends a Parquet page body compressed with `codec`: snappy as one raw block (no xerial framing),
+    /// zstd and gzip as standard frames, none as is. (lz4 pages are not written: Parquet's LZ4 is ambiguous.)
+    public func compressPage(_ src: UnsafeRawBufferPointer, codec: CompressionCodec, level: Int32? = nil, into out: ByteBuffer) throws(CodecError) {
+        guard codec == .snappy else { return try compress(src, codec: codec, level: level, into: out) }
+        let cap = snappy_max_compressed_length(src.count)
+        let dst = out.reserve(cap)
+        var outLen = cap
+        let r = snappy_compress(
+            src.baseAddress?.assumingMemoryBound(to: CChar.self) ?? UnsafePointer(bitPattern: 0x10), src.count,
+            dst.assumingMemoryBound(to: CChar.self), &outLen)
+        if r != SNAPPY_OK { throw CodecError(.snappy, "snappy_compress failed (\(r.rawValue))") }
+        out.count += outLen
+    }
+
+    /// Appends the body of a Parquet page compressed with `codec` (snappy: one raw block).
+    public func decompressPage(_ src: UnsafeRawBufferPointer, codec: CompressionCodec, into out: ByteBuffer) throws(CodecError) {
+        guard codec == .snappy else { return try decompress(src, codec: codec, into: out) }
+        guard src.count > 0 else { throw CodecError(.snappy, "empty block") }
+        try snappyBlock(src, into: out)
+    }
+}

@@ -75,3 +75,108 @@ public indirect enum JSONValue: Sendable, Equatable {
         }
     }
 }
+
+// MARK: parsing (metadata files: Delta logs, reports; never per record)
+
+extension JSONValue {
+    /// Parses one JSON document (any value at the top) into a tree. Validates as `JSONScanner` does.
+    public static func parse(_ bytes: UnsafeRawBufferPointer) throws(JSONError) -> JSONValue {
+        var s = JSONScanner(bytes)
+        s.skipWhitespace()
+        let v = try s.parseValue(depth: 0)
+        s.skipWhitespace()
+        if s.pos != s.count { throw JSONError(offset: s.pos, reason: .trailingData) }
+        return v
+    }
+
+    public static func parse(_ text: String) throws(JSONError) -> JSONValue {
+        try withUTF8Bytes(of: text) { (b) throws(JSONError) in try parse(b) }
+    }
+
+    public var stringValue: String? { if case .string(let s) = self { s } else { nil } }
+    public var intValue: Int? {
+        switch self {
+        case .int(let i): i
+        case .double(let d) where d == d.rounded() && abs(d) < 9e18: Int(d)
+        default: nil
+        }
+    }
+    public var doubleValue: Double? {
+        switch self {
+        case .int(let i): Double(i)
+        case .double(let d): d
+        default: nil
+        }
+    }
+    public var arrayValue: [JSONValue]? { if case .array(let a) = self { a } else { nil } }
+    public var objectValue: [(String, JSONValue)]? { if case .object(let o) = self { o } else { nil } }
+    public var isNull: Bool { if case .null = self { true } else { false } }
+}
+
+extension JSONScanner {
+    mutating func parseValue(depth: Int) throws(JSONError) -> JSONValue {
+        guard depth < 128 else { throw JSONError(offset: pos, reason: .tooDeep) }
+        guard pos < count else { throw JSONError(offset: pos, reason: .truncated) }
+        let b = byte(pos)
+        switch b {
+        case UInt8(ascii: "\""):
+            let (s, e, esc) = try scanString()
+            if !esc { return .string(String(decoding: UnsafeRawBufferPointer(start: base + s, count: e - s), as: UTF8.self)) }
+            return .string(try withDecodedString(start: s, end: e) { String(decoding: $0, as: UTF8.self) })
+        case UInt8(ascii: "{"):
+            pos += 1
+            var kv: [(String, JSONValue)] = []
+            skipWhitespace()
+            if pos < count && byte(pos) == UInt8(ascii: "}") { pos += 1; return .object(kv) }
+            while true {
+                skipWhitespace()
+                guard pos < count else { throw JSONError(offset: pos, reason: .truncated) }
+                guard byte(pos) == UInt8(ascii: "\"") else { throw JSONError(offset: pos, reason: .unexpectedByte(byte(pos))) }
+                guard case .string(let k) = try parseValue(depth: depth + 1) else { throw JSONError(offset: pos, reason: .badEscape) }
+                skipWhitespace()
+                guard pos < count else { throw JSONError(offset: pos, reason: .truncated) }
+                guard byte(pos) == UInt8(ascii: ":") else { throw JSONError(offset: pos, reason: .unexpectedByte(byte(pos))) }
+                pos += 1
+                skipWhitespace()
+                kv.append((k, try parseValue(depth: depth + 1)))
+                skipWhitespace()
+                guard pos < count else { throw JSONError(offset: pos, reason: .truncated) }
+                let c = byte(pos)
+                pos += 1
+                if c == UInt8(ascii: "}") { return .object(kv) }
+                if c != UInt8(ascii: ",") { throw JSONError(offset: pos - 1, reason: .unexpectedByte(c)) }
+            }
+        case UInt8(ascii: "["):
+            pos += 1
+            var items: [JSONValue] = []
+            skipWhitespace()
+            if pos < count && byte(pos) == UInt8(ascii: "]") { pos += 1; return .array(items) }
+            while true {
+                skipWhitespace()
+                items.append(try parseValue(depth: depth + 1))
+                skipWhitespace()
+                guard pos < count else { throw JSONError(offset: pos, reason: .truncated) }
+                let c = byte(pos)
+                pos += 1
+                if c == UInt8(ascii: "]") { return .array(items) }
+                if c != UInt8(ascii: ",") { throw JSONError(offset: pos - 1, reason: .unexpectedByte(c)) }
+            }
+        default:
+            let start = pos
+            try skipValue(depth: depth)
+            switch b {
+            case UInt8(ascii: "t"): return .bool(true)
+            case UInt8(ascii: "f"): return .bool(false)
+            case UInt8(ascii: "n"): return .null
+            default:
+                var f = JSONField()
+                f.start = Int32(start)
+                f.end = Int32(pos)
+                f.kind = .number
+                let isInt = !UnsafeRawBufferPointer(start: base + start, count: pos - start).contains { $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "e") || $0 == UInt8(ascii: "E") }
+                if isInt, let i = try? int(f, name: "") { return .int(i) }
+                return .double(try double(f, name: ""))
+            }
+        }
+    }
+}

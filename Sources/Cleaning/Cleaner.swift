@@ -1,0 +1,477 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Dispatch
+import Bytes
+import PinModel
+import TableStore
+
+/// The cleaned tables' schemas (spec §3: column order as the notebook's output).
+public enum CleanSchemas {
+    public static let pin = TableSchema(name: "pin", columns: [
+        ColumnSpec("ind", .int64), ColumnSpec("unique_id", .string), ColumnSpec("title", .string),
+        ColumnSpec("description", .string), ColumnSpec("follower_count", .int64), ColumnSpec("poster_name", .string, dictionary: true),
+        ColumnSpec("tag_list", .string), ColumnSpec("is_image_or_video", .string, dictionary: true), ColumnSpec("image_src", .string),
+        ColumnSpec("save_location", .string, dictionary: true), ColumnSpec("category", .string, dictionary: true),
+    ])
+    public static let geo = TableSchema(name: "geo", columns: [
+        ColumnSpec("ind", .int64), ColumnSpec("country", .string, dictionary: true), ColumnSpec("coordinates", .doublePair),
+        ColumnSpec("timestamp", .timestamp),
+    ])
+    public static let user = TableSchema(name: "user", columns: [
+        ColumnSpec("ind", .int64), ColumnSpec("user_name", .string, dictionary: true), ColumnSpec("age", .int64),
+        ColumnSpec("date_joined", .timestamp),
+    ])
+
+    public static func schema(_ k: RecordKind) -> TableSchema {
+        switch k {
+        case .pin: pin
+        case .geo: geo
+        case .user: user
+        }
+    }
+
+    /// The default partition column per table (pin by category, as the issue asks; the others none).
+    public static func defaultPartition(_ k: RecordKind) -> String? { k == .pin ? "category" : nil }
+}
+
+public struct CleanOptions: Sendable {
+    public var tablesDir: String
+    public var write = TableWriteOptions()
+    /// Partition column per table (nil = unpartitioned).
+    public var partitionBy: [RecordKind: String?] = [.pin: "category", .geo: nil, .user: nil]
+    public var batchRows = 65_536
+    /// Records longer than this go to the dead-letter file.
+    public var maxRecordBytes = 1 << 20
+    /// Delta `txn` for idempotent runs (a batch day): the commit is skipped when already in the log.
+    public var transaction: (appId: String, version: Int)?
+    /// Run the three tables on separate threads.
+    public var parallel = true
+
+    public init(tablesDir: String) { self.tablesDir = tablesDir }
+}
+
+/// Per-table accounting: `records_in == written + duplicates + dead_lettered`, always.
+public struct KindReport: Sendable {
+    public var kind: RecordKind
+    public var recordsIn = 0
+    public var written = 0
+    public var duplicates = 0
+    public var deadLettered = 0
+    public var deadLetterReasons: [String: Int] = [:]
+    /// Values made null by the rules (placeholders, empty strings, unparseable counts and timestamps), per column.
+    public var nulled: [String: Int] = [:]
+    /// Values of the wrong JSON type, made null, per field.
+    public var wrongType: [String: Int] = [:]
+    public var inputBytes = 0
+    public var files = 0
+    public var commitVersion: Int?
+    public var skippedCommit = false
+    public var deadLetterPath: String?
+
+    public var balanced: Bool { recordsIn == written + duplicates + deadLettered }
+}
+
+public struct CleanReport: Sendable {
+    public var tables: [KindReport]
+    public var seconds: Double
+    public var recordsIn: Int { tables.reduce(0) { $0 + $1.recordsIn } }
+    public var inputBytes: Int { tables.reduce(0) { $0 + $1.inputBytes } }
+
+    public func json() -> JSONValue {
+        func counts(_ d: [String: Int]) -> JSONValue { .object(d.sorted { $0.key < $1.key }.map { ($0.key, .int($0.value)) }) }
+        return .object([
+            ("seconds", .double(seconds)),
+            ("records_in", .int(recordsIn)),
+            ("input_bytes", .int(inputBytes)),
+            ("records_per_s", .double(seconds > 0 ? Double(recordsIn) / seconds : 0)),
+            ("tables", .array(tables.map { t in
+                .object([
+                    ("table", .string(t.kind.name)), ("records_in", .int(t.recordsIn)), ("written", .int(t.written)),
+                    ("duplicates", .int(t.duplicates)), ("dead_lettered", .int(t.deadLettered)),
+                    ("balanced", .bool(t.balanced)), ("dead_letter_reasons", counts(t.deadLetterReasons)),
+                    ("nulled", counts(t.nulled)), ("wrong_type", counts(t.wrongType)), ("files", .int(t.files)),
+                    ("commit_version", t.commitVersion.map { .int($0) } ?? .null), ("skipped_commit", .bool(t.skippedCommit)),
+                    ("dead_letter_file", t.deadLetterPath.map { .string($0) } ?? .null),
+                ])
+            })),
+        ])
+    }
+}
+
+public struct CleanError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ d: String) { description = d }
+}
+
+/// Batch cleaning: reads a source, cleans each table's records in column batches, removes duplicates,
+/// dead-letters what cannot be a row, writes Parquet files and appends one Delta commit per table.
+public enum Cleaner {
+    public static func run(source: CleanSource, options: CleanOptions, now: @escaping @Sendable () -> Int64 = { wallMs() }) throws -> CleanReport {
+        let t0 = monotonicSeconds()
+        try createDirectories(options.tablesDir)
+        let kinds = RecordKind.allCases
+        let results = ResultBox(count: kinds.count)
+        let work: @Sendable (Int) -> Void = { (i: Int) in
+            let k = kinds[i]
+            results.set(i, Result { try cleanKind(k, source: source, options: options, now: now) })
+        }
+        if options.parallel {
+            DispatchQueue.concurrentPerform(iterations: kinds.count, execute: work)
+        } else {
+            for i in kinds.indices { work(i) }
+        }
+        var reports: [KindReport] = []
+        for r in results.values { reports.append(try r!.get()) }
+        return CleanReport(tables: reports, seconds: monotonicSeconds() - t0)
+    }
+
+    static func cleanKind(_ kind: RecordKind, source: CleanSource, options: CleanOptions, now: () -> Int64) throws -> KindReport {
+        var write = options.write
+        write.partitionBy = options.partitionBy[kind] ?? CleanSchemas.defaultPartition(kind)
+        let table = "\(options.tablesDir)/\(kind.name)"
+        let writer = try PartitionedTableWriter(table: table, schema: CleanSchemas.schema(kind), options: write)
+        let deadLetter = DeadLetterWriter(path: "\(options.tablesDir)/_dead_letter/\(kind.name)-\(writer.runId).jsonl", kind: kind)
+        let cleaner = KindCleaner(kind: kind, batchRows: options.batchRows, writer: writer, deadLetter: deadLetter)
+        try source.forEachRecord(kind: kind, maxRecordBytes: options.maxRecordBytes) { rec in
+            cleaner.report.inputBytes += rec.bytes.count
+            switch rec.problem {
+            case .none: try cleaner.add(rec.bytes, source: rec.location)
+            case .some(let reason):
+                cleaner.report.recordsIn += 1
+                try cleaner.deadLetter(rec.bytes, reason: reason, source: rec.location())
+            }
+        }
+        try cleaner.flush()
+        let adds = try writer.finish()
+        try deadLetter.close()
+        var report = cleaner.report
+        report.files = adds.count
+        report.deadLetterPath = deadLetter.written > 0 ? deadLetter.path : nil
+        if !adds.isEmpty || !DeltaLog(table: table).exists {
+            let txn = options.transaction.map { (appId: "\($0.appId)/\(kind.name)", version: $0.version) }
+            let v = try DeltaLog(table: table).commitAppend(
+                schema: writer.schema, partitionColumns: writer.partitionColumns, files: adds, txn: txn, nowMs: now())
+            report.commitVersion = v
+            report.skippedCommit = v == nil
+        }
+        precondition(report.balanced, "accounting: \(report)")
+        return report
+    }
+}
+
+/// Collects per-thread results.
+final class ResultBox: @unchecked Sendable {
+    private let lock = NSLockLite()
+    private var items: [Result<KindReport, any Error>?]
+    init(count: Int) { items = Array(repeating: nil, count: count) }
+    func set(_ i: Int, _ r: Result<KindReport, any Error>) { lock.withLock { items[i] = r } }
+    var values: [Result<KindReport, any Error>?] { lock.withLock { items } }
+}
+
+final class NSLockLite: @unchecked Sendable {
+    private var m = pthread_mutex_t()
+    init() { pthread_mutex_init(&m, nil) }
+    deinit { pthread_mutex_destroy(&m) }
+    func withLock<R>(_ body: () throws -> R) rethrows -> R {
+        pthread_mutex_lock(&m)
+        defer { pthread_mutex_unlock(&m) }
+        return try body()
+    }
+}
+
+public func monotonicSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
+public func wallMs() -> Int64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+}
+
+// MARK: one table
+
+/// Parses one table's records straight into column buffers and runs the kernels on each full batch.
+final class KindCleaner {
+    let kind: RecordKind
+    let batchRows: Int
+    let writer: PartitionedTableWriter
+    let deadLetterWriter: DeadLetterWriter
+    var report: KindReport
+    let out: ColumnBatch
+    let keys: JSONKeyTable
+    let fields: UnsafeMutableBufferPointer<JSONField>
+    /// Raw text columns that kernels turn into typed output columns.
+    let rawA = StringColumn(capacity: 1024)
+    let rawB = StringColumn(capacity: 1024)
+    let rawC = StringColumn(capacity: 1024)
+    var seen = FingerprintSet()
+    var h1: [UInt64] = []
+    var h2: [UInt64] = []
+
+    static let descriptionPlaceholders: [[UInt8]] = ["No description available Story format", "No description available", "Untitled"].map { Array($0.utf8) }
+    static let titlePlaceholder: [[UInt8]] = [Array("No Title Data Available".utf8)]
+    static let userInfoError: [[UInt8]] = [Array("User Info Error".utf8)]
+    static let tagPlaceholder: [[UInt8]] = [Array("N,o, ,T,a,g,s, ,A,v,a,i,l,a,b,l,e".utf8)]
+    static let imagePlaceholder: [[UInt8]] = [Array("Image src error.".utf8)]
+    static let savePrefix: [UInt8] = Array("Local save in ".utf8)
+
+    init(kind: RecordKind, batchRows: Int, writer: PartitionedTableWriter, deadLetter: DeadLetterWriter) {
+        self.kind = kind
+        self.batchRows = batchRows
+        self.writer = writer
+        self.deadLetterWriter = deadLetter
+        report = KindReport(kind: kind)
+        out = ColumnBatch(schema: CleanSchemas.schema(kind), capacity: batchRows)
+        switch kind {
+        case .pin: keys = PinRecord.keyTable
+        case .geo: keys = GeoRecord.keyTable
+        case .user: keys = UserRecord.keyTable
+        }
+        fields = .allocate(capacity: 16)
+    }
+
+    deinit { fields.deallocate() }
+
+    func deadLetter(_ bytes: UnsafeRawBufferPointer, reason: String, source: String) throws {
+        report.deadLettered += 1
+        let key = reason.split(separator: ":").first.map(String.init) ?? reason
+        report.deadLetterReasons[key, default: 0] += 1
+        try deadLetterWriter.write(bytes, reason: reason, source: source)
+    }
+
+    @inline(__always)
+    func str(_ i: Int) -> StringColumn {
+        guard case .string(let c) = out.columns[i] else { preconditionFailure() }
+        return c
+    }
+
+    @inline(__always)
+    func int(_ i: Int) -> Int64Column {
+        switch out.columns[i] {
+        case .int64(let c), .timestamp(let c): return c
+        default: preconditionFailure()
+        }
+    }
+
+    /// Appends a string field (decoding escapes) or null; counts a value of another JSON type.
+    @inline(__always)
+    func appendString(_ s: JSONScanner, _ f: JSONField, to c: StringColumn, name: String) {
+        switch f.kind {
+        case .string:
+            if !f.escaped {
+                c.append(UnsafeRawBufferPointer(start: s.base + Int(f.start), count: Int(f.end - f.start)))
+            } else {
+                try? s.withDecodedString(start: Int(f.start), end: Int(f.end)) { (b: UnsafeRawBufferPointer) throws(JSONError) in c.append(b) }
+            }
+        case .absent, .null:
+            c.appendNull()
+        case .number where name == "follower_count":
+            // A count sent as a JSON number: keep its text for the kernel.
+            c.append(UnsafeRawBufferPointer(start: s.base + Int(f.start), count: Int(f.end - f.start)))
+        default:
+            c.appendNull()
+            report.wrongType[name, default: 0] += 1
+        }
+    }
+
+    @inline(__always)
+    func appendInt(_ s: JSONScanner, _ f: JSONField, to c: Int64Column, name: String) {
+        if f.kind == .number, let v = try? s.int(f, name: name) {
+            c.append(Int64(v))
+        } else {
+            if f.kind != .absent && f.kind != .null { report.wrongType[name, default: 0] += 1 }
+            c.appendNull()
+        }
+    }
+
+    @inline(__always)
+    func appendDouble(_ s: JSONScanner, _ f: JSONField, to c: DoubleColumn, name: String) {
+        if f.kind == .number, let v = try? s.double(f, name: name) {
+            c.append(v)
+        } else {
+            if f.kind != .absent && f.kind != .null { report.wrongType[name, default: 0] += 1 }
+            c.appendNull()
+        }
+    }
+
+    /// One record: validated and located by the scanner, then appended column by column.
+    func add(_ bytes: UnsafeRawBufferPointer, source: () -> String) throws {
+        report.recordsIn += 1
+        var s = JSONScanner(bytes)
+        do {
+            try s.scanObject(keys: keys, into: UnsafeMutableBufferPointer(rebasing: fields[0..<keys.names.count]))
+        } catch {
+            return try deadLetter(bytes, reason: "invalid JSON: \(error)", source: source())
+        }
+        let keyName = keys.names[0]
+        let kf = fields[0]
+        guard kf.kind != .absent && kf.kind != .null else {
+            return try deadLetter(bytes, reason: "missing key field: \(keyName)", source: source())
+        }
+        guard kf.kind == .number, let ind = try? s.int(kf, name: keyName) else {
+            return try deadLetter(bytes, reason: "key field is not an integer: \(keyName)", source: source())
+        }
+        int(0).append(Int64(ind))
+        let n = keys.names
+        switch kind {
+        case .pin:
+            // fields: index unique_id title description poster_name follower_count tag_list is_image_or_video image_src downloaded save_location category
+            appendString(s, fields[1], to: str(1), name: n[1])
+            appendString(s, fields[2], to: str(2), name: n[2])
+            appendString(s, fields[3], to: str(3), name: n[3])
+            appendString(s, fields[4], to: str(5), name: n[4])
+            appendString(s, fields[5], to: rawA, name: n[5])
+            appendString(s, fields[6], to: str(6), name: n[6])
+            appendString(s, fields[7], to: str(7), name: n[7])
+            appendString(s, fields[8], to: str(8), name: n[8])
+            appendString(s, fields[10], to: str(9), name: n[10])
+            appendString(s, fields[11], to: str(10), name: n[11])
+        case .geo:
+            // fields: ind timestamp latitude longitude country
+            appendString(s, fields[1], to: rawA, name: n[1])
+            guard case .doublePair(let lat, let lon) = out.columns[2] else { preconditionFailure() }
+            appendDouble(s, fields[2], to: lat, name: n[2])
+            appendDouble(s, fields[3], to: lon, name: n[3])
+            appendString(s, fields[4], to: str(1), name: n[4])
+        case .user:
+            // fields: ind first_name last_name age date_joined
+            appendString(s, fields[1], to: rawA, name: n[1])
+            appendString(s, fields[2], to: rawB, name: n[2])
+            appendInt(s, fields[3], to: int(2), name: n[3])
+            appendString(s, fields[4], to: rawC, name: n[4])
+        }
+        if rawA.count >= batchRows { try flush() }
+    }
+
+    private func noteNulls(_ name: String, _ n: Int) { if n > 0 { report.nulled[name, default: 0] += n } }
+
+    /// Runs the kernels over the batch, removes duplicates and hands the rows to the table writer.
+    func flush() throws {
+        guard rawA.count > 0 else { return }
+        switch kind {
+        case .pin:
+            noteNulls("unique_id", Kernels.nullPlaceholders(str(1), []))
+            noteNulls("title", Kernels.nullPlaceholders(str(2), KindCleaner.titlePlaceholder))
+            noteNulls("description", Kernels.nullPlaceholders(str(3), KindCleaner.descriptionPlaceholders))
+            noteNulls("poster_name", Kernels.nullPlaceholders(str(5), KindCleaner.userInfoError))
+            noteNulls("tag_list", Kernels.nullPlaceholders(str(6), KindCleaner.tagPlaceholder))
+            noteNulls("is_image_or_video", Kernels.nullPlaceholders(str(7), []))
+            noteNulls("image_src", Kernels.nullPlaceholders(str(8), KindCleaner.imagePlaceholder))
+            noteNulls("save_location", Kernels.nullPlaceholders(str(9), []))
+            noteNulls("category", Kernels.nullPlaceholders(str(10), []))
+            noteNulls("follower_count", Kernels.nullPlaceholders(rawA, KindCleaner.userInfoError))
+            noteNulls("follower_count", Kernels.parseFollowerCounts(rawA, into: int(4)))
+            Kernels.stripPrefix(str(9), KindCleaner.savePrefix)
+        case .geo:
+            noteNulls("country", Kernels.nullPlaceholders(str(1), []))
+            noteNulls("timestamp", Kernels.nullPlaceholders(rawA, []))
+            noteNulls("timestamp", Kernels.parseTimestamps(rawA, into: int(3)))
+        case .user:
+            noteNulls("user_name", Kernels.nullPlaceholders(rawA, []) + Kernels.nullPlaceholders(rawB, []))
+            Kernels.joinNames(rawA, rawB, into: str(1))
+            noteNulls("date_joined", Kernels.nullPlaceholders(rawC, []))
+            noteNulls("date_joined", Kernels.parseTimestamps(rawC, into: int(3)))
+        }
+        rawA.reset(); rawB.reset(); rawC.reset()
+        // Duplicates (same values, e.g. a client's retry): 128-bit row fingerprints, first one kept.
+        Kernels.rowHashes(out, &h1, &h2)
+        let n = out.rowCount
+        var dupRows: [Int] = []
+        for i in 0..<n where !seen.insert(h1[i], h2[i]) { dupRows.append(i) }
+        if dupRows.isEmpty {
+            try writer.append(out)
+            report.written += n
+        } else {
+            let kept = ColumnBatch(schema: out.schema, capacity: n - dupRows.count)
+            var d = 0
+            for i in 0..<n {
+                if d < dupRows.count && dupRows[d] == i { d += 1; continue }
+                kept.append(from: out, row: i)
+            }
+            try writer.append(kept)
+            report.written += kept.rowCount
+            report.duplicates += dupRows.count
+        }
+        out.reset()
+    }
+}
+
+// MARK: dead letters
+
+/// `<tables>/_dead_letter/<table>-<run>.jsonl`: one JSON object per refused record with where it came
+/// from, why, and the record itself (as text when it is UTF-8, else base64). Created on the first record.
+final class DeadLetterWriter {
+    let path: String
+    let kind: RecordKind
+    private var file: UnsafeMutablePointer<FILE>?
+    private let line = ByteBuffer(capacity: 4096)
+    private(set) var written = 0
+
+    init(path: String, kind: RecordKind) {
+        self.path = path
+        self.kind = kind
+    }
+
+    func write(_ record: UnsafeRawBufferPointer, reason: String, source: String) throws {
+        if file == nil {
+            let dir = String(path[..<path.lastIndex(of: "/")!])
+            try createDirectories(dir)
+            guard let f = fopen(path, "a") else { throw CleanError("cannot create \(path): \(String(cString: strerror(errno)))") }
+            file = f
+        }
+        line.reset()
+        var w = JSONWriter(into: line)
+        w.beginObject()
+        w.field("table", kind.name)
+        w.field("source", source)
+        w.field("reason", reason)
+        w.field("bytes", record.count)
+        if String(validating: record, as: UTF8.self) != nil {
+            w.field("record", bytes: record)
+        } else {
+            w.field("record_base64", base64(record))
+        }
+        w.endObject()
+        line.append(UInt8(ascii: "\n"))
+        guard fwrite(line.base, 1, line.count, file) == line.count else {
+            throw CleanError("write \(path): \(String(cString: strerror(errno)))")
+        }
+        written += 1
+    }
+
+    func close() throws {
+        guard let f = file else { return }
+        file = nil
+        if fflush(f) != 0 || fsync(fileno(f)) != 0 {
+            let e = errno
+            fclose(f)
+            throw CleanError("write \(path): \(String(cString: strerror(e)))")
+        }
+        fclose(f)
+    }
+}
+
+func base64(_ b: UnsafeRawBufferPointer) -> String {
+    let t = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+    var out: [UInt8] = []
+    out.reserveCapacity((b.count + 2) / 3 * 4)
+    var i = 0
+    while i + 3 <= b.count {
+        let v = UInt32(b[i]) << 16 | UInt32(b[i + 1]) << 8 | UInt32(b[i + 2])
+        out += [t[Int(v >> 18)], t[Int(v >> 12 & 63)], t[Int(v >> 6 & 63)], t[Int(v & 63)]]
+        i += 3
+    }
+    let rest = b.count - i
+    if rest == 1 {
+        let v = UInt32(b[i]) << 16
+        out += [t[Int(v >> 18)], t[Int(v >> 12 & 63)], UInt8(ascii: "="), UInt8(ascii: "=")]
+    } else if rest == 2 {
+        let v = UInt32(b[i]) << 16 | UInt32(b[i + 1]) << 8
+        out += [t[Int(v >> 18)], t[Int(v >> 12 & 63)], t[Int(v >> 6 & 63)], UInt8(ascii: "=")]
+    }
+    return String(decoding: out, as: UTF8.self)
+}

@@ -1,0 +1,165 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Bytes
+import KafkaLog
+import KafkaWire
+import PinModel
+import TableStore
+
+/// One record as a source hands it over: its bytes, where it came from (made only when needed), and a
+/// problem found before parsing (oversize, no value).
+public struct SourceRecord {
+    public var bytes: UnsafeRawBufferPointer
+    public var problem: String?
+    public var location: () -> String
+}
+
+/// Where `pinbench clean` reads records from.
+public enum CleanSource: Sendable {
+    /// A folder holding pin.jsonl, geo.jsonl and user.jsonl (as `pinbench emulate` writes them).
+    case jsonl(String)
+    /// A landing root in the Confluent S3 sink layout: `topics/<prefix>.<kind>/partition=<p>/<topic>+<p>+<offset>.json`.
+    case landing(String, topicPrefix: String)
+    /// An embedded data dir (`<dir>/log/<prefix>.<kind>-<p>/`).
+    case embedded(String, topicPrefix: String)
+
+    /// Decides by what the folder holds.
+    public static func detect(_ path: String, topicPrefix: String) throws -> CleanSource {
+        if isFile("\(path)/pin.jsonl") || isFile("\(path)/geo.jsonl") || isFile("\(path)/user.jsonl") { return .jsonl(path) }
+        if isDirectory("\(path)/topics") { return .landing(path, topicPrefix: topicPrefix) }
+        if isDirectory("\(path)/log") { return .embedded(path, topicPrefix: topicPrefix) }
+        throw CleanError("\(path): expected pin.jsonl/geo.jsonl/user.jsonl, a landing root (topics/...) or an embedded data dir (log/...)")
+    }
+
+    public var description: String {
+        switch self {
+        case .jsonl(let p): "jsonl files in \(p)"
+        case .landing(let p, let t): "landing root \(p) (topics \(t).*)"
+        case .embedded(let p, let t): "embedded log \(p) (topics \(t).*)"
+        }
+    }
+
+    func forEachRecord(kind: RecordKind, maxRecordBytes: Int, _ body: (SourceRecord) throws -> Void) throws {
+        switch self {
+        case .jsonl(let dir):
+            let path = "\(dir)/\(kind.name).jsonl"
+            guard isFile(path) else { return }
+            try forEachLine(path: path, maxRecordBytes: maxRecordBytes, body)
+        case .landing(let root, let prefix):
+            let topicDir = "\(root)/topics/\(prefix).\(kind.name)"
+            guard isDirectory(topicDir) else { return }
+            for part in try listDirectory(topicDir).filter({ $0.hasPrefix("partition=") }).sorted(by: { partitionNumber($0) < partitionNumber($1) }) {
+                let files = try listDirectory("\(topicDir)/\(part)").filter { $0.hasSuffix(".json") }
+                for f in files.sorted(by: { landingOffset($0) < landingOffset($1) }) {
+                    try forEachLine(path: "\(topicDir)/\(part)/\(f)", maxRecordBytes: maxRecordBytes, body)
+                }
+            }
+        case .embedded(let dir, let prefix):
+            let topic = "\(prefix).\(kind.name)"
+            guard (try? listPartitions(dataDir: dir))?.contains(where: { $0.topic == topic }) == true else { return }
+            try LogInspector.forEachRecord(dataDir: dir, topic: topic) { p, r in
+                let offset = r.offset
+                let loc = { "\(topic)-\(p)@\(offset)" }
+                if let v = r.value {
+                    try body(SourceRecord(bytes: v, problem: v.count > maxRecordBytes ? "record over \(maxRecordBytes) bytes: \(v.count)" : nil, location: loc))
+                } else {
+                    try body(SourceRecord(bytes: UnsafeRawBufferPointer(start: nil, count: 0), problem: "record has no value (null)", location: loc))
+                }
+            }
+        }
+    }
+}
+
+func partitionNumber(_ name: String) -> Int { Int(name.dropFirst("partition=".count)) ?? Int.max }
+
+/// The start offset in a Confluent object name `<topic>+<partition>+<offset>.json`.
+func landingOffset(_ name: String) -> Int64 {
+    guard let plus = name.lastIndex(of: "+"), let dot = name.lastIndex(of: ".") else { return Int64.max }
+    return Int64(name[name.index(after: plus)..<dot]) ?? Int64.max
+}
+
+/// Calls `body` for every non-empty line of a file (without its `\n` / `\r\n`), reading 8 MiB at a time.
+/// A line longer than `maxRecordBytes` is handed over whole with a problem set (so it is dead-lettered, not lost).
+func forEachLine(path: String, maxRecordBytes: Int, _ body: (SourceRecord) throws -> Void) throws {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    if fd < 0 { throw CleanError("cannot open \(path): \(String(cString: strerror(errno)))") }
+    defer { close(fd) }
+    let buf = ByteBuffer(capacity: 8 << 20)
+    var lineNo = 0
+    var eof = false
+    var scanFrom = 0
+    while true {
+        // Process every complete line in the buffer.
+        var lineStart = 0
+        while true {
+            let remaining = buf.count - scanFrom
+            guard remaining > 0, let nl = memchr(buf.base + scanFrom, 0x0A, remaining) else { break }
+            let end = UnsafeRawPointer(nl) - UnsafeRawPointer(buf.base)
+            lineNo += 1
+            var len = end - lineStart
+            if len > 0 && buf.base.load(fromByteOffset: lineStart + len - 1, as: UInt8.self) == 0x0D { len -= 1 }
+            if len > 0 {
+                let n = lineNo
+                try body(SourceRecord(bytes: UnsafeRawBufferPointer(start: buf.base + lineStart, count: len),
+                                      problem: len > maxRecordBytes ? "record over \(maxRecordBytes) bytes: \(len)" : nil,
+                                      location: { "\(path):\(n)" }))
+            }
+            lineStart = end + 1
+            scanFrom = lineStart
+        }
+        if eof {
+            if lineStart < buf.count {
+                lineNo += 1
+                let len = buf.count - lineStart
+                let n = lineNo
+                try body(SourceRecord(bytes: UnsafeRawBufferPointer(start: buf.base + lineStart, count: len),
+                                      problem: len > maxRecordBytes ? "record over \(maxRecordBytes) bytes: \(len)" : nil,
+                                      location: { "\(path):\(n)" }))
+            }
+            return
+        }
+        // Keep the partial line, then read more behind it.
+        let keep = buf.count - lineStart
+        if lineStart > 0 && keep > 0 { memmove(buf.base, buf.base + lineStart, keep) }
+        buf.count = keep
+        scanFrom = keep
+        let want = Swift.max(8 << 20, keep)
+        let dst = buf.reserve(want)
+        var got = 0
+        while got == 0 {
+            let n = read(fd, dst, want)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw CleanError("read \(path): \(String(cString: strerror(errno)))")
+            }
+            if n == 0 { eof = true; break }
+            got = n
+        }
+        buf.count += got
+    }
+}
+
+// MARK: file-system helpers
+
+func isFile(_ p: String) -> Bool {
+    var st = stat()
+    return stat(p, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG
+}
+
+func isDirectory(_ p: String) -> Bool {
+    var st = stat()
+    return stat(p, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+}
+
+/// Names in a folder (no `.`/`..`).
+public func listDirectory(_ path: String) throws -> [String] {
+    guard let d = opendir(path) else { throw CleanError("cannot list \(path): \(String(cString: strerror(errno)))") }
+    defer { closedir(d) }
+    var out: [String] = []
+    while let e = readdir(d) {
+        let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        if name != "." && name != ".." { out.append(name) }
+    }
+    return out
+}

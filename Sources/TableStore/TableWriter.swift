@@ -1,0 +1,157 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Bytes
+import Codecs
+
+public struct TableWriteOptions: Sendable {
+    /// Page compression: zstd or snappy (default), gzip or none.
+    public var codec: CompressionCodec = .snappy
+    public var level: Int32?
+    /// Rows per row group (per partition file).
+    public var rowGroupRows: Int = 131_072
+    /// Hive-style partition column (a string column), or nil for none.
+    public var partitionBy: String?
+
+    public init(codec: CompressionCodec = .snappy, level: Int32? = nil, rowGroupRows: Int = 131_072, partitionBy: String? = nil) {
+        self.codec = codec
+        self.level = level
+        self.rowGroupRows = rowGroupRows
+        self.partitionBy = partitionBy
+    }
+}
+
+/// Writes batches of one table into Parquet files under `<table>/<col>=<value>/`, one file per partition
+/// value per writer (more row groups as rows arrive), and hands back the `add` actions for one Delta commit.
+/// The partition column is not stored in the files (Hive/Delta style: it is in the folder name).
+public final class PartitionedTableWriter {
+    public let table: String
+    public let schema: TableSchema
+    public let options: TableWriteOptions
+    let partitionIndex: Int?
+    let fileSchema: TableSchema
+    let fileColumns: [Int]
+    public let runId: String
+    private var keys = DictionaryBuilder(maxEntries: 1 << 20, maxBytes: 64 << 20)
+    private var nullPartition = -1
+    private var buffers: [ColumnBatch] = []
+    private var writers: [ParquetWriter?] = []
+    private var values: [String?] = []
+    private var rowPartition: [Int32] = []
+    private var adds: [AddAction] = []
+    public private(set) var rowsWritten = 0
+
+    public init(table: String, schema: TableSchema, options: TableWriteOptions) throws(StorageError) {
+        self.table = table
+        self.schema = schema
+        self.options = options
+        if let p = options.partitionBy {
+            guard let i = schema.index(of: p) else {
+                throw StorageError("cannot partition \(schema.name) by '\(p)': columns are \(schema.columns.map(\.name).joined(separator: ", "))")
+            }
+            guard schema.columns[i].type == .string else { throw StorageError("partition column '\(p)' must be a string column") }
+            partitionIndex = i
+        } else {
+            partitionIndex = nil
+        }
+        let skip = partitionIndex
+        fileColumns = schema.columns.indices.filter { $0 != skip }
+        fileSchema = TableSchema(name: schema.name, columns: fileColumns.map { schema.columns[$0] })
+        runId = uuid4()
+        try createDirectories(table)
+    }
+
+    public var partitionColumns: [String] { options.partitionBy.map { [$0] } ?? [] }
+
+    private func partitionSlot(_ value: String?) -> Int {
+        buffers.append(ColumnBatch(schema: schema, capacity: 1024))
+        writers.append(nil)
+        values.append(value)
+        return buffers.count - 1
+    }
+
+    /// Adds the rows of `batch` (this writer's schema).
+    public func append(_ batch: ColumnBatch) throws(StorageError) {
+        let n = batch.rowCount
+        guard n > 0 else { return }
+        guard let pi = partitionIndex, case .string(let pcol) = batch.columns[pi] else {
+            if buffers.isEmpty { _ = partitionSlot(nil) }
+            // Unpartitioned: a full batch goes straight to a row group when the buffer is empty.
+            if buffers[0].rowCount == 0 && n >= options.rowGroupRows {
+                try writer(0).writeRowGroup(batch, columns: fileColumns)
+                rowsWritten += n
+                return
+            }
+            for i in 0..<n { buffers[0].append(from: batch, row: i) }
+            try flushIfFull(0)
+            return
+        }
+        rowPartition.removeAll(keepingCapacity: true)
+        for i in 0..<n {
+            var slot: Int
+            if pcol.valid[i] == 0 {
+                if nullPartition < 0 { nullPartition = partitionSlot(nil) }
+                slot = nullPartition
+            } else {
+                let b = pcol.bytes(i)
+                guard let k = keys.index(of: b) else { throw StorageError("too many distinct values of \(options.partitionBy!)") }
+                if Int(k) >= keySlots.count {
+                    keySlots.append(partitionSlot(String(decoding: b, as: UTF8.self)))
+                }
+                slot = keySlots[Int(k)]
+            }
+            rowPartition.append(Int32(slot))
+        }
+        for i in 0..<n { buffers[Int(rowPartition[i])].append(from: batch, row: i) }
+        for s in buffers.indices { try flushIfFull(s) }
+    }
+
+    private var keySlots: [Int] = []
+
+    private func flushIfFull(_ s: Int) throws(StorageError) {
+        if buffers[s].rowCount >= options.rowGroupRows { try flush(s) }
+    }
+
+    private func flush(_ s: Int) throws(StorageError) {
+        let b = buffers[s]
+        guard b.rowCount > 0 else { return }
+        try writer(s).writeRowGroup(b, columns: fileColumns)
+        rowsWritten += b.rowCount
+        b.reset()
+    }
+
+    private func folder(_ s: Int) -> String {
+        guard let p = options.partitionBy else { return "" }
+        let v = values[s].map { $0.isEmpty ? "__HIVE_DEFAULT_PARTITION__" : DeltaLog.escapePartitionValue($0) } ?? "__HIVE_DEFAULT_PARTITION__"
+        return "\(p)=\(v)/"
+    }
+
+    private func writer(_ s: Int) throws(StorageError) -> ParquetWriter {
+        if let w = writers[s] { return w }
+        let ext = options.codec == .none ? "" : ".\(options.codec)"
+        let rel = "\(folder(s))part-00000-\(runId).c000\(ext).parquet"
+        let dir = "\(table)/\(folder(s))"
+        try createDirectories(dir)
+        let w = try ParquetWriter(path: "\(table)/\(rel)", schema: fileSchema, codec: options.codec, level: options.level)
+        writers[s] = w
+        return w
+    }
+
+    /// Writes what is buffered, closes every file (fsynced), and returns their `add` actions.
+    public func finish() throws(StorageError) -> [AddAction] {
+        for s in buffers.indices { try flush(s) }
+        for s in writers.indices {
+            guard let w = writers[s] else { continue }
+            let summary = try w.close()
+            let fd = open(w.path, O_RDONLY | O_CLOEXEC)
+            if fd >= 0 { _ = fsync(fd); close(fd) }
+            let rel = String(w.path.dropFirst(table.count + 1))
+            var pv: [(String, String?)] = []
+            if let p = options.partitionBy { pv = [(p, values[s].flatMap { $0.isEmpty ? nil : $0 })] }
+            adds.append(AddAction(path: rel, partitionValues: pv, size: summary.bytes, rows: summary.rows,
+                                  stats: Array(zip(fileSchema.columns, summary.columns))))
+        }
+        writers = writers.map { _ in nil }
+        return adds
+    }
+}
