@@ -23,6 +23,7 @@ let package = Package(
         .library(name: "TableStore", targets: ["TableStore"]),
         .library(name: "Cleaning", targets: ["Cleaning"]),
         .library(name: "Analytics", targets: ["Analytics"]),
+        .library(name: "Landing", targets: ["Landing"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -65,11 +66,12 @@ let package = Package(
         .target(name: "TableStore", dependencies: ["Bytes", "Codecs", "PinModel"], swiftSettings: strict),
         .target(name: "Cleaning", dependencies: ["Bytes", "PinModel", "TableStore", "KafkaLog", "KafkaWire"], swiftSettings: strict),
         .target(name: "Analytics", dependencies: ["TableStore"], swiftSettings: strict),
+        .target(name: "Landing", dependencies: ["Bytes", "PinModel", "KafkaLog", "KafkaWire", "KafkaClient"], swiftSettings: strict),
         .target(name: "Reports", dependencies: ["Pipeline", "PinModel", "Codecs", .product(name: "Histogram", package: "hdrhistogram-swift")], swiftSettings: strict),
         .executableTarget(
             name: "pinbench",
             dependencies: [
-                "Pipeline", "Reports", "IngestServer", "TableStore", "Cleaning", "Analytics", "PinModel", "PinEmulator", "KafkaWire", "KafkaLog", "KafkaClient", "Codecs", "Bytes",
+                "Pipeline", "Reports", "IngestServer", "TableStore", "Cleaning", "Analytics", "Landing", "PinModel", "PinEmulator", "KafkaWire", "KafkaLog", "KafkaClient", "Codecs", "Bytes",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict

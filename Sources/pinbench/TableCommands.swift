@@ -4,6 +4,9 @@ import Codecs
 import Foundation
 import PinModel
 import TableStore
+import Analytics
+import KafkaClient
+import Landing
 
 // MARK: - clean
 
@@ -81,5 +84,156 @@ func printCleanReport(_ r: CleanReport, source: CleanSource) {
         print(t.kind.name.padding(toLength: 5, withPad: " ", startingAt: 0)
               + String(format: "  %10d %10d  %10d  %13d  %5d  ", t.recordsIn, t.written, t.duplicates, t.deadLettered, t.files) + commit)
         if let p = t.deadLetterPath { print("       dead letters: \(p) \(t.deadLetterReasons.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))") }
+    }
+}
+
+// MARK: - land
+
+struct LandSourceOptions: ParsableArguments {
+    @Option(help: "Embedded log folder to land from (default when --kafka is not given).") var dataDir: String = "data"
+    @Option(help: "Land from a Kafka cluster instead: host:port[,host:port...].") var kafka: String?
+    @Option(help: "Topics are <prefix>.pin|geo|user.") var topicPrefix: String = "pinbench"
+    @Option(help: "Records per landed object (the sink's flush.size).") var flushRecords: Int = 10_000
+
+    func validateOptions() throws {
+        guard flushRecords >= 1 else { throw ValidationError("--flush-records must be ≥ 1") }
+    }
+
+    func source() throws -> LandingSource {
+        if let kafka {
+            guard let brokers = BrokerAddress.parseList(kafka) else { throw ValidationError("--kafka needs host:port[,host:port...]") }
+            return .kafka(try KafkaConsumer(bootstrap: brokers))
+        }
+        return .embedded(dataDir: dataDir)
+    }
+
+    var topics: [String] { RecordKind.allCases.map { "\(topicPrefix).\($0.name)" } }
+}
+
+struct Land: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Land the three topics in the Confluent S3 sink layout (topics/<topic>/partition=<p>/<topic>+<p>+<offset>.json).",
+        discussion: "Object names come from offsets and a re-run restarts at the last object, so re-running after a crash gives the same objects.")
+
+    @OptionGroup var source: LandSourceOptions
+    @Option(help: "Landing root.") var to: String
+    @Option(help: "Only records with a Kafka timestamp on this UTC day (YYYY-MM-DD).") var date: String?
+    @Option(help: "Write the JSON report here.") var reportJson: String?
+
+    func validate() throws {
+        try source.validateOptions()
+        if let date { _ = try dayRange(date) }
+    }
+
+    func run() throws {
+        do {
+            var o = LandingOptions(root: to, topics: source.topics)
+            o.flushRecords = source.flushRecords
+            if let date { o.timeRange = try dayRange(date) }
+            let r = try Lander(options: o).run(from: try source.source())
+            printLanding(r, root: to)
+            if let reportJson { try r.json().serialized().write(toFile: reportJson, atomically: true, encoding: .utf8) }
+        } catch {
+            fail("\(error)")
+        }
+    }
+}
+
+func printLanding(_ r: LandingReport, root: String) {
+    print("landed \(r.records) records in \(r.objects) objects (\(r.bytes) bytes) to \(root)/topics in \(String(format: "%.2f", r.seconds)) s"
+          + (r.skippedByTime > 0 ? ", \(r.skippedByTime) outside the day" : "")
+          + (r.nullValues > 0 ? ", \(r.nullValues) null values skipped" : "")
+          + (r.unlandable > 0 ? ", \(r.unlandable) non-JSON multi-line values in \(root)/_unlandable" : ""))
+}
+
+/// [start, end) of a UTC day in ms.
+func dayRange(_ date: String) throws -> Range<Int64> {
+    guard date.count == 10, let micros = UTCTime.parseMicros(date + " 00:00:00") else {
+        throw ValidationError("--date needs YYYY-MM-DD, got '\(date)'")
+    }
+    let ms = micros / 1000
+    return ms..<(ms + 86_400_000)
+}
+
+// MARK: - analyze
+
+struct Analyze: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Answer the nine questions (spec §4) over the cleaned tables; writes q1.csv … q9.csv.")
+
+    @Option(help: "Tables root (as written by pinbench clean).") var tables: String
+    @Option(help: "Folder for q1.csv … q9.csv.") var out: String
+    @Flag(help: "Do not print the tables.") var quiet = false
+
+    func run() throws {
+        do {
+            try runAnalysis(tables: tables, out: out, quiet: quiet)
+        } catch {
+            fail("\(error)")
+        }
+    }
+}
+
+func runAnalysis(tables: String, out: String, quiet: Bool) throws {
+    let a = try Analysis(tables: tables)
+    let results = a.run()
+    try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+    for r in results {
+        try r.csv().write(toFile: "\(out)/\(r.name).csv", atomically: true, encoding: .utf8)
+        if !quiet { print(r.table()) }
+    }
+    let (p, g, u) = a.rowCounts
+    print("analysed pin \(p), geo \(g), user \(u) rows; wrote \(out)/q1.csv … q9.csv")
+}
+
+// MARK: - batch
+
+struct Batch: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "One day's batch job: land → clean → analyze (what the Airflow DAG runs daily).",
+        discussion: """
+            Lands the records whose Kafka timestamp falls on --date into <landing>/date=<date>, cleans them into \
+            <tables> (one Delta commit per table with txn id pinbench-batch-<date>: a retried day is not appended \
+            twice), and writes the analyses to <out>/date=<date>/q1.csv … q9.csv.
+            """)
+
+    @OptionGroup var source: LandSourceOptions
+    @Option(help: "The UTC day to process (YYYY-MM-DD).") var date: String
+    @Option(help: "Landing root.") var landing: String = "out/landing"
+    @Option(help: "Tables root.") var tables: String = "out/tables"
+    @Option(help: "Analysis output root.") var out: String = "out/analysis"
+    @Option(help: "Parquet page compression: snappy, zstd, gzip or none.") var compression: CompressionCodec = .snappy
+
+    func validate() throws {
+        try source.validateOptions()
+        _ = try dayRange(date)
+        guard compression != .lz4 else { throw ValidationError("--compression lz4 is not written to Parquet") }
+    }
+
+    func run() throws {
+        do {
+            let root = "\(landing)/date=\(date)"
+            var lo = LandingOptions(root: root, topics: source.topics)
+            lo.flushRecords = source.flushRecords
+            lo.timeRange = try dayRange(date)
+            let landed = try Lander(options: lo).run(from: try source.source())
+            printLanding(landed, root: root)
+            var co = CleanOptions(tablesDir: tables)
+            co.write.codec = compression
+            co.transaction = (appId: "pinbench-batch-\(date)", version: 0)
+            let src = CleanSource.landing(root, topicPrefix: source.topicPrefix)
+            let done = try RecordKind.allCases.allSatisfy { k in
+                (try DeltaLog(table: "\(tables)/\(k.name)").snapshot())?.transactions["pinbench-batch-\(date)/\(k.name)"] != nil
+            }
+            if done {
+                print("\(date) is already in \(tables) (Delta txn pinbench-batch-\(date)): not cleaned again")
+            } else {
+                let report = try Cleaner.run(source: src, options: co)
+                printCleanReport(report, source: src)
+            }
+            try runAnalysis(tables: tables, out: "\(out)/date=\(date)", quiet: true)
+        } catch {
+            fail("\(error)")
+        }
     }
 }

@@ -1,0 +1,243 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Bytes
+import KafkaClient
+import KafkaLog
+import KafkaWire
+import PinModel
+
+/// Landing in the Confluent S3 sink layout (DefaultPartitioner, JsonFormat):
+/// `topics/<topic>/partition=<p>/<topic>+<p>+<startOffset, 10 digits>.json`, one JSON value per line,
+/// `flushRecords` records per object. Object names come from offsets, and a re-run restarts at the last
+/// object (rewriting it whole), so a crash and re-run gives the same objects: nothing lost, nothing twice.
+/// Each object is written to a temporary name, fsynced, and renamed into place.
+public struct LandingOptions: Sendable {
+    public var root: String
+    public var topics: [String]
+    public var flushRecords = 10_000
+    /// Only records whose Kafka timestamp falls in [from, to) (ms since the epoch).
+    public var timeRange: Range<Int64>?
+
+    public init(root: String, topics: [String]) {
+        self.root = root
+        self.topics = topics
+    }
+}
+
+public struct LandingReport: Sendable {
+    public var objects = 0
+    public var records = 0
+    public var bytes = 0
+    /// Records outside the time range.
+    public var skippedByTime = 0
+    /// Records with a null value (tombstones): nothing to land.
+    public var nullValues = 0
+    /// Values that are not valid JSON and hold a line break: landed as one line each to `_unlandable/`.
+    public var unlandable = 0
+    public var perTopic: [String: Int] = [:]
+    public var seconds = 0.0
+
+    public func json() -> JSONValue {
+        .object([
+            ("objects", .int(objects)), ("records", .int(records)), ("bytes", .int(bytes)),
+            ("skipped_by_time", .int(skippedByTime)), ("null_values", .int(nullValues)), ("unlandable", .int(unlandable)),
+            ("per_topic", .object(perTopic.sorted { $0.key < $1.key }.map { ($0.key, .int($0.value)) })),
+            ("seconds", .double(seconds)),
+        ])
+    }
+}
+
+public struct LandingError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ d: String) { description = d }
+}
+
+/// Where records come from.
+public enum LandingSource {
+    case embedded(dataDir: String)
+    case kafka(KafkaConsumer)
+}
+
+public final class Lander {
+    let options: LandingOptions
+    var report = LandingReport()
+    let chunk = ByteBuffer(capacity: 1 << 20)
+    let scratch = ByteBuffer(capacity: 4096)
+    var chunkRecords = 0
+    var chunkStart: Int64 = -1
+    var dir = ""
+    var topic = ""
+    var partition = 0
+
+    public init(options: LandingOptions) { self.options = options }
+
+    public static func objectName(topic: String, partition: Int, offset: Int64) -> String {
+        let s = String(offset)
+        return "\(topic)+\(partition)+\(String(repeating: "0", count: max(0, 10 - s.count)))\(s).json"
+    }
+
+    /// The start offset of the last object already landed for a partition (re-landed whole), or nil.
+    static func resumeOffset(_ dir: String) -> Int64? {
+        guard let d = opendir(dir) else { return nil }
+        defer { closedir(d) }
+        var best: Int64?
+        while let e = readdir(d) {
+            let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            guard name.hasSuffix(".json"), !name.hasPrefix("."), let plus = name.lastIndex(of: "+"),
+                  let v = Int64(name[name.index(after: plus)..<name.index(name.endIndex, offsetBy: -5)]) else { continue }
+            best = max(best ?? v, v)
+        }
+        return best
+    }
+
+    public func run(from source: LandingSource) throws -> LandingReport {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        let t0 = Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+        for t in options.topics {
+            switch source {
+            case .embedded(let dataDir):
+                let parts = try listPartitions(dataDir: dataDir).filter { $0.topic == t }
+                if parts.isEmpty { throw LandingError("no topic \(t) in \(dataDir)/log") }
+                for p in parts {
+                    let resume = try begin(topic: t, partition: p.partition)
+                    try LogInspector.forEachRecord(dataDir: dataDir, topic: t, partition: p.partition) { _, r in
+                        if r.offset >= resume { try add(r) }
+                    }
+                    try flush()
+                }
+            case .kafka(let consumer):
+                for p in try consumer.partitions(t) {
+                    let resume = try begin(topic: t, partition: Int(p))
+                    var next = max(resume, try consumer.offset(t, p, -2))
+                    let end = try consumer.offset(t, p, -1)
+                    while next < end {
+                        let (n, _) = try consumer.fetch(t, p, from: next) { r in try self.add(r) }
+                        if n <= next { break }
+                        next = n
+                    }
+                    try flush()
+                }
+            }
+        }
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        report.seconds = Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9 - t0
+        return report
+    }
+
+    private func begin(topic: String, partition: Int) throws -> Int64 {
+        self.topic = topic
+        self.partition = partition
+        dir = "\(options.root)/topics/\(topic)/partition=\(partition)"
+        try mkdirs(dir)
+        chunk.reset()
+        chunkRecords = 0
+        chunkStart = -1
+        return Lander.resumeOffset(dir) ?? 0
+    }
+
+    private func add(_ r: RecordView) throws {
+        if let range = options.timeRange, !range.contains(r.timestamp) {
+            report.skippedByTime += 1
+            return
+        }
+        guard let v = r.value else {
+            report.nullValues += 1
+            return
+        }
+        var value = v
+        if let vb = v.baseAddress, memchr(vb, 0x0A, v.count) != nil || memchr(vb, 0x0D, v.count) != nil {
+            // One line per value: re-emit valid JSON compactly; anything else goes aside, whole.
+            scratch.reset()
+            var s = JSONScanner(v)
+            var f = JSONField()
+            let ok = (try? withUnsafeMutablePointer(to: &f) { p in
+                try s.scanObject(keys: Lander.noKeys, into: UnsafeMutableBufferPointer(start: p, count: 0))
+            }) != nil
+            if !ok {
+                try setAside(v, offset: r.offset)
+                return
+            }
+            var whole = JSONField()
+            whole.start = 0
+            whole.end = Int32(v.count)
+            whole.kind = .object
+            s.compactValue(whole, into: scratch)
+            value = scratch.bytes
+        }
+        if chunkStart < 0 { chunkStart = r.offset }
+        chunk.append(value)
+        chunk.append(UInt8(ascii: "\n"))
+        chunkRecords += 1
+        report.records += 1
+        report.perTopic[topic, default: 0] += 1
+        if chunkRecords >= options.flushRecords { try flush() }
+    }
+
+    static let noKeys = JSONKeyTable([])
+
+    private func setAside(_ v: UnsafeRawBufferPointer, offset: Int64) throws {
+        let d = "\(options.root)/_unlandable/\(topic)"
+        try mkdirs(d)
+        try writeAtomically("\(d)/\(Lander.objectName(topic: topic, partition: partition, offset: offset))".replacingSuffix(".json", ".bin"), v)
+        report.unlandable += 1
+    }
+
+    private func flush() throws {
+        guard chunkRecords > 0 else { return }
+        try writeAtomically("\(dir)/\(Lander.objectName(topic: topic, partition: partition, offset: chunkStart))", chunk.bytes)
+        report.objects += 1
+        report.bytes += chunk.count
+        chunk.reset()
+        chunkRecords = 0
+        chunkStart = -1
+    }
+
+    private func writeAtomically(_ path: String, _ bytes: UnsafeRawBufferPointer) throws {
+        let tmp = path.replacingLastComponent(prefix: ".tmp-")
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        if fd < 0 { throw LandingError("cannot create \(tmp): \(String(cString: strerror(errno)))") }
+        var done = 0
+        while done < bytes.count {
+            let n = write(fd, bytes.baseAddress! + done, bytes.count - done)
+            if n < 0 {
+                if errno == EINTR { continue }
+                let e = errno
+                close(fd)
+                unlink(tmp)
+                throw LandingError("write \(path): \(String(cString: strerror(e)))")
+            }
+            done += n
+        }
+        if fsync(fd) != 0 || close(fd) != 0 {
+            let e = errno
+            unlink(tmp)
+            throw LandingError("sync \(path): \(String(cString: strerror(e)))")
+        }
+        if rename(tmp, path) != 0 {
+            let e = errno
+            unlink(tmp)
+            throw LandingError("rename to \(path): \(String(cString: strerror(e)))")
+        }
+    }
+}
+
+func mkdirs(_ path: String) throws {
+    var current = path.hasPrefix("/") ? "" : "."
+    for part in path.split(separator: "/") {
+        current += "/" + part
+        if mkdir(current, 0o755) != 0 && errno != EEXIST {
+            throw LandingError("cannot create \(current): \(String(cString: strerror(errno)))")
+        }
+    }
+}
+
+extension String {
+    func replacingSuffix(_ a: String, _ b: String) -> String { hasSuffix(a) ? String(dropLast(a.count)) + b : self }
+
+    func replacingLastComponent(prefix: String) -> String {
+        guard let slash = lastIndex(of: "/") else { return prefix + self }
+        return String(self[...slash]) + prefix + String(self[index(after: slash)...])
+    }
+}
