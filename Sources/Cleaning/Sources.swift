@@ -50,7 +50,7 @@ public enum CleanSource: Sendable {
             let topicDir = "\(root)/topics/\(prefix).\(kind.name)"
             guard isDirectory(topicDir) else { return }
             for part in try listDirectory(topicDir).filter({ $0.hasPrefix("partition=") }).sorted(by: { partitionNumber($0) < partitionNumber($1) }) {
-                let files = try listDirectory("\(topicDir)/\(part)").filter { $0.hasSuffix(".json") }
+                let files = try listDirectory("\(topicDir)/\(part)").filter { $0.hasSuffix(".json") && !$0.hasPrefix(".") }
                 for f in files.sorted(by: { landingOffset($0) < landingOffset($1) }) {
                     try forEachLine(path: "\(topicDir)/\(part)/\(f)", maxRecordBytes: maxRecordBytes, body)
                 }
