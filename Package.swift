@@ -84,6 +84,7 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "PinEmulator", "PinModel", "KafkaLog", "KafkaWire", "TestSupport"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "Pipeline", "PinModel", "KafkaLog", "TestSupport"]),
+        .testTarget(name: "TablesTests", dependencies: ["TableStore", "Cleaning", "Analytics", "Codecs", "TestSupport"]),
         .testTarget(
             name: "InteropTests",
             dependencies: ["Pipeline", "PinEmulator", "PinModel", "KafkaLog", "KafkaWire", "TestSupport"],

@@ -221,6 +221,14 @@ public struct AddAction: Sendable {
     /// Column statistics for the non-partition columns, as (column spec, summary).
     public var stats: [(ColumnSpec, ColumnSummary)]
 
+    public init(path: String, partitionValues: [(String, String?)], size: Int, rows: Int, stats: [(ColumnSpec, ColumnSummary)]) {
+        self.path = path
+        self.partitionValues = partitionValues
+        self.size = size
+        self.rows = rows
+        self.stats = stats
+    }
+
     func json(nowMs: Int64) -> String {
         var mins: [(String, JSONValue)] = [], maxs: [(String, JSONValue)] = [], nulls: [(String, JSONValue)] = []
         for (spec, s) in stats {

@@ -1,0 +1,155 @@
+import Dispatch
+import Foundation
+import Testing
+import Analytics
+import Cleaning
+import TableStore
+import TestSupport
+import Codecs
+
+typealias CompressionCodecValue = CompressionCodec
+
+@Suite struct KernelTests {
+    func fc(_ s: String) -> Int64? {
+        var s = s
+        return s.withUTF8 { Kernels.parseFollowerCount(UnsafeRawBufferPointer($0)) }
+    }
+
+    @Test func followerCounts() {
+        #expect(fc("437") == 437)
+        #expect(fc("0") == 0)
+        #expect(fc("124k") == 124_000)
+        #expect(fc("6M") == 6_000_000)
+        #expect(fc("1.2k") == 1200)
+        #expect(fc("2.25M") == 2_250_000)
+        #expect(fc("1.2") == nil)  // not a whole number of followers
+        #expect(fc("User Info Error") == nil)
+        #expect(fc("12K") == nil)
+        #expect(fc("k") == nil)
+        #expect(fc("") == nil)
+        #expect(fc("99999999999999999999") == nil)
+    }
+
+    @Test func timestamps() {
+        #expect(UTCTime.parseMicros("1970-01-01 00:00:00") == 0)
+        #expect(UTCTime.parseMicros("2020-08-28 03:52:47") == 1_598_586_767_000_000)
+        #expect(UTCTime.parseMicros("2020-08-28T03:52:47") == 1_598_586_767_000_000)
+        #expect(UTCTime.parseMicros("2020-08-28T03:52:47.5Z") == 1_598_586_767_500_000)
+        #expect(UTCTime.parseMicros("2020-08-28T05:52:47+02:00") == 1_598_586_767_000_000)
+        #expect(UTCTime.parseMicros("2020-02-30 00:00:00") == nil)
+        #expect(UTCTime.parseMicros("2020-13-01 00:00:00") == nil)
+        #expect(UTCTime.parseMicros("yesterday") == nil)
+        #expect(UTCTime.year(micros: 1_598_586_767_000_000) == 2020)
+        #expect(UTCTime.year(micros: -1) == 1969)
+        #expect(UTCTime.iso(micros: 1_598_586_767_000_001, roundUp: true) == "2020-08-28T03:52:47.001Z")
+    }
+
+    @Test func placeholdersPrefixAndNames() {
+        let c = StringColumn()
+        for s in ["Untitled", "", "Nice", "No description available", "No description availablex"] { c.append(s) }
+        let n = Kernels.nullPlaceholders(c, [Array("No description available".utf8), Array("Untitled".utf8)])
+        #expect(n == 3)
+        #expect((0..<c.count).map { c.string($0) } == [nil, nil, "Nice", nil, "No description availablex"])
+        let s = StringColumn()
+        s.append("Local save in /data/art")
+        s.append("/data/x")
+        Kernels.stripPrefix(s, Array("Local save in ".utf8))
+        #expect(s.string(0) == "/data/art")
+        #expect(s.string(1) == "/data/x")
+        let f = StringColumn(), l = StringColumn(), out = StringColumn()
+        f.append("Ada"); l.append("Lovelace")
+        f.appendNull(); l.append("Solo")
+        f.append("First"); l.appendNull()
+        f.appendNull(); l.appendNull()
+        Kernels.joinNames(f, l, into: out)
+        #expect((0..<4).map { out.string($0) } == ["Ada Lovelace", "Solo", "First", nil])
+        #expect(Analysis.median([1, 2, 3, 4]) == 2.5)
+        #expect(Analysis.median([7]) == 7)
+        #expect(Analysis.ageGroup(50) == "36-50" && Analysis.ageGroup(51) == "50+" && Analysis.ageGroup(17) == nil)
+    }
+}
+
+@Suite struct ParquetRoundTripTests {
+    /// Our writer → our reader, every codec, with nulls, dictionary and PLAIN strings, several row groups.
+    @Test(arguments: ["snappy", "zstd", "gzip", "none"])
+    func roundTrip(_ codecName: String) throws {
+        let dir = tempDir("pq-\(codecName)")
+        let schema = TableSchema(name: "t", columns: [
+            ColumnSpec("i", .int64), ColumnSpec("s", .string, dictionary: true), ColumnSpec("p", .string), ColumnSpec("ts", .timestamp),
+            ColumnSpec("d", .double),
+        ])
+        let batch = ColumnBatch(schema: schema, capacity: 10)
+        guard case .int64(let i) = batch.columns[0], case .string(let s) = batch.columns[1], case .string(let p) = batch.columns[2],
+              case .timestamp(let ts) = batch.columns[3], case .double(let d) = batch.columns[4] else { Issue.record("schema"); return }
+        let n = 5000
+        for k in 0..<n {
+            if k % 7 == 0 { i.appendNull() } else { i.append(Int64(k) * 1_000_003) }
+            if k % 11 == 0 { s.appendNull() } else { s.append("v\(k % 13)") }
+            p.append("unique-\(k)-\(String(repeating: "x", count: k % 50))")
+            ts.append(Int64(k) * 1_000_000)
+            if k % 5 == 0 { d.appendNull() } else { d.append(Double(k) / 3) }
+        }
+        let codec = CompressionCodecParse.parse(codecName)
+        let w = try ParquetWriter(path: "\(dir)/f.parquet", schema: schema, codec: codec)
+        // Two row groups of the same rows.
+        try w.writeRowGroup(batch, columns: [0, 1, 2, 3, 4])
+        try w.writeRowGroup(batch, columns: [0, 1, 2, 3, 4])
+        let summary = try w.close()
+        #expect(summary.rows == 2 * n)
+        #expect(summary.columns[0].nullCount == Int64(2 * ((n + 6) / 7)))
+        let f = try ParquetFile(path: "\(dir)/f.parquet")
+        #expect(f.rowCount == 2 * n)
+        guard case .int64(let ri) = try f.readColumn("i", as: .int64), case .string(let rs) = try f.readColumn("s", as: .string),
+              case .string(let rp) = try f.readColumn("p", as: .string), case .timestamp(let rt) = try f.readColumn("ts", as: .timestamp),
+              case .double(let rd) = try f.readColumn("d", as: .double) else { Issue.record("types"); return }
+        for k in 0..<(2 * n) {
+            let j = k % n
+            #expect(ri.value(k) == i.value(j))
+            #expect(rs.string(k) == s.string(j))
+            #expect(rp.string(k) == p.string(j))
+            #expect(rt.value(k) == ts.value(j))
+            #expect(rd.value(k) == d.value(j))
+            if ri.value(k) != i.value(j) || rs.string(k) != s.string(j) { break }
+        }
+    }
+}
+
+enum CompressionCodecParse {
+    static func parse(_ s: String) -> CompressionCodecValue { CompressionCodecValue(name: s)! }
+}
+
+@Suite struct DeltaCommitTests {
+    /// Eight writers append to one new table at once: every commit gets its own version, none is lost,
+    /// and exactly one of them created the table (protocol + metaData once).
+    @Test func concurrentWritersNeverShareAVersion() throws {
+        let dir = tempDir("delta-race")
+        let schema = TableSchema(name: "t", columns: [ColumnSpec("i", .int64)])
+        let versions = VersionBox()
+        DispatchQueue.concurrentPerform(iterations: 8) { k in
+            let add = AddAction(path: "f\(k).parquet", partitionValues: [], size: 1, rows: 1, stats: [])
+            let v = try? DeltaLog(table: "\(dir)/t").commitAppend(schema: schema, partitionColumns: [], files: [add], nowMs: 1)
+            versions.add(v ?? nil)
+        }
+        #expect(versions.all.compactMap { $0 }.sorted() == Array(0..<8))
+        let snap = try #require(try DeltaLog(table: "\(dir)/t").snapshot())
+        #expect(snap.files.count == 8)
+        let text = try (0..<8).map { try String(contentsOfFile: "\(dir)/t/_delta_log/\(DeltaLog.versionFileName($0))", encoding: .utf8) }.joined()
+        #expect(text.components(separatedBy: "\"metaData\"").count == 2)
+        // A txn already in the log makes the same commit a no-op.
+        let t1 = try DeltaLog(table: "\(dir)/t").commitAppend(schema: schema, partitionColumns: [], files: [], txn: ("day", 0), nowMs: 1)
+        let t2 = try DeltaLog(table: "\(dir)/t").commitAppend(schema: schema, partitionColumns: [], files: [], txn: ("day", 0), nowMs: 1)
+        #expect(t1 == 8 && t2 == nil)
+        // Another schema is refused.
+        #expect(throws: StorageError.self) {
+            try DeltaLog(table: "\(dir)/t").commitAppend(schema: TableSchema(name: "t", columns: [ColumnSpec("j", .int64)]),
+                                                     partitionColumns: [], files: [], nowMs: 1)
+        }
+    }
+}
+
+final class VersionBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var items: [Int?] = []
+    func add(_ v: Int?) { lock.lock(); items.append(v); lock.unlock() }
+    var all: [Int?] { lock.lock(); defer { lock.unlock() }; return items }
+}
