@@ -59,3 +59,7 @@ public func runProcess(_ path: String, _ args: [String], cwd: String? = nil) thr
 public func pinbench(_ args: String...) throws -> ProcessResult {
     try runProcess(pinbenchBinary(), args)
 }
+
+public func pinbench(_ args: [String]) throws -> ProcessResult {
+    try runProcess(pinbenchBinary(), args)
+}

@@ -1,0 +1,176 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// The batch path read by independent readers: pyarrow, duckdb and deltalake (delta-rs) read our Parquet
+/// files and Delta tables; values equal the spec's cleaning rules re-implemented in Python; DuckDB SQL gives
+/// the same Q1-Q9 rows as `pinbench analyze` (Peers/check_tables.py).
+@Suite(.serialized) struct TablesInteropTests {
+    func check(_ input: String, _ tables: String, _ analysis: String?) throws -> [String: Any] {
+        let script = Bundle.module.path(forResource: "check_tables", ofType: "py", inDirectory: "Peers")!
+        let r = try runProcess("/usr/bin/env", ["python3", script, input, tables] + (analysis.map { [$0] } ?? []))
+        #expect(r.status == 0, "check_tables: \(r.stdout) \(r.stderr)")
+        return (try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]) ?? [:]
+    }
+
+    func report(_ path: String) throws -> [String: Any] {
+        try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as! [String: Any]
+    }
+
+    func table(_ r: [String: Any], _ name: String) -> [String: Any] {
+        (r["tables"] as! [[String: Any]]).first { $0["table"] as? String == name }!
+    }
+
+    @Test(arguments: [
+        ["--compression", "snappy"],
+        ["--compression", "zstd", "--partition-by", "pin=poster_name,geo=country", "--row-group-rows", "500"],
+    ])
+    func readersAgreeWithTheRulesAndTheQueries(_ options: [String]) throws {
+        let dir = tempDir("tables-\(options[1])")
+        #expect(try pinbench("emulate", "--count", "3000", "--seed", "5", "--out", "\(dir)/in", "--style", "python").status == 0)
+        let clean = try pinbench(["clean", "--from", "\(dir)/in", "--tables", "\(dir)/t", "--report-json", "\(dir)/clean.json"] + options)
+        #expect(clean.status == 0, "\(clean.stderr)")
+        let an = try pinbench("analyze", "--tables", "\(dir)/t", "--out", "\(dir)/an")
+        #expect(an.status == 0, "\(an.stderr)")
+        #expect(an.stdout.contains("q1: most popular category per country"))
+        let s = try check("\(dir)/in", "\(dir)/t", "\(dir)/an")
+        #expect(s["ok"] as? Bool == true)
+        #expect((s["rows"] as? [String: Int]) == ["pin": 3000, "geo": 3000, "user": 3000])
+        #expect((s["queries"] as? [String: Int])?.count == 9)
+        // A second run appends a commit and never rewrites the first.
+        let v0 = try String(contentsOfFile: "\(dir)/t/pin/_delta_log/00000000000000000000.json", encoding: .utf8)
+        #expect(try pinbench(["clean", "--from", "\(dir)/in", "--tables", "\(dir)/t"] + options).status == 0)
+        #expect(try String(contentsOfFile: "\(dir)/t/pin/_delta_log/00000000000000000000.json", encoding: .utf8) == v0)
+        #expect(FileManager.default.fileExists(atPath: "\(dir)/t/pin/_delta_log/00000000000000000001.json"))
+    }
+
+    /// Placeholders, invalid JSON, wrong types, huge strings, invalid UTF-8, duplicates: nulls or dead letters,
+    /// counted, with records_in == written + duplicates + dead_lettered, and the readers see exactly the survivors.
+    @Test func badInputEndsAsNullsOrDeadLetters() throws {
+        let dir = tempDir("tables-bad")
+        #expect(try pinbench("emulate", "--count", "200", "--seed", "9", "--out", "\(dir)/in").status == 0)
+        func append(_ kind: String, _ lines: [Data]) throws {
+            let h = try FileHandle(forWritingTo: URL(fileURLWithPath: "\(dir)/in/\(kind).jsonl"))
+            h.seekToEndOfFile()
+            for l in lines { h.write(l); h.write(Data("\n".utf8)) }
+            try h.close()
+        }
+        let pins = try String(contentsOfFile: "\(dir)/in/pin.jsonl", encoding: .utf8).split(separator: "\n")
+        let first = Data(pins[0].utf8)
+        let pythonStyle = Data(pins[1].replacingOccurrences(of: "\":", with: "\": ").replacingOccurrences(of: ",\"", with: ", \"").utf8)
+        let placeholders = #"{"index":900001,"unique_id":"","title":"No Title Data Available","description":"No description available Story format","poster_name":"User Info Error","follower_count":"User Info Error","tag_list":"N,o, ,T,a,g,s, ,A,v,a,i,l,a,b,l,e","is_image_or_video":"","image_src":"Image src error.","downloaded":0,"save_location":"Local save in /data/art","category":"art"}"#
+        let big = String(repeating: "é", count: 300_000)
+        try append("pin", [
+            first, pythonStyle, Data(placeholders.utf8),
+            Data(#"{"index":900002,"title":5,"follower_count":true,"downloaded":"x","category":"art"}"#.utf8),
+            Data(#"{"index":900003,"follower_count":"1.2k","category":"art","description":"\#(big)"}"#.utf8),
+            Data(#"{"index":900004,"follower_count":"12.5","category":"art"}"#.utf8),
+            Data(#"{"index":900005,"follower_count":"6M","category":null}"#.utf8),
+            Data(#"{"index": 5, "title": "#.utf8),
+            Data(#"{"title":"no key"}"#.utf8),
+            Data(#"{"index":"7"}"#.utf8),
+            Data(#"[1,2]"#.utf8),
+            Data([UInt8](#"{"index":900006,"title":""#.utf8) + [0xFF, 0xFE] + [UInt8](#""}"#.utf8)),
+            Data((#"{"index":900007,"description":""# + String(repeating: "x", count: 1_100_000) + #""}"#).utf8),
+            Data(),
+        ])
+        try append("geo", [
+            Data(#"{"ind":900001,"timestamp":"2020-02-30 00:00:00","latitude":"12.5","longitude":3,"country":""}"#.utf8),
+            Data(#"{"ind":900002,"timestamp":"2021-06-01T10:00:00.25Z","latitude":-1.5,"longitude":2.25,"country":"Cote d'Ivoire"}"#.utf8),
+            Data(#"{"ind":1.5}"#.utf8),
+        ])
+        try append("user", [
+            Data(#"{"ind":900001,"first_name":null,"last_name":"Solo","age":30.0,"date_joined":"2016-01-01 00:00:00"}"#.utf8),
+            Data(#"{"ind":900002,"first_name":"Ada","age":"x","date_joined":"not a date"}"#.utf8),
+        ])
+        let r = try pinbench("clean", "--from", "\(dir)/in", "--tables", "\(dir)/t", "--report-json", "\(dir)/clean.json")
+        #expect(r.status == 0, "\(r.stderr)")
+        let rep = try report("\(dir)/clean.json")
+        let pin = table(rep, "pin"), geo = table(rep, "geo"), user = table(rep, "user")
+        #expect(pin["records_in"] as? Int == 213)
+        #expect(pin["duplicates"] as? Int == 2)
+        #expect(pin["dead_lettered"] as? Int == 6)
+        #expect(pin["written"] as? Int == 205)
+        #expect((pin["dead_letter_reasons"] as? [String: Int]) == ["invalid JSON": 3, "missing key field": 1, "key field is not an integer": 1, "record over 1048576 bytes": 1])
+        #expect((pin["wrong_type"] as? [String: Int]) == ["follower_count": 1, "title": 1])
+        #expect(geo["records_in"] as? Int == 203 && geo["dead_lettered"] as? Int == 1 && geo["written"] as? Int == 202)
+        #expect(user["records_in"] as? Int == 202 && user["dead_lettered"] as? Int == 0 && user["written"] as? Int == 202)
+        for t in [pin, geo, user] { #expect(t["balanced"] as? Bool == true) }
+        // Every dead letter is in the file with its reason and the record (base64 when not UTF-8).
+        let dlPath = try #require(pin["dead_letter_file"] as? String)
+        let dl = try String(contentsOfFile: dlPath, encoding: .utf8).split(separator: "\n")
+        #expect(dl.count == 6)
+        #expect(dl.contains { $0.contains("record_base64") })
+        #expect(dl.contains { $0.contains(#""record":"[1,2]""#) })
+        let s = try check("\(dir)/in", "\(dir)/t", nil)
+        #expect(s["ok"] as? Bool == true)
+        #expect((s["dead_expected"] as? [String: Int]) == ["pin": 6, "geo": 1, "user": 0])
+    }
+
+    /// Landing in the Confluent layout: a re-run, and a re-run after a "crash" (last object gone, a temp
+    /// file left), give the same objects byte for byte; cleaning the landing equals cleaning the log.
+    @Test func landingIsRepeatableAndFeedsTheTables() throws {
+        let dir = tempDir("land")
+        #expect(try pinbench("run", "--count", "2500", "--seed", "3", "--data-dir", "\(dir)/data", "--partitions", "2", "--quiet").status == 0)
+        let land = try pinbench("land", "--data-dir", "\(dir)/data", "--to", "\(dir)/landing", "--flush-records", "400")
+        #expect(land.status == 0, "\(land.stderr)")
+        #expect(land.stdout.contains("landed 7500 records"))
+        func snapshot() throws -> [String: Data] {
+            var out: [String: Data] = [:]
+            let root = "\(dir)/landing/topics"
+            for f in try FileManager.default.subpathsOfDirectory(atPath: root) where f.hasSuffix(".json") && !f.contains("/.") {
+                out[f] = try Data(contentsOf: URL(fileURLWithPath: "\(root)/\(f)"))
+            }
+            return out
+        }
+        let first = try snapshot()
+        #expect(first.keys.contains("pinbench.pin/partition=0/pinbench.pin+0+0000000000.json"))
+        #expect(first.keys.contains("pinbench.pin/partition=0/pinbench.pin+0+0000000400.json"))
+        let lines = first.values.reduce(0) { $0 + $1.split(separator: UInt8(ascii: "\n")).count }
+        #expect(lines == 7500)
+        #expect(try pinbench("land", "--data-dir", "\(dir)/data", "--to", "\(dir)/landing", "--flush-records", "400").status == 0)
+        #expect(try snapshot() == first)
+        // Crash: the newest object of one partition never got renamed into place, its temp file is left.
+        let part = "\(dir)/landing/topics/pinbench.geo/partition=1"
+        let newest = try FileManager.default.contentsOfDirectory(atPath: part).filter { $0.hasSuffix(".json") }.sorted().last!
+        try FileManager.default.moveItem(atPath: "\(part)/\(newest)", toPath: "\(part)/.tmp-\(newest)")
+        #expect(try pinbench("land", "--data-dir", "\(dir)/data", "--to", "\(dir)/landing", "--flush-records", "400").status == 0)
+        #expect(try snapshot() == first)
+        // Clean both sources: the same rows.
+        #expect(try pinbench("clean", "--from", "\(dir)/landing", "--tables", "\(dir)/t1", "--report-json", "\(dir)/r1.json").status == 0)
+        #expect(try pinbench("clean", "--from", "\(dir)/data", "--tables", "\(dir)/t2", "--report-json", "\(dir)/r2.json").status == 0)
+        for k in ["pin", "geo", "user"] {
+            #expect(table(try report("\(dir)/r1.json"), k)["written"] as? Int == 2500)
+            #expect(table(try report("\(dir)/r2.json"), k)["written"] as? Int == 2500)
+        }
+    }
+
+    /// `batch --date` twice (an Airflow retry): one commit per table; the analyses are written.
+    @Test func batchDayRunsOnce() throws {
+        let dir = tempDir("batch")
+        #expect(try pinbench("run", "--count", "1500", "--data-dir", "\(dir)/data", "--quiet").status == 0)
+        let day = ISO8601DateFormatter().string(from: Date()).prefix(10)
+        let args = ["batch", "--date", String(day), "--data-dir", "\(dir)/data", "--landing", "\(dir)/landing",
+                    "--tables", "\(dir)/t", "--out", "\(dir)/an"]
+        let a = try pinbench(args)
+        #expect(a.status == 0, "\(a.stderr)")
+        let b = try pinbench(args)
+        #expect(b.status == 0, "\(b.stderr)")
+        #expect(b.stdout.contains("not cleaned again"))
+        let logs = try FileManager.default.contentsOfDirectory(atPath: "\(dir)/t/pin/_delta_log").filter { $0.hasSuffix(".json") }
+        #expect(logs == ["00000000000000000000.json"])
+        for q in 1...9 { #expect(FileManager.default.fileExists(atPath: "\(dir)/an/date=\(day)/q\(q).csv")) }
+        // Another day has no records: nothing landed, an empty commit, the same analyses.
+        let other = try pinbench(["batch", "--date", "2019-01-01"] + args.dropFirst(3))
+        #expect(other.status == 0, "\(other.stderr)")
+        #expect(other.stdout.contains("landed 0 records"))
+    }
+
+    /// The Airflow DAG: daily, retries 2, 2-minute delay, catchup off, runs `pinbench batch --date {{ ds }}`.
+    @Test func airflowDag() throws {
+        let script = Bundle.module.path(forResource: "check_dag", ofType: "py", inDirectory: "Peers")!
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+        let r = try runProcess("/usr/bin/env", ["python3", script, "\(root)/airflow/dags/pinbench_batch.py"])
+        #expect(r.status == 0, "\(r.stdout) \(r.stderr)")
+    }
+}
