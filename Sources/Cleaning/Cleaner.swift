@@ -117,7 +117,9 @@ public enum Cleaner {
             results.set(i, Result { try cleanKind(k, source: source, options: options, now: now) })
         }
         if options.parallel {
-            DispatchQueue.concurrentPerform(iterations: kinds.count, execute: work)
+            // Real threads (not Dispatch's width-limited pool): each table's write stage blocks on a queue.
+            let threads = kinds.indices.map { i in spawnThread { work(i) } }
+            for t in threads { joinThread(t) }
         } else {
             for i in kinds.indices { work(i) }
         }
@@ -142,7 +144,7 @@ public enum Cleaner {
                 try cleaner.deadLetter(rec.bytes, reason: reason, source: rec.location())
             }
         }
-        try cleaner.flush()
+        try cleaner.finish()
         let adds = try writer.finish()
         try deadLetter.close()
         var report = cleaner.report
@@ -180,6 +182,22 @@ final class NSLockLite: @unchecked Sendable {
     }
 }
 
+/// Starts a joinable thread running `body`.
+func spawnThread(_ body: @escaping @Sendable () -> Void) -> pthread_t {
+    final class Box { let body: @Sendable () -> Void; init(_ b: @escaping @Sendable () -> Void) { body = b } }
+    let ctx = Unmanaged.passRetained(Box(body)).toOpaque()
+    var t = pthread_t()
+    let rc = pthread_create(&t, nil, { raw in
+        let box = Unmanaged<AnyObject>.fromOpaque(raw!).takeRetainedValue() as! Box
+        box.body()
+        return nil
+    }, ctx)
+    precondition(rc == 0, "pthread_create failed: \(rc)")
+    return t
+}
+
+func joinThread(_ t: pthread_t) { pthread_join(t, nil) }
+
 public func monotonicSeconds() -> Double {
     var ts = timespec()
     clock_gettime(CLOCK_MONOTONIC, &ts)
@@ -201,16 +219,20 @@ final class KindCleaner {
     let writer: PartitionedTableWriter
     let deadLetterWriter: DeadLetterWriter
     var report: KindReport
-    let out: ColumnBatch
+    /// The batch being filled; full ones go to the write stage (dedupe, partition, encode, compress,
+    /// write) on its own thread, so parsing and writing one table use two cores.
+    var job: CleanJob
+    var out: ColumnBatch { job.batch }
+    let free = Channel<CleanJob>()
+    let full = Channel<CleanJob>()
+    var writeThread: pthread_t?
+    let stage = WriteStage()
     let keys: JSONKeyTable
     let fields: UnsafeMutableBufferPointer<JSONField>
     /// Raw text columns that kernels turn into typed output columns.
     let rawA = StringColumn(capacity: 1024)
     let rawB = StringColumn(capacity: 1024)
     let rawC = StringColumn(capacity: 1024)
-    var seen = FingerprintSet()
-    var h1: [UInt64] = []
-    var h2: [UInt64] = []
 
     static let descriptionPlaceholders: [[UInt8]] = ["No description available Story format", "No description available", "Untitled"].map { Array($0.utf8) }
     static let titlePlaceholder: [[UInt8]] = [Array("No Title Data Available".utf8)]
@@ -225,13 +247,35 @@ final class KindCleaner {
         self.writer = writer
         self.deadLetterWriter = deadLetter
         report = KindReport(kind: kind)
-        out = ColumnBatch(schema: CleanSchemas.schema(kind), capacity: batchRows)
+        job = CleanJob(schema: CleanSchemas.schema(kind), capacity: batchRows)
+        for _ in 0..<2 { free.put(CleanJob(schema: CleanSchemas.schema(kind), capacity: batchRows)) }
         switch kind {
         case .pin: keys = PinRecord.keyTable
         case .geo: keys = GeoRecord.keyTable
         case .user: keys = UserRecord.keyTable
         }
         fields = .allocate(capacity: 16)
+        let (full, free, stage, writer) = (self.full, self.free, self.stage, self.writer)
+        nonisolated(unsafe) let w = writer
+        writeThread = spawnThread {
+            while let j = full.take() {
+                if stage.error == nil {
+                    do { try stage.write(j, to: w) } catch { stage.error = error }
+                }
+                j.batch.reset()
+                free.put(j)
+            }
+        }
+    }
+
+    /// Flushes the last batch and waits for the write stage.
+    func finish() throws {
+        try flush()
+        full.close()
+        if let t = writeThread { joinThread(t); writeThread = nil }
+        if let e = stage.error { throw e }
+        report.written = stage.written
+        report.duplicates = stage.duplicates
     }
 
     deinit { fields.deallocate() }
@@ -377,26 +421,84 @@ final class KindCleaner {
             noteNulls("date_joined", Kernels.parseTimestamps(rawC, into: int(3)))
         }
         rawA.reset(); rawB.reset(); rawC.reset()
-        // Duplicates (same values, e.g. a client's retry): 128-bit row fingerprints, first one kept.
-        Kernels.rowHashes(out, &h1, &h2)
+        Kernels.rowHashes(out, job.h1, job.h2)
+        if let e = stage.error { throw e }
+        full.put(job)
+        job = free.take()!
+    }
+}
+
+/// A batch on its way to the write stage, with its rows' fingerprints.
+final class CleanJob: @unchecked Sendable {
+    let batch: ColumnBatch
+    let h1 = ColumnVector<UInt64>()
+    let h2 = ColumnVector<UInt64>()
+    init(schema: TableSchema, capacity: Int) { batch = ColumnBatch(schema: schema, capacity: capacity) }
+}
+
+/// The write stage of one table: drops rows seen before (128-bit fingerprints, first kept), then hands
+/// the rest to the table writer. Runs on one thread; its counters are read after it finished.
+final class WriteStage: @unchecked Sendable {
+    let seen = FingerprintSet()
+    var written = 0
+    var duplicates = 0
+    var error: (any Error)?
+    var keep: [Int32] = []
+
+    func write(_ job: CleanJob, to writer: PartitionedTableWriter) throws {
+        let out = job.batch
         let n = out.rowCount
-        var dupRows: [Int] = []
-        for i in 0..<n where !seen.insert(h1[i], h2[i]) { dupRows.append(i) }
-        if dupRows.isEmpty {
+        keep.removeAll(keepingCapacity: true)
+        for i in 0..<n where seen.insert(job.h1[i], job.h2[i]) { keep.append(Int32(i)) }
+        if keep.count == n {
             try writer.append(out)
-            report.written += n
         } else {
-            let kept = ColumnBatch(schema: out.schema, capacity: n - dupRows.count)
-            var d = 0
-            for i in 0..<n {
-                if d < dupRows.count && dupRows[d] == i { d += 1; continue }
-                kept.append(from: out, row: i)
-            }
+            let kept = ColumnBatch(schema: out.schema, capacity: keep.count)
+            keep.withUnsafeBufferPointer { kept.append(from: out, rows: $0) }
             try writer.append(kept)
-            report.written += kept.rowCount
-            report.duplicates += dupRows.count
         }
-        out.reset()
+        written += keep.count
+        duplicates += n - keep.count
+    }
+}
+
+/// A blocking queue between two threads (mutex and condition variable).
+final class Channel<T>: @unchecked Sendable {
+    private var m = pthread_mutex_t()
+    private var c = pthread_cond_t()
+    private var items: [T] = []
+    private var closed = false
+
+    init() {
+        pthread_mutex_init(&m, nil)
+        pthread_cond_init(&c, nil)
+    }
+
+    deinit {
+        pthread_mutex_destroy(&m)
+        pthread_cond_destroy(&c)
+    }
+
+    func put(_ v: T) {
+        pthread_mutex_lock(&m)
+        items.append(v)
+        pthread_cond_broadcast(&c)
+        pthread_mutex_unlock(&m)
+    }
+
+    /// The next item; nil once closed and drained.
+    func take() -> T? {
+        pthread_mutex_lock(&m)
+        defer { pthread_mutex_unlock(&m) }
+        while items.isEmpty && !closed { pthread_cond_wait(&c, &m) }
+        return items.isEmpty ? nil : items.removeFirst()
+    }
+
+    func close() {
+        pthread_mutex_lock(&m)
+        closed = true
+        pthread_cond_broadcast(&c)
+        pthread_mutex_unlock(&m)
     }
 }
 

@@ -189,11 +189,14 @@ public enum Kernels {
     }
 
     /// Folds every column of `batch` into two independent 64-bit hashes per row (a 128-bit row fingerprint).
-    public static func rowHashes(_ batch: ColumnBatch, _ h1: inout [UInt64], _ h2: inout [UInt64]) {
+    public static func rowHashes(_ batch: ColumnBatch, _ h1v: ColumnVector<UInt64>, _ h2v: ColumnVector<UInt64>) {
         let n = batch.rowCount
-        h1 = Array(repeating: 0x243F_6A88_85A3_08D3, count: n)
-        h2 = Array(repeating: 0x1319_8A2E_0370_7344, count: n)
-        func fold(_ i: Int, _ v: UInt64, _ w: UInt64) {
+        h1v.removeAll()
+        h2v.removeAll()
+        h1v.append(repeating: 0x243F_6A88_85A3_08D3, count: n)
+        h2v.append(repeating: 0x1319_8A2E_0370_7344, count: n)
+        let h1 = h1v.base, h2 = h2v.base
+        @inline(__always) func fold(_ i: Int, _ v: UInt64, _ w: UInt64) {
             h1[i] = mix(h1[i], v)
             h2[i] = mix(h2[i] ^ 0x5bd1_e995, w)
         }
@@ -220,45 +223,59 @@ public enum Kernels {
 }
 
 /// A set of 128-bit row fingerprints: open addressing over two parallel arrays, grown at half full.
-public struct FingerprintSet {
-    var lo: [UInt64]
-    var hi: [UInt64]
-    var used: [Bool]
+/// A class over raw memory (not Swift arrays) so inserts pay no exclusivity or uniqueness checks.
+public final class FingerprintSet {
+    var lo: UnsafeMutablePointer<UInt64>
+    var hi: UnsafeMutablePointer<UInt64>
     var mask: Int
     public private(set) var count = 0
+    // (0, 0) marks an empty slot; a real (0, 0) fingerprint is kept aside.
+    var hasZero = false
 
     public init(capacity: Int = 1 << 16) {
         var size = 1024
         while size < capacity * 2 { size *= 2 }
-        lo = Array(repeating: 0, count: size)
-        hi = Array(repeating: 0, count: size)
-        used = Array(repeating: false, count: size)
+        lo = .allocate(capacity: size)
+        lo.initialize(repeating: 0, count: size)
+        hi = .allocate(capacity: size)
+        hi.initialize(repeating: 0, count: size)
         mask = size - 1
     }
 
+    deinit {
+        lo.deallocate()
+        hi.deallocate()
+    }
+
     /// Inserts; false when it was already there.
-    public mutating func insert(_ a: UInt64, _ b: UInt64) -> Bool {
+    public func insert(_ a: UInt64, _ b: UInt64) -> Bool {
+        if a == 0 && b == 0 {
+            defer { hasZero = true }
+            return !hasZero
+        }
         if (count + 1) * 2 > mask { grow() }
-        var s = Int(truncatingIfNeeded: a) & mask
-        while used[s] {
+        var s = Int(truncatingIfNeeded: a ^ (a >> 29)) & mask
+        while lo[s] != 0 || hi[s] != 0 {
             if lo[s] == a && hi[s] == b { return false }
             s = (s + 1) & mask
         }
-        used[s] = true
         lo[s] = a
         hi[s] = b
         count += 1
         return true
     }
 
-    private mutating func grow() {
-        let old = (lo, hi, used)
-        let size = (mask + 1) * 2
-        lo = Array(repeating: 0, count: size)
-        hi = Array(repeating: 0, count: size)
-        used = Array(repeating: false, count: size)
+    private func grow() {
+        let oldLo = lo, oldHi = hi, oldSize = mask + 1
+        let size = oldSize * 2
+        lo = .allocate(capacity: size)
+        lo.initialize(repeating: 0, count: size)
+        hi = .allocate(capacity: size)
+        hi.initialize(repeating: 0, count: size)
         mask = size - 1
         count = 0
-        for i in old.2.indices where old.2[i] { _ = insert(old.0[i], old.1[i]) }
+        for i in 0..<oldSize where oldLo[i] != 0 || oldHi[i] != 0 { _ = insert(oldLo[i], oldHi[i]) }
+        oldLo.deallocate()
+        oldHi.deallocate()
     }
 }

@@ -10,15 +10,15 @@ import Bytes
 /// Kernels narrow a value in place (a prefix strip moves `start`) without touching the bytes.
 public final class StringColumn {
     public let data: ByteBuffer
-    public var start: [Int32] = []
-    public var length: [Int32] = []
-    public var valid: [UInt8] = []
+    public let start: ColumnVector<Int32>
+    public let length: ColumnVector<Int32>
+    public let valid: ColumnVector<UInt8>
 
     public init(capacity: Int = 0) {
         data = ByteBuffer(capacity: Swift.max(capacity * 16, 4096))
-        start.reserveCapacity(capacity)
-        length.reserveCapacity(capacity)
-        valid.reserveCapacity(capacity)
+        start = ColumnVector(capacity: capacity)
+        length = ColumnVector(capacity: capacity)
+        valid = ColumnVector(capacity: capacity)
     }
 
     public var count: Int { valid.count }
@@ -69,12 +69,12 @@ public final class StringColumn {
 
 /// 64-bit integers (also timestamps in microseconds since the epoch, UTC).
 public final class Int64Column {
-    public var values: [Int64] = []
-    public var valid: [UInt8] = []
+    public let values: ColumnVector<Int64>
+    public let valid: ColumnVector<UInt8>
 
     public init(capacity: Int = 0) {
-        values.reserveCapacity(capacity)
-        valid.reserveCapacity(capacity)
+        values = ColumnVector(capacity: capacity)
+        valid = ColumnVector(capacity: capacity)
     }
 
     public var count: Int { valid.count }
@@ -96,12 +96,12 @@ public final class Int64Column {
 }
 
 public final class DoubleColumn {
-    public var values: [Double] = []
-    public var valid: [UInt8] = []
+    public let values: ColumnVector<Double>
+    public let valid: ColumnVector<UInt8>
 
     public init(capacity: Int = 0) {
-        values.reserveCapacity(capacity)
-        valid.reserveCapacity(capacity)
+        values = ColumnVector(capacity: capacity)
+        valid = ColumnVector(capacity: capacity)
     }
 
     public var count: Int { valid.count }
@@ -194,6 +194,24 @@ public enum ColumnData {
         }
     }
 
+    /// Appends rows `rows` of `other` (same type), one tight loop per column.
+    func append(from other: ColumnData, rows: UnsafeBufferPointer<Int32>) {
+        switch (self, other) {
+        case (.string(let d), .string(let s)):
+            for r in rows { d.append(from: s, row: Int(r)) }
+        case (.int64(let d), .int64(let s)), (.timestamp(let d), .timestamp(let s)):
+            for r in rows { d.values.append(s.values[Int(r)]); d.valid.append(s.valid[Int(r)]) }
+        case (.double(let d), .double(let s)):
+            for r in rows { d.values.append(s.values[Int(r)]); d.valid.append(s.valid[Int(r)]) }
+        case (.doublePair(let d1, let d2), .doublePair(let s1, let s2)):
+            for r in rows {
+                d1.values.append(s1.values[Int(r)]); d1.valid.append(s1.valid[Int(r)])
+                d2.values.append(s2.values[Int(r)]); d2.valid.append(s2.valid[Int(r)])
+            }
+        default: preconditionFailure("column type mismatch")
+        }
+    }
+
     func append(from other: ColumnData, row: Int) {
         switch (self, other) {
         case (.string(let d), .string(let s)): d.append(from: s, row: row)
@@ -230,6 +248,11 @@ public final class ColumnBatch {
     /// Appends row `row` of `other` (same schema).
     public func append(from other: ColumnBatch, row: Int) {
         for (d, s) in zip(columns, other.columns) { d.append(from: s, row: row) }
+    }
+
+    /// Appends rows `rows` of `other` (same schema).
+    public func append(from other: ColumnBatch, rows: UnsafeBufferPointer<Int32>) {
+        for (d, s) in zip(columns, other.columns) { d.append(from: s, rows: rows) }
     }
 
     public func column(_ name: String) -> ColumnData? { schema.index(of: name).map { columns[$0] } }

@@ -174,7 +174,7 @@ public final class ParquetWriter {
 
     // MARK: column chunks
 
-    private func definitionLevels(_ valid: [UInt8]) {
+    private func definitionLevels(_ valid: ColumnVector<UInt8>) {
         levels.reset()
         valid.withUnsafeBufferPointer { RLEHybrid.encode($0, bitWidth: 1, into: levels) }
     }
@@ -307,7 +307,7 @@ public final class ParquetWriter {
             stats: stats, statsKind: spec.type)
     }
 
-    private func appendPlain<T: BinaryInteger>(_ values: [T], _ valid: [UInt8], _ nulls: inout Int64, _ note: (Int64) -> Void) {
+    private func appendPlain(_ values: ColumnVector<Int64>, _ valid: ColumnVector<UInt8>, _ nulls: inout Int64, _ note: (Int64) -> Void) {
         values.withUnsafeBufferPointer { vs in
             valid.withUnsafeBufferPointer { va in
                 let dst = page.reserve(vs.count * 8)
@@ -327,7 +327,7 @@ public final class ParquetWriter {
         }
     }
 
-    private func appendPlain(_ values: [Double], _ valid: [UInt8], _ nulls: inout Int64, _ note: (Double) -> Void) {
+    private func appendPlain(_ values: ColumnVector<Double>, _ valid: ColumnVector<UInt8>, _ nulls: inout Int64, _ note: (Double) -> Void) {
         values.withUnsafeBufferPointer { vs in
             valid.withUnsafeBufferPointer { va in
                 let dst = page.reserve(vs.count * 8)

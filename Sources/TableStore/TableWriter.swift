@@ -82,7 +82,9 @@ public final class PartitionedTableWriter {
                 rowsWritten += n
                 return
             }
-            for i in 0..<n { buffers[0].append(from: batch, row: i) }
+            allRows.removeAll(keepingCapacity: true)
+            for i in 0..<n { allRows.append(Int32(i)) }
+            allRows.withUnsafeBufferPointer { buffers[0].append(from: batch, rows: $0) }
             try flushIfFull(0)
             return
         }
@@ -102,11 +104,19 @@ public final class PartitionedTableWriter {
             }
             rowPartition.append(Int32(slot))
         }
-        for i in 0..<n { buffers[Int(rowPartition[i])].append(from: batch, row: i) }
+        // Gather each partition's rows column by column.
+        while rowsBySlot.count < buffers.count { rowsBySlot.append([]) }
+        for k in rowsBySlot.indices { rowsBySlot[k].removeAll(keepingCapacity: true) }
+        for i in 0..<n { rowsBySlot[Int(rowPartition[i])].append(Int32(i)) }
+        for k in rowsBySlot.indices where !rowsBySlot[k].isEmpty {
+            rowsBySlot[k].withUnsafeBufferPointer { buffers[k].append(from: batch, rows: $0) }
+        }
         for s in buffers.indices { try flushIfFull(s) }
     }
 
     private var keySlots: [Int] = []
+    private var rowsBySlot: [[Int32]] = []
+    private var allRows: [Int32] = []
 
     private func flushIfFull(_ s: Int) throws(StorageError) {
         if buffers[s].rowCount >= options.rowGroupRows { try flush(s) }
