@@ -66,7 +66,7 @@ let package = Package(
         .target(name: "TableStore", dependencies: ["Bytes", "Codecs", "PinModel"], swiftSettings: strict),
         .target(name: "Cleaning", dependencies: ["Bytes", "PinModel", "TableStore", "KafkaLog", "KafkaWire"], swiftSettings: strict),
         .target(name: "Analytics", dependencies: ["TableStore"], swiftSettings: strict),
-        .target(name: "Landing", dependencies: ["Bytes", "PinModel", "KafkaLog", "KafkaWire", "KafkaClient"], swiftSettings: strict),
+        .target(name: "Landing", dependencies: ["Bytes", "PinModel", "TableStore", "KafkaLog", "KafkaWire", "KafkaClient"], swiftSettings: strict),
         .target(name: "Reports", dependencies: ["Pipeline", "PinModel", "Codecs", .product(name: "Histogram", package: "hdrhistogram-swift")], swiftSettings: strict),
         .executableTarget(
             name: "pinbench",

@@ -6,6 +6,7 @@ import KafkaClient
 import KafkaLog
 import KafkaWire
 import PinModel
+import TableStore
 
 /// Landing in the Confluent S3 sink layout (DefaultPartitioner, JsonFormat):
 /// `topics/<topic>/partition=<p>/<topic>+<p>+<startOffset, 10 digits>.json`, one JSON value per line,
@@ -130,7 +131,7 @@ public final class Lander {
         self.topic = topic
         self.partition = partition
         dir = "\(options.root)/topics/\(topic)/partition=\(partition)"
-        try mkdirs(dir)
+        try createDirectories(dir)
         chunk.reset()
         chunkRecords = 0
         chunkStart = -1
@@ -179,7 +180,7 @@ public final class Lander {
 
     private func setAside(_ v: UnsafeRawBufferPointer, offset: Int64) throws {
         let d = "\(options.root)/_unlandable/\(topic)"
-        try mkdirs(d)
+        try createDirectories(d)
         try writeAtomically("\(d)/\(Lander.objectName(topic: topic, partition: partition, offset: offset))".replacingSuffix(".json", ".bin"), v)
         report.unlandable += 1
     }
@@ -219,16 +220,6 @@ public final class Lander {
             let e = errno
             unlink(tmp)
             throw LandingError("rename to \(path): \(String(cString: strerror(e)))")
-        }
-    }
-}
-
-func mkdirs(_ path: String) throws {
-    var current = path.hasPrefix("/") ? "" : "."
-    for part in path.split(separator: "/") {
-        current += "/" + part
-        if mkdir(current, 0o755) != 0 && errno != EEXIST {
-            throw LandingError("cannot create \(current): \(String(cString: strerror(errno)))")
         }
     }
 }

@@ -67,9 +67,10 @@ public final class StringColumn {
     }
 }
 
-/// 64-bit integers (also timestamps in microseconds since the epoch, UTC).
-public final class Int64Column {
-    public let values: ColumnVector<Int64>
+/// Fixed-width values with validity: `Int64Column` (also timestamps in microseconds since the epoch, UTC)
+/// and `DoubleColumn`.
+public final class ValueColumn<T: BitwiseCopyable & AdditiveArithmetic> {
+    public let values: ColumnVector<T>
     public let valid: ColumnVector<UInt8>
 
     public init(capacity: Int = 0) {
@@ -84,43 +85,19 @@ public final class Int64Column {
         valid.removeAll(keepingCapacity: true)
     }
 
-    @inlinable public func append(_ v: Int64) { values.append(v); valid.append(1) }
-    @inlinable public func appendNull() { values.append(0); valid.append(0) }
-    public func value(_ i: Int) -> Int64? { valid[i] == 0 ? nil : values[i] }
+    @inlinable public func append(_ v: T) { values.append(v); valid.append(1) }
+    @inlinable public func appendNull() { values.append(.zero); valid.append(0) }
+    public func value(_ i: Int) -> T? { valid[i] == 0 ? nil : values[i] }
 
     @inlinable
-    public func append(from other: Int64Column, row i: Int) {
+    public func append(from other: ValueColumn<T>, row i: Int) {
         values.append(other.values[i])
         valid.append(other.valid[i])
     }
 }
 
-public final class DoubleColumn {
-    public let values: ColumnVector<Double>
-    public let valid: ColumnVector<UInt8>
-
-    public init(capacity: Int = 0) {
-        values = ColumnVector(capacity: capacity)
-        valid = ColumnVector(capacity: capacity)
-    }
-
-    public var count: Int { valid.count }
-
-    public func reset() {
-        values.removeAll(keepingCapacity: true)
-        valid.removeAll(keepingCapacity: true)
-    }
-
-    @inlinable public func append(_ v: Double) { values.append(v); valid.append(1) }
-    @inlinable public func appendNull() { values.append(0); valid.append(0) }
-    public func value(_ i: Int) -> Double? { valid[i] == 0 ? nil : values[i] }
-
-    @inlinable
-    public func append(from other: DoubleColumn, row i: Int) {
-        values.append(other.values[i])
-        valid.append(other.valid[i])
-    }
-}
+public typealias Int64Column = ValueColumn<Int64>
+public typealias DoubleColumn = ValueColumn<Double>
 
 /// The logical type of a table column.
 public enum ColumnType: Sendable, Equatable {
