@@ -195,27 +195,10 @@ public final class Lander {
         chunkStart = -1
     }
 
+    /// Temp name, fsync, rename: a reader (or a re-run) never sees half an object.
     private func writeAtomically(_ path: String, _ bytes: UnsafeRawBufferPointer) throws {
         let tmp = path.replacingLastComponent(prefix: ".tmp-")
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        if fd < 0 { throw LandingError("cannot create \(tmp): \(String(cString: strerror(errno)))") }
-        var done = 0
-        while done < bytes.count {
-            let n = write(fd, bytes.baseAddress! + done, bytes.count - done)
-            if n < 0 {
-                if errno == EINTR { continue }
-                let e = errno
-                close(fd)
-                unlink(tmp)
-                throw LandingError("write \(path): \(String(cString: strerror(e)))")
-            }
-            done += n
-        }
-        if fsync(fd) != 0 || close(fd) != 0 {
-            let e = errno
-            unlink(tmp)
-            throw LandingError("sync \(path): \(String(cString: strerror(e)))")
-        }
+        try writeFileDurably(tmp, bytes)
         if rename(tmp, path) != 0 {
             let e = errno
             unlink(tmp)

@@ -284,12 +284,18 @@ func readFile(_ path: String) throws(StorageError) -> String {
 
 /// Writes `text` to `path` and fsyncs it.
 func writeFileDurably(_ path: String, _ text: String) throws(StorageError) {
+    var text = text
+    let r: Result<Void, StorageError> = text.withUTF8 { u in Result { () throws(StorageError) in try writeFileDurably(path, UnsafeRawBufferPointer(u)) } }
+    try r.get()
+}
+
+/// Writes `bytes` to `path` (created or truncated) and fsyncs it; on failure the file is removed.
+public func writeFileDurably(_ path: String, _ bytes: UnsafeRawBufferPointer) throws(StorageError) {
     let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
     if fd < 0 { throw StorageError("cannot create \(path): \(String(cString: strerror(errno)))") }
-    let bytes = Array(text.utf8)
     var done = 0
     while done < bytes.count {
-        let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + done, bytes.count - done) }
+        let n = Glibc.write(fd, bytes.baseAddress! + done, bytes.count - done)
         if n < 0 {
             if errno == EINTR { continue }
             let e = errno
