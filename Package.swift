@@ -24,6 +24,7 @@ let package = Package(
         .library(name: "Cleaning", targets: ["Cleaning"]),
         .library(name: "Analytics", targets: ["Analytics"]),
         .library(name: "Landing", targets: ["Landing"]),
+        .library(name: "AWSClient", targets: ["AWSClient"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -37,7 +38,10 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CSnappy", providers: [.apt(["libsnappy-dev"])]),
         .systemLibrary(name: "CNuma", providers: [.apt(["libnuma-dev"])]),
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .target(name: "CPinShims"),
+        .target(name: "CCurlShim", dependencies: ["CCurl"]),
 
         .target(name: "Bytes", swiftSettings: strict),
         .target(name: "PinModel", dependencies: ["Bytes", "CPinShims"], swiftSettings: strict),
@@ -67,6 +71,7 @@ let package = Package(
         .target(name: "Cleaning", dependencies: ["Bytes", "PinModel", "TableStore", "KafkaLog", "KafkaWire"], swiftSettings: strict),
         .target(name: "Analytics", dependencies: ["TableStore"], swiftSettings: strict),
         .target(name: "Landing", dependencies: ["Bytes", "PinModel", "TableStore", "KafkaLog", "KafkaWire", "KafkaClient"], swiftSettings: strict),
+        .target(name: "AWSClient", dependencies: ["Bytes", "PinModel", "CCurl", "CCurlShim", "CCrypto"], swiftSettings: strict),
         .target(name: "Reports", dependencies: ["Pipeline", "PinModel", "Codecs", .product(name: "Histogram", package: "hdrhistogram-swift")], swiftSettings: strict),
         .executableTarget(
             name: "pinbench",
@@ -80,6 +85,7 @@ let package = Package(
         .testTarget(name: "PinModelTests", dependencies: ["PinModel", "PinEmulator"]),
         .testTarget(name: "KafkaWireTests", dependencies: ["KafkaWire", "Codecs"]),
         .testTarget(name: "KafkaLogTests", dependencies: ["KafkaLog", "KafkaWire", "Codecs"]),
+        .testTarget(name: "AWSTests", dependencies: ["AWSClient", "Bytes"]),
         .testTarget(name: "RingBuffersTests", dependencies: ["RingBuffers"]),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "PinEmulator", "PinModel", "KafkaLog", "KafkaWire", "TestSupport"]),

@@ -1,0 +1,161 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where an AWS client points and who it signs as.
+public struct AWSConfig: Sendable {
+    public var region: String
+    public var credentials: Credentials
+    /// `--aws-endpoint URL`: one endpoint for every service (moto, LocalStack, a proxy); nil = real AWS.
+    public var endpoint: String?
+    public var connectTimeoutMs = 5_000
+    public var requestTimeoutMs = 30_000
+    /// Throttling, 5xx and dropped connections are retried with jittered exponential backoff until this
+    /// deadline (per call) or `maxAttempts`.
+    public var retryDeadlineMs = 30_000
+    public var maxAttempts = 10
+    public var backoffBaseMs = 25.0
+    public var backoffCapMs = 2_000.0
+    public var verifyTLS = true
+
+    public init(region: String, credentials: Credentials, endpoint: String? = nil) {
+        self.region = region
+        self.credentials = credentials
+        self.endpoint = endpoint
+    }
+
+    /// Builds a config the way the AWS CLI does: explicit values first, then the standard environment
+    /// variables, then the shared files (`~/.aws/credentials`, `~/.aws/config`, profile `AWS_PROFILE` or
+    /// `default`).
+    public static func resolve(
+        region: String? = nil, accessKeyId: String? = nil, secretAccessKey: String? = nil, sessionToken: String? = nil,
+        profile: String? = nil, endpoint: String? = nil, environment: [String: String] = currentEnvironment()
+    ) throws(AWSError) -> AWSConfig {
+        let creds = try resolveCredentials(accessKeyId: accessKeyId, secretAccessKey: secretAccessKey, sessionToken: sessionToken,
+                                           profile: profile, environment: environment)
+        let prof = profile ?? environment["AWS_PROFILE"] ?? "default"
+        var r = region ?? environment["AWS_REGION"] ?? environment["AWS_DEFAULT_REGION"]
+        if r == nil {
+            let file = environment["AWS_CONFIG_FILE"] ?? "\(environment["HOME"] ?? "")/.aws/config"
+            if let ini = try? readINI(file) {
+                r = ini[prof == "default" ? "default" : "profile \(prof)"]?["region"]
+            }
+        }
+        if let e = endpoint, !(e.hasPrefix("http://") || e.hasPrefix("https://")) {
+            throw AWSError(.config, "--aws-endpoint must start with http:// or https:// (got \(e))")
+        }
+        return AWSConfig(region: r ?? "us-east-1", credentials: creds, endpoint: endpoint ?? environment["AWS_ENDPOINT_URL"])
+    }
+
+    static func resolveCredentials(accessKeyId: String?, secretAccessKey: String?, sessionToken: String?, profile: String?,
+                                   environment env: [String: String]) throws(AWSError) -> Credentials {
+        if let a = accessKeyId, let s = secretAccessKey {
+            return Credentials(accessKeyId: a, secretAccessKey: s, sessionToken: sessionToken, source: "options")
+        }
+        if accessKeyId != nil || secretAccessKey != nil {
+            throw AWSError(.config, "give both --aws-access-key-id and --aws-secret-access-key, or neither")
+        }
+        if profile == nil, let a = env["AWS_ACCESS_KEY_ID"], let s = env["AWS_SECRET_ACCESS_KEY"], !a.isEmpty {
+            return Credentials(accessKeyId: a, secretAccessKey: s, sessionToken: env["AWS_SESSION_TOKEN"], source: "environment")
+        }
+        let prof = profile ?? env["AWS_PROFILE"] ?? "default"
+        let file = env["AWS_SHARED_CREDENTIALS_FILE"] ?? "\(env["HOME"] ?? "")/.aws/credentials"
+        if let ini = try? readINI(file), let sec = ini[prof], let a = sec["aws_access_key_id"], let s = sec["aws_secret_access_key"] {
+            return Credentials(accessKeyId: a, secretAccessKey: s, sessionToken: sec["aws_session_token"], source: "profile \(prof) in \(file)")
+        }
+        throw AWSError(.config, "no AWS credentials: give --aws-access-key-id/--aws-secret-access-key, set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or add profile [\(prof)] to \(file)")
+    }
+
+    /// `[section]` → key → value; `#` and `;` start comments.
+    static func readINI(_ path: String) throws -> [String: [String: String]] {
+        guard let f = fopen(path, "r") else { throw AWSError(.config, "cannot open \(path)") }
+        defer { fclose(f) }
+        var out: [String: [String: String]] = [:]
+        var section = ""
+        var line: UnsafeMutablePointer<CChar>? = nil
+        var cap = 0
+        defer { free(line) }
+        while getline(&line, &cap, f) > 0 {
+            let raw = String(cString: line!)
+            let t = raw.trimmingCharactersInSet()
+            if t.isEmpty || t.hasPrefix("#") || t.hasPrefix(";") { continue }
+            if t.hasPrefix("[") && t.hasSuffix("]") {
+                section = String(t.dropFirst().dropLast()).trimmingCharactersInSet()
+                continue
+            }
+            guard let eq = t.firstIndex(of: "=") else { continue }
+            out[section, default: [:]][String(t[..<eq]).trimmingCharactersInSet()] = String(t[t.index(after: eq)...]).trimmingCharactersInSet()
+        }
+        return out
+    }
+}
+
+public func currentEnvironment() -> [String: String] {
+    var out: [String: String] = [:]
+    var p = environ
+    while let e = p.pointee {
+        let s = String(cString: e)
+        if let eq = s.firstIndex(of: "=") { out[String(s[..<eq])] = String(s[s.index(after: eq)...]) }
+        p += 1
+    }
+    return out
+}
+
+extension String {
+    func trimmingCharactersInSet() -> String {
+        var s = Substring(self)
+        while let f = s.first, f.isWhitespace { s = s.dropFirst() }
+        while let l = s.last, l.isWhitespace { s = s.dropLast() }
+        return String(s)
+    }
+}
+
+/// One error type for every AWS call: what kind, the service's error code when it sent one, and a message
+/// that never holds a secret.
+public struct AWSError: Error, CustomStringConvertible, Sendable {
+    public enum Kind: Sendable, Equatable {
+        case config
+        /// Could not reach the endpoint (DNS, refused, TLS, timeout): curl's code.
+        case transport(Int)
+        /// The service answered with an error.
+        case service(status: Int, code: String)
+        /// The answer could not be read.
+        case protocolError
+    }
+    public var kind: Kind
+    public var message: String
+
+    public init(_ kind: Kind, _ message: String) {
+        self.kind = kind
+        self.message = message
+    }
+
+    public var code: String {
+        switch kind {
+        case .config: "Config"
+        case .transport(let c): "Transport(\(c))"
+        case .service(_, let c): c
+        case .protocolError: "BadResponse"
+        }
+    }
+
+    public var description: String { message }
+
+    /// Throttling, 5xx, dropped connections and timeouts are worth another try.
+    public var isRetriable: Bool {
+        switch kind {
+        case .config, .protocolError: return false
+        case .transport(let c):
+            // 6 could not resolve host, 7 could not connect: a wrong endpoint stays wrong.
+            return c != 6 && c != 1 && c != 3
+        case .service(let status, let code):
+            return status >= 500 || status == 429 || AWSError.throttlingCodes.contains(code)
+        }
+    }
+
+    static let throttlingCodes: Set<String> = [
+        "ProvisionedThroughputExceededException", "LimitExceededException", "ThrottlingException", "Throttling",
+        "RequestLimitExceeded", "SlowDown", "InternalFailure", "ServiceUnavailable", "InternalError", "KMSThrottlingException",
+        "RequestTimeout", "RequestTimeoutException",
+    ]
+}

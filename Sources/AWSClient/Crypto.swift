@@ -1,0 +1,59 @@
+import CCrypto
+
+/// SHA-256, HMAC-SHA256 and MD5 from libcrypto (OpenSSL 3), one-shot.
+public enum Digest {
+    public static func sha256(_ data: UnsafeRawBufferPointer) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: 32)
+        out.withUnsafeMutableBufferPointer { o in
+            var len: UInt32 = 32
+            _ = EVP_Digest(data.baseAddress, data.count, o.baseAddress, &len, EVP_sha256(), nil)
+        }
+        return out
+    }
+
+    public static func sha256(_ bytes: [UInt8]) -> [UInt8] { bytes.withUnsafeBytes { sha256($0) } }
+    public static func sha256(_ s: String) -> [UInt8] { sha256(Array(s.utf8)) }
+
+    public static func md5(_ data: UnsafeRawBufferPointer) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: 16)
+        out.withUnsafeMutableBufferPointer { o in
+            var len: UInt32 = 16
+            _ = EVP_Digest(data.baseAddress, data.count, o.baseAddress, &len, EVP_md5(), nil)
+        }
+        return out
+    }
+
+    public static func hmacSHA256(key: [UInt8], _ data: [UInt8]) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: 32)
+        var len: UInt32 = 32
+        key.withUnsafeBytes { k in
+            data.withUnsafeBytes { d in
+                out.withUnsafeMutableBufferPointer { o in
+                    _ = HMAC(EVP_sha256(), k.baseAddress, Int32(k.count), d.baseAddress?.assumingMemoryBound(to: UInt8.self), d.count, o.baseAddress, &len)
+                }
+            }
+        }
+        return out
+    }
+
+    public static func hmacSHA256(key: [UInt8], _ s: String) -> [UInt8] { hmacSHA256(key: key, Array(s.utf8)) }
+
+    static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
+
+    public static func hex(_ bytes: [UInt8]) -> String {
+        var out = [UInt8]()
+        out.reserveCapacity(bytes.count * 2)
+        for b in bytes {
+            out.append(hexDigits[Int(b >> 4)])
+            out.append(hexDigits[Int(b & 15)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Uniform random bytes from the OS's generator (for jitter and random partition keys).
+    public static func randomUInt64() -> UInt64 {
+        var v: UInt64 = 0
+        withUnsafeMutableBytes(of: &v) { _ = RAND_bytes($0.baseAddress!.assumingMemoryBound(to: UInt8.self), 8) }
+        return v
+    }
+}

@@ -1,0 +1,450 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Bytes
+import PinModel
+
+public struct KinesisProducerConfig: Sendable {
+    /// Stream names; `send` takes an index into this list.
+    public var streams: [String]
+    /// PutRecords calls in flight across all streams.
+    public var maxInFlight = 16
+    /// Keep per-key order: one call in flight per stream, failed entries go out again before anything newer.
+    public var ordered = false
+    /// A batch goes out when it is full or when its first record is this old.
+    public var lingerMs = 20.0
+    public var maxBatchRecords = 500
+    /// Data plus partition keys per call (the service's 5 MiB limit).
+    public var maxBatchBytes = 5 << 20
+    /// Data plus partition key per record (1 MiB unless DescribeStreamSummary reports a larger MaxRecordSizeInKiB).
+    public var maxRecordBytes = 1 << 20
+    /// KPL-compatible aggregation: many user records in one Kinesis record, up to `aggregateBytes`.
+    public var aggregate = false
+    public var aggregateBytes = 50 * 1024
+    /// Client-side shaping to the per-shard write limits (1,000 records/s and 1 MiB/s per shard): the shard
+    /// count of each stream, or nil for no shaping.
+    public var shapeShards: [Int]?
+    /// A record not accepted by then is reported failed (code `Timeout`).
+    public var deliveryTimeoutMs = 120_000.0
+    public var requestTimeoutMs = 30_000
+    /// Sealed batches waiting to go out before `send` blocks (polls) for room.
+    public var maxQueuedBatches = 64
+
+    public init(streams: [String]) { self.streams = streams }
+}
+
+/// What the producer did, counted in user records (an aggregated Kinesis record counts each post in it).
+public struct KinesisProducerStats: Sendable {
+    public var accepted = 0
+    public var acceptedKinesisRecords = 0
+    public var failed: [String: Int] = [:]
+    /// Retries by error code (per record; a record retried twice counts twice).
+    public var retried: [String: Int] = [:]
+    public var requests = 0
+    public var payloadBytes = 0
+    /// stream/shard → the highest sequence number acknowledged (kept as text: they are 128-bit).
+    public var lastSequence: [String: String] = [:]
+    public var failedTotal: Int { failed.values.reduce(0, +) }
+}
+
+/// One PutRecords call's worth of entries, kept as the JSON text of each entry so that a retry of some
+/// of them copies bytes instead of encoding again.
+final class PutBatch {
+    let stream: Int
+    let entries = ByteBuffer(capacity: 64 * 1024)
+    var entryEnds: [Int] = []
+    /// User records in each entry (1 unless aggregated) and their tokens, entry after entry.
+    var entryRecords: [Int] = []
+    var tokens: [UInt64] = []
+    var rawBytes = 0
+    var createdMs: Double
+    var attempt = 0
+    var notBeforeMs = 0.0
+
+    init(stream: Int, now: Double) {
+        self.stream = stream
+        createdMs = now
+    }
+
+    var count: Int { entryEnds.count }
+    var records: Int { tokens.count }
+
+    func entry(_ i: Int) -> UnsafeRawBufferPointer {
+        let start = i == 0 ? 0 : entryEnds[i - 1]
+        return UnsafeRawBufferPointer(rebasing: entries.bytes[start..<entryEnds[i]])
+    }
+
+    /// The PutRecords body: `{"StreamName":"…","Records":[entry,entry,…]}`.
+    func body(streamName: String) -> [UInt8] {
+        var out = [UInt8]()
+        out.reserveCapacity(entries.count + streamName.utf8.count + 40)
+        out.append(contentsOf: #"{"StreamName":""#.utf8)
+        appendJSONString(streamName, to: &out)
+        out.append(contentsOf: #"","Records":["#.utf8)
+        for i in 0..<count {
+            if i > 0 { out.append(UInt8(ascii: ",")) }
+            out.append(contentsOf: entry(i))
+        }
+        out.append(contentsOf: "]}".utf8)
+        return out
+    }
+}
+
+func appendJSONString(_ s: String, to out: inout [UInt8]) {
+    for c in s.utf8 {
+        switch c {
+        case UInt8(ascii: "\""), UInt8(ascii: "\\"): out.append(UInt8(ascii: "\\")); out.append(c)
+        case 0..<0x20:
+            let hex = Array("0123456789abcdef".utf8)
+            out.append(contentsOf: "\\u00".utf8); out.append(hex[Int(c >> 4)]); out.append(hex[Int(c & 15)])
+        default: out.append(c)
+        }
+    }
+}
+
+/// KPL aggregation format: magic F3 89 9A C2, a protobuf `AggregatedRecord` (partition_key_table = 1,
+/// records = 3 with partition_key_index = 1 and data = 3), then the MD5 of the protobuf bytes.
+public struct KPLAggregator {
+    public static let magic: [UInt8] = [0xF3, 0x89, 0x9A, 0xC2]
+    var keys = ByteBuffer(capacity: 4096)
+    var recs = ByteBuffer(capacity: 64 * 1024)
+    var keyCount = 0
+    public var firstKey: [UInt8] = []
+    public var tokens: [UInt64] = []
+    public var firstMs = 0.0
+    public var isEmpty: Bool { keyCount == 0 }
+
+    public init() {}
+
+    static func varintSize(_ v: Int) -> Int { var n = 1, x = UInt64(v); while x >= 0x80 { x >>= 7; n += 1 }; return n }
+    static func putVarint(_ v: Int, _ b: ByteBuffer) { var x = UInt64(v); while x >= 0x80 { b.append(UInt8(x & 0x7F) | 0x80); x >>= 7 }; b.append(UInt8(x)) }
+
+    /// The size of the aggregated record after adding this one (magic and MD5 included).
+    public func sizeAfterAdding(key: Int, data: Int) -> Int {
+        let inner = 1 + KPLAggregator.varintSize(keyCount) + 1 + KPLAggregator.varintSize(data) + data
+        return 4 + keys.count + recs.count + 1 + KPLAggregator.varintSize(key) + key + 1 + KPLAggregator.varintSize(inner) + inner + 16
+    }
+
+    public mutating func add(key: UnsafeRawBufferPointer, data: UnsafeRawBufferPointer, token: UInt64, nowMs: Double) {
+        if keyCount == 0 { firstKey = Array(key); firstMs = nowMs }
+        keys.append(0x0A); KPLAggregator.putVarint(key.count, keys); keys.append(key)
+        let inner = 1 + KPLAggregator.varintSize(keyCount) + 1 + KPLAggregator.varintSize(data.count) + data.count
+        recs.append(0x1A); KPLAggregator.putVarint(inner, recs)
+        recs.append(0x08); KPLAggregator.putVarint(keyCount, recs)
+        recs.append(0x1A); KPLAggregator.putVarint(data.count, recs); recs.append(data)
+        keyCount += 1
+        tokens.append(token)
+    }
+
+    /// The aggregated record's bytes; resets the aggregator.
+    public mutating func seal() -> [UInt8] {
+        var out = KPLAggregator.magic
+        out.append(contentsOf: keys.bytes)
+        out.append(contentsOf: recs.bytes)
+        var pb = Array(keys.bytes); pb.append(contentsOf: recs.bytes)
+        out.append(contentsOf: pb.withUnsafeBytes { Digest.md5($0) })
+        keys.reset(); recs.reset(); keyCount = 0; tokens.removeAll(keepingCapacity: true); firstKey = []
+        return out
+    }
+
+    /// The user records (key, data) inside an aggregated record, or nil when `bytes` is not one (no magic,
+    /// or the MD5 does not match: then it is an ordinary record).
+    public static func deaggregate(_ bytes: [UInt8]) -> [(key: String, data: [UInt8])]? {
+        guard bytes.count >= 20, Array(bytes[0..<4]) == magic else { return nil }
+        let pb = Array(bytes[4..<(bytes.count - 16)])
+        guard pb.withUnsafeBytes({ Digest.md5($0) }) == Array(bytes[(bytes.count - 16)...]) else { return nil }
+        var keys: [String] = []
+        var out: [(key: String, data: [UInt8])] = []
+        var i = 0
+        func varint(_ p: [UInt8], _ i: inout Int) -> Int? {
+            var v: UInt64 = 0, shift: UInt64 = 0
+            while i < p.count {
+                let b = p[i]; i += 1
+                v |= UInt64(b & 0x7F) << shift
+                if b < 0x80 { return Int(v) }
+                shift += 7
+                if shift > 63 { return nil }
+            }
+            return nil
+        }
+        while i < pb.count {
+            guard let tag = varint(pb, &i) else { return nil }
+            let wire = tag & 7, field = tag >> 3
+            switch wire {
+            case 0: guard varint(pb, &i) != nil else { return nil }
+            case 2:
+                guard let n = varint(pb, &i), i + n <= pb.count else { return nil }
+                let sub = Array(pb[i..<(i + n)]); i += n
+                if field == 1 { keys.append(String(decoding: sub, as: UTF8.self)) }
+                if field == 3 {
+                    var j = 0, keyIndex = 0
+                    var data: [UInt8] = []
+                    while j < sub.count {
+                        guard let t = varint(sub, &j) else { return nil }
+                        if t & 7 == 0 { guard let v = varint(sub, &j) else { return nil }; if t >> 3 == 1 { keyIndex = v } }
+                        else if t & 7 == 2 {
+                            guard let m = varint(sub, &j), j + m <= sub.count else { return nil }
+                            if t >> 3 == 3 { data = Array(sub[j..<(j + m)]) }
+                            j += m
+                        } else { return nil }
+                    }
+                    out.append((key: String(keyIndex), data: data))
+                }
+            default: return nil
+            }
+        }
+        return out.map { r in (key: Int(r.key).flatMap { $0 < keys.count ? keys[$0] : nil } ?? "", data: r.data) }
+    }
+}
+
+/// The Kinesis producer: batches records per stream within every PutRecords limit, keeps several calls in
+/// flight on one curl multi handle, retries only the entries that failed (with jittered backoff), and
+/// reports each record once, accepted or failed. Owned by one thread: `send`, `poll` and `flush` are
+/// called from it.
+public final class KinesisProducer {
+    public let config: KinesisProducerConfig
+    public let service: AWSService
+    public private(set) var stats = KinesisProducerStats()
+    /// Called with the tokens of accepted records (stream index, tokens).
+    public var onAccepted: ((Int, ArraySlice<UInt64>) -> Void)?
+    /// Called for records that failed for good (stream index, error code, message, records).
+    public var onFailed: ((Int, String, String, Int) -> Void)?
+
+    var building: [PutBatch?]
+    var aggregators: [KPLAggregator]
+    var queue: [PutBatch] = []
+    var flights: [Int: PutBatch] = [:]
+    var inFlightPerStream: [Int]
+    var nextTag = 1
+    var buckets: [(records: Double, bytes: Double, atMs: Double)]
+    let entryScratch = ByteBuffer(capacity: 1 << 16)
+
+    public init(service: AWSService, config: KinesisProducerConfig) {
+        self.service = service
+        self.config = config
+        building = Array(repeating: nil, count: config.streams.count)
+        aggregators = (0..<config.streams.count).map { _ in KPLAggregator() }
+        inFlightPerStream = Array(repeating: 0, count: config.streams.count)
+        buckets = Array(repeating: (0, 0, 0), count: config.streams.count)
+    }
+
+    /// Buffers one record (copied). Blocks, polling the network, while too many batches wait.
+    public func send(stream: Int, key: UnsafeRawBufferPointer, data: UnsafeRawBufferPointer, token: UInt64) {
+        let now = monotonicMs()
+        if key.isEmpty || key.count > 256 {
+            fail(stream, "InvalidPartitionKey", "partition keys are 1 to 256 characters (got \(key.count))", records: 1)
+            return
+        }
+        if key.count + data.count > config.maxRecordBytes {
+            fail(stream, "RecordTooLarge", "record of \(data.count) bytes plus a \(key.count)-byte key is over the \(config.maxRecordBytes)-byte limit", records: 1)
+            return
+        }
+        if config.aggregate && key.count + data.count + 64 < config.aggregateBytes {
+            if aggregators[stream].sizeAfterAdding(key: key.count, data: data.count) > config.aggregateBytes { sealAggregate(stream, now: now) }
+            aggregators[stream].add(key: key, data: data, token: token, nowMs: now)
+        } else {
+            addEntry(stream, key: key, data: data, tokens: CollectionOfOne(token), now: now)
+        }
+        while queue.count >= config.maxQueuedBatches { pump(waitMs: 50) }
+        if flights.count < config.maxInFlight { pump(waitMs: 0) }
+    }
+
+    func sealAggregate(_ s: Int, now: Double) {
+        guard !aggregators[s].isEmpty else { return }
+        let key = aggregators[s].firstKey
+        let tokens = aggregators[s].tokens
+        let data = aggregators[s].seal()
+        key.withUnsafeBytes { k in data.withUnsafeBytes { d in addEntry(s, key: k, data: d, tokens: tokens, now: now) } }
+    }
+
+    func addEntry(_ s: Int, key: UnsafeRawBufferPointer, data: UnsafeRawBufferPointer, tokens: some Collection<UInt64>, now: Double) {
+        let raw = key.count + data.count
+        if let b = building[s], b.count + 1 > config.maxBatchRecords || b.rawBytes + raw > config.maxBatchBytes { seal(s) }
+        let b = building[s] ?? { let n = PutBatch(stream: s, now: now); building[s] = n; return n }()
+        let e = b.entries
+        e.append(#"{"Data":""#)
+        Base64.encode(data, into: e)
+        e.append(#"","PartitionKey":""#)
+        for c in key.bindMemory(to: UInt8.self) {
+            if c == UInt8(ascii: "\"") || c == UInt8(ascii: "\\") { e.append(UInt8(ascii: "\\")) }
+            if c < 0x20 { e.append(UInt8(ascii: "_")) } else { e.append(c) }
+        }
+        e.append(#""}"#)
+        b.entryEnds.append(e.count)
+        b.entryRecords.append(tokens.count)
+        b.tokens.append(contentsOf: tokens)
+        b.rawBytes += raw
+        if b.count >= config.maxBatchRecords { seal(s) }
+    }
+
+    func seal(_ s: Int) {
+        guard let b = building[s] else { return }
+        building[s] = nil
+        queue.append(b)
+    }
+
+    /// Moves the network: completes finished calls, seals lingering batches, starts what may start.
+    public func poll(timeoutMs: Int = 0) { pump(waitMs: timeoutMs) }
+
+    /// Sends everything buffered and waits until every record is accepted or failed.
+    public func flush() {
+        let now = monotonicMs()
+        for s in 0..<config.streams.count { sealAggregate(s, now: now); seal(s) }
+        while !queue.isEmpty || !flights.isEmpty { pump(waitMs: 50) }
+    }
+
+    public var pendingRecords: Int {
+        queue.reduce(0) { $0 + $1.records } + flights.values.reduce(0) { $0 + $1.records }
+            + building.reduce(0) { $0 + ($1?.records ?? 0) } + aggregators.reduce(0) { $0 + $1.tokens.count }
+    }
+
+    func pump(waitMs: Int) {
+        let now = monotonicMs()
+        for s in 0..<config.streams.count {
+            if !aggregators[s].isEmpty && now - aggregators[s].firstMs >= config.lingerMs { sealAggregate(s, now: now) }
+            if let b = building[s], now - b.createdMs >= config.lingerMs { seal(s) }
+        }
+        startReady(now: now)
+        var done = service.http.stash
+        service.http.stash.removeAll()
+        if done.isEmpty { done = service.http.poll(timeoutMs: flights.isEmpty ? 0 : waitMs) }
+        for d in done { complete(tag: d.tag, d.response) }
+        if flights.isEmpty && waitMs > 0 && !queue.isEmpty {
+            // Everything waits on a backoff or the shaper: sleep a little instead of spinning.
+            let next = queue.map(\.notBeforeMs).min() ?? now
+            let ms = max(1.0, min(Double(waitMs), next - monotonicMs()))
+            usleepMs(ms)
+        }
+        startReady(now: monotonicMs())
+    }
+
+    func usleepMs(_ ms: Double) {
+        var ts = timespec(tv_sec: Int(ms / 1000), tv_nsec: Int(ms.truncatingRemainder(dividingBy: 1000) * 1e6))
+        nanosleep(&ts, nil)
+    }
+
+    func shapeAllows(_ b: PutBatch, now: Double) -> Bool {
+        guard let shards = config.shapeShards else { return true }
+        let s = b.stream
+        let rateRec = 1000.0 * Double(max(1, shards[s])), rateBytes = 1_048_576.0 * Double(max(1, shards[s]))
+        var k = buckets[s]
+        if k.atMs == 0 { k = (rateRec, rateBytes, now) }
+        let dt = (now - k.atMs) / 1000
+        k.records = min(rateRec, k.records + dt * rateRec)
+        k.bytes = min(rateBytes, k.bytes + dt * rateBytes)
+        k.atMs = now
+        let full = k.records >= rateRec && k.bytes >= rateBytes
+        let ok = full || (k.records >= Double(b.count) && k.bytes >= Double(b.rawBytes))
+        if ok { k.records -= Double(b.count); k.bytes -= Double(b.rawBytes) }
+        buckets[s] = k
+        return ok
+    }
+
+    func startReady(now: Double) {
+        var i = 0
+        while i < queue.count && flights.count < config.maxInFlight {
+            let b = queue[i]
+            if b.notBeforeMs > now || (config.ordered && inFlightPerStream[b.stream] > 0) || !shapeAllows(b, now: now) {
+                i += 1
+                continue
+            }
+            queue.remove(at: i)
+            start(b)
+        }
+    }
+
+    func start(_ b: PutBatch) {
+        let body = b.body(streamName: config.streams[b.stream])
+        let req = service.request(method: "POST", path: "/", headers: KinesisClient.headers("PutRecords"), body: body)
+        let tag = nextTag
+        nextTag += 1
+        do {
+            try service.http.start(req, timeoutMs: config.requestTimeoutMs, tag: tag)
+        } catch {
+            retryOrFail(b, code: error.code, message: error.message, retriable: false)
+            return
+        }
+        stats.requests += 1
+        flights[tag] = b
+        inFlightPerStream[b.stream] += 1
+    }
+
+    func complete(tag: Int, _ r: HTTPResponse) {
+        guard let b = flights.removeValue(forKey: tag) else { return }
+        inFlightPerStream[b.stream] -= 1
+        if let e = service.check(r, operation: "PutRecords") {
+            retryOrFail(b, code: e.code, message: e.message, retriable: e.isRetriable)
+            return
+        }
+        let v: JSONValue
+        do { v = try r.body.withUnsafeBytes { p throws(JSONError) in try JSONValue.parse(p) } } catch {
+            fail(b.stream, "BadResponse", "kinesis PutRecords: unreadable answer: \(error)", records: b.records)
+            return
+        }
+        guard let entries = v["Records"]?.arrayValue, entries.count == b.count else {
+            fail(b.stream, "BadResponse", "kinesis PutRecords: \(v["Records"]?.arrayValue?.count ?? 0) results for \(b.count) entries", records: b.records)
+            return
+        }
+        var retry: PutBatch?
+        var t = 0
+        let now = monotonicMs()
+        var okStart = 0
+        let streamName = config.streams[b.stream]
+        for (i, res) in entries.enumerated() {
+            let n = b.entryRecords[i]
+            if let seq = res["SequenceNumber"]?.stringValue {
+                stats.accepted += n
+                stats.acceptedKinesisRecords += 1
+                let shardKey = "\(streamName)/\(res["ShardId"]?.stringValue ?? "?")"
+                if let have = stats.lastSequence[shardKey] { if sequenceLess(have, seq) { stats.lastSequence[shardKey] = seq } } else { stats.lastSequence[shardKey] = seq }
+            } else {
+                if t > okStart { onAccepted?(b.stream, b.tokens[okStart..<t]) }
+                let code = res["ErrorCode"]?.stringValue ?? "Unknown"
+                let message = res["ErrorMessage"]?.stringValue ?? ""
+                let retriable = AWSError.throttlingCodes.contains(code) || code == "InternalFailure"
+                if retriable && now - b.createdMs < config.deliveryTimeoutMs {
+                    stats.retried[code, default: 0] += n
+                    let rb = retry ?? { let x = PutBatch(stream: b.stream, now: b.createdMs); x.attempt = b.attempt + 1; return x }()
+                    retry = rb
+                    rb.entries.append(b.entry(i))
+                    rb.entryEnds.append(rb.entries.count)
+                    rb.entryRecords.append(n)
+                    rb.tokens.append(contentsOf: b.tokens[t..<(t + n)])
+                    rb.rawBytes += b.rawBytes / max(1, b.count)
+                } else {
+                    fail(b.stream, retriable ? "Timeout" : code, "kinesis PutRecords: \(code): \(message)", records: n)
+                }
+                okStart = t + n
+            }
+            t += n
+        }
+        if t > okStart { onAccepted?(b.stream, b.tokens[okStart..<t]) }
+        stats.payloadBytes += b.rawBytes
+        if let rb = retry {
+            rb.notBeforeMs = now + backoffMs(rb.attempt)
+            queue.insert(rb, at: 0)
+        }
+    }
+
+    func backoffMs(_ attempt: Int) -> Double {
+        let cap = min(service.config.backoffCapMs, service.config.backoffBaseMs * Double(1 << min(attempt, 20)))
+        return Double(Digest.randomUInt64() % 1_000_000) / 1_000_000 * cap
+    }
+
+    func retryOrFail(_ b: PutBatch, code: String, message: String, retriable: Bool) {
+        let now = monotonicMs()
+        if retriable && now - b.createdMs < config.deliveryTimeoutMs {
+            stats.retried[code, default: 0] += b.records
+            b.attempt += 1
+            b.notBeforeMs = now + backoffMs(b.attempt)
+            queue.insert(b, at: 0)
+        } else {
+            fail(b.stream, retriable ? "Timeout" : code, message, records: b.records)
+        }
+    }
+
+    func fail(_ stream: Int, _ code: String, _ message: String, records: Int) {
+        stats.failed[code, default: 0] += records
+        onFailed?(stream, code, message, records)
+    }
+}

@@ -1,0 +1,118 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import PinModel
+
+/// One AWS service endpoint: builds signed requests and runs control-plane calls with retries.
+public final class AWSService {
+    public let config: AWSConfig
+    public let service: String
+    public let signer: SigV4Signer
+    /// scheme://host[:port]
+    public let baseURL: String
+    /// The Host header (with the port when it is not the scheme's default).
+    public let host: String
+    public let http: HTTPEngine
+    var keyDate = ""
+    var key: [UInt8] = []
+
+    public init(config: AWSConfig, service: String, http: HTTPEngine? = nil) throws(AWSError) {
+        self.config = config
+        self.service = service
+        signer = SigV4Signer(credentials: config.credentials, region: config.region, service: service)
+        let base = config.endpoint ?? "https://\(service).\(config.region).amazonaws.com"
+        var b = base
+        while b.hasSuffix("/") { b.removeLast() }
+        baseURL = b
+        let afterScheme = b.split(separator: "/", maxSplits: 3, omittingEmptySubsequences: false)
+        guard afterScheme.count >= 3, !afterScheme[2].isEmpty else { throw AWSError(.config, "bad endpoint URL \(base)") }
+        var h = String(afterScheme[2])
+        if b.hasPrefix("https://"), h.hasSuffix(":443") { h.removeLast(4) }
+        if b.hasPrefix("http://"), h.hasSuffix(":80") { h.removeLast(3) }
+        host = h
+        self.http = http ?? HTTPEngine(connectTimeoutMs: config.connectTimeoutMs, verifyTLS: config.verifyTLS)
+    }
+
+    static func nowUnix() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec)
+    }
+
+    /// A signed request. `path` is the wire path (already percent-encoded where needed), `query` raw pairs.
+    public func request(method: String, path: String, query: [(String, String)] = [], headers extra: [(String, String)],
+                        body: [UInt8], signPayload: Bool = false) -> HTTPRequest {
+        let amzDate = SigV4Signer.amzDate(unixSeconds: AWSService.nowUnix())
+        let day = String(amzDate.prefix(8))
+        if day != keyDate { key = signer.signingKey(date: day); keyDate = day }
+        let payloadHash = Digest.hex(Digest.sha256(body))
+        var headers: [(String, String)] = [("Host", host), ("X-Amz-Date", amzDate)]
+        headers.append(contentsOf: extra)
+        if signPayload || service == "s3" { headers.append(("x-amz-content-sha256", payloadHash)) }
+        if let t = config.credentials.sessionToken { headers.append(("X-Amz-Security-Token", t)) }
+        let auth = signer.authorization(.init(method: method, path: path, query: query, headers: headers, payloadHash: payloadHash), amzDate: amzDate, key: key)
+        var lines = headers.map { "\($0.0): \($0.1)" }
+        lines.append("Authorization: \(auth)")
+        var url = baseURL + path
+        if !query.isEmpty {
+            url += "?" + query.map { "\(SigV4Signer.uriEncode($0.0, keepSlash: false))=\(SigV4Signer.uriEncode($0.1, keepSlash: false))" }.joined(separator: "&")
+        }
+        return HTTPRequest(method: method, url: url, headers: lines, body: body)
+    }
+
+    /// Turns an HTTP outcome into success or an AWSError (JSON `__type`/`message` or S3 XML `Code`/`Message`).
+    public func check(_ r: HTTPResponse, operation: String) -> AWSError? {
+        if r.status == 0 {
+            return AWSError(.transport(r.curlCode), "\(service) \(operation): cannot reach \(baseURL): \(r.curlMessage)")
+        }
+        if (200..<300).contains(r.status) { return nil }
+        let (code, message) = AWSService.errorFields(r)
+        return AWSError(.service(status: r.status, code: code), "\(service) \(operation): \(code): \(message) (HTTP \(r.status))")
+    }
+
+    static func errorFields(_ r: HTTPResponse) -> (String, String) {
+        let text = String(decoding: r.body.prefix(4096), as: UTF8.self)
+        var code = r.header("x-amzn-errortype").map { String($0.split(separator: ":").first ?? "") } ?? ""
+        var message = ""
+        if text.hasPrefix("{") {
+            if let v = try? JSONValue.parse(text) {
+                if let t = v["__type"]?.stringValue { code = String(t.split(separator: "#").last ?? "") }
+                message = v["message"]?.stringValue ?? v["Message"]?.stringValue ?? ""
+            }
+        } else if text.contains("<Code>") {
+            code = XML.first("Code", in: text) ?? code
+            message = XML.first("Message", in: text) ?? ""
+        }
+        if code.isEmpty { code = "HTTP\(r.status)" }
+        if message.isEmpty { message = String(text.prefix(200)) }
+        return (code, message)
+    }
+
+    /// Sleeps for the full-jitter backoff of attempt `n` (0-based).
+    public func backoff(attempt n: Int) {
+        let cap = min(config.backoffCapMs, config.backoffBaseMs * Double(1 << min(n, 20)))
+        let ms = Double(Digest.randomUInt64() % 1_000_000) / 1_000_000 * cap
+        usleep(UInt32(ms * 1000))
+    }
+
+    /// A control-plane call: signs, sends, retries what is retriable within the deadline.
+    public func call(_ operation: String, method: String, path: String, query: [(String, String)] = [],
+                     headers: [(String, String)], body: [UInt8]) throws(AWSError) -> HTTPResponse {
+        let deadline = monotonicMs() + Double(config.retryDeadlineMs)
+        var attempt = 0
+        while true {
+            let req = request(method: method, path: path, query: query, headers: headers, body: body)
+            let r = try http.perform(req, timeoutMs: config.requestTimeoutMs)
+            guard let e = check(r, operation: operation) else { return r }
+            attempt += 1
+            if !e.isRetriable || attempt >= config.maxAttempts || monotonicMs() >= deadline { throw e }
+            backoff(attempt: attempt - 1)
+        }
+    }
+}
+
+public func monotonicMs() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) * 1000 + Double(ts.tv_nsec) / 1e6
+}

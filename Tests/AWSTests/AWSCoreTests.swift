@@ -1,0 +1,72 @@
+import AWSClient
+import Bytes
+import Foundation
+import Testing
+
+@Test func base64MatchesFoundation() {
+    var rng = SystemRandomNumberGenerator()
+    for n in [0, 1, 2, 3, 4, 5, 57, 1000, 1001, 1002] {
+        let bytes = (0..<n).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        let ours = Base64.encode(bytes)
+        #expect(ours == Data(bytes).base64EncodedString())
+        #expect(Base64.decode(ours) == bytes)
+    }
+    #expect(Base64.decode("abc") == nil)
+    #expect(Base64.decode("ab!d") == nil)
+}
+
+@Test func credentialsResolveInTheCLIsOrder() throws {
+    let dir = NSTemporaryDirectory() + "pinbench-aws-\(UUID().uuidString.prefix(8))"
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    try "[default]\naws_access_key_id = FILEKEY\naws_secret_access_key = filesecret\n\n[other]\naws_access_key_id=OTHERKEY\naws_secret_access_key=othersecret\naws_session_token = othertoken\n"
+        .write(toFile: "\(dir)/credentials", atomically: true, encoding: .utf8)
+    try "[profile other]\nregion = eu-west-2\n".write(toFile: "\(dir)/config", atomically: true, encoding: .utf8)
+    let files = ["AWS_SHARED_CREDENTIALS_FILE": "\(dir)/credentials", "AWS_CONFIG_FILE": "\(dir)/config", "HOME": dir]
+
+    let explicit = try AWSConfig.resolve(accessKeyId: "OPT", secretAccessKey: "optsecret", environment: files.merging(["AWS_ACCESS_KEY_ID": "ENV", "AWS_SECRET_ACCESS_KEY": "e"]) { a, _ in a })
+    #expect(explicit.credentials.accessKeyId == "OPT")
+    let env = try AWSConfig.resolve(environment: files.merging(["AWS_ACCESS_KEY_ID": "ENV", "AWS_SECRET_ACCESS_KEY": "e", "AWS_REGION": "ap-south-1"]) { a, _ in a })
+    #expect(env.credentials.accessKeyId == "ENV")
+    #expect(env.region == "ap-south-1")
+    let file = try AWSConfig.resolve(environment: files)
+    #expect(file.credentials.accessKeyId == "FILEKEY")
+    #expect(file.region == "us-east-1")
+    let other = try AWSConfig.resolve(environment: files.merging(["AWS_PROFILE": "other"]) { a, _ in a })
+    #expect(other.credentials.accessKeyId == "OTHERKEY")
+    #expect(other.credentials.sessionToken == "othertoken")
+    #expect(other.region == "eu-west-2")
+    #expect(throws: AWSError.self) { try AWSConfig.resolve(environment: ["HOME": "/nonexistent"]) }
+    do {
+        _ = try AWSConfig.resolve(environment: ["HOME": "/nonexistent"])
+    } catch {
+        #expect(error.message.contains("no AWS credentials"))
+    }
+}
+
+@Test func kplAggregatesAndDeaggregates() {
+    var agg = KPLAggregator()
+    let records: [(String, String)] = (0..<50).map { ("key-\($0 % 7)", "{\"index\": \($0), \"text\": \"\(String(repeating: "x", count: $0))\"}") }
+    for (i, r) in records.enumerated() {
+        Array(r.0.utf8).withUnsafeBytes { k in Array(r.1.utf8).withUnsafeBytes { d in agg.add(key: k, data: d, token: UInt64(i), nowMs: 0) } }
+    }
+    let predicted = agg.sizeAfterAdding(key: 0, data: 0)
+    let sealed = agg.seal()
+    #expect(Array(sealed.prefix(4)) == KPLAggregator.magic)
+    #expect(sealed.count <= predicted)
+    let back = KPLAggregator.deaggregate(sealed)
+    #expect(back?.count == records.count)
+    for (a, b) in zip(back ?? [], records) {
+        #expect(a.key == b.0)
+        #expect(String(decoding: a.data, as: UTF8.self) == b.1)
+    }
+    var corrupt = sealed
+    corrupt[10] ^= 1
+    #expect(KPLAggregator.deaggregate(corrupt) == nil, "a bad MD5 means an ordinary record")
+    #expect(KPLAggregator.deaggregate(Array("{\"plain\":1}".utf8)) == nil)
+}
+
+@Test func xmlFieldsAreUnescaped() {
+    let t = "<R><Key>a&amp;b</Key><Key>c&lt;d</Key><IsTruncated>false</IsTruncated></R>"
+    #expect(XML.all("Key", in: t) == ["a&b", "c<d"])
+    #expect(XML.first("IsTruncated", in: t) == "false")
+}
