@@ -54,7 +54,7 @@ let package = Package(
         .target(
             name: "Pipeline",
             dependencies: [
-                "PinModel", "PinEmulator", "RingBuffers", "KafkaWire", "KafkaLog", "KafkaClient", "Codecs", "CPinShims", "CNuma",
+                "PinModel", "PinEmulator", "RingBuffers", "KafkaWire", "KafkaLog", "KafkaClient", "AWSClient", "Codecs", "CPinShims", "CNuma",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
             swiftSettings: strict
@@ -70,13 +70,13 @@ let package = Package(
         .target(name: "TableStore", dependencies: ["Bytes", "Codecs", "PinModel"], swiftSettings: strict),
         .target(name: "Cleaning", dependencies: ["Bytes", "PinModel", "TableStore", "KafkaLog", "KafkaWire"], swiftSettings: strict),
         .target(name: "Analytics", dependencies: ["TableStore"], swiftSettings: strict),
-        .target(name: "Landing", dependencies: ["Bytes", "PinModel", "TableStore", "KafkaLog", "KafkaWire", "KafkaClient"], swiftSettings: strict),
+        .target(name: "Landing", dependencies: ["AWSClient", "Bytes", "PinModel", "TableStore", "KafkaLog", "KafkaWire", "KafkaClient"], swiftSettings: strict),
         .target(name: "AWSClient", dependencies: ["Bytes", "PinModel", "CCurl", "CCurlShim", "CCrypto"], swiftSettings: strict),
         .target(name: "Reports", dependencies: ["Pipeline", "PinModel", "Codecs", .product(name: "Histogram", package: "hdrhistogram-swift")], swiftSettings: strict),
         .executableTarget(
             name: "pinbench",
             dependencies: [
-                "Pipeline", "Reports", "IngestServer", "TableStore", "Cleaning", "Analytics", "Landing", "PinModel", "PinEmulator", "KafkaWire", "KafkaLog", "KafkaClient", "Codecs", "Bytes",
+                "Pipeline", "Reports", "IngestServer", "TableStore", "Cleaning", "Analytics", "Landing", "AWSClient", "PinModel", "PinEmulator", "KafkaWire", "KafkaLog", "KafkaClient", "Codecs", "Bytes",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict

@@ -45,6 +45,7 @@ public struct KinesisProducerStats: Sendable {
     /// stream/shard → the highest sequence number acknowledged (kept as text: they are 128-bit).
     public var lastSequence: [String: String] = [:]
     public var failedTotal: Int { failed.values.reduce(0, +) }
+    public init() {}
 }
 
 /// One PutRecords call's worth of entries, kept as the JSON text of each entry so that a retry of some

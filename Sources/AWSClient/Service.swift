@@ -4,7 +4,8 @@ import Glibc
 import PinModel
 
 /// One AWS service endpoint: builds signed requests and runs control-plane calls with retries.
-public final class AWSService {
+/// Used by one thread at a time (its HTTP engine is not thread-safe); it may be handed to another thread.
+public final class AWSService: @unchecked Sendable {
     public let config: AWSConfig
     public let service: String
     public let signer: SigV4Signer

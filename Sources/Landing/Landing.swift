@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import AWSClient
 import Bytes
 import KafkaClient
 import KafkaLog
@@ -19,6 +20,8 @@ public struct LandingOptions: Sendable {
     public var flushRecords = 10_000
     /// Only records whose Kafka timestamp falls in [from, to) (ms since the epoch).
     public var timeRange: Range<Int64>?
+    /// Land to S3 instead: objects go to `s3://<bucket>/<root>/topics/...` (root is then the key prefix).
+    public var s3: S3Client?
 
     public init(root: String, topics: [String]) {
         self.root = root
@@ -130,12 +133,27 @@ public final class Lander {
     private func begin(topic: String, partition: Int) throws -> Int64 {
         self.topic = topic
         self.partition = partition
-        dir = "\(options.root)/topics/\(topic)/partition=\(partition)"
-        try createDirectories(dir)
         chunk.reset()
         chunkRecords = 0
         chunkStart = -1
+        if let s3 = options.s3 {
+            dir = "\(options.root.isEmpty ? "" : options.root + "/")topics/\(topic)/partition=\(partition)"
+            let names = try s3.list(prefix: dir + "/").map { String($0.key.dropFirst(dir.count + 1)) }
+            return Lander.resumeOffset(names: names) ?? 0
+        }
+        dir = "\(options.root)/topics/\(topic)/partition=\(partition)"
+        try createDirectories(dir)
         return Lander.resumeOffset(dir) ?? 0
+    }
+
+    static func resumeOffset(names: [String]) -> Int64? {
+        var best: Int64?
+        for name in names {
+            guard name.hasSuffix(".json"), !name.hasPrefix("."), !name.contains("/"), let plus = name.lastIndex(of: "+"),
+                  let v = Int64(name[name.index(after: plus)..<name.index(name.endIndex, offsetBy: -5)]) else { continue }
+            best = max(best ?? v, v)
+        }
+        return best
     }
 
     private func add(_ r: RecordView) throws {
@@ -179,8 +197,8 @@ public final class Lander {
     static let noKeys = JSONKeyTable([])
 
     private func setAside(_ v: UnsafeRawBufferPointer, offset: Int64) throws {
-        let d = "\(options.root)/_unlandable/\(topic)"
-        try createDirectories(d)
+        let d = options.s3 != nil ? "\(options.root.isEmpty ? "" : options.root + "/")_unlandable/\(topic)" : "\(options.root)/_unlandable/\(topic)"
+        if options.s3 == nil { try createDirectories(d) }
         try writeAtomically("\(d)/\(Lander.objectName(topic: topic, partition: partition, offset: offset))".replacingSuffix(".json", ".bin"), v)
         report.unlandable += 1
     }
@@ -197,6 +215,11 @@ public final class Lander {
 
     /// Temp name, fsync, rename: a reader (or a re-run) never sees half an object.
     private func writeAtomically(_ path: String, _ bytes: UnsafeRawBufferPointer) throws {
+        if let s3 = options.s3 {
+            // A PutObject is atomic: readers see the whole object or none.
+            try s3.putObject(path, Array(bytes), contentType: "application/json")
+            return
+        }
         let tmp = path.replacingLastComponent(prefix: ".tmp-")
         try writeFileDurably(tmp, bytes)
         if rename(tmp, path) != 0 {

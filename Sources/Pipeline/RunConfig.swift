@@ -1,3 +1,4 @@
+import AWSClient
 import Codecs
 import KafkaLog
 import PinModel
@@ -44,6 +45,8 @@ public struct RunConfig: Sendable {
     public var createTopics: Bool = false
     public var requestTimeoutMs: Int32 = 30_000
     public var deliveryTimeoutMs: Int = 120_000
+    /// Flood Kinesis streams `streaming-<prefix>-pin|geo|user` instead (nil: embedded log or Kafka).
+    public var kinesis: KinesisSettings? = nil
 
     public init() {}
 
@@ -92,6 +95,45 @@ public struct RunConfig: Sendable {
             ("acks", .string(acks == -1 ? "all" : String(acks))),
             ("idempotence", .bool(idempotence)),
             ("create_topics", .bool(createTopics)),
+            ("kinesis", kinesis?.summary ?? .null),
+        ])
+    }
+}
+
+public enum PartitionKeyMode: String, Sendable, CaseIterable {
+    /// The post's index (the original client's choice): a post's three records share a key.
+    case index
+    /// A random 128-bit hex key per record.
+    case random
+    /// One key for everything (one shard takes it all).
+    case fixed
+}
+
+/// Where and how `run --kinesis` floods Kinesis. Credentials live in `aws` and never in reports.
+public struct KinesisSettings: Sendable {
+    public var aws: AWSConfig
+    public var streamPrefix = "pinbench"
+    public var createStreams = false
+    public var shards = 2
+    public var aggregate = false
+    public var partitionKey: PartitionKeyMode = .index
+    public var fixedKey = "pinbench"
+    public var shape = false
+    public var ordered = false
+    public var inFlight = 16
+    public var lingerMs = 20.0
+
+    public init(aws: AWSConfig) { self.aws = aws }
+
+    public func stream(_ kind: RecordKind) -> String { "streaming-\(streamPrefix)-\(kind.name)" }
+
+    public var summary: JSONValue {
+        .object([
+            ("endpoint", .string(aws.endpoint ?? "aws")), ("region", .string(aws.region)),
+            ("credentials", .string(aws.credentials.description)),
+            ("stream_prefix", .string(streamPrefix)), ("create_streams", .bool(createStreams)), ("shards", .int(shards)),
+            ("aggregate", .bool(aggregate)), ("partition_key", .string(partitionKey.rawValue)), ("shape", .bool(shape)),
+            ("ordered", .bool(ordered)), ("in_flight", .int(inFlight)), ("linger_ms", .double(lingerMs)),
         ])
     }
 }

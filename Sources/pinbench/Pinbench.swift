@@ -1,3 +1,4 @@
+import AWSClient
 import ArgumentParser
 import Bytes
 import Codecs
@@ -171,6 +172,16 @@ struct Run: ParsableCommand {
     @Flag(help: "Create the three topics with --partitions before flooding (Kafka).") var createTopics = false
     @Option(help: "Kafka request.timeout.ms.") var requestTimeoutMs: Int32 = 30_000
     @Option(help: "Kafka delivery.timeout.ms: a record not acknowledged by then is reported failed.") var deliveryTimeoutMs: Int = 120_000
+    @Flag(help: "Flood Kinesis streams streaming-<stream-prefix>-pin|geo|user (PutRecords) instead.") var kinesis = false
+    @Option(help: "Kinesis streams are streaming-<prefix>-pin|geo|user.") var streamPrefix: String = "pinbench"
+    @Flag(help: "Create the three streams with --shards when missing (Kinesis).") var createStreams = false
+    @Option(help: "Shards per stream for --create-streams.") var shards: Int = 2
+    @Flag(help: "KPL-compatible aggregation: many posts per Kinesis record.") var aggregate = false
+    @Option(help: "Kinesis partition keys: index (the post's), random, or fixed.") var partitionKey: PartitionKeyMode = .index
+    @Flag(help: "Shape to the per-shard write limits (1,000 records/s, 1 MiB/s per shard).") var shape = false
+    @Flag(help: "Keep per-key order (one PutRecords in flight per stream).") var ordered = false
+    @Option(help: "PutRecords calls in flight.") var inFlight: Int = 16
+    @OptionGroup var aws: AWSOptions
 
     func run() throws {
         var c = RunConfig()
@@ -197,9 +208,23 @@ struct Run: ParsableCommand {
         c.createTopics = createTopics
         c.requestTimeoutMs = requestTimeoutMs
         c.deliveryTimeoutMs = deliveryTimeoutMs
+        if kinesis {
+            if kafka != nil { fail("give --kafka or --kinesis, not both") }
+            var k = KinesisSettings(aws: aws.resolve())
+            k.streamPrefix = streamPrefix
+            k.createStreams = createStreams
+            k.shards = shards
+            k.aggregate = aggregate
+            k.partitionKey = partitionKey
+            k.shape = shape
+            k.ordered = ordered
+            k.inFlight = inFlight
+            if lingerMs != 5 { k.lingerMs = lingerMs }
+            c.kinesis = k
+        }
         let engine: any FloodEngine
         do {
-            engine = kafka == nil ? try EmbeddedRun(config: c) : try KafkaRun(config: c)
+            if kinesis { engine = try KinesisRun(config: c) } else if kafka == nil { engine = try EmbeddedRun(config: c) } else { engine = try KafkaRun(config: c) }
         } catch { fail(error.message) }
 
         signal(SIGINT, SIG_IGN)
@@ -228,6 +253,24 @@ struct Run: ParsableCommand {
         }
         if !quiet { print(result.summaryTable, terminator: "") }
         if result.error != nil || !result.accountingHolds { throw ExitCode(2) }
+    }
+}
+
+extension PartitionKeyMode: ExpressibleByArgument {}
+
+/// Where AWS calls go and who signs them (shared by run --kinesis, stream, land --to s3://).
+struct AWSOptions: ParsableArguments {
+    @Option(help: "AWS endpoint URL for every service (moto, LocalStack, a proxy); default: real AWS.") var awsEndpoint: String?
+    @Option(help: "AWS region (default: AWS_REGION, AWS_DEFAULT_REGION, ~/.aws/config, us-east-1).") var region: String?
+    @Option(help: "AWS profile in ~/.aws/credentials (default: AWS_PROFILE or default).") var awsProfile: String?
+    @Option(help: "Access key id (default: AWS_ACCESS_KEY_ID, then the profile).") var awsAccessKeyId: String?
+    @Option(help: "Secret access key (prefer AWS_SECRET_ACCESS_KEY: options show in the process list).") var awsSecretAccessKey: String?
+
+    func resolve() -> AWSConfig {
+        do {
+            return try AWSConfig.resolve(region: region, accessKeyId: awsAccessKeyId, secretAccessKey: awsSecretAccessKey,
+                                         profile: awsProfile, endpoint: awsEndpoint)
+        } catch { fail(error.message) }
     }
 }
 

@@ -1,3 +1,4 @@
+import AWSClient
 import ArgumentParser
 import Cleaning
 import Codecs
@@ -116,9 +117,11 @@ struct Land: ParsableCommand {
         discussion: "Object names come from offsets and a re-run restarts at the last object, so re-running after a crash gives the same objects.")
 
     @OptionGroup var source: LandSourceOptions
-    @Option(help: "Landing root.") var to: String
+    @Option(help: "Landing root: a folder, or s3://bucket/prefix.") var to: String
     @Option(help: "Only records with a Kafka timestamp on this UTC day (YYYY-MM-DD).") var date: String?
     @Option(help: "Write the JSON report here.") var reportJson: String?
+    @Flag(help: "Create the S3 bucket when it does not exist (s3:// targets).") var createBucket = false
+    @OptionGroup var aws: AWSOptions
 
     func validate() throws {
         try source.validateOptions()
@@ -129,6 +132,13 @@ struct Land: ParsableCommand {
         do {
             var o = LandingOptions(root: to, topics: source.topics)
             o.flushRecords = source.flushRecords
+            if to.hasPrefix("s3://") {
+                guard let (bucket, prefix) = S3Client.parseURL(to) else { fail("--to s3://bucket/prefix: cannot read \(to)") }
+                let s3 = try S3Client(config: aws.resolve(), bucket: bucket)
+                if createBucket { try s3.createBucket() }
+                o.root = prefix
+                o.s3 = s3
+            }
             if let date { o.timeRange = try dayRange(date) }
             let r = try Lander(options: o).run(from: try source.source())
             printLanding(r, root: to)
