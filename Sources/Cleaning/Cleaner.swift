@@ -45,6 +45,9 @@ public struct CleanOptions: Sendable {
     public var maxRecordBytes = 1 << 20
     /// Delta `txn` for idempotent runs (a batch day): the commit is skipped when already in the log.
     public var transaction: (appId: String, version: Int)?
+    /// Stored in each table's commit as `commitInfo.pinbench` (streaming checkpoints); with it a commit is
+    /// written even when no row survives, so the checkpoint still moves.
+    public var commitInfo: [RecordKind: JSONValue] = [:]
     /// Run the three tables on separate threads.
     public var parallel = true
 
@@ -150,10 +153,11 @@ public enum Cleaner {
         var report = cleaner.report
         report.files = adds.count
         report.deadLetterPath = deadLetter.written > 0 ? deadLetter.path : nil
-        if !adds.isEmpty || !DeltaLog(table: table).exists {
+        let info = options.commitInfo[kind]
+        if !adds.isEmpty || info != nil || !DeltaLog(table: table).exists {
             let txn = options.transaction.map { (appId: "\($0.appId)/\(kind.name)", version: $0.version) }
             let v = try DeltaLog(table: table).commitAppend(
-                schema: writer.schema, partitionColumns: writer.partitionColumns, files: adds, txn: txn, nowMs: now())
+                schema: writer.schema, partitionColumns: writer.partitionColumns, files: adds, txn: txn, info: info, nowMs: now())
             report.commitVersion = v
             report.skippedCommit = v == nil
         }

@@ -23,6 +23,8 @@ public enum CleanSource: Sendable {
     case landing(String, topicPrefix: String)
     /// An embedded data dir (`<dir>/log/<prefix>.<kind>-<p>/`).
     case embedded(String, topicPrefix: String)
+    /// Records already in memory (the streaming path: what a round read from Kinesis).
+    case memory(MemoryRecords)
 
     /// Decides by what the folder holds.
     public static func detect(_ path: String, topicPrefix: String) throws -> CleanSource {
@@ -37,6 +39,7 @@ public enum CleanSource: Sendable {
         case .jsonl(let p): "jsonl files in \(p)"
         case .landing(let p, let t): "landing root \(p) (topics \(t).*)"
         case .embedded(let p, let t): "embedded log \(p) (topics \(t).*)"
+        case .memory(let m): "\(m.total) records in memory"
         }
     }
 
@@ -55,6 +58,16 @@ public enum CleanSource: Sendable {
                     try forEachLine(path: "\(topicDir)/\(part)/\(f)", maxRecordBytes: maxRecordBytes, body)
                 }
             }
+        case .memory(let m):
+            let b = m.buffers[kind.rawValue], ends = m.ends[kind.rawValue], locations = m.locations[kind.rawValue]
+            var start = 0
+            for (i, e) in ends.enumerated() {
+                let n = e - start
+                let loc = locations[i]
+                try body(SourceRecord(bytes: UnsafeRawBufferPointer(start: b.base + start, count: n),
+                                      problem: n > maxRecordBytes ? "record over \(maxRecordBytes) bytes: \(n)" : nil, location: { loc }))
+                start = e
+            }
         case .embedded(let dir, let prefix):
             let topic = "\(prefix).\(kind.name)"
             guard (try? listPartitions(dataDir: dir))?.contains(where: { $0.topic == topic }) == true else { return }
@@ -69,6 +82,22 @@ public enum CleanSource: Sendable {
             }
         }
     }
+}
+
+/// Records per table kind, appended one after another (with where each came from, for dead letters).
+public final class MemoryRecords: @unchecked Sendable {
+    let buffers = [ByteBuffer(), ByteBuffer(), ByteBuffer()]
+    var ends: [[Int]] = [[], [], []]
+    var locations: [[String]] = [[], [], []]
+    public init() {}
+    public func append(_ kind: RecordKind, _ bytes: UnsafeRawBufferPointer, location: String) {
+        let k = kind.rawValue
+        buffers[k].append(bytes)
+        ends[k].append(buffers[k].count)
+        locations[k].append(location)
+    }
+    public func count(_ kind: RecordKind) -> Int { ends[kind.rawValue].count }
+    public var total: Int { ends.reduce(0) { $0 + $1.count } }
 }
 
 func partitionNumber(_ name: String) -> Int { Int(name.dropFirst("partition=".count)) ?? Int.max }

@@ -21,6 +21,8 @@ public struct DeltaSnapshot: Sendable {
     public var files: [DeltaFile]
     /// Application transaction ids (`txn` actions): appId → version.
     public var transactions: [String: Int]
+    /// The newest `commitInfo.pinbench` object (streaming checkpoints live there, committed with the data).
+    public var pinbenchInfo: JSONValue? = nil
 }
 
 /// The Delta Lake transaction log of one table (`<table>/_delta_log/<20-digit version>.json`, PROTOCOL.md):
@@ -63,6 +65,7 @@ public struct DeltaLog {
         var parts: [String] = []
         var files: [String: DeltaFile] = [:]
         var txns: [String: Int] = [:]
+        var info: JSONValue?
         for v in vs {
             let path = "\(logDir)/\(DeltaLog.versionFileName(v))"
             let text = try readFile(path)
@@ -85,11 +88,13 @@ public struct DeltaLog {
                     files[DeltaLog.percentDecode(p)] = nil
                 } else if let t = action["txn"], let app = t["appId"]?.stringValue, let ver = t["version"]?.intValue {
                     txns[app] = ver
+                } else if let ci = action["commitInfo"], let pb = ci["pinbench"] {
+                    info = pb
                 }
             }
         }
         return DeltaSnapshot(version: last, schemaString: schema, partitionColumns: parts,
-                             files: files.values.sorted { $0.path < $1.path }, transactions: txns)
+                             files: files.values.sorted { $0.path < $1.path }, transactions: txns, pinbenchInfo: info)
     }
 
     /// Spark's JSON schema of a table.
@@ -115,7 +120,7 @@ public struct DeltaLog {
     @discardableResult
     public func commitAppend(
         schema: TableSchema, partitionColumns: [String], files: [AddAction], txn: (appId: String, version: Int)? = nil,
-        operation: String = "WRITE", nowMs: Int64
+        operation: String = "WRITE", info: JSONValue? = nil, nowMs: Int64
     ) throws(StorageError) -> Int? {
         try createDirectories(logDir)
         let schemaString = DeltaLog.sparkSchema(schema)
@@ -134,7 +139,7 @@ public struct DeltaLog {
                 ("timestamp", .int(Int(nowMs))), ("operation", .string(operation)),
                 ("operationParameters", .object([("mode", .string("Append")), ("partitionBy", .string(JSONValue.array(partitionColumns.map { .string($0) }).serialized(pretty: false)))])),
                 ("isBlindAppend", .bool(true)), ("engineInfo", .string("pinbench/0.1.0")),
-            ]))]).serialized(pretty: false))
+            ] + (info.map { [("pinbench", $0)] } ?? [])))]).serialized(pretty: false))
             if snap == nil {
                 lines.append(#"{"protocol":{"minReaderVersion":1,"minWriterVersion":2}}"#)
                 lines.append(JSONValue.object([("metaData", .object([

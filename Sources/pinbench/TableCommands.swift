@@ -8,6 +8,7 @@ import TableStore
 import Analytics
 import KafkaClient
 import Landing
+import Streaming
 
 // MARK: - clean
 
@@ -246,4 +247,59 @@ struct Batch: ParsableCommand {
             fail("\(error)")
         }
     }
+}
+
+// MARK: - stream
+
+struct StreamCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stream",
+        abstract: "Read the Kinesis streams streaming-<prefix>-pin|geo|user into Delta tables (cleaned like the batch path).",
+        discussion: "Each commit records the last sequence number read from every shard, so a re-run resumes where the table ends.")
+
+    @Option(help: "Tables root: <tables>/pin, <tables>/geo, <tables>/user.") var tables: String
+    @Option(help: "Streams are streaming-<prefix>-pin|geo|user.") var streamPrefix: String = "pinbench"
+    @Flag(help: "Keep reading until interrupted (or --idle passes without records).") var follow = false
+    @Option(help: "With --follow: stop when no record came for this long, e.g. 30s.") var idle: Duration?
+    @Option(help: "Partition columns, e.g. pin=category,geo=country,user=none (default: pin=category).") var partitionBy: String?
+    @Option(help: "Records per round (each round is one commit per table).") var roundRecords: Int = 500_000
+    @Option(help: "Write the JSON report here.") var reportJson: String?
+    @OptionGroup var aws: AWSOptions
+
+    func validate() throws {
+        _ = try parsePartitionBy(partitionBy)
+        guard roundRecords >= 1 else { throw ValidationError("--round-records must be ≥ 1") }
+    }
+
+    func run() throws {
+        var o = StreamOptions(tablesDir: tables)
+        o.streamPrefix = streamPrefix
+        o.follow = follow
+        o.idleMs = idle.map { $0.seconds * 1000 }
+        o.roundRecords = roundRecords
+        do {
+            for (k, v) in try parsePartitionBy(partitionBy) { o.partitionBy[k] = v }
+            let st = try StreamTables(options: o, aws: aws.resolve())
+            let stop = StopFlag()
+            signal(SIGINT, SIG_IGN)
+            let sigint = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
+            sigint.setEventHandler { stop.set() }
+            sigint.resume()
+            st.shouldStop = { stop.isSet }
+            let r = try st.run()
+            print("streamed \(r.records) records (\(r.kinesisRecords) Kinesis records) in \(r.rounds) rounds: \(r.written) rows written, \(r.duplicates) duplicates dropped, \(r.deadLettered) dead-lettered, \(r.commits) commits, resumed \(r.resumedShards) shards, \(String(format: "%.2f", r.seconds)) s")
+            if let reportJson { try r.json().serialized().write(toFile: reportJson, atomically: true, encoding: .utf8) }
+        } catch let e as AWSError {
+            fail(e.message)
+        } catch {
+            fail("\(error)")
+        }
+    }
+}
+
+final class StopFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    func set() { lock.lock(); value = true; lock.unlock() }
+    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
 }
