@@ -95,7 +95,7 @@ let package = Package(
         .testTarget(name: "TablesTests", dependencies: ["TableStore", "Cleaning", "Analytics", "Codecs", "TestSupport"]),
         .testTarget(
             name: "InteropTests",
-            dependencies: ["Pipeline", "PinEmulator", "PinModel", "KafkaLog", "KafkaWire", "TestSupport"],
+            dependencies: ["Pipeline", "PinEmulator", "PinModel", "KafkaLog", "KafkaWire", "AWSClient", "TestSupport"],
             resources: [.copy("Peers")]
         ),
     ]

@@ -2,6 +2,10 @@
 public struct S3Object: Sendable, Equatable {
     public var key: String
     public var size: Int
+    public init(key: String, size: Int) {
+        self.key = key
+        self.size = size
+    }
 }
 
 /// S3 objects in one bucket: PutObject (multipart above a threshold), GetObject, ListObjectsV2,

@@ -30,10 +30,11 @@ public struct ProcessResult: Sendable {
 ///
 /// Output goes to temporary files, not pipes: a process spawned at the same time by another test can
 /// inherit a pipe's write end and keep it open, so reading a pipe to its end could wait for a stranger.
-public func runProcess(_ path: String, _ args: [String], cwd: String? = nil) throws -> ProcessResult {
+public func runProcess(_ path: String, _ args: [String], cwd: String? = nil, environment: [String: String] = [:]) throws -> ProcessResult {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: path)
     p.arguments = args
+    if !environment.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new } }
     if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd) }
     let base = NSTemporaryDirectory() + "pinbench-proc-\(UUID().uuidString)"
     FileManager.default.createFile(atPath: base + ".out", contents: nil)

@@ -112,3 +112,39 @@ public func stopProcess(_ p: Process) {
     if p.isRunning { kill(p.processIdentifier, SIGKILL) }
     p.waitUntilExit()
 }
+
+/// A moto server (`python3 -m moto.server`) on a free loopback port, started by this test and stopped by
+/// PID. Each test starts its own: moto keeps state in memory, and its Kinesis shard writes are not safe
+/// for concurrent PutRecords to one stream (two calls can get the same sequence number and one record is
+/// lost), so floods into moto use `--ordered` (one call in flight per stream).
+public final class Moto: @unchecked Sendable {
+    public let endpoint: String
+    public let port: Int
+    let process: Process
+
+    /// `authAfter`: moto's INITIAL_NO_AUTH_ACTION_COUNT (signature checks start after that many calls).
+    public init(authAfter: Int? = nil) throws {
+        port = freePort()
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", "-m", "moto.server", "-H", "127.0.0.1", "-p", String(port)]
+        var env = ProcessInfo.processInfo.environment
+        if let n = authAfter { env["INITIAL_NO_AUTH_ACTION_COUNT"] = String(n) }
+        p.environment = env
+        p.standardInput = FileHandle.nullDevice
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        guard waitForPort(port, seconds: 30) else {
+            kill(p.processIdentifier, SIGKILL)
+            throw Tansu.TansuError(message: "moto did not start on port \(port) (pip install 'moto[server]')")
+        }
+        endpoint = "http://127.0.0.1:\(port)"
+        process = p
+        atexit_pids.append(p.processIdentifier)
+    }
+
+    public func stop() { stopProcess(process) }
+    deinit { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+}
+

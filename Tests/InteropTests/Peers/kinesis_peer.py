@@ -133,7 +133,8 @@ def verify(endpoint, prefix, emu, allow_duplicates):
 def iam_key(endpoint):
     iam = client("iam", endpoint)
     iam.create_user(UserName="pinbench")
-    iam.attach_user_policy(UserName="pinbench", PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
+    iam.put_user_policy(UserName="pinbench", PolicyName="all", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
     k = iam.create_access_key(UserName="pinbench")["AccessKey"]
     print(k["AccessKeyId"], k["SecretAccessKey"])
     return 0
