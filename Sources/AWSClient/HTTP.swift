@@ -1,3 +1,4 @@
+import Bytes
 import CCurl
 import CCurlShim
 
@@ -7,11 +8,19 @@ public struct HTTPRequest {
     public var url: String
     public var headers: [String]
     public var body: [UInt8]
-    public init(method: String, url: String, headers: [String], body: [UInt8]) {
+    /// When set, the body is these bytes instead (a producer's reusable buffer, held until completion).
+    public var bodyBuffer: ByteBuffer?
+    public init(method: String, url: String, headers: [String], body: [UInt8], bodyBuffer: ByteBuffer? = nil) {
         self.method = method
         self.url = url
         self.headers = headers
         self.body = body
+        self.bodyBuffer = bodyBuffer
+    }
+
+    func withBody<R>(_ f: (UnsafeRawBufferPointer) -> R) -> R {
+        if let b = bodyBuffer { return f(b.bytes) }
+        return body.withUnsafeBytes(f)
     }
 }
 
@@ -71,7 +80,7 @@ public final class HTTPEngine {
             h = n
         }
         var f = Flight(handle: h, tag: tag, request: request)
-        let ok: Bool = f.request.body.withUnsafeBytes { b in
+        let ok: Bool = f.request.withBody { b in
             pb_http_prepare(h, request.method, request.url, b.baseAddress, b.count, connectTimeoutMs, timeoutMs, verifyTLS ? 1 : 0) == 0
         }
         guard ok else { idle.append(h); throw AWSError(.config, "curl refused the request options for \(request.method) \(redactURL(request.url))") }

@@ -48,46 +48,55 @@ public struct KinesisProducerStats: Sendable {
     public init() {}
 }
 
-/// One PutRecords call's worth of entries, kept as the JSON text of each entry so that a retry of some
-/// of them copies bytes instead of encoding again.
+/// One PutRecords call's worth of entries, kept as the request body itself (`{"StreamName":…,"Records":[`,
+/// entries, `]}`), so sending copies nothing and a retry of some entries copies their JSON text instead of
+/// encoding again. Batches are pooled: their buffers keep their capacity from call to call.
 final class PutBatch {
-    let stream: Int
-    let entries = ByteBuffer(capacity: 64 * 1024)
+    var stream = 0
+    let body = ByteBuffer(capacity: 256 * 1024)
+    var entryStarts: [Int] = []
     var entryEnds: [Int] = []
     /// User records in each entry (1 unless aggregated) and their tokens, entry after entry.
     var entryRecords: [Int] = []
     var tokens: [UInt64] = []
     var rawBytes = 0
-    var createdMs: Double
+    var createdMs = 0.0
     var attempt = 0
     var notBeforeMs = 0.0
+    var sealed = false
 
-    init(stream: Int, now: Double) {
+    func reset(stream: Int, header: [UInt8], now: Double) {
         self.stream = stream
+        body.reset()
+        body.append(contentsOf: header)
+        entryStarts.removeAll(keepingCapacity: true)
+        entryEnds.removeAll(keepingCapacity: true)
+        entryRecords.removeAll(keepingCapacity: true)
+        tokens.removeAll(keepingCapacity: true)
+        rawBytes = 0
         createdMs = now
+        attempt = 0
+        notBeforeMs = 0
+        sealed = false
     }
 
     var count: Int { entryEnds.count }
     var records: Int { tokens.count }
 
     func entry(_ i: Int) -> UnsafeRawBufferPointer {
-        let start = i == 0 ? 0 : entryEnds[i - 1]
-        return UnsafeRawBufferPointer(rebasing: entries.bytes[start..<entryEnds[i]])
+        UnsafeRawBufferPointer(rebasing: body.bytes[entryStarts[i]..<entryEnds[i]])
     }
 
-    /// The PutRecords body: `{"StreamName":"…","Records":[entry,entry,…]}`.
-    func body(streamName: String) -> [UInt8] {
-        var out = [UInt8]()
-        out.reserveCapacity(entries.count + streamName.utf8.count + 40)
-        out.append(contentsOf: #"{"StreamName":""#.utf8)
-        appendJSONString(streamName, to: &out)
-        out.append(contentsOf: #"","Records":["#.utf8)
-        for i in 0..<count {
-            if i > 0 { out.append(UInt8(ascii: ",")) }
-            out.append(contentsOf: entry(i))
-        }
-        out.append(contentsOf: "]}".utf8)
-        return out
+    /// Starts an entry (the comma before all but the first).
+    func beginEntry() {
+        if !entryEnds.isEmpty { body.append(UInt8(ascii: ",")) }
+        entryStarts.append(body.count)
+    }
+
+    func seal() {
+        guard !sealed else { return }
+        body.append("]}")
+        sealed = true
     }
 }
 
@@ -218,7 +227,9 @@ public final class KinesisProducer {
     var inFlightPerStream: [Int]
     var nextTag = 1
     var buckets: [(records: Double, bytes: Double, atMs: Double)]
-    let entryScratch = ByteBuffer(capacity: 1 << 16)
+    var pool: [PutBatch] = []
+    /// `{"StreamName":"<name>","Records":[` per stream.
+    let headers: [[UInt8]]
 
     public init(service: AWSService, config: KinesisProducerConfig) {
         self.service = service
@@ -227,6 +238,12 @@ public final class KinesisProducer {
         aggregators = (0..<config.streams.count).map { _ in KPLAggregator() }
         inFlightPerStream = Array(repeating: 0, count: config.streams.count)
         buckets = Array(repeating: (0, 0, 0), count: config.streams.count)
+        headers = config.streams.map { name in
+            var h = Array(#"{"StreamName":""#.utf8)
+            appendJSONString(name, to: &h)
+            h.append(contentsOf: #"","Records":["#.utf8)
+            return h
+        }
     }
 
     /// Buffers one record (copied). Blocks, polling the network, while too many batches wait.
@@ -261,8 +278,9 @@ public final class KinesisProducer {
     func addEntry(_ s: Int, key: UnsafeRawBufferPointer, data: UnsafeRawBufferPointer, tokens: some Collection<UInt64>, now: Double) {
         let raw = key.count + data.count
         if let b = building[s], b.count + 1 > config.maxBatchRecords || b.rawBytes + raw > config.maxBatchBytes { seal(s) }
-        let b = building[s] ?? { let n = PutBatch(stream: s, now: now); building[s] = n; return n }()
-        let e = b.entries
+        let b = building[s] ?? { let n = newBatch(s, now: now); building[s] = n; return n }()
+        let e = b.body
+        b.beginEntry()
         e.append(#"{"Data":""#)
         Base64.encode(data, into: e)
         e.append(#"","PartitionKey":""#)
@@ -281,8 +299,17 @@ public final class KinesisProducer {
     func seal(_ s: Int) {
         guard let b = building[s] else { return }
         building[s] = nil
+        b.seal()
         queue.append(b)
     }
+
+    func newBatch(_ s: Int, now: Double) -> PutBatch {
+        let b = pool.popLast() ?? PutBatch()
+        b.reset(stream: s, header: headers[s], now: now)
+        return b
+    }
+
+    func recycle(_ b: PutBatch) { if pool.count < 4 * config.maxInFlight + 8 { pool.append(b) } }
 
     /// Moves the network: completes finished calls, seals lingering batches, starts what may start.
     public func poll(timeoutMs: Int = 0) { pump(waitMs: timeoutMs) }
@@ -355,8 +382,7 @@ public final class KinesisProducer {
     }
 
     func start(_ b: PutBatch) {
-        let body = b.body(streamName: config.streams[b.stream])
-        let req = service.request(method: "POST", path: "/", headers: KinesisClient.headers("PutRecords"), body: body)
+        let req = service.request(method: "POST", path: "/", headers: KinesisClient.headers("PutRecords"), body: [], bodyBuffer: b.body)
         let tag = nextTag
         nextTag += 1
         do {
@@ -377,54 +403,73 @@ public final class KinesisProducer {
             retryOrFail(b, code: e.code, message: e.message, retriable: e.isRetriable)
             return
         }
-        let v: JSONValue
-        do { v = try r.body.withUnsafeBytes { p throws(JSONError) in try JSONValue.parse(p) } } catch {
-            fail(b.stream, "BadResponse", "kinesis PutRecords: unreadable answer: \(error)", records: b.records)
-            return
-        }
-        guard let entries = v["Records"]?.arrayValue, entries.count == b.count else {
-            fail(b.stream, "BadResponse", "kinesis PutRecords: \(v["Records"]?.arrayValue?.count ?? 0) results for \(b.count) entries", records: b.records)
-            return
-        }
         var retry: PutBatch?
-        var t = 0
+        var t = 0, okStart = 0, i = 0
         let now = monotonicMs()
-        var okStart = 0
-        let streamName = config.streams[b.stream]
-        for (i, res) in entries.enumerated() {
-            let n = b.entryRecords[i]
-            if let seq = res["SequenceNumber"]?.stringValue {
-                stats.accepted += n
-                stats.acceptedKinesisRecords += 1
-                let shardKey = "\(streamName)/\(res["ShardId"]?.stringValue ?? "?")"
-                if let have = stats.lastSequence[shardKey] { if sequenceLess(have, seq) { stats.lastSequence[shardKey] = seq } } else { stats.lastSequence[shardKey] = seq }
-            } else {
-                if t > okStart { onAccepted?(b.stream, b.tokens[okStart..<t]) }
-                let code = res["ErrorCode"]?.stringValue ?? "Unknown"
-                let message = res["ErrorMessage"]?.stringValue ?? ""
-                let retriable = AWSError.throttlingCodes.contains(code) || code == "InternalFailure"
-                if retriable && now - b.createdMs < config.deliveryTimeoutMs {
-                    stats.retried[code, default: 0] += n
-                    let rb = retry ?? { let x = PutBatch(stream: b.stream, now: b.createdMs); x.attempt = b.attempt + 1; return x }()
-                    retry = rb
-                    rb.entries.append(b.entry(i))
-                    rb.entryEnds.append(rb.entries.count)
-                    rb.entryRecords.append(n)
-                    rb.tokens.append(contentsOf: b.tokens[t..<(t + n)])
-                    rb.rawBytes += b.rawBytes / max(1, b.count)
+        var mismatch = false
+        // Highest sequence number per shard in this answer, as byte ranges (few shards: a short list).
+        var best: [(shard: Range<Int>, seq: Range<Int>)] = []
+        let parsed: Bool = r.body.withUnsafeBytes { p in
+            var sc = PutRecordsScanner(p)
+            let ok = sc.scan { e in
+                guard i < b.count else { mismatch = true; return }
+                let n = b.entryRecords[i]
+                if let seq = e.sequence {
+                    stats.accepted += n
+                    stats.acceptedKinesisRecords += 1
+                    let shard = e.shard ?? 0..<0
+                    if let k = best.firstIndex(where: { PutRecordsScanner.same(p, $0.shard, shard) }) {
+                        if PutRecordsScanner.less(p, best[k].seq, seq) { best[k].seq = seq }
+                    } else {
+                        best.append((shard, seq))
+                    }
                 } else {
-                    fail(b.stream, retriable ? "Timeout" : code, "kinesis PutRecords: \(code): \(message)", records: n)
+                    if t > okStart { onAccepted?(b.stream, b.tokens[okStart..<t]) }
+                    let code = e.errorCode.map { String(decoding: p[$0], as: UTF8.self) } ?? "Unknown"
+                    let retriable = AWSError.throttlingCodes.contains(code) || code == "InternalFailure"
+                    if retriable && now - b.createdMs < config.deliveryTimeoutMs {
+                        stats.retried[code, default: 0] += n
+                        let rb = retry ?? { let x = newBatch(b.stream, now: b.createdMs); x.attempt = b.attempt + 1; return x }()
+                        retry = rb
+                        rb.beginEntry()
+                        rb.body.append(b.entry(i))
+                        rb.entryEnds.append(rb.body.count)
+                        rb.entryRecords.append(n)
+                        rb.tokens.append(contentsOf: b.tokens[t..<(t + n)])
+                        rb.rawBytes += b.rawBytes / max(1, b.count)
+                    } else {
+                        let message = e.errorMessage.map { String(decoding: p[$0], as: UTF8.self) } ?? ""
+                        fail(b.stream, retriable ? "Timeout" : code, "kinesis PutRecords: \(code): \(message)", records: n)
+                    }
+                    okStart = t + n
                 }
-                okStart = t + n
+                t += n
+                i += 1
             }
-            t += n
+            if ok && !mismatch && i == b.count {
+                let streamName = config.streams[b.stream]
+                for (sh, seq) in best {
+                    let key = "\(streamName)/\(String(decoding: p[sh], as: UTF8.self))"
+                    let s = String(decoding: p[seq], as: UTF8.self)
+                    if let have = stats.lastSequence[key], !sequenceLess(have, s) { continue }
+                    stats.lastSequence[key] = s
+                }
+            }
+            return ok && !mismatch && i == b.count
+        }
+        if !parsed {
+            // Entries past what the answer covered are unknown: report them failed (never retried blindly).
+            let rest = b.records - t
+            fail(b.stream, "BadResponse", "kinesis PutRecords: an answer that does not match the \(b.count) entries sent", records: rest)
         }
         if t > okStart { onAccepted?(b.stream, b.tokens[okStart..<t]) }
         stats.payloadBytes += b.rawBytes
         if let rb = retry {
+            rb.seal()
             rb.notBeforeMs = now + backoffMs(rb.attempt)
             queue.insert(rb, at: 0)
         }
+        recycle(b)
     }
 
     func backoffMs(_ attempt: Int) -> Double {
@@ -441,6 +486,7 @@ public final class KinesisProducer {
             queue.insert(b, at: 0)
         } else {
             fail(b.stream, retriable ? "Timeout" : code, message, records: b.records)
+            recycle(b)
         }
     }
 

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Bytes
 import PinModel
 
 /// One AWS service endpoint: builds signed requests and runs control-plane calls with retries.
@@ -42,11 +43,11 @@ public final class AWSService: @unchecked Sendable {
 
     /// A signed request. `path` is the wire path (already percent-encoded where needed), `query` raw pairs.
     public func request(method: String, path: String, query: [(String, String)] = [], headers extra: [(String, String)],
-                        body: [UInt8], signPayload: Bool = false) -> HTTPRequest {
+                        body: [UInt8], bodyBuffer: ByteBuffer? = nil, signPayload: Bool = false) -> HTTPRequest {
         let amzDate = SigV4Signer.amzDate(unixSeconds: AWSService.nowUnix())
         let day = String(amzDate.prefix(8))
         if day != keyDate { key = signer.signingKey(date: day); keyDate = day }
-        let payloadHash = Digest.hex(Digest.sha256(body))
+        let payloadHash = Digest.hex(bodyBuffer.map { Digest.sha256($0.bytes) } ?? Digest.sha256(body))
         var headers: [(String, String)] = [("Host", host), ("X-Amz-Date", amzDate)]
         headers.append(contentsOf: extra)
         if signPayload || service == "s3" { headers.append(("x-amz-content-sha256", payloadHash)) }
@@ -58,7 +59,7 @@ public final class AWSService: @unchecked Sendable {
         if !query.isEmpty {
             url += "?" + query.map { "\(SigV4Signer.uriEncode($0.0, keepSlash: false))=\(SigV4Signer.uriEncode($0.1, keepSlash: false))" }.joined(separator: "&")
         }
-        return HTTPRequest(method: method, url: url, headers: lines, body: body)
+        return HTTPRequest(method: method, url: url, headers: lines, body: body, bodyBuffer: bodyBuffer)
     }
 
     /// Turns an HTTP outcome into success or an AWSError (JSON `__type`/`message` or S3 XML `Code`/`Message`).

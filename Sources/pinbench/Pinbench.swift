@@ -17,7 +17,7 @@ struct Pinbench: AsyncParsableCommand {
         commandName: "pinbench",
         abstract: "Load-test and run a Pinterest-style ingestion pipeline: emulator, Kafka-format log, reports.",
         version: pinbenchVersion,
-        subcommands: [Emulate.self, Run.self, Produce.self, Consume.self, Log.self, Land.self, Clean.self, Analyze.self, Batch.self, StreamCommand.self, Bench.self, SweepCommand.self, Report.self, Serve.self]
+        subcommands: [Emulate.self, Run.self, Produce.self, Consume.self, Log.self, Land.self, Clean.self, Analyze.self, Batch.self, StreamCommand.self, PutRecordsCommand.self, Bench.self, SweepCommand.self, Report.self, Serve.self]
     )
 }
 

@@ -6,6 +6,8 @@ import Foundation
 import PinModel
 import TableStore
 import Analytics
+import Bytes
+import Pipeline
 import KafkaClient
 import Landing
 import Streaming
@@ -302,4 +304,62 @@ final class StopFlag: @unchecked Sendable {
     private var value = false
     func set() { lock.lock(); value = true; lock.unlock() }
     var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
+}
+
+// MARK: - put-records
+
+struct PutRecordsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "put-records",
+        abstract: "Send every line of a file to one Kinesis stream with PutRecords (keys: line numbers); prints a JSON summary.")
+
+    @Option(help: "Stream name.") var stream: String
+    @Option(help: "File of records, one per line (e.g. pin.jsonl from pinbench emulate).") var file: String
+    @Option(help: "PutRecords calls in flight.") var inFlight: Int = 1
+    @Flag(help: "KPL-compatible aggregation.") var aggregate = false
+    @OptionGroup var aws: AWSOptions
+
+    func run() throws {
+        guard let data = FileManager.default.contents(atPath: file) else { fail("cannot read \(file)") }
+        let cpu0 = processCPUSeconds()
+        let t0 = Date()
+        do {
+            let client = try KinesisClient(config: aws.resolve())
+            let summary = try client.describeStreamSummary(stream)
+            var pc = KinesisProducerConfig(streams: [stream])
+            pc.maxInFlight = max(1, inFlight)
+            pc.aggregate = aggregate
+            if let kib = summary.maxRecordSizeKiB { pc.maxRecordBytes = max(pc.maxRecordBytes, kib * 1024) }
+            let producer = KinesisProducer(service: client.service, config: pc)
+            var accepted = 0, sent = 0
+            var failures: [String: Int] = [:]
+            producer.onAccepted = { _, t in accepted += t.count }
+            producer.onFailed = { _, code, _, n in failures[code, default: 0] += n }
+            let key = ByteBuffer(capacity: 32)
+            data.withUnsafeBytes { (all: UnsafeRawBufferPointer) in
+                guard let base = all.baseAddress else { return }
+                var start = 0
+                while start < all.count, let nl = memchr(base + start, 0x0A, all.count - start) {
+                    let i = UnsafeRawPointer(nl) - base
+                    key.reset()
+                    key.appendDecimal(sent)
+                    producer.send(stream: 0, key: key.bytes, data: UnsafeRawBufferPointer(start: base + start, count: i - start), token: 0)
+                    start = i + 1
+                    sent += 1
+                }
+            }
+            producer.flush()
+            let out: JSONValue = .object([
+                ("peer", .string("pinbench \(pinbenchVersion)")), ("records", .int(sent)), ("accepted", .int(accepted)),
+                ("failed", .object(failures.sorted { $0.key < $1.key }.map { ($0.key, .int($0.value)) })),
+                ("retried", .object(producer.stats.retried.sorted { $0.key < $1.key }.map { ($0.key, .int($0.value)) })),
+                ("requests", .int(producer.stats.requests)),
+                ("seconds", .double(Date().timeIntervalSince(t0))), ("cpu_seconds", .double(processCPUSeconds() - cpu0)),
+            ])
+            print(out.serialized(pretty: false))
+            if accepted != sent { throw ExitCode(2) }
+        } catch let e as AWSError {
+            fail(e.message)
+        }
+    }
 }

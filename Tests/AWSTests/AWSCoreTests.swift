@@ -1,4 +1,4 @@
-import AWSClient
+@testable import AWSClient
 import Bytes
 import Foundation
 import Testing
@@ -69,4 +69,33 @@ import Testing
     let t = "<R><Key>a&amp;b</Key><Key>c&lt;d</Key><IsTruncated>false</IsTruncated></R>"
     #expect(XML.all("Key", in: t) == ["a&b", "c<d"])
     #expect(XML.first("IsTruncated", in: t) == "false")
+}
+
+@Test func putRecordsAnswersAreReadInPlace() {
+    let body = #"""
+    { "FailedRecordCount" : 1, "Records" : [
+      {"SequenceNumber": "49590338271490256608559692538361571095921575989136588898", "ShardId": "shardId-000000000001"},
+      {"ErrorCode":"ProvisionedThroughputExceededException","ErrorMessage":"Rate exceeded for shard \"x\" in stream"},
+      {"ShardId":"shardId-000000000000","SequenceNumber":"9","Extra":{"a":[1,2,{"b":null}]}}
+    ], "EncryptionType": "NONE" }
+    """#
+    var seen: [(String?, String?, String?)] = []
+    let ok = Array(body.utf8).withUnsafeBytes { p in
+        var s = PutRecordsScanner(p)
+        return s.scan { e in
+            func text(_ r: Range<Int>?) -> String? { r.map { String(decoding: p[$0], as: UTF8.self) } }
+            seen.append((text(e.shard), text(e.sequence), text(e.errorCode)))
+        }
+    }
+    #expect(ok)
+    #expect(seen.count == 3)
+    #expect(seen[0].0 == "shardId-000000000001" && seen[0].1 == "49590338271490256608559692538361571095921575989136588898")
+    #expect(seen[1].2 == "ProvisionedThroughputExceededException" && seen[1].1 == nil)
+    #expect(seen[2].0 == "shardId-000000000000" && seen[2].1 == "9")
+    for bad in ["", "{}", "{\"Records\":[{\"SequenceNumber\":\"1\"}", "[1,2]", "{\"Records\":[{\"SequenceNumber\":1}]"] {
+        let r = Array(bad.utf8).withUnsafeBytes { p in var s = PutRecordsScanner(p); return s.scan { _ in } }
+        #expect(!r, "\(bad)")
+    }
+    #expect(sequenceLess("9", "10"))
+    #expect(sequenceLess("49590338271490256608559692538361571095921575989136588898", "49590338271490256608559692538361571095921575989136588899"))
 }
