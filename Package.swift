@@ -26,6 +26,7 @@ let package = Package(
         .library(name: "Landing", targets: ["Landing"]),
         .library(name: "AWSClient", targets: ["AWSClient"]),
         .library(name: "Streaming", targets: ["Streaming"]),
+        .library(name: "TableSync", targets: ["TableSync"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -73,12 +74,13 @@ let package = Package(
         .target(name: "Analytics", dependencies: ["TableStore"], swiftSettings: strict),
         .target(name: "Landing", dependencies: ["AWSClient", "Bytes", "PinModel", "TableStore", "KafkaLog", "KafkaWire", "KafkaClient"], swiftSettings: strict),
         .target(name: "AWSClient", dependencies: ["Bytes", "PinModel", "CCurl", "CCurlShim", "CCrypto"], swiftSettings: strict),
+        .target(name: "TableSync", dependencies: ["AWSClient", "TableStore", "PinModel"], swiftSettings: strict),
         .target(name: "Streaming", dependencies: ["AWSClient", "Cleaning", "TableStore", "PinModel"], swiftSettings: strict),
         .target(name: "Reports", dependencies: ["Pipeline", "PinModel", "Codecs", .product(name: "Histogram", package: "hdrhistogram-swift")], swiftSettings: strict),
         .executableTarget(
             name: "pinbench",
             dependencies: [
-                "Pipeline", "Reports", "IngestServer", "TableStore", "Cleaning", "Analytics", "Landing", "AWSClient", "Streaming", "PinModel", "PinEmulator", "KafkaWire", "KafkaLog", "KafkaClient", "Codecs", "Bytes",
+                "Pipeline", "Reports", "IngestServer", "TableStore", "Cleaning", "Analytics", "Landing", "AWSClient", "Streaming", "TableSync", "PinModel", "PinEmulator", "KafkaWire", "KafkaLog", "KafkaClient", "Codecs", "Bytes",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -95,7 +97,7 @@ let package = Package(
         .testTarget(name: "TablesTests", dependencies: ["TableStore", "Cleaning", "Analytics", "Codecs", "TestSupport"]),
         .testTarget(
             name: "InteropTests",
-            dependencies: ["Pipeline", "PinEmulator", "PinModel", "KafkaLog", "KafkaWire", "AWSClient", "TestSupport"],
+            dependencies: ["Pipeline", "PinEmulator", "PinModel", "KafkaLog", "KafkaWire", "AWSClient", "TableSync", "TableStore", "TestSupport"],
             resources: [.copy("Peers")]
         ),
     ]

@@ -103,6 +103,18 @@ public final class S3Client: @unchecked Sendable {
         }
     }
 
+    /// Writes the object only when no object has that key (`If-None-Match: *`): false when one exists.
+    /// Two writers racing for a Delta commit version both call this; exactly one gets true.
+    public func putObjectIfAbsent(_ key: String, _ bytes: [UInt8], contentType: String = "application/json") throws(AWSError) -> Bool {
+        do {
+            _ = try service.call("PutObject", method: "PUT", path: path(key), headers: [("Content-Type", contentType), ("If-None-Match", "*")], body: bytes)
+            return true
+        } catch {
+            if case .service(412, _) = error.kind { return false }
+            throw error
+        }
+    }
+
     public func getObject(_ key: String) throws(AWSError) -> [UInt8] {
         try service.call("GetObject", method: "GET", path: path(key), headers: [], body: []).body
     }

@@ -11,6 +11,7 @@ import Pipeline
 import KafkaClient
 import Landing
 import Streaming
+import TableSync
 
 // MARK: - clean
 
@@ -24,7 +25,7 @@ struct Clean: ParsableCommand {
             """)
 
     @Option(help: "Input folder (jsonl files, landing root or embedded data dir).") var from: String
-    @Option(help: "Tables root: <tables>/pin, <tables>/geo, <tables>/user.") var tables: String
+    @Option(help: "Tables root: <tables>/pin, <tables>/geo, <tables>/user; a folder or s3://bucket/prefix.") var tables: String
     @Option(help: "Topics are <prefix>.pin|geo|user (landing root and embedded log).") var topicPrefix: String = "pinbench"
     @Option(help: "Parquet page compression: snappy, zstd, gzip or none.") var compression: CompressionCodec = .snappy
     @Option(help: "Codec level (zstd, gzip).") var compressionLevel: Int32?
@@ -33,6 +34,7 @@ struct Clean: ParsableCommand {
     @Option(help: "Records longer than this go to the dead-letter file.") var maxRecordBytes: Int = 1 << 20
     @Option(help: "Write the JSON report here.") var reportJson: String?
     @Flag(help: "Clean the three tables one after another instead of in parallel.") var sequential = false
+    @OptionGroup var aws: AWSOptions
 
     func validate() throws {
         guard compression != .lz4 else { throw ValidationError("--compression lz4 is not written to Parquet; use snappy, zstd, gzip or none") }
@@ -50,13 +52,31 @@ struct Clean: ParsableCommand {
         for (k, v) in try parsePartitionBy(partitionBy) { o.partitionBy[k] = v }
         do {
             let source = try CleanSource.detect(from, topicPrefix: topicPrefix)
-            let report = try Cleaner.run(source: source, options: o)
+            let report = try withTables(tables, aws: aws, pullData: false, push: true) { dir in
+                o.tablesDir = dir
+                return try Cleaner.run(source: source, options: o)
+            }
             printCleanReport(report, source: source)
             if let reportJson { try report.json().serialized().write(toFile: reportJson, atomically: true, encoding: .utf8) }
         } catch {
             fail("\(error)")
         }
     }
+}
+
+/// Runs `body` on the tables folder; for `s3://bucket/prefix` on a local staging copy: the tables' logs
+/// (and with `pullData` their files) are downloaded first and, with `push`, new files and commits uploaded
+/// after (commits conditionally: a version another writer took first is an error, never an overwrite).
+func withTables<R>(_ tables: String, aws: AWSOptions, pullData: Bool, push: Bool, _ body: (String) throws -> R) throws -> R {
+    guard tables.hasPrefix("s3://") else { return try body(tables) }
+    let staging = try S3Tables.makeStaging()
+    defer { S3Tables.removeTree(staging) }
+    let remote = try S3Tables(url: tables, aws: aws.resolve(), staging: staging)
+    let names = RecordKind.allCases.map(\.name)
+    try remote.pull(tables: names, data: pullData)
+    let r = try body(staging)
+    if push { try remote.push(tables: names) }
+    return r
 }
 
 func parsePartitionBy(_ s: String?) throws -> [(RecordKind, String?)] {
@@ -174,13 +194,14 @@ struct Analyze: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Answer the nine questions (spec §4) over the cleaned tables; writes q1.csv … q9.csv.")
 
-    @Option(help: "Tables root (as written by pinbench clean).") var tables: String
+    @Option(help: "Tables root (as written by pinbench clean): a folder or s3://bucket/prefix.") var tables: String
     @Option(help: "Folder for q1.csv … q9.csv.") var out: String
     @Flag(help: "Do not print the tables.") var quiet = false
+    @OptionGroup var aws: AWSOptions
 
     func run() throws {
         do {
-            try runAnalysis(tables: tables, out: out, quiet: quiet)
+            try withTables(tables, aws: aws, pullData: true, push: false) { dir in try runAnalysis(tables: dir, out: out, quiet: quiet) }
         } catch {
             fail("\(error)")
         }
@@ -259,7 +280,7 @@ struct StreamCommand: ParsableCommand {
         abstract: "Read the Kinesis streams streaming-<prefix>-pin|geo|user into Delta tables (cleaned like the batch path).",
         discussion: "Each commit records the last sequence number read from every shard, so a re-run resumes where the table ends.")
 
-    @Option(help: "Tables root: <tables>/pin, <tables>/geo, <tables>/user.") var tables: String
+    @Option(help: "Tables root: <tables>/pin, <tables>/geo, <tables>/user; a folder or s3://bucket/prefix.") var tables: String
     @Option(help: "Streams are streaming-<prefix>-pin|geo|user.") var streamPrefix: String = "pinbench"
     @Flag(help: "Keep reading until interrupted (or --idle passes without records).") var follow = false
     @Option(help: "With --follow: stop when no record came for this long, e.g. 30s.") var idle: Duration?
@@ -281,14 +302,19 @@ struct StreamCommand: ParsableCommand {
         o.roundRecords = roundRecords
         do {
             for (k, v) in try parsePartitionBy(partitionBy) { o.partitionBy[k] = v }
-            let st = try StreamTables(options: o, aws: aws.resolve())
             let stop = StopFlag()
             signal(SIGINT, SIG_IGN)
             let sigint = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
             sigint.setEventHandler { stop.set() }
             sigint.resume()
-            st.shouldStop = { stop.isSet }
-            let r = try st.run()
+            let awsConfig = aws.resolve()
+            let r = try withTables(tables, aws: aws, pullData: false, push: true) { dir in
+                var so = o
+                so.tablesDir = dir
+                let st = try StreamTables(options: so, aws: awsConfig)
+                st.shouldStop = { stop.isSet }
+                return try st.run()
+            }
             print("streamed \(r.records) records (\(r.kinesisRecords) Kinesis records) in \(r.rounds) rounds: \(r.written) rows written, \(r.duplicates) duplicates dropped, \(r.deadLettered) dead-lettered, \(r.commits) commits, resumed \(r.resumedShards) shards, \(String(format: "%.2f", r.seconds)) s")
             if let reportJson { try r.json().serialized().write(toFile: reportJson, atomically: true, encoding: .utf8) }
         } catch let e as AWSError {

@@ -1,4 +1,6 @@
 import AWSClient
+import TableStore
+import TableSync
 import Foundation
 import Testing
 import TestSupport
@@ -267,5 +269,57 @@ import TestSupport
                                      environment: ["AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "HOME": "/nonexistent", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/c"])
         #expect(noCreds.status != 0)
         #expect(noCreds.stderr.contains("no AWS credentials"), "\(noCreds.stderr)")
+    }
+
+    @Test func deltaTablesInS3ReadByDeltaRs() throws {
+        let moto = try Moto()
+        defer { moto.stop() }
+        let dir = tempDir("s3-tables")
+        #expect(try pb(["emulate", "--count", "1500", "--seed", "3", "--out", "\(dir)/a"]).status == 0)
+        #expect(try pb(["emulate", "--count", "700", "--seed", "5", "--out", "\(dir)/b"]).status == 0)
+        let s3 = try S3Client(config: AWSConfig(region: "us-east-1", credentials: Credentials(accessKeyId: "testing", secretAccessKey: "testing"), endpoint: moto.endpoint), bucket: "lake")
+        try s3.createBucket()
+        for from in ["a", "b"] {
+            let c = try pb(["clean", "--from", "\(dir)/\(from)", "--tables", "s3://lake/tables", "--aws-endpoint", moto.endpoint])
+            #expect(c.status == 0, "\(c.stderr)")
+        }
+        let read = try python3(["-c", """
+            import deltalake, sys
+            opts = {"AWS_ENDPOINT_URL": sys.argv[1], "AWS_ALLOW_HTTP": "true", "AWS_ACCESS_KEY_ID": "testing",
+                    "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1"}
+            for k in ("pin", "geo", "user"):
+                t = deltalake.DeltaTable(f"s3://lake/tables/{k}", storage_options=opts)
+                n = deltalake.QueryBuilder().register("t", t).execute("SELECT count(*) AS n FROM t").read_all().column("n")[0].as_py()
+                print(k, t.version(), n)
+            """, moto.endpoint])
+        #expect(read.status == 0, "\(read.stderr)")
+        for k in ["pin", "geo", "user"] { #expect(read.stdout.contains("\(k) 1 2200"), "\(read.stdout)") }
+        let q = try pb(["analyze", "--tables", "s3://lake/tables", "--out", "\(dir)/q", "--quiet", "--aws-endpoint", moto.endpoint])
+        #expect(q.status == 0, "\(q.stderr)")
+        let local = try pb(["clean", "--from", "\(dir)/a", "--tables", "\(dir)/t"])
+        #expect(local.status == 0)
+        _ = try pb(["clean", "--from", "\(dir)/b", "--tables", "\(dir)/t"])
+        #expect(try pb(["analyze", "--tables", "\(dir)/t", "--out", "\(dir)/ql", "--quiet"]).status == 0)
+        for i in 1...9 {
+            #expect(try String(contentsOfFile: "\(dir)/q/q\(i).csv", encoding: .utf8) == String(contentsOfFile: "\(dir)/ql/q\(i).csv", encoding: .utf8), "q\(i)")
+        }
+    }
+
+    @Test func aCommitVersionTakenInS3IsNeverOverwritten() throws {
+        let moto = try Moto()
+        defer { moto.stop() }
+        let cfg = AWSConfig(region: "us-east-1", credentials: Credentials(accessKeyId: "testing", secretAccessKey: "testing"), endpoint: moto.endpoint)
+        let s3 = try S3Client(config: cfg, bucket: "race")
+        try s3.createBucket()
+        let staging = try S3Tables.makeStaging()
+        defer { S3Tables.removeTree(staging) }
+        let tables = try S3Tables(url: "s3://race/t", aws: cfg, staging: staging)
+        try tables.pull(tables: ["pin"])
+        try FileManager.default.createDirectory(atPath: "\(staging)/pin/_delta_log", withIntermediateDirectories: true)
+        try #"{"commitInfo":{"writer":"ours"}}"#.write(toFile: "\(staging)/pin/_delta_log/00000000000000000000.json", atomically: true, encoding: .utf8)
+        // Another writer publishes version 0 between our pull and our push.
+        #expect(try s3.putObjectIfAbsent("t/pin/_delta_log/00000000000000000000.json", Array(#"{"commitInfo":{"writer":"theirs"}}"#.utf8)))
+        #expect(throws: StorageError.self) { try tables.push(tables: ["pin"]) }
+        #expect(String(decoding: try s3.getObject("t/pin/_delta_log/00000000000000000000.json"), as: UTF8.self).contains("theirs"))
     }
 }
