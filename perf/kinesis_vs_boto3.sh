@@ -4,11 +4,14 @@
 # server (started and stopped here by PID on a free loopback port). moto never throttles and caps near
 # 10^4 records/s, so wall time measures moto; what this compares is each client's own CPU per record
 # (user + system seconds of the client process, from /usr/bin/time). Target: pinbench <= 0.1x boto3.
+# moto copies a shard's whole key list on every put (quadratic in records per shard), so the streams get
+# SHARDS shards (default 100) to keep each shard small.
 #
-#   perf/kinesis_vs_boto3.sh [POSTS]
+#   perf/kinesis_vs_boto3.sh [POSTS] [SHARDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 POSTS=${1:-200000}
+SHARDS=${2:-100}
 BIN=.build/release/pinbench
 [ -x "$BIN" ] || swift build -c release --product pinbench >/dev/null
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/pinbench-kinperf.XXXXXX")
@@ -26,12 +29,12 @@ EP="http://127.0.0.1:$PORT"
 cpu_of() { awk -F': ' '/User time/{u=$2} /System time/{s=$2} END{printf "%.3f", u+s}' "$1"; }
 
 "$BIN" emulate --count "$POSTS" --out "$WORK/emu" >/dev/null
-python3 - "$EP" <<'PY'
+python3 - "$EP" "$SHARDS" <<'PY'
 import sys, boto3
 k = boto3.client("kinesis", endpoint_url=sys.argv[1])
 for side in ("pinbench", "boto3"):
     for kind in ("pin", "geo", "user"):
-        k.create_stream(StreamName=f"perf-{side}-{kind}", ShardCount=2)
+        k.create_stream(StreamName=f"perf-{side}-{kind}", ShardCount=int(sys.argv[2]))
 PY
 
 total_cpu() { local s=0; for f in "$@"; do s=$(echo "$s + $(cpu_of "$f")" | bc -l); done; echo "$s"; }
