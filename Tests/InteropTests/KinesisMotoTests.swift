@@ -322,4 +322,27 @@ import TestSupport
         #expect(throws: StorageError.self) { try tables.push(tables: ["pin"]) }
         #expect(String(decoding: try s3.getObject("t/pin/_delta_log/00000000000000000000.json"), as: UTF8.self).contains("theirs"))
     }
+
+    @Test func callsStayWithinTheServiceLimits() throws {
+        // 12 records of 900 KB fit 5 per call (5 MiB), a 1.1 MB record is refused before sending, and calls
+        // hold at most 500 entries: moto refuses calls over its limits, so acceptance shows it.
+        let moto = try Moto()
+        defer { moto.stop() }
+        let dir = tempDir("kin-limits")
+        var lines: [String] = []
+        for i in 0..<12 { lines.append("{\"i\":\(i),\"pad\":\"" + String(repeating: "x", count: 900_000) + "\"}") }
+        lines.append("{\"big\":\"" + String(repeating: "y", count: 1_100_000) + "\"}")
+        for i in 0..<1200 { lines.append("{\"small\":\(i)}") }
+        try (lines.joined(separator: "\n") + "\n").write(toFile: "\(dir)/in.jsonl", atomically: true, encoding: .utf8)
+        let py = try python3(["-c", "import boto3,sys; boto3.client('kinesis', endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id='t', aws_secret_access_key='t').create_stream(StreamName='limits', ShardCount=1)", moto.endpoint])
+        #expect(py.status == 0, "\(py.stderr)")
+        let r = try pb(["put-records", "--stream", "limits", "--file", "\(dir)/in.jsonl", "--aws-endpoint", moto.endpoint])
+        #expect(r.status == 2, "one record refused: \(r.stderr)")
+        let out = json(r.stdout)
+        #expect(out["records"] as? Int == 1213)
+        #expect(out["accepted"] as? Int == 1212)
+        #expect(out["failed"] as? [String: Int] == ["RecordTooLarge": 1])
+        // [5 big] [5 big] [2 big + 498 small] [500 small] [202 small]
+        #expect(out["requests"] as? Int == 5, "\(out)")
+    }
 }
