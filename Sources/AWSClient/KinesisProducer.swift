@@ -54,11 +54,10 @@ public struct KinesisProducerStats: Sendable {
 final class PutBatch {
     var stream = 0
     let body = ByteBuffer(capacity: 256 * 1024)
-    var entryStarts: [Int] = []
-    var entryEnds: [Int] = []
-    /// User records in each entry (1 unless aggregated) and their tokens, entry after entry.
-    var entryRecords: [Int] = []
-    var tokens: [UInt64] = []
+    /// Per entry (start, end, user records) as three native Ints; tokens of the user records, entry after
+    /// entry, as native UInt64s (pointer-backed buffers: no exclusivity or uniqueness checks per append).
+    let meta = ByteBuffer(capacity: 500 * 24)
+    let tokenBytes = ByteBuffer(capacity: 500 * 8)
     var rawBytes = 0
     var createdMs = 0.0
     var attempt = 0
@@ -69,10 +68,8 @@ final class PutBatch {
         self.stream = stream
         body.reset()
         body.append(contentsOf: header)
-        entryStarts.removeAll(keepingCapacity: true)
-        entryEnds.removeAll(keepingCapacity: true)
-        entryRecords.removeAll(keepingCapacity: true)
-        tokens.removeAll(keepingCapacity: true)
+        meta.reset()
+        tokenBytes.reset()
         rawBytes = 0
         createdMs = now
         attempt = 0
@@ -80,17 +77,29 @@ final class PutBatch {
         sealed = false
     }
 
-    var count: Int { entryEnds.count }
-    var records: Int { tokens.count }
+    var count: Int { meta.count / 24 }
+    var records: Int { tokenBytes.count / 8 }
+    func entryRecords(_ i: Int) -> Int { meta.load(Int.self, at: i * 24 + 16) }
+    /// Tokens [from, to) (user-record positions).
+    func tokens(_ r: Range<Int>) -> UnsafeBufferPointer<UInt64> {
+        UnsafeBufferPointer(start: UnsafeRawPointer(tokenBytes.base + r.lowerBound * 8).assumingMemoryBound(to: UInt64.self), count: r.count)
+    }
+
+    /// Ends the entry begun by `beginEntry` (its JSON text is body[start..<body.count]).
+    func endEntry(records: Int) {
+        meta.append(native: body.count)
+        meta.append(native: records)
+    }
 
     func entry(_ i: Int) -> UnsafeRawBufferPointer {
-        UnsafeRawBufferPointer(rebasing: body.bytes[entryStarts[i]..<entryEnds[i]])
+        let start: Int = meta.load(Int.self, at: i * 24), end: Int = meta.load(Int.self, at: i * 24 + 8)
+        return UnsafeRawBufferPointer(start: body.base + start, count: end - start)
     }
 
     /// Starts an entry (the comma before all but the first).
     func beginEntry() {
-        if !entryEnds.isEmpty { body.append(UInt8(ascii: ",")) }
-        entryStarts.append(body.count)
+        if meta.count > 0 { body.append(UInt8(ascii: ",")) }
+        meta.append(native: body.count)
     }
 
     func seal() {
@@ -214,9 +223,19 @@ public struct KPLAggregator {
 public final class KinesisProducer {
     public let config: KinesisProducerConfig
     public let service: AWSService
-    public private(set) var stats = KinesisProducerStats()
+    var counters = KinesisProducerStats()
+    /// What the producer did so far (lastSequence filled from the per-shard table).
+    public var stats: KinesisProducerStats {
+        var s = counters
+        for (si, table) in highest.enumerated() {
+            for (_, v) in table { s.lastSequence["\(config.streams[si])/\(v.shard)"] = String(decoding: v.seq, as: UTF8.self) }
+        }
+        return s
+    }
+    /// Per stream: shard id hash → (shard id, highest sequence number acknowledged, as its digits).
+    var highest: [[UInt64: (shard: String, seq: [UInt8])]]
     /// Called with the tokens of accepted records (stream index, tokens).
-    public var onAccepted: ((Int, ArraySlice<UInt64>) -> Void)?
+    public var onAccepted: ((Int, UnsafeBufferPointer<UInt64>) -> Void)?
     /// Called for records that failed for good (stream index, error code, message, records).
     public var onFailed: ((Int, String, String, Int) -> Void)?
 
@@ -237,6 +256,7 @@ public final class KinesisProducer {
         building = Array(repeating: nil, count: config.streams.count)
         aggregators = (0..<config.streams.count).map { _ in KPLAggregator() }
         inFlightPerStream = Array(repeating: 0, count: config.streams.count)
+        highest = Array(repeating: [:], count: config.streams.count)
         buckets = Array(repeating: (0, 0, 0), count: config.streams.count)
         headers = config.streams.map { name in
             var h = Array(#"{"StreamName":""#.utf8)
@@ -289,9 +309,8 @@ public final class KinesisProducer {
             if c < 0x20 { e.append(UInt8(ascii: "_")) } else { e.append(c) }
         }
         e.append(#""}"#)
-        b.entryEnds.append(e.count)
-        b.entryRecords.append(tokens.count)
-        b.tokens.append(contentsOf: tokens)
+        b.endEntry(records: tokens.count)
+        for t in tokens { b.tokenBytes.append(native: t) }
         b.rawBytes += raw
         if b.count >= config.maxBatchRecords { seal(s) }
     }
@@ -391,7 +410,7 @@ public final class KinesisProducer {
             retryOrFail(b, code: error.code, message: error.message, retriable: false)
             return
         }
-        stats.requests += 1
+        counters.requests += 1
         flights[tag] = b
         inFlightPerStream[b.stream] += 1
     }
@@ -407,35 +426,38 @@ public final class KinesisProducer {
         var t = 0, okStart = 0, i = 0
         let now = monotonicMs()
         var mismatch = false
-        // Highest sequence number per shard in this answer, as byte ranges (few shards: a short list).
+        // Highest sequence number per shard in this answer, as byte ranges, found by a hash of the shard id.
         var best: [(shard: Range<Int>, seq: Range<Int>)] = []
+        var bestIndex: [UInt64: Int] = [:]
+        var accepted = 0, acceptedEntries = 0
         let parsed: Bool = r.body.withUnsafeBytes { p in
             var sc = PutRecordsScanner(p)
             let ok = sc.scan { e in
                 guard i < b.count else { mismatch = true; return }
-                let n = b.entryRecords[i]
+                let n = b.entryRecords(i)
                 if let seq = e.sequence {
-                    stats.accepted += n
-                    stats.acceptedKinesisRecords += 1
+                    accepted += n
+                    acceptedEntries += 1
                     let shard = e.shard ?? 0..<0
-                    if let k = best.firstIndex(where: { PutRecordsScanner.same(p, $0.shard, shard) }) {
+                    let h = PutRecordsScanner.hash(p, shard)
+                    if let k = bestIndex[h], PutRecordsScanner.same(p, best[k].shard, shard) {
                         if PutRecordsScanner.less(p, best[k].seq, seq) { best[k].seq = seq }
-                    } else {
+                    } else if bestIndex[h] == nil {
+                        bestIndex[h] = best.count
                         best.append((shard, seq))
                     }
                 } else {
-                    if t > okStart { onAccepted?(b.stream, b.tokens[okStart..<t]) }
+                    if t > okStart { onAccepted?(b.stream, b.tokens(okStart..<t)) }
                     let code = e.errorCode.map { String(decoding: p[$0], as: UTF8.self) } ?? "Unknown"
                     let retriable = AWSError.throttlingCodes.contains(code) || code == "InternalFailure"
                     if retriable && now - b.createdMs < config.deliveryTimeoutMs {
-                        stats.retried[code, default: 0] += n
+                        counters.retried[code, default: 0] += n
                         let rb = retry ?? { let x = newBatch(b.stream, now: b.createdMs); x.attempt = b.attempt + 1; return x }()
                         retry = rb
                         rb.beginEntry()
                         rb.body.append(b.entry(i))
-                        rb.entryEnds.append(rb.body.count)
-                        rb.entryRecords.append(n)
-                        rb.tokens.append(contentsOf: b.tokens[t..<(t + n)])
+                        rb.endEntry(records: n)
+                        for tok in b.tokens(t..<(t + n)) { rb.tokenBytes.append(native: tok) }
                         rb.rawBytes += b.rawBytes / max(1, b.count)
                     } else {
                         let message = e.errorMessage.map { String(decoding: p[$0], as: UTF8.self) } ?? ""
@@ -446,13 +468,19 @@ public final class KinesisProducer {
                 t += n
                 i += 1
             }
+            counters.accepted += accepted
+            counters.acceptedKinesisRecords += acceptedEntries
             if ok && !mismatch && i == b.count {
-                let streamName = config.streams[b.stream]
                 for (sh, seq) in best {
-                    let key = "\(streamName)/\(String(decoding: p[sh], as: UTF8.self))"
-                    let s = String(decoding: p[seq], as: UTF8.self)
-                    if let have = stats.lastSequence[key], !sequenceLess(have, s) { continue }
-                    stats.lastSequence[key] = s
+                    let h = PutRecordsScanner.hash(p, sh)
+                    let newer = UnsafeRawBufferPointer(rebasing: p[seq])
+                    if highest[b.stream][h] == nil {
+                        highest[b.stream][h] = (String(decoding: p[sh], as: UTF8.self), Array(newer))
+                    } else if let have = highest[b.stream][h]?.seq,
+                              have.count < newer.count || (have.count == newer.count && have.withUnsafeBytes { memcmp($0.baseAddress!, newer.baseAddress!, newer.count) < 0 }) {
+                        highest[b.stream][h]!.seq.removeAll(keepingCapacity: true)
+                        highest[b.stream][h]!.seq.append(contentsOf: newer)
+                    }
                 }
             }
             return ok && !mismatch && i == b.count
@@ -462,8 +490,8 @@ public final class KinesisProducer {
             let rest = b.records - t
             fail(b.stream, "BadResponse", "kinesis PutRecords: an answer that does not match the \(b.count) entries sent", records: rest)
         }
-        if t > okStart { onAccepted?(b.stream, b.tokens[okStart..<t]) }
-        stats.payloadBytes += b.rawBytes
+        if t > okStart { onAccepted?(b.stream, b.tokens(okStart..<t)) }
+        counters.payloadBytes += b.rawBytes
         if let rb = retry {
             rb.seal()
             rb.notBeforeMs = now + backoffMs(rb.attempt)
@@ -480,7 +508,7 @@ public final class KinesisProducer {
     func retryOrFail(_ b: PutBatch, code: String, message: String, retriable: Bool) {
         let now = monotonicMs()
         if retriable && now - b.createdMs < config.deliveryTimeoutMs {
-            stats.retried[code, default: 0] += b.records
+            counters.retried[code, default: 0] += b.records
             b.attempt += 1
             b.notBeforeMs = now + backoffMs(b.attempt)
             queue.insert(b, at: 0)
@@ -491,7 +519,7 @@ public final class KinesisProducer {
     }
 
     func fail(_ stream: Int, _ code: String, _ message: String, records: Int) {
-        stats.failed[code, default: 0] += records
+        counters.failed[code, default: 0] += records
         onFailed?(stream, code, message, records)
     }
 }

@@ -109,6 +109,13 @@ struct PutRecordsScanner {
 }
 
 extension PutRecordsScanner {
+    /// FNV-1a of a byte range.
+    static func hash(_ p: UnsafeRawBufferPointer, _ r: Range<Int>) -> UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for k in r { h = (h ^ UInt64(p[k])) &* 0x100_0000_01b3 }
+        return h
+    }
+
     static func same(_ p: UnsafeRawBufferPointer, _ a: Range<Int>, _ b: Range<Int>) -> Bool {
         a.count == b.count && memcmp(p.baseAddress! + a.lowerBound, p.baseAddress! + b.lowerBound, a.count) == 0
     }

@@ -127,5 +127,18 @@ public final class ByteBuffer {
 
     public var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: count) }
 
+    /// Appends a value in native byte order (for buffers used as arrays of fixed-size values).
+    @inlinable @inline(__always)
+    public func append<T: FixedWidthInteger>(native v: T) {
+        reserve(MemoryLayout<T>.size).storeBytes(of: v, as: T.self)
+        count += MemoryLayout<T>.size
+    }
+
+    /// The value at a byte offset, in native byte order.
+    @inlinable @inline(__always)
+    public func load<T: FixedWidthInteger>(_: T.Type, at byteOffset: Int) -> T {
+        base.loadUnaligned(fromByteOffset: byteOffset, as: T.self)
+    }
+
     public func toArray() -> [UInt8] { Array(bytes) }
 }
