@@ -64,7 +64,7 @@ let package = Package(
         .target(
             name: "IngestServer",
             dependencies: [
-                "PinModel", "KafkaWire", "KafkaLog", "Bytes", "RingBuffers", "Pipeline",
+                "PinModel", "KafkaWire", "KafkaLog", "KafkaClient", "AWSClient", "Bytes", "RingBuffers", "Pipeline",
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],
             swiftSettings: strict

@@ -153,7 +153,7 @@ public struct AWSError: Error, CustomStringConvertible, Sendable {
         }
     }
 
-    static let throttlingCodes: Set<String> = [
+    public static let throttlingCodes: Set<String> = [
         "ProvisionedThroughputExceededException", "LimitExceededException", "ThrottlingException", "Throttling",
         "RequestLimitExceeded", "SlowDown", "InternalFailure", "ServiceUnavailable", "InternalError", "KMSThrottlingException",
         "RequestTimeout", "RequestTimeoutException",

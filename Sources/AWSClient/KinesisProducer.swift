@@ -238,6 +238,11 @@ public final class KinesisProducer {
     public var onAccepted: ((Int, UnsafeBufferPointer<UInt64>) -> Void)?
     /// Called for records that failed for good (stream index, error code, message, records).
     public var onFailed: ((Int, String, String, Int) -> Void)?
+    /// When set, also called with the tokens of records that failed for good (stream, code, tokens).
+    public var onFailedTokens: ((Int, String, UnsafeBufferPointer<UInt64>) -> Void)?
+    /// When set, called for every accepted Kinesis record with its tokens, shard id and sequence number
+    /// (the bytes of the answer; copy what you keep).
+    public var onEntryAccepted: ((Int, UnsafeBufferPointer<UInt64>, UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Void)?
 
     var building: [PutBatch?]
     var aggregators: [KPLAggregator]
@@ -270,11 +275,11 @@ public final class KinesisProducer {
     public func send(stream: Int, key: UnsafeRawBufferPointer, data: UnsafeRawBufferPointer, token: UInt64) {
         let now = monotonicMs()
         if key.isEmpty || key.count > 256 {
-            fail(stream, "InvalidPartitionKey", "partition keys are 1 to 256 characters (got \(key.count))", records: 1)
+            fail(stream, "InvalidPartitionKey", "partition keys are 1 to 256 characters (got \(key.count))", records: 1, token: token)
             return
         }
         if key.count + data.count > config.maxRecordBytes {
-            fail(stream, "RecordTooLarge", "record of \(data.count) bytes plus a \(key.count)-byte key is over the \(config.maxRecordBytes)-byte limit", records: 1)
+            fail(stream, "RecordTooLarge", "record of \(data.count) bytes plus a \(key.count)-byte key is over the \(config.maxRecordBytes)-byte limit", records: 1, token: token)
             return
         }
         if config.aggregate && key.count + data.count + 64 < config.aggregateBytes {
@@ -438,6 +443,9 @@ public final class KinesisProducer {
                 if let seq = e.sequence {
                     accepted += n
                     acceptedEntries += 1
+                    if let cb = onEntryAccepted {
+                        cb(b.stream, b.tokens(t..<(t + n)), UnsafeRawBufferPointer(rebasing: p[e.shard ?? 0..<0]), UnsafeRawBufferPointer(rebasing: p[seq]))
+                    }
                     let shard = e.shard ?? 0..<0
                     let h = PutRecordsScanner.hash(p, shard)
                     if let k = bestIndex[h], PutRecordsScanner.same(p, best[k].shard, shard) {
@@ -461,7 +469,7 @@ public final class KinesisProducer {
                         rb.rawBytes += b.rawBytes / max(1, b.count)
                     } else {
                         let message = e.errorMessage.map { String(decoding: p[$0], as: UTF8.self) } ?? ""
-                        fail(b.stream, retriable ? "Timeout" : code, "kinesis PutRecords: \(code): \(message)", records: n)
+                        fail(b.stream, retriable ? "Timeout" : code, "kinesis PutRecords: \(code): \(message)", records: n, tokens: b.tokens(t..<(t + n)))
                     }
                     okStart = t + n
                 }
@@ -488,7 +496,7 @@ public final class KinesisProducer {
         if !parsed {
             // Entries past what the answer covered are unknown: report them failed (never retried blindly).
             let rest = b.records - t
-            fail(b.stream, "BadResponse", "kinesis PutRecords: an answer that does not match the \(b.count) entries sent", records: rest)
+            fail(b.stream, "BadResponse", "kinesis PutRecords: an answer that does not match the \(b.count) entries sent", records: rest, tokens: b.tokens(t..<b.records))
         }
         if t > okStart { onAccepted?(b.stream, b.tokens(okStart..<t)) }
         counters.payloadBytes += b.rawBytes
@@ -513,12 +521,17 @@ public final class KinesisProducer {
             b.notBeforeMs = now + backoffMs(b.attempt)
             queue.insert(b, at: 0)
         } else {
-            fail(b.stream, retriable ? "Timeout" : code, message, records: b.records)
+            fail(b.stream, retriable ? "Timeout" : code, message, records: b.records, tokens: b.tokens(0..<b.records))
             recycle(b)
         }
     }
 
-    func fail(_ stream: Int, _ code: String, _ message: String, records: Int) {
+    func fail(_ stream: Int, _ code: String, _ message: String, records: Int, token: UInt64) {
+        withUnsafePointer(to: token) { fail(stream, code, message, records: records, tokens: UnsafeBufferPointer(start: $0, count: 1)) }
+    }
+
+    func fail(_ stream: Int, _ code: String, _ message: String, records: Int, tokens: UnsafeBufferPointer<UInt64>) {
+        onFailedTokens?(stream, code, tokens)
         counters.failed[code, default: 0] += records
         onFailed?(stream, code, message, records)
     }

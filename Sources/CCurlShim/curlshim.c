@@ -77,6 +77,9 @@ int pb_http_prepare(pb_http *h, const char *method, const char *url, const void 
     rc |= curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, verify_tls ? 2L : 0L);
     rc |= curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
     rc |= curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    /* Large PutRecords bodies (up to 5 MiB) go out in few large writes; answers come in in few reads. */
+    curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, 2L * 1024 * 1024);
+    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 512L * 1024);
     if (strcmp(method, "GET") == 0) {
         rc |= curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
     } else if (strcmp(method, "HEAD") == 0) {

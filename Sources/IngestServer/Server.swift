@@ -1,4 +1,6 @@
+import AWSClient
 import Bytes
+import KafkaClient
 import Foundation
 import Hummingbird
 import KafkaWire
@@ -20,7 +22,18 @@ public struct IngestConfig: Sendable {
     public var queueCapacity = 4096
     /// Idle or half-open connections are closed after this many seconds.
     public var idleTimeoutSeconds: Int64 = 30
+    /// Where accepted records go.
+    public var backend: IngestBackend = .embedded
     public init() {}
+}
+
+public enum IngestBackend: Sendable {
+    /// The embedded log in `dataDir` (the default).
+    case embedded
+    /// A Kafka cluster: topics <prefix>.pin|geo|user (created with `partitions` when asked).
+    case kafka(ProducerConfiguration, createTopics: Bool)
+    /// Kinesis streams streaming-<prefix>-pin|geo|user (created with `shards` when asked).
+    case kinesis(AWSConfig, createStreams: Bool, shards: Int, ordered: Bool)
 }
 
 /// Counters for /metrics and for the accounting `accepted == stored + rejected`.
@@ -47,7 +60,7 @@ final class IngestMetrics: Sendable {
 /// Kinesis (`PUT /streams/{stream}/record(s)`), storing into the embedded log.
 public final class IngestService: Sendable {
     public let config: IngestConfig
-    let store: EmbeddedStore
+    let store: any JobSink
     let metrics = IngestMetrics()
     let topics: [String]
     let streams: [String]
@@ -56,11 +69,18 @@ public final class IngestService: Sendable {
         self.config = config
         topics = ["pin", "geo", "user"].map { "\(config.topicPrefix).\($0)" }
         streams = ["pin", "geo", "user"].map { "streaming-\(config.topicPrefix)-\($0)" }
-        store = try EmbeddedStore(dataDir: config.dataDir, topics: topics, partitions: config.partitions, capacity: config.queueCapacity)
+        switch config.backend {
+        case .embedded:
+            store = try EmbeddedStore(dataDir: config.dataDir, topics: topics, partitions: config.partitions, capacity: config.queueCapacity)
+        case .kafka(let pc, let create):
+            store = try KafkaForwarder(config: pc, topics: topics, createTopics: create, partitions: config.partitions, capacity: config.queueCapacity)
+        case .kinesis(let aws, let create, let shards, let ordered):
+            store = try KinesisForwarder(aws: aws, streams: streams, createStreams: create, shards: shards, ordered: ordered, capacity: config.queueCapacity)
+        }
     }
 
     public var accepted: Int { metrics.recordsAccepted.load(ordering: .relaxed) }
-    public var stored: Int { store.stored.load(ordering: .relaxed) }
+    public var stored: Int { store.storedCount }
     public var rejected: Int { metrics.recordsRejected.load(ordering: .relaxed) }
 
     /// Runs until SIGTERM/SIGINT; then drains what was accepted and closes the log.
@@ -129,9 +149,9 @@ public final class IngestService: Sendable {
         }
     }
 
-    /// Hands the records to the writer and waits until they are stored.
-    func store(kind: Int, _ records: [(partition: Int32, key: [UInt8]?, value: [UInt8])]) async throws -> [(Int32, Int64)] {
-        try await withCheckedThrowingContinuation { (c: CheckedContinuation<[(Int32, Int64)], any Error>) in
+    /// Hands the records to the writer and waits until each is stored or has failed.
+    func store(kind: Int, _ records: [(partition: Int32, key: [UInt8]?, value: [UInt8])]) async throws -> [RecordOutcome] {
+        try await withCheckedThrowingContinuation { (c: CheckedContinuation<[RecordOutcome], any Error>) in
             let job = IngestJob(kind: kind, records: records) { r in c.resume(with: r.mapError { $0 as any Error }) }
             if !store.submit(job) {
                 c.resume(throwing: IngestError(status: 429, code: 42901, message: "ingest queue full, retry later"))
@@ -145,11 +165,19 @@ public final class IngestService: Sendable {
 
     /// Counts the records as accepted and waits until the writer has stored them; a full queue (429, with
     /// Retry-After) or a storage failure un-counts them and becomes the error answer.
-    func accept(kind: Int, _ records: [(partition: Int32, key: [UInt8]?, value: [UInt8])], bodyBytes: Int) async -> Result<[(Int32, Int64)], Refusal> {
+    func accept(kind: Int, _ records: [(partition: Int32, key: [UInt8]?, value: [UInt8])], bodyBytes: Int) async -> Result<[RecordOutcome], Refusal> {
         metrics.recordsAccepted.add(records.count, ordering: .relaxed)
         metrics.bytes.add(bodyBytes, ordering: .relaxed)
         do {
-            return .success(try await store(kind: kind, records))
+            let outcomes = try await store(kind: kind, records)
+            // Records the backend refused are not stored: they move from accepted to rejected, by code.
+            let failed = outcomes.filter { $0.error != nil }
+            if !failed.isEmpty {
+                metrics.recordsAccepted.subtract(failed.count, ordering: .relaxed)
+                metrics.recordsRejected.add(failed.count, ordering: .relaxed)
+                metrics.errors.withLock { $0[50002, default: 0] += failed.count }
+            }
+            return .success(outcomes)
         } catch {
             metrics.recordsAccepted.subtract(records.count, ordering: .relaxed)
             let e = error as? IngestError ?? IngestError(status: 500, code: 50001, message: "\(error)")
@@ -215,20 +243,26 @@ public final class IngestService: Sendable {
         } ?? .failure(JSONError(offset: 0, reason: .truncated))
         if case .failure(let e) = parsed { return error(422, 42201, "Unprocessable Entity: \(e)", records: max(records.count, 1)) }
         if records.isEmpty { return error(422, 42201, "no records in the request", records: 0) }
+        let partitionCount = store.partitions(kind)
+        let embedded: Bool
+        if case .embedded = config.backend { embedded = true } else { embedded = false }
         for (i, r) in records.enumerated() {
             if r.value.count > config.maxRecordBytes { return error(413, 40005, "record \(i) is \(r.value.count) bytes, over the \(config.maxRecordBytes)-byte limit", records: records.count) }
-            if r.partition >= Int32(config.partitions) { return error(404, 40402, "Partition \(r.partition) not found.", records: records.count) }
-            if r.partition < 0 {
+            if r.partition >= 0 && r.partition >= Int32(partitionCount ?? 0) { return error(404, 40402, "Partition \(r.partition) not found.", records: records.count) }
+            if r.partition < 0 && embedded {
                 records[i].partition = r.key.map { k in k.withUnsafeBytes { Int32(Murmur2.partition($0, partitions: config.partitions)) } }
                     ?? Int32(metrics.requests.load(ordering: .relaxed) % config.partitions)
             }
         }
-        let offsets: [(Int32, Int64)]
+        let outcomes: [RecordOutcome]
         switch await accept(kind: kind, records, bodyBytes: buf.readableBytes) {
-        case .success(let o): offsets = o
+        case .success(let o): outcomes = o
         case .failure(let refusal): return refusal.response
         }
-        let body = offsets.map { "{\"partition\":\($0.0),\"offset\":\($0.1),\"error_code\":null,\"error\":null}" }.joined(separator: ",")
+        let body = outcomes.map { o in
+            if let e = o.error { return "{\"partition\":\(o.partition),\"offset\":null,\"error_code\":50002,\"error\":\(jsonString(e))}" }
+            return "{\"partition\":\(o.partition),\"offset\":\(o.offset >= 0 ? String(o.offset) : "null"),\"error_code\":null,\"error\":null}"
+        }.joined(separator: ",")
         return json(200, "{\"offsets\":[\(body)],\"key_schema_id\":null,\"value_schema_id\":null}")
     }
 
@@ -284,19 +318,41 @@ public final class IngestService: Sendable {
         if let big = records.firstIndex(where: { $0.value.count > config.maxRecordBytes }) {
             return error(413, 40005, "record \(big) is over the \(config.maxRecordBytes)-byte limit", records: records.count)
         }
-        let offsets: [(Int32, Int64)]
+        let outcomes: [RecordOutcome]
         switch await accept(kind: kind, records, bodyBytes: buf.readableBytes) {
-        case .success(let o): offsets = o
+        case .success(let o): outcomes = o
         case .failure(let refusal): return refusal.response
         }
-        func seq(_ o: (Int32, Int64)) -> String {
-            let shard = String(o.0)
-            return "{\"SequenceNumber\":\"\(o.1)\",\"ShardId\":\"shardId-\(String(repeating: "0", count: 12 - shard.count) + shard)\"}"
+        func seq(_ o: RecordOutcome) -> String {
+            if let e = o.error {
+                return "{\"ErrorCode\":\(jsonString(o.errorCode ?? "InternalFailure")),\"ErrorMessage\":\(jsonString(e))}"
+            }
+            if let sq = o.sequence, let sh = o.shard { return "{\"SequenceNumber\":\(jsonString(sq)),\"ShardId\":\(jsonString(sh))}" }
+            let shard = String(o.partition)
+            return "{\"SequenceNumber\":\"\(o.offset)\",\"ShardId\":\"shardId-\(String(repeating: "0", count: max(0, 12 - shard.count)) + shard)\"}"
         }
         if many {
-            return json(200, "{\"FailedRecordCount\":0,\"Records\":[" + offsets.map(seq).joined(separator: ",") + "]}")
+            let failed = outcomes.filter { $0.error != nil }.count
+            return json(200, "{\"FailedRecordCount\":\(failed),\"Records\":[" + outcomes.map(seq).joined(separator: ",") + "]}")
         }
-        return json(200, seq(offsets[0]))
+        if let e = outcomes[0].error {
+            let code = outcomes[0].errorCode ?? "InternalFailure"
+            let status = AWSError.throttlingCodes.contains(code) ? 503 : 500
+            return json(status, "{\"__type\":\(jsonString(code)),\"message\":\(jsonString(e))}", headers: status == 503 ? [.retryAfter: "1"] : [:])
+        }
+        return json(200, seq(outcomes[0]))
+    }
+
+    func jsonString(_ s: String) -> String {
+        var m = "\""
+        for c in s.unicodeScalars {
+            switch c {
+            case "\"": m += "\\\""
+            case "\\": m += "\\\\"
+            default: m += c.value < 0x20 ? " " : String(c)
+            }
+        }
+        return m + "\""
     }
 
     // MARK: metrics

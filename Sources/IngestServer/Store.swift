@@ -1,19 +1,37 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import AWSClient
 import Bytes
 import Codecs
 import Dispatch
+import KafkaClient
 import KafkaLog
 import KafkaWire
 import RingBuffers
 import Synchronization
 
+/// How one record of a request ended.
+public struct RecordOutcome: Sendable {
+    public var partition: Int32 = -1
+    /// Kafka or embedded-log offset (-1 behind Kinesis).
+    public var offset: Int64 = -1
+    /// Behind Kinesis: the shard and sequence number the service gave.
+    public var shard: String?
+    public var sequence: String?
+    /// Nil when stored; else why not (the record is counted rejected, never stored).
+    public var error: String?
+    public var errorCode: String?
+}
+
 /// Records of one request, waiting for the writer. Allocated once per request.
 final class IngestJob: @unchecked Sendable {
     let kind: Int
     let records: [(partition: Int32, key: [UInt8]?, value: [UInt8])]
-    let completion: @Sendable (Result<[(Int32, Int64)], IngestError>) -> Void
+    let completion: @Sendable (Result<[RecordOutcome], IngestError>) -> Void
 
     init(kind: Int, records: [(partition: Int32, key: [UInt8]?, value: [UInt8])],
-         completion: @escaping @Sendable (Result<[(Int32, Int64)], IngestError>) -> Void) {
+         completion: @escaping @Sendable (Result<[RecordOutcome], IngestError>) -> Void) {
         self.kind = kind
         self.records = records
         self.completion = completion
@@ -26,26 +44,37 @@ public struct IngestError: Error, Sendable {
     public var message: String
 }
 
-/// The embedded log behind the ingest API: one writer thread owns the partitions; request handlers hand
-/// it jobs through a bounded lock-free ring. A full ring is refused at once (the caller answers 429), so
-/// an accepted request is never dropped; the writer answers a job after its records are appended.
-final class EmbeddedStore: @unchecked Sendable {
+/// Where accepted records go: one writer thread owns the backend; request handlers hand it jobs through a
+/// bounded lock-free ring. A full ring is refused at once (the caller answers 429), so an accepted request
+/// is never dropped; the writer completes a job once each of its records is stored or has failed.
+protocol JobSink: AnyObject, Sendable {
+    func submit(_ job: IngestJob) -> Bool
+    var storedCount: Int { get }
+    /// Partitions of a kind's topic (embedded or Kafka); nil behind Kinesis (no explicit partitions).
+    func partitions(_ kind: Int) -> Int?
+    /// Drains what was accepted, then stops.
+    func shutdown()
+}
+
+/// The embedded log behind the ingest API.
+final class EmbeddedStore: JobSink, @unchecked Sendable {
     let ring: MPMCRing<IngestJob>
     let logs: [[PartitionLog]]
-    let partitions: Int
+    let partitionCount: Int
     let done = DispatchGroup()
     let stop = Atomic<Bool>(false)
     let stored = Atomic<Int>(0)
 
     init(dataDir: String, topics: [String], partitions: Int, capacity: Int) throws {
-        self.partitions = partitions
+        self.partitionCount = partitions
         ring = MPMCRing(capacity: capacity, producers: 1)
         logs = try topics.map { t in try (0..<partitions).map { try PartitionLog(topic: t, partition: $0, config: LogConfig(dataDir: dataDir)) } }
         DispatchQueue(label: "pinbench.ingest.writer").async(group: done) { self.run() }
     }
 
-    /// False when the writer is full (backpressure: answer 429/503 before accepting).
     func submit(_ job: IngestJob) -> Bool { ring.tryPush(job) == nil }
+    var storedCount: Int { stored.load(ordering: .relaxed) }
+    func partitions(_ kind: Int) -> Int? { partitionCount }
 
     func shutdown() {
         stop.store(true, ordering: .releasing)
@@ -56,6 +85,7 @@ final class EmbeddedStore: @unchecked Sendable {
     private func run() {
         let codec = Codec()
         let out = ByteBuffer(capacity: 1 << 20)
+        let partitions = partitionCount
         var builders = (0..<(logs.count * partitions)).map { _ in RecordBatchBuilder(capacity: 64 * 1024) }
         var backoff = Backoff()
         while true {
@@ -81,26 +111,233 @@ final class EmbeddedStore: @unchecked Sendable {
                     slots[b].append((ji, ri))
                 }
             }
-            var offsets = jobs.map { [(Int32, Int64)](repeating: (0, -1), count: $0.records.count) }
-            var failed = [IngestError?](repeating: nil, count: jobs.count)
+            var outcomes = jobs.map { [RecordOutcome](repeating: RecordOutcome(), count: $0.records.count) }
             for b in builders.indices where !builders[b].isEmpty {
                 let log = logs[b / partitions][b % partitions]
                 out.reset()
                 do {
                     try builders[b].seal(into: out, codec: .none, compressor: codec)
                     let base = try log.append(batch: UnsafeMutableRawBufferPointer(start: out.base, count: out.count))
-                    for (n, (ji, ri)) in slots[b].enumerated() { offsets[ji][ri] = (Int32(b % partitions), base + Int64(n)) }
+                    for (n, (ji, ri)) in slots[b].enumerated() {
+                        outcomes[ji][ri].partition = Int32(b % partitions)
+                        outcomes[ji][ri].offset = base + Int64(n)
+                    }
+                    stored.add(slots[b].count, ordering: .relaxed)
                 } catch {
-                    for (ji, _) in slots[b] { failed[ji] = IngestError(status: 500, code: 50001, message: "storage failed: \(error)") }
+                    for (ji, ri) in slots[b] {
+                        outcomes[ji][ri].partition = Int32(b % partitions)
+                        outcomes[ji][ri].error = "storage failed: \(error)"
+                        outcomes[ji][ri].errorCode = "StorageFailed"
+                    }
                 }
                 builders[b].reset()
             }
-            for (ji, j) in jobs.enumerated() {
-                if let e = failed[ji] { j.completion(.failure(e)) } else {
-                    stored.add(j.records.count, ordering: .relaxed)
-                    j.completion(.success(offsets[ji]))
+            for (ji, j) in jobs.enumerated() { j.completion(.success(outcomes[ji])) }
+        }
+    }
+}
+
+/// Jobs in flight at a forwarder: outcomes fill in as acknowledgements arrive (writer thread only).
+struct PendingJobs {
+    var jobs: [Int: (job: IngestJob, left: Int, outcomes: [RecordOutcome])] = [:]
+    var nextId = 1
+
+    mutating func add(_ j: IngestJob) -> Int {
+        let id = nextId
+        nextId = nextId == (1 << 39) ? 1 : nextId + 1
+        jobs[id] = (j, j.records.count, [RecordOutcome](repeating: RecordOutcome(), count: j.records.count))
+        return id
+    }
+
+    static func token(_ id: Int, _ i: Int) -> UInt64 { UInt64(id) << 24 | UInt64(i) }
+
+    /// Records one record's outcome; completes the job when it was the last.
+    /// True when the record was stored.
+    @discardableResult
+    mutating func settle(_ token: UInt64, _ fill: (inout RecordOutcome) -> Void) -> Bool {
+        let id = Int(token >> 24), i = Int(token & 0xFF_FFFF)
+        guard jobs[id] != nil else { return false }
+        fill(&jobs[id]!.outcomes[i])
+        let ok = jobs[id]!.outcomes[i].error == nil
+        jobs[id]!.left -= 1
+        if jobs[id]!.left == 0, let done = jobs.removeValue(forKey: id) {
+            // Count before answering, so a client that saw its 200 also sees the record counted stored.
+            if ok { onStored?(1) }
+            done.job.completion(.success(done.outcomes))
+            return ok
+        }
+        if ok { onStored?(1) }
+        return ok
+    }
+
+    var onStored: ((Int) -> Void)?
+
+    var isEmpty: Bool { jobs.isEmpty }
+}
+
+/// A Kafka cluster behind the ingest API: the writer thread owns a `KafkaProducer`; each record's token
+/// names its job and position, and the delivery report gives its partition and offset.
+final class KafkaForwarder: JobSink, @unchecked Sendable {
+    let ring: MPMCRing<IngestJob>
+    let producer: KafkaProducer
+    let handles: [TopicHandle]
+    let counts: [Int]
+    let done = DispatchGroup()
+    let stop = Atomic<Bool>(false)
+    let stored = Atomic<Int>(0)
+
+    init(config: ProducerConfiguration, topics: [String], createTopics: Bool, partitions: Int, capacity: Int) throws {
+        ring = MPMCRing(capacity: capacity, producers: 1)
+        let p = try KafkaProducer(config: config)
+        if createTopics { try p.createTopics(topics, partitions: Int32(partitions)) }
+        handles = try topics.map { try p.topic($0) }
+        counts = try topics.map { try p.partitionCount($0) }
+        producer = p
+        DispatchQueue(label: "pinbench.ingest.kafka").async(group: done) { self.run() }
+    }
+
+    func submit(_ job: IngestJob) -> Bool { ring.tryPush(job) == nil }
+    var storedCount: Int { stored.load(ordering: .relaxed) }
+    func partitions(_ kind: Int) -> Int? { counts[kind] }
+
+    func shutdown() {
+        stop.store(true, ordering: .releasing)
+        done.wait()
+    }
+
+    private func run() {
+        var pending = PendingJobs()
+        pending.onStored = { [unowned self] n in self.stored.add(n, ordering: .relaxed) }
+        func delivered(_ r: DeliveryReport) {
+            for (n, t) in r.batch.tokens.enumerated() {
+                pending.settle(t) { o in
+                    o.partition = r.batch.partition
+                    if let e = r.error {
+                        o.error = e.message
+                        if case .broker(let code) = e.kind { o.errorCode = code.name } else { o.errorCode = "\(e.kind)" }
+                    } else {
+                        o.offset = r.baseOffset + Int64(n)
+                    }
                 }
             }
         }
+        var backoff = Backoff()
+        while true {
+            var any = false
+            while let j = ring.tryPop() {
+                any = true
+                let id = pending.add(j)
+                let ts = wallMillisNow()
+                for (i, r) in j.records.enumerated() {
+                    let token = PendingJobs.token(id, i)
+                    do {
+                        try r.value.withUnsafeBytes { (v: UnsafeRawBufferPointer) in
+                            let p = r.partition >= 0 ? Int(r.partition) : nil
+                            if let k = r.key {
+                                try k.withUnsafeBytes { (kb: UnsafeRawBufferPointer) in
+                                    try producer.send(to: handles[j.kind], partition: p, key: kb, value: v, timestamp: ts, token: token, onDelivery: delivered)
+                                }
+                            } else {
+                                try producer.send(to: handles[j.kind], partition: p, key: nil, value: v, timestamp: ts, token: token, onDelivery: delivered)
+                            }
+                        }
+                    } catch let e as KafkaClientError {
+                        pending.settle(token) { o in o.error = e.message; o.errorCode = "\(e.kind)" }
+                    } catch {
+                        pending.settle(token) { o in o.error = "\(error)"; o.errorCode = "Unknown" }
+                    }
+                }
+                if pending.jobs.count > 4096 { break }
+            }
+            try? producer.poll(onDelivery: delivered)
+            if any { backoff.reset(); continue }
+            if stop.load(ordering: .acquiring) {
+                try? producer.close(onDelivery: delivered)
+                return
+            }
+            backoff.wait()
+        }
     }
+}
+
+/// Kinesis behind the ingest API: the writer thread owns a `KinesisProducer`; each accepted entry reports
+/// its shard and sequence number, each failure its code.
+final class KinesisForwarder: JobSink, @unchecked Sendable {
+    let ring: MPMCRing<IngestJob>
+    let client: KinesisClient
+    let producerConfig: KinesisProducerConfig
+    let done = DispatchGroup()
+    let stop = Atomic<Bool>(false)
+    let stored = Atomic<Int>(0)
+
+    init(aws: AWSConfig, streams: [String], createStreams: Bool, shards: Int, ordered: Bool, capacity: Int) throws {
+        ring = MPMCRing(capacity: capacity, producers: 1)
+        client = try KinesisClient(config: aws)
+        var pc = KinesisProducerConfig(streams: streams)
+        for s in streams {
+            let summary = createStreams ? try client.ensureStream(s, shards: shards) : try client.describeStreamSummary(s)
+            if let kib = summary.maxRecordSizeKiB { pc.maxRecordBytes = max(pc.maxRecordBytes, kib * 1024) }
+        }
+        pc.lingerMs = 5
+        pc.ordered = ordered
+        producerConfig = pc
+        DispatchQueue(label: "pinbench.ingest.kinesis").async(group: done) { self.run() }
+    }
+
+    func submit(_ job: IngestJob) -> Bool { ring.tryPush(job) == nil }
+    var storedCount: Int { stored.load(ordering: .relaxed) }
+    func partitions(_ kind: Int) -> Int? { nil }
+
+    func shutdown() {
+        stop.store(true, ordering: .releasing)
+        done.wait()
+    }
+
+    private func run() {
+        var pending = PendingJobs()
+        pending.onStored = { [unowned self] n in self.stored.add(n, ordering: .relaxed) }
+        let producer = KinesisProducer(service: client.service, config: producerConfig)
+        producer.onEntryAccepted = { _, tokens, shard, seq in
+            let sh = String(decoding: shard, as: UTF8.self), sq = String(decoding: seq, as: UTF8.self)
+            for t in tokens {
+                pending.settle(t) { o in
+                    o.shard = sh
+                    o.sequence = sq
+                    if let n = sh.split(separator: "-").last.flatMap({ Int32($0) }) { o.partition = n }
+                }
+            }
+        }
+        producer.onFailedTokens = { _, code, tokens in
+            for t in tokens { pending.settle(t) { o in o.error = "Kinesis: \(code)"; o.errorCode = code } }
+        }
+        let key = ByteBuffer(capacity: 64)
+        var backoff = Backoff()
+        while true {
+            var any = false
+            while let j = ring.tryPop() {
+                any = true
+                let id = pending.add(j)
+                for (i, r) in j.records.enumerated() {
+                    let token = PendingJobs.token(id, i)
+                    key.reset()
+                    if let k = r.key, !k.isEmpty { key.append(contentsOf: k) } else { key.appendDecimal(Int(token)) }
+                    r.value.withUnsafeBytes { producer.send(stream: j.kind, key: key.bytes, data: $0, token: token) }
+                }
+                if pending.jobs.count > 4096 { break }
+            }
+            producer.poll(timeoutMs: any ? 0 : 1)
+            if any { backoff.reset(); continue }
+            if stop.load(ordering: .acquiring) {
+                producer.flush()
+                return
+            }
+            if producer.pendingRecords == 0 { backoff.wait() }
+        }
+    }
+}
+
+func wallMillisNow() -> Int64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
 }

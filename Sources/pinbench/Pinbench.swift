@@ -482,7 +482,7 @@ extension String {
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Accept the original clients' HTTP posts (Kafka REST Proxy v2 and API Gateway Kinesis shapes) into the embedded log.")
+        abstract: "Accept the original clients' HTTP posts (Kafka REST Proxy v2 and API Gateway Kinesis shapes) into the embedded log, a Kafka cluster or Kinesis.")
 
     @Option(help: "Address to listen on (loopback unless told otherwise).") var listen: String = "127.0.0.1:8082"
     @Option(help: "Topics <prefix>.pin|geo|user, streams streaming-<prefix>-pin|geo|user.") var topicPrefix: String = "pinbench"
@@ -491,13 +491,19 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Require this key (X-API-Key or Authorization: Bearer).") var apiKey: String?
     @Option(help: "Largest request body.") var maxBodyBytes: ByteSize = ByteSize(argument: "10m")!
     @Option(help: "Requests the writer may hold before new ones are answered 429 with Retry-After.") var queueCapacity: Int = 4096
-    @Option(help: "Route to a Kafka cluster instead (not available yet).") var kafka: String?
-    @Flag(help: "Route to Kinesis instead (not available yet).") var kinesis = false
+    @Option(help: "Route to a Kafka cluster instead: host:port[,host:port...] (topics <prefix>.pin|geo|user).") var kafka: String?
+    @Flag(help: "Create the topics with --partitions when missing (Kafka).") var createTopics = false
+    @Option(help: "Kafka acks: all, 1 or 0.") var acks: Acks = .all
+    @Option(help: "Kafka linger.ms.") var lingerMs: Double = 5
+    @Flag(help: "Route to Kinesis streams streaming-<prefix>-pin|geo|user instead.") var kinesis = false
+    @Flag(help: "Create the streams with --shards when missing (Kinesis).") var createStreams = false
+    @Option(help: "Shards per stream for --create-streams.") var shards: Int = 2
+    @Flag(help: "Keep per-key order into Kinesis (one PutRecords call in flight per stream).") var ordered = false
+    @OptionGroup var aws: AWSOptions
 
     func run() async throws {
         unblockTerminationSignals()
-        if kafka != nil { fail("serve --kafka is not available yet: posts go to the embedded log (--data-dir)") }
-        if kinesis { fail("serve --kinesis needs the Kinesis producer (issue 5), not built yet") }
+        if kafka != nil && kinesis { fail("give --kafka or --kinesis, not both") }
         guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), port >= 0, port < 65536 else {
             fail("--listen needs host:port")
         }
@@ -511,8 +517,17 @@ struct Serve: AsyncParsableCommand {
         c.maxBodyBytes = maxBodyBytes.bytes
         c.queueCapacity = max(1, queueCapacity)
         guard partitions >= 1 else { fail("--partitions must be ≥ 1") }
+        if let kafka {
+            guard let brokers = BrokerAddress.parseList(kafka) else { fail("--kafka needs host:port[,host:port...]") }
+            var pc = ProducerConfiguration(bootstrap: brokers)
+            pc.acks = acks.value
+            pc.lingerMs = lingerMs
+            c.backend = .kafka(pc, createTopics: createTopics)
+        } else if kinesis {
+            c.backend = .kinesis(aws.resolve(), createStreams: createStreams, shards: shards, ordered: ordered)
+        }
         let service: IngestService
-        do { service = try IngestService(config: c) } catch { fail("\(error)") }
+        do { service = try IngestService(config: c) } catch let e as AWSError { fail(e.message) } catch { fail("\(error)") }
         let host = c.host
         try await service.run { p in
             FileHandle.standardOutput.write(Data("listening on \(host):\(p)\n".utf8))

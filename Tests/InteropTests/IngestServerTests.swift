@@ -59,9 +59,42 @@ import TestSupport
         #expect(stored.sorted() == ok, "every 200 is stored, exactly once")
     }
 
+    @Test func routesToKafkaAndAnswersWhereEachRecordIs() throws {
+        let tansu = try Tansu.get()
+        let prefix = "routed\(UInt32.random(in: 0...UInt32.max))"
+        let (server, base, dir) = try startServer(["--kafka", tansu.bootstrap, "--create-topics", "--partitions", "3", "--topic-prefix", prefix])
+        defer { stopProcess(server) }
+        #expect(try pinbench("emulate", "--count", "60", "--seed", "12", "--out", "\(dir)/emu", "--style", "python").status == 0)
+        let r = try python3([peer("routed_client"), "kafka", base, "\(dir)/emu", tansu.bootstrap, prefix])
+        #expect(r.status == 0, "librdkafka reader: \(r.stdout) \(r.stderr)")
+        let s = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        #expect(s?["answers"] as? Int == 360)
+        #expect(s?["stored"] as? Int == 360)
+    }
+
+    @Test func routesToKinesisAndAnswersWithRealSequenceNumbers() throws {
+        let moto = try Moto()
+        defer { moto.stop() }
+        let (server, base, dir) = try startServer(["--kinesis", "--aws-endpoint", moto.endpoint, "--create-streams", "--ordered",
+                                                   "--aws-access-key-id", "testing", "--aws-secret-access-key", "testing", "--region", "us-east-1"])
+        defer { stopProcess(server) }
+        #expect(try pinbench("emulate", "--count", "60", "--seed", "13", "--out", "\(dir)/emu", "--style", "python").status == 0)
+        let r = try runProcess("/usr/bin/env", ["python3", peer("routed_client"), "kinesis", base, "\(dir)/emu", moto.endpoint, "pinbench"],
+                               environment: ["AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"])
+        #expect(r.status == 0, "boto3 reader: \(r.stdout) \(r.stderr)")
+        let s = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        #expect(s?["answers"] as? Int == 360)
+        #expect(s?["stored"] as? Int == 360)
+    }
+
     @Test func badServeSettingsGiveOneLine() throws {
-        let r = try pinbench("serve", "--kinesis")
-        #expect(r.status != 0 && r.stderr.contains("issue 5"))
+        let closed = freePort()
+        let r = try runProcess(pinbenchBinary(), ["serve", "--kinesis", "--aws-endpoint", "http://127.0.0.1:\(closed)", "--listen", "127.0.0.1:0"],
+                               environment: ["AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b"])
+        #expect(r.status != 0 && r.stderr.contains("cannot reach"), "\(r.stderr)")
+        #expect(r.stderr.split(separator: "\n").count == 1, "\(r.stderr)")
+        let both = try pinbench("serve", "--kinesis", "--kafka", "127.0.0.1:1")
+        #expect(both.status != 0 && both.stderr.contains("not both"))
         let l = try pinbench("serve", "--listen", "nowhere")
         #expect(l.status != 0 && l.stderr.contains("--listen needs host:port"))
     }
