@@ -2,7 +2,9 @@ import AWSClient
 import Bytes
 import KafkaClient
 import Foundation
-import Hummingbird
+import NIOCore
+import NIOHTTP1
+import NIOPosix
 import KafkaWire
 import PinModel
 import Synchronization
@@ -83,34 +85,55 @@ public final class IngestService: Sendable {
     public var stored: Int { store.storedCount }
     public var rejected: Int { metrics.recordsRejected.load(ordering: .relaxed) }
 
-    /// Runs until SIGTERM/SIGINT; then drains what was accepted and closes the log.
+    /// Runs until SIGTERM/SIGINT; then stops accepting connections, waits for the requests in flight,
+    /// drains what was accepted and closes the backend.
     public func run(onStarted: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
-        let router = Router()
-        router.post("/topics/:topic") { req, ctx in await self.timed { try await self.restProxy(req, ctx) } }
-        router.get("/topics") { _, _ in self.json(200, "[" + self.topics.map { "\"\($0)\"" }.joined(separator: ",") + "]") }
-        router.put("/streams/:stream/record") { req, ctx in await self.timed { try await self.kinesis(req, ctx, many: false) } }
-        router.put("/streams/:stream/records") { req, ctx in await self.timed { try await self.kinesis(req, ctx, many: true) } }
-        router.get("/streams") { _, _ in
-            self.json(200, "{\"StreamNames\":[" + self.streams.map { "\"\($0)\"" }.joined(separator: ",") + "]}")
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, System.coreCount))
+        let idle = TimeAmount.seconds(config.idleTimeoutSeconds)
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(ChannelOptions.backlog, value: 1024)
+            .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(ChannelOptions.maxMessagesPerRead, value: 16)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: true)
+                    try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: idle))
+                    try channel.pipeline.syncOperations.addHandler(IngestHTTPHandler(service: self))
+                }
+            }
+        let server = try await bootstrap.bind(host: config.host, port: config.port).get()
+        onStarted(server.localAddress?.port ?? 0)
+        // SIGTERM / SIGINT: stop accepting, let requests in flight finish.
+        let stopping = Atomic<Bool>(false)
+        let sources = [SIGTERM, SIGINT].map { sig -> any DispatchSourceSignal in
+            signal(sig, SIG_IGN)
+            let src = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            src.setEventHandler {
+                if !stopping.exchange(true, ordering: .relaxed) { server.close(promise: nil) }
+            }
+            src.resume()
+            return src
         }
-        router.get("/metrics") { _, _ in self.prometheus() }
-        let app = Application(
-            router: router,
-            server: .http1(configuration: .init(idleTimeout: .seconds(config.idleTimeoutSeconds))),
-            configuration: .init(address: .hostname(config.host, port: config.port), serverName: "pinbench"),
-            onServerRunning: { ch in onStarted(ch.localAddress?.port ?? 0) })
-        try await app.runService()
+        try await server.closeFuture.get()
+        let deadline = DispatchTime.now().uptimeNanoseconds + 30_000_000_000
+        while inFlight.load(ordering: .relaxed) > 0 && DispatchTime.now().uptimeNanoseconds < deadline {
+            try await Task.sleep(nanoseconds: 10_000_000)
+        }
+        for s in sources { s.cancel() }
         store.shutdown()
+        try await group.shutdownGracefully()
     }
 
-    func json(_ status: Int, _ body: String, headers: HTTPFields = [:]) -> Response {
-        var h = headers
-        h[.contentType] = "application/json"
-        return Response(status: .init(code: status), headers: h, body: .init(byteBuffer: ByteBuffer(string: body)))
+    /// Requests read but not yet answered (SIGTERM waits for them).
+    let inFlight = Atomic<Int>(0)
+
+    func json(_ status: Int, _ body: String, headers: [(String, String)] = []) -> Reply {
+        Reply(status: status, contentType: "application/json", body: body, headers: headers)
     }
 
     /// The REST proxy's error shape.
-    func error(_ status: Int, _ code: Int, _ message: String, records: Int = 0, headers: HTTPFields = [:]) -> Response {
+    func error(_ status: Int, _ code: Int, _ message: String, records: Int = 0, headers: [(String, String)] = []) -> Reply {
         metrics.errors.withLock { $0[code, default: 0] += 1 }
         if records > 0 { metrics.recordsRejected.add(records, ordering: .relaxed) }
         var m = ""
@@ -124,65 +147,71 @@ public final class IngestService: Sendable {
         return json(status, "{\"error_code\":\(code),\"message\":\"\(m)\"}", headers: headers)
     }
 
-    func timed(_ body: () async throws -> Response) async -> Response {
-        metrics.requests.add(1, ordering: .relaxed)
-        let t = DispatchTime.now().uptimeNanoseconds
-        let r: Response
-        do { r = try await body() } catch let e as IngestError { r = self.error(e.status, e.code, e.message) } catch {
-            r = self.error(400, 40001, "\(error)")
-        }
-        metrics.observe(Double(DispatchTime.now().uptimeNanoseconds - t) / 1e9)
-        return r
-    }
-
-    func authorised(_ req: Request) -> Bool {
+    func authorised(_ header: (String) -> String?) -> Bool {
         guard let key = config.apiKey else { return true }
-        if req.headers[.init("X-API-Key")!] == key { return true }
-        if req.headers[.authorization] == "Bearer \(key)" { return true }
+        if header("x-api-key") == key { return true }
+        if header("authorization") == "Bearer \(key)" { return true }
         return false
     }
 
-    func body(_ req: Request) async throws -> ByteBuffer {
-        var r = req
-        do { return try await r.collectBody(upTo: config.maxBodyBytes) } catch {
-            throw IngestError(status: 413, code: 413, message: "request body over \(config.maxBodyBytes) bytes")
+    /// Routes one complete request; `respond` is called exactly once (now, or from the writer when the
+    /// records are stored).
+    func handle(method: HTTPMethod, path: String, header: (String) -> String?, body: UnsafeRawBufferPointer?, bodyTooLarge: Bool,
+                respond: @escaping @Sendable (Reply) -> Void) {
+        metrics.requests.add(1, ordering: .relaxed)
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        let m = metrics
+        let done: @Sendable (Reply) -> Void = { r in
+            m.observe(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+            respond(r)
+        }
+        var p = Substring(path)
+        if let q = p.firstIndex(of: "?") { p = p[..<q] }
+        let parts = p.split(separator: "/", omittingEmptySubsequences: true)
+        switch (method, parts.count) {
+        case (.GET, 1) where parts[0] == "topics":
+            done(json(200, "[" + topics.map { "\"\($0)\"" }.joined(separator: ",") + "]"))
+        case (.GET, 1) where parts[0] == "streams":
+            done(json(200, "{\"StreamNames\":[" + streams.map { "\"\($0)\"" }.joined(separator: ",") + "]}"))
+        case (.GET, 1) where parts[0] == "metrics":
+            done(prometheus())
+        case (.POST, 2) where parts[0] == "topics":
+            if bodyTooLarge { return done(error(413, 413, "request body over \(config.maxBodyBytes) bytes")) }
+            restProxy(topic: String(parts[1]), header: header, body: body ?? UnsafeRawBufferPointer(start: nil, count: 0), respond: done)
+        case (.PUT, 3) where parts[0] == "streams" && (parts[2] == "record" || parts[2] == "records"):
+            if bodyTooLarge { return done(error(413, 413, "request body over \(config.maxBodyBytes) bytes")) }
+            kinesis(stream: String(parts[1]), many: parts[2] == "records", header: header, body: body ?? UnsafeRawBufferPointer(start: nil, count: 0), respond: done)
+        default:
+            done(error(404, 404, "no route \(method) \(p)"))
         }
     }
 
-    /// Hands the records to the writer and waits until each is stored or has failed.
-    func store(kind: Int, _ records: [(partition: Int32, key: [UInt8]?, value: [UInt8])]) async throws -> [RecordOutcome] {
-        try await withCheckedThrowingContinuation { (c: CheckedContinuation<[RecordOutcome], any Error>) in
-            let job = IngestJob(kind: kind, records: records) { r in c.resume(with: r.mapError { $0 as any Error }) }
-            if !store.submit(job) {
-                c.resume(throwing: IngestError(status: 429, code: 42901, message: "ingest queue full, retry later"))
-            }
-        }
-    }
-
-    struct Refusal: Error {
-        let response: Response
-    }
-
-    /// Counts the records as accepted and waits until the writer has stored them; a full queue (429, with
-    /// Retry-After) or a storage failure un-counts them and becomes the error answer.
-    func accept(kind: Int, _ records: [(partition: Int32, key: [UInt8]?, value: [UInt8])], bodyBytes: Int) async -> Result<[RecordOutcome], Refusal> {
+    /// Counts the records as accepted and hands them to the writer; `then` gets each record's outcome once
+    /// stored or failed. A full queue (429, with Retry-After) un-counts them and becomes the error answer.
+    func accept(kind: Int, _ records: [(partition: Int32, key: [UInt8]?, value: [UInt8])], bodyBytes: Int,
+                respond: @escaping @Sendable (Reply) -> Void, then: @escaping @Sendable ([RecordOutcome]) -> Reply) {
         metrics.recordsAccepted.add(records.count, ordering: .relaxed)
         metrics.bytes.add(bodyBytes, ordering: .relaxed)
-        do {
-            let outcomes = try await store(kind: kind, records)
-            // Records the backend refused are not stored: they move from accepted to rejected, by code.
-            let failed = outcomes.filter { $0.error != nil }
-            if !failed.isEmpty {
-                metrics.recordsAccepted.subtract(failed.count, ordering: .relaxed)
-                metrics.recordsRejected.add(failed.count, ordering: .relaxed)
-                metrics.errors.withLock { $0[50002, default: 0] += failed.count }
+        let m = metrics
+        let job = IngestJob(kind: kind, records: records) { [self] r in
+            switch r {
+            case .success(let outcomes):
+                // Records the backend refused are not stored: they move from accepted to rejected, by code.
+                let failed = outcomes.reduce(0) { $0 + ($1.error == nil ? 0 : 1) }
+                if failed > 0 {
+                    m.recordsAccepted.subtract(failed, ordering: .relaxed)
+                    m.recordsRejected.add(failed, ordering: .relaxed)
+                    m.errors.withLock { $0[50002, default: 0] += failed }
+                }
+                respond(then(outcomes))
+            case .failure(let e):
+                m.recordsAccepted.subtract(records.count, ordering: .relaxed)
+                respond(self.error(e.status, e.code, e.message, records: records.count))
             }
-            return .success(outcomes)
-        } catch {
+        }
+        if !store.submit(job) {
             metrics.recordsAccepted.subtract(records.count, ordering: .relaxed)
-            let e = error as? IngestError ?? IngestError(status: 500, code: 50001, message: "\(error)")
-            return .failure(Refusal(response: self.error(e.status, e.code, e.message, records: records.count,
-                                                         headers: e.status == 429 ? [.retryAfter: "1"] : [:])))
+            respond(error(429, 42901, "ingest queue full, retry later", records: records.count, headers: [("Retry-After", "1")]))
         }
     }
 
@@ -191,22 +220,20 @@ public final class IngestService: Sendable {
     static let recordsKeys = JSONKeyTable(["records"])
     static let recordKeys = JSONKeyTable(["value", "key", "partition"])
 
-    func restProxy(_ req: Request, _ ctx: BasicRequestContext) async throws -> Response {
-        guard authorised(req) else { return error(401, 40101, "missing or wrong API key") }
-        let topic = ctx.parameters.get("topic") ?? ""
-        let ct = req.headers[.contentType] ?? ""
+    func restProxy(topic: String, header: (String) -> String?, body all: UnsafeRawBufferPointer, respond: @escaping @Sendable (Reply) -> Void) {
+        guard authorised(header) else { return respond(error(401, 40101, "missing or wrong API key")) }
+        let ct = header("content-type") ?? ""
         let binary: Bool
         if ct.hasPrefix("application/vnd.kafka.json.v2+json") { binary = false } else if ct.hasPrefix("application/vnd.kafka.binary.v2+json") || ct.hasPrefix("application/vnd.kafka.v2+json") {
             binary = true
         } else {
-            return error(415, 415, "HTTP 415 Unsupported Media Type: use application/vnd.kafka.json.v2+json")
+            return respond(error(415, 415, "HTTP 415 Unsupported Media Type: use application/vnd.kafka.json.v2+json"))
         }
-        guard let kind = topics.firstIndex(of: topic) else { return error(404, 40401, "Topic \(topic) not found.") }
-        let buf = try await body(req)
+        guard let kind = topics.firstIndex(of: topic) else { return respond(error(404, 40401, "Topic \(topic) not found.")) }
         var records: [(partition: Int32, key: [UInt8]?, value: [UInt8])] = []
-        let parsed: Result<Void, JSONError> = buf.readableBytesView.withContiguousStorageIfAvailable { raw in
+        let parsed: Result<Void, JSONError> =
             Result { () throws(JSONError) in
-                let all = UnsafeRawBufferPointer(raw)
+                guard all.count > 0 else { throw JSONError(offset: 0, reason: .truncated) }
                 var s = JSONScanner(all)
                 try withUnsafeTemporaryAllocation(of: JSONField.self, capacity: 1) { (f: UnsafeMutableBufferPointer<JSONField>) throws(JSONError) in
                     try s.scanObject(keys: Self.recordsKeys, into: f)
@@ -240,30 +267,26 @@ public final class IngestService: Sendable {
                     }
                 }
             }
-        } ?? .failure(JSONError(offset: 0, reason: .truncated))
-        if case .failure(let e) = parsed { return error(422, 42201, "Unprocessable Entity: \(e)", records: max(records.count, 1)) }
-        if records.isEmpty { return error(422, 42201, "no records in the request", records: 0) }
+        if case .failure(let e) = parsed { return respond(error(422, 42201, "Unprocessable Entity: \(e)", records: max(records.count, 1))) }
+        if records.isEmpty { return respond(error(422, 42201, "no records in the request", records: 0)) }
         let partitionCount = store.partitions(kind)
         let embedded: Bool
         if case .embedded = config.backend { embedded = true } else { embedded = false }
         for (i, r) in records.enumerated() {
-            if r.value.count > config.maxRecordBytes { return error(413, 40005, "record \(i) is \(r.value.count) bytes, over the \(config.maxRecordBytes)-byte limit", records: records.count) }
-            if r.partition >= 0 && r.partition >= Int32(partitionCount ?? 0) { return error(404, 40402, "Partition \(r.partition) not found.", records: records.count) }
+            if r.value.count > config.maxRecordBytes { return respond(error(413, 40005, "record \(i) is \(r.value.count) bytes, over the \(config.maxRecordBytes)-byte limit", records: records.count)) }
+            if r.partition >= 0 && r.partition >= Int32(partitionCount ?? 0) { return respond(error(404, 40402, "Partition \(r.partition) not found.", records: records.count)) }
             if r.partition < 0 && embedded {
                 records[i].partition = r.key.map { k in k.withUnsafeBytes { Int32(Murmur2.partition($0, partitions: config.partitions)) } }
                     ?? Int32(metrics.requests.load(ordering: .relaxed) % config.partitions)
             }
         }
-        let outcomes: [RecordOutcome]
-        switch await accept(kind: kind, records, bodyBytes: buf.readableBytes) {
-        case .success(let o): outcomes = o
-        case .failure(let refusal): return refusal.response
-        }
+        accept(kind: kind, records, bodyBytes: all.count, respond: respond) { [self] outcomes in
         let body = outcomes.map { o in
             if let e = o.error { return "{\"partition\":\(o.partition),\"offset\":null,\"error_code\":50002,\"error\":\(jsonString(e))}" }
             return "{\"partition\":\(o.partition),\"offset\":\(o.offset >= 0 ? String(o.offset) : "null"),\"error_code\":null,\"error\":null}"
         }.joined(separator: ",")
         return json(200, "{\"offsets\":[\(body)],\"key_schema_id\":null,\"value_schema_id\":null}")
+        }
     }
 
     // MARK: API Gateway → Kinesis
@@ -272,16 +295,14 @@ public final class IngestService: Sendable {
     static let putRecordsKeys = JSONKeyTable(["records", "Records"])
     static let entryKeys = JSONKeyTable(["data", "partition-key", "Data", "PartitionKey"])
 
-    func kinesis(_ req: Request, _ ctx: BasicRequestContext, many: Bool) async throws -> Response {
-        guard authorised(req) else { return error(401, 40101, "missing or wrong API key") }
-        let stream = ctx.parameters.get("stream") ?? ""
-        guard let kind = streams.firstIndex(of: stream) else { return error(404, 40401, "Stream \(stream) not found.") }
-        let buf = try await body(req)
+    func kinesis(stream: String, many: Bool, header: (String) -> String?, body all: UnsafeRawBufferPointer, respond: @escaping @Sendable (Reply) -> Void) {
+        guard authorised(header) else { return respond(error(401, 40101, "missing or wrong API key")) }
+        guard let kind = streams.firstIndex(of: stream) else { return respond(error(404, 40401, "Stream \(stream) not found.")) }
         var records: [(partition: Int32, key: [UInt8]?, value: [UInt8])] = []
         let parts = config.partitions
-        let parsed: Result<Void, JSONError> = buf.readableBytesView.withContiguousStorageIfAvailable { raw in
+        let parsed: Result<Void, JSONError> =
             Result { () throws(JSONError) in
-                let all = UnsafeRawBufferPointer(raw)
+                guard all.count > 0 else { throw JSONError(offset: 0, reason: .truncated) }
                 func entry(_ sub: UnsafeRawBufferPointer, _ keys: JSONKeyTable, data: Int, pkey: Int, altData: Int? = nil, altKey: Int? = nil) throws(JSONError) {
                     var es = JSONScanner(sub)
                     try withUnsafeTemporaryAllocation(of: JSONField.self, capacity: 4) { (f: UnsafeMutableBufferPointer<JSONField>) throws(JSONError) in
@@ -312,17 +333,12 @@ public final class IngestService: Sendable {
                     try entry(all, Self.putRecordKeys, data: 0, pkey: 1)
                 }
             }
-        } ?? .failure(JSONError(offset: 0, reason: .truncated))
-        if case .failure(let e) = parsed { return error(422, 42201, "Unprocessable Entity: \(e)", records: max(records.count, 1)) }
-        if records.isEmpty { return error(422, 42201, "no records in the request") }
+        if case .failure(let e) = parsed { return respond(error(422, 42201, "Unprocessable Entity: \(e)", records: max(records.count, 1))) }
+        if records.isEmpty { return respond(error(422, 42201, "no records in the request")) }
         if let big = records.firstIndex(where: { $0.value.count > config.maxRecordBytes }) {
-            return error(413, 40005, "record \(big) is over the \(config.maxRecordBytes)-byte limit", records: records.count)
+            return respond(error(413, 40005, "record \(big) is over the \(config.maxRecordBytes)-byte limit", records: records.count))
         }
-        let outcomes: [RecordOutcome]
-        switch await accept(kind: kind, records, bodyBytes: buf.readableBytes) {
-        case .success(let o): outcomes = o
-        case .failure(let refusal): return refusal.response
-        }
+        accept(kind: kind, records, bodyBytes: all.count, respond: respond) { [self] outcomes in
         func seq(_ o: RecordOutcome) -> String {
             if let e = o.error {
                 return "{\"ErrorCode\":\(jsonString(o.errorCode ?? "InternalFailure")),\"ErrorMessage\":\(jsonString(e))}"
@@ -338,9 +354,10 @@ public final class IngestService: Sendable {
         if let e = outcomes[0].error {
             let code = outcomes[0].errorCode ?? "InternalFailure"
             let status = AWSError.throttlingCodes.contains(code) ? 503 : 500
-            return json(status, "{\"__type\":\(jsonString(code)),\"message\":\(jsonString(e))}", headers: status == 503 ? [.retryAfter: "1"] : [:])
+            return json(status, "{\"__type\":\(jsonString(code)),\"message\":\(jsonString(e))}", headers: status == 503 ? [("Retry-After", "1")] : [])
         }
         return json(200, seq(outcomes[0]))
+        }
     }
 
     func jsonString(_ s: String) -> String {
@@ -357,7 +374,7 @@ public final class IngestService: Sendable {
 
     // MARK: metrics
 
-    func prometheus() -> Response {
+    func prometheus() -> Reply {
         var s = "# HELP pinbench_ingest_requests_total HTTP requests received.\n# TYPE pinbench_ingest_requests_total counter\n"
         s += "pinbench_ingest_requests_total \(metrics.requests.load(ordering: .relaxed))\n"
         s += "# TYPE pinbench_ingest_records_accepted_total counter\npinbench_ingest_records_accepted_total \(accepted)\n"
@@ -370,8 +387,6 @@ public final class IngestService: Sendable {
         s += "# TYPE pinbench_ingest_request_seconds histogram\n"
         for (i, b) in IngestMetrics.buckets.enumerated() { s += "pinbench_ingest_request_seconds_bucket{le=\"\(b)\"} \(l.counts[i])\n" }
         s += "pinbench_ingest_request_seconds_bucket{le=\"+Inf\"} \(l.n)\npinbench_ingest_request_seconds_sum \(l.sum)\npinbench_ingest_request_seconds_count \(l.n)\n"
-        var h = HTTPFields()
-        h[.contentType] = "text/plain; version=0.0.4"
-        return Response(status: .ok, headers: h, body: .init(byteBuffer: ByteBuffer(string: s)))
+        return Reply(status: 200, contentType: "text/plain; version=0.0.4", body: s, headers: [])
     }
 }

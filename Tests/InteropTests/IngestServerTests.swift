@@ -87,6 +87,38 @@ import TestSupport
         #expect(s?["stored"] as? Int == 360)
     }
 
+    @Test func sigtermDrainsAndReportsTheAccounting() throws {
+        let dir = tempDir("serve-term")
+        let port = freePort()
+        let out = "\(dir)/out.txt"
+        FileManager.default.createFile(atPath: out, contents: nil)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: pinbenchBinary())
+        p.arguments = ["serve", "--listen", "127.0.0.1:\(port)", "--data-dir", "\(dir)/data"]
+        p.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        defer { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
+        #expect(waitForPort(port, seconds: 20))
+        let post = try python3(["-c", """
+            import requests, sys, json
+            s = requests.Session()
+            n = 0
+            for i in range(200):
+                r = s.post(sys.argv[1] + "/topics/pinbench.geo", data=json.dumps({"records": [{"value": {"ind": i}}]}),
+                           headers={"Content-Type": "application/vnd.kafka.json.v2+json"})
+                n += r.status_code == 200
+            print(n)
+            """, "http://127.0.0.1:\(port)"])
+        #expect(post.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "200", "\(post.stderr)")
+        kill(p.processIdentifier, SIGTERM)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0)
+        let text = try String(contentsOfFile: out, encoding: .utf8)
+        #expect(text.contains("stopped: accepted 200, stored 200, rejected 0"), "\(text)")
+        #expect(try pinbench("log", "verify", "--data-dir", "\(dir)/data").status == 0)
+    }
+
     @Test func badServeSettingsGiveOneLine() throws {
         let closed = freePort()
         let r = try runProcess(pinbenchBinary(), ["serve", "--kinesis", "--aws-endpoint", "http://127.0.0.1:\(closed)", "--listen", "127.0.0.1:0"],

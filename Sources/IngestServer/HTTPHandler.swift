@@ -1,0 +1,111 @@
+import NIOCore
+import NIOHTTP1
+
+/// One answer: status, content type, body and extra headers.
+struct Reply: Sendable {
+    var status: Int
+    var contentType: String
+    var body: String
+    var headers: [(String, String)]
+}
+
+/// The HTTP/1.1 side of `pinbench serve`, straight on SwiftNIO (no async hops): NIO's parser and pipelining
+/// assistance in front, the body gathered into one buffer (past the size limit it is read and dropped, then
+/// answered 413), the request routed synchronously on the event loop, and the answer written from the event
+/// loop when the writer has stored the records. Idle or half-sent requests are closed by the read timeout.
+final class IngestHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    let service: IngestService
+    var head: HTTPRequestHead?
+    var body: ByteBuffer?
+    var tooLarge = false
+
+    init(service: IngestService) { self.service = service }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let h):
+            head = h
+            tooLarge = false
+            body = nil
+            if let cl = h.headers.first(name: "content-length").flatMap(Int.init), cl > service.config.maxBodyBytes { tooLarge = true }
+        case .body(var chunk):
+            guard !tooLarge else { return }
+            if (body?.readableBytes ?? 0) + chunk.readableBytes > service.config.maxBodyBytes {
+                tooLarge = true
+                body = nil
+                return
+            }
+            if body == nil { body = chunk } else { body!.writeBuffer(&chunk) }
+        case .end:
+            guard let h = head else { return }
+            head = nil
+            let keepAlive = h.isKeepAlive
+            let version = h.version
+            service.inFlight.add(1, ordering: .relaxed)
+            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            let loop = context.eventLoop
+            let service = self.service
+            let respond: @Sendable (Reply) -> Void = { reply in
+                if loop.inEventLoop {
+                    let (handler, ctx) = bound.value
+                    handler.write(reply, version: version, keepAlive: keepAlive, context: ctx)
+                    service.inFlight.subtract(1, ordering: .relaxed)
+                } else {
+                    loop.execute {
+                        let (handler, ctx) = bound.value
+                        handler.write(reply, version: version, keepAlive: keepAlive, context: ctx)
+                        service.inFlight.subtract(1, ordering: .relaxed)
+                    }
+                }
+            }
+            let headers = h.headers
+            let header: (String) -> String? = { headers.first(name: $0) }
+            if var b = body {
+                let n = b.readableBytes
+                b.withUnsafeReadableBytes { raw in
+                    service.handle(method: h.method, path: h.uri, header: header, body: UnsafeRawBufferPointer(start: raw.baseAddress, count: n),
+                                   bodyTooLarge: tooLarge, respond: respond)
+                }
+                b.clear()
+            } else {
+                service.handle(method: h.method, path: h.uri, header: header, body: nil, bodyTooLarge: tooLarge, respond: respond)
+            }
+            body = nil
+        }
+    }
+
+    func write(_ reply: Reply, version: HTTPVersion, keepAlive: Bool, context: ChannelHandlerContext) {
+        guard context.channel.isActive else { return }
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: reply.contentType)
+        headers.add(name: "Content-Length", value: String(reply.body.utf8.count))
+        headers.add(name: "Server", value: "pinbench")
+        for (k, v) in reply.headers { headers.add(name: k, value: v) }
+        if !keepAlive { headers.add(name: "Connection", value: "close") }
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: version, status: HTTPResponseStatus(statusCode: reply.status), headers: headers))), promise: nil)
+        var buf = context.channel.allocator.buffer(capacity: reply.body.utf8.count)
+        buf.writeString(reply.body)
+        context.write(wrapOutboundOut(.body(.byteBuffer(buf))), promise: nil)
+        if keepAlive {
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        } else {
+            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in context.close(promise: nil) }
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent {
+            // Idle keep-alive connections and half-sent requests: close, freeing what they held.
+            context.close(promise: nil)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+}
