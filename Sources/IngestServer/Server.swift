@@ -26,6 +26,8 @@ public struct IngestConfig: Sendable {
     public var idleTimeoutSeconds: Int64 = 30
     /// Where accepted records go.
     public var backend: IngestBackend = .embedded
+    /// SwiftNIO event-loop threads (HTTP parsing and routing); the backend has its own writer thread.
+    public var eventLoops = max(1, System.coreCount)
     public init() {}
 }
 
@@ -88,7 +90,7 @@ public final class IngestService: Sendable {
     /// Runs until SIGTERM/SIGINT; then stops accepting connections, waits for the requests in flight,
     /// drains what was accepted and closes the backend.
     public func run(onStarted: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, System.coreCount))
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: config.eventLoops)
         let idle = TimeAmount.seconds(config.idleTimeoutSeconds)
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.backlog, value: 1024)

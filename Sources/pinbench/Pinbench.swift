@@ -499,6 +499,7 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "Create the streams with --shards when missing (Kinesis).") var createStreams = false
     @Option(help: "Shards per stream for --create-streams.") var shards: Int = 2
     @Flag(help: "Keep per-key order into Kinesis (one PutRecords call in flight per stream).") var ordered = false
+    @Option(help: "HTTP event-loop threads (default: one per core; the writer has its own thread).") var eventLoops: Int?
     @OptionGroup var aws: AWSOptions
 
     func run() async throws {
@@ -516,6 +517,7 @@ struct Serve: AsyncParsableCommand {
         c.apiKey = apiKey
         c.maxBodyBytes = maxBodyBytes.bytes
         c.queueCapacity = max(1, queueCapacity)
+        if let e = eventLoops { guard e >= 1 && e <= 256 else { fail("--event-loops must be in 1...256") }; c.eventLoops = e }
         guard partitions >= 1 else { fail("--partitions must be ≥ 1") }
         if let kafka {
             guard let brokers = BrokerAddress.parseList(kafka) else { fail("--kafka needs host:port[,host:port...]") }
