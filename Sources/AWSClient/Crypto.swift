@@ -2,26 +2,21 @@ import CCrypto
 
 /// SHA-256, HMAC-SHA256 and MD5 from libcrypto (OpenSSL 3), one-shot.
 public enum Digest {
-    public static func sha256(_ data: UnsafeRawBufferPointer) -> [UInt8] {
-        var out = [UInt8](repeating: 0, count: 32)
+    static func digest(_ data: UnsafeRawBufferPointer, size: Int, _ md: OpaquePointer?) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: size)
         out.withUnsafeMutableBufferPointer { o in
-            var len: UInt32 = 32
-            _ = EVP_Digest(data.baseAddress, data.count, o.baseAddress, &len, EVP_sha256(), nil)
+            var len = UInt32(size)
+            _ = EVP_Digest(data.baseAddress, data.count, o.baseAddress, &len, md, nil)
         }
         return out
     }
+
+    public static func sha256(_ data: UnsafeRawBufferPointer) -> [UInt8] { digest(data, size: 32, EVP_sha256()) }
 
     public static func sha256(_ bytes: [UInt8]) -> [UInt8] { bytes.withUnsafeBytes { sha256($0) } }
     public static func sha256(_ s: String) -> [UInt8] { sha256(Array(s.utf8)) }
 
-    public static func md5(_ data: UnsafeRawBufferPointer) -> [UInt8] {
-        var out = [UInt8](repeating: 0, count: 16)
-        out.withUnsafeMutableBufferPointer { o in
-            var len: UInt32 = 16
-            _ = EVP_Digest(data.baseAddress, data.count, o.baseAddress, &len, EVP_md5(), nil)
-        }
-        return out
-    }
+    public static func md5(_ data: UnsafeRawBufferPointer) -> [UInt8] { digest(data, size: 16, EVP_md5()) }
 
     public static func hmacSHA256(key: [UInt8], _ data: [UInt8]) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: 32)

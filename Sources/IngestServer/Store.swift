@@ -56,29 +56,45 @@ protocol JobSink: AnyObject, Sendable {
     func shutdown()
 }
 
-/// The embedded log behind the ingest API.
-final class EmbeddedStore: JobSink, @unchecked Sendable {
+/// What every backend shares: the bounded job ring, the writer thread, the stop flag and the stored count.
+class QueuedSink: @unchecked Sendable {
     let ring: MPMCRing<IngestJob>
-    let logs: [[PartitionLog]]
-    let partitionCount: Int
     let done = DispatchGroup()
     let stop = Atomic<Bool>(false)
     let stored = Atomic<Int>(0)
 
-    init(dataDir: String, topics: [String], partitions: Int, capacity: Int) throws {
-        self.partitionCount = partitions
-        ring = MPMCRing(capacity: capacity, producers: 1)
-        logs = try topics.map { t in try (0..<partitions).map { try PartitionLog(topic: t, partition: $0, config: LogConfig(dataDir: dataDir)) } }
-        DispatchQueue(label: "pinbench.ingest.writer").async(group: done) { self.run() }
+    init(capacity: Int) { ring = MPMCRing(capacity: capacity, producers: 1) }
+
+    func startWriter(_ label: String, _ body: @escaping @Sendable () -> Void) {
+        DispatchQueue(label: label).async(group: done, execute: body)
     }
 
     func submit(_ job: IngestJob) -> Bool { ring.tryPush(job) == nil }
     var storedCount: Int { stored.load(ordering: .relaxed) }
+
+    /// Tells the writer to finish what it holds and waits for it.
+    func stopWriter() {
+        stop.store(true, ordering: .releasing)
+        done.wait()
+    }
+}
+
+/// The embedded log behind the ingest API.
+final class EmbeddedStore: QueuedSink, JobSink, @unchecked Sendable {
+    let logs: [[PartitionLog]]
+    let partitionCount: Int
+
+    init(dataDir: String, topics: [String], partitions: Int, capacity: Int) throws {
+        self.partitionCount = partitions
+        logs = try topics.map { t in try (0..<partitions).map { try PartitionLog(topic: t, partition: $0, config: LogConfig(dataDir: dataDir)) } }
+        super.init(capacity: capacity)
+        startWriter("pinbench.ingest.writer") { self.run() }
+    }
+
     func partitions(_ kind: Int) -> Int? { partitionCount }
 
     func shutdown() {
-        stop.store(true, ordering: .releasing)
-        done.wait()
+        stopWriter()
         for row in logs { for l in row { try? l.close() } }
     }
 
@@ -177,33 +193,23 @@ struct PendingJobs {
 
 /// A Kafka cluster behind the ingest API: the writer thread owns a `KafkaProducer`; each record's token
 /// names its job and position, and the delivery report gives its partition and offset.
-final class KafkaForwarder: JobSink, @unchecked Sendable {
-    let ring: MPMCRing<IngestJob>
+final class KafkaForwarder: QueuedSink, JobSink, @unchecked Sendable {
     let producer: KafkaProducer
     let handles: [TopicHandle]
     let counts: [Int]
-    let done = DispatchGroup()
-    let stop = Atomic<Bool>(false)
-    let stored = Atomic<Int>(0)
 
     init(config: ProducerConfiguration, topics: [String], createTopics: Bool, partitions: Int, capacity: Int) throws {
-        ring = MPMCRing(capacity: capacity, producers: 1)
         let p = try KafkaProducer(config: config)
         if createTopics { try p.createTopics(topics, partitions: Int32(partitions)) }
         handles = try topics.map { try p.topic($0) }
         counts = try topics.map { try p.partitionCount($0) }
         producer = p
-        DispatchQueue(label: "pinbench.ingest.kafka").async(group: done) { self.run() }
+        super.init(capacity: capacity)
+        startWriter("pinbench.ingest.kafka") { self.run() }
     }
 
-    func submit(_ job: IngestJob) -> Bool { ring.tryPush(job) == nil }
-    var storedCount: Int { stored.load(ordering: .relaxed) }
     func partitions(_ kind: Int) -> Int? { counts[kind] }
-
-    func shutdown() {
-        stop.store(true, ordering: .releasing)
-        done.wait()
-    }
+    func shutdown() { stopWriter() }
 
     private func run() {
         var pending = PendingJobs()
@@ -262,16 +268,11 @@ final class KafkaForwarder: JobSink, @unchecked Sendable {
 
 /// Kinesis behind the ingest API: the writer thread owns a `KinesisProducer`; each accepted entry reports
 /// its shard and sequence number, each failure its code.
-final class KinesisForwarder: JobSink, @unchecked Sendable {
-    let ring: MPMCRing<IngestJob>
+final class KinesisForwarder: QueuedSink, JobSink, @unchecked Sendable {
     let client: KinesisClient
     let producerConfig: KinesisProducerConfig
-    let done = DispatchGroup()
-    let stop = Atomic<Bool>(false)
-    let stored = Atomic<Int>(0)
 
     init(aws: AWSConfig, streams: [String], createStreams: Bool, shards: Int, ordered: Bool, capacity: Int) throws {
-        ring = MPMCRing(capacity: capacity, producers: 1)
         client = try KinesisClient(config: aws)
         var pc = KinesisProducerConfig(streams: streams)
         for s in streams {
@@ -281,17 +282,12 @@ final class KinesisForwarder: JobSink, @unchecked Sendable {
         pc.lingerMs = 5
         pc.ordered = ordered
         producerConfig = pc
-        DispatchQueue(label: "pinbench.ingest.kinesis").async(group: done) { self.run() }
+        super.init(capacity: capacity)
+        startWriter("pinbench.ingest.kinesis") { self.run() }
     }
 
-    func submit(_ job: IngestJob) -> Bool { ring.tryPush(job) == nil }
-    var storedCount: Int { stored.load(ordering: .relaxed) }
     func partitions(_ kind: Int) -> Int? { nil }
-
-    func shutdown() {
-        stop.store(true, ordering: .releasing)
-        done.wait()
-    }
+    func shutdown() { stopWriter() }
 
     private func run() {
         var pending = PendingJobs()
