@@ -63,13 +63,36 @@ class QueuedSink: @unchecked Sendable {
     let stop = Atomic<Bool>(false)
     let stored = Atomic<Int>(0)
 
+    /// The writer sleeps on this when the ring stays empty; a submitter wakes it (only when it sleeps), so
+    /// an idle writer neither spins nor yields the CPU the event loops need.
+    let wake = DispatchSemaphore(value: 0)
+    let sleeping = Atomic<Bool>(false)
+
     init(capacity: Int) { ring = MPMCRing(capacity: capacity, producers: 1) }
 
     func startWriter(_ label: String, _ body: @escaping @Sendable () -> Void) {
         DispatchQueue(label: label).async(group: done, execute: body)
     }
 
-    func submit(_ job: IngestJob) -> Bool { ring.tryPush(job) == nil }
+    func submit(_ job: IngestJob) -> Bool {
+        guard ring.tryPush(job) == nil else { return false }
+        if sleeping.load(ordering: .acquiring), sleeping.exchange(false, ordering: .acquiringAndReleasing) { wake.signal() }
+        return true
+    }
+
+    /// Called by the writer when it found nothing to do: a short spin, then sleep until a submit (or
+    /// `timeoutMs`, so that stop requests and backend timers are seen).
+    func idle(_ spins: inout Int, timeoutMs: Int = 5) {
+        spins += 1
+        if spins < 32 { return }
+        sleeping.store(true, ordering: .releasing)
+        if !ring.isEmptyApprox {
+            if sleeping.exchange(false, ordering: .acquiringAndReleasing) { return }
+        }
+        _ = wake.wait(timeout: .now() + .milliseconds(timeoutMs))
+        // A signal that raced with the timeout is consumed on the next sleep: at most one spurious wake.
+        sleeping.store(false, ordering: .releasing)
+    }
     var storedCount: Int { stored.load(ordering: .relaxed) }
 
     /// Tells the writer to finish what it holds and waits for it.
@@ -103,16 +126,16 @@ final class EmbeddedStore: QueuedSink, JobSink, @unchecked Sendable {
         let out = ByteBuffer(capacity: 1 << 20)
         let partitions = partitionCount
         var builders = (0..<(logs.count * partitions)).map { _ in RecordBatchBuilder(capacity: 64 * 1024) }
-        var backoff = Backoff()
+        var spins = 0
         while true {
             var jobs: [IngestJob] = []
             while jobs.count < 512, let j = ring.tryPop() { jobs.append(j) }
             if jobs.isEmpty {
                 if stop.load(ordering: .acquiring) { return }
-                backoff.wait()
+                idle(&spins)
                 continue
             }
-            backoff.reset()
+            spins = 0
             // Records of all jobs, batched per topic-partition; each record remembers where it sits.
             var slots = [[(Int, Int)]](repeating: [], count: builders.count)  // (job, record) per builder position
             let ts = Int64(Double(DispatchTime.now().uptimeNanoseconds) / 1e6)
@@ -227,7 +250,7 @@ final class KafkaForwarder: QueuedSink, JobSink, @unchecked Sendable {
                 }
             }
         }
-        var backoff = Backoff()
+        var spins = 0
         while true {
             var any = false
             while let j = ring.tryPop() {
@@ -256,12 +279,12 @@ final class KafkaForwarder: QueuedSink, JobSink, @unchecked Sendable {
                 if pending.jobs.count > 4096 { break }
             }
             try? producer.poll(onDelivery: delivered)
-            if any { backoff.reset(); continue }
+            if any { spins = 0; continue }
             if stop.load(ordering: .acquiring) {
                 try? producer.close(onDelivery: delivered)
                 return
             }
-            backoff.wait()
+            idle(&spins, timeoutMs: 1)
         }
     }
 }
@@ -307,7 +330,7 @@ final class KinesisForwarder: QueuedSink, JobSink, @unchecked Sendable {
             for t in tokens { pending.settle(t) { o in o.error = "Kinesis: \(code)"; o.errorCode = code } }
         }
         let key = ByteBuffer(capacity: 64)
-        var backoff = Backoff()
+        var spins = 0
         while true {
             var any = false
             while let j = ring.tryPop() {
@@ -322,12 +345,12 @@ final class KinesisForwarder: QueuedSink, JobSink, @unchecked Sendable {
                 if pending.jobs.count > 4096 { break }
             }
             producer.poll(timeoutMs: any ? 0 : 1)
-            if any { backoff.reset(); continue }
+            if any { spins = 0; continue }
             if stop.load(ordering: .acquiring) {
                 producer.flush()
                 return
             }
-            if producer.pendingRecords == 0 { backoff.wait() }
+            if producer.pendingRecords == 0 { idle(&spins, timeoutMs: 1) }
         }
     }
 }

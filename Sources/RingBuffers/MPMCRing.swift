@@ -57,6 +57,11 @@ public final class MPMCRing<Element>: BoundedRing, @unchecked Sendable {
     }
 
     @inlinable
+    /// True when no element was waiting at the moment of the look (a hint: another thread may push next).
+    public var isEmptyApprox: Bool {
+        enqueuePos.load(ordering: .acquiring) == dequeuePos.load(ordering: .acquiring)
+    }
+
     public func tryPop() -> Element? {
         var pos = dequeuePos.load(ordering: .relaxed)
         while true {
