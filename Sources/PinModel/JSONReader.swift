@@ -694,20 +694,31 @@ extension JSONScanner {
     public func compactValue(_ field: JSONField, into out: ByteBuffer) {
         var i = Int(field.start), end = Int(field.end)
         if field.kind == .string { i -= 1; end += 1 }
-        var inString = false
+        // Strings are copied whole (their plain runs found 16 bytes at a time); between them only the
+        // insignificant whitespace is dropped. The output is never longer than the input.
+        let dst = out.reserve(end - i).assumingMemoryBound(to: UInt8.self)
+        let src = base.assumingMemoryBound(to: UInt8.self)
+        var n = 0
         while i < end {
-            let b = byte(i)
-            if inString {
-                out.append(b)
-                if b == UInt8(ascii: "\\") { out.append(byte(i + 1)); i += 2; continue }
-                if b == UInt8(ascii: "\"") { inString = false }
-            } else if b == UInt8(ascii: "\"") {
-                inString = true
-                out.append(b)
-            } else if b != 0x20 && b != 0x0A && b != 0x0D && b != 0x09 {
-                out.append(b)
+            let b = src[i]
+            if b == UInt8(ascii: "\"") {
+                var j = i + 1
+                while j < end {
+                    j += pb_json_plain_run(src + j, end - j)
+                    if j >= end { break }
+                    let c = src[j]
+                    if c == UInt8(ascii: "\"") { j += 1; break }
+                    j += c == UInt8(ascii: "\\") ? 2 : 1
+                }
+                j = Swift.min(j, end)
+                (dst + n).update(from: src + i, count: j - i)
+                n += j - i
+                i = j
+            } else {
+                if b != 0x20 && b != 0x0A && b != 0x0D && b != 0x09 { dst[n] = b; n += 1 }
+                i += 1
             }
-            i += 1
         }
+        out.count += n
     }
 }
