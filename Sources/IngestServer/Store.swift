@@ -84,7 +84,8 @@ class QueuedSink: @unchecked Sendable {
     /// `timeoutMs`, so that stop requests and backend timers are seen).
     func idle(_ spins: inout Int, timeoutMs: Int = 5) {
         spins += 1
-        if spins < 32 { return }
+        if spins < 64 { return }
+        if spins < 128 { sched_yield(); return }
         sleeping.store(true, ordering: .releasing)
         if !ring.isEmptyApprox {
             if sleeping.exchange(false, ordering: .acquiringAndReleasing) { return }
