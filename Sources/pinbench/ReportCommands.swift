@@ -1,3 +1,4 @@
+import AWSClient
 import ArgumentParser
 import Codecs
 import Foundation
@@ -56,6 +57,12 @@ func runScenario(_ scenario: Scenario, _ config: RunConfig, quiet: Bool, label: 
             c.createTopics = true
             c.topicPrefix = "bench\(UInt32.random(in: 0...UInt32.max))"
             engine = try KafkaRun(config: c)
+        case .kinesis:
+            guard var k = c.kinesis else { throw ConfigError("the kinesis scenario needs --kinesis") }
+            k.createStreams = true
+            k.streamPrefix = "bench\(UInt32.random(in: 0...UInt32.max))"
+            c.kinesis = k
+            engine = try KinesisRun(config: c)
         default: throw ConfigError("scenario \(scenario.rawValue) is not available in this build")
         }
     } catch let e as ConfigError { fail(e.message) }
@@ -83,6 +90,10 @@ struct Bench: ParsableCommand {
     @Option(help: "Batch size.") var batchBytes: ByteSize = ByteSize(argument: "1000000")!
     @Option(help: "Linger (ms).") var lingerMs: Double = 5
     @Flag(help: "Keep the embedded scenario's log (in OUT/data) instead of deleting it.") var keepData = false
+    @Flag(help: "Enable the kinesis scenario (streams bench<random>-pin|geo|user are created with --shards).") var kinesis = false
+    @Option(help: "Shards per stream (kinesis scenario).") var shards: Int = 2
+    @Flag(help: "Kinesis: one PutRecords call in flight per stream (needed against moto).") var ordered = false
+    @OptionGroup var aws: AWSOptions
 
     func run() throws {
         options.checkTimes()
@@ -90,17 +101,18 @@ struct Bench: ParsableCommand {
             fail("unknown scenario \"\(self.scenario)\": use one of \(Scenario.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         let unavailable: [Scenario: String] = [
-            .kinesis: "needs the Kinesis producer (issue 5), not built yet",
-            .serve: "needs the ingest HTTP API (issue 6), not built yet",
+            .serve: "is not a bench scenario: run perf/serve_vs_nginx.sh (wrk against pinbench serve and nginx)",
             .clean: "is not a bench scenario yet: time `pinbench clean` (its report has records/s) or run perf/clean_vs_duckdb_polars.sh",
         ]
         var wanted: [Scenario] = scenario == .all ? [.embedded, .kafka, .kinesis, .serve, .clean] : [scenario]
         var skipped: [(String, String)] = []
         if scenario != .all, let why = unavailable[scenario] { fail("scenario \(scenario.rawValue) \(why)") }
         if scenario == .kafka && options.kafka == nil { fail("the kafka scenario needs --kafka host:port") }
+        if scenario == .kinesis && !kinesis { fail("the kinesis scenario needs --kinesis (and AWS options: --aws-endpoint, credentials)") }
         wanted = wanted.filter { s in
             if let why = unavailable[s] { skipped.append((s.rawValue, why)); return false }
             if s == .kafka && options.kafka == nil { skipped.append(("kafka", "no --kafka given")); return false }
+            if s == .kinesis && !kinesis { skipped.append(("kinesis", "no --kinesis given")); return false }
             return true
         }
         var results: [ScenarioFigures] = []
@@ -113,6 +125,12 @@ struct Bench: ParsableCommand {
             c.batchBytes = batchBytes.bytes
             c.lingerMs = lingerMs
             c.kafka = s == .kafka ? options.kafka : nil
+            if s == .kinesis {
+                var k = KinesisSettings(aws: aws.resolve())
+                k.shards = shards
+                k.ordered = ordered
+                c.kinesis = k
+            }
             let r = try runScenario(s, c, quiet: options.quiet, label: s.rawValue)
             if s == .embedded && !keepData { try? FileManager.default.removeItem(atPath: dataDir) }
             results.append(ScenarioFigures(name: s.rawValue, result: r))

@@ -345,4 +345,17 @@ import TestSupport
         // [5 big] [5 big] [2 big + 498 small] [500 small] [202 small]
         #expect(out["requests"] as? Int == 5, "\(out)")
     }
+
+    @Test func benchHasAKinesisScenario() throws {
+        let moto = try Moto()
+        defer { moto.stop() }
+        let out = tempDir("kin-bench")
+        let r = try pb(["bench", "--scenario", "kinesis", "--kinesis", "--ordered", "--aws-endpoint", moto.endpoint, "--duration", "2s",
+                        "--warmup", "1s", "--rate", "300", "--quiet", "--format", "json", "--out", out])
+        #expect(r.status == 0, "\(r.stderr)")
+        let report = report("\(out)/report.json")
+        let scenarios = report["scenarios"] as? [[String: Any]] ?? []
+        #expect(scenarios.first?["name"] as? String == "kinesis", "\(report.keys)")
+        #expect(!"\(report)".contains("\"testing\""), "no secret in the report")
+    }
 }

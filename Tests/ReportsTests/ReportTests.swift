@@ -130,7 +130,8 @@ func artifactsDir() -> String {
         (["bench", "--duration", "0s", "--out", "/tmp/x"], "--duration must be > 0"),
         (["sweep", "--linger-ms", "", "--out", "/tmp/x"], "--linger-ms is empty"),
         (["sweep", "--compression", "lz4,brotli", "--out", "/tmp/x"], "cannot read \"brotli\""),
-        (["bench", "--scenario", "kinesis", "--out", "/tmp/x"], "issue 5"),
+        (["bench", "--scenario", "kinesis", "--out", "/tmp/x"], "needs --kinesis"),
+        (["bench", "--scenario", "serve", "--out", "/tmp/x"], "serve_vs_nginx"),
     ])
     func badFlagsGiveOneLine(_ args: [String], _ mentions: String) throws {
         let r = try runProcess(pinbenchBinary(), args)
