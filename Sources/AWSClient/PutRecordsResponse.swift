@@ -126,3 +126,29 @@ extension PutRecordsScanner {
         return memcmp(p.baseAddress! + a.lowerBound, p.baseAddress! + b.lowerBound, a.count) < 0
     }
 }
+
+extension PutRecordsScanner {
+    /// The fast path for a clean answer: `"FailedRecordCount"` is 0 and `"SequenceNumber"` appears once per
+    /// entry sent (and no `"ErrorCode"`). Anything else goes through the full scan.
+    static func allAccepted(_ p: UnsafeRawBufferPointer, entries: Int) -> Bool {
+        guard let base = p.baseAddress else { return false }
+        func find(_ key: StaticString, from: Int) -> Int? {
+            let k = key.utf8CodeUnitCount
+            var at = from
+            while at + k <= p.count, let hit = memchr(base + at, Int32(key.utf8Start[0]), p.count - at - k + 1) {
+                let off = UnsafeRawPointer(hit) - base
+                if memcmp(hit, key.utf8Start, k) == 0 { return off }
+                at = off + 1
+            }
+            return nil
+        }
+        guard let f = find("\"FailedRecordCount\"", from: 0) else { return false }
+        var i = f + 19
+        while i < p.count, p[i] == 0x20 || p[i] == UInt8(ascii: ":") || p[i] == 0x0A || p[i] == 0x0D || p[i] == 0x09 { i += 1 }
+        guard i + 1 < p.count, p[i] == UInt8(ascii: "0"), !(48...57).contains(p[i + 1]) else { return false }
+        if find("\"ErrorCode\"", from: 0) != nil { return false }
+        var n = 0, at = 0
+        while let h = find("\"SequenceNumber\"", from: at) { n += 1; at = h + 16 }
+        return n == entries
+    }
+}

@@ -99,3 +99,13 @@ import Testing
     #expect(sequenceLess("9", "10"))
     #expect(sequenceLess("49590338271490256608559692538361571095921575989136588898", "49590338271490256608559692538361571095921575989136588899"))
 }
+
+@Test func cleanAnswersTakeTheFastPathOnlyWhenEveryEntryIsAccepted() {
+    func check(_ s: String, _ n: Int) -> Bool { Array(s.utf8).withUnsafeBytes { PutRecordsScanner.allAccepted($0, entries: n) } }
+    let two = #"{"FailedRecordCount": 0, "Records": [{"SequenceNumber": "1", "ShardId": "s"}, {"SequenceNumber": "2", "ShardId": "s"}]}"#
+    #expect(check(two, 2))
+    #expect(!check(two, 3), "fewer results than entries sent")
+    #expect(!check(#"{"FailedRecordCount":10,"Records":[]}"#, 0))
+    #expect(!check(#"{"FailedRecordCount":1,"Records":[{"SequenceNumber":"1"},{"ErrorCode":"X","ErrorMessage":"m"}]}"#, 2))
+    #expect(!check(#"{"Records":[{"SequenceNumber":"1"}]}"#, 1), "no FailedRecordCount: full scan")
+}
