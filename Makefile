@@ -44,6 +44,8 @@ bench: apt
 perf: deps release
 	perf/pipeline_vs_lz4.sh
 	perf/kafka_vs_librdkafka.sh
+	perf/clean_vs_duckdb_polars.sh
+	perf/kinesis_vs_boto3.sh
 
 clean:
 	rm -rf .build out

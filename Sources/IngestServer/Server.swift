@@ -138,15 +138,7 @@ public final class IngestService: Sendable {
     func error(_ status: Int, _ code: Int, _ message: String, records: Int = 0, headers: [(String, String)] = []) -> Reply {
         metrics.errors.withLock { $0[code, default: 0] += 1 }
         if records > 0 { metrics.recordsRejected.add(records, ordering: .relaxed) }
-        var m = ""
-        for c in message.unicodeScalars {
-            switch c {
-            case "\"": m += "\\\""
-            case "\\": m += "\\\\"
-            default: m += c.value < 0x20 ? " " : String(c)
-            }
-        }
-        return json(status, "{\"error_code\":\(code),\"message\":\"\(m)\"}", headers: headers)
+        return json(status, "{\"error_code\":\(code),\"message\":\(jsonString(message))}", headers: headers)
     }
 
     func authorised(_ header: (String) -> String?) -> Bool {
