@@ -72,7 +72,8 @@ extension RunResult {
             ("latency p50/p99/p99.9/max", "\(fmt(percentileMs(50), 2)) / \(fmt(percentileMs(99), 2)) / \(fmt(percentileMs(99.9), 2)) / \(fmt(latencyMicros.totalCount == 0 ? 0 : Double(latencyMicros.max) / 1000, 2)) ms"),
             ("CPU seconds", fmt(cpuSeconds, 2)),
             ("accounting", accountingHolds ? "in == out + dead-lettered ✓" : "MISMATCH"),
-        ] + (mode == "kafka" ? [("requests / retries", "\(requests) / \(retries)")] : [])
+        ] + (mode == "kafka" || mode == "kinesis" ? [("requests / retries", "\(requests) / \(retries)")] : [])
+            + retriesByCode.sorted { $0.key < $1.key }.map { ("retried: \($0.key)", "\($0.value)") }
         let w = rows.map(\.0.count).max() ?? 0
         var s = ""
         for (k, v) in rows { s += k + String(repeating: " ", count: w - k.count) + "  " + v + "\n" }
