@@ -158,3 +158,30 @@ func expectJSONError(_ text: String, _ reason: JSONErrorReason, at offset: Int? 
         #expect(e.description == #"invalid JSON at byte 17: missing field "ind""#)
     }
 }
+
+@Test func compactValueDropsOnlyInsignificantWhitespace() throws {
+    let cases: [(String, String)] = [
+        (#"{ "a" : [1, 2 ,3], "b" : "x  y\t\"q\" \\ ", "c": {"d" : null , "e": true}}"#,
+         #"{"a":[1,2,3],"b":"x  y\t\"q\" \\ ","c":{"d":null,"e":true}}"#),
+        ("\n{\r\n \"emoji\" : \"Zoë 🎉 , : \\u00e9\",\t\"n\" : -1.5e3 }\n", #"{"emoji":"Zoë 🎉 , : \u00e9","n":-1.5e3}"#),
+        (#"{"s": "a long string with no escapes at all, longer than sixteen bytes", "t":"\\\\\""}"#,
+         #"{"s":"a long string with no escapes at all, longer than sixteen bytes","t":"\\\\\""}"#),
+    ]
+    let keys = JSONKeyTable([])
+    for (input, want) in cases {
+        let bytes = Array(input.utf8)
+        let out = ByteBuffer()
+        try bytes.withUnsafeBytes { raw in
+            var s = JSONScanner(raw)
+            var f = JSONField()
+            try withUnsafeMutablePointer(to: &f) { p in try s.scanObject(keys: keys, into: UnsafeMutableBufferPointer(start: p, count: 0)) }
+            var whole = JSONField()
+            let trimmed = input.utf8.firstIndex(of: UInt8(ascii: "{"))!
+            whole.start = Int32(input.utf8.distance(from: input.utf8.startIndex, to: trimmed))
+            whole.end = Int32(input.utf8.distance(from: input.utf8.startIndex, to: input.utf8.lastIndex(of: UInt8(ascii: "}"))!) + 1)
+            whole.kind = .object
+            s.compactValue(whole, into: out)
+        }
+        #expect(String(decoding: out.bytes, as: UTF8.self) == want)
+    }
+}
