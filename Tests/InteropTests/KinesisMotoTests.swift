@@ -358,4 +358,32 @@ import TestSupport
         #expect(scenarios.first?["name"] as? String == "kinesis", "\(report.keys)")
         #expect(!"\(report)".contains("\"testing\""), "no secret in the report")
     }
+
+    @Test func followPicksUpNewPostsAndStopsWhenIdle() throws {
+        let moto = try Moto()
+        defer { moto.stop() }
+        let dir = tempDir("kin-follow")
+        let ep = moto.endpoint
+        #expect(try pb(["run", "--kinesis", "--aws-endpoint", ep, "--create-streams", "--count", "300", "--seed", "1", "--ordered", "--quiet"]).status == 0)
+        // The follower starts, takes the first 300 posts, then waits; 200 more posts arrive while it runs.
+        let follower = Process()
+        follower.executableURL = URL(fileURLWithPath: pinbenchBinary())
+        follower.arguments = ["stream", "--tables", "\(dir)/t", "--aws-endpoint", ep, "--follow", "--idle", "6s", "--report-json", "\(dir)/f.json"]
+        follower.environment = ProcessInfo.processInfo.environment.merging(Self.creds) { _, n in n }
+        follower.standardOutput = FileHandle.nullDevice
+        follower.standardError = FileHandle.nullDevice
+        try follower.run()
+        defer { if follower.isRunning { kill(follower.processIdentifier, SIGKILL) } }
+        // Wait for its first commit, so the next posts surely arrive while it follows.
+        let firstCommit = "\(dir)/t/user/_delta_log/00000000000000000000.json"
+        var waited = 0
+        while !FileManager.default.fileExists(atPath: firstCommit) && waited < 200 { usleep(100_000); waited += 1 }
+        #expect(FileManager.default.fileExists(atPath: firstCommit))
+        #expect(try pb(["run", "--kinesis", "--aws-endpoint", ep, "--count", "200", "--seed", "2", "--ordered", "--quiet"]).status == 0)
+        follower.waitUntilExit()
+        #expect(follower.terminationStatus == 0)
+        let r = report("\(dir)/f.json")
+        #expect(r["written"] as? Int == 1500, "\(r)")
+        #expect((r["rounds"] as? Int ?? 0) >= 2, "a round for the first posts, then one for the new ones: \(r)")
+    }
 }
