@@ -79,7 +79,7 @@ public final class HTTPEngine {
             guard let n = pb_http_new() else { throw AWSError(.transport(0), "curl: cannot create a handle") }
             h = n
         }
-        var f = Flight(handle: h, tag: tag, request: request)
+        let f = Flight(handle: h, tag: tag, request: request)
         let ok: Bool = f.request.withBody { b in
             pb_http_prepare(h, request.method, request.url, b.baseAddress, b.count, connectTimeoutMs, timeoutMs, verifyTLS ? 1 : 0) == 0
         }
@@ -148,14 +148,28 @@ public final class HTTPEngine {
 }
 
 func parseHeaders(_ raw: UnsafeBufferPointer<UInt8>) -> [(String, String)] {
+    // Bytes, not Strings, until the end: String's Unicode-aware lowercasing and trimming cost more than the
+    // rest of an answer's handling.
     var out: [(String, String)] = []
-    for line in raw.split(separator: UInt8(ascii: "\n")) {
-        var l = line
-        if l.last == UInt8(ascii: "\r") { l = l.dropLast() }
-        guard let c = l.firstIndex(of: UInt8(ascii: ":")) else { continue }
-        let name = String(decoding: l[l.startIndex..<c], as: UTF8.self).lowercased()
-        let value = String(decoding: l[(c + 1)...], as: UTF8.self).trimmingCharactersInSet()
-        out.append((name, value))
+    let n = raw.count
+    var i = 0
+    var name: [UInt8] = []
+    while i < n {
+        var e = i
+        while e < n && raw[e] != 0x0A { e += 1 }
+        var le = e
+        if le > i && raw[le - 1] == 0x0D { le -= 1 }
+        var c = i
+        while c < le && raw[c] != UInt8(ascii: ":") { c += 1 }
+        if c < le {
+            name.removeAll(keepingCapacity: true)
+            for k in i..<c { let b = raw[k]; name.append(b >= 0x41 && b <= 0x5A ? b | 0x20 : b) }
+            var vs = c + 1, ve = le
+            while vs < ve && (raw[vs] == 0x20 || raw[vs] == 0x09) { vs += 1 }
+            while ve > vs && (raw[ve - 1] == 0x20 || raw[ve - 1] == 0x09) { ve -= 1 }
+            out.append((String(decoding: name, as: UTF8.self), String(decoding: UnsafeBufferPointer(rebasing: raw[vs..<ve]), as: UTF8.self)))
+        }
+        i = e + 1
     }
     return out
 }

@@ -255,6 +255,8 @@ public final class KinesisProducer {
     var nextTag = 1
     var buckets: [(records: Double, bytes: Double, atMs: Double)]
     var pool: [PutBatch] = []
+    var sendsSincePump = 0
+    var sealedSincePump = false
     /// `{"StreamName":"<name>","Records":[` per stream.
     let headers: [[UInt8]]
 
@@ -276,7 +278,6 @@ public final class KinesisProducer {
 
     /// Buffers one record (copied). Blocks, polling the network, while too many batches wait.
     public func send(stream: Int, key: UnsafeRawBufferPointer, data: UnsafeRawBufferPointer, token: UInt64) {
-        let now = monotonicMs()
         if key.isEmpty || key.count > 256 {
             fail(stream, "InvalidPartitionKey", "partition keys are 1 to 256 characters (got \(key.count))", records: 1, token: token)
             return
@@ -286,27 +287,31 @@ public final class KinesisProducer {
             return
         }
         if config.aggregate && key.count + data.count + 64 < config.aggregateBytes {
-            if aggregators[stream].sizeAfterAdding(key: key.count, data: data.count) > config.aggregateBytes { sealAggregate(stream, now: now) }
-            aggregators[stream].add(key: key, data: data, token: token, nowMs: now)
+            if aggregators[stream].sizeAfterAdding(key: key.count, data: data.count) > config.aggregateBytes { sealAggregate(stream) }
+            aggregators[stream].add(key: key, data: data, token: token, nowMs: aggregators[stream].isEmpty ? monotonicMs() : 0)
         } else {
-            addEntry(stream, key: key, data: data, tokens: CollectionOfOne(token), now: now)
+            addEntry(stream, key: key, data: data, tokens: CollectionOfOne(token))
         }
         while queue.count >= config.maxQueuedBatches { pump(waitMs: 50) }
-        if flights.count < config.maxInFlight { pump(waitMs: 0) }
+        // Move the network when a batch is ready to go, else every 64 records: each pump is a curl_multi_perform
+        // (a recv or send per transfer) and a few clock reads, too much to pay per record.
+        sendsSincePump += 1
+        if flights.count < config.maxInFlight && (sealedSincePump || sendsSincePump >= 64) { pump(waitMs: 0) }
     }
 
-    func sealAggregate(_ s: Int, now: Double) {
+    func sealAggregate(_ s: Int) {
         guard !aggregators[s].isEmpty else { return }
         let key = aggregators[s].firstKey
         let tokens = aggregators[s].tokens
         let data = aggregators[s].seal()
-        key.withUnsafeBytes { k in data.withUnsafeBytes { d in addEntry(s, key: k, data: d, tokens: tokens, now: now) } }
+        key.withUnsafeBytes { k in data.withUnsafeBytes { d in addEntry(s, key: k, data: d, tokens: tokens) } }
     }
 
-    func addEntry(_ s: Int, key: UnsafeRawBufferPointer, data: UnsafeRawBufferPointer, tokens: some Collection<UInt64>, now: Double) {
+    /// Appends one entry to the stream's building batch; the clock is read only when a new batch starts.
+    func addEntry(_ s: Int, key: UnsafeRawBufferPointer, data: UnsafeRawBufferPointer, tokens: some Collection<UInt64>) {
         let raw = key.count + data.count
         if let b = building[s], b.count + 1 > config.maxBatchRecords || b.rawBytes + raw > config.maxBatchBytes { seal(s) }
-        let b = building[s] ?? { let n = newBatch(s, now: now); building[s] = n; return n }()
+        let b = building[s] ?? { let n = newBatch(s, now: monotonicMs()); building[s] = n; return n }()
         let e = b.body
         b.beginEntry()
         e.append(#"{"Data":""#)
@@ -328,6 +333,7 @@ public final class KinesisProducer {
         building[s] = nil
         b.seal()
         queue.append(b)
+        sealedSincePump = true
     }
 
     func newBatch(_ s: Int, now: Double) -> PutBatch {
@@ -343,8 +349,7 @@ public final class KinesisProducer {
 
     /// Sends everything buffered and waits until every record is accepted or failed.
     public func flush() {
-        let now = monotonicMs()
-        for s in 0..<config.streams.count { sealAggregate(s, now: now); seal(s) }
+        for s in 0..<config.streams.count { sealAggregate(s); seal(s) }
         while !queue.isEmpty || !flights.isEmpty { pump(waitMs: 50) }
     }
 
@@ -354,9 +359,11 @@ public final class KinesisProducer {
     }
 
     func pump(waitMs: Int) {
+        sendsSincePump = 0
+        sealedSincePump = false
         let now = monotonicMs()
         for s in 0..<config.streams.count {
-            if !aggregators[s].isEmpty && now - aggregators[s].firstMs >= config.lingerMs { sealAggregate(s, now: now) }
+            if !aggregators[s].isEmpty && now - aggregators[s].firstMs >= config.lingerMs { sealAggregate(s) }
             if let b = building[s], now - b.createdMs >= config.lingerMs { seal(s) }
         }
         startReady(now: now)

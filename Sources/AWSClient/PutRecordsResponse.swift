@@ -129,26 +129,33 @@ extension PutRecordsScanner {
 
 extension PutRecordsScanner {
     /// The fast path for a clean answer: `"FailedRecordCount"` is 0 and `"SequenceNumber"` appears once per
-    /// entry sent (and no `"ErrorCode"`). Anything else goes through the full scan.
+    /// entry sent (and no `"ErrorCode"`). Anything else goes through the full scan. Each key is found with
+    /// `memchr` on a byte that is rare in an answer (`q`, `F`, `E`), so one pass costs about a memchr.
     static func allAccepted(_ p: UnsafeRawBufferPointer, entries: Int) -> Bool {
         guard let base = p.baseAddress else { return false }
-        func find(_ key: StaticString, from: Int) -> Int? {
-            let k = key.utf8CodeUnitCount
-            var at = from
-            while at + k <= p.count, let hit = memchr(base + at, Int32(key.utf8Start[0]), p.count - at - k + 1) {
+        /// Every place where `key` starts, found by its byte at `pivot` (a byte the rest of an answer rarely has).
+        func count(_ key: StaticString, pivot: Int, limit: Int, first: inout Int) -> Int {
+            let k = key.utf8CodeUnitCount, kp = key.utf8Start
+            var n = 0, at = pivot
+            while at < p.count, let hit = memchr(base + at, Int32(kp[pivot]), p.count - at) {
                 let off = UnsafeRawPointer(hit) - base
-                if memcmp(hit, key.utf8Start, k) == 0 { return off }
                 at = off + 1
+                let s = off - pivot
+                if s + k <= p.count, memcmp(base + s, kp, k) == 0 {
+                    if n == 0 { first = s }
+                    n += 1
+                    if n > limit { return n }
+                }
             }
-            return nil
+            return n
         }
-        guard let f = find("\"FailedRecordCount\"", from: 0) else { return false }
+        var f = -1
+        guard count("\"FailedRecordCount\"", pivot: 1, limit: 1, first: &f) == 1 else { return false }
         var i = f + 19
         while i < p.count, p[i] == 0x20 || p[i] == UInt8(ascii: ":") || p[i] == 0x0A || p[i] == 0x0D || p[i] == 0x09 { i += 1 }
         guard i + 1 < p.count, p[i] == UInt8(ascii: "0"), !(48...57).contains(p[i + 1]) else { return false }
-        if find("\"ErrorCode\"", from: 0) != nil { return false }
-        var n = 0, at = 0
-        while let h = find("\"SequenceNumber\"", from: at) { n += 1; at = h + 16 }
-        return n == entries
+        var unused = 0
+        if count("\"ErrorCode\"", pivot: 1, limit: 0, first: &unused) != 0 { return false }
+        return count("\"SequenceNumber\"", pivot: 3, limit: entries, first: &unused) == entries
     }
 }

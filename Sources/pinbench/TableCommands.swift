@@ -346,8 +346,9 @@ struct PutRecordsCommand: ParsableCommand {
     @OptionGroup var aws: AWSOptions
 
     func run() throws {
-        guard let data = FileManager.default.contents(atPath: file) else { fail("cannot read \(file)") }
         let cpu0 = processCPUSeconds()
+        let data: MappedFile
+        do { data = try MappedFile(path: file) } catch { fail(error.message) }
         let t0 = Date()
         do {
             let client = try KinesisClient(config: aws.resolve())
@@ -362,8 +363,8 @@ struct PutRecordsCommand: ParsableCommand {
             producer.onAccepted = { _, t in accepted += t.count }
             producer.onFailed = { _, code, _, n in failures[code, default: 0] += n }
             let key = ByteBuffer(capacity: 32)
-            data.withUnsafeBytes { (all: UnsafeRawBufferPointer) in
-                guard let base = all.baseAddress else { return }
+            let all = data.bytes
+            if let base = all.baseAddress {
                 var start = 0
                 while start < all.count, let nl = memchr(base + start, 0x0A, all.count - start) {
                     let i = UnsafeRawPointer(nl) - base

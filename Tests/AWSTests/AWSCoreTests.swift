@@ -105,7 +105,17 @@ import Testing
     let two = #"{"FailedRecordCount": 0, "Records": [{"SequenceNumber": "1", "ShardId": "s"}, {"SequenceNumber": "2", "ShardId": "s"}]}"#
     #expect(check(two, 2))
     #expect(!check(two, 3), "fewer results than entries sent")
+    #expect(!check(two, 1), "more results than entries sent")
+    #expect(!check(#"{"FailedRecordCount": 0, "Records": [{"SequenceNumber": "1"}, {"ErrorCode": "X"}]}"#, 2), "an error entry despite a zero count")
+    #expect(!check(#"{"FailedRecordCount": 0, "FailedRecordCount": 0, "Records": [{"SequenceNumber": "1"}]}"#, 1), "a repeated count")
     #expect(!check(#"{"FailedRecordCount":10,"Records":[]}"#, 0))
     #expect(!check(#"{"FailedRecordCount":1,"Records":[{"SequenceNumber":"1"},{"ErrorCode":"X","ErrorMessage":"m"}]}"#, 2))
     #expect(!check(#"{"Records":[{"SequenceNumber":"1"}]}"#, 1), "no FailedRecordCount: full scan")
+}
+
+@Test func responseHeadersAreSplitLowercasedAndTrimmed() {
+    let raw = "HTTP/1.1 200 OK\r\nContent-Type:  application/x-amz-json-1.1 \r\nETag: \"abc\"\r\nX-Amzn-RequestId:\tR1\r\nRetry-After:2\r\n\r\n"
+    let h = Array(raw.utf8).withUnsafeBufferPointer { parseHeaders($0) }
+    #expect(h.map(\.0) == ["content-type", "etag", "x-amzn-requestid", "retry-after"])
+    #expect(h.map(\.1) == ["application/x-amz-json-1.1", "\"abc\"", "R1", "2"])
 }
