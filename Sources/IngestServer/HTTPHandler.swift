@@ -5,8 +5,51 @@ import NIOHTTP1
 struct Reply: Sendable {
     var status: Int
     var contentType: String
-    var body: String
+    var body: [UInt8]
     var headers: [(String, String)]
+
+    init(status: Int, contentType: String, body: [UInt8], headers: [(String, String)]) {
+        self.status = status
+        self.contentType = contentType
+        self.body = body
+        self.headers = headers
+    }
+
+    init(status: Int, contentType: String, body: String, headers: [(String, String)]) {
+        self.init(status: status, contentType: contentType, body: Array(body.utf8), headers: headers)
+    }
+}
+
+/// A JSON answer written as bytes: literals, integers and escaped strings, no String formatting per field.
+struct JSONBytes {
+    var bytes: [UInt8] = []
+
+    init(capacity: Int) { bytes.reserveCapacity(capacity) }
+
+    mutating func append(_ s: StaticString) {
+        s.withUTF8Buffer { bytes.append(contentsOf: $0) }
+    }
+
+    mutating func append(_ v: Int64) {
+        if v < 0 { bytes.append(UInt8(ascii: "-")) }
+        var m = v.magnitude
+        let start = bytes.count
+        repeat { bytes.append(UInt8(truncatingIfNeeded: 48 + m % 10)); m /= 10 } while m > 0
+        bytes[start...].reverse()
+    }
+
+    /// A quoted JSON string; quotes and backslashes escaped, control characters become spaces.
+    mutating func appendString(_ s: String) {
+        bytes.append(UInt8(ascii: "\""))
+        for c in s.utf8 {
+            switch c {
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"): bytes.append(UInt8(ascii: "\\")); bytes.append(c)
+            case 0..<0x20: bytes.append(0x20)
+            default: bytes.append(c)
+            }
+        }
+        bytes.append(UInt8(ascii: "\""))
+    }
 }
 
 /// The HTTP/1.1 side of `pinbench serve`, straight on SwiftNIO (no async hops): NIO's parser and pipelining
@@ -81,13 +124,13 @@ final class IngestHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         guard context.channel.isActive else { return }
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: reply.contentType)
-        headers.add(name: "Content-Length", value: String(reply.body.utf8.count))
+        headers.add(name: "Content-Length", value: String(reply.body.count))
         headers.add(name: "Server", value: "pinbench")
         for (k, v) in reply.headers { headers.add(name: k, value: v) }
         if !keepAlive { headers.add(name: "Connection", value: "close") }
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: version, status: HTTPResponseStatus(statusCode: reply.status), headers: headers))), promise: nil)
-        var buf = context.channel.allocator.buffer(capacity: reply.body.utf8.count)
-        buf.writeString(reply.body)
+        var buf = context.channel.allocator.buffer(capacity: reply.body.count)
+        buf.writeBytes(reply.body)
         context.write(wrapOutboundOut(.body(.byteBuffer(buf))), promise: nil)
         if keepAlive {
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)

@@ -134,6 +134,10 @@ public final class IngestService: Sendable {
         Reply(status: status, contentType: "application/json", body: body, headers: headers)
     }
 
+    func json(_ status: Int, _ body: [UInt8], headers: [(String, String)] = []) -> Reply {
+        Reply(status: status, contentType: "application/json", body: body, headers: headers)
+    }
+
     /// The REST proxy's error shape.
     func error(_ status: Int, _ code: Int, _ message: String, records: Int = 0, headers: [(String, String)] = []) -> Reply {
         metrics.errors.withLock { $0[code, default: 0] += 1 }
@@ -182,12 +186,13 @@ public final class IngestService: Sendable {
 
     /// Counts the records as accepted and hands them to the writer; `then` gets each record's outcome once
     /// stored or failed. A full queue (429, with Retry-After) un-counts them and becomes the error answer.
-    func accept(kind: Int, _ records: [(partition: Int32, key: [UInt8]?, value: [UInt8])], bodyBytes: Int,
+    func accept(kind: Int, _ pack: RecordPack, bodyBytes: Int,
                 respond: @escaping @Sendable (Reply) -> Void, then: @escaping @Sendable ([RecordOutcome]) -> Reply) {
-        metrics.recordsAccepted.add(records.count, ordering: .relaxed)
+        let n = pack.count
+        metrics.recordsAccepted.add(n, ordering: .relaxed)
         metrics.bytes.add(bodyBytes, ordering: .relaxed)
         let m = metrics
-        let job = IngestJob(kind: kind, records: records) { [self] r in
+        let job = IngestJob(kind: kind, pack: pack) { [self] r in
             switch r {
             case .success(let outcomes):
                 // Records the backend refused are not stored: they move from accepted to rejected, by code.
@@ -199,13 +204,13 @@ public final class IngestService: Sendable {
                 }
                 respond(then(outcomes))
             case .failure(let e):
-                m.recordsAccepted.subtract(records.count, ordering: .relaxed)
-                respond(self.error(e.status, e.code, e.message, records: records.count))
+                m.recordsAccepted.subtract(n, ordering: .relaxed)
+                respond(self.error(e.status, e.code, e.message, records: n))
             }
         }
         if !store.submit(job) {
-            metrics.recordsAccepted.subtract(records.count, ordering: .relaxed)
-            respond(error(429, 42901, "ingest queue full, retry later", records: records.count, headers: [("Retry-After", "1")]))
+            metrics.recordsAccepted.subtract(n, ordering: .relaxed)
+            respond(error(429, 42901, "ingest queue full, retry later", records: n, headers: [("Retry-After", "1")]))
         }
     }
 
@@ -224,62 +229,79 @@ public final class IngestService: Sendable {
             return respond(error(415, 415, "HTTP 415 Unsupported Media Type: use application/vnd.kafka.json.v2+json"))
         }
         guard let kind = topics.firstIndex(of: topic) else { return respond(error(404, 40401, "Topic \(topic) not found.")) }
-        var records: [(partition: Int32, key: [UInt8]?, value: [UInt8])] = []
-        let parsed: Result<Void, JSONError> =
+        var pack = RecordPack(capacity: all.count + 64)
+        let parsed: Result<Int?, JSONError> =
             Result { () throws(JSONError) in
                 guard all.count > 0 else { throw JSONError(offset: 0, reason: .truncated) }
+                // One validating pass over the body; each record's value is compacted into the pack as it is met.
                 var s = JSONScanner(all)
-                try withUnsafeTemporaryAllocation(of: JSONField.self, capacity: 1) { (f: UnsafeMutableBufferPointer<JSONField>) throws(JSONError) in
-                    try s.scanObject(keys: Self.recordsKeys, into: f)
-                    guard f[0].kind == .array else { throw JSONError(offset: 0, reason: .missingField("records")) }
-                    for r in try s.arrayElements(f[0]) {
-                        let sub = UnsafeRawBufferPointer(rebasing: all[r])
-                        var es = JSONScanner(sub)
-                        try withUnsafeTemporaryAllocation(of: JSONField.self, capacity: 3) { (rf: UnsafeMutableBufferPointer<JSONField>) throws(JSONError) in
-                            try es.scanObject(keys: Self.recordKeys, into: rf)
-                            let out = Bytes.ByteBuffer(capacity: max(64, sub.count))
-                            guard rf[0].kind != .absent else { throw JSONError(offset: r.lowerBound, reason: .missingField("value")) }
-                            var value: [UInt8]
+                let rd = s  // reads fields while `s` scans (field offsets are into the whole body)
+                return try withUnsafeTemporaryAllocation(of: JSONField.self, capacity: 3) { (rf: UnsafeMutableBufferPointer<JSONField>) throws(JSONError) -> Int? in
+                    try s.scanArrayOfObjects(arrayKeys: Self.recordsKeys, elementKeys: Self.recordKeys, fields: rf) { (i, rf, r) throws(JSONError) in
+                        if i == 0 { pack.reset() }
+                        guard rf[0].kind != .absent else { throw JSONError(offset: r.lowerBound, reason: .missingField("value")) }
+                        var partition: Int32 = -1
+                        if rf[2].kind == .number { partition = Int32(clamping: try rd.int(rf[2], name: "partition")) }
+                        let hasKey = rf[1].kind != .absent && rf[1].kind != .null
+                        let stringKey = rf[1].kind == .string
+                        try pack.add(partition: partition, writeValue: { (out) throws(JSONError) in
                             if binary {
-                                guard rf[0].kind == .string, let d = Data(base64Encoded: try es.string(rf[0], name: "value")) else {
+                                guard rf[0].kind == .string, let d = Data(base64Encoded: try rd.string(rf[0], name: "value")) else {
                                     throw JSONError(offset: r.lowerBound + Int(rf[0].start), reason: .wrongType(field: "value", expected: "base64 text"))
                                 }
-                                value = Array(d)
+                                d.withUnsafeBytes { out.append($0) }
                             } else {
-                                es.compactValue(rf[0], into: out)
-                                value = out.toArray()
+                                rd.compactValue(rf[0], into: out)
                             }
-                            var key: [UInt8]? = nil
-                            if rf[1].kind != .absent && rf[1].kind != .null {
-                                out.reset()
-                                if rf[1].kind == .string { key = Array(try es.string(rf[1], name: "key").utf8) } else { es.compactValue(rf[1], into: out); key = out.toArray() }
+                        }, writeKey: !hasKey ? nil : { (out) throws(JSONError) in
+                            if stringKey {
+                                if rf[1].escaped { out.append(contentsOf: Array(try rd.string(rf[1], name: "key").utf8)) } else {
+                                    out.append(UnsafeRawBufferPointer(start: rd.base + Int(rf[1].start), count: Int(rf[1].end - rf[1].start)))
+                                }
+                            } else {
+                                rd.compactValue(rf[1], into: out)
                             }
-                            var partition: Int32 = -1
-                            if rf[2].kind == .number { partition = Int32(clamping: try es.int(rf[2], name: "partition")) }
-                            records.append((partition, key, value))
-                        }
+                        })
                     }
                 }
             }
-        if case .failure(let e) = parsed { return respond(error(422, 42201, "Unprocessable Entity: \(e)", records: max(records.count, 1))) }
-        if records.isEmpty { return respond(error(422, 42201, "no records in the request", records: 0)) }
+        switch parsed {
+        case .failure(let e): return respond(error(422, 42201, "Unprocessable Entity: \(e)", records: max(pack.count, 1)))
+        case .success(nil): return respond(error(422, 42201, "Unprocessable Entity: \(JSONError(offset: 0, reason: .missingField("records")))", records: 1))
+        case .success: break
+        }
+        if pack.isEmpty { return respond(error(422, 42201, "no records in the request", records: 0)) }
         let partitionCount = store.partitions(kind)
         let embedded: Bool
         if case .embedded = config.backend { embedded = true } else { embedded = false }
-        for (i, r) in records.enumerated() {
-            if r.value.count > config.maxRecordBytes { return respond(error(413, 40005, "record \(i) is \(r.value.count) bytes, over the \(config.maxRecordBytes)-byte limit", records: records.count)) }
-            if r.partition >= 0 && r.partition >= Int32(partitionCount ?? 0) { return respond(error(404, 40402, "Partition \(r.partition) not found.", records: records.count)) }
+        for i in 0..<pack.count {
+            let r = pack.records[i]
+            if r.valueCount > config.maxRecordBytes { return respond(error(413, 40005, "record \(i) is \(r.valueCount) bytes, over the \(config.maxRecordBytes)-byte limit", records: pack.count)) }
+            if r.partition >= 0 && r.partition >= Int32(partitionCount ?? 0) { return respond(error(404, 40402, "Partition \(r.partition) not found.", records: pack.count)) }
             if r.partition < 0 && embedded {
-                records[i].partition = r.key.map { k in k.withUnsafeBytes { Int32(Murmur2.partition($0, partitions: config.partitions)) } }
+                pack.records[i].partition = pack.key(i).map { Int32(Murmur2.partition($0, partitions: config.partitions)) }
                     ?? Int32(metrics.requests.load(ordering: .relaxed) % config.partitions)
             }
         }
-        accept(kind: kind, records, bodyBytes: all.count, respond: respond) { [self] outcomes in
-        let body = outcomes.map { o in
-            if let e = o.error { return "{\"partition\":\(o.partition),\"offset\":null,\"error_code\":50002,\"error\":\(jsonString(e))}" }
-            return "{\"partition\":\(o.partition),\"offset\":\(o.offset >= 0 ? String(o.offset) : "null"),\"error_code\":null,\"error\":null}"
-        }.joined(separator: ",")
-        return json(200, "{\"offsets\":[\(body)],\"key_schema_id\":null,\"value_schema_id\":null}")
+        accept(kind: kind, pack, bodyBytes: all.count, respond: respond) { [self] outcomes in
+            var out = JSONBytes(capacity: 16 + outcomes.count * 64)
+            out.append("{\"offsets\":[")
+            for (i, o) in outcomes.enumerated() {
+                if i > 0 { out.append(",") }
+                out.append("{\"partition\":")
+                out.append(Int64(o.partition))
+                if let e = o.error {
+                    out.append(",\"offset\":null,\"error_code\":50002,\"error\":")
+                    out.appendString(e)
+                    out.append("}")
+                } else {
+                    out.append(",\"offset\":")
+                    if o.offset >= 0 { out.append(o.offset) } else { out.append("null") }
+                    out.append(",\"error_code\":null,\"error\":null}")
+                }
+            }
+            out.append("],\"key_schema_id\":null,\"value_schema_id\":null}")
+            return json(200, out.bytes)
         }
     }
 
@@ -292,47 +314,53 @@ public final class IngestService: Sendable {
     func kinesis(stream: String, many: Bool, header: (String) -> String?, body all: UnsafeRawBufferPointer, respond: @escaping @Sendable (Reply) -> Void) {
         guard authorised(header) else { return respond(error(401, 40101, "missing or wrong API key")) }
         guard let kind = streams.firstIndex(of: stream) else { return respond(error(404, 40401, "Stream \(stream) not found.")) }
-        var records: [(partition: Int32, key: [UInt8]?, value: [UInt8])] = []
+        var pack = RecordPack(capacity: all.count + 64)
         let parts = config.partitions
-        let parsed: Result<Void, JSONError> =
+        let parsed: Result<Int?, JSONError> =
             Result { () throws(JSONError) in
                 guard all.count > 0 else { throw JSONError(offset: 0, reason: .truncated) }
-                func entry(_ sub: UnsafeRawBufferPointer, _ keys: JSONKeyTable, data: Int, pkey: Int, altData: Int? = nil, altKey: Int? = nil) throws(JSONError) {
-                    var es = JSONScanner(sub)
-                    try withUnsafeTemporaryAllocation(of: JSONField.self, capacity: 4) { (f: UnsafeMutableBufferPointer<JSONField>) throws(JSONError) in
-                        try es.scanObject(keys: keys, into: f)
-                        var d = f[data]
-                        if d.kind == .absent, let a = altData { d = f[a] }
-                        var k = f[pkey]
-                        if k.kind == .absent, let a = altKey { k = f[a] }
-                        guard d.kind != .absent else { throw JSONError(offset: 0, reason: .missingField("Data")) }
-                        let out = Bytes.ByteBuffer(capacity: max(64, sub.count))
-                        es.compactValue(d, into: out)
-                        let key = k.kind == .string ? Array(try es.string(k, name: "PartitionKey").utf8) : nil
-                        let p = key.map { kk in kk.withUnsafeBytes { Int32(Murmur2.partition($0, partitions: parts)) } } ?? 0
-                        records.append((p, key, out.toArray()))
-                    }
+                let rd = JSONScanner(all)  // field offsets are into the whole body
+                func entry(_ f: UnsafeMutableBufferPointer<JSONField>, data: Int, pkey: Int, altData: Int? = nil, altKey: Int? = nil) throws(JSONError) {
+                    var d = f[data]
+                    if d.kind == .absent, let a = altData { d = f[a] }
+                    var k = f[pkey]
+                    if k.kind == .absent, let a = altKey { k = f[a] }
+                    guard d.kind != .absent else { throw JSONError(offset: 0, reason: .missingField("Data")) }
+                    try pack.add(partition: 0, writeValue: { (out) throws(JSONError) in rd.compactValue(d, into: out) },
+                                 writeKey: k.kind != .string ? nil : { (out) throws(JSONError) in
+                                     if k.escaped { out.append(contentsOf: Array(try rd.string(k, name: "PartitionKey").utf8)) } else {
+                                         out.append(UnsafeRawBufferPointer(start: rd.base + Int(k.start), count: Int(k.end - k.start)))
+                                     }
+                                 })
+                    if let key = pack.key(pack.count - 1) { pack.records[pack.count - 1].partition = Int32(Murmur2.partition(key, partitions: parts)) }
                 }
                 if many {
                     var s = JSONScanner(all)
-                    try withUnsafeTemporaryAllocation(of: JSONField.self, capacity: 2) { (f: UnsafeMutableBufferPointer<JSONField>) throws(JSONError) in
-                        try s.scanObject(keys: Self.putRecordsKeys, into: f)
-                        let arr = f[0].kind == .array ? f[0] : f[1]
-                        guard arr.kind == .array else { throw JSONError(offset: 0, reason: .missingField("records")) }
-                        for r in try s.arrayElements(arr) {
-                            try entry(UnsafeRawBufferPointer(rebasing: all[r]), Self.entryKeys, data: 0, pkey: 1, altData: 2, altKey: 3)
+                    return try withUnsafeTemporaryAllocation(of: JSONField.self, capacity: 4) { (f: UnsafeMutableBufferPointer<JSONField>) throws(JSONError) -> Int? in
+                        try s.scanArrayOfObjects(arrayKeys: Self.putRecordsKeys, elementKeys: Self.entryKeys, fields: f) { (i, f, _) throws(JSONError) in
+                            if i == 0 { pack.reset() }
+                            try entry(f, data: 0, pkey: 1, altData: 2, altKey: 3)
                         }
                     }
                 } else {
-                    try entry(all, Self.putRecordKeys, data: 0, pkey: 1)
+                    var s = JSONScanner(all)
+                    try withUnsafeTemporaryAllocation(of: JSONField.self, capacity: 3) { (f: UnsafeMutableBufferPointer<JSONField>) throws(JSONError) in
+                        try s.scanObject(keys: Self.putRecordKeys, into: f)
+                        try entry(f, data: 0, pkey: 1)
+                    }
+                    return 1
                 }
             }
-        if case .failure(let e) = parsed { return respond(error(422, 42201, "Unprocessable Entity: \(e)", records: max(records.count, 1))) }
-        if records.isEmpty { return respond(error(422, 42201, "no records in the request")) }
-        if let big = records.firstIndex(where: { $0.value.count > config.maxRecordBytes }) {
-            return respond(error(413, 40005, "record \(big) is over the \(config.maxRecordBytes)-byte limit", records: records.count))
+        switch parsed {
+        case .failure(let e): return respond(error(422, 42201, "Unprocessable Entity: \(e)", records: max(pack.count, 1)))
+        case .success(nil): return respond(error(422, 42201, "Unprocessable Entity: \(JSONError(offset: 0, reason: .missingField("records")))", records: 1))
+        case .success: break
         }
-        accept(kind: kind, records, bodyBytes: all.count, respond: respond) { [self] outcomes in
+        if pack.isEmpty { return respond(error(422, 42201, "no records in the request")) }
+        if let big = pack.records.firstIndex(where: { $0.valueCount > config.maxRecordBytes }) {
+            return respond(error(413, 40005, "record \(big) is over the \(config.maxRecordBytes)-byte limit", records: pack.count))
+        }
+        accept(kind: kind, pack, bodyBytes: all.count, respond: respond) { [self] outcomes in
         func seq(_ o: RecordOutcome) -> String {
             if let e = o.error {
                 return "{\"ErrorCode\":\(jsonString(o.errorCode ?? "InternalFailure")),\"ErrorMessage\":\(jsonString(e))}"

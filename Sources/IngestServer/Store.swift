@@ -8,6 +8,7 @@ import Dispatch
 import KafkaClient
 import KafkaLog
 import KafkaWire
+import PinModel
 import RingBuffers
 import Synchronization
 
@@ -24,17 +25,81 @@ public struct RecordOutcome: Sendable {
     public var errorCode: String?
 }
 
-/// Records of one request, waiting for the writer. Allocated once per request.
+/// Where one record of a request sits in its job's byte block.
+struct PackedRecord: Sendable {
+    var partition: Int32
+    /// -1: no key.
+    var keyCount: Int32
+    var keyStart: Int
+    var valueStart: Int
+    var valueCount: Int
+}
+
+/// Records of one request, waiting for the writer: every value and key in one byte block and a fixed-size
+/// entry per record, so a request of 500 records costs a handful of allocations, not thousands.
 final class IngestJob: @unchecked Sendable {
     let kind: Int
-    let records: [(partition: Int32, key: [UInt8]?, value: [UInt8])]
+    let bytes: Bytes.ByteBuffer
+    let records: [PackedRecord]
     let completion: @Sendable (Result<[RecordOutcome], IngestError>) -> Void
 
-    init(kind: Int, records: [(partition: Int32, key: [UInt8]?, value: [UInt8])],
-         completion: @escaping @Sendable (Result<[RecordOutcome], IngestError>) -> Void) {
+    init(kind: Int, pack: RecordPack, completion: @escaping @Sendable (Result<[RecordOutcome], IngestError>) -> Void) {
         self.kind = kind
-        self.records = records
+        self.bytes = pack.bytes
+        self.records = pack.records
         self.completion = completion
+    }
+
+    var count: Int { records.count }
+
+    @inline(__always) func value(_ i: Int) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: bytes.base + records[i].valueStart, count: records[i].valueCount)
+    }
+
+    @inline(__always) func key(_ i: Int) -> UnsafeRawBufferPointer? {
+        let r = records[i]
+        return r.keyCount < 0 ? nil : UnsafeRawBufferPointer(start: bytes.base + r.keyStart, count: Int(r.keyCount))
+    }
+}
+
+/// Gathers a request's records while its body is parsed (event-loop side).
+struct RecordPack {
+    let bytes: Bytes.ByteBuffer
+    var records: [PackedRecord] = []
+
+    init(capacity: Int) { bytes = Bytes.ByteBuffer(capacity: capacity) }
+
+    var isEmpty: Bool { records.isEmpty }
+    var count: Int { records.count }
+
+    /// Drops everything gathered (a repeated array key starts over).
+    mutating func reset() {
+        bytes.reset()
+        records.removeAll(keepingCapacity: true)
+    }
+
+    /// Starts a record whose value `writeValue` appends to `bytes`.
+    mutating func add(partition: Int32, writeValue: (Bytes.ByteBuffer) throws(JSONError) -> Void,
+                      writeKey: ((Bytes.ByteBuffer) throws(JSONError) -> Void)?) throws(JSONError) {
+        let vs = bytes.count
+        try writeValue(bytes)
+        var r = PackedRecord(partition: partition, keyCount: -1, keyStart: 0, valueStart: vs, valueCount: bytes.count - vs)
+        if let writeKey {
+            let ks = bytes.count
+            try writeKey(bytes)
+            r.keyStart = ks
+            r.keyCount = Int32(bytes.count - ks)
+        }
+        records.append(r)
+    }
+
+    func value(_ i: Int) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: bytes.base + records[i].valueStart, count: records[i].valueCount)
+    }
+
+    func key(_ i: Int) -> UnsafeRawBufferPointer? {
+        let r = records[i]
+        return r.keyCount < 0 ? nil : UnsafeRawBufferPointer(start: bytes.base + r.keyStart, count: Int(r.keyCount))
     }
 }
 
@@ -141,17 +206,13 @@ final class EmbeddedStore: QueuedSink, JobSink, @unchecked Sendable {
             var slots = [[(Int, Int)]](repeating: [], count: builders.count)  // (job, record) per builder position
             let ts = Int64(Double(DispatchTime.now().uptimeNanoseconds) / 1e6)
             for (ji, j) in jobs.enumerated() {
-                for (ri, r) in j.records.enumerated() {
-                    let b = j.kind * partitions + Int(r.partition)
-                    r.value.withUnsafeBytes { v in
-                        if let k = r.key { k.withUnsafeBytes { builders[b].append(key: $0, value: v, timestamp: ts) } } else {
-                            builders[b].append(key: nil, value: v, timestamp: ts)
-                        }
-                    }
+                for ri in 0..<j.count {
+                    let b = j.kind * partitions + Int(j.records[ri].partition)
+                    builders[b].append(key: j.key(ri), value: j.value(ri), timestamp: ts)
                     slots[b].append((ji, ri))
                 }
             }
-            var outcomes = jobs.map { [RecordOutcome](repeating: RecordOutcome(), count: $0.records.count) }
+            var outcomes = jobs.map { [RecordOutcome](repeating: RecordOutcome(), count: $0.count) }
             for b in builders.indices where !builders[b].isEmpty {
                 let log = logs[b / partitions][b % partitions]
                 out.reset()
@@ -185,7 +246,7 @@ struct PendingJobs {
     mutating func add(_ j: IngestJob) -> Int {
         let id = nextId
         nextId = nextId == (1 << 39) ? 1 : nextId + 1
-        jobs[id] = (j, j.records.count, [RecordOutcome](repeating: RecordOutcome(), count: j.records.count))
+        jobs[id] = (j, j.count, [RecordOutcome](repeating: RecordOutcome(), count: j.count))
         return id
     }
 
@@ -258,19 +319,11 @@ final class KafkaForwarder: QueuedSink, JobSink, @unchecked Sendable {
                 any = true
                 let id = pending.add(j)
                 let ts = wallMillisNow()
-                for (i, r) in j.records.enumerated() {
+                for i in 0..<j.count {
                     let token = PendingJobs.token(id, i)
+                    let p = j.records[i].partition >= 0 ? Int(j.records[i].partition) : nil
                     do {
-                        try r.value.withUnsafeBytes { (v: UnsafeRawBufferPointer) in
-                            let p = r.partition >= 0 ? Int(r.partition) : nil
-                            if let k = r.key {
-                                try k.withUnsafeBytes { (kb: UnsafeRawBufferPointer) in
-                                    try producer.send(to: handles[j.kind], partition: p, key: kb, value: v, timestamp: ts, token: token, onDelivery: delivered)
-                                }
-                            } else {
-                                try producer.send(to: handles[j.kind], partition: p, key: nil, value: v, timestamp: ts, token: token, onDelivery: delivered)
-                            }
-                        }
+                        try producer.send(to: handles[j.kind], partition: p, key: j.key(i), value: j.value(i), timestamp: ts, token: token, onDelivery: delivered)
                     } catch let e as KafkaClientError {
                         pending.settle(token) { o in o.error = e.message; o.errorCode = "\(e.kind)" }
                     } catch {
@@ -337,11 +390,15 @@ final class KinesisForwarder: QueuedSink, JobSink, @unchecked Sendable {
             while let j = ring.tryPop() {
                 any = true
                 let id = pending.add(j)
-                for (i, r) in j.records.enumerated() {
+                for i in 0..<j.count {
                     let token = PendingJobs.token(id, i)
-                    key.reset()
-                    if let k = r.key, !k.isEmpty { key.append(contentsOf: k) } else { key.appendDecimal(Int(token)) }
-                    r.value.withUnsafeBytes { producer.send(stream: j.kind, key: key.bytes, data: $0, token: token) }
+                    if let k = j.key(i), !k.isEmpty {
+                        producer.send(stream: j.kind, key: k, data: j.value(i), token: token)
+                    } else {
+                        key.reset()
+                        key.appendDecimal(Int(token))
+                        producer.send(stream: j.kind, key: key.bytes, data: j.value(i), token: token)
+                    }
                 }
                 if pending.jobs.count > 4096 { break }
             }

@@ -171,14 +171,22 @@ public struct JSONScanner {
 
     /// Scans one object that must fill the whole input (surrounding whitespace allowed).
     public mutating func scanObject(keys: JSONKeyTable, into fields: UnsafeMutableBufferPointer<JSONField>) throws(JSONError) {
+        try scanNextObject(keys: keys, into: fields, depth: 0)
+        skipWhitespace()
+        if pos != count { throw fail(.trailingData) }
+    }
+
+    /// Scans the object at the current position (after any whitespace), which need not fill the input;
+    /// leaves the position just after its closing brace.
+    @usableFromInline
+    mutating func scanNextObject(keys: JSONKeyTable, into fields: UnsafeMutableBufferPointer<JSONField>, depth: Int) throws(JSONError) {
         for i in fields.indices { fields[i] = JSONField() }
         skipWhitespace()
         guard pos < count else { throw fail(.truncated) }
         guard byte(pos) == UInt8(ascii: "{") else {
             // Validate it is JSON at all to tell "not an object" from garbage.
             let start = pos
-            try skipValue(depth: 0)
-            _ = start
+            try skipValue(depth: depth)
             throw fail(.notAnObject, at: start)
         }
         pos += 1
@@ -216,7 +224,7 @@ public struct JSONScanner {
                     f.kind = .string
                     f.escaped = esc
                 } else {
-                    try skipValue(depth: 1)
+                    try skipValue(depth: depth + 1)
                     f.start = Int32(vstart)
                     f.end = Int32(pos)
                     switch b {
@@ -241,8 +249,6 @@ public struct JSONScanner {
                 throw fail(.unexpectedByte(c), at: pos - 1)
             }
         }
-        skipWhitespace()
-        if pos != count { throw fail(.trailingData) }
     }
 
     /// Scans a string starting at the opening quote; returns the body range and whether it holds escapes.
@@ -687,6 +693,86 @@ extension JSONScanner {
             if c == UInt8(ascii: "]") { return out }
             if c != UInt8(ascii: ",") { throw JSONError(offset: s.pos - 1, reason: .unexpectedByte(c)) }
         }
+    }
+
+    /// One pass over a request body shaped `{"records": [{...}, {...}], ...}`: validates the whole text once
+    /// and calls `element` for each object of the array under one of `arrayKeys` (its index, the fields
+    /// `elementKeys` located, its byte range). Elements that are not objects are errors. Other top-level
+    /// keys are validated and skipped. A repeated array key starts again at index 0 (the later one wins,
+    /// as in Python), so the caller drops what it gathered when it sees index 0. Returns the number of
+    /// elements of the last array found, or nil when no array key was there.
+    public mutating func scanArrayOfObjects(
+        arrayKeys: JSONKeyTable, elementKeys: JSONKeyTable, fields: UnsafeMutableBufferPointer<JSONField>,
+        element: (Int, UnsafeMutableBufferPointer<JSONField>, Range<Int>) throws(JSONError) -> Void
+    ) throws(JSONError) -> Int? {
+        skipWhitespace()
+        guard pos < count else { throw fail(.truncated) }
+        guard byte(pos) == UInt8(ascii: "{") else {
+            let start = pos
+            try skipValue(depth: 0)
+            throw fail(.notAnObject, at: start)
+        }
+        pos += 1
+        skipWhitespace()
+        guard pos < count else { throw fail(.truncated) }
+        var found: Int? = nil
+        if byte(pos) == UInt8(ascii: "}") {
+            pos += 1
+        } else {
+            while true {
+                guard pos < count else { throw fail(.truncated) }
+                guard byte(pos) == UInt8(ascii: "\"") else { throw fail(.unexpectedByte(byte(pos))) }
+                let (ks, ke, kesc) = try scanString()
+                var slot = -1
+                if kesc {
+                    try withDecodedString(start: ks, end: ke) { (p: UnsafeRawBufferPointer) in slot = arrayKeys.slot(p.baseAddress ?? base, p.count, hint: 0) }
+                } else {
+                    slot = arrayKeys.slot(base + ks, ke - ks, hint: 0)
+                }
+                skipWhitespace()
+                guard pos < count else { throw fail(.truncated) }
+                guard byte(pos) == UInt8(ascii: ":") else { throw fail(.unexpectedByte(byte(pos))) }
+                pos += 1
+                skipWhitespace()
+                guard pos < count else { throw fail(.truncated) }
+                if slot >= 0 && byte(pos) == UInt8(ascii: "[") {
+                    pos += 1
+                    var n = 0
+                    skipWhitespace()
+                    guard pos < count else { throw fail(.truncated) }
+                    if byte(pos) == UInt8(ascii: "]") {
+                        pos += 1
+                    } else {
+                        while true {
+                            skipWhitespace()
+                            let start = pos
+                            try scanNextObject(keys: elementKeys, into: fields, depth: 2)
+                            try element(n, fields, start..<pos)
+                            n += 1
+                            skipWhitespace()
+                            guard pos < count else { throw fail(.truncated) }
+                            let c = byte(pos)
+                            pos += 1
+                            if c == UInt8(ascii: "]") { break }
+                            if c != UInt8(ascii: ",") { throw fail(.unexpectedByte(c), at: pos - 1) }
+                        }
+                    }
+                    found = n
+                } else {
+                    try skipValue(depth: 1)
+                }
+                skipWhitespace()
+                guard pos < count else { throw fail(.truncated) }
+                let c = byte(pos)
+                pos += 1
+                if c == UInt8(ascii: ",") { skipWhitespace(); continue }
+                if c == UInt8(ascii: "}") { break }
+                throw fail(.unexpectedByte(c), at: pos - 1)
+            }
+        }
+        skipWhitespace()
+        if pos != count { throw fail(.trailingData) }
+        return found
     }
 
     /// The value `field` locates, re-emitted compactly (whitespace outside strings removed; strings kept
