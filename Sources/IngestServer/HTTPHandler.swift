@@ -1,3 +1,4 @@
+import Dispatch
 import NIOCore
 import NIOHTTP1
 
@@ -18,6 +19,15 @@ struct Reply: Sendable {
     init(status: Int, contentType: String, body: String, headers: [(String, String)]) {
         self.init(status: status, contentType: contentType, body: Array(body.utf8), headers: headers)
     }
+}
+
+/// How a request is answered, exactly once: with a reply now, or with one made later on the connection's
+/// event loop (`later`: the writer thread hands over the outcomes; the event loop formats them).
+struct Responder: Sendable {
+    let send: @Sendable (@escaping @Sendable () -> Reply) -> Void
+
+    func callAsFunction(_ r: Reply) { send { r } }
+    func later(_ make: @escaping @Sendable () -> Reply) { send(make) }
 }
 
 /// A JSON answer written as bytes: literals, integers and escaped strings, no String formatting per field.
@@ -91,16 +101,17 @@ final class IngestHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
             let loop = context.eventLoop
             let service = self.service
-            let respond: @Sendable (Reply) -> Void = { reply in
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            let respond = Responder { make in
                 if loop.inEventLoop {
                     let (handler, ctx) = bound.value
-                    handler.write(reply, version: version, keepAlive: keepAlive, context: ctx)
-                    service.inFlight.subtract(1, ordering: .relaxed)
+                    handler.write(make(), version: version, keepAlive: keepAlive, context: ctx)
+                    service.finished(startedNs: t0)
                 } else {
                     loop.execute {
                         let (handler, ctx) = bound.value
-                        handler.write(reply, version: version, keepAlive: keepAlive, context: ctx)
-                        service.inFlight.subtract(1, ordering: .relaxed)
+                        handler.write(make(), version: version, keepAlive: keepAlive, context: ctx)
+                        service.finished(startedNs: t0)
                     }
                 }
             }

@@ -130,6 +130,12 @@ public final class IngestService: Sendable {
     /// Requests read but not yet answered (SIGTERM waits for them).
     let inFlight = Atomic<Int>(0)
 
+    /// A request was answered: its latency goes to the histogram, and it no longer counts as in flight.
+    func finished(startedNs: UInt64) {
+        metrics.observe(Double(DispatchTime.now().uptimeNanoseconds - startedNs) / 1e9)
+        inFlight.subtract(1, ordering: .relaxed)
+    }
+
     func json(_ status: Int, _ body: String, headers: [(String, String)] = []) -> Reply {
         Reply(status: status, contentType: "application/json", body: body, headers: headers)
     }
@@ -155,14 +161,8 @@ public final class IngestService: Sendable {
     /// Routes one complete request; `respond` is called exactly once (now, or from the writer when the
     /// records are stored).
     func handle(method: HTTPMethod, path: String, header: (String) -> String?, body: UnsafeRawBufferPointer?, bodyTooLarge: Bool,
-                respond: @escaping @Sendable (Reply) -> Void) {
+                respond done: Responder) {
         metrics.requests.add(1, ordering: .relaxed)
-        let t0 = DispatchTime.now().uptimeNanoseconds
-        let m = metrics
-        let done: @Sendable (Reply) -> Void = { r in
-            m.observe(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
-            respond(r)
-        }
         var p = Substring(path)
         if let q = p.firstIndex(of: "?") { p = p[..<q] }
         let parts = p.split(separator: "/", omittingEmptySubsequences: true)
@@ -187,7 +187,7 @@ public final class IngestService: Sendable {
     /// Counts the records as accepted and hands them to the writer; `then` gets each record's outcome once
     /// stored or failed. A full queue (429, with Retry-After) un-counts them and becomes the error answer.
     func accept(kind: Int, _ pack: RecordPack, bodyBytes: Int,
-                respond: @escaping @Sendable (Reply) -> Void, then: @escaping @Sendable ([RecordOutcome]) -> Reply) {
+                respond: Responder, then: @escaping @Sendable ([RecordOutcome]) -> Reply) {
         let n = pack.count
         metrics.recordsAccepted.add(n, ordering: .relaxed)
         metrics.bytes.add(bodyBytes, ordering: .relaxed)
@@ -202,7 +202,8 @@ public final class IngestService: Sendable {
                     m.recordsRejected.add(failed, ordering: .relaxed)
                     m.errors.withLock { $0[50002, default: 0] += failed }
                 }
-                respond(then(outcomes))
+                // The answer is formatted on the connection's event loop, not on the writer thread.
+                respond.later { then(outcomes) }
             case .failure(let e):
                 m.recordsAccepted.subtract(n, ordering: .relaxed)
                 respond(self.error(e.status, e.code, e.message, records: n))
@@ -219,7 +220,7 @@ public final class IngestService: Sendable {
     static let recordsKeys = JSONKeyTable(["records"])
     static let recordKeys = JSONKeyTable(["value", "key", "partition"])
 
-    func restProxy(topic: String, header: (String) -> String?, body all: UnsafeRawBufferPointer, respond: @escaping @Sendable (Reply) -> Void) {
+    func restProxy(topic: String, header: (String) -> String?, body all: UnsafeRawBufferPointer, respond: Responder) {
         guard authorised(header) else { return respond(error(401, 40101, "missing or wrong API key")) }
         let ct = header("content-type") ?? ""
         let binary: Bool
@@ -237,23 +238,16 @@ public final class IngestService: Sendable {
                 var s = JSONScanner(all)
                 let rd = s  // reads fields while `s` scans (field offsets are into the whole body)
                 return try withUnsafeTemporaryAllocation(of: JSONField.self, capacity: 3) { (rf: UnsafeMutableBufferPointer<JSONField>) throws(JSONError) -> Int? in
-                    try s.scanArrayOfObjects(arrayKeys: Self.recordsKeys, elementKeys: Self.recordKeys, fields: rf) { (i, rf, r) throws(JSONError) in
-                        if i == 0 { pack.reset() }
+                    var mark = 0  // where the next record's compacted value starts in the pack
+                    return try s.scanArrayOfObjects(arrayKeys: Self.recordsKeys, elementKeys: Self.recordKeys, fields: rf,
+                                                    compactSlot: binary ? -1 : 0, compact: binary ? nil : pack.bytes) { (i, rf, r) throws(JSONError) in
+                        if i == 0 && !pack.isEmpty { pack.restart(keepingFrom: mark); mark = 0 }
                         guard rf[0].kind != .absent else { throw JSONError(offset: r.lowerBound, reason: .missingField("value")) }
                         var partition: Int32 = -1
                         if rf[2].kind == .number { partition = Int32(clamping: try rd.int(rf[2], name: "partition")) }
                         let hasKey = rf[1].kind != .absent && rf[1].kind != .null
                         let stringKey = rf[1].kind == .string
-                        try pack.add(partition: partition, writeValue: { (out) throws(JSONError) in
-                            if binary {
-                                guard rf[0].kind == .string, let d = Data(base64Encoded: try rd.string(rf[0], name: "value")) else {
-                                    throw JSONError(offset: r.lowerBound + Int(rf[0].start), reason: .wrongType(field: "value", expected: "base64 text"))
-                                }
-                                d.withUnsafeBytes { out.append($0) }
-                            } else {
-                                rd.compactValue(rf[0], into: out)
-                            }
-                        }, writeKey: !hasKey ? nil : { (out) throws(JSONError) in
+                        let writeKey: ((Bytes.ByteBuffer) throws(JSONError) -> Void)? = !hasKey ? nil : { (out) throws(JSONError) in
                             if stringKey {
                                 if rf[1].escaped { out.append(contentsOf: Array(try rd.string(rf[1], name: "key").utf8)) } else {
                                     out.append(UnsafeRawBufferPointer(start: rd.base + Int(rf[1].start), count: Int(rf[1].end - rf[1].start)))
@@ -261,7 +255,19 @@ public final class IngestService: Sendable {
                             } else {
                                 rd.compactValue(rf[1], into: out)
                             }
-                        })
+                        }
+                        if binary {
+                            try pack.add(partition: partition, writeValue: { (out) throws(JSONError) in
+                                guard rf[0].kind == .string, let d = Data(base64Encoded: try rd.string(rf[0], name: "value")) else {
+                                    throw JSONError(offset: r.lowerBound + Int(rf[0].start), reason: .wrongType(field: "value", expected: "base64 text"))
+                                }
+                                d.withUnsafeBytes { out.append($0) }
+                            }, writeKey: writeKey)
+                        } else {
+                            // The scan already wrote the value, compacted, at `mark`.
+                            try pack.addWritten(partition: partition, valueStart: mark, writeKey: writeKey)
+                        }
+                        mark = pack.bytes.count
                     }
                 }
             }
@@ -311,7 +317,7 @@ public final class IngestService: Sendable {
     static let putRecordsKeys = JSONKeyTable(["records", "Records"])
     static let entryKeys = JSONKeyTable(["data", "partition-key", "Data", "PartitionKey"])
 
-    func kinesis(stream: String, many: Bool, header: (String) -> String?, body all: UnsafeRawBufferPointer, respond: @escaping @Sendable (Reply) -> Void) {
+    func kinesis(stream: String, many: Bool, header: (String) -> String?, body all: UnsafeRawBufferPointer, respond: Responder) {
         guard authorised(header) else { return respond(error(401, 40101, "missing or wrong API key")) }
         guard let kind = streams.firstIndex(of: stream) else { return respond(error(404, 40401, "Stream \(stream) not found.")) }
         var pack = RecordPack(capacity: all.count + 64)

@@ -78,6 +78,27 @@ struct RecordPack {
         records.removeAll(keepingCapacity: true)
     }
 
+    /// A repeated array key: drops the records gathered so far but keeps the bytes from `from` on (the
+    /// value already compacted for the new array's first record), moved to the front.
+    mutating func restart(keepingFrom from: Int) {
+        let n = bytes.count - from
+        if n > 0 && from > 0 { bytes.base.copyMemory(from: bytes.base + from, byteCount: n) }
+        bytes.count = n
+        records.removeAll(keepingCapacity: true)
+    }
+
+    /// Adds a record whose value was already written to `bytes` from `valueStart` to the end.
+    mutating func addWritten(partition: Int32, valueStart: Int, writeKey: ((Bytes.ByteBuffer) throws(JSONError) -> Void)?) throws(JSONError) {
+        var r = PackedRecord(partition: partition, keyCount: -1, keyStart: 0, valueStart: valueStart, valueCount: bytes.count - valueStart)
+        if let writeKey {
+            let ks = bytes.count
+            try writeKey(bytes)
+            r.keyStart = ks
+            r.keyCount = Int32(bytes.count - ks)
+        }
+        records.append(r)
+    }
+
     /// Starts a record whose value `writeValue` appends to `bytes`.
     mutating func add(partition: Int32, writeValue: (Bytes.ByteBuffer) throws(JSONError) -> Void,
                       writeKey: ((Bytes.ByteBuffer) throws(JSONError) -> Void)?) throws(JSONError) {

@@ -148,6 +148,12 @@ public struct JSONScanner {
     public let base: UnsafeRawPointer
     public let count: Int
     @usableFromInline var pos: Int = 0
+    /// While a value is scanned in compacting mode: where its bytes go (whitespace outside strings left
+    /// out), how many went, and where the run not yet copied starts. The copy happens in `skipWhitespace`,
+    /// so validation and compaction are one pass.
+    @usableFromInline var emit: UnsafeMutableRawPointer? = nil
+    @usableFromInline var emitted = 0
+    @usableFromInline var runStart = 0
 
     public init(_ buffer: UnsafeRawBufferPointer) {
         // An empty buffer has no base address; use a static non-null pointer so `count == 0` is the only check.
@@ -163,10 +169,20 @@ public struct JSONScanner {
 
     @inline(__always)
     mutating func skipWhitespace() {
+        let start = pos
         while pos < count {
             let b = byte(pos)
-            if b == 0x20 || b == 0x0A || b == 0x0D || b == 0x09 { pos += 1 } else { return }
+            if b == 0x20 || b == 0x0A || b == 0x0D || b == 0x09 { pos += 1 } else { break }
         }
+        if _slowPath(pos != start), let e = emit { flushRun(e, upTo: start) }
+    }
+
+    @inline(never)
+    mutating func flushRun(_ e: UnsafeMutableRawPointer, upTo end: Int) {
+        let n = end - runStart
+        if n > 0 { (e + emitted).copyMemory(from: base + runStart, byteCount: n) }
+        emitted += n
+        runStart = pos
     }
 
     /// Scans one object that must fill the whole input (surrounding whitespace allowed).
@@ -178,9 +194,13 @@ public struct JSONScanner {
 
     /// Scans the object at the current position (after any whitespace), which need not fill the input;
     /// leaves the position just after its closing brace.
+    /// With `compact`, the value of key slot `compactSlot` is also written compactly to `compact` (a later
+    /// duplicate of the key replaces it), in the same pass that validates it.
     @usableFromInline
-    mutating func scanNextObject(keys: JSONKeyTable, into fields: UnsafeMutableBufferPointer<JSONField>, depth: Int) throws(JSONError) {
+    mutating func scanNextObject(keys: JSONKeyTable, into fields: UnsafeMutableBufferPointer<JSONField>, depth: Int,
+                                 compactSlot: Int = -1, compact: ByteBuffer? = nil) throws(JSONError) {
         for i in fields.indices { fields[i] = JSONField() }
+        let compactBase = compact?.count ?? 0
         skipWhitespace()
         guard pos < count else { throw fail(.truncated) }
         guard byte(pos) == UInt8(ascii: "{") else {
@@ -217,6 +237,13 @@ public struct JSONScanner {
                 let vstart = pos
                 var f = JSONField()
                 let b = byte(pos)
+                let compacting = slot == compactSlot && compact != nil
+                if compacting, let out = compact {
+                    out.count = compactBase
+                    emit = out.reserve(count - pos)
+                    emitted = 0
+                    runStart = vstart
+                }
                 if b == UInt8(ascii: "\"") {
                     let (s, e, esc) = try scanString()
                     f.start = Int32(s)
@@ -235,6 +262,12 @@ public struct JSONScanner {
                     case UInt8(ascii: "n"): f.kind = .null
                     default: f.kind = .number
                     }
+                }
+                if compacting, let out = compact, let e = emit {
+                    let n = pos - runStart
+                    (e + emitted).copyMemory(from: base + runStart, byteCount: n)
+                    out.count += emitted + n
+                    emit = nil
                 }
                 if slot >= 0 && slot < fields.count { fields[slot] = f }
                 skipWhitespace()
@@ -701,8 +734,11 @@ extension JSONScanner {
     /// keys are validated and skipped. A repeated array key starts again at index 0 (the later one wins,
     /// as in Python), so the caller drops what it gathered when it sees index 0. Returns the number of
     /// elements of the last array found, or nil when no array key was there.
+    /// With `compact`, each element's value under key slot `compactSlot` is written compactly to `compact`
+    /// during the same pass (the caller takes it from there in `element`).
     public mutating func scanArrayOfObjects(
         arrayKeys: JSONKeyTable, elementKeys: JSONKeyTable, fields: UnsafeMutableBufferPointer<JSONField>,
+        compactSlot: Int = -1, compact: ByteBuffer? = nil,
         element: (Int, UnsafeMutableBufferPointer<JSONField>, Range<Int>) throws(JSONError) -> Void
     ) throws(JSONError) -> Int? {
         skipWhitespace()
@@ -746,7 +782,7 @@ extension JSONScanner {
                         while true {
                             skipWhitespace()
                             let start = pos
-                            try scanNextObject(keys: elementKeys, into: fields, depth: 2)
+                            try scanNextObject(keys: elementKeys, into: fields, depth: 2, compactSlot: compactSlot, compact: compact)
                             try element(n, fields, start..<pos)
                             n += 1
                             skipWhitespace()
