@@ -62,28 +62,54 @@ struct JSONBytes {
     }
 }
 
-/// The HTTP/1.1 side of `pinbench serve`, straight on SwiftNIO (no async hops): NIO's parser and pipelining
-/// assistance in front, the body gathered into one buffer (past the size limit it is read and dropped, then
-/// answered 413), the request routed synchronously on the event loop, and the answer written from the event
-/// loop when the writer has stored the records. Idle or half-sent requests are closed by the read timeout.
-final class IngestHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
+/// The HTTP/1.1 side of `pinbench serve`, straight on SwiftNIO (no async hops): NIO's request decoder in
+/// front, the body gathered into one buffer sized from Content-Length (past the size limit it is read and
+/// dropped, then answered 413), the request routed synchronously on the event loop, and the answer written
+/// from the event loop when the writer has stored the records, as one pre-encoded buffer (one pipeline
+/// hop and one writev per answer). Pipelining: while a request waits for its answer, parts of later
+/// requests are queued and socket reads are held back, so answers leave in request order. Idle or
+/// half-sent requests are closed by the read timeout.
+final class IngestHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundOut = HTTPServerResponsePart
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
     let service: IngestService
     var head: HTTPRequestHead?
     var body: ByteBuffer?
     var tooLarge = false
+    /// A request is waiting for its answer.
+    var busy = false
+    /// Parts of pipelined requests that arrived while busy.
+    var queued = CircularBuffer<HTTPServerRequestPart>()
+    /// A read NIO asked for while busy, to be let through once the answer is out.
+    var readPending = false
+    var closing = false
 
     init(service: IngestService) { self.service = service }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
+        let part = unwrapInboundIn(data)
+        if busy || !queued.isEmpty || closing {
+            if !closing { queued.append(part) }
+            return
+        }
+        process(part, context: context)
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if busy { readPending = true } else { context.read() }
+    }
+
+    func process(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
+        switch part {
         case .head(let h):
             head = h
             tooLarge = false
             body = nil
-            if let cl = h.headers.first(name: "content-length").flatMap(Int.init), cl > service.config.maxBodyBytes { tooLarge = true }
+            if let cl = h.headers.first(name: "content-length").flatMap(Int.init) {
+                if cl > service.config.maxBodyBytes { tooLarge = true } else if cl > 0 { body = context.channel.allocator.buffer(capacity: cl) }
+            }
         case .body(var chunk):
             guard !tooLarge else { return }
             if (body?.readableBytes ?? 0) + chunk.readableBytes > service.config.maxBodyBytes {
@@ -95,6 +121,7 @@ final class IngestHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         case .end:
             guard let h = head else { return }
             head = nil
+            busy = true
             let keepAlive = h.isKeepAlive
             let version = h.version
             service.inFlight.add(1, ordering: .relaxed)
@@ -105,12 +132,12 @@ final class IngestHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             let respond = Responder { make in
                 if loop.inEventLoop {
                     let (handler, ctx) = bound.value
-                    handler.write(make(), version: version, keepAlive: keepAlive, context: ctx)
+                    handler.answer(make(), version: version, keepAlive: keepAlive, context: ctx)
                     service.finished(startedNs: t0)
                 } else {
                     loop.execute {
                         let (handler, ctx) = bound.value
-                        handler.write(make(), version: version, keepAlive: keepAlive, context: ctx)
+                        handler.answer(make(), version: version, keepAlive: keepAlive, context: ctx)
                         service.finished(startedNs: t0)
                     }
                 }
@@ -131,22 +158,49 @@ final class IngestHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
-    func write(_ reply: Reply, version: HTTPVersion, keepAlive: Bool, context: ChannelHandlerContext) {
+    /// Writes the answer, then goes on with pipelined requests (or lets the held-back read through).
+    func answer(_ reply: Reply, version: HTTPVersion, keepAlive: Bool, context: ChannelHandlerContext) {
         guard context.channel.isActive else { return }
-        var headers = HTTPHeaders()
-        headers.add(name: "Content-Type", value: reply.contentType)
-        headers.add(name: "Content-Length", value: String(reply.body.count))
-        headers.add(name: "Server", value: "pinbench")
-        for (k, v) in reply.headers { headers.add(name: k, value: v) }
-        if !keepAlive { headers.add(name: "Connection", value: "close") }
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: version, status: HTTPResponseStatus(statusCode: reply.status), headers: headers))), promise: nil)
-        var buf = context.channel.allocator.buffer(capacity: reply.body.count)
+        let close = !keepAlive || closing
+        write(reply, version: version, close: close, context: context)
+        busy = false
+        if close {
+            closing = true
+            queued.removeAll()
+            return
+        }
+        while !busy, let p = queued.popFirst() { process(p, context: context) }
+        if !busy && readPending {
+            readPending = false
+            context.read()
+        }
+    }
+
+    func write(_ reply: Reply, version: HTTPVersion, close: Bool, context: ChannelHandlerContext) {
+        var buf = context.channel.allocator.buffer(capacity: 160 + reply.body.count)
+        buf.writeString(version.minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
+        let status = HTTPResponseStatus(statusCode: reply.status)
+        buf.writeString(String(status.code))
+        buf.writeString(" ")
+        buf.writeString(status.reasonPhrase)
+        buf.writeString("\r\nContent-Type: ")
+        buf.writeString(reply.contentType)
+        buf.writeString("\r\nContent-Length: ")
+        buf.writeString(String(reply.body.count))
+        buf.writeString("\r\nServer: pinbench\r\n")
+        for (k, v) in reply.headers {
+            buf.writeString(k)
+            buf.writeString(": ")
+            buf.writeString(v)
+            buf.writeString("\r\n")
+        }
+        if close { buf.writeString("Connection: close\r\n") }
+        buf.writeString("\r\n")
         buf.writeBytes(reply.body)
-        context.write(wrapOutboundOut(.body(.byteBuffer(buf))), promise: nil)
-        if keepAlive {
-            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        if close {
+            context.writeAndFlush(wrapOutboundOut(buf)).whenComplete { _ in context.close(promise: nil) }
         } else {
-            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in context.close(promise: nil) }
+            context.writeAndFlush(wrapOutboundOut(buf), promise: nil)
         }
     }
 
@@ -159,7 +213,21 @@ final class IngestHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         context.fireUserInboundEventTriggered(event)
     }
 
+    /// Bad HTTP (a request line or headers NIO's parser refuses): 400, or 431 for headers over the limit,
+    /// then close, unless an answer is still owed (then just close after it).
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        context.close(promise: nil)
+        guard !closing else { return }
+        closing = true
+        queued.removeAll()
+        if !busy, let e = error as? HTTPParserError {
+            let tooBig = e == .headerOverflow
+            let reply = Reply(status: tooBig ? 431 : 400, contentType: "application/json",
+                              body: tooBig ? "{\"error_code\":431,\"message\":\"request headers too large\"}" : "{\"error_code\":400,\"message\":\"bad HTTP request\"}",
+                              headers: [])
+            service.metrics.errors.withLock { $0[tooBig ? 431 : 400, default: 0] += 1 }
+            write(reply, version: .http1_1, close: true, context: context)
+        } else if !busy {
+            context.close(promise: nil)
+        }
     }
 }

@@ -61,13 +61,6 @@ def main():
     if b.get("FailedRecordCount") != 0 or len(b.get("Records", [])) != 2:
         problems.append(f"PutRecords: {r.status_code} {r.text[:200]}")
     extra_geo = [rows["geo"][0], rows["geo"][1]]
-    # Every record arrived once per path (plus the two PutRecords).
-    for kind, recs in rows.items():
-        out = subprocess.run([binary, "log", "cat", "--data-dir", data, "--topic", f"pinbench.{kind}"], capture_output=True, text=True)
-        got = sorted(json.dumps(json.loads(l), sort_keys=True) for l in out.stdout.splitlines())
-        want = sorted(json.dumps(x, sort_keys=True) for x in recs * 2 + (extra_geo if kind == "geo" else []))
-        if got != want:
-            problems.append(f"{kind}: log holds {len(got)} records, expected {len(want)} (or values differ)")
     # Malformed requests: each gets its error.
     cases = []
 
@@ -104,12 +97,67 @@ def main():
         problems.append(f"server stopped serving while a half-sent request waits: {r.status_code}")
     half.close()
     cases.append("half body")
+    # Pipelining: three requests in one write; three answers, in request order, on the same connection.
+    def split_answers(raw):
+        statuses, bodies, rest = [], [], raw
+        while b"\r\n\r\n" in rest:
+            head, tail = rest.split(b"\r\n\r\n", 1)
+            lines = head.split(b"\r\n")
+            n = next((int(l.split(b":")[1]) for l in lines[1:] if l.lower().startswith(b"content-length:")), 0)
+            if len(tail) < n:
+                break
+            statuses.append(int(lines[0].split()[1]))
+            bodies.append(json.loads(tail[:n]) if n else {})
+            rest = tail[n:]
+        return statuses, bodies
+
+    def raw_exchange(payload, answers, timeout=10):
+        c = socket.create_connection((host, int(port)))
+        c.settimeout(timeout)
+        c.sendall(payload)
+        got = b""
+        try:
+            while len(split_answers(got)[0]) < answers:
+                d = c.recv(65536)
+                if not d:
+                    break
+                got += d
+        except socket.timeout:
+            pass
+        c.close()
+        return got
+    auth = f"X-API-Key: {key}\r\n".encode() if key else b""
+    def post(topic, body):
+        b = body.encode()
+        return (f"POST /topics/{topic} HTTP/1.1\r\nHost: x\r\nContent-Type: application/vnd.kafka.json.v2+json\r\n"
+                f"Content-Length: {len(b)}\r\n").encode() + auth + b"\r\n" + b
+    piped = raw_exchange(post("pinbench.geo", json.dumps({"records": [{"value": rows["geo"][0]}]})) +
+                         post("nope", '{"records":[{"value":1}]}') +
+                         post("pinbench.geo", json.dumps({"records": [{"value": rows["geo"][1]}, {"value": rows["geo"][2]}]})), 3)
+    statuses, bodies = split_answers(piped)
+    if statuses != [200, 404, 200] or len(bodies) != 3 or len(bodies[0].get("offsets", [])) != 1 or \
+            bodies[1].get("error_code") != 40401 or len(bodies[2].get("offsets", [])) != 2:
+        problems.append(f"pipelined: statuses {statuses}, answers {piped[:300]!r}")
+    extra_geo += [rows["geo"][0], rows["geo"][1], rows["geo"][2]]
+    cases.append("pipelined")
+    # Not HTTP at all: 400 and the connection closes; the server keeps serving.
+    bad = raw_exchange(b"HELLO THERE\r\n\r\n", 1, timeout=5)
+    if not bad.startswith(b"HTTP/1.1 400"):
+        problems.append(f"bad request line: got {bad[:100]!r}")
+    cases.append("bad HTTP")
+    # Every record arrived once per path (plus the two PutRecords and the pipelined ones).
+    for kind, recs in rows.items():
+        out = subprocess.run([binary, "log", "cat", "--data-dir", data, "--topic", f"pinbench.{kind}"], capture_output=True, text=True)
+        got = sorted(json.dumps(json.loads(l), sort_keys=True) for l in out.stdout.splitlines())
+        want = sorted(json.dumps(x, sort_keys=True) for x in recs * 2 + (extra_geo if kind == "geo" else []))
+        if got != want:
+            problems.append(f"{kind}: log holds {len(got)} records, expected {len(want)} (or values differ)")
     m = s.get(f"{base}/metrics").text
     metrics = {l.split()[0]: float(l.split()[1]) for l in m.splitlines() if l and not l.startswith("#") and "{" not in l}
     acc, sto, rej = (metrics.get(f"pinbench_ingest_records_{k}_total", -1) for k in ("accepted", "stored", "rejected"))
-    if acc != sto or acc != sent + 2:
-        problems.append(f"metrics: accepted {acc}, stored {sto}, sent {sent + 2}")
-    print(json.dumps({"sent": sent + 2, "accepted": acc, "stored": sto, "rejected": rej, "cases": cases, "problems": problems[:20]}))
+    if acc != sto or acc != sent + 5:
+        problems.append(f"metrics: accepted {acc}, stored {sto}, sent {sent + 5}")
+    print(json.dumps({"sent": sent + 5, "accepted": acc, "stored": sto, "rejected": rej, "cases": cases, "problems": problems[:20]}))
     sys.exit(1 if problems else 0)
 
 
