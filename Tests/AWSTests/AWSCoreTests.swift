@@ -5,11 +5,19 @@ import Testing
 
 @Test func base64MatchesFoundation() {
     var rng = SystemRandomNumberGenerator()
-    for n in [0, 1, 2, 3, 4, 5, 57, 1000, 1001, 1002] {
+    // Every length up to 130 and some long ones: the AVX2 blocks (24 bytes, from 28 up) and every tail.
+    for n in Array(0...130) + [1000, 1001, 1002, 4099] {
         let bytes = (0..<n).map { _ in UInt8.random(in: 0...255, using: &rng) }
         let ours = Base64.encode(bytes)
         #expect(ours == Data(bytes).base64EncodedString())
         #expect(Base64.decode(ours) == bytes)
+        // From an unaligned start inside a larger buffer, appended after existing bytes.
+        if n >= 3 {
+            let out = ByteBuffer(capacity: 8)
+            out.append(contentsOf: [UInt8(ascii: "x")])
+            bytes.withUnsafeBytes { Base64.encode(UnsafeRawBufferPointer(rebasing: $0[1...]), into: out) }
+            #expect(String(decoding: out.bytes, as: UTF8.self) == "x" + Data(bytes[1...]).base64EncodedString())
+        }
     }
     #expect(Base64.decode("abc") == nil)
     #expect(Base64.decode("ab!d") == nil)

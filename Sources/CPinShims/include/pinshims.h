@@ -19,4 +19,9 @@ int pb_cpu_count(void);
 /// JSON string scanning: the offset of the first byte in p[0..n) that is a quote, a backslash, a control
 /// character (< 0x20) or not ASCII (>= 0x80); n when there is none. SSE2 (16 bytes per step) on x86-64.
 size_t pb_json_plain_run(const uint8_t *p, size_t n);
+
+/// Base64 (standard alphabet) of a prefix of src[0..n): encodes whole 24-byte blocks with AVX2 when the CPU
+/// has it and returns how many input bytes it consumed (a multiple of 24; 0 without AVX2 or when n < 28).
+/// dst receives consumed / 3 * 4 characters. The caller encodes the rest.
+size_t pb_base64_encode_simd(const uint8_t *src, size_t n, uint8_t *dst);
 #endif
