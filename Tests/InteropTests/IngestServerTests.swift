@@ -22,7 +22,7 @@ import TestSupport
         #expect(r.status == 0, "client: \(r.stdout) \(r.stderr)")
         let summary = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
         #expect(summary?["sent"] as? Int == 245)
-        #expect((summary?["cases"] as? [String])?.count == 10)
+        #expect((summary?["cases"] as? [String])?.count == 11)
         #expect(try pinbench("log", "verify", "--data-dir", "\(dir)/data").status == 0)
     }
 

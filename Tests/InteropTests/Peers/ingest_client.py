@@ -145,6 +145,11 @@ def main():
     if not bad.startswith(b"HTTP/1.1 400"):
         problems.append(f"bad request line: got {bad[:100]!r}")
     cases.append("bad HTTP")
+    # Headers over the limit: 431, then close.
+    big = raw_exchange(b"GET /topics HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 200000 + b"\r\n\r\n", 1, timeout=5)
+    if not big.startswith(b"HTTP/1.1 431"):
+        problems.append(f"oversize headers: got {big[:100]!r}")
+    cases.append("oversize headers")
     # Every record arrived once per path (plus the two PutRecords and the pipelined ones).
     for kind, recs in rows.items():
         out = subprocess.run([binary, "log", "cat", "--data-dir", data, "--topic", f"pinbench.{kind}"], capture_output=True, text=True)
