@@ -110,6 +110,12 @@ final class IngestHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
             if let cl = h.headers.first(name: "content-length").flatMap(Int.init) {
                 if cl > service.config.maxBodyBytes { tooLarge = true } else if cl > 0 { body = context.channel.allocator.buffer(capacity: cl) }
             }
+            // curl asks before sending bodies over 1 MiB; say go on (an oversize body is read, dropped, answered 413).
+            if h.version.minor >= 1, h.headers.first(name: "expect")?.lowercased() == "100-continue" {
+                var b = context.channel.allocator.buffer(capacity: 25)
+                b.writeString("HTTP/1.1 100 Continue\r\n\r\n")
+                context.writeAndFlush(wrapOutboundOut(b), promise: nil)
+            }
         case .body(var chunk):
             guard !tooLarge else { return }
             if (body?.readableBytes ?? 0) + chunk.readableBytes > service.config.maxBodyBytes {
