@@ -104,14 +104,7 @@ struct RecordPack {
                       writeKey: ((Bytes.ByteBuffer) throws(JSONError) -> Void)?) throws(JSONError) {
         let vs = bytes.count
         try writeValue(bytes)
-        var r = PackedRecord(partition: partition, keyCount: -1, keyStart: 0, valueStart: vs, valueCount: bytes.count - vs)
-        if let writeKey {
-            let ks = bytes.count
-            try writeKey(bytes)
-            r.keyStart = ks
-            r.keyCount = Int32(bytes.count - ks)
-        }
-        records.append(r)
+        try addWritten(partition: partition, valueStart: vs, writeKey: writeKey)
     }
 
     func value(_ i: Int) -> UnsafeRawBufferPointer {

@@ -192,15 +192,10 @@ public struct JSONScanner {
         if pos != count { throw fail(.trailingData) }
     }
 
-    /// Scans the object at the current position (after any whitespace), which need not fill the input;
-    /// leaves the position just after its closing brace.
-    /// With `compact`, the value of key slot `compactSlot` is also written compactly to `compact` (a later
-    /// duplicate of the key replaces it), in the same pass that validates it.
-    @usableFromInline
-    mutating func scanNextObject(keys: JSONKeyTable, into fields: UnsafeMutableBufferPointer<JSONField>, depth: Int,
-                                 compactSlot: Int = -1, compact: ByteBuffer? = nil) throws(JSONError) {
-        for i in fields.indices { fields[i] = JSONField() }
-        let compactBase = compact?.count ?? 0
+    /// At an object's `{` (after whitespace): steps inside; true when the object is empty (then past `}`).
+    /// Anything else is validated as JSON and reported as not an object.
+    @inline(__always)
+    mutating func openObject(depth: Int) throws(JSONError) -> Bool {
         skipWhitespace()
         guard pos < count else { throw fail(.truncated) }
         guard byte(pos) == UInt8(ascii: "{") else {
@@ -212,28 +207,46 @@ public struct JSONScanner {
         pos += 1
         skipWhitespace()
         guard pos < count else { throw fail(.truncated) }
-        var hint = 0
-        if byte(pos) == UInt8(ascii: "}") {
-            pos += 1
+        if byte(pos) == UInt8(ascii: "}") { pos += 1; return true }
+        return false
+    }
+
+    /// At a member's key: scans it and the `:`, leaving the position at the value; returns the key's slot
+    /// in `keys` (-1 when it is not there).
+    @inline(__always)
+    mutating func scanKey(_ keys: JSONKeyTable, hint: Int) throws(JSONError) -> Int {
+        guard pos < count else { throw fail(.truncated) }
+        guard byte(pos) == UInt8(ascii: "\"") else { throw fail(.unexpectedByte(byte(pos))) }
+        let (ks, ke, kesc) = try scanString()
+        var slot = -1
+        if kesc {
+            try withDecodedString(start: ks, end: ke) { (p: UnsafeRawBufferPointer) in slot = keys.slot(p.baseAddress ?? base, p.count, hint: 0) }
         } else {
+            slot = keys.slot(base + ks, ke - ks, hint: hint)
+        }
+        skipWhitespace()
+        guard pos < count else { throw fail(.truncated) }
+        guard byte(pos) == UInt8(ascii: ":") else { throw fail(.unexpectedByte(byte(pos))) }
+        pos += 1
+        skipWhitespace()
+        guard pos < count else { throw fail(.truncated) }
+        return slot
+    }
+
+    /// Scans the object at the current position (after any whitespace), which need not fill the input;
+    /// leaves the position just after its closing brace.
+    /// With `compact`, the value of key slot `compactSlot` is also written compactly to `compact` (a later
+    /// duplicate of the key replaces it), in the same pass that validates it.
+    @usableFromInline
+    mutating func scanNextObject(keys: JSONKeyTable, into fields: UnsafeMutableBufferPointer<JSONField>, depth: Int,
+                                 compactSlot: Int = -1, compact: ByteBuffer? = nil) throws(JSONError) {
+        for i in fields.indices { fields[i] = JSONField() }
+        let compactBase = compact?.count ?? 0
+        var hint = 0
+        if try !openObject(depth: depth) {
             while true {
-                guard pos < count else { throw fail(.truncated) }
-                guard byte(pos) == UInt8(ascii: "\"") else { throw fail(.unexpectedByte(byte(pos))) }
-                let (ks, ke, kesc) = try scanString()
-                var slot: Int
-                if kesc {
-                    slot = -1
-                    try withDecodedString(start: ks, end: ke) { (p: UnsafeRawBufferPointer) in slot = keys.slot(p.baseAddress ?? base, p.count, hint: 0) }
-                } else {
-                    slot = keys.slot(base + ks, ke - ks, hint: hint)
-                }
+                let slot = try scanKey(keys, hint: hint)
                 hint = slot + 1
-                skipWhitespace()
-                guard pos < count else { throw fail(.truncated) }
-                guard byte(pos) == UInt8(ascii: ":") else { throw fail(.unexpectedByte(byte(pos))) }
-                pos += 1
-                skipWhitespace()
-                guard pos < count else { throw fail(.truncated) }
                 let vstart = pos
                 var f = JSONField()
                 let b = byte(pos)
@@ -741,36 +754,10 @@ extension JSONScanner {
         compactSlot: Int = -1, compact: ByteBuffer? = nil,
         element: (Int, UnsafeMutableBufferPointer<JSONField>, Range<Int>) throws(JSONError) -> Void
     ) throws(JSONError) -> Int? {
-        skipWhitespace()
-        guard pos < count else { throw fail(.truncated) }
-        guard byte(pos) == UInt8(ascii: "{") else {
-            let start = pos
-            try skipValue(depth: 0)
-            throw fail(.notAnObject, at: start)
-        }
-        pos += 1
-        skipWhitespace()
-        guard pos < count else { throw fail(.truncated) }
         var found: Int? = nil
-        if byte(pos) == UInt8(ascii: "}") {
-            pos += 1
-        } else {
+        if try !openObject(depth: 0) {
             while true {
-                guard pos < count else { throw fail(.truncated) }
-                guard byte(pos) == UInt8(ascii: "\"") else { throw fail(.unexpectedByte(byte(pos))) }
-                let (ks, ke, kesc) = try scanString()
-                var slot = -1
-                if kesc {
-                    try withDecodedString(start: ks, end: ke) { (p: UnsafeRawBufferPointer) in slot = arrayKeys.slot(p.baseAddress ?? base, p.count, hint: 0) }
-                } else {
-                    slot = arrayKeys.slot(base + ks, ke - ks, hint: 0)
-                }
-                skipWhitespace()
-                guard pos < count else { throw fail(.truncated) }
-                guard byte(pos) == UInt8(ascii: ":") else { throw fail(.unexpectedByte(byte(pos))) }
-                pos += 1
-                skipWhitespace()
-                guard pos < count else { throw fail(.truncated) }
+                let slot = try scanKey(arrayKeys, hint: 0)
                 if slot >= 0 && byte(pos) == UInt8(ascii: "[") {
                     pos += 1
                     var n = 0
