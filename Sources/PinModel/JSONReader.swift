@@ -233,6 +233,19 @@ public struct JSONScanner {
         return slot
     }
 
+    /// After a member's value: true when a `,` says another member follows (position at its key), false
+    /// when the `}` closed the object (position past it).
+    @inline(__always)
+    mutating func nextMember() throws(JSONError) -> Bool {
+        skipWhitespace()
+        guard pos < count else { throw fail(.truncated) }
+        let c = byte(pos)
+        pos += 1
+        if c == UInt8(ascii: ",") { skipWhitespace(); return true }
+        if c == UInt8(ascii: "}") { return false }
+        throw fail(.unexpectedByte(c), at: pos - 1)
+    }
+
     /// Scans the object at the current position (after any whitespace), which need not fill the input;
     /// leaves the position just after its closing brace.
     /// With `compact`, the value of key slot `compactSlot` is also written compactly to `compact` (a later
@@ -283,16 +296,7 @@ public struct JSONScanner {
                     emit = nil
                 }
                 if slot >= 0 && slot < fields.count { fields[slot] = f }
-                skipWhitespace()
-                guard pos < count else { throw fail(.truncated) }
-                let c = byte(pos)
-                pos += 1
-                if c == UInt8(ascii: ",") {
-                    skipWhitespace()
-                    continue
-                }
-                if c == UInt8(ascii: "}") { break }
-                throw fail(.unexpectedByte(c), at: pos - 1)
+                if try !nextMember() { break }
             }
         }
     }
@@ -413,13 +417,7 @@ public struct JSONScanner {
                 pos += 1
                 skipWhitespace()
                 try skipValue(depth: depth + 1)
-                skipWhitespace()
-                guard pos < count else { throw fail(.truncated) }
-                let c = byte(pos)
-                pos += 1
-                if c == UInt8(ascii: ",") { skipWhitespace(); continue }
-                if c == UInt8(ascii: "}") { return }
-                throw fail(.unexpectedByte(c), at: pos - 1)
+                if try !nextMember() { return }
             }
         case UInt8(ascii: "["):
             pos += 1
@@ -784,13 +782,7 @@ extension JSONScanner {
                 } else {
                     try skipValue(depth: 1)
                 }
-                skipWhitespace()
-                guard pos < count else { throw fail(.truncated) }
-                let c = byte(pos)
-                pos += 1
-                if c == UInt8(ascii: ",") { skipWhitespace(); continue }
-                if c == UInt8(ascii: "}") { break }
-                throw fail(.unexpectedByte(c), at: pos - 1)
+                if try !nextMember() { break }
             }
         }
         skipWhitespace()

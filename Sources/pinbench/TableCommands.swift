@@ -356,6 +356,9 @@ struct PutRecordsCommand: ParsableCommand {
             var pc = KinesisProducerConfig(streams: [stream])
             pc.maxInFlight = max(1, inFlight)
             pc.aggregate = aggregate
+            // A file's records are all there at once: batches are sealed when full (or at the end), never by
+            // linger, so the calls do not depend on how fast this machine encodes.
+            pc.lingerMs = 3_600_000
             if let kib = summary.maxRecordSizeKiB { pc.maxRecordBytes = max(pc.maxRecordBytes, kib * 1024) }
             let producer = KinesisProducer(service: client.service, config: pc)
             var accepted = 0, sent = 0
