@@ -30,38 +30,6 @@ struct Responder: Sendable {
     func later(_ make: @escaping @Sendable () -> Reply) { send(make) }
 }
 
-/// A JSON answer written as bytes: literals, integers and escaped strings, no String formatting per field.
-struct JSONBytes {
-    var bytes: [UInt8] = []
-
-    init(capacity: Int) { bytes.reserveCapacity(capacity) }
-
-    mutating func append(_ s: StaticString) {
-        s.withUTF8Buffer { bytes.append(contentsOf: $0) }
-    }
-
-    mutating func append(_ v: Int64) {
-        if v < 0 { bytes.append(UInt8(ascii: "-")) }
-        var m = v.magnitude
-        let start = bytes.count
-        repeat { bytes.append(UInt8(truncatingIfNeeded: 48 + m % 10)); m /= 10 } while m > 0
-        bytes[start...].reverse()
-    }
-
-    /// A quoted JSON string; quotes and backslashes escaped, control characters become spaces.
-    mutating func appendString(_ s: String) {
-        bytes.append(UInt8(ascii: "\""))
-        for c in s.utf8 {
-            switch c {
-            case UInt8(ascii: "\""), UInt8(ascii: "\\"): bytes.append(UInt8(ascii: "\\")); bytes.append(c)
-            case 0..<0x20: bytes.append(0x20)
-            default: bytes.append(c)
-            }
-        }
-        bytes.append(UInt8(ascii: "\""))
-    }
-}
-
 /// The HTTP/1.1 side of `pinbench serve`, straight on SwiftNIO (no async hops): NIO's request decoder in
 /// front, the body gathered into one buffer sized from Content-Length (past the size limit it is read and
 /// dropped, then answered 413), the request routed synchronously on the event loop, and the answer written

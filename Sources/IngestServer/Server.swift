@@ -198,7 +198,8 @@ public final class IngestService: Sendable {
             switch r {
             case .success(let outcomes):
                 // Records the backend refused are not stored: they move from accepted to rejected, by code.
-                let failed = outcomes.reduce(0) { $0 + ($1.error == nil ? 0 : 1) }
+                var failed = 0
+                outcomes.withUnsafeBufferPointer { os in for i in os.indices where os[i].error != nil { failed += 1 } }
                 if failed > 0 {
                     m.recordsAccepted.subtract(failed, ordering: .relaxed)
                     m.recordsRejected.add(failed, ordering: .relaxed)
@@ -292,20 +293,25 @@ public final class IngestService: Sendable {
             }
         }
         accept(kind: kind, pack, bodyBytes: all.count, respond: respond) { [self] outcomes in
-            var out = JSONBytes(capacity: 16 + outcomes.count * 64)
+            let out = JSONBytes(capacity: 64 + outcomes.count * 72)
             out.append("{\"offsets\":[")
-            for (i, o) in outcomes.enumerated() {
-                if i > 0 { out.append(",") }
-                out.append("{\"partition\":")
-                out.append(Int64(o.partition))
-                if let e = o.error {
-                    out.append(",\"offset\":null,\"error_code\":50002,\"error\":")
-                    out.appendString(e)
-                    out.append("}")
-                } else {
-                    out.append(",\"offset\":")
-                    if o.offset >= 0 { out.append(o.offset) } else { out.append("null") }
-                    out.append(",\"error_code\":null,\"error\":null}")
+            // Fields read in place: copying a RecordOutcome (four optional strings) costs retains per record.
+            outcomes.withUnsafeBufferPointer { os in
+                for i in os.indices {
+                    if i > 0 { out.append(",") }
+                    out.append("{\"partition\":")
+                    out.append(Int64(os[i].partition))
+                    if os[i].error != nil {
+                        out.append(",\"offset\":null,\"error_code\":50002,\"error\":")
+                        out.appendString(os[i].error ?? "")
+                        out.append("}")
+                    } else if os[i].offset >= 0 {
+                        out.append(",\"offset\":")
+                        out.append(os[i].offset)
+                        out.append(",\"error_code\":null,\"error\":null}")
+                    } else {
+                        out.append(",\"offset\":null,\"error_code\":null,\"error\":null}")
+                    }
                 }
             }
             out.append("],\"key_schema_id\":null,\"value_schema_id\":null}")
