@@ -34,8 +34,8 @@ struct Responder: Sendable {
 /// front, the body gathered into one buffer sized from Content-Length (past the size limit it is read and
 /// dropped, then answered 413), the request routed synchronously on the event loop, and the answer written
 /// from the event loop when the writer has stored the records, as one pre-encoded buffer (one pipeline
-/// hop and one writev per answer). Pipelining: while a request waits for its answer, parts of later
-/// requests are queued and socket reads are held back, so answers leave in request order. Idle or
+/// hop and one write per answer). Pipelining: while a request waits for its answer, parts of later
+/// requests are queued (socket reads are held back once 64 parts wait), so answers leave in request order. Idle or
 /// half-sent requests are closed by the read timeout.
 final class IngestHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
@@ -65,9 +65,13 @@ final class IngestHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
         process(part, context: context)
     }
 
+    /// Reads go on while an answer is owed (holding them back costs two epoll_ctl calls per request); only
+    /// a client that pipelines deeply (`maxQueuedParts` parts waiting) is held back until answers catch up.
     func read(context: ChannelHandlerContext) {
-        if busy { readPending = true } else { context.read() }
+        if busy && queued.count >= Self.maxQueuedParts { readPending = true } else { context.read() }
     }
+
+    static let maxQueuedParts = 64
 
     func process(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
         switch part {
@@ -144,7 +148,7 @@ final class IngestHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
             return
         }
         while !busy, let p = queued.popFirst() { process(p, context: context) }
-        if !busy && readPending {
+        if readPending && queued.count < Self.maxQueuedParts {
             readPending = false
             context.read()
         }
