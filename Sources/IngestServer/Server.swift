@@ -91,7 +91,6 @@ public final class IngestService: Sendable {
     /// drains what was accepted and closes the backend.
     public func run(onStarted: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: config.eventLoops)
-        let idle = TimeAmount.seconds(config.idleTimeoutSeconds)
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.backlog, value: 1024)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
@@ -102,7 +101,6 @@ public final class IngestService: Sendable {
                     // Our handler encodes answers and keeps pipelined requests in order itself: NIO's response
                     // encoder, pipelining and error handlers cost a pipeline hop each per answer part.
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
-                    try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: idle))
                     try channel.pipeline.syncOperations.addHandler(IngestHTTPHandler(service: self))
                 }
             }

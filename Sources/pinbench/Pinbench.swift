@@ -500,6 +500,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Shards per stream for --create-streams.") var shards: Int = 2
     @Flag(help: "Keep per-key order into Kinesis (one PutRecords call in flight per stream).") var ordered = false
     @Option(help: "HTTP event-loop threads (default: one per core; the writer has its own thread).") var eventLoops: Int?
+    @Option(help: "Close a connection idle this many seconds, or one whose request is not complete within them.") var idleTimeout: Int = 30
     @OptionGroup var aws: AWSOptions
 
     func run() async throws {
@@ -518,6 +519,8 @@ struct Serve: AsyncParsableCommand {
         c.maxBodyBytes = maxBodyBytes.bytes
         c.queueCapacity = max(1, queueCapacity)
         if let e = eventLoops { guard e >= 1 && e <= 256 else { fail("--event-loops must be in 1...256") }; c.eventLoops = e }
+        guard idleTimeout >= 1 else { fail("--idle-timeout must be at least 1 second") }
+        c.idleTimeoutSeconds = Int64(idleTimeout)
         guard partitions >= 1 else { fail("--partitions must be ≥ 1") }
         if let kafka {
             guard let brokers = BrokerAddress.parseList(kafka) else { fail("--kafka needs host:port[,host:port...]") }

@@ -26,6 +26,45 @@ import TestSupport
         #expect(try pinbench("log", "verify", "--data-dir", "\(dir)/data").status == 0)
     }
 
+    @Test func idleHalfSentAndTricklingClientsAreClosedAfterTheTimeout() throws {
+        // With --idle-timeout 1: a silent connection, a request whose body stops halfway, and a client that
+        // trickles a byte every 0.3 s into a large body are each closed within a few seconds, while a
+        // normal request on a fresh connection is answered.
+        let (server, base, _) = try startServer(["--idle-timeout", "1"])
+        defer { stopProcess(server) }
+        let port = base.split(separator: ":").last!
+        let script = """
+        import socket, sys, time, json
+        port = int(sys.argv[1])
+        def probe(payload, trickle):
+            c = socket.create_connection(("127.0.0.1", port)); c.settimeout(8)
+            c.sendall(payload); t0 = time.time()
+            try:
+                while True:
+                    if trickle:
+                        time.sleep(0.3); c.sendall(b"a")
+                    elif not c.recv(100):
+                        break
+            except (socket.timeout, OSError):
+                pass
+            return round(time.time() - t0, 1)
+        head = b"POST /topics/pinbench.pin HTTP/1.1\\r\\nHost: x\\r\\nContent-Type: application/vnd.kafka.json.v2+json\\r\\n"
+        out = {"idle": probe(b"", False),
+               "half": probe(head + b"Content-Length: 100\\r\\n\\r\\n{", False),
+               "trickle": probe(head + b"Content-Length: 100000\\r\\n\\r\\n{", True)}
+        print(json.dumps(out))
+        """
+        let r = try python3(["-c", script, String(port)])
+        #expect(r.status == 0, "\(r.stderr)")
+        let t = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Double] ?? [:]
+        for k in ["idle", "half", "trickle"] {
+            let s = t[k] ?? 99
+            #expect(s >= 0.5 && s < 5, "\(k) closed after \(s) s")
+        }
+        let ok = try python3(["-c", "import requests,sys; r = requests.post(sys.argv[1] + '/topics/pinbench.geo', data='{\"records\":[{\"value\":1}]}', headers={'Content-Type': 'application/vnd.kafka.json.v2+json'}); print(r.status_code)", base])
+        #expect(ok.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "200", "\(ok.stdout) \(ok.stderr)")
+    }
+
     @Test func overloadAnswers429BeforeAcceptingAndLosesNothing() throws {
         let (server, base, dir) = try startServer(["--queue-capacity", "1"])
         defer { stopProcess(server) }
