@@ -185,3 +185,40 @@ func expectJSONError(_ text: String, _ reason: JSONErrorReason, at offset: Int? 
         #expect(String(decoding: out.bytes, as: UTF8.self) == want)
     }
 }
+
+/// Request bodies in one pass: `{"records": [{"value": ...}, ...]}` with each value compacted while it is
+/// validated, as the ingest server reads them.
+@Test func arrayOfObjectsIsValidatedAndCompactedInOnePass() throws {
+    let arrayKeys = JSONKeyTable(["records"])
+    let elementKeys = JSONKeyTable(["value", "key"])
+    func run(_ text: String) throws -> (count: Int?, values: [String], keys: [Bool]) {
+        let bytes = Array(text.utf8)
+        let out = ByteBuffer()
+        var values: [String] = [], keys: [Bool] = []
+        var mark = 0
+        let n: Int? = try bytes.withUnsafeBytes { (raw) throws -> Int? in
+            var s = JSONScanner(raw)
+            return try withUnsafeTemporaryAllocation(of: JSONField.self, capacity: 2) { (f) throws(JSONError) -> Int? in
+                try s.scanArrayOfObjects(arrayKeys: arrayKeys, elementKeys: elementKeys, fields: f, compactSlot: 0, compact: out) { (i, f, _) throws(JSONError) in
+                    if i == 0 { values = []; keys = [] }
+                    values.append(String(decoding: UnsafeRawBufferPointer(start: out.base + mark, count: out.count - mark), as: UTF8.self))
+                    keys.append(f[1].kind == .string)
+                    mark = out.count
+                }
+            }
+        }
+        return (n, values, keys)
+    }
+    let r = try run(#" { "other" : [1, {"x": 2}], "records" : [ {"value" : {"a" : [1, 2], "b" : "x  y"}} , {"key": "k", "value": " s "}, {"value": 3, "value" : [ true ]} ] } "#)
+    #expect(r.count == 3)
+    #expect(r.values == [#"{"a":[1,2],"b":"x  y"}"#, #"" s ""#, "[true]"])
+    #expect(r.keys == [false, true, false])
+    // A repeated array key: the later array wins, as in Python.
+    let twice = try run(#"{"records": [{"value": 1}], "records": [{"value": {"q" : 2}}]}"#)
+    #expect(twice.count == 1 && twice.values.last == #"{"q":2}"#)
+    #expect(try run(#"{"records": []}"#).count == 0)
+    #expect(try run(#"{"recs": []}"#).count == nil)
+    for bad in [#"{"records": [1]}"#, #"{"records": [{"value": }]}"#, #"{"records": [{"value": 1}"#, #"{"records": [{"value": 1}]} x"#, "[]"] {
+        #expect(throws: JSONError.self, "\(bad)") { _ = try run(bad) }
+    }
+}
