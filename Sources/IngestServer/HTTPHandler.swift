@@ -38,27 +38,26 @@ struct Responder: Sendable {
 /// requests are queued (socket reads are held back once 64 parts wait), so answers leave in request order. Idle or
 /// half-sent requests are closed by the idle timer.
 final class IngestHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundIn = IngestDecoded
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     let service: IngestService
-    var head: HTTPRequestHead?
-    var body: ByteBuffer?
-    var tooLarge = false
     /// A request is waiting for its answer.
     var busy = false
-    /// Parts of pipelined requests that arrived while busy.
-    var queued = CircularBuffer<HTTPServerRequestPart>()
+    /// Pipelined requests that arrived while busy.
+    var queued = CircularBuffer<IngestRequest>()
     /// A read NIO asked for while busy, to be let through once the answer is out.
     var readPending = false
     var closing = false
 
     /// When the connection last delivered bytes; a check every half idle-timeout closes it when that is
-    /// longer ago than the timeout and no answer is owed (idle keep-alive or half-sent requests). One timer per
-    /// connection instead of an IdleStateHandler in the pipeline, which costs a hop per request part.
+    /// longer ago than the timeout and no answer is owed (idle keep-alive or half-sent requests), or when a
+    /// request has been arriving for longer than the timeout (a trickling client). One timer per
+    /// connection instead of an IdleStateHandler in the pipeline, which costs a hop per read.
     var lastRead = NIODeadline.now()
-    var headAt = NIODeadline.now()
+    /// When the last complete request ended (or the connection opened): bytes read after it belong to the next.
+    var lastRequestAt = NIODeadline.now()
     var idleCheck: RepeatedTask?
 
     init(service: IngestService) { self.service = service }
@@ -70,8 +69,9 @@ final class IngestHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
         idleCheck = context.eventLoop.scheduleRepeatedTask(initialDelay: every, delay: every) { _ in
             let (handler, ctx) = bound.value
             let now = NIODeadline.now()
-            // Idle, or a request begun (head read) but not finished within the timeout (a trickling client).
-            if !handler.busy && (now - handler.lastRead >= timeout || (handler.head != nil && now - handler.headAt >= timeout)) {
+            // Idle, or bytes of an unfinished request arriving for longer than the timeout.
+            let partial = handler.lastRead > handler.lastRequestAt
+            if !handler.busy && (now - handler.lastRead >= timeout || (partial && now - handler.lastRequestAt >= timeout)) {
                 handler.idleCheck?.cancel()
                 ctx.close(promise: nil)
             }
@@ -95,91 +95,64 @@ final class IngestHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let part = unwrapInboundIn(data)
-        if busy || !queued.isEmpty || closing {
-            if !closing { queued.append(part) }
-            return
+        switch unwrapInboundIn(data) {
+        case .continueExpected:
+            // curl asks before sending bodies over 1 MiB; say go on (an oversize body is read, dropped, answered 413).
+            var b = context.channel.allocator.buffer(capacity: 25)
+            b.writeStaticString("HTTP/1.1 100 Continue\r\n\r\n")
+            context.writeAndFlush(wrapOutboundOut(b), promise: nil)
+        case .request(let r):
+            lastRequestAt = NIODeadline.now()
+            if closing { return }
+            if busy || !queued.isEmpty { queued.append(r); return }
+            process(r, context: context)
         }
-        process(part, context: context)
     }
 
     /// Reads go on while an answer is owed (holding them back costs two epoll_ctl calls per request); only
-    /// a client that pipelines deeply (`maxQueuedParts` parts waiting) is held back until answers catch up.
+    /// a client that pipelines deeply (`maxQueued` requests waiting) is held back until answers catch up.
     func read(context: ChannelHandlerContext) {
-        if busy && queued.count >= Self.maxQueuedParts { readPending = true } else { context.read() }
+        if busy && queued.count >= Self.maxQueued { readPending = true } else { context.read() }
     }
 
-    static let maxQueuedParts = 64
+    static let maxQueued = 16
 
-    func process(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
-        switch part {
-        case .head(let h):
-            head = h
-            headAt = lastRead
-            tooLarge = false
-            body = nil
-            if let cl = h.headers.first(name: "content-length").flatMap(Int.init) {
-                if cl > service.config.maxBodyBytes { tooLarge = true } else if cl > 0 { body = context.channel.allocator.buffer(capacity: cl) }
-            }
-            // curl asks before sending bodies over 1 MiB; say go on (an oversize body is read, dropped, answered 413).
-            if h.version.minor >= 1, h.headers.first(name: "expect")?.lowercased() == "100-continue" {
-                var b = context.channel.allocator.buffer(capacity: 25)
-                b.writeString("HTTP/1.1 100 Continue\r\n\r\n")
-                context.writeAndFlush(wrapOutboundOut(b), promise: nil)
-            }
-        case .body(var chunk):
-            guard !tooLarge else { return }
-            if (body?.readableBytes ?? 0) + chunk.readableBytes > service.config.maxBodyBytes {
-                tooLarge = true
-                body = nil
-                return
-            }
-            if body == nil { body = chunk } else { body!.writeBuffer(&chunk) }
-        case .end:
-            guard let h = head else { return }
-            head = nil
-            busy = true
-            let keepAlive = h.isKeepAlive
-            let version = h.version
-            service.inFlight.add(1, ordering: .relaxed)
-            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-            let loop = context.eventLoop
-            let service = self.service
-            let t0 = DispatchTime.now().uptimeNanoseconds
-            let respond = Responder { make in
-                if loop.inEventLoop {
-                    let (handler, ctx) = bound.value
-                    handler.answer(make(), version: version, keepAlive: keepAlive, context: ctx)
-                    service.finished(startedNs: t0)
-                } else {
-                    loop.execute {
-                        let (handler, ctx) = bound.value
-                        handler.answer(make(), version: version, keepAlive: keepAlive, context: ctx)
-                        service.finished(startedNs: t0)
-                    }
-                }
-            }
-            let headers = h.headers
-            let header: (String) -> String? = { headers.first(name: $0) }
-            if var b = body {
-                let n = b.readableBytes
-                b.withUnsafeReadableBytes { raw in
-                    service.handle(method: h.method, path: h.uri, header: header, body: UnsafeRawBufferPointer(start: raw.baseAddress, count: n),
-                                   bodyTooLarge: tooLarge, respond: respond)
-                }
-                b.clear()
+    func process(_ r: IngestRequest, context: ChannelHandlerContext) {
+        busy = true
+        let keepAlive = r.keepAlive
+        let minor = r.minorVersion
+        service.inFlight.add(1, ordering: .relaxed)
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        let loop = context.eventLoop
+        let service = self.service
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        let respond = Responder { make in
+            if loop.inEventLoop {
+                let (handler, ctx) = bound.value
+                handler.answer(make(), minorVersion: minor, keepAlive: keepAlive, context: ctx)
+                service.finished(startedNs: t0)
             } else {
-                service.handle(method: h.method, path: h.uri, header: header, body: nil, bodyTooLarge: tooLarge, respond: respond)
+                loop.execute {
+                    let (handler, ctx) = bound.value
+                    handler.answer(make(), minorVersion: minor, keepAlive: keepAlive, context: ctx)
+                    service.finished(startedNs: t0)
+                }
             }
-            body = nil
+        }
+        if let b = r.body {
+            b.withUnsafeReadableBytes { raw in
+                service.handle(method: r.method, path: r.uri, header: r.header, body: raw, bodyTooLarge: r.tooLarge, respond: respond)
+            }
+        } else {
+            service.handle(method: r.method, path: r.uri, header: r.header, body: nil, bodyTooLarge: r.tooLarge, respond: respond)
         }
     }
 
     /// Writes the answer, then goes on with pipelined requests (or lets the held-back read through).
-    func answer(_ reply: Reply, version: HTTPVersion, keepAlive: Bool, context: ChannelHandlerContext) {
+    func answer(_ reply: Reply, minorVersion: Int, keepAlive: Bool, context: ChannelHandlerContext) {
         guard context.channel.isActive else { return }
         let close = !keepAlive || closing
-        write(reply, version: version, close: close, context: context)
+        write(reply, minorVersion: minorVersion, close: close, context: context)
         busy = false
         if close {
             closing = true
@@ -187,7 +160,7 @@ final class IngestHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
             return
         }
         while !busy, let p = queued.popFirst() { process(p, context: context) }
-        if readPending && queued.count < Self.maxQueuedParts {
+        if readPending && queued.count < Self.maxQueued {
             readPending = false
             context.read()
         }
@@ -204,13 +177,13 @@ final class IngestHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
         return m
     }()
 
-    func write(_ reply: Reply, version: HTTPVersion, close: Bool, context: ChannelHandlerContext) {
+    func write(_ reply: Reply, minorVersion: Int, close: Bool, context: ChannelHandlerContext) {
         var buf = context.channel.allocator.buffer(capacity: 160 + reply.body.count)
-        if version.minor == 1, reply.contentType == "application/json", let head = Self.jsonHeads[reply.status] {
+        if minorVersion == 1, reply.contentType == "application/json", let head = Self.jsonHeads[reply.status] {
             buf.writeBytes(head)
         } else {
             let status = HTTPResponseStatus(statusCode: reply.status)
-            buf.writeString(version.minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
+            buf.writeString(minorVersion == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
             buf.writeString("\(status.code) \(status.reasonPhrase)\r\nServer: pinbench\r\nContent-Type: \(reply.contentType)\r\nContent-Length: ")
         }
         writeDecimal(reply.body.count, into: &buf)
@@ -240,19 +213,20 @@ final class IngestHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    /// Bad HTTP (a request line or headers NIO's parser refuses): 400, or 431 for headers over the limit,
-    /// then close, unless an answer is still owed (then just close after it).
+    /// Bad HTTP (a request line or headers the decoder refuses): 400, or 431 for a head over the limit, then
+    /// close, unless an answer is still owed (then just close after it).
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         guard !closing else { return }
         closing = true
         queued.removeAll()
-        if !busy, let e = error as? HTTPParserError {
-            let tooBig = e == .headerOverflow
+        if !busy, let e = error as? IngestDecodeError {
+            let tooBig = e == .headersTooLarge
+            var why = "request headers too large"
+            if case .badRequest(let m) = e { why = "bad HTTP request: \(m)" }
             let reply = Reply(status: tooBig ? 431 : 400, contentType: "application/json",
-                              body: tooBig ? "{\"error_code\":431,\"message\":\"request headers too large\"}" : "{\"error_code\":400,\"message\":\"bad HTTP request\"}",
-                              headers: [])
+                              body: "{\"error_code\":\(tooBig ? 431 : 400),\"message\":\"\(why)\"}", headers: [])
             service.metrics.errors.withLock { $0[tooBig ? 431 : 400, default: 0] += 1 }
-            write(reply, version: .http1_1, close: true, context: context)
+            write(reply, minorVersion: 1, close: true, context: context)
         } else if !busy {
             context.close(promise: nil)
         }
