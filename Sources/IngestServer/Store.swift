@@ -202,10 +202,9 @@ final class EmbeddedStore: QueuedSink, JobSink, @unchecked Sendable {
     }
 
     private func run() {
-        let codec = Codec()
-        let out = ByteBuffer(capacity: 1 << 20)
         let partitions = partitionCount
-        var builders = (0..<(logs.count * partitions)).map { _ in RecordBatchBuilder(capacity: 64 * 1024) }
+        // Batches are sealed where they were built (header room before the records): no copy before the write.
+        var builders = (0..<(logs.count * partitions)).map { _ in RecordBatchBuilder(capacity: 64 * 1024, inPlace: true) }
         var spins = 0
         while true {
             var jobs: [IngestJob] = []
@@ -229,10 +228,8 @@ final class EmbeddedStore: QueuedSink, JobSink, @unchecked Sendable {
             var outcomes = jobs.map { [RecordOutcome](repeating: RecordOutcome(), count: $0.count) }
             for b in builders.indices where !builders[b].isEmpty {
                 let log = logs[b / partitions][b % partitions]
-                out.reset()
                 do {
-                    try builders[b].seal(into: out, codec: .none, compressor: codec)
-                    let base = try log.append(batch: UnsafeMutableRawBufferPointer(start: out.base, count: out.count))
+                    let base = try log.append(batch: builders[b].sealInPlace())
                     for (n, (ji, ri)) in slots[b].enumerated() {
                         outcomes[ji][ri].partition = Int32(b % partitions)
                         outcomes[ji][ri].offset = base + Int64(n)

@@ -52,13 +52,23 @@ public struct RecordBatchBuilder {
     @inlinable public var baseTimestamp: Int64 { _baseTimestamp }
     @inlinable public var maxTimestamp: Int64 { _maxTimestamp }
 
-    public init(capacity: Int = 64 * 1024) {
-        records = ByteBuffer(capacity: capacity)
+    /// Bytes kept free before the records: `BatchLayout.headerSize` for `sealInPlace`, else 0.
+    public let headroom: Int
+
+    /// `inPlace`: leave room for the header before the records, so `sealInPlace` needs no copy (uncompressed
+    /// batches only).
+    public init(capacity: Int = 64 * 1024, inPlace: Bool = false) {
+        headroom = inPlace ? BatchLayout.headerSize : 0
+        records = ByteBuffer(capacity: capacity + headroom)
+        records.count = headroom
     }
 
     /// Uncompressed size of the batch so far, header included.
     @inlinable
-    public var sizeInBytes: Int { BatchLayout.headerSize + records.count }
+    public var sizeInBytes: Int { BatchLayout.headerSize + records.count - headroom }
+
+    /// The encoded records (without the header room).
+    public var recordBytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: records.base + headroom, count: records.count - headroom) }
 
     @inlinable
     public var isEmpty: Bool { count == 0 }
@@ -103,6 +113,7 @@ public struct RecordBatchBuilder {
 
     public mutating func reset() {
         records.reset()
+        records.count = headroom
         _count = 0
         _baseTimestamp = 0
         _maxTimestamp = 0
@@ -118,25 +129,45 @@ public struct RecordBatchBuilder {
         let start = out.count
         _ = out.reserve(BatchLayout.headerSize)
         out.count += BatchLayout.headerSize
-        try compressor.compress(records.bytes, codec: codec, level: level, into: out)
+        try compressor.compress(recordBytes, codec: codec, level: level, into: out)
         let end = out.count
+        writeHeader(at: out.base + start, length: end - start, codec: codec, baseOffset: baseOffset, producer: producer,
+                    partitionLeaderEpoch: partitionLeaderEpoch)
+        return start..<end
+    }
+}
+
+extension RecordBatchBuilder {
+    /// Writes the header of a batch of `length` bytes (header included) at `p`, the CRC-32C last.
+    func writeHeader(at p: UnsafeMutableRawPointer, length: Int, codec: CompressionCodec, baseOffset: Int64,
+                     producer: ProducerStamp, partitionLeaderEpoch: Int32) {
+        func store<T: FixedWidthInteger>(_ v: T, _ at: Int) { (p + at).storeBytes(of: v.bigEndian, as: T.self) }
         var attributes = codec.rawValue
         if producer.isTransactional { attributes |= 0x10 }
-        out.storeBigEndian(baseOffset, at: start + BatchLayout.baseOffset)
-        out.storeBigEndian(Int32(end - start - BatchLayout.logOverhead), at: start + BatchLayout.batchLength)
-        out.storeBigEndian(partitionLeaderEpoch, at: start + BatchLayout.partitionLeaderEpoch)
-        (out.base + start + BatchLayout.magic).storeBytes(of: UInt8(2), as: UInt8.self)
-        out.storeBigEndian(attributes, at: start + BatchLayout.attributes)
-        out.storeBigEndian(count - 1, at: start + BatchLayout.lastOffsetDelta)
-        out.storeBigEndian(baseTimestamp, at: start + BatchLayout.baseTimestamp)
-        out.storeBigEndian(maxTimestamp, at: start + BatchLayout.maxTimestamp)
-        out.storeBigEndian(producer.producerId, at: start + BatchLayout.producerId)
-        out.storeBigEndian(producer.producerEpoch, at: start + BatchLayout.producerEpoch)
-        out.storeBigEndian(producer.baseSequence, at: start + BatchLayout.baseSequence)
-        out.storeBigEndian(count, at: start + BatchLayout.recordsCount)
-        let crc = CRC32C.checksum(UnsafeRawBufferPointer(start: out.base + start + BatchLayout.attributes, count: end - start - BatchLayout.attributes))
-        out.storeBigEndian(crc, at: start + BatchLayout.crc)
-        return start..<end
+        store(baseOffset, BatchLayout.baseOffset)
+        store(Int32(length - BatchLayout.logOverhead), BatchLayout.batchLength)
+        store(partitionLeaderEpoch, BatchLayout.partitionLeaderEpoch)
+        (p + BatchLayout.magic).storeBytes(of: UInt8(2), as: UInt8.self)
+        store(attributes, BatchLayout.attributes)
+        store(count - 1, BatchLayout.lastOffsetDelta)
+        store(baseTimestamp, BatchLayout.baseTimestamp)
+        store(maxTimestamp, BatchLayout.maxTimestamp)
+        store(producer.producerId, BatchLayout.producerId)
+        store(producer.producerEpoch, BatchLayout.producerEpoch)
+        store(producer.baseSequence, BatchLayout.baseSequence)
+        store(count, BatchLayout.recordsCount)
+        let crc = CRC32C.checksum(UnsafeRawBufferPointer(start: p + BatchLayout.attributes, count: length - BatchLayout.attributes))
+        store(crc, BatchLayout.crc)
+    }
+
+    /// Seals an uncompressed batch where it was built (the builder was made with `inPlace: true`): the
+    /// header goes into the room before the records; no copy. Valid until the next append or reset.
+    public func sealInPlace(baseOffset: Int64 = 0, producer: ProducerStamp = .none, partitionLeaderEpoch: Int32 = -1) -> UnsafeMutableRawBufferPointer {
+        precondition(count > 0, "sealing an empty batch")
+        precondition(headroom == BatchLayout.headerSize, "sealInPlace needs a builder made with inPlace: true")
+        writeHeader(at: records.base, length: records.count, codec: .none, baseOffset: baseOffset, producer: producer,
+                    partitionLeaderEpoch: partitionLeaderEpoch)
+        return UnsafeMutableRawBufferPointer(start: records.base, count: records.count)
     }
 }
 
