@@ -84,6 +84,23 @@ let goldenBatch = hex(
         #expect(out.toArray() == goldenBatch)
     }
 
+    @Test func sealedInPlaceEqualsTheGoldenBatchAndResetsCleanly() throws {
+        var b = RecordBatchBuilder(capacity: 16, inPlace: true)
+        let key = Array("k".utf8), value = Array("v".utf8)
+        for _ in 0..<2 {
+            key.withUnsafeBytes { k in value.withUnsafeBytes { v in b.append(key: k, value: v, timestamp: 1_700_000_000_000) } }
+            #expect(b.sizeInBytes == 70)
+            let sealed = b.sealInPlace(partitionLeaderEpoch: 0)
+            #expect(Array(sealed) == goldenBatch)
+            b.reset()
+        }
+        // The same records sealed the copying way give the same bytes after the header.
+        key.withUnsafeBytes { k in value.withUnsafeBytes { v in b.append(key: k, value: v, timestamp: 1_700_000_000_000) } }
+        let out = ByteBuffer()
+        try b.seal(into: out, codec: .none, compressor: Codec(), baseOffset: 0, partitionLeaderEpoch: 0)
+        #expect(out.toArray() == goldenBatch)
+    }
+
     @Test func readsTheGoldenBatch() throws {
         var values: [String] = []
         let h = try goldenBatch.withUnsafeBytes { buf in
