@@ -51,11 +51,13 @@ static size_t encode_avx2(const uint8_t *src, size_t n, uint8_t *dst) {
 static int have_avx2 = -1;
 
 size_t pb_base64_encode_simd(const uint8_t *src, size_t n, uint8_t *dst) {
-    if (have_avx2 < 0) {
+    int a = __atomic_load_n(&have_avx2, __ATOMIC_RELAXED);
+    if (a < 0) {
         __builtin_cpu_init();
-        have_avx2 = __builtin_cpu_supports("avx2") ? 1 : 0;
+        a = __builtin_cpu_supports("avx2") ? 1 : 0;
+        __atomic_store_n(&have_avx2, a, __ATOMIC_RELAXED);
     }
-    return have_avx2 ? encode_avx2(src, n, dst) : 0;
+    return a ? encode_avx2(src, n, dst) : 0;
 }
 #else
 size_t pb_base64_encode_simd(const uint8_t *src, size_t n, uint8_t *dst) {

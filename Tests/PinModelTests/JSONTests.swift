@@ -1,5 +1,6 @@
 import Bytes
 import PinModel
+import CPinShims
 import Foundation
 import Testing
 
@@ -220,5 +221,24 @@ func expectJSONError(_ text: String, _ reason: JSONErrorReason, at offset: Int? 
     #expect(try run(#"{"recs": []}"#).count == nil)
     for bad in [#"{"records": [1]}"#, #"{"records": [{"value": }]}"#, #"{"records": [{"value": 1}"#, #"{"records": [{"value": 1}]} x"#, "[]"] {
         #expect(throws: JSONError.self, "\(bad)") { _ = try run(bad) }
+    }
+}
+
+/// The SIMD scan for the end of a plain string run (AVX2, then SSE2, then bytes): every special byte at
+/// every position of every length up to 100 is found where it is.
+@Test func plainRunStopsAtTheFirstSpecialByte() {
+    for n in 0...100 {
+        var bytes = [UInt8](repeating: UInt8(ascii: "a"), count: n)
+        #expect(bytes.withUnsafeBufferPointer { pb_json_plain_run($0.baseAddress ?? UnsafePointer(bitPattern: 0x10)!, n) } == n)
+        for at in stride(from: 0, to: n, by: 1) {
+            for special: UInt8 in [UInt8(ascii: "\""), UInt8(ascii: "\\"), 0x00, 0x1F, 0x80, 0xFF] {
+                bytes[at] = special
+                if at + 1 < n { bytes[at + 1] = UInt8(ascii: "\"") }  // a later special byte must not win
+                let got = bytes.withUnsafeBufferPointer { pb_json_plain_run($0.baseAddress!, n) }
+                #expect(got == at, "n \(n), at \(at), byte \(special)")
+                bytes[at] = UInt8(ascii: "a")
+                if at + 1 < n { bytes[at + 1] = UInt8(ascii: "a") }
+            }
+        }
     }
 }
