@@ -5,9 +5,9 @@
 # Prints requests/s, records/s, p99 latency and the ratio to nginx. Servers are started and stopped by PID
 # on free loopback ports. pinbench answers 200 only once records are in its log, so 500-record loads write
 # hundreds of MB/s: once the kernel's dirty pages pass dirty_background_ratio, disk writeback sets the pace
-# (nginx writes nothing).
+# (nginx writes nothing). Each load starts after a sync, and the last line gives the log's write rate.
 #
-#   perf/serve_vs_nginx.sh [SECONDS] [CONNECTIONS]
+#   [ROUNDS=3] perf/serve_vs_nginx.sh [SECONDS] [CONNECTIONS]   (each figure: the median of ROUNDS runs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-10}
@@ -79,6 +79,7 @@ PIDS+=($!)
 wait_port "$NP"
 
 run() {  # port lua -> "req/s p99_ms"
+  sync  # every load starts with no dirty pages waiting for the disk (earlier loads' writes would else slow it)
   wrk -t2 -c"$CONNS" -d"${SECS}s" --latency -s "$WORK/$2.lua" "http://127.0.0.1:$1/topics/pinbench.pin" > "$WORK/wrk.out"
   python3 - "$WORK/wrk.out" <<'PY'
 import re, sys
@@ -90,13 +91,22 @@ non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
 print(rps, p99, int(non2xx.group(1)) if non2xx else 0)
 PY
 }
-printf 'wrk -t2 -c%d -d%ss on %d cores (wrk, server and nginx share them)\n' "$CONNS" "$SECS" "$(nproc)"
+ROUNDS=${ROUNDS:-3}
+printf 'wrk -t2 -c%d -d%ss on %d cores (wrk, server and nginx share them); median of %d alternating rounds\n' "$CONNS" "$SECS" "$(nproc)" "$ROUNDS"
 printf '%-22s %12s %14s %10s %8s %10s\n' load "requests/s" "records/s" "p99 ms" non-2xx "vs nginx"
+median() { tr ' ' '\n' | sort -g | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
 for load in one many mixed; do
-  read -r PR PL PE < <(run "$SP" "$load")
-  read -r NR NL NE < <(run "$NP" "$load")
+  PRS=""; PLS=""; PES=0; NRS=""; NLS=""; NES=0
+  for _ in $(seq "$ROUNDS"); do
+    read -r PR PL PE < <(run "$SP" "$load")
+    read -r NR NL NE < <(run "$NP" "$load")
+    PRS="$PRS $PR"; PLS="$PLS $PL"; PES=$((PES + PE)); NRS="$NRS $NR"; NLS="$NLS $NL"; NES=$((NES + NE))
+  done
+  PR=$(echo $PRS | median); PL=$(echo $PLS | median); NR=$(echo $NRS | median); NL=$(echo $NLS | median)
   n=$([ "$load" = one ] && echo 1 || echo 500)
   label=$([ "$load" = mixed ] && echo "pinbench, 500 mixed" || echo "pinbench, $n-record")
-  printf '%-22s %12.0f %14.0f %10.2f %8d %10.2f\n' "$label" "$PR" "$(echo "$PR*$n" | bc -l)" "$PL" "$PE" "$(echo "$PR/$NR" | bc -l)"
-  printf '%-22s %12.0f %14s %10.2f %8d\n' "nginx fixed 200" "$NR" "-" "$NL" "$NE"
+  printf '%-22s %12.0f %14.0f %10.2f %8d %10.2f   (rounds:%s)\n' "$label" "$PR" "$(echo "$PR*$n" | bc -l)" "$PL" "$PES" "$(echo "$PR/$NR" | bc -l)" "$PRS"
+  printf '%-22s %12.0f %14s %10.2f %8d\n' "nginx fixed 200" "$NR" "-" "$NL" "$NES"
 done
+LOG_MB=$(du -sm "$WORK/data" | cut -f1)
+printf 'pinbench wrote %d MB of log in %d s of loads (%.0f MB/s on average)\n' "$LOG_MB" $((3 * ROUNDS * SECS)) "$(echo "$LOG_MB / (3 * $ROUNDS * $SECS)" | bc -l)"
