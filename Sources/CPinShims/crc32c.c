@@ -99,39 +99,39 @@ static inline uint32_t crc_shift(uint32_t zeros[][256], uint32_t crc) {
     return zeros[0][crc & 0xff] ^ zeros[1][(crc >> 8) & 0xff] ^ zeros[2][(crc >> 16) & 0xff] ^ zeros[3][crc >> 24];
 }
 
+/* Runs of three blocks of `block` bytes: three crc32 streams side by side, then combined. */
+__attribute__((target("sse4.2")))
+static inline uint64_t crc_3way(uint64_t c, const unsigned char **pp, size_t *lenp, size_t block, uint32_t zeros[][256]) {
+    const unsigned char *p = *pp;
+    size_t len = *lenp;
+    while (len >= 3 * block) {
+        uint64_t c1 = 0, c2 = 0;
+        const unsigned char *end = p + block;
+        do {
+            uint64_t a, b, d;
+            memcpy(&a, p, 8); memcpy(&b, p + block, 8); memcpy(&d, p + 2 * block, 8);
+            c = _mm_crc32_u64(c, a); c1 = _mm_crc32_u64(c1, b); c2 = _mm_crc32_u64(c2, d);
+            p += 8;
+        } while (p < end);
+        c = crc_shift(zeros, (uint32_t)c) ^ (uint32_t)c1;
+        c = crc_shift(zeros, (uint32_t)c) ^ (uint32_t)c2;
+        p += 2 * block;
+        len -= 3 * block;
+    }
+    *pp = p;
+    *lenp = len;
+    return c;
+}
+
 __attribute__((target("sse4.2")))
 static uint32_t crc32c_hw(uint32_t crc, const void *data, size_t len) {
     const unsigned char *p = (const unsigned char *)data;
     uint64_t c = (uint32_t)~crc;
     while (len && ((uintptr_t)p & 7)) { c = _mm_crc32_u8((uint32_t)c, *p++); len--; }
-    if (len >= 3 * CRC_SHORT && !__atomic_load_n(&shift_ready, __ATOMIC_ACQUIRE)) pthread_once(&shift_once, build_shift_tables);
-    while (len >= 3 * CRC_LONG) {
-        uint64_t c1 = 0, c2 = 0;
-        const unsigned char *end = p + CRC_LONG;
-        do {
-            uint64_t a, b, d;
-            memcpy(&a, p, 8); memcpy(&b, p + CRC_LONG, 8); memcpy(&d, p + 2 * CRC_LONG, 8);
-            c = _mm_crc32_u64(c, a); c1 = _mm_crc32_u64(c1, b); c2 = _mm_crc32_u64(c2, d);
-            p += 8;
-        } while (p < end);
-        c = crc_shift(crc_long, (uint32_t)c) ^ (uint32_t)c1;
-        c = crc_shift(crc_long, (uint32_t)c) ^ (uint32_t)c2;
-        p += 2 * CRC_LONG;
-        len -= 3 * CRC_LONG;
-    }
-    while (len >= 3 * CRC_SHORT) {
-        uint64_t c1 = 0, c2 = 0;
-        const unsigned char *end = p + CRC_SHORT;
-        do {
-            uint64_t a, b, d;
-            memcpy(&a, p, 8); memcpy(&b, p + CRC_SHORT, 8); memcpy(&d, p + 2 * CRC_SHORT, 8);
-            c = _mm_crc32_u64(c, a); c1 = _mm_crc32_u64(c1, b); c2 = _mm_crc32_u64(c2, d);
-            p += 8;
-        } while (p < end);
-        c = crc_shift(crc_short, (uint32_t)c) ^ (uint32_t)c1;
-        c = crc_shift(crc_short, (uint32_t)c) ^ (uint32_t)c2;
-        p += 2 * CRC_SHORT;
-        len -= 3 * CRC_SHORT;
+    if (len >= 3 * CRC_SHORT) {
+        if (!__atomic_load_n(&shift_ready, __ATOMIC_ACQUIRE)) pthread_once(&shift_once, build_shift_tables);
+        c = crc_3way(c, &p, &len, CRC_LONG, crc_long);
+        c = crc_3way(c, &p, &len, CRC_SHORT, crc_short);
     }
     while (len >= 8) { uint64_t w; memcpy(&w, p, 8); c = _mm_crc32_u64(c, w); p += 8; len -= 8; }
     while (len--) c = _mm_crc32_u8((uint32_t)c, *p++);
