@@ -30,13 +30,13 @@ struct Responder: Sendable {
     func later(_ make: @escaping @Sendable () -> Reply) { send(make) }
 }
 
-/// The HTTP/1.1 side of `pinbench serve`, straight on SwiftNIO (no async hops): NIO's request decoder in
-/// front, the body gathered into one buffer sized from Content-Length (past the size limit it is read and
-/// dropped, then answered 413), the request routed synchronously on the event loop, and the answer written
-/// from the event loop when the writer has stored the records, as one pre-encoded buffer (one pipeline
-/// hop and one write per answer). Pipelining: while a request waits for its answer, parts of later
-/// requests are queued (socket reads are held back once 64 parts wait), so answers leave in request order. Idle or
-/// half-sent requests are closed by the idle timer.
+/// The HTTP/1.1 side of `pinbench serve`, straight on SwiftNIO (no async hops): `IngestRequestDecoder` in
+/// front hands over complete requests (bodies over the limit read and dropped, then answered 413); each is
+/// routed synchronously on the event loop, and the answer is written from the event loop when the writer has
+/// stored the records, as one pre-encoded buffer (one pipeline hop and one write per answer). Pipelining:
+/// while a request waits for its answer, later requests are queued (socket reads are held back once 16
+/// wait), so answers leave in request order. Idle connections and unfinished requests are closed by the
+/// idle timer.
 final class IngestHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = IngestDecoded
     typealias OutboundIn = ByteBuffer
@@ -198,7 +198,8 @@ final class IngestHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
         buf.writeStaticString("\r\n")
         buf.writeBytes(reply.body)
         if close {
-            context.writeAndFlush(wrapOutboundOut(buf)).whenComplete { _ in context.close(promise: nil) }
+            let channel = context.channel
+            context.writeAndFlush(wrapOutboundOut(buf)).whenComplete { _ in channel.close(promise: nil) }
         } else {
             context.writeAndFlush(wrapOutboundOut(buf), promise: nil)
         }

@@ -335,10 +335,8 @@ final class KafkaForwarder: QueuedSink, JobSink, @unchecked Sendable {
                     let p = j.records[i].partition >= 0 ? Int(j.records[i].partition) : nil
                     do {
                         try producer.send(to: handles[j.kind], partition: p, key: j.key(i), value: j.value(i), timestamp: ts, token: token, onDelivery: delivered)
-                    } catch let e as KafkaClientError {
-                        pending.settle(token) { o in o.error = e.message; o.errorCode = "\(e.kind)" }
                     } catch {
-                        pending.settle(token) { o in o.error = "\(error)"; o.errorCode = "Unknown" }
+                        pending.settle(token) { o in o.error = error.message; o.errorCode = "\(error.kind)" }
                     }
                 }
                 if pending.jobs.count > 4096 { break }
