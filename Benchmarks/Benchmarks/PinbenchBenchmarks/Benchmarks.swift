@@ -63,6 +63,52 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
+    // The ingest server's body pass: a Kafka REST request of 500 pins as Python's json.dumps writes it
+    // (spaces after ':' and ','), validated once with each value compacted into one block as it is met.
+    let restBody: [UInt8] = {
+        var b: [UInt8] = Array(#"{"records": ["#.utf8)
+        for i in 0..<500 {
+            if i > 0 { b.append(contentsOf: ", ".utf8) }
+            b.append(contentsOf: #"{"value": "#.utf8)
+            let r = corpus.record(0, i)
+            for c in r {
+                b.append(c)
+                if c == UInt8(ascii: ",") || c == UInt8(ascii: ":") { b.append(0x20) }  // json.dumps separators (and inside strings: still valid)
+            }
+            b.append(UInt8(ascii: "}"))
+        }
+        b.append(contentsOf: "]}".utf8)
+        return b
+    }()
+    Benchmark("Ingest body: validate + compact, 500 pins in one pass", configuration: .init(scalingFactor: .one)) { benchmark in
+        let arrayKeys = JSONKeyTable(["records"]), elementKeys = JSONKeyTable(["value", "key", "partition"])
+        let out = ByteBuffer(capacity: restBody.count + 64)
+        let fields = UnsafeMutableBufferPointer<JSONField>.allocate(capacity: 3)
+        defer { fields.deallocate() }
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            out.reset()
+            let n = try restBody.withUnsafeBytes { raw in
+                var s = JSONScanner(raw)
+                return try s.scanArrayOfObjects(arrayKeys: arrayKeys, elementKeys: elementKeys, fields: fields, compactSlot: 0, compact: out) { _, _, _ in }
+            }
+            blackHole(n)
+            blackHole(out.count)
+        }
+    }
+
+    // Base64 of 1 MiB (Kinesis record data): AVX2 blocks of 24 bytes, scalar tail.
+    let raw1M = (0..<(1 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 2_654_435_761 >> 13) }
+    Benchmark("Base64 encode (1 MiB)", configuration: .init(scalingFactor: .one)) { benchmark in
+        let out = ByteBuffer(capacity: Base64.encodedCount(raw1M.count) + 16)
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            out.reset()
+            raw1M.withUnsafeBytes { Base64.encode($0, into: out) }
+            blackHole(out.count)
+        }
+    }
+
     // JSON decode: the same into record structs with Swift Strings (allocates per long string).
     Benchmark("JSON decode to records (6000 records)") { benchmark in
         for _ in benchmark.scaledIterations {
