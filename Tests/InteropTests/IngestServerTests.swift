@@ -21,8 +21,8 @@ import TestSupport
         let r = try python3([peer("ingest_client"), base, "\(dir)/emu", pinbenchBinary(), "\(dir)/data", "s3cret"])
         #expect(r.status == 0, "client: \(r.stdout) \(r.stderr)")
         let summary = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
-        #expect(summary?["sent"] as? Int == 247)
-        #expect((summary?["cases"] as? [String])?.count == 13)
+        #expect(summary?["sent"] as? Int == 248)
+        #expect((summary?["cases"] as? [String])?.count == 14)
         #expect(try pinbench("log", "verify", "--data-dir", "\(dir)/data").status == 0)
     }
 
