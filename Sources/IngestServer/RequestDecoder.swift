@@ -73,6 +73,10 @@ struct IngestRequestDecoder: ByteToMessageDecoder {
     mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
         switch state {
         case .head:
+            // Empty lines before a request line are ignored (RFC 9112 §2.2; some clients send a CRLF after a body).
+            while let b = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self), b == 0x0D || b == 0x0A {
+                buffer.moveReaderIndex(forwardBy: 1)
+            }
             guard let end = find(buffer, "\r\n\r\n") else {
                 if buffer.readableBytes > maxHead { throw IngestDecodeError.headersTooLarge }
                 return .needMoreData

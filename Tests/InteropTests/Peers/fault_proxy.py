@@ -2,7 +2,7 @@
 
   fault_proxy.py LISTEN_PORT UPSTREAM_PORT SEED [STATS_FILE]
 
-For PutRecords calls, at random (seeded):
+For PutRecords calls, at random (seeded; the first three calls get a partial failure, a 500 and throttling):
   - partial failure: some entries are removed before forwarding and answered as
     ProvisionedThroughputExceededException (FailedRecordCount > 0), the others stored by moto;
   - 500 InternalFailure without forwarding;
@@ -27,6 +27,8 @@ import os
 NO_DROP_AFTER = os.environ.get("NO_DROP_AFTER") == "1"
 STATS_FILE = sys.argv[4] if len(sys.argv) > 4 else None
 rng = random.Random(SEED)
+put_calls = 0
+FIRST_ROLLS = [0.5, 0.0, 0.10]  # partial failure, 500 InternalFailure, throttling (see handle_any)
 lock = threading.Lock()
 stats = {"requests": 0, "partial": 0, "failed_entries": 0, "http500": 0, "throttled": 0, "slow": 0,
          "dropped_before": 0, "dropped_after": 0, "dropped_after_entries": 0, "forwarded": 0}
@@ -88,6 +90,12 @@ class Handler(BaseHTTPRequestHandler):
         with lock:
             roll = rng.random()
             picks = rng.random()
+            # The first three PutRecords calls get a partial failure, a 500 and throttling, whatever the draw:
+            # every kind is then seen however few calls a run makes (the producer's batching decides that).
+            global put_calls
+            if put_calls < len(FIRST_ROLLS):
+                roll = FIRST_ROLLS[put_calls]
+            put_calls += 1
         if roll < 0.08:
             bump("http500")
             self.error(500, "InternalFailure", "injected by fault_proxy")
