@@ -111,11 +111,8 @@ def main():
             rest = tail[n:]
         return statuses, bodies
 
-    def raw_exchange(payload, answers, timeout=10):
-        c = socket.create_connection((host, int(port)))
-        c.settimeout(timeout)
-        c.sendall(payload)
-        got = b""
+    def read_answers(c, got, answers):
+        """Reads from socket c until `answers` whole answers are in got (or EOF or the timeout)."""
         try:
             while len(split_answers(got)[0]) < answers:
                 d = c.recv(65536)
@@ -124,6 +121,13 @@ def main():
                 got += d
         except socket.timeout:
             pass
+        return got
+
+    def raw_exchange(payload, answers, timeout=10):
+        c = socket.create_connection((host, int(port)))
+        c.settimeout(timeout)
+        c.sendall(payload)
+        got = read_answers(c, b"", answers)
         c.close()
         return got
     auth = f"X-API-Key: {key}\r\n".encode() if key else b""
@@ -168,15 +172,7 @@ def main():
     got = first
     if first.startswith(b"HTTP/1.1 100"):
         c.sendall(body)
-        got = first.split(b"\r\n\r\n", 1)[1]
-        try:
-            while len(split_answers(got)[0]) < 1:
-                d = c.recv(65536)
-                if not d:
-                    break
-                got += d
-        except socket.timeout:
-            pass
+        got = read_answers(c, first.split(b"\r\n\r\n", 1)[1], 1)
     c.close()
     st, bd = split_answers(got)
     if not first.startswith(b"HTTP/1.1 100") or st != [200] or len(bd[0].get("offsets", [])) != 1:
