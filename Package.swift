@@ -10,7 +10,9 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "pinbench", targets: ["pinbench"]),
+        .library(name: "Platform", targets: ["Platform"]),
         .library(name: "Bytes", targets: ["Bytes"]),
+        .library(name: "JSON", targets: ["JSON"]),
         .library(name: "PinModel", targets: ["PinModel"]),
         .library(name: "PinEmulator", targets: ["PinEmulator"]),
         .library(name: "RingBuffers", targets: ["RingBuffers"]),
@@ -45,18 +47,20 @@ let package = Package(
         .target(name: "CPinShims"),
         .target(name: "CCurlShim", dependencies: ["CCurl"]),
 
+        .target(name: "Platform", swiftSettings: strict),
         .target(name: "Bytes", dependencies: ["CPinShims"], swiftSettings: strict),
-        .target(name: "PinModel", dependencies: ["Bytes", "CPinShims"], swiftSettings: strict),
+        .target(name: "JSON", dependencies: ["Bytes", "CPinShims"], swiftSettings: strict),
+        .target(name: "PinModel", dependencies: ["Bytes", "JSON"], swiftSettings: strict),
         .target(name: "PinEmulator", dependencies: ["PinModel"], swiftSettings: strict),
         .target(name: "RingBuffers", swiftSettings: strict),
         .target(name: "Codecs", dependencies: ["Bytes", "CZstd", "CLZ4", "CZlib", "CSnappy", "CPinShims"], swiftSettings: strict),
         .target(name: "KafkaWire", dependencies: ["Codecs", "Bytes"], swiftSettings: strict),
-        .target(name: "KafkaClient", dependencies: ["KafkaWire", "Codecs", "Bytes", "RingBuffers"], swiftSettings: strict),
-        .target(name: "KafkaLog", dependencies: ["KafkaWire", "Codecs"], swiftSettings: strict),
+        .target(name: "KafkaClient", dependencies: ["KafkaWire", "Codecs", "Bytes", "RingBuffers", "Platform"], swiftSettings: strict),
+        .target(name: "KafkaLog", dependencies: ["KafkaWire", "Codecs", "Platform"], swiftSettings: strict),
         .target(
             name: "Pipeline",
             dependencies: [
-                "PinModel", "PinEmulator", "RingBuffers", "KafkaWire", "KafkaLog", "KafkaClient", "AWSClient", "Codecs", "CPinShims", "CNuma",
+                "PinModel", "PinEmulator", "RingBuffers", "KafkaWire", "KafkaLog", "KafkaClient", "AWSClient", "Codecs", "CPinShims", "CNuma", "JSON", "Platform",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
             swiftSettings: strict
@@ -64,31 +68,31 @@ let package = Package(
         .target(
             name: "IngestServer",
             dependencies: [
-                "PinModel", "KafkaWire", "KafkaLog", "KafkaClient", "AWSClient", "Bytes", "RingBuffers", "Pipeline",
+                "PinModel", "KafkaWire", "KafkaLog", "KafkaClient", "AWSClient", "Bytes", "RingBuffers", "JSON", "Platform",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),
-        .target(name: "TableStore", dependencies: ["Bytes", "Codecs", "PinModel"], swiftSettings: strict),
-        .target(name: "Cleaning", dependencies: ["Bytes", "PinModel", "TableStore", "KafkaLog", "KafkaWire"], swiftSettings: strict),
+        .target(name: "TableStore", dependencies: ["Bytes", "Codecs", "JSON", "Platform"], swiftSettings: strict),
+        .target(name: "Cleaning", dependencies: ["Bytes", "JSON", "PinModel", "Platform", "TableStore", "KafkaLog", "KafkaWire"], swiftSettings: strict),
         .target(name: "Analytics", dependencies: ["TableStore"], swiftSettings: strict),
-        .target(name: "Landing", dependencies: ["AWSClient", "Bytes", "PinModel", "TableStore", "KafkaLog", "KafkaWire", "KafkaClient"], swiftSettings: strict),
-        .target(name: "AWSClient", dependencies: ["Bytes", "PinModel", "CCurl", "CCurlShim", "CCrypto"], swiftSettings: strict),
-        .target(name: "TableSync", dependencies: ["AWSClient", "TableStore", "PinModel"], swiftSettings: strict),
-        .target(name: "Streaming", dependencies: ["AWSClient", "Cleaning", "TableStore", "PinModel"], swiftSettings: strict),
-        .target(name: "Reports", dependencies: ["Pipeline", "PinModel", "Codecs", .product(name: "Histogram", package: "hdrhistogram-swift")], swiftSettings: strict),
+        .target(name: "Landing", dependencies: ["AWSClient", "Bytes", "JSON", "Platform", "TableStore", "KafkaLog", "KafkaWire", "KafkaClient"], swiftSettings: strict),
+        .target(name: "AWSClient", dependencies: ["Bytes", "JSON", "Platform", "CCurl", "CCurlShim", "CCrypto"], swiftSettings: strict),
+        .target(name: "TableSync", dependencies: ["AWSClient", "TableStore", "JSON", "Platform"], swiftSettings: strict),
+        .target(name: "Streaming", dependencies: ["AWSClient", "Cleaning", "TableStore", "PinModel", "JSON", "Platform"], swiftSettings: strict),
+        .target(name: "Reports", dependencies: ["Pipeline", "JSON", "Platform", .product(name: "Histogram", package: "hdrhistogram-swift")], swiftSettings: strict),
         .executableTarget(
             name: "pinbench",
             dependencies: [
-                "Pipeline", "Reports", "IngestServer", "TableStore", "Cleaning", "Analytics", "Landing", "AWSClient", "Streaming", "TableSync", "PinModel", "PinEmulator", "KafkaWire", "KafkaLog", "KafkaClient", "Codecs", "Bytes",
+                "Pipeline", "Reports", "IngestServer", "TableStore", "Cleaning", "Analytics", "Landing", "AWSClient", "Streaming", "TableSync", "PinModel", "PinEmulator", "KafkaWire", "KafkaLog", "KafkaClient", "Codecs", "Bytes", "JSON", "Platform",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
         ),
 
-        .testTarget(name: "PinModelTests", dependencies: ["PinModel", "PinEmulator"]),
+        .testTarget(name: "PinModelTests", dependencies: ["PinModel", "PinEmulator", "JSON", "Bytes"]),
         .testTarget(name: "KafkaWireTests", dependencies: ["KafkaWire", "Codecs"]),
         .testTarget(name: "KafkaLogTests", dependencies: ["KafkaLog", "KafkaWire", "Codecs"]),
         .testTarget(name: "AWSTests", dependencies: ["AWSClient", "Bytes"]),

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Platform
 
 /// Where an AWS client points and who it signs as.
 public struct AWSConfig: Sendable {
@@ -16,6 +17,8 @@ public struct AWSConfig: Sendable {
     public var maxAttempts = 10
     public var backoffBaseMs = 25.0
     public var backoffCapMs = 2_000.0
+    /// The backoff policy of every retried call (full jitter, as the AWS SDKs).
+    public var retryPolicy: RetryPolicy { .aws(baseMs: backoffBaseMs, capMs: backoffCapMs) }
     public var verifyTLS = true
 
     public init(region: String, credentials: Credentials, endpoint: String? = nil) {

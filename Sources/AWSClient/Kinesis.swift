@@ -1,5 +1,7 @@
 import Bytes
+import Platform
 import PinModel
+import JSON
 
 /// One record read back from a stream.
 public struct KinesisRecord: Sendable {

@@ -2,7 +2,8 @@
 import Glibc
 #endif
 import Bytes
-import PinModel
+import JSON
+import Platform
 
 public struct KinesisProducerConfig: Sendable {
     /// Stream names; `send` takes an index into this list.
@@ -109,18 +110,6 @@ final class PutBatch {
         guard !sealed else { return }
         body.append("]}")
         sealed = true
-    }
-}
-
-func appendJSONString(_ s: String, to out: inout [UInt8]) {
-    for c in s.utf8 {
-        switch c {
-        case UInt8(ascii: "\""), UInt8(ascii: "\\"): out.append(UInt8(ascii: "\\")); out.append(c)
-        case 0..<0x20:
-            let hex = Array("0123456789abcdef".utf8)
-            out.append(contentsOf: "\\u00".utf8); out.append(hex[Int(c >> 4)]); out.append(hex[Int(c & 15)])
-        default: out.append(c)
-        }
     }
 }
 
@@ -269,10 +258,11 @@ public final class KinesisProducer {
         highest = Array(repeating: [:], count: config.streams.count)
         buckets = Array(repeating: (0, 0, 0), count: config.streams.count)
         headers = config.streams.map { name in
-            var h = Array(#"{"StreamName":""#.utf8)
-            appendJSONString(name, to: &h)
-            h.append(contentsOf: #"","Records":["#.utf8)
-            return h
+            let h = ByteBuffer(capacity: 64 + name.utf8.count)
+            h.append(#"{"StreamName":"#)
+            JSONWriter.appendQuoted(name, to: h)
+            h.append(#","Records":["#)
+            return Array(h.bytes)
         }
     }
 
@@ -316,12 +306,9 @@ public final class KinesisProducer {
         b.beginEntry()
         e.append(#"{"Data":""#)
         Base64.encode(data, into: e)
-        e.append(#"","PartitionKey":""#)
-        for c in key.bindMemory(to: UInt8.self) {
-            if c == UInt8(ascii: "\"") || c == UInt8(ascii: "\\") { e.append(UInt8(ascii: "\\")) }
-            if c < 0x20 { e.append(UInt8(ascii: "_")) } else { e.append(c) }
-        }
-        e.append(#""}"#)
+        e.append(#"","PartitionKey":"#)
+        JSONWriter.appendQuoted(key, to: e)
+        e.append(UInt8(ascii: "}"))
         b.endEntry(records: tokens.count)
         for t in tokens { b.tokenBytes.append(native: t) }
         b.rawBytes += raw
@@ -375,14 +362,9 @@ public final class KinesisProducer {
             // Everything waits on a backoff or the shaper: sleep a little instead of spinning.
             let next = queue.map(\.notBeforeMs).min() ?? now
             let ms = max(1.0, min(Double(waitMs), next - monotonicMs()))
-            usleepMs(ms)
+            sleepMs(ms)
         }
         startReady(now: monotonicMs())
-    }
-
-    func usleepMs(_ ms: Double) {
-        var ts = timespec(tv_sec: Int(ms / 1000), tv_nsec: Int(ms.truncatingRemainder(dividingBy: 1000) * 1e6))
-        nanosleep(&ts, nil)
     }
 
     func shapeAllows(_ b: PutBatch, now: Double) -> Bool {
@@ -527,10 +509,7 @@ public final class KinesisProducer {
         recycle(b)
     }
 
-    func backoffMs(_ attempt: Int) -> Double {
-        let cap = min(service.config.backoffCapMs, service.config.backoffBaseMs * Double(1 << min(attempt, 20)))
-        return Double(Digest.randomUInt64() % 1_000_000) / 1_000_000 * cap
-    }
+    func backoffMs(_ attempt: Int) -> Double { service.config.retryPolicy.delayMs(attempt: attempt) }
 
     func retryOrFail(_ b: PutBatch, code: String, message: String, retriable: Bool) {
         let now = monotonicMs()

@@ -2,7 +2,8 @@
 import Glibc
 #endif
 import Bytes
-import PinModel
+import Platform
+import JSON
 
 /// One AWS service endpoint: builds signed requests and runs control-plane calls with retries.
 /// Used by one thread at a time (its HTTP engine is not thread-safe); it may be handed to another thread.
@@ -35,16 +36,11 @@ public final class AWSService: @unchecked Sendable {
         self.http = http ?? HTTPEngine(connectTimeoutMs: config.connectTimeoutMs, verifyTLS: config.verifyTLS)
     }
 
-    static func nowUnix() -> Int64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return Int64(ts.tv_sec)
-    }
 
     /// A signed request. `path` is the wire path (already percent-encoded where needed), `query` raw pairs.
     public func request(method: String, path: String, query: [(String, String)] = [], headers extra: [(String, String)],
                         body: [UInt8], bodyBuffer: ByteBuffer? = nil, signPayload: Bool = false) -> HTTPRequest {
-        let amzDate = SigV4Signer.amzDate(unixSeconds: AWSService.nowUnix())
+        let amzDate = SigV4Signer.amzDate(unixSeconds: wallSeconds())
         let day = String(amzDate.prefix(8))
         if day != keyDate { key = signer.signingKey(date: day); keyDate = day }
         let payloadHash = Digest.hex(bodyBuffer.map { Digest.sha256($0.bytes) } ?? Digest.sha256(body))
@@ -90,12 +86,8 @@ public final class AWSService: @unchecked Sendable {
         return (code, message)
     }
 
-    /// Sleeps for the full-jitter backoff of attempt `n` (0-based).
-    public func backoff(attempt n: Int) {
-        let cap = min(config.backoffCapMs, config.backoffBaseMs * Double(1 << min(n, 20)))
-        let ms = Double(Digest.randomUInt64() % 1_000_000) / 1_000_000 * cap
-        usleep(UInt32(ms * 1000))
-    }
+    /// Sleeps for the backoff of attempt `n` (0-based) under the configured retry policy.
+    public func backoff(attempt n: Int) { sleepMs(config.retryPolicy.delayMs(attempt: n)) }
 
     /// A control-plane call: signs, sends, retries what is retriable within the deadline.
     public func call(_ operation: String, method: String, path: String, query: [(String, String)] = [],
@@ -113,8 +105,3 @@ public final class AWSService: @unchecked Sendable {
     }
 }
 
-public func monotonicMs() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) * 1000 + Double(ts.tv_nsec) / 1e6
-}

@@ -4,7 +4,10 @@ import Glibc
 import Dispatch
 import Bytes
 import PinModel
+import Platform
+import Synchronization
 import TableStore
+import JSON
 
 /// The cleaned tables' schemas (spec §3: column order as the notebook's output).
 public enum CleanSchemas {
@@ -110,7 +113,7 @@ public struct CleanError: Error, CustomStringConvertible {
 /// Batch cleaning: reads a source, cleans each table's records in column batches, removes duplicates,
 /// dead-letters what cannot be a row, writes Parquet files and appends one Delta commit per table.
 public enum Cleaner {
-    public static func run(source: CleanSource, options: CleanOptions, now: @escaping @Sendable () -> Int64 = { wallMs() }) throws -> CleanReport {
+    public static func run(source: CleanSource, options: CleanOptions, now: @escaping @Sendable () -> Int64 = { wallMillis() }) throws -> CleanReport {
         let t0 = monotonicSeconds()
         try createDirectories(options.tablesDir)
         let kinds = RecordKind.allCases
@@ -121,8 +124,8 @@ public enum Cleaner {
         }
         if options.parallel {
             // Real threads (not Dispatch's width-limited pool): each table's write stage blocks on a queue.
-            let threads = kinds.indices.map { i in spawnThread { work(i) } }
-            for t in threads { joinThread(t) }
+            let threads = kinds.indices.map { i in StageThread(name: "clean-\(kinds[i].name)") { work(i) } }
+            for t in threads { t.join() }
         } else {
             for i in kinds.indices { work(i) }
         }
@@ -167,52 +170,13 @@ public enum Cleaner {
 }
 
 /// Collects per-thread results.
-final class ResultBox: @unchecked Sendable {
-    private let lock = NSLockLite()
-    private var items: [Result<KindReport, any Error>?]
-    init(count: Int) { items = Array(repeating: nil, count: count) }
-    func set(_ i: Int, _ r: Result<KindReport, any Error>) { lock.withLock { items[i] = r } }
-    var values: [Result<KindReport, any Error>?] { lock.withLock { items } }
+final class ResultBox: Sendable {
+    private let items: Mutex<[Result<KindReport, any Error>?]>
+    init(count: Int) { items = Mutex(Array(repeating: nil, count: count)) }
+    func set(_ i: Int, _ r: sending Result<KindReport, any Error>) { items.withLock { $0[i] = r } }
+    var values: [Result<KindReport, any Error>?] { items.withLock { $0 } }
 }
 
-final class NSLockLite: @unchecked Sendable {
-    private var m = pthread_mutex_t()
-    init() { pthread_mutex_init(&m, nil) }
-    deinit { pthread_mutex_destroy(&m) }
-    func withLock<R>(_ body: () throws -> R) rethrows -> R {
-        pthread_mutex_lock(&m)
-        defer { pthread_mutex_unlock(&m) }
-        return try body()
-    }
-}
-
-/// Starts a joinable thread running `body`.
-func spawnThread(_ body: @escaping @Sendable () -> Void) -> pthread_t {
-    final class Box { let body: @Sendable () -> Void; init(_ b: @escaping @Sendable () -> Void) { body = b } }
-    let ctx = Unmanaged.passRetained(Box(body)).toOpaque()
-    var t = pthread_t()
-    let rc = pthread_create(&t, nil, { raw in
-        let box = Unmanaged<AnyObject>.fromOpaque(raw!).takeRetainedValue() as! Box
-        box.body()
-        return nil
-    }, ctx)
-    precondition(rc == 0, "pthread_create failed: \(rc)")
-    return t
-}
-
-func joinThread(_ t: pthread_t) { pthread_join(t, nil) }
-
-public func monotonicSeconds() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-}
-
-public func wallMs() -> Int64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_REALTIME, &ts)
-    return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
-}
 
 // MARK: one table
 
@@ -229,7 +193,7 @@ final class KindCleaner {
     var out: ColumnBatch { job.batch }
     let free = Channel<CleanJob>()
     let full = Channel<CleanJob>()
-    var writeThread: pthread_t?
+    var writeThread: StageThread?
     let stage = WriteStage()
     let keys: JSONKeyTable
     let fields: UnsafeMutableBufferPointer<JSONField>
@@ -261,7 +225,7 @@ final class KindCleaner {
         fields = .allocate(capacity: 16)
         let (full, free, stage, writer) = (self.full, self.free, self.stage, self.writer)
         nonisolated(unsafe) let w = writer
-        writeThread = spawnThread {
+        writeThread = StageThread(name: "clean-write-\(kind.name)") {
             while let j = full.take() {
                 if stage.error == nil {
                     do { try stage.write(j, to: w) } catch { stage.error = error }
@@ -276,7 +240,7 @@ final class KindCleaner {
     func finish() throws {
         try flush()
         full.close()
-        if let t = writeThread { joinThread(t); writeThread = nil }
+        if let t = writeThread { t.join(); writeThread = nil }
         if let e = stage.error { throw e }
         report.written = stage.written
         report.duplicates = stage.duplicates
@@ -466,46 +430,6 @@ final class WriteStage: @unchecked Sendable {
     }
 }
 
-/// A blocking queue between two threads (mutex and condition variable).
-final class Channel<T>: @unchecked Sendable {
-    private var m = pthread_mutex_t()
-    private var c = pthread_cond_t()
-    private var items: [T] = []
-    private var closed = false
-
-    init() {
-        pthread_mutex_init(&m, nil)
-        pthread_cond_init(&c, nil)
-    }
-
-    deinit {
-        pthread_mutex_destroy(&m)
-        pthread_cond_destroy(&c)
-    }
-
-    func put(_ v: T) {
-        pthread_mutex_lock(&m)
-        items.append(v)
-        pthread_cond_broadcast(&c)
-        pthread_mutex_unlock(&m)
-    }
-
-    /// The next item; nil once closed and drained.
-    func take() -> T? {
-        pthread_mutex_lock(&m)
-        defer { pthread_mutex_unlock(&m) }
-        while items.isEmpty && !closed { pthread_cond_wait(&c, &m) }
-        return items.isEmpty ? nil : items.removeFirst()
-    }
-
-    func close() {
-        pthread_mutex_lock(&m)
-        closed = true
-        pthread_cond_broadcast(&c)
-        pthread_mutex_unlock(&m)
-    }
-}
-
 // MARK: dead letters
 
 /// `<tables>/_dead_letter/<table>-<run>.jsonl`: one JSON object per refused record with where it came
@@ -539,7 +463,7 @@ final class DeadLetterWriter {
         if String(validating: record, as: UTF8.self) != nil {
             w.field("record", bytes: record)
         } else {
-            w.field("record_base64", base64(record))
+            w.field("record_base64", Base64.encode(Array(record)))
         }
         w.endObject()
         line.append(UInt8(ascii: "\n"))
@@ -561,23 +485,3 @@ final class DeadLetterWriter {
     }
 }
 
-func base64(_ b: UnsafeRawBufferPointer) -> String {
-    let t = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
-    var out: [UInt8] = []
-    out.reserveCapacity((b.count + 2) / 3 * 4)
-    var i = 0
-    while i + 3 <= b.count {
-        let v = UInt32(b[i]) << 16 | UInt32(b[i + 1]) << 8 | UInt32(b[i + 2])
-        out += [t[Int(v >> 18)], t[Int(v >> 12 & 63)], t[Int(v >> 6 & 63)], t[Int(v & 63)]]
-        i += 3
-    }
-    let rest = b.count - i
-    if rest == 1 {
-        let v = UInt32(b[i]) << 16
-        out += [t[Int(v >> 18)], t[Int(v >> 12 & 63)], UInt8(ascii: "="), UInt8(ascii: "=")]
-    } else if rest == 2 {
-        let v = UInt32(b[i]) << 16 | UInt32(b[i + 1]) << 8
-        out += [t[Int(v >> 18)], t[Int(v >> 12 & 63)], t[Int(v >> 6 & 63)], UInt8(ascii: "=")]
-    }
-    return String(decoding: out, as: UTF8.self)
-}

@@ -6,6 +6,7 @@ import KafkaLog
 import KafkaWire
 import PinModel
 import TableStore
+import Platform
 
 /// One record as a source hands it over: its bytes, where it came from (made only when needed), and a
 /// problem found before parsing (oversize, no value).
@@ -28,7 +29,7 @@ public enum CleanSource: Sendable {
 
     /// Decides by what the folder holds.
     public static func detect(_ path: String, topicPrefix: String) throws -> CleanSource {
-        if isFile("\(path)/pin.jsonl") || isFile("\(path)/geo.jsonl") || isFile("\(path)/user.jsonl") { return .jsonl(path) }
+        if isRegularFile("\(path)/pin.jsonl") || isRegularFile("\(path)/geo.jsonl") || isRegularFile("\(path)/user.jsonl") { return .jsonl(path) }
         if isDirectory("\(path)/topics") { return .landing(path, topicPrefix: topicPrefix) }
         if isDirectory("\(path)/log") { return .embedded(path, topicPrefix: topicPrefix) }
         throw CleanError("\(path): expected pin.jsonl/geo.jsonl/user.jsonl, a landing root (topics/...) or an embedded data dir (log/...)")
@@ -47,7 +48,7 @@ public enum CleanSource: Sendable {
         switch self {
         case .jsonl(let dir):
             let path = "\(dir)/\(kind.name).jsonl"
-            guard isFile(path) else { return }
+            guard isRegularFile(path) else { return }
             try forEachLine(path: path, maxRecordBytes: maxRecordBytes, body)
         case .landing(let root, let prefix):
             let topicDir = "\(root)/topics/\(prefix).\(kind.name)"
@@ -169,26 +170,4 @@ func forEachLine(path: String, maxRecordBytes: Int, _ body: (SourceRecord) throw
     }
 }
 
-// MARK: file-system helpers
 
-func isFile(_ p: String) -> Bool {
-    var st = stat()
-    return stat(p, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG
-}
-
-func isDirectory(_ p: String) -> Bool {
-    var st = stat()
-    return stat(p, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
-}
-
-/// Names in a folder (no `.`/`..`).
-public func listDirectory(_ path: String) throws -> [String] {
-    guard let d = opendir(path) else { throw CleanError("cannot list \(path): \(String(cString: strerror(errno)))") }
-    defer { closedir(d) }
-    var out: [String] = []
-    while let e = readdir(d) {
-        let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-        if name != "." && name != ".." { out.append(name) }
-    }
-    return out
-}

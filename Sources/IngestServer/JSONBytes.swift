@@ -1,4 +1,5 @@
 import Bytes
+import JSON
 
 /// A JSON answer written as bytes: literals, integers and escaped strings, no String formatting per field,
 /// into a pointer-backed buffer (no copy-on-write checks per append).
@@ -13,16 +14,6 @@ struct JSONBytes {
 
     func append(_ v: Int64) { buffer.appendDecimal(Int(v)) }
 
-    /// A quoted JSON string; quotes and backslashes escaped, control characters become spaces.
-    func appendString(_ s: String) {
-        buffer.append(UInt8(ascii: "\""))
-        for c in s.utf8 {
-            switch c {
-            case UInt8(ascii: "\""), UInt8(ascii: "\\"): buffer.append(UInt8(ascii: "\\")); buffer.append(c)
-            case 0..<0x20: buffer.append(0x20)
-            default: buffer.append(c)
-            }
-        }
-        buffer.append(UInt8(ascii: "\""))
-    }
+    /// A quoted JSON string (the JSON module's escaper).
+    func appendString(_ s: String) { JSONWriter.appendQuoted(s, to: buffer) }
 }

@@ -6,8 +6,8 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import KafkaWire
-import PinModel
 import Synchronization
+import JSON
 
 /// Settings of `pinbench serve`.
 public struct IngestConfig: Sendable {
@@ -297,7 +297,7 @@ public final class IngestService: Sendable {
                         }
                         if binary {
                             try pack.add(partition: partition, writeValue: { (out) throws(JSONError) in
-                                guard rf[0].kind == .string, let d = Data(base64Encoded: try rd.string(rf[0], name: "value")) else {
+                                guard rf[0].kind == .string, let d = Base64.decode(try rd.string(rf[0], name: "value")) else {
                                     throw JSONError(offset: r.lowerBound + Int(rf[0].start), reason: .wrongType(field: "value", expected: "base64 text"))
                                 }
                                 d.withUnsafeBytes { out.append($0) }
@@ -432,17 +432,7 @@ public final class IngestService: Sendable {
         }
     }
 
-    func jsonString(_ s: String) -> String {
-        var m = "\""
-        for c in s.unicodeScalars {
-            switch c {
-            case "\"": m += "\\\""
-            case "\\": m += "\\\\"
-            default: m += c.value < 0x20 ? " " : String(c)
-            }
-        }
-        return m + "\""
-    }
+    func jsonString(_ s: String) -> String { JSONWriter.quoted(s) }
 
     // MARK: metrics
 

@@ -8,9 +8,9 @@ import Dispatch
 import KafkaClient
 import KafkaLog
 import KafkaWire
-import PinModel
 import RingBuffers
 import Synchronization
+import JSON
 
 /// How one record of a request ended.
 public struct RecordOutcome: Sendable {

@@ -1,4 +1,5 @@
 import Codecs
+import Platform
 
 /// Producer settings. Defaults follow the Java client (Kafka 4.0) unless noted; `validate()` refuses
 /// combinations Kafka refuses.
@@ -27,6 +28,8 @@ public struct ProducerConfiguration: Sendable {
     /// `retry.backoff.ms` (default 100), growing to `retry.backoff.max.ms` (default 1000) with jitter.
     public var retryBackoffMs: Int = 100
     public var retryBackoffMaxMs: Int = 1000
+    /// The backoff policy these two make (±20% jitter, as the Java client).
+    public var retryPolicy: RetryPolicy { .kafka(backoffMs: Double(retryBackoffMs), maxMs: Double(retryBackoffMaxMs)) }
     /// `buffer.memory`: bytes of sealed batches waiting for the network before `send` blocks (default 32 MiB).
     public var bufferMemory: Int = 32 << 20
     /// `message.max.bytes` a record may take (default 1048588).

@@ -7,14 +7,9 @@ import Synchronization
 
 #if canImport(Glibc)
 import Glibc
+import Platform
 #endif
 
-@inline(__always)
-func nowNanos() -> UInt64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
-}
 
 /// One sealed batch on its way to a broker. Allocated per batch (never per record).
 public final class ProducerBatch: @unchecked Sendable {
@@ -43,7 +38,7 @@ public final class ProducerBatch: @unchecked Sendable {
         self.payloadBytes = payloadBytes
         self.tokens = tokens
         self.memoryBytes = bytes.count
-        self.createdNs = nowNanos()
+        self.createdNs = monotonicNanos()
     }
 }
 
@@ -187,7 +182,7 @@ public final class KafkaProducer: @unchecked Sendable {
 
     /// Seals batches whose linger has passed and hands delivery reports to `onDelivery`.
     public func poll(onDelivery: (DeliveryReport) -> Void) throws(KafkaClientError) {
-        let now = nowNanos()
+        let now = monotonicNanos()
         let lingerNs = UInt64(config.lingerMs * 1e6)
         for t in accumulators.indices {
             for p in accumulators[t].indices where accumulators[t][p].builder.count > 0 && now &- accumulators[t][p].firstNs >= lingerNs {
@@ -204,9 +199,9 @@ public final class KafkaProducer: @unchecked Sendable {
         for t in accumulators.indices {
             for p in accumulators[t].indices where accumulators[t][p].builder.count > 0 { try seal(t, p, onDelivery: onDelivery) }
         }
-        let deadline = nowNanos() + UInt64(timeoutMs) * 1_000_000
+        let deadline = monotonicNanos() + UInt64(timeoutMs) * 1_000_000
         var backoff = Backoff()
-        while pendingBatches > 0 && nowNanos() < deadline {
+        while pendingBatches > 0 && monotonicNanos() < deadline {
             if drainReports(onDelivery) == 0 { backoff.wait() } else { backoff.reset() }
         }
         return pendingBatches
@@ -268,7 +263,7 @@ public final class KafkaProducer: @unchecked Sendable {
 
 extension KafkaProducer.Accumulator {
     mutating func append(key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer, timestamp: Int64, token: UInt64) {
-        if builder.count == 0 { firstNs = nowNanos() }
+        if builder.count == 0 { firstNs = monotonicNanos() }
         builder.append(key: key, value: value, timestamp: timestamp)
         tokens.append(token)
         payload += value.count

@@ -7,6 +7,7 @@ import Synchronization
 
 #if canImport(Glibc)
 import Glibc
+import Platform
 #endif
 
 /// Metadata and a control connection, shared by the owner thread (partition counts, topic creation)
@@ -229,7 +230,7 @@ final class Sender: @unchecked Sendable {
                 }()
                 st.queue.append(b)
             }
-            let now = nowNanos()
+            let now = monotonicNanos()
             if needMetadata && now >= nextMetadataNs { refreshLeaders(now) }
             if bumpPending && totalInFlight == 0 && now >= nextBumpNs { bumpEpoch(now) }
             expire(now)
@@ -452,7 +453,7 @@ final class Sender: @unchecked Sendable {
     }
 
     func handleOneResponse(_ s: SinkConnection) {
-        let now = nowNanos()
+        let now = monotonicNanos()
         let batches = s.inFlight.first!
         let results: [ProducePartitionResult]
         do throws(KafkaClientError) {
@@ -515,14 +516,12 @@ final class Sender: @unchecked Sendable {
         }
         stats.retries.add(1, ordering: .relaxed)
         stats.retriesByReason.withLock { $0[err.reason, default: 0] += 1 }
-        let exp = min(config.retryBackoffMaxMs, config.retryBackoffMs << min(b.attempts, 10))
-        let jitter = Double.random(in: 0.8...1.2)
-        b.notBeforeNs = now + UInt64(Double(exp) * jitter * 1e6)
+        b.notBeforeNs = now + UInt64(config.retryPolicy.delayMs(attempt: b.attempts) * 1e6)
         st.requeue(b)
     }
 
     func connectionLost(_ s: SinkConnection, _ err: KafkaClientError) {
-        let now = nowNanos()
+        let now = monotonicNanos()
         s.conn.shutdown()
         sinks[s.nodeId] = nil
         stats.reconnects.add(1, ordering: .relaxed)

@@ -1,4 +1,5 @@
 import Bytes
+import Platform
 import Codecs
 import KafkaWire
 
@@ -85,7 +86,7 @@ public final class PartitionLog {
         self.partition = partition
         self.config = config
         self.directory = "\(config.dataDir)/log/\(topic)-\(partition)"
-        try makeDirectories(directory)
+        do { try makeDirectories(directory) } catch { throw LogError(error.operation, error.path, error.code) }
         let segments = try listSegments(directory)
         if let last = segments.last {
             try openTail(last)
@@ -256,14 +257,6 @@ public func scanSegment(
         scan.validBytes = pos
     }
     return scan
-}
-
-public func makeDirectories(_ path: String) throws(LogError) {
-    var current = path.hasPrefix("/") ? "" : "."
-    for part in path.split(separator: "/") {
-        current += "/" + part
-        if mkdir(current, 0o755) != 0 && errno != EEXIST { throw LogError("mkdir", current, errno) }
-    }
 }
 
 /// The topic-partition folders under `<dataDir>/log`, as (topic, partition, path), sorted.

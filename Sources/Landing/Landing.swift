@@ -6,8 +6,9 @@ import Bytes
 import KafkaClient
 import KafkaLog
 import KafkaWire
-import PinModel
 import TableStore
+import Platform
+import JSON
 
 /// Landing in the Confluent S3 sink layout (DefaultPartitioner, JsonFormat):
 /// `topics/<topic>/partition=<p>/<topic>+<p>+<startOffset, 10 digits>.json`, one JSON value per line,
@@ -96,9 +97,7 @@ public final class Lander {
     }
 
     public func run(from source: LandingSource) throws -> LandingReport {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        let t0 = Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+        let t0 = monotonicSeconds()
         for t in options.topics {
             switch source {
             case .embedded(let dataDir):
@@ -125,8 +124,7 @@ public final class Lander {
                 }
             }
         }
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        report.seconds = Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9 - t0
+        report.seconds = monotonicSeconds() - t0
         return report
     }
 
@@ -220,21 +218,10 @@ public final class Lander {
             try s3.putObject(path, Array(bytes), contentType: "application/json")
             return
         }
-        let tmp = path.replacingLastComponent(prefix: ".tmp-")
-        try writeFileDurably(tmp, bytes)
-        if rename(tmp, path) != 0 {
-            let e = errno
-            unlink(tmp)
-            throw LandingError("rename to \(path): \(String(cString: strerror(e)))")
-        }
+        do { try replaceFileAtomically(path, bytes) } catch { throw LandingError(error.description) }
     }
 }
 
 extension String {
     func replacingSuffix(_ a: String, _ b: String) -> String { hasSuffix(a) ? String(dropLast(a.count)) + b : self }
-
-    func replacingLastComponent(prefix: String) -> String {
-        guard let slash = lastIndex(of: "/") else { return prefix + self }
-        return String(self[...slash]) + prefix + String(self[index(after: slash)...])
-    }
 }

@@ -1,5 +1,6 @@
 import Bytes
 import PinModel
+import JSON
 
 /// SplitMix64: tiny, fast, and good enough to shape synthetic data; seeded per post so any post can be
 /// generated alone, on any thread, in any order.

@@ -1,5 +1,4 @@
 import Bytes
-import PinModel
 
 /// A slab of consecutive posts, handed from a generator to the log stage and back for reuse.
 /// Holds the three topics' JSON back to back with the end offset of each record, and each post's

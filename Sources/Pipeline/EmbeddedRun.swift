@@ -8,6 +8,7 @@ import PinEmulator
 import PinModel
 import RingBuffers
 import Synchronization
+import Platform
 
 /// One progress sample (taken about once a second).
 public struct ProgressSample: Sendable {

@@ -1,6 +1,7 @@
 import Dispatch
 import PinEmulator
 import RingBuffers
+import Platform
 
 /// The generator side of a run, shared by every sink (embedded log, Kafka): generator threads filling
 /// chunks of posts, the bounded rings that carry them, and the in-order hand-over to the sink stage.

@@ -6,6 +6,7 @@ import KafkaWire
 import PinEmulator
 import PinModel
 import Synchronization
+import Platform
 
 /// Floods emulated posts into a Kafka cluster through pinbench's own producer. Same generator stage and
 /// accounting as the embedded run; the sink stage thread owns the producer (its accumulator), whose

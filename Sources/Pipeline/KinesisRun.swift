@@ -5,6 +5,7 @@ import Histogram
 import PinEmulator
 import PinModel
 import Synchronization
+import Platform
 
 /// Floods emulated posts into three Kinesis streams through pinbench's PutRecords producer. Same generator
 /// stage and accounting as the other runs; the sink stage thread owns the producer and its curl multi

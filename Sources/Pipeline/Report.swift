@@ -1,5 +1,6 @@
 import Histogram
-import PinModel
+import JSON
+import Platform
 
 extension RunResult {
     func percentileMs(_ p: Double) -> Double {

@@ -2,6 +2,7 @@ import AWSClient
 import Codecs
 import KafkaLog
 import PinModel
+import JSON
 
 /// Settings of one flood into the embedded log. Defaults follow librdkafka where a Kafka client has the
 /// same knob (batch 1,000,000 bytes, linger 5 ms) and Kafka's broker for segments (1 GiB).

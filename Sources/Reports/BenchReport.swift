@@ -1,6 +1,7 @@
 import Foundation
-import PinModel
 import Pipeline
+import JSON
+import Platform
 
 /// A report folder: `report.json` (every figure, the configuration, the machine), `report.md`,
 /// `report.html` with the plots inline, and each plot as its own `.svg`.

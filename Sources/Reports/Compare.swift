@@ -1,4 +1,5 @@
 import Foundation
+import Platform
 
 /// Two reports side by side: every numeric figure with the ratio B/A.
 public enum Compare {

@@ -1,6 +1,7 @@
 import Histogram
-import PinModel
 import Pipeline
+import JSON
+import Platform
 
 /// The figures of one scenario run, warm-up excluded (and reported apart).
 public struct ScenarioFigures: Sendable {

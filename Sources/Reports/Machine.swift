@@ -1,6 +1,6 @@
 import Foundation
-import PinModel
 import Pipeline
+import JSON
 
 /// The machine a report was measured on.
 public enum Machine {

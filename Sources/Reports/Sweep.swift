@@ -1,6 +1,6 @@
 import Foundation
-import PinModel
 import Pipeline
+import JSON
 
 /// One point of a sweep grid.
 public struct SweepSettings: Sendable, Hashable {

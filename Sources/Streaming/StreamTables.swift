@@ -2,6 +2,8 @@ import AWSClient
 import Cleaning
 import PinModel
 import TableStore
+import JSON
+import Platform
 
 /// What `pinbench stream` did in one call.
 public struct StreamReport: Sendable {

@@ -2,7 +2,8 @@
 import Glibc
 #endif
 import Bytes
-import PinModel
+import JSON
+import Platform
 
 /// One data file of a table as the log lists it.
 public struct DeltaFile: Sendable, Equatable {
@@ -296,36 +297,12 @@ func writeFileDurably(_ path: String, _ text: String) throws(StorageError) {
 
 /// Writes `bytes` to `path` (created or truncated) and fsyncs it; on failure the file is removed.
 public func writeFileDurably(_ path: String, _ bytes: UnsafeRawBufferPointer) throws(StorageError) {
-    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-    if fd < 0 { throw StorageError("cannot create \(path): \(String(cString: strerror(errno)))") }
-    var done = 0
-    while done < bytes.count {
-        let n = Glibc.write(fd, bytes.baseAddress! + done, bytes.count - done)
-        if n < 0 {
-            if errno == EINTR { continue }
-            let e = errno
-            close(fd)
-            unlink(path)
-            throw StorageError("write \(path): \(String(cString: strerror(e)))")
-        }
-        done += n
-    }
-    if fsync(fd) != 0 || close(fd) != 0 {
-        let e = errno
-        unlink(path)
-        throw StorageError("sync \(path): \(String(cString: strerror(e)))")
-    }
+    do { try Platform.writeFileDurably(path, bytes) } catch { throw StorageError(error) }
 }
 
 /// `mkdir -p`.
 public func createDirectories(_ path: String) throws(StorageError) {
-    var current = path.hasPrefix("/") ? "" : "."
-    for part in path.split(separator: "/") {
-        current += "/" + part
-        if mkdir(current, 0o755) != 0 && errno != EEXIST {
-            throw StorageError("cannot create \(current): \(String(cString: strerror(errno)))")
-        }
-    }
+    do { try makeDirectories(path) } catch { throw StorageError(error) }
 }
 
 /// A random (version 4) UUID from the system generator.

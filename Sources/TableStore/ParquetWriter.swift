@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Bytes
 import Codecs
+import Platform
 
 /// Parquet's enums, as the format's Thrift definition numbers them.
 enum PQ {
@@ -76,6 +77,7 @@ public struct ParquetFileSummary: Sendable {
 public struct StorageError: Error, CustomStringConvertible {
     public var description: String
     public init(_ d: String) { description = d }
+    public init(_ e: FileError) { description = e.description }
 }
 
 /// Writes one Parquet file: row groups of optional columns (one data page per column chunk, v1 pages,

@@ -2,8 +2,8 @@
 import Glibc
 #endif
 import AWSClient
-import PinModel
 import TableStore
+import JSON
 
 /// Delta tables kept in S3 (`--tables s3://bucket/prefix`): the writers (clean, stream) work on a local
 /// staging copy of each table's log, then `push` uploads the new data files and publishes each new commit

@@ -7,9 +7,10 @@ import KafkaClient
 import KafkaLog
 import KafkaWire
 import PinEmulator
-import PinModel
 import IngestServer
 import Pipeline
+import JSON
+import Platform
 
 @main
 struct Pinbench: AsyncParsableCommand {

@@ -2,9 +2,9 @@ import AWSClient
 import ArgumentParser
 import Codecs
 import Foundation
-import PinModel
 import Pipeline
 import Reports
+import JSON
 
 enum Scenario: String, ExpressibleByArgument, CaseIterable {
     case embedded, kafka, kinesis, serve, clean, all

@@ -12,6 +12,8 @@ import KafkaClient
 import Landing
 import Streaming
 import TableSync
+import JSON
+import Platform
 
 // MARK: - clean
 

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TestSupport
+import Platform
 
 /// The batch path read by independent readers: pyarrow, duckdb and deltalake (delta-rs) read our Parquet
 /// files and Delta tables; values equal the spec's cleaning rules re-implemented in Python; DuckDB SQL gives

@@ -3,6 +3,7 @@ import PinModel
 import CPinShims
 import Foundation
 import Testing
+import JSON
 
 /// The example rows of `shared/spec/pinterest-data.md` §1, byte for byte.
 let specRows: [String] = [

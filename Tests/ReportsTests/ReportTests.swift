@@ -3,6 +3,7 @@ import KafkaLog
 import Reports
 import Testing
 import TestSupport
+import Platform
 
 func loadJSON(_ path: String) throws -> [String: Any] {
     try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as! [String: Any]

@@ -6,6 +6,7 @@ import KafkaWire
 import PinEmulator
 import PinModel
 import RingBuffers
+import JSON
 
 /// A fixed corpus: 2,000 emulated posts as JSON, each kind back to back with record boundaries.
 final class Corpus: @unchecked Sendable {

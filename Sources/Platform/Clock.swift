@@ -4,7 +4,10 @@ import Glibc
 import Darwin
 #endif
 
-/// Monotonic nanoseconds (CLOCK_MONOTONIC): for schedules and latencies.
+// The one clock of pinbench. Monotonic time for schedules, latencies, deadlines and timeouts; wall-clock time
+// only where a value leaves the process (Kafka record timestamps, SigV4 dates, file names, reports).
+
+/// Monotonic nanoseconds (CLOCK_MONOTONIC): schedules and latencies.
 @inline(__always)
 public func monotonicNanos() -> UInt64 {
     var ts = timespec()
@@ -12,12 +15,28 @@ public func monotonicNanos() -> UInt64 {
     return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
 }
 
-/// Wall-clock milliseconds since the epoch: Kafka record timestamps.
+/// Monotonic milliseconds (fractional): deadlines, linger and backoff timers.
+@inline(__always)
+public func monotonicMs() -> Double { Double(monotonicNanos()) / 1e6 }
+
+/// Monotonic seconds (fractional): durations of whole jobs.
+@inline(__always)
+public func monotonicSeconds() -> Double { Double(monotonicNanos()) / 1e9 }
+
+/// Wall-clock milliseconds since the Unix epoch (CLOCK_REALTIME): Kafka record timestamps (CreateTime).
 @inline(__always)
 public func wallMillis() -> Int64 {
     var ts = timespec()
     clock_gettime(CLOCK_REALTIME, &ts)
-    return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+    return Int64(ts.tv_sec) &* 1000 &+ Int64(ts.tv_nsec) / 1_000_000
+}
+
+/// Wall-clock whole seconds since the Unix epoch.
+@inline(__always)
+public func wallSeconds() -> Int64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return Int64(ts.tv_sec)
 }
 
 /// Sleeps until the monotonic clock reaches `deadline`: nanosleep for the bulk, a short spin at the end.
@@ -35,6 +54,15 @@ public func sleepUntil(_ deadline: UInt64) {
             sched_yield()
         }
     }
+}
+
+/// Sleeps about `ms` milliseconds (negative or zero: returns at once).
+public func sleepMs(_ ms: Double) {
+    guard ms > 0 else { return }
+    let ns = min(ms, 3_600_000) * 1e6
+    var ts = timespec(tv_sec: Int(ns / 1e9), tv_nsec: Int(ns.truncatingRemainder(dividingBy: 1e9)))
+    var left = timespec()
+    while nanosleep(&ts, &left) != 0 && errno == EINTR { ts = left }
 }
 
 /// CPU seconds used by this process so far (user + system).

@@ -104,6 +104,27 @@ public struct JSONWriter {
         out.append(UInt8(ascii: "\""))
     }
 
+    /// Appends `s` as a quoted compact JSON string: the one escaper of pinbench (quotes, backslashes and
+    /// every control character escaped, `\n`-style where JSON has a short form, else `\u00XX`).
+    @inlinable
+    public static func appendQuoted(_ s: String, to out: ByteBuffer) {
+        var s = s
+        s.withUTF8 { appendString(UnsafeRawBufferPointer($0), to: out, style: .compact) }
+    }
+
+    /// Appends `s` (valid UTF-8 bytes) as a quoted compact JSON string.
+    @inlinable
+    public static func appendQuoted(_ s: UnsafeRawBufferPointer, to out: ByteBuffer) {
+        appendString(s, to: out, style: .compact)
+    }
+
+    /// `s` as a quoted compact JSON string.
+    public static func quoted(_ s: String) -> String {
+        let b = ByteBuffer(capacity: s.utf8.count + 8)
+        appendQuoted(s, to: b)
+        return String(decoding: b.bytes, as: UTF8.self)
+    }
+
     @usableFromInline
     static func appendCompactBody(_ s: UnsafeRawBufferPointer, to out: ByteBuffer) {
         guard let base = s.baseAddress else { return }
@@ -202,56 +223,6 @@ public struct JSONWriter {
         p.storeBytes(of: h[Int((v >> 4) & 0xF)], toByteOffset: 4, as: UInt8.self)
         p.storeBytes(of: h[Int(v & 0xF)], toByteOffset: 5, as: UInt8.self)
         out.count += 6
-    }
-}
-
-extension PinRecord {
-    /// Appends this record as one JSON object (no newline).
-    @inlinable
-    public func writeJSON(to out: ByteBuffer, style: JSONStyle = .compact) {
-        var w = JSONWriter(into: out, style: style)
-        w.beginObject()
-        w.field("index", index)
-        w.field("unique_id", uniqueId)
-        w.field("title", title)
-        w.field("description", description)
-        w.field("poster_name", posterName)
-        w.field("follower_count", followerCount)
-        w.field("tag_list", tagList)
-        w.field("is_image_or_video", isImageOrVideo)
-        w.field("image_src", imageSrc)
-        w.field("downloaded", downloaded)
-        w.field("save_location", saveLocation)
-        w.field("category", category)
-        w.endObject()
-    }
-}
-
-extension GeoRecord {
-    @inlinable
-    public func writeJSON(to out: ByteBuffer, style: JSONStyle = .compact) {
-        var w = JSONWriter(into: out, style: style)
-        w.beginObject()
-        w.field("ind", ind)
-        w.field("timestamp", timestamp)
-        w.field("latitude", latitude)
-        w.field("longitude", longitude)
-        w.field("country", country)
-        w.endObject()
-    }
-}
-
-extension UserRecord {
-    @inlinable
-    public func writeJSON(to out: ByteBuffer, style: JSONStyle = .compact) {
-        var w = JSONWriter(into: out, style: style)
-        w.beginObject()
-        w.field("ind", ind)
-        w.field("first_name", firstName)
-        w.field("last_name", lastName)
-        w.field("age", age)
-        w.field("date_joined", dateJoined)
-        w.endObject()
     }
 }
 

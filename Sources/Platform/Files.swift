@@ -1,0 +1,118 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A failed file-system call: the operation, the path and the OS's reason (never file contents).
+public struct FileError: Error, CustomStringConvertible, Sendable {
+    public var operation: String
+    public var path: String
+    public var code: Int32
+
+    public init(_ operation: String, _ path: String, _ code: Int32 = errno) {
+        self.operation = operation
+        self.path = path
+        self.code = code
+    }
+
+    public var reason: String { String(cString: strerror(code)) }
+    /// ENOSPC or EDQUOT: the disk (or the quota) is full.
+    public var isDiskFull: Bool { code == ENOSPC || code == EDQUOT }
+    public var description: String { "\(operation) \(path): \(reason)" }
+}
+
+/// `mkdir -p`.
+public func makeDirectories(_ path: String) throws(FileError) {
+    var current = path.hasPrefix("/") ? "" : "."
+    for part in path.split(separator: "/") {
+        current += "/" + part
+        if mkdir(current, 0o755) != 0 && errno != EEXIST { throw FileError("mkdir", current) }
+    }
+}
+
+/// Names in a folder, without `.` and `..`, in the order the file system gives them.
+public func listDirectory(_ path: String) throws(FileError) -> [String] {
+    guard let d = opendir(path) else { throw FileError("list", path) }
+    defer { closedir(d) }
+    var out: [String] = []
+    while let e = readdir(d) {
+        let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        if name != "." && name != ".." { out.append(name) }
+    }
+    return out
+}
+
+/// Whether `path` is a folder.
+public func isDirectory(_ path: String) -> Bool {
+    var st = stat()
+    return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+}
+
+/// Whether `path` is a regular file.
+public func isRegularFile(_ path: String) -> Bool {
+    var st = stat()
+    return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG
+}
+
+/// Whether anything exists at `path`.
+public func fileExists(_ path: String) -> Bool {
+    var st = stat()
+    return stat(path, &st) == 0
+}
+
+/// Writes `bytes` to `path` (created or truncated; with `exclusive`, it must not exist), then fsyncs it. On failure the partial file
+/// is removed.
+public func writeFileDurably(_ path: String, _ bytes: UnsafeRawBufferPointer, exclusive: Bool = false) throws(FileError) {
+    let fd = open(path, O_WRONLY | O_CREAT | (exclusive ? O_EXCL : O_TRUNC) | O_CLOEXEC, 0o644)
+    if fd < 0 { throw FileError("create", path) }
+    var done = 0
+    while done < bytes.count {
+        let n = write(fd, bytes.baseAddress! + done, bytes.count - done)
+        if n < 0 {
+            if errno == EINTR { continue }
+            let e = errno
+            close(fd)
+            unlink(path)
+            throw FileError("write", path, e)
+        }
+        done += n
+    }
+    if fsync(fd) != 0 {
+        let e = errno
+        close(fd)
+        unlink(path)
+        throw FileError("fsync", path, e)
+    }
+    if close(fd) != 0 {
+        let e = errno
+        unlink(path)
+        throw FileError("close", path, e)
+    }
+}
+
+/// Writes `bytes` to `path` whole or not at all: a temp name beside it, fsync, rename over `path`, fsync of
+/// the folder. A reader (or a re-run after a crash) never sees half a file.
+public func replaceFileAtomically(_ path: String, _ bytes: UnsafeRawBufferPointer) throws(FileError) {
+    let slash = path.lastIndex(of: "/")
+    let dir = slash.map { String(path[..<$0]) } ?? "."
+    let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
+    let tmp = "\(dir)/.tmp-\(name)"
+    unlink(tmp)
+    try writeFileDurably(tmp, bytes)
+    if rename(tmp, path) != 0 {
+        let e = errno
+        unlink(tmp)
+        throw FileError("rename to", path, e)
+    }
+    syncDirectory(dir)
+}
+
+/// fsyncs a folder so that names created or renamed in it survive a crash (best effort).
+public func syncDirectory(_ dir: String) {
+    let fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+    if fd >= 0 {
+        _ = fsync(fd)
+        close(fd)
+    }
+}

@@ -1,0 +1,106 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A real OS thread for a pipeline stage (Dispatch's pool is only as wide as the core count, and a stage
+/// blocked on its queue would starve the others). `join` waits for it.
+public final class StageThread: @unchecked Sendable {
+    private var thread: pthread_t
+    private var joined = false
+
+    /// Starts `body` on a new thread; `name` says which stage it is (kept for debuggers).
+    public init(name: String, _ body: @escaping @Sendable () -> Void) {
+        final class Box { let body: @Sendable () -> Void; let name: String; init(_ b: @escaping @Sendable () -> Void, _ n: String) { body = b; name = n } }
+        let box = Unmanaged.passRetained(Box(body, name)).toOpaque()
+        var t = pthread_t()
+        let rc = pthread_create(&t, nil, { arg in
+            let b = Unmanaged<Box>.fromOpaque(arg!).takeRetainedValue()
+            b.body()
+            return nil
+        }, box)
+        precondition(rc == 0, "pthread_create failed: \(rc)")
+        thread = t
+    }
+
+    /// Waits for the thread to finish (once; later calls return at once).
+    public func join() {
+        guard !joined else { return }
+        joined = true
+        pthread_join(thread, nil)
+    }
+}
+
+/// The one lock type for state shared between threads where `Mutex` does not fit (a condition to wait on):
+/// a pthread mutex with a condition variable.
+public final class ConditionLock: @unchecked Sendable {
+    private let m = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let c = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+
+    public init() {
+        pthread_mutex_init(m, nil)
+        pthread_cond_init(c, nil)
+    }
+
+    deinit {
+        pthread_cond_destroy(c)
+        pthread_mutex_destroy(m)
+        c.deallocate()
+        m.deallocate()
+    }
+
+    /// Runs `body` holding the lock.
+    @inline(__always)
+    public func withLock<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
+        pthread_mutex_lock(m)
+        defer { pthread_mutex_unlock(m) }
+        return try body()
+    }
+
+    /// Waits until `ready()` holds (checked under the lock), then runs `body` under the lock.
+    public func wait<T>(until ready: () -> Bool, then body: () -> T) -> T {
+        pthread_mutex_lock(m)
+        defer { pthread_mutex_unlock(m) }
+        while !ready() { pthread_cond_wait(c, m) }
+        return body()
+    }
+
+    /// Wakes every waiter (call after changing what they wait for, under or after the lock).
+    public func broadcast() { pthread_cond_broadcast(c) }
+}
+
+/// A blocking FIFO queue between threads (a mutex and a condition variable): `take` waits for an item,
+/// and returns nil once the queue is closed and drained.
+public final class Channel<T>: @unchecked Sendable {
+    private let lock = ConditionLock()
+    private var items: [T] = []
+    private var head = 0
+    private var closed = false
+
+    public init() {}
+
+    public func put(_ v: T) {
+        lock.withLock { items.append(v) }
+        lock.broadcast()
+    }
+
+    /// The next item; nil once closed and drained.
+    public func take() -> T? {
+        lock.wait(until: { head < items.count || closed }) {
+            guard head < items.count else { return nil }
+            let v = items[head]
+            head += 1
+            if head > 64 && head * 2 > items.count {
+                items.removeFirst(head)
+                head = 0
+            }
+            return v
+        }
+    }
+
+    public func close() {
+        lock.withLock { closed = true }
+        lock.broadcast()
+    }
+}
