@@ -34,15 +34,15 @@ public enum CleanSchemas {
         }
     }
 
-    /// The default partition column per table (pin by category, as the issue asks; the others none).
-    public static func defaultPartition(_ k: RecordKind) -> String? { k == .pin ? "category" : nil }
+    /// The default partition column per table (from the spec: pins by category, the others none).
+    public static func defaultPartition(_ k: RecordKind) -> String? { k.defaultPartitionColumn }
 }
 
 public struct CleanOptions: Sendable {
     public var tablesDir: String
     public var write = TableWriteOptions()
     /// Partition column per table (nil = unpartitioned).
-    public var partitionBy: [RecordKind: String?] = [.pin: "category", .geo: nil, .user: nil]
+    public var partitionBy: [RecordKind: String?] = RecordKind.defaultPartitionColumns
     public var batchRows = 65_536
     /// Records longer than this go to the dead-letter file.
     public var maxRecordBytes = 1 << 20
@@ -202,12 +202,12 @@ final class KindCleaner {
     let rawB = StringColumn(capacity: 1024)
     let rawC = StringColumn(capacity: 1024)
 
-    static let descriptionPlaceholders: [[UInt8]] = ["No description available Story format", "No description available", "Untitled"].map { Array($0.utf8) }
-    static let titlePlaceholder: [[UInt8]] = [Array("No Title Data Available".utf8)]
-    static let userInfoError: [[UInt8]] = [Array("User Info Error".utf8)]
-    static let tagPlaceholder: [[UInt8]] = [Array("N,o, ,T,a,g,s, ,A,v,a,i,l,a,b,l,e".utf8)]
-    static let imagePlaceholder: [[UInt8]] = [Array("Image src error.".utf8)]
-    static let savePrefix: [UInt8] = Array("Local save in ".utf8)
+    static let descriptionPlaceholders: [[UInt8]] = Placeholder.descriptions.map { Array($0.utf8) }
+    static let titlePlaceholder: [[UInt8]] = [Array(Placeholder.title.utf8)]
+    static let userInfoError: [[UInt8]] = [Array(Placeholder.userInfoError.utf8)]
+    static let tagPlaceholder: [[UInt8]] = [Array(Placeholder.tagList.utf8)]
+    static let imagePlaceholder: [[UInt8]] = [Array(Placeholder.imageSrc.utf8)]
+    static let savePrefix: [UInt8] = Array(Placeholder.saveLocationPrefix.utf8)
 
     init(kind: RecordKind, batchRows: Int, writer: PartitionedTableWriter, deadLetter: DeadLetterWriter) {
         self.kind = kind
@@ -331,30 +331,31 @@ final class KindCleaner {
         let n = keys.names
         switch kind {
         case .pin:
-            // fields: index unique_id title description poster_name follower_count tag_list is_image_or_video image_src downloaded save_location category
-            appendString(s, fields[1], to: str(1), name: n[1])
-            appendString(s, fields[2], to: str(2), name: n[2])
-            appendString(s, fields[3], to: str(3), name: n[3])
-            appendString(s, fields[4], to: str(5), name: n[4])
-            appendString(s, fields[5], to: rawA, name: n[5])
-            appendString(s, fields[6], to: str(6), name: n[6])
-            appendString(s, fields[7], to: str(7), name: n[7])
-            appendString(s, fields[8], to: str(8), name: n[8])
-            appendString(s, fields[10], to: str(9), name: n[10])
-            appendString(s, fields[11], to: str(10), name: n[11])
+            // Input fields by their spec position (PinField), output columns by CleanSchemas.pin's order.
+            func pin(_ f: PinField, to out: StringColumn) { appendString(s, fields[f.rawValue], to: out, name: n[f.rawValue]) }
+            pin(.uniqueId, to: str(1))
+            pin(.title, to: str(2))
+            pin(.description, to: str(3))
+            pin(.posterName, to: str(5))
+            pin(.followerCount, to: rawA)
+            pin(.tagList, to: str(6))
+            pin(.isImageOrVideo, to: str(7))
+            pin(.imageSrc, to: str(8))
+            pin(.saveLocation, to: str(9))
+            pin(.category, to: str(10))
         case .geo:
-            // fields: ind timestamp latitude longitude country
-            appendString(s, fields[1], to: rawA, name: n[1])
+            let (ts, la, lo, co) = (GeoField.timestamp.rawValue, GeoField.latitude.rawValue, GeoField.longitude.rawValue, GeoField.country.rawValue)
+            appendString(s, fields[ts], to: rawA, name: n[ts])
             guard case .doublePair(let lat, let lon) = out.columns[2] else { preconditionFailure() }
-            appendDouble(s, fields[2], to: lat, name: n[2])
-            appendDouble(s, fields[3], to: lon, name: n[3])
-            appendString(s, fields[4], to: str(1), name: n[4])
+            appendDouble(s, fields[la], to: lat, name: n[la])
+            appendDouble(s, fields[lo], to: lon, name: n[lo])
+            appendString(s, fields[co], to: str(1), name: n[co])
         case .user:
-            // fields: ind first_name last_name age date_joined
-            appendString(s, fields[1], to: rawA, name: n[1])
-            appendString(s, fields[2], to: rawB, name: n[2])
-            appendInt(s, fields[3], to: int(2), name: n[3])
-            appendString(s, fields[4], to: rawC, name: n[4])
+            let (fi, la, ag, dj) = (UserField.firstName.rawValue, UserField.lastName.rawValue, UserField.age.rawValue, UserField.dateJoined.rawValue)
+            appendString(s, fields[fi], to: rawA, name: n[fi])
+            appendString(s, fields[la], to: rawB, name: n[la])
+            appendInt(s, fields[ag], to: int(2), name: n[ag])
+            appendString(s, fields[dj], to: rawC, name: n[dj])
         }
         if rawA.count >= batchRows { try flush() }
     }

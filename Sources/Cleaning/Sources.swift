@@ -51,7 +51,7 @@ public enum CleanSource: Sendable {
             guard isRegularFile(path) else { return }
             try forEachLine(path: path, maxRecordBytes: maxRecordBytes, body)
         case .landing(let root, let prefix):
-            let topicDir = "\(root)/topics/\(prefix).\(kind.name)"
+            let topicDir = "\(root)/topics/\(kind.topic(prefix: prefix))"
             guard isDirectory(topicDir) else { return }
             for part in try listDirectory(topicDir).filter({ $0.hasPrefix("partition=") }).sorted(by: { partitionNumber($0) < partitionNumber($1) }) {
                 let files = try listDirectory("\(topicDir)/\(part)").filter { $0.hasSuffix(".json") && !$0.hasPrefix(".") }
@@ -70,7 +70,7 @@ public enum CleanSource: Sendable {
                 start = e
             }
         case .embedded(let dir, let prefix):
-            let topic = "\(prefix).\(kind.name)"
+            let topic = kind.topic(prefix: prefix)
             guard (try? listPartitions(dataDir: dir))?.contains(where: { $0.topic == topic }) == true else { return }
             try LogInspector.forEachRecord(dataDir: dir, topic: topic) { p, r in
                 let offset = r.offset

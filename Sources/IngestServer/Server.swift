@@ -8,6 +8,7 @@ import NIOPosix
 import KafkaWire
 import Synchronization
 import JSON
+import PinModel
 
 /// Settings of `pinbench serve`.
 public struct IngestConfig: Sendable {
@@ -74,8 +75,8 @@ public final class IngestService: Sendable {
 
     public init(config: IngestConfig) throws {
         self.config = config
-        topics = ["pin", "geo", "user"].map { "\(config.topicPrefix).\($0)" }
-        streams = ["pin", "geo", "user"].map { "streaming-\(config.topicPrefix)-\($0)" }
+        topics = RecordKind.topics(prefix: config.topicPrefix)
+        streams = RecordKind.streams(prefix: config.topicPrefix)
         topicBytes = topics.map { Array($0.utf8) }
         streamBytes = streams.map { Array($0.utf8) }
         switch config.backend {

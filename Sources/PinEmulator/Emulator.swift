@@ -66,17 +66,6 @@ final class Lexicon: @unchecked Sendable {
     func bytes(_ i: Int) -> UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base + starts[i], count: lengths[i]) }
 }
 
-/// Placeholders of the original data set (spec §1).
-public enum Placeholder {
-    public static let title = "No Title Data Available"
-    public static let descriptionStory = "No description available Story format"
-    public static let description = "No description available"
-    public static let untitled = "Untitled"
-    public static let userInfoError = "User Info Error"
-    public static let tagList = "N,o, ,T,a,g,s, ,A,v,a,i,l,a,b,l,e"
-    public static let imageSrc = "Image src error."
-}
-
 /// The user-flood emulator: a deterministic function from (seed, post index) to one post (pin, geo and
 /// user with the same index), shaped like the original data. Thread-safe: it holds only immutable tables.
 public final class Emulator: @unchecked Sendable {
@@ -251,7 +240,7 @@ public final class Emulator: @unchecked Sendable {
         }
         w.field("downloaded", imageError ? 0 : (r.chance(0.97) ? 1 : 0))
         w.beginString("save_location")
-        w.safePiece("Local save in /data/")
+        w.safePiece("Local save in /data/")  // Placeholder.saveLocationPrefix + the folder
         w.piece(cats.bytes(cat))
         w.endString()
         w.beginString("category")

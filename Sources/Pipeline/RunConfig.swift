@@ -51,7 +51,7 @@ public struct RunConfig: Sendable {
 
     public init() {}
 
-    public func topic(_ kind: RecordKind) -> String { "\(topicPrefix).\(kind.name)" }
+    public func topic(_ kind: RecordKind) -> String { kind.topic(prefix: topicPrefix) }
 
     /// Checks the settings; the message is one line for the CLI.
     public func validate() throws(ConfigError) {
@@ -126,7 +126,7 @@ public struct KinesisSettings: Sendable {
 
     public init(aws: AWSConfig) { self.aws = aws }
 
-    public func stream(_ kind: RecordKind) -> String { "streaming-\(streamPrefix)-\(kind.name)" }
+    public func stream(_ kind: RecordKind) -> String { kind.stream(prefix: streamPrefix) }
 
     public var summary: JSONValue {
         .object([

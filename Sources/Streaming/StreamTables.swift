@@ -38,9 +38,9 @@ public struct StreamOptions: Sendable {
     public var idleMs: Double? = nil
     /// A round ends when this many records were read (then it is cleaned and committed).
     public var roundRecords = 500_000
-    public var partitionBy: [RecordKind: String?] = [.pin: "category", .geo: nil, .user: nil]
+    public var partitionBy: [RecordKind: String?] = RecordKind.defaultPartitionColumns
     public init(tablesDir: String) { self.tablesDir = tablesDir }
-    public func stream(_ k: RecordKind) -> String { "streaming-\(streamPrefix)-\(k.name)" }
+    public func stream(_ k: RecordKind) -> String { k.stream(prefix: streamPrefix) }
 }
 
 /// The streaming path: reads every shard of the three streams (GetShardIterator / GetRecords, unpacking

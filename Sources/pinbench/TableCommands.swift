@@ -133,7 +133,7 @@ struct LandSourceOptions: ParsableArguments {
         return .embedded(dataDir: dataDir)
     }
 
-    var topics: [String] { RecordKind.allCases.map { "\(topicPrefix).\($0.name)" } }
+    var topics: [String] { RecordKind.topics(prefix: topicPrefix) }
 }
 
 struct Land: ParsableCommand {
