@@ -20,6 +20,7 @@ let package = Package(
         .library(name: "KafkaWire", targets: ["KafkaWire"]),
         .library(name: "KafkaLog", targets: ["KafkaLog"]),
         .library(name: "KafkaClient", targets: ["KafkaClient"]),
+        .library(name: "Sinks", targets: ["Sinks"]),
         .library(name: "Pipeline", targets: ["Pipeline"]),
         .library(name: "Reports", targets: ["Reports"]),
         .library(name: "TableStore", targets: ["TableStore"]),
@@ -28,6 +29,7 @@ let package = Package(
         .library(name: "Landing", targets: ["Landing"]),
         .library(name: "AWSClient", targets: ["AWSClient"]),
         .library(name: "Streaming", targets: ["Streaming"]),
+        .library(name: "BatchJob", targets: ["BatchJob"]),
         .library(name: "TableSync", targets: ["TableSync"]),
     ],
     dependencies: [
@@ -51,16 +53,17 @@ let package = Package(
         .target(name: "Bytes", dependencies: ["CPinShims"], swiftSettings: strict),
         .target(name: "JSON", dependencies: ["Bytes", "CPinShims"], swiftSettings: strict),
         .target(name: "PinModel", dependencies: ["Bytes", "JSON"], swiftSettings: strict),
-        .target(name: "PinEmulator", dependencies: ["PinModel"], swiftSettings: strict),
+        .target(name: "PinEmulator", dependencies: ["PinModel", "JSON", "Bytes", "Platform"], swiftSettings: strict),
         .target(name: "RingBuffers", swiftSettings: strict),
         .target(name: "Codecs", dependencies: ["Bytes", "CZstd", "CLZ4", "CZlib", "CSnappy", "CPinShims"], swiftSettings: strict),
         .target(name: "KafkaWire", dependencies: ["Codecs", "Bytes"], swiftSettings: strict),
         .target(name: "KafkaClient", dependencies: ["KafkaWire", "Codecs", "Bytes", "RingBuffers", "Platform"], swiftSettings: strict),
         .target(name: "KafkaLog", dependencies: ["KafkaWire", "Codecs", "Platform"], swiftSettings: strict),
+        .target(name: "Sinks", dependencies: ["PinModel", "KafkaWire", "KafkaLog", "KafkaClient", "AWSClient", "Codecs", "Bytes", "Platform"], swiftSettings: strict),
         .target(
             name: "Pipeline",
             dependencies: [
-                "PinModel", "PinEmulator", "RingBuffers", "KafkaWire", "KafkaLog", "KafkaClient", "AWSClient", "Codecs", "CPinShims", "CNuma", "JSON", "Platform",
+                "PinModel", "PinEmulator", "RingBuffers", "Sinks", "KafkaLog", "KafkaClient", "Bytes", "CPinShims", "CNuma", "JSON", "Platform",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
             swiftSettings: strict
@@ -68,7 +71,7 @@ let package = Package(
         .target(
             name: "IngestServer",
             dependencies: [
-                "PinModel", "KafkaWire", "KafkaLog", "KafkaClient", "AWSClient", "Bytes", "RingBuffers", "JSON", "Platform",
+                "PinModel", "Sinks", "KafkaWire", "KafkaClient", "AWSClient", "Bytes", "RingBuffers", "JSON", "Platform",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -77,16 +80,17 @@ let package = Package(
         ),
         .target(name: "TableStore", dependencies: ["Bytes", "Codecs", "JSON", "Platform"], swiftSettings: strict),
         .target(name: "Cleaning", dependencies: ["Bytes", "JSON", "PinModel", "Platform", "TableStore", "KafkaLog", "KafkaWire"], swiftSettings: strict),
-        .target(name: "Analytics", dependencies: ["TableStore"], swiftSettings: strict),
+        .target(name: "Analytics", dependencies: ["TableStore", "Platform"], swiftSettings: strict),
         .target(name: "Landing", dependencies: ["AWSClient", "Bytes", "JSON", "Platform", "TableStore", "KafkaLog", "KafkaWire", "KafkaClient"], swiftSettings: strict),
         .target(name: "AWSClient", dependencies: ["Bytes", "JSON", "Platform", "CCurl", "CCurlShim", "CCrypto"], swiftSettings: strict),
-        .target(name: "TableSync", dependencies: ["AWSClient", "TableStore", "JSON", "Platform"], swiftSettings: strict),
+        .target(name: "TableSync", dependencies: ["AWSClient", "TableStore", "JSON", "PinModel", "Platform"], swiftSettings: strict),
+        .target(name: "BatchJob", dependencies: ["Analytics", "Cleaning", "Codecs", "Landing", "PinModel"], swiftSettings: strict),
         .target(name: "Streaming", dependencies: ["AWSClient", "Cleaning", "TableStore", "PinModel", "JSON", "Platform"], swiftSettings: strict),
-        .target(name: "Reports", dependencies: ["Pipeline", "JSON", "Platform", .product(name: "Histogram", package: "hdrhistogram-swift")], swiftSettings: strict),
+        .target(name: "Reports", dependencies: ["Pipeline", "Sinks", "JSON", "Platform", .product(name: "Histogram", package: "hdrhistogram-swift")], swiftSettings: strict),
         .executableTarget(
             name: "pinbench",
             dependencies: [
-                "Pipeline", "Reports", "IngestServer", "TableStore", "Cleaning", "Analytics", "Landing", "AWSClient", "Streaming", "TableSync", "PinModel", "PinEmulator", "KafkaWire", "KafkaLog", "KafkaClient", "Codecs", "Bytes", "JSON", "Platform",
+                "Pipeline", "Sinks", "Reports", "IngestServer", "BatchJob", "TableStore", "Cleaning", "Analytics", "Landing", "AWSClient", "Streaming", "TableSync", "PinModel", "PinEmulator", "KafkaWire", "KafkaLog", "KafkaClient", "Codecs", "Bytes", "JSON", "Platform",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -98,7 +102,7 @@ let package = Package(
         .testTarget(name: "AWSTests", dependencies: ["AWSClient", "Bytes"]),
         .testTarget(name: "RingBuffersTests", dependencies: ["RingBuffers"]),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
-        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "PinEmulator", "PinModel", "KafkaLog", "KafkaWire", "TestSupport"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Sinks", "PinEmulator", "PinModel", "KafkaLog", "KafkaWire", "Bytes", "TestSupport"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "Pipeline", "PinModel", "KafkaLog", "TestSupport"]),
         .testTarget(name: "TablesTests", dependencies: ["TableStore", "Cleaning", "Analytics", "Codecs", "TestSupport"]),
         .testTarget(

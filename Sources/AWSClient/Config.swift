@@ -149,16 +149,25 @@ public struct AWSError: Error, CustomStringConvertible, Sendable {
         switch kind {
         case .config, .protocolError: return false
         case .transport(let c):
-            // 6 could not resolve host, 7 could not connect: a wrong endpoint stays wrong.
+            // 1 unsupported protocol, 3 malformed URL, 6 could not resolve host: a wrong endpoint stays wrong.
+            // 7 (could not connect) is retried: a server restarting or a proxy not up yet comes back.
             return c != 6 && c != 1 && c != 3
         case .service(let status, let code):
-            return status >= 500 || status == 429 || AWSError.throttlingCodes.contains(code)
+            return status >= 500 || status == 429 || AWSError.retriableCodes.contains(code)
         }
     }
 
+    /// Codes that ask the caller to slow down.
     public static let throttlingCodes: Set<String> = [
         "ProvisionedThroughputExceededException", "LimitExceededException", "ThrottlingException", "Throttling",
-        "RequestLimitExceeded", "SlowDown", "InternalFailure", "ServiceUnavailable", "InternalError", "KMSThrottlingException",
-        "RequestTimeout", "RequestTimeoutException",
+        "RequestLimitExceeded", "SlowDown", "KMSThrottlingException",
     ]
+
+    /// Codes of passing failures on the service's side.
+    public static let transientCodes: Set<String> = [
+        "InternalFailure", "ServiceUnavailable", "InternalError", "RequestTimeout", "RequestTimeoutException",
+    ]
+
+    /// Every code worth another try: throttling and passing failures.
+    public static let retriableCodes = throttlingCodes.union(transientCodes)
 }

@@ -33,6 +33,9 @@ public struct KinesisProducerConfig: Sendable {
     /// Keep the highest acknowledged sequence number per shard (`stats.lastSequence`); off, an answer with
     /// FailedRecordCount 0 is only counted, not read entry by entry.
     public var trackSequences = false
+    /// Report every accepted Kinesis record's shard id and sequence number (the ingest API answers with
+    /// them); off, a call whose entries were all accepted is reported without reading its answer's entries.
+    public var reportEntries = false
 
     public init(streams: [String]) { self.streams = streams }
 }
@@ -58,9 +61,12 @@ public struct KinesisProducerStats: Sendable {
 final class PutBatch {
     var stream = 0
     let body = ByteBuffer(capacity: 256 * 1024)
-    /// Per entry (start, end, user records) as three native Ints; tokens of the user records, entry after
-    /// entry, as native UInt64s (pointer-backed buffers: no exclusivity or uniqueness checks per append).
-    let meta = ByteBuffer(capacity: 500 * 24)
+    /// Per entry (start, end, user records, data bytes) as four native Ints; tokens of the user records,
+    /// entry after entry, as native UInt64s (pointer-backed buffers: no exclusivity or uniqueness checks per append).
+    let meta = ByteBuffer(capacity: 500 * PutBatch.stride)
+    static let stride = 32
+    /// Data bytes of the user records (keys not counted).
+    var dataBytes = 0
     let tokenBytes = ByteBuffer(capacity: 500 * 8)
     var rawBytes = 0
     var createdMs = 0.0
@@ -75,28 +81,32 @@ final class PutBatch {
         meta.reset()
         tokenBytes.reset()
         rawBytes = 0
+        dataBytes = 0
         createdMs = now
         attempt = 0
         notBeforeMs = 0
         sealed = false
     }
 
-    var count: Int { meta.count / 24 }
+    var count: Int { meta.count / PutBatch.stride }
     var records: Int { tokenBytes.count / 8 }
-    func entryRecords(_ i: Int) -> Int { meta.load(Int.self, at: i * 24 + 16) }
+    func entryRecords(_ i: Int) -> Int { meta.load(Int.self, at: i * PutBatch.stride + 16) }
+    func entryDataBytes(_ i: Int) -> Int { meta.load(Int.self, at: i * PutBatch.stride + 24) }
     /// Tokens [from, to) (user-record positions).
     func tokens(_ r: Range<Int>) -> UnsafeBufferPointer<UInt64> {
         UnsafeBufferPointer(start: UnsafeRawPointer(tokenBytes.base + r.lowerBound * 8).assumingMemoryBound(to: UInt64.self), count: r.count)
     }
 
     /// Ends the entry begun by `beginEntry` (its JSON text is body[start..<body.count]).
-    func endEntry(records: Int) {
+    func endEntry(records: Int, dataBytes: Int) {
         meta.append(native: body.count)
         meta.append(native: records)
+        meta.append(native: dataBytes)
+        self.dataBytes += dataBytes
     }
 
     func entry(_ i: Int) -> UnsafeRawBufferPointer {
-        let start: Int = meta.load(Int.self, at: i * 24), end: Int = meta.load(Int.self, at: i * 24 + 8)
+        let start: Int = meta.load(Int.self, at: i * PutBatch.stride), end: Int = meta.load(Int.self, at: i * PutBatch.stride + 8)
         return UnsafeRawBufferPointer(start: body.base + start, count: end - start)
     }
 
@@ -122,6 +132,8 @@ public struct KPLAggregator {
     var keyCount = 0
     public var firstKey: [UInt8] = []
     public var tokens: [UInt64] = []
+    /// Bytes of the user records' data inside (what the records weigh before aggregation).
+    public var dataBytes = 0
     public var firstMs = 0.0
     public var isEmpty: Bool { keyCount == 0 }
 
@@ -144,6 +156,7 @@ public struct KPLAggregator {
         recs.append(0x08); KPLAggregator.putVarint(keyCount, recs)
         recs.append(0x1A); KPLAggregator.putVarint(data.count, recs); recs.append(data)
         keyCount += 1
+        dataBytes += data.count
         tokens.append(token)
     }
 
@@ -154,7 +167,7 @@ public struct KPLAggregator {
         out.append(contentsOf: recs.bytes)
         var pb = Array(keys.bytes); pb.append(contentsOf: recs.bytes)
         out.append(contentsOf: pb.withUnsafeBytes { Digest.md5($0) })
-        keys.reset(); recs.reset(); keyCount = 0; tokens.removeAll(keepingCapacity: true); firstKey = []
+        keys.reset(); recs.reset(); keyCount = 0; dataBytes = 0; tokens.removeAll(keepingCapacity: true); firstKey = []
         return out
     }
 
@@ -226,15 +239,10 @@ public final class KinesisProducer {
     }
     /// Per stream: shard id hash → (shard id, highest sequence number acknowledged, as its digits).
     var highest: [[UInt64: (shard: String, seq: [UInt8])]]
-    /// Called with the tokens of accepted records (stream index, tokens).
-    public var onAccepted: ((Int, UnsafeBufferPointer<UInt64>) -> Void)?
-    /// Called for records that failed for good (stream index, error code, message, records).
-    public var onFailed: ((Int, String, String, Int) -> Void)?
-    /// When set, also called with the tokens of records that failed for good (stream, code, tokens).
-    public var onFailedTokens: ((Int, String, UnsafeBufferPointer<UInt64>) -> Void)?
-    /// When set, called for every accepted Kinesis record with its tokens, shard id and sequence number
-    /// (the bytes of the answer; copy what you keep).
-    public var onEntryAccepted: ((Int, UnsafeBufferPointer<UInt64>, UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Void)?
+    /// Called once for every record: accepted (with the Kinesis record's shard and sequence number when
+    /// `config.reportEntries`, else empty) or failed for good. Arguments: stream index, the records' tokens,
+    /// their data bytes, and how they ended (its byte views are the answer's: copy what you keep).
+    public var onDelivery: ((_ stream: Int, _ tokens: UnsafeBufferPointer<UInt64>, _ dataBytes: Int, _ delivery: KinesisDelivery) -> Void)?
 
     var building: [PutBatch?]
     var aggregators: [KPLAggregator]
@@ -269,18 +277,18 @@ public final class KinesisProducer {
     /// Buffers one record (copied). Blocks, polling the network, while too many batches wait.
     public func send(stream: Int, key: UnsafeRawBufferPointer, data: UnsafeRawBufferPointer, token: UInt64) {
         if key.isEmpty || key.count > 256 {
-            fail(stream, "InvalidPartitionKey", "partition keys are 1 to 256 characters (got \(key.count))", records: 1, token: token)
+            fail(stream, .invalidPartitionKey, "partition keys are 1 to 256 characters (got \(key.count))", dataBytes: data.count, token: token)
             return
         }
         if key.count + data.count > config.maxRecordBytes {
-            fail(stream, "RecordTooLarge", "record of \(data.count) bytes plus a \(key.count)-byte key is over the \(config.maxRecordBytes)-byte limit", records: 1, token: token)
+            fail(stream, .recordTooLarge, "record of \(data.count) bytes plus a \(key.count)-byte key is over the \(config.maxRecordBytes)-byte limit", dataBytes: data.count, token: token)
             return
         }
         if config.aggregate && key.count + data.count + 64 < config.aggregateBytes {
             if aggregators[stream].sizeAfterAdding(key: key.count, data: data.count) > config.aggregateBytes { sealAggregate(stream) }
             aggregators[stream].add(key: key, data: data, token: token, nowMs: aggregators[stream].isEmpty ? monotonicMs() : 0)
         } else {
-            addEntry(stream, key: key, data: data, tokens: CollectionOfOne(token))
+            addEntry(stream, key: key, data: data, tokens: CollectionOfOne(token), dataBytes: data.count)
         }
         while queue.count >= config.maxQueuedBatches { pump(waitMs: 50) }
         // Move the network when a batch is ready to go, else every 64 records: each pump is a curl_multi_perform
@@ -293,12 +301,13 @@ public final class KinesisProducer {
         guard !aggregators[s].isEmpty else { return }
         let key = aggregators[s].firstKey
         let tokens = aggregators[s].tokens
+        let bytes = aggregators[s].dataBytes
         let data = aggregators[s].seal()
-        key.withUnsafeBytes { k in data.withUnsafeBytes { d in addEntry(s, key: k, data: d, tokens: tokens) } }
+        key.withUnsafeBytes { k in data.withUnsafeBytes { d in addEntry(s, key: k, data: d, tokens: tokens, dataBytes: bytes) } }
     }
 
     /// Appends one entry to the stream's building batch; the clock is read only when a new batch starts.
-    func addEntry(_ s: Int, key: UnsafeRawBufferPointer, data: UnsafeRawBufferPointer, tokens: some Collection<UInt64>) {
+    func addEntry(_ s: Int, key: UnsafeRawBufferPointer, data: UnsafeRawBufferPointer, tokens: some Collection<UInt64>, dataBytes: Int) {
         let raw = key.count + data.count
         if let b = building[s], b.count + 1 > config.maxBatchRecords || b.rawBytes + raw > config.maxBatchBytes { seal(s) }
         let b = building[s] ?? { let n = newBatch(s, now: monotonicMs()); building[s] = n; return n }()
@@ -309,7 +318,7 @@ public final class KinesisProducer {
         e.append(#"","PartitionKey":"#)
         JSONWriter.appendQuoted(key, to: e)
         e.append(UInt8(ascii: "}"))
-        b.endEntry(records: tokens.count)
+        b.endEntry(records: tokens.count, dataBytes: dataBytes)
         for t in tokens { b.tokenBytes.append(native: t) }
         b.rawBytes += raw
         if b.count >= config.maxBatchRecords { seal(s) }
@@ -404,7 +413,7 @@ public final class KinesisProducer {
         do {
             try service.http.start(req, timeoutMs: config.requestTimeoutMs, tag: tag)
         } catch {
-            retryOrFail(b, code: error.code, message: error.message, retriable: false)
+            retryOrFail(b, code: KinesisErrorCode(error.code), message: error.message, retriable: false)
             return
         }
         counters.requests += 1
@@ -416,7 +425,7 @@ public final class KinesisProducer {
         guard let b = flights.removeValue(forKey: tag) else { return }
         inFlightPerStream[b.stream] -= 1
         if let e = service.check(r, operation: "PutRecords") {
-            retryOrFail(b, code: e.code, message: e.message, retriable: e.isRetriable)
+            retryOrFail(b, code: KinesisErrorCode(e.code), message: e.message, retriable: e.isRetriable)
             return
         }
         var retry: PutBatch?
@@ -424,28 +433,39 @@ public final class KinesisProducer {
         let now = monotonicMs()
         var mismatch = false
         // Highest sequence number per shard in this answer, as byte ranges, found by a hash of the shard id.
-        if !config.trackSequences && onEntryAccepted == nil,
+        if !config.trackSequences && !config.reportEntries,
            r.body.withUnsafeBytes({ PutRecordsScanner.allAccepted($0, entries: b.count) }) {
             counters.accepted += b.records
             counters.acceptedKinesisRecords += b.count
-            counters.payloadBytes += b.rawBytes
-            onAccepted?(b.stream, b.tokens(0..<b.records))
+            counters.payloadBytes += b.dataBytes
+            onDelivery?(b.stream, b.tokens(0..<b.records), b.dataBytes, .accepted(shard: Self.none, sequence: Self.none))
             recycle(b)
             return
         }
         var best: [(shard: Range<Int>, seq: Range<Int>)] = []
         var bestIndex: [UInt64: Int] = [:]
-        var accepted = 0, acceptedEntries = 0
+        var accepted = 0, acceptedEntries = 0, acceptedBytes = 0
+        // Accepted entries not yet reported: tokens [okStart, t), data bytes okBytes (reported together).
+        var okBytes = 0
+        func reportAccepted() {
+            if t > okStart { onDelivery?(b.stream, b.tokens(okStart..<t), okBytes, .accepted(shard: Self.none, sequence: Self.none)) }
+            okBytes = 0
+        }
         let parsed: Bool = r.body.withUnsafeBytes { p in
             var sc = PutRecordsScanner(p)
             let ok = sc.scan { e in
                 guard i < b.count else { mismatch = true; return }
-                let n = b.entryRecords(i)
+                let n = b.entryRecords(i), bytes = b.entryDataBytes(i)
                 if let seq = e.sequence {
                     accepted += n
                     acceptedEntries += 1
-                    if let cb = onEntryAccepted {
-                        cb(b.stream, b.tokens(t..<(t + n)), UnsafeRawBufferPointer(rebasing: p[e.shard ?? 0..<0]), UnsafeRawBufferPointer(rebasing: p[seq]))
+                    acceptedBytes += bytes
+                    if config.reportEntries {
+                        onDelivery?(b.stream, b.tokens(t..<(t + n)), bytes,
+                                    .accepted(shard: UnsafeRawBufferPointer(rebasing: p[e.shard ?? 0..<0]), sequence: UnsafeRawBufferPointer(rebasing: p[seq])))
+                        okStart = t + n
+                    } else {
+                        okBytes += bytes
                     }
                     let shard = e.shard ?? 0..<0
                     let h = PutRecordsScanner.hash(p, shard)
@@ -456,21 +476,20 @@ public final class KinesisProducer {
                         best.append((shard, seq))
                     }
                 } else {
-                    if t > okStart { onAccepted?(b.stream, b.tokens(okStart..<t)) }
-                    let code = e.errorCode.map { String(decoding: p[$0], as: UTF8.self) } ?? "Unknown"
-                    let retriable = AWSError.throttlingCodes.contains(code) || code == "InternalFailure"
-                    if retriable && now - b.createdMs < config.deliveryTimeoutMs {
-                        counters.retried[code, default: 0] += n
+                    reportAccepted()
+                    let code = KinesisErrorCode(e.errorCode.map { String(decoding: p[$0], as: UTF8.self) } ?? "Unknown")
+                    if code.isRetriable && now - b.createdMs < config.deliveryTimeoutMs {
+                        counters.retried[code.name, default: 0] += n
                         let rb = retry ?? { let x = newBatch(b.stream, now: b.createdMs); x.attempt = b.attempt + 1; return x }()
                         retry = rb
                         rb.beginEntry()
                         rb.body.append(b.entry(i))
-                        rb.endEntry(records: n)
+                        rb.endEntry(records: n, dataBytes: bytes)
                         for tok in b.tokens(t..<(t + n)) { rb.tokenBytes.append(native: tok) }
                         rb.rawBytes += b.rawBytes / max(1, b.count)
                     } else {
                         let message = e.errorMessage.map { String(decoding: p[$0], as: UTF8.self) } ?? ""
-                        fail(b.stream, retriable ? "Timeout" : code, "kinesis PutRecords: \(code): \(message)", records: n, tokens: b.tokens(t..<(t + n)))
+                        fail(b.stream, code.isRetriable ? .timeout : code, "kinesis PutRecords: \(code): \(message)", dataBytes: bytes, tokens: b.tokens(t..<(t + n)))
                     }
                     okStart = t + n
                 }
@@ -497,10 +516,13 @@ public final class KinesisProducer {
         if !parsed {
             // Entries past what the answer covered are unknown: report them failed (never retried blindly).
             let rest = b.records - t
-            fail(b.stream, "BadResponse", "kinesis PutRecords: an answer that does not match the \(b.count) entries sent", records: rest, tokens: b.tokens(t..<b.records))
+            reportAccepted()
+            okStart = b.records
+            fail(b.stream, .badResponse, "kinesis PutRecords: an answer that does not match the \(b.count) entries sent (\(rest) records unknown)",
+                 dataBytes: 0, tokens: b.tokens(t..<b.records))
         }
-        if t > okStart { onAccepted?(b.stream, b.tokens(okStart..<t)) }
-        counters.payloadBytes += b.rawBytes
+        reportAccepted()
+        counters.payloadBytes += acceptedBytes
         if let rb = retry {
             rb.seal()
             rb.notBeforeMs = now + backoffMs(rb.attempt)
@@ -511,26 +533,62 @@ public final class KinesisProducer {
 
     func backoffMs(_ attempt: Int) -> Double { service.config.retryPolicy.delayMs(attempt: attempt) }
 
-    func retryOrFail(_ b: PutBatch, code: String, message: String, retriable: Bool) {
+    func retryOrFail(_ b: PutBatch, code: KinesisErrorCode, message: String, retriable: Bool) {
         let now = monotonicMs()
         if retriable && now - b.createdMs < config.deliveryTimeoutMs {
-            counters.retried[code, default: 0] += b.records
+            counters.retried[code.name, default: 0] += b.records
             b.attempt += 1
             b.notBeforeMs = now + backoffMs(b.attempt)
             queue.insert(b, at: 0)
         } else {
-            fail(b.stream, retriable ? "Timeout" : code, message, records: b.records, tokens: b.tokens(0..<b.records))
+            fail(b.stream, retriable ? .timeout : code, message, dataBytes: b.dataBytes, tokens: b.tokens(0..<b.records))
             recycle(b)
         }
     }
 
-    func fail(_ stream: Int, _ code: String, _ message: String, records: Int, token: UInt64) {
-        withUnsafePointer(to: token) { fail(stream, code, message, records: records, tokens: UnsafeBufferPointer(start: $0, count: 1)) }
+    func fail(_ stream: Int, _ code: KinesisErrorCode, _ message: String, dataBytes: Int, token: UInt64) {
+        withUnsafePointer(to: token) { fail(stream, code, message, dataBytes: dataBytes, tokens: UnsafeBufferPointer(start: $0, count: 1)) }
     }
 
-    func fail(_ stream: Int, _ code: String, _ message: String, records: Int, tokens: UnsafeBufferPointer<UInt64>) {
-        onFailedTokens?(stream, code, tokens)
-        counters.failed[code, default: 0] += records
-        onFailed?(stream, code, message, records)
+    func fail(_ stream: Int, _ code: KinesisErrorCode, _ message: String, dataBytes: Int, tokens: UnsafeBufferPointer<UInt64>) {
+        counters.failed[code.name, default: 0] += tokens.count
+        onDelivery?(stream, tokens, dataBytes, .failed(code, message: message))
+    }
+
+    nonisolated(unsafe) static let none = UnsafeRawBufferPointer(start: nil, count: 0)
+}
+
+/// What `putLines` did.
+public struct LinesPut: Sendable {
+    public var sent = 0
+    public var accepted = 0
+    public var failures: [String: Int] = [:]
+}
+
+extension KinesisProducer {
+    /// Sends every line of `text` to stream 0, keyed by line number, and waits for every outcome.
+    public func putLines(_ text: UnsafeRawBufferPointer) -> LinesPut {
+        var r = LinesPut()
+        onDelivery = { _, tokens, _, delivery in
+            switch delivery {
+            case .accepted: r.accepted += tokens.count
+            case .failed(let code, _): r.failures[code.name, default: 0] += tokens.count
+            }
+        }
+        let key = ByteBuffer(capacity: 32)
+        if let base = text.baseAddress {
+            var start = 0
+            while start < text.count, let nl = memchr(base + start, 0x0A, text.count - start) {
+                let i = UnsafeRawPointer(nl) - base
+                key.reset()
+                key.appendDecimal(r.sent)
+                send(stream: 0, key: key.bytes, data: UnsafeRawBufferPointer(start: base + start, count: i - start), token: 0)
+                start = i + 1
+                r.sent += 1
+            }
+        }
+        flush()
+        onDelivery = nil
+        return r
     }
 }

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Platform
 import TableStore
 
 /// One cell of a result.
@@ -246,5 +247,19 @@ public struct Analysis {
         results.append(QueryResult(name: "q9", question: "median follower count by joining year and age group", columns: ["age_group", "post_year", "median_follower_count"],
                                    rows: q9rows))
         return results
+    }
+}
+
+extension Analysis {
+    /// Answers every question over the tables under `tables` and writes `out/q1.csv … q9.csv`; returns the
+    /// results (for printing) and the rows read per table.
+    public static func writeAll(tables: String, out: String) throws -> (results: [QueryResult], rows: (pin: Int, geo: Int, user: Int)) {
+        let a = try Analysis(tables: tables)
+        let results = a.run()
+        do { try makeDirectories(out) } catch { throw StorageError(error) }
+        for r in results {
+            do { try replaceFileAtomically("\(out)/\(r.name).csv", text: r.csv()) } catch { throw StorageError(error) }
+        }
+        return (results, a.rowCounts)
     }
 }

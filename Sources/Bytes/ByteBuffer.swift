@@ -125,6 +125,17 @@ public final class ByteBuffer {
         }
     }
 
+    /// Appends `v` as 16 lowercase hex digits.
+    @inlinable
+    public func appendHex(_ v: UInt64) {
+        let p = reserve(16)
+        for i in 0..<16 {
+            let d = UInt8(truncatingIfNeeded: (v >> UInt64(60 - 4 * i)) & 0xF)
+            p.storeBytes(of: d < 10 ? 48 &+ d : 87 &+ d, toByteOffset: i, as: UInt8.self)
+        }
+        count &+= 16
+    }
+
     public var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: count) }
 
     /// Appends a value in native byte order (for buffers used as arrays of fixed-size values).

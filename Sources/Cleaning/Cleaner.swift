@@ -55,6 +55,25 @@ public struct CleanOptions: Sendable {
     public var parallel = true
 
     public init(tablesDir: String) { self.tablesDir = tablesDir }
+
+    /// `pin=category,geo=country,user=none`: a partition column (a string column of the cleaned table) or none per table.
+    public static func parsePartitionBy(_ s: String) throws(CleanError) -> [(RecordKind, String?)] {
+        var out: [(RecordKind, String?)] = []
+        for item in s.split(separator: ",") {
+            let kv = item.split(separator: "=", maxSplits: 1).map(String.init)
+            guard kv.count == 2, let k = RecordKind(name: kv[0]) else {
+                throw CleanError("--partition-by takes TABLE=COLUMN items (tables pin, geo, user), got '\(item)'")
+            }
+            if kv[1] == "none" { out.append((k, nil)); continue }
+            let schema = CleanSchemas.schema(k)
+            guard let c = schema.columns.first(where: { $0.name == kv[1] }), c.type == .string else {
+                let strings = schema.columns.filter { $0.type == .string }.map(\.name).joined(separator: ", ")
+                throw CleanError("--partition-by \(k.name)=\(kv[1]): partition by one of \(strings), or none")
+            }
+            out.append((k, kv[1]))
+        }
+        return out
+    }
 }
 
 /// Per-table accounting: `records_in == written + duplicates + dead_lettered`, always.
@@ -83,6 +102,23 @@ public struct CleanReport: Sendable {
     public var seconds: Double
     public var recordsIn: Int { tables.reduce(0) { $0 + $1.recordsIn } }
     public var inputBytes: Int { tables.reduce(0) { $0 + $1.inputBytes } }
+
+    /// What `pinbench clean` prints: speed, then one row per table.
+    public func summary(source: CleanSource) -> String {
+        func pad(_ v: Int, _ n: Int) -> String { let s = String(v); return String(repeating: " ", count: max(0, n - s.count)) + s }
+        var out = "cleaned \(source.description) in \(fmt(seconds, 2)) s: \(recordsIn) records, "
+            + "\(fmt(Double(recordsIn) / max(seconds, 1e-9), 0)) records/s, \(fmt(Double(inputBytes) / 1e6 / max(seconds, 1e-9), 1)) MB/s\n"
+        out += "table  records_in    written  duplicates  dead_lettered  files  commit\n"
+        for t in tables {
+            let commit = t.skippedCommit ? "skipped (already committed)" : t.commitVersion.map { "v\($0)" } ?? "-"
+            out += t.kind.name + String(repeating: " ", count: max(0, 5 - t.kind.name.count))
+                + "  \(pad(t.recordsIn, 10)) \(pad(t.written, 10))  \(pad(t.duplicates, 10))  \(pad(t.deadLettered, 13))  \(pad(t.files, 5))  " + commit + "\n"
+            if let p = t.deadLetterPath {
+                out += "       dead letters: \(p) \(t.deadLetterReasons.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))\n"
+            }
+        }
+        return out
+    }
 
     public func json() -> JSONValue {
         func counts(_ d: [String: Int]) -> JSONValue { .object(d.sorted { $0.key < $1.key }.map { ($0.key, .int($0.value)) }) }
@@ -134,6 +170,16 @@ public enum Cleaner {
         return CleanReport(tables: reports, seconds: monotonicSeconds() - t0)
     }
 
+    /// The Delta `txn` app id of one table's commit for a run with transaction `appId`.
+    public static func transactionAppId(_ appId: String, _ kind: RecordKind) -> String { "\(appId)/\(kind.name)" }
+
+    /// Whether every table under `tablesDir` already holds the commit of transaction `appId`.
+    public static func isCommitted(tablesDir: String, appId: String) throws -> Bool {
+        try RecordKind.allCases.allSatisfy { k in
+            (try DeltaLog(table: "\(tablesDir)/\(k.name)").snapshot())?.transactions[transactionAppId(appId, k)] != nil
+        }
+    }
+
     static func cleanKind(_ kind: RecordKind, source: CleanSource, options: CleanOptions, now: () -> Int64) throws -> KindReport {
         var write = options.write
         write.partitionBy = options.partitionBy[kind] ?? CleanSchemas.defaultPartition(kind)
@@ -158,7 +204,7 @@ public enum Cleaner {
         report.deadLetterPath = deadLetter.written > 0 ? deadLetter.path : nil
         let info = options.commitInfo[kind]
         if !adds.isEmpty || info != nil || !DeltaLog(table: table).exists {
-            let txn = options.transaction.map { (appId: "\($0.appId)/\(kind.name)", version: $0.version) }
+            let txn = options.transaction.map { (appId: Cleaner.transactionAppId($0.appId, kind), version: $0.version) }
             let v = try DeltaLog(table: table).commitAppend(
                 schema: writer.schema, partitionColumns: writer.partitionColumns, files: adds, txn: txn, info: info, nowMs: now())
             report.commitVersion = v

@@ -5,7 +5,8 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
-import KafkaWire
+import Platform
+import Sinks
 import Synchronization
 import JSON
 import PinModel
@@ -14,9 +15,9 @@ import PinModel
 public struct IngestConfig: Sendable {
     public var host = "127.0.0.1"
     public var port = 8082
-    public var topicPrefix = "pinbench"
-    public var dataDir = "data"
-    public var partitions = 3
+    /// Topics `<prefix>.pin|geo|user` and streams `streaming-<prefix>-pin|geo|user` (the paths clients post to),
+    /// partitions and batching of the backend.
+    public var sink = SinkSettings()
     /// Requests must carry it (`X-API-Key` or `Authorization: Bearer`), when set.
     public var apiKey: String?
     public var maxBodyBytes = 10 << 20
@@ -25,20 +26,11 @@ public struct IngestConfig: Sendable {
     public var queueCapacity = 4096
     /// Idle or half-open connections are closed after this many seconds.
     public var idleTimeoutSeconds: Int64 = 30
-    /// Where accepted records go.
-    public var backend: IngestBackend = .embedded
+    /// Where accepted records go: the embedded log (default), a Kafka cluster or Kinesis.
+    public var backend: Backend = .embedded(LogOptions())
     /// SwiftNIO event-loop threads (HTTP parsing and routing); the backend has its own writer thread.
     public var eventLoops = max(1, System.coreCount)
     public init() {}
-}
-
-public enum IngestBackend: Sendable {
-    /// The embedded log in `dataDir` (the default).
-    case embedded
-    /// A Kafka cluster: topics <prefix>.pin|geo|user (created with `partitions` when asked).
-    case kafka(ProducerConfiguration, createTopics: Bool)
-    /// Kinesis streams streaming-<prefix>-pin|geo|user (created with `shards` when asked).
-    case kinesis(AWSConfig, createStreams: Bool, shards: Int, ordered: Bool)
 }
 
 /// Counters for /metrics and for the accounting `accepted == stored + rejected`.
@@ -62,10 +54,10 @@ final class IngestMetrics: Sendable {
 }
 
 /// The ingest HTTP API: Kafka REST Proxy v2 (`POST /topics/{topic}`) and the API Gateway shapes in front of
-/// Kinesis (`PUT /streams/{stream}/record(s)`), storing into the embedded log.
+/// Kinesis (`PUT /streams/{stream}/record(s)`), routed to the configured backend by one writer thread.
 public final class IngestService: Sendable {
     public let config: IngestConfig
-    let store: any JobSink
+    let store: IngestWriter
     let metrics = IngestMetrics()
     let topics: [String]
     let streams: [String]
@@ -73,20 +65,19 @@ public final class IngestService: Sendable {
     let topicBytes: [[UInt8]]
     let streamBytes: [[UInt8]]
 
-    public init(config: IngestConfig) throws {
+    public init(config: IngestConfig) throws(SinkFailure) {
         self.config = config
-        topics = RecordKind.topics(prefix: config.topicPrefix)
-        streams = RecordKind.streams(prefix: config.topicPrefix)
+        topics = RecordKind.topics(prefix: config.sink.topicPrefix)
+        streams = RecordKind.streams(prefix: config.sink.topicPrefix)
         topicBytes = topics.map { Array($0.utf8) }
         streamBytes = streams.map { Array($0.utf8) }
-        switch config.backend {
-        case .embedded:
-            store = try EmbeddedStore(dataDir: config.dataDir, topics: topics, partitions: config.partitions, capacity: config.queueCapacity)
-        case .kafka(let pc, let create):
-            store = try KafkaForwarder(config: pc, topics: topics, createTopics: create, partitions: config.partitions, capacity: config.queueCapacity)
-        case .kinesis(let aws, let create, let shards, let ordered):
-            store = try KinesisForwarder(aws: aws, streams: streams, createStreams: create, shards: shards, ordered: ordered, capacity: config.queueCapacity)
+        var backend = config.backend
+        // Behind the API, the streams' names follow the topic prefix.
+        if case .kinesis(var k) = backend {
+            k.streamPrefix = config.sink.topicPrefix
+            backend = .kinesis(k)
         }
+        store = try IngestWriter(backend: backend, settings: config.sink, capacity: config.queueCapacity)
     }
 
     public var accepted: Int { metrics.recordsAccepted.load(ordering: .relaxed) }
@@ -225,7 +216,7 @@ public final class IngestService: Sendable {
 
     /// Counts the records as accepted and hands them to the writer; `then` gets each record's outcome once
     /// stored or failed. A full queue (429, with Retry-After) un-counts them and becomes the error answer.
-    func accept(kind: Int, _ pack: RecordPack, bodyBytes: Int,
+    func accept(kind: RecordKind, _ pack: RecordPack, bodyBytes: Int,
                 respond: Responder, then: @escaping @Sendable ([RecordOutcome]) -> Reply) {
         let n = pack.count
         metrics.recordsAccepted.add(n, ordering: .relaxed)
@@ -269,7 +260,9 @@ public final class IngestService: Sendable {
         } else {
             return respond(error(415, 415, "HTTP 415 Unsupported Media Type: use application/vnd.kafka.json.v2+json"))
         }
-        guard let kind = topicBytes.firstIndex(where: { topic.utf8.elementsEqual($0) }) else { return respond(error(404, 40401, "Topic \(topic) not found.")) }
+        guard let k = topicBytes.firstIndex(where: { topic.utf8.elementsEqual($0) }), let kind = RecordKind(rawValue: k) else {
+            return respond(error(404, 40401, "Topic \(topic) not found."))
+        }
         var pack = RecordPack(capacity: all.count + 64)
         let parsed: Result<Int?, JSONError> =
             Result { () throws(JSONError) in
@@ -317,17 +310,12 @@ public final class IngestService: Sendable {
         case .success: break
         }
         if pack.isEmpty { return respond(error(422, 42201, "no records in the request", records: 0)) }
-        let partitionCount = store.partitions(kind)
-        let embedded: Bool
-        if case .embedded = config.backend { embedded = true } else { embedded = false }
+        // Records without a partition are partitioned by the sink (murmur2 of the key, sticky without one).
+        let partitionCount = store.partitionCounts[kind.rawValue]
         for i in 0..<pack.count {
             let r = pack.records[i]
             if r.valueCount > config.maxRecordBytes { return respond(error(413, 40005, "record \(i) is \(r.valueCount) bytes, over the \(config.maxRecordBytes)-byte limit", records: pack.count)) }
             if r.partition >= 0 && r.partition >= Int32(partitionCount ?? 0) { return respond(error(404, 40402, "Partition \(r.partition) not found.", records: pack.count)) }
-            if r.partition < 0 && embedded {
-                pack.records[i].partition = pack.key(i).map { Int32(Murmur2.partition($0, partitions: config.partitions)) }
-                    ?? Int32(metrics.requests.load(ordering: .relaxed) % config.partitions)
-            }
         }
         accept(kind: kind, pack, bodyBytes: all.count, respond: respond) { [self] outcomes in
             let out = JSONBytes(capacity: 64 + outcomes.count * 72)
@@ -364,9 +352,10 @@ public final class IngestService: Sendable {
 
     func kinesis(stream: Substring, many: Bool, header: (String) -> String?, body all: UnsafeRawBufferPointer, respond: Responder) {
         guard authorised(header) else { return respond(error(401, 40101, "missing or wrong API key")) }
-        guard let kind = streamBytes.firstIndex(where: { stream.utf8.elementsEqual($0) }) else { return respond(error(404, 40401, "Stream \(stream) not found.")) }
+        guard let k = streamBytes.firstIndex(where: { stream.utf8.elementsEqual($0) }), let kind = RecordKind(rawValue: k) else {
+            return respond(error(404, 40401, "Stream \(stream) not found."))
+        }
         var pack = RecordPack(capacity: all.count + 64)
-        let parts = config.partitions
         let parsed: Result<Int?, JSONError> =
             Result { () throws(JSONError) in
                 guard all.count > 0 else { throw JSONError(offset: 0, reason: .truncated) }
@@ -377,13 +366,12 @@ public final class IngestService: Sendable {
                     var k = f[pkey]
                     if k.kind == .absent, let a = altKey { k = f[a] }
                     guard d.kind != .absent else { throw JSONError(offset: 0, reason: .missingField("Data")) }
-                    try pack.add(partition: 0, writeValue: { (out) throws(JSONError) in rd.compactValue(d, into: out) },
+                    try pack.add(partition: -1, writeValue: { (out) throws(JSONError) in rd.compactValue(d, into: out) },
                                  writeKey: k.kind != .string ? nil : { (out) throws(JSONError) in
                                      if k.escaped { out.append(contentsOf: Array(try rd.string(k, name: "PartitionKey").utf8)) } else {
                                          out.append(UnsafeRawBufferPointer(start: rd.base + Int(k.start), count: Int(k.end - k.start)))
                                      }
                                  })
-                    if let key = pack.key(pack.count - 1) { pack.records[pack.count - 1].partition = Int32(Murmur2.partition(key, partitions: parts)) }
                 }
                 if many {
                     var s = JSONScanner(all)
@@ -426,7 +414,7 @@ public final class IngestService: Sendable {
         }
         if let e = outcomes[0].error {
             let code = outcomes[0].errorCode ?? "InternalFailure"
-            let status = AWSError.throttlingCodes.contains(code) ? 503 : 500
+            let status = KinesisErrorCode(code).isThrottling ? 503 : 500
             return json(status, "{\"__type\":\(jsonString(code)),\"message\":\(jsonString(e))}", headers: status == 503 ? [("Retry-After", "1")] : [])
         }
         return json(200, seq(outcomes[0]))

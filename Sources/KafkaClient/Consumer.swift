@@ -1,6 +1,7 @@
 import Bytes
 import Codecs
 import KafkaWire
+import Platform
 
 /// A consumer that fetches given partitions from given offsets (no group coordination). Records are
 /// handed to the caller as views into the fetched (or decompressed) bytes: nothing is copied per record.
@@ -125,5 +126,34 @@ public final class KafkaConsumer {
             }
         }
         return (next, res.highWatermark)
+    }
+}
+
+extension KafkaConsumer {
+    /// Reads `partitions` of `topic` from the earliest (or the latest) offset, in offset order per partition,
+    /// calling `body` for each record until it returns false or no record came for `idleSeconds`.
+    public func follow(_ topic: String, partitions: [Int32], fromBeginning: Bool, idleSeconds: Double,
+                       _ body: (Int32, RecordView) throws -> Bool) throws {
+        var next: [Int32: Int64] = [:]
+        for p in partitions { next[p] = try offset(topic, p, fromBeginning ? ListOffsetsMessage.earliest : ListOffsetsMessage.latest) }
+        var lastRecord = monotonicSeconds()
+        while true {
+            var got = 0
+            for p in partitions {
+                var more = true
+                do {
+                    let r = try fetch(topic, p, from: next[p] ?? 0) { rec in
+                        guard more else { return }
+                        more = try body(p, rec)
+                        got += 1
+                    }
+                    next[p] = r.next
+                } catch let e as KafkaClientError where e.isRetriable {
+                    continue
+                }
+                if !more { return }
+            }
+            if got > 0 { lastRecord = monotonicSeconds() } else if monotonicSeconds() - lastRecord > idleSeconds { return }
+        }
     }
 }

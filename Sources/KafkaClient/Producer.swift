@@ -7,8 +7,8 @@ import Synchronization
 
 #if canImport(Glibc)
 import Glibc
-import Platform
 #endif
+import Platform
 
 
 /// One sealed batch on its way to a broker. Allocated per batch (never per record).
@@ -274,5 +274,43 @@ extension KafkaProducer.Accumulator {
         tokens = []
         tokens.reserveCapacity(256)
         payload = 0
+    }
+}
+
+/// What `produceLines` did.
+public struct LinesProduced: Sendable {
+    public var sent = 0
+    public var bytes = 0
+    public var delivered = 0
+    public var failed = 0
+    public var firstError: String?
+}
+
+extension KafkaProducer {
+    /// Produces every line of `text` (unkeyed: the sticky partitioner), `rounds` times, then closes the
+    /// producer; every record is counted delivered or failed.
+    public func produceLines(_ text: UnsafeRawBufferPointer, to topic: TopicHandle, rounds: Int) throws(KafkaClientError) -> LinesProduced {
+        var r = LinesProduced()
+        func report(_ d: DeliveryReport) {
+            if let e = d.error {
+                r.failed += d.batch.records
+                if r.firstError == nil { r.firstError = e.message }
+            } else {
+                r.delivered += d.batch.records
+            }
+        }
+        for _ in 0..<max(rounds, 0) {
+            var start = 0
+            for i in 0..<text.count where text[i] == 0x0A {
+                let line = UnsafeRawBufferPointer(rebasing: text[start..<i])
+                start = i + 1
+                try send(to: topic, key: nil, value: line, timestamp: wallMillis(), onDelivery: report)
+                r.sent += 1
+                r.bytes += line.count
+                if r.sent & 1023 == 0 { try poll(onDelivery: report) }
+            }
+        }
+        try close(onDelivery: report)
+        return r
     }
 }

@@ -7,8 +7,8 @@ import Synchronization
 
 #if canImport(Glibc)
 import Glibc
-import Platform
 #endif
+import Platform
 
 /// Metadata and a control connection, shared by the owner thread (partition counts, topic creation)
 /// and the sender thread (leaders). Touched per metadata refresh, never per record.

@@ -1,6 +1,7 @@
 import Bytes
 import Codecs
 import KafkaWire
+import Platform
 
 /// What `verify` found in one topic-partition.
 public struct PartitionVerification: Sendable {
@@ -88,5 +89,27 @@ public enum InspectError: Error, CustomStringConvertible {
         case .noSuchTopic(let t): "no topic \"\(t)\" in this data dir"
         case .damaged(let s): "damaged log: \(s)"
         }
+    }
+}
+
+extension LogInspector {
+    /// The `log verify` table: one row per topic-partition, its problems under it, and a total line.
+    public static func table(_ parts: [PartitionVerification]) -> String {
+        let w = (parts.map { "\($0.topic)-\($0.partition)".count }.max() ?? 15) + 2
+        func pad(_ s: String, _ n: Int, left: Bool = false) -> String {
+            s.count >= n ? s : (left ? String(repeating: " ", count: n - s.count) + s : s + String(repeating: " ", count: n - s.count))
+        }
+        var out = pad("topic-partition", w) + "segments  batches    records  next-offset  bytes\n"
+        var damaged = 0, total = 0
+        for p in parts {
+            let cols = [pad(String(p.segments), 8, left: true), pad(String(p.batches), 9, left: true), pad(String(p.records), 10, left: true),
+                        pad(String(p.nextOffset ?? 0), 12, left: true), "  " + formatBytes(p.bytes)]
+            out += pad("\(p.topic)-\(p.partition)", w) + cols.joined(separator: " ") + (p.isHealthy ? "" : "  DAMAGED") + "\n"
+            for problem in p.problems { out += "  ! \(problem)\n" }
+            if !p.isHealthy { damaged += 1 }
+            total += p.records
+        }
+        out += "\(parts.count) partitions, \(total) records, \(damaged == 0 ? "all batches good" : "\(damaged) damaged")\n"
+        return out
     }
 }

@@ -28,6 +28,13 @@ public struct LandingOptions: Sendable {
         self.root = root
         self.topics = topics
     }
+
+    /// [start, end) of the UTC day `YYYY-MM-DD` in ms since the epoch; nil when `date` is not one.
+    public static func dayRange(_ date: String) -> Range<Int64>? {
+        guard date.count == 10, let micros = UTCTime.parseMicros(date + " 00:00:00") else { return nil }
+        let ms = micros / 1000
+        return ms..<(ms + 86_400_000)
+    }
 }
 
 public struct LandingReport: Sendable {
@@ -50,6 +57,14 @@ public struct LandingReport: Sendable {
             ("per_topic", .object(perTopic.sorted { $0.key < $1.key }.map { ($0.key, .int($0.value)) })),
             ("seconds", .double(seconds)),
         ])
+    }
+
+    /// One line for people.
+    public func summary(root: String) -> String {
+        "landed \(records) records in \(objects) objects (\(bytes) bytes) to \(root)/topics in \(fmt(seconds, 2)) s"
+            + (skippedByTime > 0 ? ", \(skippedByTime) outside the day" : "")
+            + (nullValues > 0 ? ", \(nullValues) null values skipped" : "")
+            + (unlandable > 0 ? ", \(unlandable) non-JSON multi-line values in \(root)/_unlandable" : "")
     }
 }
 

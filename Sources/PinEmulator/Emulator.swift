@@ -1,6 +1,10 @@
 import Bytes
 import PinModel
 import JSON
+import Platform
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// SplitMix64: tiny, fast, and good enough to shape synthetic data; seeded per post so any post can be
 /// generated alone, on any thread, in any order.
@@ -435,4 +439,34 @@ public func appendDateTime(_ seconds: Int64, _ out: ByteBuffer) {
     p.storeBytes(of: UInt8(ascii: ":"), toByteOffset: 16, as: UInt8.self)
     put2(rem % 60, 17)
     out.count += 19
+}
+
+extension Emulator {
+    /// Writes posts 0..<count to `dir/pin.jsonl`, `dir/geo.jsonl` and `dir/user.jsonl`, one record a line.
+    public func writeFiles(count: Int, to dir: String, style: JSONStyle = .compact) throws(FileError) {
+        try makeDirectories(dir)
+        var handles: [UnsafeMutablePointer<FILE>] = []
+        defer { for f in handles { fclose(f) } }
+        let paths = RecordKind.allCases.map { "\(dir)/\($0.name).jsonl" }
+        for p in paths {
+            guard let f = fopen(p, "w") else { throw FileError("create", p) }
+            handles.append(f)
+        }
+        let bufs = (0..<3).map { _ in ByteBuffer(capacity: 1 << 20) }
+        func drain(_ k: Int) throws(FileError) {
+            if bufs[k].count > 0, fwrite(bufs[k].base, 1, bufs[k].count, handles[k]) != bufs[k].count { throw FileError("write", paths[k]) }
+            bufs[k].reset()
+        }
+        for i in 0..<max(count, 0) {
+            writePost(i, pin: bufs[0], geo: bufs[1], user: bufs[2], style: style)
+            for k in 0..<3 {
+                bufs[k].append(UInt8(ascii: "\n"))
+                if bufs[k].count > 900_000 { try drain(k) }
+            }
+        }
+        for k in 0..<3 {
+            try drain(k)
+            if fflush(handles[k]) != 0 { throw FileError("write", paths[k]) }
+        }
+    }
 }

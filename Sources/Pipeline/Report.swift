@@ -11,7 +11,7 @@ extension RunResult {
     public var json: JSONValue {
         .object([
             ("pinbench_version", .string(pinbenchVersion)),
-            ("mode", .string(mode)),
+            ("mode", .string(mode.rawValue)),
             ("records_in", .int(recordsIn)),
             ("records_out", .int(recordsOut)),
             ("dead_lettered", .int(deadLettered)),
@@ -30,7 +30,7 @@ extension RunResult {
                 ("max", .double(latencyMicros.totalCount == 0 ? 0 : Double(latencyMicros.max) / 1000)),
                 ("count", .int(Int(latencyMicros.totalCount))),
                 ("measured_from", .string(config.rate == nil ? "generation time" : "scheduled send time (open loop)")),
-                ("measured_to", .string(mode == "kafka" ? "broker acknowledgement (acks=\(config.acks == -1 ? "all" : String(config.acks)))" : (config.fsync == .batch ? "append + fdatasync" : "append to the segment file (page cache)"))),
+                ("measured_to", .string(latencyEndpoint)),
             ])),
             ("cpu_seconds", .double(round3(cpuSeconds))),
             ("cpu_seconds_per_million_records", .double(recordsOut > 0 ? round3(cpuSeconds / Double(recordsOut) * 1e6) : 0)),
@@ -57,23 +57,32 @@ extension RunResult {
         ])
     }
 
-    /// A human summary table.
+    /// A human summary table: only the rows that apply to the run's backend.
     public var summaryTable: String {
-        let rows: [(String, String)] = [
+        var rows: [(String, String)] = [
             ("posts", "\(posts)"),
             ("records in", "\(recordsIn)"),
-            ("records out", "\(recordsOut)"),
+            ("records out", "\(recordsOut)\(mode == .kinesis ? " (accepted)" : mode == .kafka ? " (acknowledged)" : " (stored)")"),
             ("dead-lettered", "\(deadLettered)"),
             ("payload", formatBytes(payloadBytes)),
-            ("stored (\(config.compression))", "\(formatBytes(storedBytes))  (ratio \(storedBytes > 0 ? fmt(Double(payloadBytes) / Double(storedBytes), 2) : "-"))"),
-            ("batches", "\(batches)"),
+        ]
+        switch mode {
+        case .embedded, .kafka:
+            rows.append(("\(mode == .kafka ? "sent" : "stored") (\(config.sink.compression))",
+                         "\(formatBytes(storedBytes))  (ratio \(storedBytes > 0 ? fmt(Double(payloadBytes) / Double(storedBytes), 2) : "-"))"))
+            rows.append(("batches", "\(batches)"))
+        case .kinesis:
+            break
+        }
+        rows += [
             ("seconds", fmt(seconds, 3)),
             ("records/s", fmt(recordsPerSecond, 0)),
             ("MB/s", fmt(megabytesPerSecond, 1)),
             ("latency p50/p99/p99.9/max", "\(fmt(percentileMs(50), 2)) / \(fmt(percentileMs(99), 2)) / \(fmt(percentileMs(99.9), 2)) / \(fmt(latencyMicros.totalCount == 0 ? 0 : Double(latencyMicros.max) / 1000, 2)) ms"),
+            ("latency ends at", latencyEndpoint),
             ("CPU seconds", fmt(cpuSeconds, 2)),
             ("accounting", accountingHolds ? "in == out + dead-lettered ✓" : "MISMATCH"),
-        ] + (mode == "kafka" || mode == "kinesis" ? [("requests / retries", "\(requests) / \(retries)")] : [])
+        ] + (mode != .embedded ? [("\(mode == .kafka ? "requests" : "PutRecords calls") / retries", "\(requests) / \(retries)")] : [])
             + retriesByCode.sorted { $0.key < $1.key }.map { ("retried: \($0.key)", "\($0.value)") }
         let w = rows.map(\.0.count).max() ?? 0
         var s = ""
@@ -89,23 +98,3 @@ public let pinbenchVersion = "0.1.0"
 
 func round3(_ v: Double) -> Double { (v * 1000).rounded() / 1000 }
 
-public func fmt(_ v: Double, _ decimals: Int) -> String {
-    var scale = 1.0
-    for _ in 0..<decimals { scale *= 10 }
-    let r = (v * scale).rounded() / scale
-    if decimals == 0 { return String(Int(r)) }
-    let neg = r < 0
-    let a = abs(r)
-    let whole = Int(a)
-    var frac = String(Int(((a - Double(whole)) * scale).rounded()))
-    while frac.count < decimals { frac = "0" + frac }
-    return (neg ? "-" : "") + "\(whole).\(frac)"
-}
-
-public func formatBytes(_ n: Int) -> String {
-    let d = Double(n)
-    if d >= 1e9 { return fmt(d / 1e9, 2) + " GB" }
-    if d >= 1e6 { return fmt(d / 1e6, 1) + " MB" }
-    if d >= 1e3 { return fmt(d / 1e3, 1) + " kB" }
-    return "\(n) B"
-}

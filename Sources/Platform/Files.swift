@@ -116,3 +116,36 @@ public func syncDirectory(_ dir: String) {
         close(fd)
     }
 }
+
+/// `rm -rf path`: removes a file or a folder and everything under it; symbolic links are removed, never
+/// followed. Best effort (what cannot be removed stays).
+public func removeTree(_ path: String) {
+    var st = stat()
+    guard lstat(path, &st) == 0 else { return }
+    if (st.st_mode & S_IFMT) == S_IFDIR, let d = opendir(path) {
+        while let e = readdir(d) {
+            let n = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if n == "." || n == ".." { continue }
+            removeTree("\(path)/\(n)")
+        }
+        closedir(d)
+        rmdir(path)
+    } else {
+        unlink(path)
+    }
+}
+
+/// A fresh, empty folder `<TMPDIR or /tmp>/<prefix>-XXXXXX`.
+public func makeTemporaryDirectory(_ prefix: String) throws(FileError) -> String {
+    let base = (getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp") + "/\(prefix)-XXXXXX"
+    var t = Array(base.utf8CString)
+    guard let p = mkdtemp(&t) else { throw FileError("mkdtemp", base) }
+    return String(cString: p)
+}
+
+/// `replaceFileAtomically` for text.
+public func replaceFileAtomically(_ path: String, text: String) throws(FileError) {
+    var t = text
+    let r: Result<Void, FileError> = t.withUTF8 { u in Result { () throws(FileError) in try replaceFileAtomically(path, UnsafeRawBufferPointer(u)) } }
+    try r.get()
+}

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Synchronization
 
 /// A real OS thread for a pipeline stage (Dispatch's pool is only as wide as the core count, and a stage
 /// blocked on its queue would starve the others). `join` waits for it.
@@ -103,4 +104,12 @@ public final class Channel<T>: @unchecked Sendable {
         lock.withLock { closed = true }
         lock.broadcast()
     }
+}
+
+/// A flag one thread raises and others read (Ctrl-C asking a loop to finish).
+public final class StopFlag: Sendable {
+    private let raised = Atomic<Bool>(false)
+    public init() {}
+    public func set() { raised.store(true, ordering: .releasing) }
+    public var isSet: Bool { raised.load(ordering: .acquiring) }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 import Platform
 
 /// Two reports side by side: every numeric figure with the ratio B/A.
@@ -47,6 +48,14 @@ public enum Compare {
         var out = fa.map { Row(path: $0.0, a: $0.1, b: mb[$0.0]) }
         for (k, v) in fb where ma[k] == nil { out.append(Row(path: k, a: nil, b: v)) }
         return out
+    }
+
+    /// The rows as a JSON array of {figure, a, b, ratio}.
+    public static func json(_ rows: [Row]) -> JSONValue {
+        .array(rows.map { r in
+            .object([("figure", .string(r.path)), ("a", r.a.map { .double($0) } ?? .null), ("b", r.b.map { .double($0) } ?? .null),
+                     ("ratio", r.ratio.map { .double(($0 * 1e6).rounded() / 1e6) } ?? .null)])
+        })
     }
 
     public static func table(_ rows: [Row], labelA: String, labelB: String) -> String {

@@ -78,7 +78,12 @@ public struct ScenarioFigures: Sendable {
     public var stages: [(name: String, busy: Double, blocked: Double)] {
         let s = max(result.seconds, 1e-9)
         let threads = Double(result.config.threads)
-        let sink = result.mode == "kafka" ? "kafka producer stage" : "log stage"
+        let sink: String
+        switch result.mode {
+        case .embedded: sink = "log stage"
+        case .kafka: sink = "kafka producer stage"
+        case .kinesis: sink = "kinesis producer stage"
+        }
         return [
             ("generators (\(result.config.threads))", result.generatorBusySeconds / (s * threads), result.generatorBlockedSeconds / (s * threads)),
             (sink, result.sinkBusySeconds / s, 0),

@@ -1,15 +1,16 @@
+import Codecs
 import Foundation
-import Pipeline
 import JSON
+import Pipeline
 
 /// One point of a sweep grid.
 public struct SweepSettings: Sendable, Hashable {
     public var batchBytes: Int
     public var lingerMs: Double
-    public var compression: String
+    public var compression: CompressionCodec
     public var partitions: Int
 
-    public init(batchBytes: Int, lingerMs: Double, compression: String, partitions: Int) {
+    public init(batchBytes: Int, lingerMs: Double, compression: CompressionCodec, partitions: Int) {
         self.batchBytes = batchBytes
         self.lingerMs = lingerMs
         self.compression = compression
@@ -85,14 +86,14 @@ public enum Sweep {
         }
     }
 
-    public static func report(points: [SweepPoint], goal: SweepGoal, command: String, scenario: String) -> ReportFolder {
+    public static func report(points: [SweepPoint], goal: SweepGoal, command: String, scenario: Scenario) -> ReportFolder {
         let front = paretoFront(points)
         let pick = recommend(points, goal: goal)
         var rows: [JSONValue] = []
         for (i, p) in points.enumerated() {
             rows.append(.object([
                 ("settings", .object([("batch_bytes", .int(p.settings.batchBytes)), ("linger_ms", .double(p.settings.lingerMs)),
-                                      ("compression", .string(p.settings.compression)), ("partitions", .int(p.settings.partitions))])),
+                                      ("compression", .string(p.settings.compression.description)), ("partitions", .int(p.settings.partitions))])),
                 ("label", .string(p.settings.label)),
                 ("median", .object([("records_per_s", .double(p.recordsPerSecond.rounded())), ("mb_per_s", .double((p.mbPerSecond * 1000).rounded() / 1000)),
                                     ("p50_ms", .double(p.p50Ms)), ("p99_ms", .double(p.p99Ms)),
@@ -106,7 +107,7 @@ public enum Sweep {
                      ("records_per_s", .double(points[i].recordsPerSecond.rounded())), ("p99_ms", .double(points[i].p99Ms))])
         } ?? .null
         let json: JSONValue = .object([
-            ("kind", .string("sweep")), ("command", .string(command)), ("scenario", .string(scenario)),
+            ("kind", .string("sweep")), ("command", .string(command)), ("scenario", .string(scenario.rawValue)),
             ("created", .string(ISO8601DateFormatter().string(from: Date()))), ("machine", Machine.json),
             ("points", .array(rows)), ("recommendation", rec),
         ])

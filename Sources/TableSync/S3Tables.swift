@@ -4,6 +4,8 @@ import Glibc
 import AWSClient
 import TableStore
 import JSON
+import PinModel
+import Platform
 
 /// Delta tables kept in S3 (`--tables s3://bucket/prefix`): the writers (clean, stream) work on a local
 /// staging copy of each table's log, then `push` uploads the new data files and publishes each new commit
@@ -101,21 +103,25 @@ public final class S3Tables {
     }
 
     /// A fresh staging folder under TMPDIR.
-    public static func makeStaging() throws -> String {
-        let base = (getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp") + "/pinbench-s3tables-XXXXXX"
-        var t = Array(base.utf8CString)
-        guard let p = mkdtemp(&t) else { throw StorageError("mkdtemp: \(String(cString: strerror(errno)))") }
-        return String(cString: p)
-    }
+    public static func makeStaging() throws -> String { try makeTemporaryDirectory("pinbench-s3tables") }
+}
 
-    public static func removeTree(_ path: String) {
-        guard let d = opendir(path) else { unlink(path); return }
-        while let e = readdir(d) {
-            let n = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if n == "." || n == ".." { continue }
-            removeTree("\(path)/\(n)")
-        }
-        closedir(d)
-        rmdir(path)
+/// Where Delta tables live: a local folder, or `s3://bucket/prefix`.
+public enum TableLocation {
+    /// Runs `body` on the tables folder; for `s3://bucket/prefix` on a local staging copy: the tables' logs
+    /// (and with `pullData` their files) are downloaded first and, with `push`, new files and commits
+    /// uploaded after (commits conditionally: a version another writer took first is an error, never an
+    /// overwrite). `aws` is asked only for s3:// locations.
+    public static func with<R>(_ tables: String, aws: () throws -> AWSConfig, pullData: Bool, push: Bool,
+                               _ body: (String) throws -> R) throws -> R {
+        guard tables.hasPrefix("s3://") else { return try body(tables) }
+        let staging = try S3Tables.makeStaging()
+        defer { removeTree(staging) }
+        let remote = try S3Tables(url: tables, aws: try aws(), staging: staging)
+        let names = RecordKind.allCases.map(\.name)
+        try remote.pull(tables: names, data: pullData)
+        let r = try body(staging)
+        if push { try remote.push(tables: names) }
+        return r
     }
 }

@@ -1,142 +1,99 @@
-import AWSClient
 import ArgumentParser
-import Codecs
 import Foundation
-import Pipeline
-import Reports
+import Codecs
 import JSON
-
-enum Scenario: String, ExpressibleByArgument, CaseIterable {
-    case embedded, kafka, kinesis, serve, clean, all
-}
+import Pipeline
+import Platform
+import Reports
+import Sinks
 
 enum OutputFormat: String, ExpressibleByArgument {
     case text, json
 }
 
 extension SweepGoal: ExpressibleByArgument {}
+extension Scenario: ExpressibleByArgument {}
 
-/// Settings every scenario shares.
+/// What every bench and sweep run shares.
 struct ScenarioOptions: ParsableArguments {
-    @Option(help: "Measured time per run after the warm-up, e.g. 10s.") var duration: Duration = Duration(argument: "10s")!
-    @Option(help: "Warm-up before measuring (reported apart).") var warmup: Duration = Duration(argument: "2s")!
+    @Option(help: "Measured time per run after the warm-up, e.g. 10s.") var duration: Seconds = Seconds(10)
+    @Option(help: "Warm-up before measuring (reported apart).") var warmup: Seconds = Seconds(2)
     @Option(help: "Posts per second, open loop (latency then counts from each post's schedule).") var rate: Double?
-    @Option(help: "Kafka bootstrap brokers for the kafka scenario.") var kafka: String?
-    @Option(help: "Generator threads.") var threads: Int = max(1, ProcessInfo.processInfo.activeProcessorCount - 1)
+    @Option(help: "Generator threads (default: CPUs - 1).") var threads: Int = max(1, ProcessInfo.processInfo.activeProcessorCount - 1)
     @Option(help: "Random seed.") var seed: UInt64 = 1
     @Flag(help: "No progress line.") var quiet = false
     @Option(help: "What to print at the end: text or json.") var format: OutputFormat = .text
+    @OptionGroup var kafka: KafkaOptionGroup
+    @OptionGroup var kinesis: KinesisOptionGroup
 
-    /// Bad values end the command with one line (not the usage text).
-    func checkTimes() {
-        guard duration.seconds > 0 else { fail("--duration must be > 0 (got \(duration.seconds) s)") }
-        guard warmup.seconds >= 0 else { fail("--warmup must be ≥ 0") }
-        if let r = rate, !(r > 0) { fail("--rate must be > 0") }
+    func validate() throws {
+        guard duration.value > 0 else { throw ValidationError("--duration must be > 0 (got \(duration.value) s)") }
+        guard warmup.value >= 0 else { throw ValidationError("--warmup must be ≥ 0") }
+        if let r = rate, !(r > 0) { throw ValidationError("--rate must be > 0") }
     }
 
-    func config(dataDir: String) -> RunConfig {
+    func config(_ sink: SinkSettings) -> RunConfig {
         var c = RunConfig()
-        c.duration = duration.seconds + warmup.seconds
-        c.warmup = warmup.seconds
+        c.duration = duration.value + warmup.value
+        c.warmup = warmup.value
         c.rate = rate
         c.threads = threads
         c.seed = seed
-        c.dataDir = dataDir
+        c.sink = sink
         return c
     }
-}
 
-/// Runs one configured flood with a progress line on a terminal.
-func runScenario(_ scenario: Scenario, _ config: RunConfig, quiet: Bool, label: String) throws -> RunResult {
-    var c = config
-    let engine: any FloodEngine
-    do {
-        switch scenario {
-        case .embedded: engine = try EmbeddedRun(config: c)
-        case .kafka:
-            c.createTopics = true
-            c.topicPrefix = "bench\(UInt32.random(in: 0...UInt32.max))"
-            engine = try KafkaRun(config: c)
-        case .kinesis:
-            guard var k = c.kinesis else { throw ConfigError("the kinesis scenario needs --kinesis") }
-            k.createStreams = true
-            k.streamPrefix = "bench\(UInt32.random(in: 0...UInt32.max))"
-            c.kinesis = k
-            engine = try KinesisRun(config: c)
-        default: throw ConfigError("scenario \(scenario.rawValue) is not available in this build")
-        }
-    } catch let e as ConfigError { fail(e.message) }
-    let tty = isatty(2) != 0 && !quiet
-    let total = c.duration ?? 0
-    let r = try engine.run { s in
-        guard tty else { return }
-        let rps = s.seconds > 0 ? Double(s.recordsOut) / s.seconds : 0
-        let line = "\r[\(label)] \(fmt(s.seconds, 0))/\(fmt(total, 0))s  \(fmt(rps / 1e6, 3)) M rec/s  queue \(s.queueDepth)   "
-        FileHandle.standardError.write(Data(line.utf8))
+    func backend(_ s: Scenario, dataDir: String) throws -> Backend? {
+        try s.backend(dataDir: dataDir, kafka: kafka.options(), kinesis: kinesis.options())
     }
-    if tty { FileHandle.standardError.write(Data("\n".utf8)) }
-    return r
+
+    func progress(_ label: String) -> (ProgressSample) -> Void {
+        let line = ProgressLine(quiet: quiet)
+        let total = fmt(duration.value + warmup.value, 0)
+        return { s in line.show(s, prefix: "\(label)] \(total)s [") }
+    }
 }
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run named, repeatable scenarios and write a report folder (report.json, report.md, report.html with plots).")
+        abstract: "Run named, repeatable scenarios and write a report folder (report.json, report.md, report.html with plots).",
+        discussion: "serve and clean are measured by perf/serve_vs_nginx.sh and perf/clean_vs_duckdb_polars.sh, not here.")
 
-    @Option(help: "embedded, kafka (needs --kafka), kinesis, serve, clean or all.") var scenario: String = "embedded"
+    @Option(help: "embedded, kafka (needs --kafka) or kinesis (needs --kinesis); all runs each that was given.") var scenario: String = "embedded"
     @Option(help: "Report folder.") var out: String
-    @OptionGroup var options: ScenarioOptions
-    @Option(help: "Partitions per topic.") var partitions: Int = 3
-    @Option(help: "none, gzip, snappy, lz4, zstd.") var compression: CompressionCodec = .lz4
-    @Option(help: "Batch size.") var batchBytes: ByteSize = ByteSize(argument: "1000000")!
-    @Option(help: "Linger (ms).") var lingerMs: Double = 5
     @Flag(help: "Keep the embedded scenario's log (in OUT/data) instead of deleting it.") var keepData = false
-    @Flag(help: "Enable the kinesis scenario (streams bench<random>-pin|geo|user are created with --shards).") var kinesis = false
-    @Option(help: "Shards per stream (kinesis scenario).") var shards: Int = 2
-    @Flag(help: "Kinesis: one PutRecords call in flight per stream (needed against moto).") var ordered = false
-    @OptionGroup var aws: AWSOptions
+    @OptionGroup var options: ScenarioOptions
+    @OptionGroup var sink: SinkOptions
+
+    static let notScenarios = ["serve": "is not a bench scenario: run perf/serve_vs_nginx.sh (wrk against pinbench serve and nginx)",
+                               "clean": "is not a bench scenario: time `pinbench clean` (its report has records/s) or run perf/clean_vs_duckdb_polars.sh"]
+
+    func validate() throws {
+        if let why = Self.notScenarios[scenario] { throw ValidationError("scenario \(scenario) \(why)") }
+        guard scenario == "all" || Scenario(rawValue: scenario) != nil else {
+            throw ValidationError("unknown scenario \"\(scenario)\": use one of \((Scenario.allCases.map(\.rawValue) + ["all"]).joined(separator: ", "))")
+        }
+        if let s = Scenario(rawValue: scenario), try options.backend(s, dataDir: "") == nil { throw ValidationError(s.needs) }
+    }
 
     func run() throws {
-        options.checkTimes()
-        guard let scenario = Scenario(rawValue: self.scenario) else {
-            fail("unknown scenario \"\(self.scenario)\": use one of \(Scenario.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
-        let unavailable: [Scenario: String] = [
-            .serve: "is not a bench scenario: run perf/serve_vs_nginx.sh (wrk against pinbench serve and nginx)",
-            .clean: "is not a bench scenario yet: time `pinbench clean` (its report has records/s) or run perf/clean_vs_duckdb_polars.sh",
-        ]
-        var wanted: [Scenario] = scenario == .all ? [.embedded, .kafka, .kinesis, .serve, .clean] : [scenario]
-        var skipped: [(String, String)] = []
-        if scenario != .all, let why = unavailable[scenario] { fail("scenario \(scenario.rawValue) \(why)") }
-        if scenario == .kafka && options.kafka == nil { fail("the kafka scenario needs --kafka host:port") }
-        if scenario == .kinesis && !kinesis { fail("the kinesis scenario needs --kinesis (and AWS options: --aws-endpoint, credentials)") }
-        wanted = wanted.filter { s in
-            if let why = unavailable[s] { skipped.append((s.rawValue, why)); return false }
-            if s == .kafka && options.kafka == nil { skipped.append(("kafka", "no --kafka given")); return false }
-            if s == .kinesis && !kinesis { skipped.append(("kinesis", "no --kinesis given")); return false }
-            return true
-        }
         var results: [ScenarioFigures] = []
-        for s in wanted {
-            let dataDir = "\(out)/data"
-            if s == .embedded { try? FileManager.default.removeItem(atPath: dataDir) }
-            var c = options.config(dataDir: dataDir)
-            c.partitions = partitions
-            c.compression = compression
-            c.batchBytes = batchBytes.bytes
-            c.lingerMs = lingerMs
-            c.kafka = s == .kafka ? options.kafka : nil
-            if s == .kinesis {
-                var k = KinesisSettings(aws: aws.resolve())
-                k.shards = shards
-                k.ordered = ordered
-                c.kinesis = k
+        var skipped: [(String, String)] = Self.notScenarios.sorted { $0.key < $1.key }.filter { _ in scenario == "all" }.map { ($0.key, $0.value) }
+        for s in Scenario(rawValue: scenario).map({ [$0] }) ?? Scenario.allCases {
+            guard let backend = try options.backend(s, dataDir: "\(out)/data") else {
+                skipped.append((s.rawValue, s.needs))
+                continue
             }
-            let r = try runScenario(s, c, quiet: options.quiet, label: s.rawValue)
-            if s == .embedded && !keepData { try? FileManager.default.removeItem(atPath: dataDir) }
+            let line = ProgressLine(quiet: options.quiet)
+            let r: RunResult
+            do {
+                r = try ScenarioRunner.run(options.config(sink.settings), backend: backend, keepData: keepData, onProgress: options.progress(s.rawValue))
+            } catch { throw RunFailure(error.message) }
+            line.end()
             results.append(ScenarioFigures(name: s.rawValue, result: r))
         }
         let folder = BenchReport.build(results, skipped: skipped, command: CommandLine.arguments.joined(separator: " "))
-        do { try folder.write(to: out) } catch { fail("cannot write the report to \(out): \(error.localizedDescription)") }
+        do { try folder.write(to: out) } catch { throw RunFailure("cannot write the report to \(out): \(error)") }
         if options.format == .json {
             print(folder.json.serialized(pretty: false))
         } else {
@@ -159,60 +116,47 @@ struct SweepCommand: ParsableCommand {
     @Option(help: "Comma-separated linger values (ms).") var lingerMs: String = "5"
     @Option(help: "Comma-separated codecs.") var compression: String = "lz4"
     @Option(help: "Comma-separated partition counts.") var partitions: String = "3"
-    @Option(help: "embedded or kafka.") var scenario: String = "embedded"
+    @Option(help: "embedded or kafka.") var scenario: Scenario = .embedded
     @Option(help: "Runs per point (the median is reported).") var `repeat`: Int = 3
     @Option(help: "throughput, latency or balanced.") var goal: SweepGoal = .balanced
     @Option(help: "Report folder.") var out: String
     @OptionGroup var options: ScenarioOptions
 
-    func parseList<T>(_ s: String, _ name: String, _ f: (String) -> T?) -> [T] {
+    func parseList<T>(_ s: String, _ name: String, _ f: (String) -> T?) throws -> [T] {
         let parts = s.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        guard !parts.isEmpty else { fail("--\(name) is empty: the grid needs at least one value") }
-        return parts.map { p in
-            guard let v = f(p) else { fail("--\(name): cannot read \"\(p)\"") }
+        guard !parts.isEmpty else { throw ValidationError("--\(name) is empty: the grid needs at least one value") }
+        return try parts.map { p in
+            guard let v = f(p) else { throw ValidationError("--\(name): cannot read \"\(p)\"") }
             return v
         }
     }
 
-    var grid: [SweepSettings] {
-        let b = parseList(batchBytes, "batch-bytes") { ByteSize(argument: $0)?.bytes }
-        let l = parseList(lingerMs, "linger-ms") { Double($0).flatMap { $0 >= 0 ? $0 : nil } }
-        let c = parseList(compression, "compression") { CompressionCodec(name: $0)?.description }
-        let p = parseList(partitions, "partitions") { Int($0).flatMap { $0 > 0 ? $0 : nil } }
+    func grid() throws -> [SweepSettings] {
+        let b = try parseList(batchBytes, "batch-bytes") { ByteSize(argument: $0)?.bytes }
+        let l = try parseList(lingerMs, "linger-ms") { Double($0).flatMap { $0 >= 0 ? $0 : nil } }
+        let c = try parseList(compression, "compression") { CompressionCodec(name: $0) }
+        let p = try parseList(partitions, "partitions") { Int($0).flatMap { $0 > 0 ? $0 : nil } }
         return b.flatMap { b in l.flatMap { l in c.flatMap { c in p.map { SweepSettings(batchBytes: b, lingerMs: l, compression: c, partitions: $0) } } } }
     }
 
+    func validate() throws {
+        guard `repeat` >= 1 else { throw ValidationError("--repeat must be ≥ 1") }
+        guard scenario != .kinesis else { throw ValidationError("--scenario for a sweep is embedded or kafka") }
+        _ = try grid()
+        if try options.backend(scenario, dataDir: "") == nil { throw ValidationError(scenario.needs) }
+    }
+
     func run() throws {
-        options.checkTimes()
-        guard `repeat` >= 1 else { fail("--repeat must be ≥ 1") }
-        guard let scenario = Scenario(rawValue: self.scenario), scenario == .embedded || scenario == .kafka else {
-            fail("--scenario for a sweep is embedded or kafka (got \"\(self.scenario)\")")
-        }
-        if scenario == .kafka && options.kafka == nil { fail("the kafka scenario needs --kafka host:port") }
-        var points = grid.map { SweepPoint(settings: $0) }
-        let total = points.count * `repeat`
-        var n = 0
-        for i in points.indices {
-            for _ in 0..<`repeat` {
-                n += 1
-                let s = points[i].settings
-                let dataDir = "\(out)/.sweep-data"
-                try? FileManager.default.removeItem(atPath: dataDir)
-                var c = options.config(dataDir: dataDir)
-                c.batchBytes = s.batchBytes
-                c.lingerMs = s.lingerMs
-                c.compression = CompressionCodec(name: s.compression)!
-                c.partitions = s.partitions
-                c.kafka = scenario == .kafka ? options.kafka : nil
-                let r = try runScenario(scenario, c, quiet: options.quiet, label: "\(n)/\(total) \(s.label)")
-                try? FileManager.default.removeItem(atPath: dataDir)
-                let f = ScenarioFigures(name: s.label, result: r)
-                points[i].repeats.append((f.recordsPerSecond, f.latencyMs(99), f.latencyMs(50), f.megabytesPerSecond,
-                                          r.recordsOut > 0 ? r.cpuSeconds / Double(r.recordsOut) * 1e6 : 0))
+        guard let backend = try options.backend(scenario, dataDir: "\(out)/.sweep-data") else { throw ValidationError(scenario.needs) }
+        let points: [SweepPoint]
+        let grid = try self.grid()
+        do {
+            points = try ScenarioRunner.sweep(grid, repeats: `repeat`, base: options.config(SinkSettings()), backend: backend) { n, total, s in
+                options.progress("\(n)/\(total) \(s.label)")
             }
-        }
-        let folder = Sweep.report(points: points, goal: goal, command: CommandLine.arguments.joined(separator: " "), scenario: scenario.rawValue)
-        do { try folder.write(to: out) } catch { fail("cannot write the report to \(out): \(error.localizedDescription)") }
+        } catch { throw RunFailure(error.message) }
+        let folder = Sweep.report(points: points, goal: goal, command: CommandLine.arguments.joined(separator: " "), scenario: scenario)
+        do { try folder.write(to: out) } catch { throw RunFailure("cannot write the report to \(out): \(error)") }
         if options.format == .json {
             print(folder.json.serialized(pretty: false))
         } else {
@@ -220,9 +164,7 @@ struct SweepCommand: ParsableCommand {
             for (i, p) in points.enumerated() {
                 print("\(front.contains(i) ? "*" : " ") \(p.settings.label.padding(toLength: 24, withPad: " ", startingAt: 0)) \(fmt(p.recordsPerSecond, 0)) records/s  p99 \(fmt(p.p99Ms, 2)) ms")
             }
-            if let i = Sweep.recommend(points, goal: goal) {
-                print("recommended (\(goal.rawValue)): \(points[i].settings.flags)")
-            }
+            if let i = Sweep.recommend(points, goal: goal) { print("recommended (\(goal.rawValue)): \(points[i].settings.flags)") }
             print("report: \(out)/report.html")
         }
     }
@@ -243,14 +185,10 @@ struct Report: ParsableCommand {
             do {
                 ra = try Compare.load(a)
                 rb = try Compare.load(b)
-            } catch { fail("\(error)") }
+            } catch { throw RunFailure(error) }
             let rows = Compare.rows(ra, rb)
             if format == .json {
-                let v: JSONValue = .array(rows.map { r in
-                    .object([("figure", .string(r.path)), ("a", r.a.map { .double($0) } ?? .null), ("b", r.b.map { .double($0) } ?? .null),
-                             ("ratio", r.ratio.map { .double(($0 * 1e6).rounded() / 1e6) } ?? .null)])
-                })
-                print(v.serialized(pretty: false))
+                print(Compare.json(rows).serialized(pretty: false))
             } else {
                 print(Compare.table(rows, labelA: a, labelB: b), terminator: "")
             }

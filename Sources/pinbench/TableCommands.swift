@@ -1,19 +1,19 @@
 import AWSClient
+import Analytics
 import ArgumentParser
+import BatchJob
+import Bytes
 import Cleaning
 import Codecs
 import Foundation
-import PinModel
-import TableStore
-import Analytics
-import Bytes
-import Pipeline
+import JSON
 import KafkaClient
 import Landing
+import PinModel
+import Pipeline
+import Platform
 import Streaming
 import TableSync
-import JSON
-import Platform
 
 // MARK: - clean
 
@@ -54,63 +54,19 @@ struct Clean: ParsableCommand {
         for (k, v) in try parsePartitionBy(partitionBy) { o.partitionBy[k] = v }
         do {
             let source = try CleanSource.detect(from, topicPrefix: topicPrefix)
-            let report = try withTables(tables, aws: aws, pullData: false, push: true) { dir in
+            let report = try TableLocation.with(tables, aws: aws.resolve, pullData: false, push: true) { dir in
                 o.tablesDir = dir
                 return try Cleaner.run(source: source, options: o)
             }
-            printCleanReport(report, source: source)
-            if let reportJson { try report.json().serialized().write(toFile: reportJson, atomically: true, encoding: .utf8) }
-        } catch {
-            fail("\(error)")
-        }
+            print(report.summary(source: source), terminator: "")
+            if let reportJson { try writeText(report.json().serialized(), to: reportJson) }
+        } catch let e as RunFailure { throw e } catch { throw RunFailure(error) }
     }
-}
-
-/// Runs `body` on the tables folder; for `s3://bucket/prefix` on a local staging copy: the tables' logs
-/// (and with `pullData` their files) are downloaded first and, with `push`, new files and commits uploaded
-/// after (commits conditionally: a version another writer took first is an error, never an overwrite).
-func withTables<R>(_ tables: String, aws: AWSOptions, pullData: Bool, push: Bool, _ body: (String) throws -> R) throws -> R {
-    guard tables.hasPrefix("s3://") else { return try body(tables) }
-    let staging = try S3Tables.makeStaging()
-    defer { S3Tables.removeTree(staging) }
-    let remote = try S3Tables(url: tables, aws: aws.resolve(), staging: staging)
-    let names = RecordKind.allCases.map(\.name)
-    try remote.pull(tables: names, data: pullData)
-    let r = try body(staging)
-    if push { try remote.push(tables: names) }
-    return r
 }
 
 func parsePartitionBy(_ s: String?) throws -> [(RecordKind, String?)] {
     guard let s else { return [] }
-    var out: [(RecordKind, String?)] = []
-    for item in s.split(separator: ",") {
-        let kv = item.split(separator: "=", maxSplits: 1).map(String.init)
-        guard kv.count == 2, let k = RecordKind(name: kv[0]) else {
-            throw ValidationError("--partition-by takes TABLE=COLUMN items (tables pin, geo, user), got '\(item)'")
-        }
-        if kv[1] == "none" { out.append((k, nil)); continue }
-        let schema = CleanSchemas.schema(k)
-        guard let c = schema.columns.first(where: { $0.name == kv[1] }), c.type == .string else {
-            let strings = schema.columns.filter { $0.type == .string }.map(\.name).joined(separator: ", ")
-            throw ValidationError("--partition-by \(k.name)=\(kv[1]): partition by one of \(strings), or none")
-        }
-        out.append((k, kv[1]))
-    }
-    return out
-}
-
-func printCleanReport(_ r: CleanReport, source: CleanSource) {
-    print("cleaned \(source.description) in \(String(format: "%.2f", r.seconds)) s: \(r.recordsIn) records, "
-          + "\(String(format: "%.0f", Double(r.recordsIn) / max(r.seconds, 1e-9))) records/s, "
-          + "\(String(format: "%.1f", Double(r.inputBytes) / 1e6 / max(r.seconds, 1e-9))) MB/s")
-    print("table  records_in    written  duplicates  dead_lettered  files  commit")
-    for t in r.tables {
-        let commit = t.skippedCommit ? "skipped (already committed)" : t.commitVersion.map { "v\($0)" } ?? "-"
-        print(t.kind.name.padding(toLength: 5, withPad: " ", startingAt: 0)
-              + String(format: "  %10d %10d  %10d  %13d  %5d  ", t.recordsIn, t.written, t.duplicates, t.deadLettered, t.files) + commit)
-        if let p = t.deadLetterPath { print("       dead letters: \(p) \(t.deadLetterReasons.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))") }
-    }
+    do { return try CleanOptions.parsePartitionBy(s) } catch { throw ValidationError("\(error)") }
 }
 
 // MARK: - land
@@ -121,19 +77,21 @@ struct LandSourceOptions: ParsableArguments {
     @Option(help: "Topics are <prefix>.pin|geo|user.") var topicPrefix: String = "pinbench"
     @Option(help: "Records per landed object (the sink's flush.size).") var flushRecords: Int = 10_000
 
-    func validateOptions() throws {
+    func validate() throws {
         guard flushRecords >= 1 else { throw ValidationError("--flush-records must be ≥ 1") }
+        if let kafka, BrokerAddress.parseList(kafka) == nil { throw ValidationError("--kafka needs host:port[,host:port...]") }
     }
 
     func source() throws -> LandingSource {
-        if let kafka {
-            guard let brokers = BrokerAddress.parseList(kafka) else { throw ValidationError("--kafka needs host:port[,host:port...]") }
-            return .kafka(try KafkaConsumer(bootstrap: brokers))
-        }
+        if let kafka, let brokers = BrokerAddress.parseList(kafka) { return .kafka(try KafkaConsumer(bootstrap: brokers)) }
         return .embedded(dataDir: dataDir)
     }
+}
 
-    var topics: [String] { RecordKind.topics(prefix: topicPrefix) }
+/// `--date YYYY-MM-DD`, checked in `validate()`.
+func checkDay(_ date: String) throws -> Range<Int64> {
+    guard let r = LandingOptions.dayRange(date) else { throw ValidationError("--date needs YYYY-MM-DD, got '\(date)'") }
+    return r
 }
 
 struct Land: ParsableCommand {
@@ -149,45 +107,26 @@ struct Land: ParsableCommand {
     @OptionGroup var aws: AWSOptions
 
     func validate() throws {
-        try source.validateOptions()
-        if let date { _ = try dayRange(date) }
+        if let date { _ = try checkDay(date) }
+        if to.hasPrefix("s3://") && S3Client.parseURL(to) == nil { throw ValidationError("--to s3://bucket/prefix: cannot read \(to)") }
     }
 
     func run() throws {
         do {
-            var o = LandingOptions(root: to, topics: source.topics)
+            var o = LandingOptions(root: to, topics: RecordKind.topics(prefix: source.topicPrefix))
             o.flushRecords = source.flushRecords
-            if to.hasPrefix("s3://") {
-                guard let (bucket, prefix) = S3Client.parseURL(to) else { fail("--to s3://bucket/prefix: cannot read \(to)") }
+            if let (bucket, prefix) = S3Client.parseURL(to), to.hasPrefix("s3://") {
                 let s3 = try S3Client(config: aws.resolve(), bucket: bucket)
                 if createBucket { try s3.createBucket() }
                 o.root = prefix
                 o.s3 = s3
             }
-            if let date { o.timeRange = try dayRange(date) }
+            if let date { o.timeRange = try checkDay(date) }
             let r = try Lander(options: o).run(from: try source.source())
-            printLanding(r, root: to)
-            if let reportJson { try r.json().serialized().write(toFile: reportJson, atomically: true, encoding: .utf8) }
-        } catch {
-            fail("\(error)")
-        }
+            print(r.summary(root: to))
+            if let reportJson { try writeText(r.json().serialized(), to: reportJson) }
+        } catch let e as RunFailure { throw e } catch { throw RunFailure(error) }
     }
-}
-
-func printLanding(_ r: LandingReport, root: String) {
-    print("landed \(r.records) records in \(r.objects) objects (\(r.bytes) bytes) to \(root)/topics in \(String(format: "%.2f", r.seconds)) s"
-          + (r.skippedByTime > 0 ? ", \(r.skippedByTime) outside the day" : "")
-          + (r.nullValues > 0 ? ", \(r.nullValues) null values skipped" : "")
-          + (r.unlandable > 0 ? ", \(r.unlandable) non-JSON multi-line values in \(root)/_unlandable" : ""))
-}
-
-/// [start, end) of a UTC day in ms.
-func dayRange(_ date: String) throws -> Range<Int64> {
-    guard date.count == 10, let micros = UTCTime.parseMicros(date + " 00:00:00") else {
-        throw ValidationError("--date needs YYYY-MM-DD, got '\(date)'")
-    }
-    let ms = micros / 1000
-    return ms..<(ms + 86_400_000)
 }
 
 // MARK: - analyze
@@ -203,23 +142,13 @@ struct Analyze: ParsableCommand {
 
     func run() throws {
         do {
-            try withTables(tables, aws: aws, pullData: true, push: false) { dir in try runAnalysis(tables: dir, out: out, quiet: quiet) }
-        } catch {
-            fail("\(error)")
-        }
+            let (results, rows) = try TableLocation.with(tables, aws: aws.resolve, pullData: true, push: false) { dir in
+                try Analysis.writeAll(tables: dir, out: out)
+            }
+            if !quiet { for r in results { print(r.table()) } }
+            print("analysed pin \(rows.pin), geo \(rows.geo), user \(rows.user) rows; wrote \(out)/q1.csv … q9.csv")
+        } catch let e as RunFailure { throw e } catch { throw RunFailure(error) }
     }
-}
-
-func runAnalysis(tables: String, out: String, quiet: Bool) throws {
-    let a = try Analysis(tables: tables)
-    let results = a.run()
-    try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-    for r in results {
-        try r.csv().write(toFile: "\(out)/\(r.name).csv", atomically: true, encoding: .utf8)
-        if !quiet { print(r.table()) }
-    }
-    let (p, g, u) = a.rowCounts
-    print("analysed pin \(p), geo \(g), user \(u) rows; wrote \(out)/q1.csv … q9.csv")
 }
 
 // MARK: - batch
@@ -241,36 +170,28 @@ struct Batch: ParsableCommand {
     @Option(help: "Parquet page compression: snappy, zstd, gzip or none.") var compression: CompressionCodec = .snappy
 
     func validate() throws {
-        try source.validateOptions()
-        _ = try dayRange(date)
+        _ = try checkDay(date)
         guard compression != .lz4 else { throw ValidationError("--compression lz4 is not written to Parquet") }
     }
 
     func run() throws {
+        var o = BatchDayOptions(date: date)
+        o.landing = landing
+        o.tables = tables
+        o.out = out
+        o.topicPrefix = source.topicPrefix
+        o.flushRecords = source.flushRecords
+        o.compression = compression
         do {
-            let root = "\(landing)/date=\(date)"
-            var lo = LandingOptions(root: root, topics: source.topics)
-            lo.flushRecords = source.flushRecords
-            lo.timeRange = try dayRange(date)
-            let landed = try Lander(options: lo).run(from: try source.source())
-            printLanding(landed, root: root)
-            var co = CleanOptions(tablesDir: tables)
-            co.write.codec = compression
-            co.transaction = (appId: "pinbench-batch-\(date)", version: 0)
-            let src = CleanSource.landing(root, topicPrefix: source.topicPrefix)
-            let done = try RecordKind.allCases.allSatisfy { k in
-                (try DeltaLog(table: "\(tables)/\(k.name)").snapshot())?.transactions["pinbench-batch-\(date)/\(k.name)"] != nil
-            }
-            if done {
-                print("\(date) is already in \(tables) (Delta txn pinbench-batch-\(date)): not cleaned again")
+            let r = try BatchDay.run(o, from: try source.source())
+            print(r.landed.summary(root: o.landingRoot))
+            if let c = r.cleaned {
+                print(c.summary(source: r.source), terminator: "")
             } else {
-                let report = try Cleaner.run(source: src, options: co)
-                printCleanReport(report, source: src)
+                print("\(date) is already in \(tables) (Delta txn \(o.transactionId)): not cleaned again")
             }
-            try runAnalysis(tables: tables, out: "\(out)/date=\(date)", quiet: true)
-        } catch {
-            fail("\(error)")
-        }
+            print("analysed pin \(r.analysedRows.pin), geo \(r.analysedRows.geo), user \(r.analysedRows.user) rows; wrote \(o.analysisDir)/q1.csv … q9.csv")
+        } catch { throw RunFailure(error) }
     }
 }
 
@@ -285,7 +206,7 @@ struct StreamCommand: ParsableCommand {
     @Option(help: "Tables root: <tables>/pin, <tables>/geo, <tables>/user; a folder or s3://bucket/prefix.") var tables: String
     @Option(help: "Streams are streaming-<prefix>-pin|geo|user.") var streamPrefix: String = "pinbench"
     @Flag(help: "Keep reading until interrupted (or --idle passes without records).") var follow = false
-    @Option(help: "With --follow: stop when no record came for this long, e.g. 30s.") var idle: Duration?
+    @Option(help: "With --follow: stop when no record came for this long, e.g. 30s.") var idle: Seconds?
     @Option(help: "Partition columns, e.g. pin=category,geo=country,user=none (default: pin=category).") var partitionBy: String?
     @Option(help: "Records per round (each round is one commit per table).") var roundRecords: Int = 500_000
     @Option(help: "Write the JSON report here.") var reportJson: String?
@@ -300,17 +221,15 @@ struct StreamCommand: ParsableCommand {
         var o = StreamOptions(tablesDir: tables)
         o.streamPrefix = streamPrefix
         o.follow = follow
-        o.idleMs = idle.map { $0.seconds * 1000 }
+        o.idleMs = idle.map { $0.value * 1000 }
         o.roundRecords = roundRecords
+        for (k, v) in try parsePartitionBy(partitionBy) { o.partitionBy[k] = v }
+        let stop = StopFlag()
+        let sigint = onInterrupt { stop.set() }
+        defer { sigint.cancel() }
         do {
-            for (k, v) in try parsePartitionBy(partitionBy) { o.partitionBy[k] = v }
-            let stop = StopFlag()
-            signal(SIGINT, SIG_IGN)
-            let sigint = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
-            sigint.setEventHandler { stop.set() }
-            sigint.resume()
-            let awsConfig = aws.resolve()
-            let r = try withTables(tables, aws: aws, pullData: false, push: true) { dir in
+            let awsConfig = try aws.resolve()
+            let r = try TableLocation.with(tables, aws: { awsConfig }, pullData: false, push: true) { dir in
                 var so = o
                 so.tablesDir = dir
                 let st = try StreamTables(options: so, aws: awsConfig)
@@ -318,20 +237,9 @@ struct StreamCommand: ParsableCommand {
                 return try st.run()
             }
             print("streamed \(r.records) records (\(r.kinesisRecords) Kinesis records) in \(r.rounds) rounds: \(r.written) rows written, \(r.duplicates) duplicates dropped, \(r.deadLettered) dead-lettered, \(r.commits) commits, resumed \(r.resumedShards) shards, \(String(format: "%.2f", r.seconds)) s")
-            if let reportJson { try r.json().serialized().write(toFile: reportJson, atomically: true, encoding: .utf8) }
-        } catch let e as AWSError {
-            fail(e.message)
-        } catch {
-            fail("\(error)")
-        }
+            if let reportJson { try writeText(r.json().serialized(), to: reportJson) }
+        } catch let e as RunFailure { throw e } catch let e as AWSError { throw RunFailure(e.message) } catch { throw RunFailure(error) }
     }
-}
-
-final class StopFlag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value = false
-    func set() { lock.lock(); value = true; lock.unlock() }
-    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
 }
 
 // MARK: - put-records
@@ -348,10 +256,9 @@ struct PutRecordsCommand: ParsableCommand {
     @OptionGroup var aws: AWSOptions
 
     func run() throws {
-        let cpu0 = processCPUSeconds()
+        let cpu0 = processCPUSeconds(), t0 = monotonicSeconds()
         let data: MappedFile
-        do { data = try MappedFile(path: file) } catch { fail(error.message) }
-        let t0 = Date()
+        do { data = try MappedFile(path: file) } catch { throw RunFailure(error.message) }
         do {
             let client = try KinesisClient(config: aws.resolve())
             let summary = try client.describeStreamSummary(stream)
@@ -363,35 +270,18 @@ struct PutRecordsCommand: ParsableCommand {
             pc.lingerMs = 3_600_000
             if let kib = summary.maxRecordSizeKiB { pc.maxRecordBytes = max(pc.maxRecordBytes, kib * 1024) }
             let producer = KinesisProducer(service: client.service, config: pc)
-            var accepted = 0, sent = 0
-            var failures: [String: Int] = [:]
-            producer.onAccepted = { _, t in accepted += t.count }
-            producer.onFailed = { _, code, _, n in failures[code, default: 0] += n }
-            let key = ByteBuffer(capacity: 32)
-            let all = data.bytes
-            if let base = all.baseAddress {
-                var start = 0
-                while start < all.count, let nl = memchr(base + start, 0x0A, all.count - start) {
-                    let i = UnsafeRawPointer(nl) - base
-                    key.reset()
-                    key.appendDecimal(sent)
-                    producer.send(stream: 0, key: key.bytes, data: UnsafeRawBufferPointer(start: base + start, count: i - start), token: 0)
-                    start = i + 1
-                    sent += 1
-                }
-            }
-            producer.flush()
+            let r = producer.putLines(data.bytes)
             let out: JSONValue = .object([
-                ("peer", .string("pinbench \(pinbenchVersion)")), ("records", .int(sent)), ("accepted", .int(accepted)),
-                ("failed", .object(failures.sorted { $0.key < $1.key }.map { ($0.key, .int($0.value)) })),
+                ("peer", .string("pinbench \(pinbenchVersion)")), ("records", .int(r.sent)), ("accepted", .int(r.accepted)),
+                ("failed", .object(r.failures.sorted { $0.key < $1.key }.map { ($0.key, .int($0.value)) })),
                 ("retried", .object(producer.stats.retried.sorted { $0.key < $1.key }.map { ($0.key, .int($0.value)) })),
                 ("requests", .int(producer.stats.requests)),
-                ("seconds", .double(Date().timeIntervalSince(t0))), ("cpu_seconds", .double(processCPUSeconds() - cpu0)),
+                ("seconds", .double(monotonicSeconds() - t0)), ("cpu_seconds", .double(processCPUSeconds() - cpu0)),
             ])
             print(out.serialized(pretty: false))
-            if accepted != sent { throw ExitCode(2) }
+            if r.accepted != r.sent { throw ExitCode(2) }
         } catch let e as AWSError {
-            fail(e.message)
+            throw RunFailure(e.message)
         }
     }
 }

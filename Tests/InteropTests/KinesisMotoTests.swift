@@ -313,7 +313,7 @@ import Platform
         let s3 = try S3Client(config: cfg, bucket: "race")
         try s3.createBucket()
         let staging = try S3Tables.makeStaging()
-        defer { S3Tables.removeTree(staging) }
+        defer { removeTree(staging) }
         let tables = try S3Tables(url: "s3://race/t", aws: cfg, staging: staging)
         try tables.pull(tables: ["pin"])
         try FileManager.default.createDirectory(atPath: "\(staging)/pin/_delta_log", withIntermediateDirectories: true)

@@ -5,6 +5,7 @@ import KafkaWire
 import PinEmulator
 import PinModel
 import Pipeline
+import Sinks
 import Testing
 import TestSupport
 
@@ -22,7 +23,7 @@ func readLog(_ dataDir: String, prefix: String = "pinbench") throws -> [String: 
 
 func config(_ dir: String, count: Int, threads: Int = 1) -> RunConfig {
     var c = RunConfig()
-    c.dataDir = dir
+    c.backend = .embedded(LogOptions(dataDir: dir))
     c.count = count
     c.threads = threads
     return c
@@ -36,8 +37,8 @@ func config(_ dir: String, count: Int, threads: Int = 1) -> RunConfig {
             let dir = tempDir("threads\(threads)")
             var c = config(dir, count: n, threads: threads)
             c.chunkPosts = 64  // many chunks, so the generators really interleave
-            c.batchBytes = 16 * 1024
-            let r = try EmbeddedRun(config: c).run()
+            c.sink.batchBytes = 16 * 1024
+            let r = try FloodRunner(config: c).run()
             #expect(r.recordsIn == 3 * n && r.recordsOut == 3 * n && r.deadLettered == 0)
             #expect(r.accountingHolds && r.error == nil)
             results.append(try readLog(dir))
@@ -70,9 +71,9 @@ func config(_ dir: String, count: Int, threads: Int = 1) -> RunConfig {
     @Test func reportHasEveryFigureAndAgreesWithTheLog() throws {
         let dir = tempDir("report")
         var c = config(dir, count: 2000)
-        c.partitions = 4
-        c.compression = .zstd
-        let r = try EmbeddedRun(config: c).run()
+        c.sink.partitions = 4
+        c.sink.compression = .zstd
+        let r = try FloodRunner(config: c).run()
         let json = r.json
         for key in ["records_in", "records_out", "dead_lettered", "payload_bytes", "seconds", "records_per_s", "mb_per_s", "latency_ms", "config"] {
             #expect(json[key] != nil, "missing \(key)")
@@ -100,8 +101,8 @@ func config(_ dir: String, count: Int, threads: Int = 1) -> RunConfig {
         c.count = nil
         c.duration = 1.0
         c.rate = 2000
-        c.lingerMs = 1
-        let r = try EmbeddedRun(config: c).run()
+        c.sink.lingerMs = 1
+        let r = try FloodRunner(config: c).run()
         // Posts scheduled in [0, 1 s) at 2000/s: exactly 2000, whatever the machine's speed.
         #expect(r.posts == 2000)
         #expect(r.accountingHolds)
@@ -110,10 +111,10 @@ func config(_ dir: String, count: Int, threads: Int = 1) -> RunConfig {
 
     @Test func appendingASecondRunContinuesOffsets() throws {
         let dir = tempDir("again")
-        _ = try EmbeddedRun(config: config(dir, count: 500)).run()
+        _ = try FloodRunner(config: config(dir, count: 500)).run()
         var c = config(dir, count: 500)
         c.seed = 2
-        let r = try EmbeddedRun(config: c).run()
+        let r = try FloodRunner(config: c).run()
         #expect(r.partitions.reduce(0) { $0 + Int($1.nextOffset) } == 3000)
         let v = try LogInspector.verify(dataDir: dir)
         #expect(v.reduce(0) { $0 + $1.records } == 3000 && v.allSatisfy(\.isHealthy))
@@ -126,8 +127,8 @@ func config(_ dir: String, count: Int, threads: Int = 1) -> RunConfig {
         try FileManager.default.createDirectory(atPath: pdir, withIntermediateDirectories: true)
         try FileManager.default.createSymbolicLink(atPath: "\(pdir)/\(segmentFileName(0))", withDestinationPath: "/dev/full")
         var c = config(dir, count: 20_000)
-        c.batchBytes = 16 * 1024
-        let r = try EmbeddedRun(config: c).run()
+        c.sink.batchBytes = 16 * 1024
+        let r = try FloodRunner(config: c).run()
         #expect(r.error?.contains("disk full") == true)
         #expect(r.deadLettered > 0)
         #expect(r.recordsIn == r.recordsOut + r.deadLettered)
@@ -140,9 +141,9 @@ func config(_ dir: String, count: Int, threads: Int = 1) -> RunConfig {
     @Test func badSettingsAreRefused() {
         var c = RunConfig()
         c.count = 10
-        c.partitions = 0
+        c.sink.partitions = 0
         #expect(throws: ConfigError.self) { try c.validate() }
-        c.partitions = 1
+        c.sink.partitions = 1
         c.count = nil
         #expect(throws: ConfigError.self) { try c.validate() }
         c.duration = 0

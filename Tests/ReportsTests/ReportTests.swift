@@ -98,7 +98,7 @@ func artifactsDir() -> String {
 
     @Test func paretoFrontAndRecommendation() {
         func p(_ t: Double, _ l: Double) -> SweepPoint {
-            var x = SweepPoint(settings: SweepSettings(batchBytes: Int(t), lingerMs: l, compression: "lz4", partitions: 1))
+            var x = SweepPoint(settings: SweepSettings(batchBytes: Int(t), lingerMs: l, compression: .lz4, partitions: 1))
             x.repeats = [(t, l, l / 2, 1, 1)]
             return x
         }

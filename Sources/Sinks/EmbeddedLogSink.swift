@@ -1,0 +1,195 @@
+import Bytes
+import Codecs
+import KafkaLog
+import KafkaWire
+import Platform
+import PinModel
+
+/// The embedded log as a sink: per topic-partition a `RecordBatchBuilder`; a batch is sealed at
+/// `batchBytes` or when its first record has waited `lingerMs` (compress, CRC-32C; uncompressed batches are
+/// sealed in place, with no copy), then `PartitionLog` appends it with real offsets. A 200 from the ingest
+/// API, or a record counted out by a flood, means the batch is in the segment file (and fdatasync'd with
+/// `fsync batch`). After a write error (disk full) every later record fails with the same reason.
+public final class EmbeddedLogSink: RecordSink {
+    public var onOutcome: ((SinkOutcome) -> Void)?
+    public let settings: SinkSettings
+    public let options: LogOptions
+    let partitions: Int
+    let lingerNs: UInt64
+    /// `[kind * partitions + p]`.
+    let slots: [Slot]
+    let codec = Codec()
+    let out: ByteBuffer
+    var failure: SinkFailure?
+    var recoveries: [RecoveryReport] = []
+    var stored = 0
+    var sticky = 0
+    public private(set) var pending = 0
+
+    /// One topic-partition's open batch and what it holds.
+    final class Slot {
+        let kind: RecordKind
+        let log: PartitionLog
+        var builder: RecordBatchBuilder
+        var tokens: [UInt64] = []
+        var payload = 0
+        var firstNs: UInt64 = 0
+        var records = 0
+        var batches = 0
+
+        init(kind: RecordKind, log: PartitionLog, capacity: Int, inPlace: Bool) {
+            self.kind = kind
+            self.log = log
+            builder = RecordBatchBuilder(capacity: capacity, inPlace: inPlace)
+            tokens.reserveCapacity(4096)
+        }
+    }
+
+    public init(settings: SinkSettings, options: LogOptions, role: SinkRole) throws(SinkFailure) {
+        self.settings = settings
+        self.options = options
+        partitions = settings.partitions
+        // Behind the ingest API a batch is sealed at every writer round (each poll): a request's answer
+        // waits for no timer. A flood lingers as Kafka producers do.
+        let linger = role == .ingest ? 0 : (settings.lingerMs ?? SinkSettings.defaultLingerMs)
+        lingerNs = UInt64(linger * 1e6)
+        let config = LogConfig(dataDir: options.dataDir, segmentBytes: options.segmentBytes, fsync: options.fsync)
+        let inPlace = settings.compression == .none
+        let capacity = min(settings.batchBytes + 4096, role == .ingest ? 64 << 10 : 8 << 20)
+        var slots: [Slot] = []
+        var recoveries: [RecoveryReport] = []
+        // Open every partition first: recovery of a torn tail happens here, before any new data.
+        do {
+            for kind in RecordKind.allCases {
+                for p in 0..<settings.partitions {
+                    let log = try PartitionLog(topic: kind.topic(prefix: settings.topicPrefix), partition: p, config: config)
+                    if let r = log.recovery { recoveries.append(r) }
+                    slots.append(Slot(kind: kind, log: log, capacity: capacity, inPlace: inPlace))
+                }
+            }
+        } catch {
+            throw SinkFailure(code: "LogOpenFailed", message: "cannot open the embedded log: \(error)", isFatal: true)
+        }
+        self.slots = slots
+        self.recoveries = recoveries
+        out = ByteBuffer(capacity: inPlace ? 0 : min(settings.batchBytes, 8 << 20) + 65536)
+    }
+
+    public var latencyEndpoint: String {
+        options.fsync == .batch ? "append + fdatasync" : "append to the segment file (page cache)"
+    }
+
+    public func partitionCount(_ kind: RecordKind) -> Int? { partitions }
+
+    @inline(__always)
+    public func send(_ kind: RecordKind, key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer, partition: Int32?,
+                     timestamp: Int64, token: UInt64) {
+        let p: Int
+        if let partition, partition >= 0, Int(partition) < partitions {
+            p = Int(partition)
+        } else if let key {
+            p = Murmur2.partition(key, partitions: partitions)
+        } else {
+            p = sticky
+        }
+        let s = slots[kind.rawValue * partitions + p]
+        if failure != nil {
+            reportFailed(s.kind, token: token, payload: value.count)
+            return
+        }
+        if s.builder.isEmpty { s.firstNs = monotonicNanos() }
+        s.builder.append(key: key, value: value, timestamp: timestamp)
+        s.tokens.append(token)
+        s.payload += value.count
+        pending += 1
+        if s.builder.sizeInBytes >= settings.batchBytes { seal(s) }
+    }
+
+    public func poll(timeoutMs: Int) {
+        let now = monotonicNanos()
+        for s in slots where !s.builder.isEmpty && now &- s.firstNs >= lingerNs { seal(s) }
+        sticky = sticky + 1 == partitions ? 0 : sticky + 1
+    }
+
+    public func flush() {
+        for s in slots where !s.builder.isEmpty { seal(s) }
+    }
+
+    public func close() -> String? {
+        flush()
+        var problem: String?
+        for s in slots {
+            do { try s.log.close() } catch { if problem == nil { problem = "close failed: \(error)" } }
+        }
+        return problem
+    }
+
+    public var report: SinkReport {
+        var r = SinkReport()
+        r.partitions = slots.map {
+            PartitionCount(topic: $0.log.topic, partition: $0.log.partition, records: $0.records, batches: $0.batches, nextOffset: $0.log.nextOffset)
+        }
+        r.storedBytes = stored
+        r.batches = slots.reduce(0) { $0 + $1.batches }
+        r.recoveries = recoveries
+        return r
+    }
+
+    /// Seals the slot's batch, appends it and reports its records.
+    func seal(_ s: Slot) {
+        let n = s.tokens.count
+        defer {
+            s.builder.reset()
+            s.tokens.removeAll(keepingCapacity: true)
+            s.payload = 0
+            pending -= n
+        }
+        if let f = failure {
+            deliver(s, .failed(f))
+            return
+        }
+        let base: Int64
+        let size: Int
+        do {
+            if s.builder.headroom > 0 {
+                let batch = s.builder.sealInPlace()
+                size = batch.count
+                base = try s.log.append(batch: batch)
+            } else {
+                out.reset()
+                try s.builder.seal(into: out, codec: settings.compression, compressor: codec, level: settings.compressionLevel)
+                size = out.count
+                base = try s.log.append(batch: UnsafeMutableRawBufferPointer(start: out.base, count: out.count))
+            }
+        } catch let e as LogError {
+            let f = SinkFailure(code: e.isDiskFull ? "DiskFull" : "LogWriteFailed", message: e.isDiskFull ? "disk full: \(e)" : "log write failed: \(e)", isFatal: true)
+            failure = f
+            deliver(s, .failed(f))
+            return
+        } catch {
+            let f = SinkFailure(code: "EncodeFailed", message: "batch encode failed: \(error)", isFatal: true)
+            failure = f
+            deliver(s, .failed(f))
+            return
+        }
+        stored += size
+        s.records += n
+        s.batches += 1
+        deliver(s, .stored(.offsets(partition: Int32(s.log.partition), baseOffset: base)))
+    }
+
+    @inline(__always)
+    func deliver(_ s: Slot, _ status: SinkOutcome.Status) {
+        let payload = s.payload
+        s.tokens.withUnsafeBufferPointer { t in
+            onOutcome?(SinkOutcome(kind: s.kind, tokens: t, payloadBytes: payload, status: status))
+        }
+    }
+
+    func reportFailed(_ kind: RecordKind, token: UInt64, payload: Int) {
+        guard let f = failure else { return }
+        withUnsafePointer(to: token) { t in
+            onOutcome?(SinkOutcome(kind: kind, tokens: UnsafeBufferPointer(start: t, count: 1), payloadBytes: payload, status: .failed(f)))
+        }
+    }
+}

@@ -1,0 +1,125 @@
+import KafkaClient
+import KafkaWire
+import PinModel
+
+/// A Kafka cluster as a sink: the owning thread holds the producer's accumulator (partitioner, per-partition
+/// batches, linger); its sender thread compresses, stamps sequences and talks to the brokers. Every batch
+/// ends in one delivery report, turned into one outcome (partition and base offset, or the broker's error).
+public final class KafkaSink: RecordSink {
+    public var onOutcome: ((SinkOutcome) -> Void)?
+    let producer: KafkaProducer
+    let handles: [TopicHandle]
+    let counts: [Int]
+    let topics: [String]
+    let kindOfTopic: [String: RecordKind]
+    let options: KafkaOptions
+    var parts: [PartitionKey: (records: Int, batches: Int)] = [:]
+    var stored = 0
+    var batches = 0
+    public private(set) var pending = 0
+
+    struct PartitionKey: Hashable {
+        var kind: Int
+        var partition: Int32
+    }
+
+    public init(settings: SinkSettings, options: KafkaOptions) throws(SinkFailure) {
+        self.options = options
+        let pc = try options.producerConfiguration(settings)
+        let topics = RecordKind.topics(prefix: settings.topicPrefix)
+        self.topics = topics
+        kindOfTopic = Dictionary(uniqueKeysWithValues: RecordKind.allCases.map { ($0.topic(prefix: settings.topicPrefix), $0) })
+        do {
+            producer = try KafkaProducer(config: pc)
+        } catch {
+            throw SinkFailure(code: "\(error.kind)", message: "cannot start the Kafka producer: \(error)", isFatal: true)
+        }
+        var handles: [TopicHandle] = [], counts: [Int] = []
+        do throws(KafkaClientError) {
+            if options.createTopics { try producer.createTopics(topics, partitions: Int32(settings.partitions)) }
+            for t in topics {
+                handles.append(try producer.topic(t))
+                counts.append(try producer.partitionCount(t))
+            }
+        } catch {
+            try? producer.close { _ in }
+            throw SinkFailure(code: "\(error.kind)", message: "\(error)", isFatal: true)
+        }
+        self.handles = handles
+        self.counts = counts
+    }
+
+    public var latencyEndpoint: String { "broker acknowledgement (acks=\(options.acks.rawValue))" }
+
+    public func partitionCount(_ kind: RecordKind) -> Int? { counts[kind.rawValue] }
+
+    public func send(_ kind: RecordKind, key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer, partition: Int32?,
+                     timestamp: Int64, token: UInt64) {
+        pending += 1
+        do {
+            try producer.send(to: handles[kind.rawValue], partition: partition.map { Int($0) }, key: key, value: value,
+                              timestamp: timestamp, token: token, onDelivery: delivered)
+        } catch {
+            pending -= 1
+            let f = SinkFailure(code: Self.code(error), message: error.message, isFatal: !error.isRetriable)
+            withUnsafePointer(to: token) { t in
+                onOutcome?(SinkOutcome(kind: kind, tokens: UnsafeBufferPointer(start: t, count: 1), payloadBytes: value.count, status: .failed(f)))
+            }
+        }
+    }
+
+    public func poll(timeoutMs: Int) {
+        do { try producer.poll(onDelivery: delivered) } catch { /* reports carry the errors; a poll error repeats in flush */ }
+    }
+
+    public func flush() {
+        do { try producer.flush(onDelivery: delivered) } catch {}
+    }
+
+    public func close() -> String? {
+        do {
+            try producer.close(onDelivery: delivered)
+            return nil
+        } catch {
+            return "close: \(error)"
+        }
+    }
+
+    public var report: SinkReport {
+        var r = SinkReport()
+        r.partitions = parts.sorted { ($0.key.kind, $0.key.partition) < ($1.key.kind, $1.key.partition) }.map {
+            PartitionCount(topic: topics[$0.key.kind], partition: Int($0.key.partition), records: $0.value.records, batches: $0.value.batches, nextOffset: -1)
+        }
+        r.storedBytes = stored
+        r.batches = batches
+        r.requests = producer.stats.requests.load(ordering: .relaxed)
+        r.retries = producer.stats.retries.load(ordering: .relaxed)
+        r.retriesByCode = producer.stats.retriesByReason.withLock { $0 }
+        return r
+    }
+
+    static func code(_ e: KafkaClientError) -> String {
+        if case .broker(let code) = e.kind { return code.name }
+        return "\(e.kind)"
+    }
+
+    func delivered(_ r: DeliveryReport) {
+        let b = r.batch
+        guard let kind = kindOfTopic[b.topic] else { return }
+        pending -= b.records
+        let status: SinkOutcome.Status
+        if let e = r.error {
+            status = .failed(SinkFailure(code: Self.code(e), message: e.message, isFatal: false))
+        } else {
+            stored += b.bytes.count
+            batches += 1
+            let key = PartitionKey(kind: kind.rawValue, partition: b.partition)
+            let prev = parts[key] ?? (0, 0)
+            parts[key] = (prev.records + b.records, prev.batches + 1)
+            status = .stored(.offsets(partition: b.partition, baseOffset: r.baseOffset))
+        }
+        b.tokens.withUnsafeBufferPointer { t in
+            onOutcome?(SinkOutcome(kind: kind, tokens: t, payloadBytes: b.payloadBytes, status: status))
+        }
+    }
+}

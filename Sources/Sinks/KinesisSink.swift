@@ -1,0 +1,112 @@
+import AWSClient
+import Bytes
+import PinModel
+
+/// Kinesis as a sink: the owning thread holds the PutRecords producer and its curl multi handle (no other
+/// thread). Keys follow `KinesisOptions.partitionKey`; a record sent without a key gets one of its own (its
+/// token in decimal). Outcomes: accepted (with shard id and sequence number behind the ingest API) or
+/// failed for good with Kinesis's code.
+public final class KinesisSink: RecordSink {
+    public var onOutcome: ((SinkOutcome) -> Void)?
+    let options: KinesisOptions
+    let client: KinesisClient
+    let producer: KinesisProducer
+    let key = ByteBuffer(capacity: 64)
+    let fixedKey: [UInt8]
+    var perStream = [Int](repeating: 0, count: RecordKind.allCases.count)
+    public private(set) var pending = 0
+
+    public init(settings: SinkSettings, options: KinesisOptions, role: SinkRole) throws(SinkFailure) {
+        try options.validate()
+        self.options = options
+        do { client = try KinesisClient(config: options.aws) } catch { throw SinkFailure(code: error.code, message: error.message, isFatal: true) }
+        let streams = RecordKind.allCases.map { options.stream($0) }
+        var pc = KinesisProducerConfig(streams: streams)
+        var shards: [Int] = []
+        for s in streams {
+            do {
+                let summary = options.createStreams ? try client.ensureStream(s, shards: options.shards) : try client.describeStreamSummary(s)
+                shards.append(summary.openShards)
+                if let kib = summary.maxRecordSizeKiB { pc.maxRecordBytes = max(pc.maxRecordBytes, kib * 1024) }
+            } catch {
+                if case .service(_, "ResourceNotFoundException") = error.kind {
+                    throw SinkFailure(code: error.code, message: "Kinesis stream \(s) does not exist (add --create-streams): \(error.message)", isFatal: true)
+                }
+                throw SinkFailure(code: error.code, message: error.message, isFatal: true)
+            }
+        }
+        pc.maxInFlight = options.inFlight
+        pc.ordered = options.ordered
+        pc.aggregate = options.aggregate
+        // Behind the ingest API each request waits for its batch: a short linger keeps its answer quick.
+        pc.lingerMs = settings.lingerMs ?? (role == .ingest ? SinkSettings.defaultLingerMs : SinkSettings.defaultKinesisLingerMs)
+        pc.shapeShards = options.shape ? shards : nil
+        pc.deliveryTimeoutMs = Double(options.deliveryTimeoutMs)
+        pc.requestTimeoutMs = options.requestTimeoutMs
+        pc.reportEntries = role == .ingest
+        producer = KinesisProducer(service: client.service, config: pc)
+        fixedKey = Array(options.fixedKey.utf8)
+        producer.onDelivery = { [unowned self] stream, tokens, bytes, delivery in
+            guard let kind = RecordKind(rawValue: stream) else { return }
+            pending -= tokens.count
+            let status: SinkOutcome.Status
+            switch delivery {
+            case .accepted(let shard, let sequence):
+                perStream[stream] += tokens.count
+                status = .stored(.shard(id: shard, sequence: sequence))
+            case .failed(let code, let message):
+                status = .failed(SinkFailure(code: code.name, message: message, isFatal: code.isFatal))
+            }
+            onOutcome?(SinkOutcome(kind: kind, tokens: tokens, payloadBytes: bytes, status: status))
+        }
+    }
+
+    public var latencyEndpoint: String { "Kinesis PutRecords acceptance" }
+
+    public func partitionCount(_ kind: RecordKind) -> Int? { nil }
+
+    public func send(_ kind: RecordKind, key given: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer, partition: Int32?,
+                     timestamp: Int64, token: UInt64) {
+        pending += 1
+        switch options.partitionKey {
+        case .index:
+            if let given, !given.isEmpty {
+                producer.send(stream: kind.rawValue, key: given, data: value, token: token)
+                return
+            }
+            key.reset()
+            key.appendDecimal(Int(truncatingIfNeeded: token))
+        case .fixed:
+            key.reset()
+            key.append(contentsOf: fixedKey)
+        case .random:
+            key.reset()
+            key.appendHex(Digest.randomUInt64())
+            key.appendHex(Digest.randomUInt64())
+        }
+        producer.send(stream: kind.rawValue, key: key.bytes, data: value, token: token)
+    }
+
+    public func poll(timeoutMs: Int) { producer.poll(timeoutMs: timeoutMs) }
+
+    public func flush() { producer.flush() }
+
+    public func close() -> String? {
+        producer.flush()
+        return nil
+    }
+
+    public var report: SinkReport {
+        let st = producer.stats
+        var r = SinkReport()
+        r.partitions = RecordKind.allCases.map {
+            PartitionCount(topic: options.stream($0), partition: -1, records: perStream[$0.rawValue], batches: 0, nextOffset: -1)
+        }
+        r.storedBytes = st.payloadBytes
+        r.batches = st.requests
+        r.requests = st.requests
+        r.retries = st.retried.values.reduce(0, +)
+        r.retriesByCode = st.retried
+        return r
+    }
+}

@@ -1,0 +1,283 @@
+import AWSClient
+import Codecs
+import KafkaClient
+import KafkaLog
+import PinModel
+
+/// Where a stored record sits.
+public enum SinkLocation {
+    /// Topic-partition and the first record's offset: record `i` of the outcome is at `baseOffset + i`.
+    case offsets(partition: Int32, baseOffset: Int64)
+    /// A Kinesis record: its shard id and sequence number (the answer's bytes: copy what you keep; empty
+    /// when the sink was not asked to report them). Every token of the outcome shares them (KPL aggregation).
+    case shard(id: UnsafeRawBufferPointer, sequence: UnsafeRawBufferPointer)
+}
+
+/// Why records were not stored. `code` is the key reports count them under.
+public struct SinkFailure: Error, Sendable, CustomStringConvertible {
+    /// Kafka's error name (`NOT_LEADER_OR_FOLLOWER`), Kinesis's code (`ResourceNotFoundException`), or the
+    /// embedded log's (`DiskFull`, `LogWriteFailed`).
+    public var code: String
+    public var message: String
+    /// No later record will fare better (disk full, a wrong stream, credentials): a flood stops.
+    public var isFatal: Bool
+
+    public init(code: String, message: String, isFatal: Bool) {
+        self.code = code
+        self.message = message
+        self.isFatal = isFatal
+    }
+
+    public var description: String { message }
+}
+
+/// How a run of records sent with `RecordSink.send` ended: all stored at one location, or all failed for
+/// one reason. Views (`tokens`, the shard bytes) live only for the call.
+public struct SinkOutcome {
+    public enum Status {
+        case stored(SinkLocation)
+        case failed(SinkFailure)
+    }
+
+    public var kind: RecordKind
+    /// The callers' tokens of these records, in the order they were sent.
+    public var tokens: UnsafeBufferPointer<UInt64>
+    /// Bytes of the records' values.
+    public var payloadBytes: Int
+    public var status: Status
+
+    public init(kind: RecordKind, tokens: UnsafeBufferPointer<UInt64>, payloadBytes: Int, status: Status) {
+        self.kind = kind
+        self.tokens = tokens
+        self.payloadBytes = payloadBytes
+        self.status = status
+    }
+
+    public var count: Int { tokens.count }
+}
+
+/// What a sink did, for reports: per topic-partition counts, the bytes it stored or sent, requests and retries.
+public struct SinkReport: Sendable {
+    public var partitions: [PartitionCount] = []
+    /// Bytes written to the log or sent to the service (after compression): the stored side of the ratio.
+    public var storedBytes = 0
+    public var batches = 0
+    public var requests = 0
+    public var retries = 0
+    public var retriesByCode: [String: Int] = [:]
+    public var recoveries: [RecoveryReport] = []
+    public init() {}
+}
+
+/// Records and batches of one topic-partition (or stream, partition -1) after a run.
+public struct PartitionCount: Sendable, Equatable {
+    public var topic: String
+    public var partition: Int
+    public var records: Int
+    public var batches: Int
+    /// The log's next offset (embedded log); -1 where the sink does not know it.
+    public var nextOffset: Int64
+
+    public init(topic: String, partition: Int, records: Int, batches: Int, nextOffset: Int64) {
+        self.topic = topic
+        self.partition = partition
+        self.records = records
+        self.batches = batches
+        self.nextOffset = nextOffset
+    }
+}
+
+/// Where records go: the embedded log, a Kafka cluster or Kinesis. One thread owns a sink (sends, polls
+/// and closes it); every record sent ends in exactly one outcome, delivered to `onOutcome` on that thread
+/// from `send`, `poll`, `flush` or `close`. `run`, `bench` and `serve` drive the same sinks.
+public protocol RecordSink: AnyObject {
+    /// Called for every outcome (set before the first send).
+    var onOutcome: ((SinkOutcome) -> Void)? { get set }
+
+    /// What a record's latency ends at, in words for reports ("append to the segment file", …).
+    var latencyEndpoint: String { get }
+
+    /// Partitions of a kind's topic; nil where the backend has none to choose (Kinesis).
+    func partitionCount(_ kind: RecordKind) -> Int?
+
+    /// Sends one record (bytes are copied). `partition == nil` lets the sink choose: murmur2 of the key as
+    /// Kafka's partitioner, a sticky partition for a null key. `timestamp` is the record's wall-clock
+    /// CreateTime in ms (`wallMillis()`). May block while the sink's buffers are full (backpressure).
+    func send(_ kind: RecordKind, key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer, partition: Int32?,
+              timestamp: Int64, token: UInt64)
+
+    /// Moves work along: seals batches whose linger passed, completes I/O and delivers outcomes; waits up to
+    /// `timeoutMs` for I/O where there is some in flight.
+    func poll(timeoutMs: Int)
+
+    /// Sends everything buffered and waits until every record has its outcome.
+    func flush()
+
+    /// Flushes and releases the backend (files, connections). A failure to close is returned as a message.
+    func close() -> String?
+
+    /// Records sent whose outcome is still to come.
+    var pending: Int { get }
+
+    /// Counts for reports (after `close`).
+    var report: SinkReport { get }
+}
+
+/// The three backends, shared by `run`/`bench` (`RunConfig`) and `serve` (`IngestConfig`).
+public enum Backend: Sendable {
+    case embedded(LogOptions)
+    case kafka(KafkaOptions)
+    case kinesis(KinesisOptions)
+
+    public var mode: RunMode {
+        switch self {
+        case .embedded: .embedded
+        case .kafka: .kafka
+        case .kinesis: .kinesis
+        }
+    }
+}
+
+/// Which backend a run used.
+public enum RunMode: String, Sendable, CaseIterable {
+    case embedded, kafka, kinesis
+}
+
+/// Settings every backend reads: names, partitions and batching. One set of defaults for every command.
+public struct SinkSettings: Sendable {
+    /// Topics `<prefix>.pin|geo|user` (Kafka, embedded log).
+    public var topicPrefix = "pinbench"
+    /// Partitions per topic (embedded log; Kafka with `createTopics`).
+    public var partitions = 3
+    public var compression: CompressionCodec = .lz4
+    /// Codec level (nil: gzip 6, lz4 fast, zstd 3).
+    public var compressionLevel: Int32? = nil
+    /// A partition's batch is sealed at this many bytes (librdkafka's `batch.size` default, 1,000,000).
+    public var batchBytes = 1_000_000
+    /// ... or when its first record has waited this long, ms (nil: 5 for the log and Kafka, 20 for Kinesis).
+    public var lingerMs: Double? = nil
+
+    public init() {}
+
+    public static let defaultLingerMs = 5.0
+    public static let defaultKinesisLingerMs = 20.0
+
+    public func validate() throws(SinkFailure) {
+        func bad(_ m: String) -> SinkFailure { SinkFailure(code: "Config", message: m, isFatal: true) }
+        if partitions < 1 || partitions > 10_000 { throw bad("--partitions must be in 1...10000") }
+        if batchBytes < 1024 || batchBytes > 256 << 20 { throw bad("--batch-bytes must be in 1 KiB ... 256 MiB") }
+        if let l = lingerMs, !(l >= 0) { throw bad("--linger-ms must be ≥ 0") }
+        if topicPrefix.isEmpty || topicPrefix.contains("/") || topicPrefix.contains("-") {
+            throw bad("--topic-prefix must be non-empty without '/' or '-'")
+        }
+    }
+}
+
+/// The embedded log's own settings.
+public struct LogOptions: Sendable {
+    public var dataDir = "data"
+    public var fsync: FsyncPolicy = .never
+    /// Segments roll at this size (Kafka's default, 1 GiB).
+    public var segmentBytes = 1 << 30
+    public init(dataDir: String = "data") { self.dataDir = dataDir }
+}
+
+/// Kafka `acks`.
+public enum Acks: String, Sendable, CaseIterable {
+    case all, leader = "1", none = "0"
+    /// The wire value (-1, 1, 0).
+    public var value: Int16 {
+        switch self {
+        case .all: -1
+        case .leader: 1
+        case .none: 0
+        }
+    }
+}
+
+/// A Kafka cluster's settings beyond the shared ones (defaults as the Java client and librdkafka).
+public struct KafkaOptions: Sendable {
+    public var bootstrap: [BrokerAddress]
+    public var acks: Acks = .all
+    public var idempotence = true
+    /// Create the three topics with `SinkSettings.partitions` first (existing topics are kept).
+    public var createTopics = false
+    public var requestTimeoutMs: Int32 = 30_000
+    /// A record not acknowledged by then is reported failed.
+    public var deliveryTimeoutMs = 120_000
+
+    public init(bootstrap: [BrokerAddress]) { self.bootstrap = bootstrap }
+
+    /// The producer configuration these settings and the shared ones make.
+    public func producerConfiguration(_ s: SinkSettings) throws(SinkFailure) -> ProducerConfiguration {
+        var pc = ProducerConfiguration(bootstrap: bootstrap)
+        pc.acks = acks.value
+        pc.idempotence = idempotence
+        pc.compression = s.compression
+        pc.compressionLevel = s.compressionLevel
+        pc.batchBytes = s.batchBytes
+        pc.lingerMs = s.lingerMs ?? SinkSettings.defaultLingerMs
+        pc.requestTimeoutMs = requestTimeoutMs
+        pc.deliveryTimeoutMs = deliveryTimeoutMs
+        do { try pc.validate() } catch { throw SinkFailure(code: "Config", message: error.message, isFatal: true) }
+        return pc
+    }
+}
+
+/// How Kinesis partition keys are chosen.
+public enum PartitionKeyMode: String, Sendable, CaseIterable {
+    /// The key the caller gave (a post's index in a flood): a post's three records share a key.
+    case index
+    /// A random 128-bit hex key per record.
+    case random
+    /// One key for everything (one shard takes it all).
+    case fixed
+}
+
+/// Kinesis streams `streaming-<prefix>-pin|geo|user`. Credentials live in `aws` and never in reports.
+public struct KinesisOptions: Sendable {
+    public var aws: AWSConfig
+    public var streamPrefix = "pinbench"
+    public var createStreams = false
+    public var shards = 2
+    public var aggregate = false
+    public var partitionKey: PartitionKeyMode = .index
+    public var fixedKey = "pinbench"
+    /// Hold each stream to 1,000 records/s and 1 MiB/s per shard.
+    public var shape = false
+    /// Keep per-key order: one PutRecords call per stream in flight, failed entries first.
+    public var ordered = false
+    public var inFlight = 16
+    public var requestTimeoutMs = 30_000
+    public var deliveryTimeoutMs = 120_000
+
+    public init(aws: AWSConfig) { self.aws = aws }
+
+    public func stream(_ kind: RecordKind) -> String { kind.stream(prefix: streamPrefix) }
+
+    public func validate() throws(SinkFailure) {
+        func bad(_ m: String) -> SinkFailure { SinkFailure(code: "Config", message: m, isFatal: true) }
+        if shards < 1 || shards > 10_000 { throw bad("--shards must be in 1...10000") }
+        if inFlight < 1 || inFlight > 256 { throw bad("--in-flight must be in 1...256") }
+        if streamPrefix.isEmpty || streamPrefix.contains("/") { throw bad("--stream-prefix must be non-empty without '/'") }
+    }
+}
+
+/// What a sink is for: a flood measures throughput; the ingest API answers each record with where it went.
+public enum SinkRole: Sendable {
+    case flood
+    case ingest
+}
+
+extension Backend {
+    /// Opens the backend: the embedded log's partitions (recovering torn tails), the Kafka producer (and
+    /// topics), or the Kinesis streams (created or described).
+    public func makeSink(_ settings: SinkSettings, role: SinkRole) throws(SinkFailure) -> any RecordSink {
+        try settings.validate()
+        switch self {
+        case .embedded(let o): return try EmbeddedLogSink(settings: settings, options: o, role: role)
+        case .kafka(let o): return try KafkaSink(settings: settings, options: o)
+        case .kinesis(let o): return try KinesisSink(settings: settings, options: o, role: role)
+        }
+    }
+}

@@ -1,0 +1,134 @@
+import ArgumentParser
+import Bytes
+import Foundation
+import JSON
+import KafkaClient
+import KafkaLog
+import KafkaWire
+import Pipeline
+import Platform
+import Sinks
+
+// MARK: - produce
+
+struct Produce: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Produce every line of a file to a Kafka topic (unkeyed, sticky partitioner) and print one JSON line of figures.")
+
+    @Option(help: "Topic to write (--create-topics creates it with --partitions).") var topic: String
+    @Option(help: "File of records, one per line (e.g. from pinbench emulate).") var file: String
+    @Option(help: "Send the file this many times.") var rounds: Int = 1
+    @OptionGroup var sink: SinkOptions
+    @OptionGroup var kafka: KafkaOptionGroup
+
+    func validate() throws {
+        guard kafka.kafka != nil else { throw ValidationError("--kafka host:port is required") }
+        guard rounds >= 0 else { throw ValidationError("--rounds must be ≥ 0") }
+    }
+
+    func run() throws {
+        guard let options = try kafka.options() else { throw ValidationError("--kafka host:port is required") }
+        let data: MappedFile
+        do { data = try MappedFile(path: file) } catch { throw RunFailure(error.message) }
+        let t0 = monotonicSeconds(), cpu0 = processCPUSeconds()
+        let r: LinesProduced
+        let producer: KafkaProducer
+        do {
+            producer = try KafkaProducer(config: try options.producerConfiguration(sink.settings))
+            if options.createTopics { try producer.createTopics([topic], partitions: Int32(sink.partitions)) }
+            r = try producer.produceLines(data.bytes, to: try producer.topic(topic), rounds: rounds)
+        } catch { throw RunFailure(error) }
+        let dt = monotonicSeconds() - t0
+        let out: JSONValue = .object([
+            ("peer", .string("pinbench \(pinbenchVersion)")), ("records", .int(r.sent)), ("delivered", .int(r.delivered)),
+            ("failed", .int(r.failed)), ("bytes", .int(r.bytes)), ("seconds", .double((dt * 1000).rounded() / 1000)),
+            ("records_per_s", .double((Double(r.sent) / dt).rounded())), ("mb_per_s", .double((Double(r.bytes) / dt / 1e5).rounded() / 10)),
+            ("cpu_seconds", .double(((processCPUSeconds() - cpu0) * 100).rounded() / 100)),
+            ("requests", .int(producer.stats.requests.load(ordering: .relaxed))), ("retries", .int(producer.stats.retries.load(ordering: .relaxed))),
+            ("first_error", r.firstError.map { .string($0) } ?? .null),
+        ])
+        print(out.serialized(pretty: false))
+        if r.failed > 0 || r.delivered != r.sent { throw ExitCode(1) }
+    }
+}
+
+// MARK: - consume
+
+struct Consume: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print a Kafka topic's values as JSON lines (every partition, in offset order per partition).")
+
+    @Option(help: "Bootstrap brokers host:port[,host:port...].") var kafka: String
+    @Option(help: "Topic to read.") var topic: String
+    @Option(help: "Only this partition.") var partition: Int32?
+    @Flag(help: "Start at the earliest offset (default: only records produced from now on).") var fromBeginning = false
+    @Option(help: "Stop after this many records.") var count: Int?
+    @Option(help: "Stop when no record arrived for this long (default 2s with --from-beginning, else never).") var idle: Seconds?
+    @Flag(help: "Prefix each line with partition and offset.") var showOffsets = false
+
+    func run() throws {
+        guard let brokers = BrokerAddress.parseList(kafka) else { throw ValidationError("--kafka needs host:port[,host:port...]") }
+        let out = ByteBuffer(capacity: 1 << 20)
+        defer { drainToStdout(out) }
+        do {
+            let consumer = try KafkaConsumer(bootstrap: brokers)
+            var parts = try consumer.partitions(topic)
+            if let p = partition {
+                guard parts.contains(p) else { throw RunFailure("\(topic) has no partition \(p)") }
+                parts = [p]
+            }
+            consumer.maxWaitMs = 200
+            var printed = 0
+            try consumer.follow(topic, partitions: parts, fromBeginning: fromBeginning,
+                                idleSeconds: idle?.value ?? (fromBeginning ? 2 : .infinity)) { p, rec in
+                if let count, printed >= count { return false }
+                if showOffsets { out.append(utf8: "\(p)\t\(rec.offset)\t") }
+                if let v = rec.value { out.append(v) } else { out.append("null") }
+                out.append(UInt8(ascii: "\n"))
+                printed += 1
+                if out.count > 900_000 { drainToStdout(out) }
+                return count.map { printed < $0 } ?? true
+            }
+        } catch let e as RunFailure { throw e } catch { throw RunFailure(error) }
+    }
+}
+
+// MARK: - log
+
+struct Log: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Inspect the embedded log.", subcommands: [Verify.self, Cat.self])
+
+    struct Verify: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check every batch's CRC, offsets and records; print counts per topic-partition (exit 1 on damage).")
+        @Option(help: "Embedded log folder.") var dataDir: String = "data"
+
+        func run() throws {
+            let parts: [PartitionVerification]
+            do { parts = try LogInspector.verify(dataDir: dataDir) } catch { throw RunFailure(error) }
+            if parts.isEmpty { throw RunFailure("no partitions under \(dataDir)/log") }
+            print(LogInspector.table(parts), terminator: "")
+            if parts.contains(where: { !$0.isHealthy }) { throw ExitCode(1) }
+        }
+    }
+
+    struct Cat: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print a topic's values as JSON lines (partition by partition, offset order).")
+        @Option(help: "Embedded log folder.") var dataDir: String = "data"
+        @Option(help: "Topic, e.g. pinbench.pin.") var topic: String
+        @Option(help: "Only this partition.") var partition: Int?
+
+        func run() throws {
+            let out = ByteBuffer(capacity: 1 << 20)
+            defer { drainToStdout(out) }
+            do {
+                try LogInspector.forEachRecord(dataDir: dataDir, topic: topic, partition: partition) { _, r in
+                    if let v = r.value { out.append(v) } else { out.append("null") }
+                    out.append(UInt8(ascii: "\n"))
+                    if out.count > 900_000 { drainToStdout(out) }
+                }
+            } catch { throw RunFailure(error) }
+        }
+    }
+}

@@ -1,0 +1,226 @@
+import AWSClient
+import ArgumentParser
+import Codecs
+import Foundation
+import JSON
+import KafkaClient
+import KafkaLog
+import Pipeline
+import Sinks
+
+// Shared option groups: every command that floods, serves or produces reads the same flags with the same
+// defaults (`SinkSettings`, `LogOptions`, `KafkaOptions`, `KinesisOptions` document them).
+
+extension CompressionCodec: ExpressibleByArgument {
+    public init?(argument: String) { self.init(name: argument) }
+    public static var allValueStrings: [String] { allCases.map(\.description) }
+}
+
+extension FsyncPolicy: ExpressibleByArgument {}
+extension JSONStyle: ExpressibleByArgument {}
+extension PartitionKeyMode: ExpressibleByArgument {}
+extension Acks: ExpressibleByArgument {
+    public init?(argument: String) { self.init(rawValue: argument == "-1" ? "all" : argument) }
+}
+
+/// `30s`, `2m`, `500ms`, `1h` or plain seconds.
+struct Seconds: ExpressibleByArgument {
+    var value: Double
+    init(_ v: Double) { value = v }
+    init?(argument: String) {
+        let s = argument.lowercased()
+        for (u, f) in [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)] where s.hasSuffix(u) {
+            guard let v = Double(s.dropLast(u.count)) else { return nil }
+            value = v * f
+            return
+        }
+        guard let v = Double(s) else { return nil }
+        value = v
+    }
+    var defaultValueDescription: String { "\(value)s" }
+}
+
+/// `16384`, `16k`, `256k`, `1m`, `1g` (binary multiples).
+struct ByteSize: ExpressibleByArgument {
+    var bytes: Int
+    init(_ b: Int) { bytes = b }
+    init?(argument: String) {
+        let s = argument.lowercased()
+        for (u, f) in [("kib", 1024), ("mib", 1 << 20), ("gib", 1 << 30), ("k", 1024), ("m", 1 << 20), ("g", 1 << 30), ("b", 1)] where s.hasSuffix(u) {
+            guard let v = Double(s.dropLast(u.count)), v >= 0, v * Double(f) < 1e15 else { return nil }
+            bytes = Int(v * Double(f))
+            return
+        }
+        guard let v = Int(s), v >= 0 else { return nil }
+        bytes = v
+    }
+    var defaultValueDescription: String { "\(bytes)" }
+}
+
+/// What the generators do: how many posts, how fast, from how many threads.
+struct FloodOptions: ParsableArguments {
+    @Option(help: "Posts to send (3 records each). Give this or --duration.") var count: Int?
+    @Option(help: "How long to run, e.g. 30s, 2m (default 20s when --count is not given).") var duration: Seconds?
+    @Option(help: "Posts per second, open loop (default: unbounded).") var rate: Double?
+    @Option(help: "Distinct users.") var users: Int = 11_000
+    @Option(help: "Random seed; the same seed gives the same posts.") var seed: UInt64 = 1
+    @Option(help: "Generator threads (the sink stage has its own; default: CPUs - 1).") var threads: Int = max(1, ProcessInfo.processInfo.activeProcessorCount - 1)
+    @Flag(help: "Pin stage threads to CPUs (libnuma keeps memory local where present).") var pinCpus = false
+
+    func validate() throws {
+        if let c = count, c < 0 { throw ValidationError("--count must be ≥ 0") }
+        if let d = duration, !(d.value > 0) { throw ValidationError("--duration must be > 0 (got \(d.value) s)") }
+        if let r = rate, !(r > 0) { throw ValidationError("--rate must be > 0") }
+        if users < 1 { throw ValidationError("--users must be ≥ 1") }
+        if threads < 1 || threads > 256 { throw ValidationError("--threads must be in 1...256") }
+    }
+
+    func apply(to c: inout RunConfig) {
+        c.count = count
+        c.duration = duration?.value ?? (count == nil ? 20 : nil)
+        c.rate = rate
+        c.users = users
+        c.seed = seed
+        c.threads = threads
+        c.pinCPUs = pinCpus
+    }
+}
+
+/// Names, partitions and batching: one set of defaults for run, bench, sweep, serve and produce.
+struct SinkOptions: ParsableArguments {
+    @Option(help: "Topics are <prefix>.pin|geo|user.") var topicPrefix: String = "pinbench"
+    @Option(help: "Partitions per topic.") var partitions: Int = 3
+    @Option(help: "none, gzip, snappy, lz4, zstd (default lz4; serve: none, the log keeps what clients sent).") var compression: CompressionCodec?
+    @Option(help: "Codec level (default: gzip 6, lz4 fast, zstd 3).") var compressionLevel: Int32?
+    @Option(help: "Seal a partition's batch at this size, e.g. 16k, 1m.") var batchBytes: ByteSize = ByteSize(1_000_000)
+    @Option(help: "... or when its first record is this old, ms (default 5; Kinesis 20; the log behind serve seals every round).") var lingerMs: Double?
+
+    var settings: SinkSettings { settings(defaultCompression: SinkSettings().compression) }
+
+    func settings(defaultCompression: CompressionCodec) -> SinkSettings {
+        var s = SinkSettings()
+        s.topicPrefix = topicPrefix
+        s.partitions = partitions
+        s.compression = compression ?? defaultCompression
+        s.compressionLevel = compressionLevel
+        s.batchBytes = batchBytes.bytes
+        s.lingerMs = lingerMs
+        return s
+    }
+
+    func validate() throws {
+        do { try settings.validate() } catch { throw ValidationError(error.message) }
+    }
+}
+
+/// The embedded log.
+struct LogOptionGroup: ParsableArguments {
+    @Option(help: "Embedded log folder.") var dataDir: String = "data"
+    @Option(help: "never, segment or batch.") var fsync: FsyncPolicy = .never
+    @Option(help: "Roll segments at this size.") var segmentBytes: ByteSize = ByteSize(1 << 30)
+
+    var options: LogOptions {
+        var o = LogOptions(dataDir: dataDir)
+        o.fsync = fsync
+        o.segmentBytes = segmentBytes.bytes
+        return o
+    }
+
+    func validate() throws {
+        if segmentBytes.bytes < 1024 { throw ValidationError("--segment-bytes must be ≥ 1024") }
+    }
+}
+
+/// A Kafka cluster.
+struct KafkaOptionGroup: ParsableArguments {
+    @Option(help: "Kafka bootstrap brokers host:port[,host:port...] (instead of the embedded log).") var kafka: String?
+    @Option(help: "Kafka acks: all, 1 or 0.") var acks: Acks = .all
+    @Option(help: "Idempotent producer (Kafka): true or false.") var idempotence: Bool = true
+    @Flag(help: "Create the three topics with --partitions first (Kafka).") var createTopics = false
+    @Option(help: "Kafka request.timeout.ms.") var requestTimeoutMs: Int32 = 30_000
+    @Option(help: "Kafka delivery.timeout.ms: a record not acknowledged by then is reported failed.") var deliveryTimeoutMs: Int = 120_000
+
+    func options() throws -> KafkaOptions? {
+        guard let kafka else { return nil }
+        guard let brokers = BrokerAddress.parseList(kafka) else { throw ValidationError("--kafka needs host:port[,host:port...]") }
+        var o = KafkaOptions(bootstrap: brokers)
+        o.acks = acks
+        o.idempotence = idempotence
+        o.createTopics = createTopics
+        o.requestTimeoutMs = requestTimeoutMs
+        o.deliveryTimeoutMs = deliveryTimeoutMs
+        return o
+    }
+
+    func validate() throws { _ = try options() }
+}
+
+/// Kinesis streams.
+struct KinesisOptionGroup: ParsableArguments {
+    @Flag(help: "Send to Kinesis streams streaming-<stream-prefix>-pin|geo|user (PutRecords) instead.") var kinesis = false
+    @Option(help: "Kinesis streams are streaming-<prefix>-pin|geo|user.") var streamPrefix: String = "pinbench"
+    @Flag(help: "Create the three streams with --shards when missing (Kinesis).") var createStreams = false
+    @Option(help: "Shards per stream for --create-streams.") var shards: Int = 2
+    @Flag(help: "KPL-compatible aggregation: many posts per Kinesis record.") var aggregate = false
+    @Option(help: "Kinesis partition keys: index (the post's), random, or fixed.") var partitionKey: PartitionKeyMode = .index
+    @Flag(help: "Shape to the per-shard write limits (1,000 records/s, 1 MiB/s per shard).") var shape = false
+    @Flag(help: "Keep per-key order (one PutRecords in flight per stream).") var ordered = false
+    @Option(help: "PutRecords calls in flight.") var inFlight: Int = 16
+    @OptionGroup var aws: AWSOptions
+
+    func options(requestTimeoutMs: Int32 = 30_000, deliveryTimeoutMs: Int = 120_000) throws -> KinesisOptions? {
+        guard kinesis else { return nil }
+        var o = KinesisOptions(aws: try aws.resolve())
+        o.streamPrefix = streamPrefix
+        o.createStreams = createStreams
+        o.shards = shards
+        o.aggregate = aggregate
+        o.partitionKey = partitionKey
+        o.shape = shape
+        o.ordered = ordered
+        o.inFlight = inFlight
+        o.requestTimeoutMs = Int(requestTimeoutMs)
+        o.deliveryTimeoutMs = deliveryTimeoutMs
+        do { try o.validate() } catch { throw ValidationError(error.message) }
+        return o
+    }
+}
+
+/// Where records go: the embedded log unless --kafka or --kinesis says otherwise.
+struct BackendOptions: ParsableArguments {
+    @OptionGroup var log: LogOptionGroup
+    @OptionGroup var kafka: KafkaOptionGroup
+    @OptionGroup var kinesis: KinesisOptionGroup
+
+    func validate() throws {
+        if kafka.kafka != nil && kinesis.kinesis { throw ValidationError("give --kafka or --kinesis, not both") }
+    }
+
+    func backend() throws -> Backend {
+        if let k = try kafka.options() { return .kafka(k) }
+        if let k = try kinesis.options(requestTimeoutMs: kafka.requestTimeoutMs, deliveryTimeoutMs: kafka.deliveryTimeoutMs) { return .kinesis(k) }
+        return .embedded(log.options)
+    }
+}
+
+/// Where AWS calls go and who signs them (shared by run --kinesis, serve, stream, land and clean to s3://).
+struct AWSOptions: ParsableArguments {
+    @Option(help: "AWS endpoint URL for every service (moto, LocalStack, a proxy); default: real AWS.") var awsEndpoint: String?
+    @Option(help: "AWS region (default: AWS_REGION, AWS_DEFAULT_REGION, ~/.aws/config, us-east-1).") var region: String?
+    @Option(help: "AWS profile in ~/.aws/credentials (default: AWS_PROFILE or default).") var awsProfile: String?
+    @Option(help: "Access key id (default: AWS_ACCESS_KEY_ID, then the profile).") var awsAccessKeyId: String?
+    @Option(help: "Secret access key (prefer AWS_SECRET_ACCESS_KEY: options show in the process list).") var awsSecretAccessKey: String?
+
+    func resolve() throws -> AWSConfig {
+        do {
+            return try AWSConfig.resolve(region: region, accessKeyId: awsAccessKeyId, secretAccessKey: awsSecretAccessKey,
+                                         profile: awsProfile, endpoint: awsEndpoint)
+        } catch { throw RunFailure(error.message) }
+    }
+}
+
+/// Reports and the terminal.
+struct OutputOptions: ParsableArguments {
+    @Option(help: "Write the JSON report here.") var reportJson: String?
+    @Flag(help: "No progress line and no summary table.") var quiet = false
+}

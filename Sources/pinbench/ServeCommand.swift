@@ -1,0 +1,52 @@
+import ArgumentParser
+import Foundation
+import IngestServer
+import Sinks
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Accept the original clients' HTTP posts (Kafka REST Proxy v2 and API Gateway Kinesis shapes) into the embedded log, a Kafka cluster or Kinesis.")
+
+    @Option(help: "Address to listen on (loopback unless told otherwise).") var listen: String = "127.0.0.1:8082"
+    @Option(help: "Require this key (X-API-Key or Authorization: Bearer).") var apiKey: String?
+    @Option(help: "Largest request body.") var maxBodyBytes: ByteSize = ByteSize(10 << 20)
+    @Option(help: "Requests the writer may hold before new ones are answered 429 with Retry-After.") var queueCapacity: Int = 4096
+    @Option(help: "HTTP event-loop threads (default: one per core; the writer has its own thread).") var eventLoops: Int?
+    @Option(help: "Close a connection idle this many seconds, or one whose request is not complete within them.") var idleTimeout: Int = 30
+    @OptionGroup var sink: SinkOptions
+    @OptionGroup var backend: BackendOptions
+
+    func validate() throws {
+        guard hostPort != nil else { throw ValidationError("--listen needs host:port") }
+        if let e = eventLoops, e < 1 || e > 256 { throw ValidationError("--event-loops must be in 1...256") }
+        guard idleTimeout >= 1 else { throw ValidationError("--idle-timeout must be at least 1 second") }
+        guard queueCapacity >= 1 else { throw ValidationError("--queue-capacity must be ≥ 1") }
+    }
+
+    var hostPort: (String, Int)? {
+        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), port >= 0, port < 65536 else { return nil }
+        return (String(listen[..<colon]), port)
+    }
+
+    func run() async throws {
+        unblockTerminationSignals()
+        guard let (host, port) = hostPort else { throw ValidationError("--listen needs host:port") }
+        var c = IngestConfig()
+        c.host = host
+        c.port = port
+        // The log behind the API stores what clients sent: compression only when asked for.
+        c.sink = sink.settings(defaultCompression: .none)
+        c.backend = try backend.backend()
+        c.apiKey = apiKey
+        c.maxBodyBytes = maxBodyBytes.bytes
+        c.queueCapacity = queueCapacity
+        if let e = eventLoops { c.eventLoops = e }
+        c.idleTimeoutSeconds = Int64(idleTimeout)
+        let service: IngestService
+        do { service = try IngestService(config: c) } catch { throw RunFailure(error.message) }
+        try await service.run { p in
+            FileHandle.standardOutput.write(Data("listening on \(host):\(p)\n".utf8))
+        }
+        print("stopped: accepted \(service.accepted), stored \(service.stored), rejected \(service.rejected)")
+    }
+}
