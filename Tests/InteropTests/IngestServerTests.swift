@@ -158,6 +158,47 @@ import TestSupport
         #expect(try pinbench("log", "verify", "--data-dir", "\(dir)/data").status == 0)
     }
 
+    /// Records served into the embedded log carry wall-clock CreateTime: kafka-python (an independent
+    /// reader) finds every timestamp within a minute of now, and `land --date <today, UTC>` selects them all.
+    @Test func servedRecordsCarryWallClockTimestampsThatLandByDay() throws {
+        let (server, base, dir) = try startServer([])
+        let post = try python3(["-c", """
+            import requests, sys, json
+            s = requests.Session()
+            n = 0
+            for i in range(50):
+                body = {"records": [{"value": {"index": i, "k": "v"}}, {"key": str(i), "value": {"index": i}}]}
+                r = s.post(sys.argv[1] + "/topics/pinbench.pin", data=json.dumps(body),
+                           headers={"Content-Type": "application/vnd.kafka.json.v2+json"})
+                n += 2 if r.status_code == 200 else 0
+            print(n)
+            """, base])
+        #expect(post.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "100", "\(post.stderr)")
+        stopProcess(server)
+        let read = try python3(["-c", """
+            import glob, json, sys, time
+            from kafka.record import MemoryRecords
+            now = time.time() * 1000
+            stamps = []
+            for seg in glob.glob(sys.argv[1] + "/log/pinbench.pin-*/*.log"):
+                recs = MemoryRecords(open(seg, "rb").read())
+                while recs.has_next():
+                    for r in recs.next_batch():
+                        stamps.append(r.timestamp)
+            print(json.dumps({"records": len(stamps), "max_skew_ms": max(abs(now - t) for t in stamps) if stamps else None}))
+            """, "\(dir)/data"])
+        #expect(read.status == 0, "\(read.stderr)")
+        let s = try JSONSerialization.jsonObject(with: Data(read.stdout.utf8)) as? [String: Any]
+        #expect(s?["records"] as? Int == 100)
+        #expect((s?["max_skew_ms"] as? Double ?? .infinity) < 60_000, "\(read.stdout)")
+        let f = DateFormatter()
+        f.dateFormat = "yyyy-MM-dd"
+        f.timeZone = TimeZone(identifier: "UTC")
+        let today = f.string(from: Date())
+        let land = try pinbench("land", "--data-dir", "\(dir)/data", "--to", "\(dir)/landing", "--date", today)
+        #expect(land.status == 0 && land.stdout.contains("landed 100 records"), "\(land.stdout) \(land.stderr)")
+    }
+
     @Test func badServeSettingsGiveOneLine() throws {
         let closed = freePort()
         let r = try runProcess(pinbenchBinary(), ["serve", "--kinesis", "--aws-endpoint", "http://127.0.0.1:\(closed)", "--listen", "127.0.0.1:0"],

@@ -21,6 +21,7 @@ import TestSupport
         let report = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/report.json"))) as! [String: Any]
         #expect(report["records_out"] as? Int == 4500)
         #expect(report["dead_lettered"] as? Int == 0)
+        #expect((report["latency_ms"] as? [String: Any])?["measured_to"] as? String == "broker acknowledgement (acks=all)")
         #expect(try pinbench("emulate", "--count", "1500", "--seed", "5", "--out", "\(dir)/emu").status == 0)
         let v = try python3([peer(), "verify", broker.bootstrap, prefix, "\(dir)/emu"])
         #expect(v.status == 0, "librdkafka verify: \(v.stdout) \(v.stderr)")

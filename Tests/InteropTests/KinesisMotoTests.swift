@@ -33,7 +33,7 @@ import Platform
         defer { moto.stop() }
         let dir = tempDir("kin-flood")
         let run = try pb(["run", "--kinesis", "--aws-endpoint", moto.endpoint, "--create-streams", "--shards", "2", "--count", "3000",
-                          "--seed", "4", "--ordered", "--quiet", "--report-json", "\(dir)/r.json"])
+                          "--seed", "4", "--ordered", "--report-json", "\(dir)/r.json"])
         #expect(run.status == 0, "\(run.stderr)")
         let r = report("\(dir)/r.json")
         #expect(r["records_in"] as? Int == 9000)
@@ -42,6 +42,21 @@ import Platform
         #expect(r["mode"] as? String == "kinesis")
         #expect(!"\(r)".contains("testing"), "no secret in the report")
         #expect(try pb(["emulate", "--count", "3000", "--seed", "4", "--out", "\(dir)/emu"]).status == 0)
+        // Payload bytes out are the records' data: the emulated lines' bytes, every one accepted.
+        var lineBytes = 0
+        for k in ["pin", "geo", "user"] {
+            let text = try String(contentsOfFile: "\(dir)/emu/\(k).jsonl", encoding: .utf8)
+            lineBytes += text.split(separator: "\n").reduce(0) { $0 + $1.utf8.count }
+        }
+        #expect(r["payload_bytes"] as? Int == lineBytes)
+        #expect((r["mb_per_s"] as? Double ?? 0) > 0)
+        for sample in r["timeline"] as? [[String: Any]] ?? [] where (sample["records_out"] as? Int ?? 0) > 0 {
+            #expect((sample["payload_bytes_out"] as? Int ?? 0) > 0, "per-second MB/s: \(sample)")
+        }
+        #expect((r["latency_ms"] as? [String: Any])?["measured_to"] as? String == "Kinesis PutRecords acceptance")
+        // The summary shows what applies to Kinesis: no compression ratio, no stored batches.
+        #expect(run.stdout.contains("latency ends at") && run.stdout.contains("Kinesis PutRecords acceptance"), "\(run.stdout)")
+        #expect(!run.stdout.contains("ratio") && !run.stdout.contains("stored ("), "\(run.stdout)")
         let v = try peer(["verify", moto.endpoint, "pinbench", "\(dir)/emu"])
         #expect(v.status == 0, "boto3 reader: \(v.stdout) \(v.stderr)")
         let s = json(v.stdout)

@@ -81,6 +81,8 @@ func config(_ dir: String, count: Int, threads: Int = 1) -> RunConfig {
         for key in ["p50", "p99", "p999", "max"] { #expect(json["latency_ms"]?[key] != nil) }
         #expect(json["records_in"] == .int(6000) && json["records_out"] == .int(6000))
         #expect(json["config"]?["compression"] == .string("zstd"))
+        #expect(json["latency_ms"]?["measured_to"] == .string("append to the segment file (page cache)"))
+        #expect(r.summaryTable.contains("stored (zstd)") && !r.summaryTable.contains("PutRecords"))
         #expect(r.latencyMicros.totalCount == 6000)
         // Per-partition counts equal what `log verify` reads back.
         let verified = try LogInspector.verify(dataDir: dir)
