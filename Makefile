@@ -15,6 +15,7 @@ run: apt release
 
 ## Installs what the tests need (Debian packages, PyPI peers) and runs the whole suite.
 test: deps
+	python3 scripts/check-imports.py
 	swift build --build-tests
 	swift test --skip-build
 

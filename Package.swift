@@ -3,6 +3,9 @@ import PackageDescription
 
 let strict: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
+    // A file sees only the members of modules it imports itself (as swift-nio builds): with
+    // scripts/check-imports.sh this keeps every target's dependencies exactly what it imports.
+    .enableUpcomingFeature("MemberImportVisibility"),
 ]
 
 let package = Package(
@@ -58,12 +61,12 @@ let package = Package(
         .target(name: "Codecs", dependencies: ["Bytes", "CZstd", "CLZ4", "CZlib", "CSnappy", "CPinShims"], swiftSettings: strict),
         .target(name: "KafkaWire", dependencies: ["Codecs", "Bytes"], swiftSettings: strict),
         .target(name: "KafkaClient", dependencies: ["KafkaWire", "Codecs", "Bytes", "RingBuffers", "Platform"], swiftSettings: strict),
-        .target(name: "KafkaLog", dependencies: ["KafkaWire", "Codecs", "Platform"], swiftSettings: strict),
+        .target(name: "KafkaLog", dependencies: ["KafkaWire", "Codecs", "Platform", "Bytes"], swiftSettings: strict),
         .target(name: "Sinks", dependencies: ["PinModel", "KafkaWire", "KafkaLog", "KafkaClient", "AWSClient", "Codecs", "Bytes", "Platform"], swiftSettings: strict),
         .target(
             name: "Pipeline",
             dependencies: [
-                "PinModel", "PinEmulator", "RingBuffers", "Sinks", "KafkaLog", "KafkaClient", "Bytes", "CPinShims", "CNuma", "JSON", "Platform",
+                "PinModel", "PinEmulator", "RingBuffers", "Sinks", "KafkaLog", "KafkaClient", "Bytes", "CPinShims", "CNuma", "JSON", "Platform", "AWSClient", "Codecs",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
             swiftSettings: strict
@@ -71,7 +74,7 @@ let package = Package(
         .target(
             name: "IngestServer",
             dependencies: [
-                "PinModel", "Sinks", "KafkaWire", "KafkaClient", "AWSClient", "Bytes", "RingBuffers", "JSON", "Platform",
+                "PinModel", "Sinks", "AWSClient", "Bytes", "RingBuffers", "JSON", "Platform",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -84,9 +87,9 @@ let package = Package(
         .target(name: "Landing", dependencies: ["AWSClient", "Bytes", "JSON", "Platform", "TableStore", "KafkaLog", "KafkaWire", "KafkaClient"], swiftSettings: strict),
         .target(name: "AWSClient", dependencies: ["Bytes", "JSON", "Platform", "CCurl", "CCurlShim", "CCrypto"], swiftSettings: strict),
         .target(name: "TableSync", dependencies: ["AWSClient", "TableStore", "JSON", "PinModel", "Platform"], swiftSettings: strict),
-        .target(name: "BatchJob", dependencies: ["Analytics", "Cleaning", "Codecs", "Landing", "PinModel"], swiftSettings: strict),
+        .target(name: "BatchJob", dependencies: ["Analytics", "Cleaning", "Codecs", "Landing", "PinModel", "TableStore"], swiftSettings: strict),
         .target(name: "Streaming", dependencies: ["AWSClient", "Cleaning", "TableStore", "PinModel", "JSON", "Platform"], swiftSettings: strict),
-        .target(name: "Reports", dependencies: ["Pipeline", "Sinks", "JSON", "Platform", .product(name: "Histogram", package: "hdrhistogram-swift")], swiftSettings: strict),
+        .target(name: "Reports", dependencies: ["Pipeline", "Sinks", "JSON", "Platform", .product(name: "Histogram", package: "hdrhistogram-swift"), "Codecs"], swiftSettings: strict),
         .executableTarget(
             name: "pinbench",
             dependencies: [
@@ -96,19 +99,20 @@ let package = Package(
             swiftSettings: strict
         ),
 
-        .testTarget(name: "PinModelTests", dependencies: ["PinModel", "PinEmulator", "JSON", "Bytes"]),
-        .testTarget(name: "KafkaWireTests", dependencies: ["KafkaWire", "Codecs"]),
-        .testTarget(name: "KafkaLogTests", dependencies: ["KafkaLog", "KafkaWire", "Codecs"]),
-        .testTarget(name: "AWSTests", dependencies: ["AWSClient", "Bytes"]),
-        .testTarget(name: "RingBuffersTests", dependencies: ["RingBuffers"]),
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
-        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Sinks", "PinEmulator", "PinModel", "KafkaLog", "KafkaWire", "Bytes", "TestSupport"]),
-        .testTarget(name: "ReportsTests", dependencies: ["Reports", "Pipeline", "PinModel", "KafkaLog", "TestSupport"]),
-        .testTarget(name: "TablesTests", dependencies: ["TableStore", "Cleaning", "Analytics", "Codecs", "TestSupport"]),
+        .testTarget(name: "PinModelTests", dependencies: ["PinModel", "PinEmulator", "JSON", "Bytes", "CPinShims"], swiftSettings: strict),
+        .testTarget(name: "KafkaWireTests", dependencies: ["KafkaWire", "Codecs", "Bytes"], swiftSettings: strict),
+        .testTarget(name: "KafkaLogTests", dependencies: ["KafkaLog", "KafkaWire", "Codecs", "Bytes"], swiftSettings: strict),
+        .testTarget(name: "AWSTests", dependencies: ["AWSClient", "Bytes"], swiftSettings: strict),
+        .testTarget(name: "RingBuffersTests", dependencies: ["RingBuffers"], swiftSettings: strict),
+        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strict),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Sinks", "PinEmulator", "PinModel", "KafkaLog", "KafkaWire", "Bytes", "TestSupport", "Codecs", "JSON", .product(name: "Histogram", package: "hdrhistogram-swift")], swiftSettings: strict),
+        .testTarget(name: "ReportsTests", dependencies: ["Reports", "KafkaLog", "TestSupport", "Codecs", "Platform"], swiftSettings: strict),
+        .testTarget(name: "TablesTests", dependencies: ["TableStore", "Cleaning", "Analytics", "Codecs", "TestSupport"], swiftSettings: strict),
         .testTarget(
             name: "InteropTests",
-            dependencies: ["Pipeline", "PinEmulator", "PinModel", "KafkaLog", "KafkaWire", "AWSClient", "TableSync", "TableStore", "TestSupport"],
-            resources: [.copy("Peers")]
+            dependencies: ["AWSClient", "TableSync", "TableStore", "TestSupport", "Platform"],
+            resources: [.copy("Peers")],
+            swiftSettings: strict
         ),
     ]
 )

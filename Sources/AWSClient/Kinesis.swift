@@ -1,6 +1,5 @@
 import Bytes
 import Platform
-import PinModel
 import JSON
 
 /// One record read back from a stream.

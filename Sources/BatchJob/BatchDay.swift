@@ -3,6 +3,7 @@ import Cleaning
 import Codecs
 import Landing
 import PinModel
+import TableStore
 
 /// One day's batch job, as the Airflow DAG runs it: land the records whose Kafka timestamp falls on the
 /// day into `<landing>/date=<day>`, clean them into the tables with the Delta transaction

@@ -1,6 +1,7 @@
 import Dispatch
 import NIOCore
 import NIOHTTP1
+import Synchronization
 
 /// One answer: status, content type, body and extra headers.
 struct Reply: Sendable {

@@ -1,6 +1,5 @@
 import AWSClient
 import Bytes
-import KafkaClient
 import Foundation
 import NIOCore
 import NIOHTTP1

@@ -1,18 +1,14 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import AWSClient
 import Bytes
-import Codecs
 import Dispatch
-import KafkaClient
+import JSON
 import PinModel
 import Platform
 import Sinks
-import KafkaWire
 import RingBuffers
 import Synchronization
-import JSON
 
 /// How one record of a request ended.
 public struct RecordOutcome: Sendable {

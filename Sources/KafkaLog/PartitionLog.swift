@@ -1,5 +1,5 @@
-import Bytes
 import Platform
+import Bytes
 import Codecs
 import KafkaWire
 

@@ -2,6 +2,8 @@ import Dispatch
 import PinEmulator
 import RingBuffers
 import Platform
+import Synchronization
+import Bytes
 
 /// The generator side of a run, shared by every sink (embedded log, Kafka): generator threads filling
 /// chunks of posts, the bounded rings that carry them, and the in-order hand-over to the sink stage.

@@ -1,6 +1,8 @@
 import Histogram
 import JSON
 import Platform
+import Sinks
+import KafkaLog
 
 extension RunResult {
     func percentileMs(_ p: Double) -> Double {

@@ -2,6 +2,9 @@ import JSON
 import KafkaClient
 import PinModel
 import Sinks
+import Codecs
+import KafkaLog
+import AWSClient
 
 /// Settings of one flood: the generators' side (how many posts, how fast, how many threads) and the sink's
 /// (`sink`: names, partitions, batching; `backend`: where the records go). Defaults follow librdkafka where a

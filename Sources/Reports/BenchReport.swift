@@ -2,6 +2,7 @@ import Foundation
 import Pipeline
 import JSON
 import Platform
+import Sinks
 
 /// A report folder: `report.json` (every figure, the configuration, the machine), `report.md`,
 /// `report.html` with the plots inline, and each plot as its own `.svg`.

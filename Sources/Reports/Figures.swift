@@ -2,6 +2,7 @@ import Histogram
 import Pipeline
 import JSON
 import Platform
+import Sinks
 
 /// The figures of one scenario run, warm-up excluded (and reported apart).
 public struct ScenarioFigures: Sendable {

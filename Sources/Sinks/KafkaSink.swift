@@ -1,6 +1,8 @@
 import KafkaClient
 import KafkaWire
 import PinModel
+import Bytes
+import Synchronization
 
 /// A Kafka cluster as a sink: the owning thread holds the producer's accumulator (partitioner, per-partition
 /// batches, linger); its sender thread compresses, stamps sequences and talks to the brokers. Every batch

@@ -8,6 +8,7 @@ import KafkaWire
 import Pipeline
 import Platform
 import Sinks
+import Synchronization
 
 // MARK: - produce
 

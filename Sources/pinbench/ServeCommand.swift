@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import IngestServer
 import Sinks
+import Codecs
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -14,6 +14,7 @@ import Pipeline
 import Platform
 import Streaming
 import TableSync
+import TableStore
 
 // MARK: - clean
 

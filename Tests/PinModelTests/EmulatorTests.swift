@@ -1,5 +1,6 @@
 import Bytes
 import PinEmulator
+import JSON
 import PinModel
 import Testing
 

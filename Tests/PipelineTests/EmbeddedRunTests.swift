@@ -8,6 +8,9 @@ import Pipeline
 import Sinks
 import Testing
 import TestSupport
+import JSON
+import Codecs
+import Histogram
 
 /// Every record of the log as (topic kind, partition) -> [(index, value)] in offset order.
 func readLog(_ dataDir: String, prefix: String = "pinbench") throws -> [String: [(Int, String)]] {

@@ -4,6 +4,7 @@ import Reports
 import Testing
 import TestSupport
 import Platform
+import Codecs
 
 func loadJSON(_ path: String) throws -> [String: Any] {
     try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as! [String: Any]
