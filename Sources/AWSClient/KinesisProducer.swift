@@ -116,6 +116,15 @@ final class PutBatch {
         meta.append(native: body.count)
     }
 
+    /// Appends entry `i` of `b` (its JSON text as sent, its tokens and data bytes): a retry of what failed.
+    func copyEntry(_ i: Int, of b: PutBatch, tokens: Range<Int>) {
+        beginEntry()
+        body.append(b.entry(i))
+        endEntry(records: tokens.count, dataBytes: b.entryDataBytes(i))
+        for tok in b.tokens(tokens) { tokenBytes.append(native: tok) }
+        rawBytes += b.rawBytes / max(1, b.count)
+    }
+
     func seal() {
         guard !sealed else { return }
         body.append("]}")
@@ -442,8 +451,7 @@ public final class KinesisProducer {
             recycle(b)
             return
         }
-        var best: [(shard: Range<Int>, seq: Range<Int>)] = []
-        var bestIndex: [UInt64: Int] = [:]
+        var best = ShardHighs()
         var accepted = 0, acceptedEntries = 0, acceptedBytes = 0
         // Accepted entries not yet reported: tokens [okStart, t), data bytes okBytes (reported together).
         var okBytes = 0
@@ -467,14 +475,7 @@ public final class KinesisProducer {
                     } else {
                         okBytes += bytes
                     }
-                    let shard = e.shard ?? 0..<0
-                    let h = PutRecordsScanner.hash(p, shard)
-                    if let k = bestIndex[h], PutRecordsScanner.same(p, best[k].shard, shard) {
-                        if PutRecordsScanner.less(p, best[k].seq, seq) { best[k].seq = seq }
-                    } else if bestIndex[h] == nil {
-                        bestIndex[h] = best.count
-                        best.append((shard, seq))
-                    }
+                    best.note(p, shard: e.shard ?? 0..<0, sequence: seq)
                 } else {
                     reportAccepted()
                     let code = KinesisErrorCode(e.errorCode.map { String(decoding: p[$0], as: UTF8.self) } ?? "Unknown")
@@ -482,11 +483,7 @@ public final class KinesisProducer {
                         counters.retried[code.name, default: 0] += n
                         let rb = retry ?? { let x = newBatch(b.stream, now: b.createdMs); x.attempt = b.attempt + 1; return x }()
                         retry = rb
-                        rb.beginEntry()
-                        rb.body.append(b.entry(i))
-                        rb.endEntry(records: n, dataBytes: bytes)
-                        for tok in b.tokens(t..<(t + n)) { rb.tokenBytes.append(native: tok) }
-                        rb.rawBytes += b.rawBytes / max(1, b.count)
+                        rb.copyEntry(i, of: b, tokens: t..<(t + n))
                     } else {
                         let message = e.errorMessage.map { String(decoding: p[$0], as: UTF8.self) } ?? ""
                         fail(b.stream, code.isRetriable ? .timeout : code, "kinesis PutRecords: \(code): \(message)", dataBytes: bytes, tokens: b.tokens(t..<(t + n)))
@@ -498,19 +495,7 @@ public final class KinesisProducer {
             }
             counters.accepted += accepted
             counters.acceptedKinesisRecords += acceptedEntries
-            if ok && !mismatch && i == b.count {
-                for (sh, seq) in best {
-                    let h = PutRecordsScanner.hash(p, sh)
-                    let newer = UnsafeRawBufferPointer(rebasing: p[seq])
-                    if highest[b.stream][h] == nil {
-                        highest[b.stream][h] = (String(decoding: p[sh], as: UTF8.self), Array(newer))
-                    } else if let have = highest[b.stream][h]?.seq,
-                              have.count < newer.count || (have.count == newer.count && have.withUnsafeBytes { memcmp($0.baseAddress!, newer.baseAddress!, newer.count) < 0 }) {
-                        highest[b.stream][h]!.seq.removeAll(keepingCapacity: true)
-                        highest[b.stream][h]!.seq.append(contentsOf: newer)
-                    }
-                }
-            }
+            if ok && !mismatch && i == b.count { best.merge(p, into: &highest[b.stream]) }
             return ok && !mismatch && i == b.count
         }
         if !parsed {
@@ -590,5 +575,38 @@ extension KinesisProducer {
         flush()
         onDelivery = nil
         return r
+    }
+}
+
+
+/// The highest sequence number per shard in one PutRecords answer, as byte ranges into it, found by a hash
+/// of the shard id; merged into the producer's per-stream table once the answer was read whole.
+struct ShardHighs {
+    var best: [(shard: Range<Int>, seq: Range<Int>)] = []
+    var index: [UInt64: Int] = [:]
+
+    mutating func note(_ p: UnsafeRawBufferPointer, shard: Range<Int>, sequence seq: Range<Int>) {
+        let h = PutRecordsScanner.hash(p, shard)
+        if let k = index[h], PutRecordsScanner.same(p, best[k].shard, shard) {
+            if PutRecordsScanner.less(p, best[k].seq, seq) { best[k].seq = seq }
+        } else if index[h] == nil {
+            index[h] = best.count
+            best.append((shard, seq))
+        }
+    }
+
+    /// Raises `table`'s entries (shard id hash → shard id, highest sequence digits) to what this answer holds.
+    func merge(_ p: UnsafeRawBufferPointer, into table: inout [UInt64: (shard: String, seq: [UInt8])]) {
+        for (sh, seq) in best {
+            let h = PutRecordsScanner.hash(p, sh)
+            let newer = UnsafeRawBufferPointer(rebasing: p[seq])
+            guard let have = table[h]?.seq else {
+                table[h] = (String(decoding: p[sh], as: UTF8.self), Array(newer))
+                continue
+            }
+            let isNewer = have.count < newer.count
+                || (have.count == newer.count && !newer.isEmpty && have.withUnsafeBytes { memcmp($0.baseAddress!, newer.baseAddress!, newer.count) < 0 })
+            if isNewer { table[h]?.seq = Array(newer) }
+        }
     }
 }

@@ -149,104 +149,132 @@ public struct Analysis {
     public func run() -> [QueryResult] {
         let pg = Analysis.join(pInd, gInd)
         let pu = Analysis.join(pInd, uInd)
-        var results: [QueryResult] = []
+        return [q1(pg), q2(pg), q3(pg), q4(pg), q5(pu), q6(pu), q7(), q8(pu), q9(pu)]
+    }
 
-        // Q1
-        var q1: [String: [String: Int64]] = [:]
+    /// Q1: the most popular category per country.
+    func q1(_ pg: [(Int, Int)]) -> QueryResult {
+        var counts: [String: [String: Int64]] = [:]
         for (p, g) in pg {
             guard let c = country.string(g), let cat = category.string(p) else { continue }
-            q1[c, default: [:]][cat, default: 0] += 1
+            counts[c, default: [:]][cat, default: 0] += 1
         }
-        results.append(QueryResult(name: "q1", question: "most popular category per country", columns: ["country", "category", "category_count"],
-                                   rows: Analysis.topByCount(q1).map { [.string($0.0), .string($0.1), .int($0.2)] }))
+        return QueryResult(name: "q1", question: "most popular category per country", columns: ["country", "category", "category_count"],
+                           rows: Analysis.topByCount(counts).map { [.string($0.0), .string($0.1), .int($0.2)] })
+    }
 
-        // Q2
-        var q2: [Int: [String: Int64]] = [:]
+    /// Q2: the most popular category each year, 2018–2022 (by the geo record's timestamp).
+    func q2(_ pg: [(Int, Int)]) -> QueryResult {
+        var counts: [Int: [String: Int64]] = [:]
         for (p, g) in pg {
             guard let t = geoTime.value(g), let cat = category.string(p) else { continue }
             let y = UTCTime.year(micros: t)
             guard (2018...2022).contains(y) else { continue }
-            q2[y, default: [:]][cat, default: 0] += 1
+            counts[y, default: [:]][cat, default: 0] += 1
         }
-        results.append(QueryResult(name: "q2", question: "most popular category each year 2018-2022", columns: ["post_year", "category", "category_count"],
-                                   rows: Analysis.topByCount(q2).map { [.int(Int64($0.0)), .string($0.1), .int($0.2)] }))
+        return QueryResult(name: "q2", question: "most popular category each year 2018-2022", columns: ["post_year", "category", "category_count"],
+                           rows: Analysis.topByCount(counts).map { [.int(Int64($0.0)), .string($0.1), .int($0.2)] })
+    }
 
-        // Q3
+    /// Q3: the user with the most followers per country (ties kept).
+    func q3(_ pg: [(Int, Int)]) -> QueryResult {
         var best: [String: Int64] = [:]
         for (p, g) in pg {
             guard let c = country.string(g), poster.valid[p] != 0, let f = follower.value(p) else { continue }
             best[c] = max(best[c] ?? Int64.min, f)
         }
-        var q3 = Set<[String]>()
-        var q3rows: [(String, String, Int64)] = []
+        var seen = Set<[String]>()
+        var rows: [(String, String, Int64)] = []
         for (p, g) in pg {
             guard let c = country.string(g), let n = poster.string(p), let f = follower.value(p), f == best[c] else { continue }
-            if q3.insert([c, n]).inserted { q3rows.append((c, n, f)) }
+            if seen.insert([c, n]).inserted { rows.append((c, n, f)) }
         }
-        q3rows.sort { ($0.0, $0.1) < ($1.0, $1.1) }
-        results.append(QueryResult(name: "q3", question: "user with most followers per country", columns: ["country", "poster_name", "follower_count"],
-                                   rows: q3rows.map { [.string($0.0), .string($0.1), .int($0.2)] }))
+        rows.sort { ($0.0, $0.1) < ($1.0, $1.1) }
+        return QueryResult(name: "q3", question: "user with most followers per country", columns: ["country", "poster_name", "follower_count"],
+                           rows: rows.map { [.string($0.0), .string($0.1), .int($0.2)] })
+    }
 
-        // Q4
+    /// Q4: the country of the user with the most followers.
+    func q4(_ pg: [(Int, Int)]) -> QueryResult {
         var top: Int64?
         for (p, g) in pg where country.valid[g] != 0 {
             if let f = follower.value(p) { top = max(top ?? f, f) }
         }
-        var q4 = Set<String>()
+        var countries = Set<String>()
         for (p, g) in pg {
             guard let c = country.string(g), let f = follower.value(p), f == top else { continue }
-            q4.insert(c)
+            countries.insert(c)
         }
-        results.append(QueryResult(name: "q4", question: "country of the user with most followers", columns: ["country", "follower_count"],
-                                   rows: q4.sorted().map { [.string($0), .int(top!)] }))
+        return QueryResult(name: "q4", question: "country of the user with most followers", columns: ["country", "follower_count"],
+                           rows: countries.sorted().map { [.string($0), .int(top ?? 0)] })
+    }
 
-        // Q5
-        var q5: [String: [String: Int64]] = [:]
+    /// Q5: the most popular category per age group.
+    func q5(_ pu: [(Int, Int)]) -> QueryResult {
+        var counts: [String: [String: Int64]] = [:]
         for (p, u) in pu {
             guard let a = age.value(u), let grp = Analysis.ageGroup(a), let cat = category.string(p) else { continue }
-            q5[grp, default: [:]][cat, default: 0] += 1
+            counts[grp, default: [:]][cat, default: 0] += 1
         }
-        results.append(QueryResult(name: "q5", question: "most popular category per age group", columns: ["age_group", "category", "category_count"],
-                                   rows: Analysis.topByCount(q5).map { [.string($0.0), .string($0.1), .int($0.2)] }))
+        return QueryResult(name: "q5", question: "most popular category per age group", columns: ["age_group", "category", "category_count"],
+                           rows: Analysis.topByCount(counts).map { [.string($0.0), .string($0.1), .int($0.2)] })
+    }
 
-        // Q6
-        var q6: [String: [Int64]] = [:]
+    /// Q6: the median follower count per age group.
+    func q6(_ pu: [(Int, Int)]) -> QueryResult {
+        var values: [String: [Int64]] = [:]
         for (p, u) in pu {
             guard let a = age.value(u), let grp = Analysis.ageGroup(a), let f = follower.value(p) else { continue }
-            q6[grp, default: []].append(f)
+            values[grp, default: []].append(f)
         }
-        results.append(QueryResult(name: "q6", question: "median follower count per age group", columns: ["age_group", "median_follower_count"],
-                                   rows: q6.keys.sorted().map { [.string($0), .double(Analysis.median(q6[$0]!))] }))
+        return QueryResult(name: "q6", question: "median follower count per age group", columns: ["age_group", "median_follower_count"],
+                           rows: values.sorted { $0.key < $1.key }.map { [.string($0.key), .double(Analysis.median($0.value))] })
+    }
 
-        // Q7
-        var q7: [Int: Int64] = [:]
+    /// Q7: users who joined each year, 2015–2020.
+    func q7() -> QueryResult {
+        var counts: [Int: Int64] = [:]
         for u in 0..<uInd.count {
             guard let t = joined.value(u) else { continue }
             let y = UTCTime.year(micros: t)
-            if (2015...2020).contains(y) { q7[y, default: 0] += 1 }
+            if (2015...2020).contains(y) { counts[y, default: 0] += 1 }
         }
-        results.append(QueryResult(name: "q7", question: "users joined per year 2015-2020", columns: ["post_year", "number_users_joined"],
-                                   rows: q7.keys.sorted().map { [.int(Int64($0)), .int(q7[$0]!)] }))
+        return QueryResult(name: "q7", question: "users joined per year 2015-2020", columns: ["post_year", "number_users_joined"],
+                           rows: counts.sorted { $0.key < $1.key }.map { [.int(Int64($0.key)), .int($0.value)] })
+    }
 
-        // Q8 and Q9
-        var q8: [Int: [Int64]] = [:]
-        var q9: [String: [Int: [Int64]]] = [:]
+    /// Followers of posts by their user's joining year (2015–2020), with the user's age group when known.
+    func followersByJoiningYear(_ pu: [(Int, Int)]) -> [(year: Int, group: String?, followers: Int64)] {
+        var out: [(Int, String?, Int64)] = []
         for (p, u) in pu {
             guard let t = joined.value(u), let f = follower.value(p) else { continue }
             let y = UTCTime.year(micros: t)
             guard (2015...2020).contains(y) else { continue }
-            q8[y, default: []].append(f)
-            if let a = age.value(u), let grp = Analysis.ageGroup(a) { q9[grp, default: [:]][y, default: []].append(f) }
+            out.append((y, age.value(u).flatMap(Analysis.ageGroup), f))
         }
-        results.append(QueryResult(name: "q8", question: "median follower count by joining year 2015-2020", columns: ["post_year", "median_follower_count"],
-                                   rows: q8.keys.sorted().map { [.int(Int64($0)), .double(Analysis.median(q8[$0]!))] }))
-        var q9rows: [[Cell]] = []
-        for g in q9.keys.sorted() {
-            for y in q9[g]!.keys.sorted() { q9rows.append([.string(g), .int(Int64(y)), .double(Analysis.median(q9[g]![y]!))]) }
+        return out
+    }
+
+    /// Q8: the median follower count by joining year, 2015–2020.
+    func q8(_ pu: [(Int, Int)]) -> QueryResult {
+        var values: [Int: [Int64]] = [:]
+        for r in followersByJoiningYear(pu) { values[r.year, default: []].append(r.followers) }
+        return QueryResult(name: "q8", question: "median follower count by joining year 2015-2020", columns: ["post_year", "median_follower_count"],
+                           rows: values.sorted { $0.key < $1.key }.map { [.int(Int64($0.key)), .double(Analysis.median($0.value))] })
+    }
+
+    /// Q9: the median follower count by joining year and age group.
+    func q9(_ pu: [(Int, Int)]) -> QueryResult {
+        var values: [String: [Int: [Int64]]] = [:]
+        for r in followersByJoiningYear(pu) {
+            if let g = r.group { values[g, default: [:]][r.year, default: []].append(r.followers) }
         }
-        results.append(QueryResult(name: "q9", question: "median follower count by joining year and age group", columns: ["age_group", "post_year", "median_follower_count"],
-                                   rows: q9rows))
-        return results
+        var rows: [[Cell]] = []
+        for (g, years) in values.sorted(by: { $0.key < $1.key }) {
+            for (y, v) in years.sorted(by: { $0.key < $1.key }) { rows.append([.string(g), .int(Int64(y)), .double(Analysis.median(v))]) }
+        }
+        return QueryResult(name: "q9", question: "median follower count by joining year and age group", columns: ["age_group", "post_year", "median_follower_count"],
+                           rows: rows)
     }
 }
 

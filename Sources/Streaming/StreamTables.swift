@@ -75,6 +75,29 @@ public final class StreamTables {
     public func run() throws -> StreamReport {
         let t0 = monotonicMs()
         var report = StreamReport()
+        var (cursors, committed) = try openCursors(&report)
+        var lastData = monotonicMs()
+        while true {
+            let mem = MemoryRecords()
+            let (read, caughtUp) = try readRound(&cursors, into: mem, &report)
+            report.records += read
+            if read > 0 {
+                lastData = monotonicMs()
+                try commitRound(mem, cursors: cursors, committed: &committed, &report)
+            }
+            if shouldStop() { break }
+            if !options.follow && caughtUp { break }
+            if options.follow {
+                if let idle = options.idleMs, monotonicMs() - lastData >= idle { break }
+                if caughtUp { sleepMs(options.pollMs) }
+            }
+        }
+        report.seconds = (monotonicMs() - t0) / 1000
+        return report
+    }
+
+    /// An iterator per shard of each stream: after the table's checkpoint for that shard, else from the trim horizon.
+    func openCursors(_ report: inout StreamReport) throws -> (cursors: [[ShardCursor]], committed: [[String: String]]) {
         var cursors: [[ShardCursor]] = []
         var committed: [[String: String]] = []
         for k in RecordKind.allCases {
@@ -89,80 +112,65 @@ public final class StreamTables {
             }
             cursors.append(cs)
         }
-        var lastData = monotonicMs()
-        while true {
-            let mem = MemoryRecords()
-            var caughtUp = false
-            var readThisRound = 0
-            while !caughtUp && readThisRound < options.roundRecords && !shouldStop() {
-                caughtUp = true
-                for (ki, k) in RecordKind.allCases.enumerated() {
-                    let stream = options.stream(k)
-                    for ci in cursors[ki].indices where !cursors[ki][ci].closed {
-                        guard let it = cursors[ki][ci].iterator else { cursors[ki][ci].closed = true; continue }
-                        let page = try client.getRecords(iterator: it)
-                        for r in page.records {
-                            report.kinesisRecords += 1
-                            let loc = "\(stream)/\(cursors[ki][ci].shard)@\(r.sequenceNumber)"
-                            if let users = KPLAggregator.deaggregate(r.data) {
-                                for (i, u) in users.enumerated() { u.data.withUnsafeBytes { mem.append(k, $0, location: "\(loc)#\(i)") } }
-                                readThisRound += users.count
-                            } else {
-                                r.data.withUnsafeBytes { mem.append(k, $0, location: loc) }
-                                readThisRound += 1
-                            }
-                            cursors[ki][ci].last = r.sequenceNumber
+        return (cursors, committed)
+    }
+
+    /// Reads every open shard until caught up or a round's worth of records came (KPL aggregates unpacked).
+    func readRound(_ cursors: inout [[ShardCursor]], into mem: MemoryRecords, _ report: inout StreamReport) throws -> (read: Int, caughtUp: Bool) {
+        var caughtUp = false
+        var read = 0
+        while !caughtUp && read < options.roundRecords && !shouldStop() {
+            caughtUp = true
+            for (ki, k) in RecordKind.allCases.enumerated() {
+                let stream = options.stream(k)
+                for ci in cursors[ki].indices where !cursors[ki][ci].closed {
+                    guard let it = cursors[ki][ci].iterator else { cursors[ki][ci].closed = true; continue }
+                    let page = try client.getRecords(iterator: it)
+                    for r in page.records {
+                        report.kinesisRecords += 1
+                        let loc = "\(stream)/\(cursors[ki][ci].shard)@\(r.sequenceNumber)"
+                        if let users = KPLAggregator.deaggregate(r.data) {
+                            for (i, u) in users.enumerated() { u.data.withUnsafeBytes { mem.append(k, $0, location: "\(loc)#\(i)") } }
+                            read += users.count
+                        } else {
+                            r.data.withUnsafeBytes { mem.append(k, $0, location: loc) }
+                            read += 1
                         }
-                        cursors[ki][ci].iterator = page.nextIterator
-                        if page.nextIterator == nil { cursors[ki][ci].closed = true }
-                        if !page.records.isEmpty || page.millisBehindLatest > 0 { caughtUp = false }
+                        cursors[ki][ci].last = r.sequenceNumber
                     }
+                    cursors[ki][ci].iterator = page.nextIterator
+                    if page.nextIterator == nil { cursors[ki][ci].closed = true }
+                    if !page.records.isEmpty || page.millisBehindLatest > 0 { caughtUp = false }
                 }
-            }
-            report.records += readThisRound
-            if readThisRound > 0 {
-                lastData = monotonicMs()
-                var co = CleanOptions(tablesDir: options.tablesDir)
-                co.partitionBy = options.partitionBy
-                for (ki, k) in RecordKind.allCases.enumerated() {
-                    var cp: [(String, JSONValue)] = []
-                    for c in cursors[ki] { if let l = c.last { cp.append((c.shard, .string(l))) } }
-                    // Only tables whose shards moved get a commit.
-                    let moved = cursors[ki].contains { $0.last != committed[ki][$0.shard] }
-                    if moved {
-                        co.commitInfo[k] = .object([("checkpoints", .object(cp)), ("stream", .string(options.stream(k)))])
-                    }
-                }
-                let r = try Cleaner.run(source: .memory(mem), options: co)
-                for t in r.tables {
-                    report.written += t.written
-                    report.duplicates += t.duplicates
-                    report.deadLettered += t.deadLettered
-                    report.perTable[t.kind.name, default: 0] += t.written
-                    if t.commitVersion != nil { report.commits += 1 }
-                }
-                for (ki, _) in RecordKind.allCases.enumerated() {
-                    for c in cursors[ki] { if let l = c.last { committed[ki][c.shard] = l } }
-                }
-                report.rounds += 1
-            }
-            if shouldStop() { break }
-            if !options.follow && caughtUp { break }
-            if options.follow {
-                if let idle = options.idleMs, monotonicMs() - lastData >= idle { break }
-                if caughtUp { sleepMs(options.pollMs) }
             }
         }
-        report.seconds = (monotonicMs() - t0) / 1000
-        return report
+        return (read, caughtUp)
     }
-}
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
-func sleepMs(_ ms: Double) {
-    var ts = timespec(tv_sec: Int(ms / 1000), tv_nsec: Int(ms.truncatingRemainder(dividingBy: 1000) * 1e6))
-    nanosleep(&ts, nil)
+    /// Cleans what a round read and commits it: each table whose shards moved gets its checkpoints in the commit.
+    func commitRound(_ mem: MemoryRecords, cursors: [[ShardCursor]], committed: inout [[String: String]], _ report: inout StreamReport) throws {
+        var co = CleanOptions(tablesDir: options.tablesDir)
+        co.partitionBy = options.partitionBy
+        for (ki, k) in RecordKind.allCases.enumerated() {
+            var cp: [(String, JSONValue)] = []
+            for c in cursors[ki] { if let l = c.last { cp.append((c.shard, .string(l))) } }
+            // Only tables whose shards moved get a commit.
+            let moved = cursors[ki].contains { $0.last != committed[ki][$0.shard] }
+            if moved {
+                co.commitInfo[k] = .object([("checkpoints", .object(cp)), ("stream", .string(options.stream(k)))])
+            }
+        }
+        let r = try Cleaner.run(source: .memory(mem), options: co)
+        for t in r.tables {
+            report.written += t.written
+            report.duplicates += t.duplicates
+            report.deadLettered += t.deadLettered
+            report.perTable[t.kind.name, default: 0] += t.written
+            if t.commitVersion != nil { report.commits += 1 }
+        }
+        for ki in cursors.indices {
+            for c in cursors[ki] { if let l = c.last { committed[ki][c.shard] = l } }
+        }
+        report.rounds += 1
+    }
 }

@@ -1,0 +1,51 @@
+import AWSClient
+import Bytes
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import Platform
+import Sinks
+import Synchronization
+import JSON
+import PinModel
+
+/// Counters for /metrics and for the accounting `accepted == stored + rejected`.
+final class IngestMetrics: Sendable {
+    let requests = Atomic<Int>(0)
+    let recordsAccepted = Atomic<Int>(0)
+    let recordsRejected = Atomic<Int>(0)
+    let bytes = Atomic<Int>(0)
+    let errors = Mutex<[Int: Int]>([:])
+    /// Request latency buckets (seconds) for a Prometheus histogram.
+    static let buckets: [Double] = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1]
+    let latency = Mutex<(counts: [Int], sum: Double, n: Int)>(([Int](repeating: 0, count: 10), 0, 0))
+
+    func observe(_ seconds: Double) {
+        latency.withLock { l in
+            for (i, b) in Self.buckets.enumerated() where seconds <= b { l.counts[i] += 1 }
+            l.sum += seconds
+            l.n += 1
+        }
+    }
+}
+
+extension IngestService {
+    // MARK: metrics
+
+    func prometheus() -> Reply {
+        var s = "# HELP pinbench_ingest_requests_total HTTP requests received.\n# TYPE pinbench_ingest_requests_total counter\n"
+        s += "pinbench_ingest_requests_total \(metrics.requests.load(ordering: .relaxed))\n"
+        s += "# TYPE pinbench_ingest_records_accepted_total counter\npinbench_ingest_records_accepted_total \(accepted)\n"
+        s += "# TYPE pinbench_ingest_records_stored_total counter\npinbench_ingest_records_stored_total \(stored)\n"
+        s += "# TYPE pinbench_ingest_records_rejected_total counter\npinbench_ingest_records_rejected_total \(rejected)\n"
+        s += "# TYPE pinbench_ingest_bytes_total counter\npinbench_ingest_bytes_total \(metrics.bytes.load(ordering: .relaxed))\n"
+        s += "# TYPE pinbench_ingest_errors_total counter\n"
+        for (code, n) in metrics.errors.withLock({ $0 }).sorted(by: { $0.key < $1.key }) { s += "pinbench_ingest_errors_total{code=\"\(code)\"} \(n)\n" }
+        let l = metrics.latency.withLock { $0 }
+        s += "# TYPE pinbench_ingest_request_seconds histogram\n"
+        for (i, b) in IngestMetrics.buckets.enumerated() { s += "pinbench_ingest_request_seconds_bucket{le=\"\(b)\"} \(l.counts[i])\n" }
+        s += "pinbench_ingest_request_seconds_bucket{le=\"+Inf\"} \(l.n)\npinbench_ingest_request_seconds_sum \(l.sum)\npinbench_ingest_request_seconds_count \(l.n)\n"
+        return Reply(status: 200, contentType: "text/plain; version=0.0.4", body: s, headers: [])
+    }
+}
