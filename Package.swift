@@ -60,7 +60,7 @@ let package = Package(
         .target(name: "RingBuffers", swiftSettings: strict),
         .target(name: "Codecs", dependencies: ["Bytes", "CZstd", "CLZ4", "CZlib", "CSnappy", "CPinShims"], swiftSettings: strict),
         .target(name: "KafkaWire", dependencies: ["Codecs", "Bytes"], swiftSettings: strict),
-        .target(name: "KafkaClient", dependencies: ["KafkaWire", "Codecs", "Bytes", "RingBuffers", "Platform"], swiftSettings: strict),
+        .target(name: "KafkaClient", dependencies: ["KafkaWire", "Codecs", "Bytes", "RingBuffers", "Platform", "JSON"], swiftSettings: strict),
         .target(name: "KafkaLog", dependencies: ["KafkaWire", "Codecs", "Platform", "Bytes"], swiftSettings: strict),
         .target(name: "Sinks", dependencies: ["PinModel", "KafkaWire", "KafkaLog", "KafkaClient", "AWSClient", "Codecs", "Bytes", "Platform"], swiftSettings: strict),
         .target(

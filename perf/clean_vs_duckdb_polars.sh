@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 POSTS=${1:-1000000}
 ROUNDS=${2:-3}
-BIN=.build/release/pinbench
+BIN=${BIN:-.build/release/pinbench}
 [ -x "$BIN" ] || swift build -c release --product pinbench >/dev/null
 python3 -c 'import duckdb, polars' 2>/dev/null || python3 -m pip install -q duckdb polars
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/pinbench-clean.XXXXXX")

@@ -13,7 +13,7 @@ CODECS=${2:-"lz4 zstd"}
 BATCH=${3:-1000000}
 LINGER=${4:-5}
 ACKS=${5:-all}
-BIN=.build/release/pinbench
+BIN=${BIN:-.build/release/pinbench}
 [ -x "$BIN" ] || swift build -c release --product pinbench >/dev/null
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/pinbench-kperf.XXXXXX")
 BROKER_PID=""

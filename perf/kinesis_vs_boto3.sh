@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 POSTS=${1:-200000}
 SHARDS=${2:-100}
-BIN=.build/release/pinbench
+BIN=${BIN:-.build/release/pinbench}
 [ -x "$BIN" ] || swift build -c release --product pinbench >/dev/null
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/pinbench-kinperf.XXXXXX")
 MOTO_PID=""

@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 POSTS=${1:-400000}
 ROUNDS=${2:-3}
-BIN=.build/release/pinbench
+BIN=${BIN:-.build/release/pinbench}
 [ -x "$BIN" ] || swift build -c release --product pinbench >/dev/null
 command -v lz4 >/dev/null || { echo "lz4 is missing: apt-get install lz4" >&2; exit 1; }
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/pinbench-perf.XXXXXX")

@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-10}
 CONNS=${2:-64}
-BIN=.build/release/pinbench
+BIN=${BIN:-.build/release/pinbench}
 [ -x "$BIN" ] || swift build -c release --product pinbench >/dev/null
 command -v wrk >/dev/null && command -v nginx >/dev/null || { echo "needs wrk and nginx: apt-get install wrk nginx-light" >&2; exit 1; }
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/pinbench-serve-perf.XXXXXX")

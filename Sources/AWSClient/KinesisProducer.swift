@@ -550,7 +550,35 @@ public struct LinesPut: Sendable {
     public var failures: [String: Int] = [:]
 }
 
+extension LinesPut {
+    /// The one JSON line `pinbench put-records` prints.
+    public func json(_ stats: KinesisProducerStats, peer: String, seconds: Double, cpuSeconds: Double) -> JSONValue {
+        .object([
+            ("peer", .string(peer)), ("records", .int(sent)), ("accepted", .int(accepted)),
+            ("failed", .object(failures.sorted { $0.key < $1.key }.map { ($0.key, .int($0.value)) })),
+            ("retried", .object(stats.retried.sorted { $0.key < $1.key }.map { ($0.key, .int($0.value)) })),
+            ("requests", .int(stats.requests)), ("seconds", .double(seconds)), ("cpu_seconds", .double(cpuSeconds)),
+        ])
+    }
+}
+
 extension KinesisProducer {
+    /// Sends every line of `text` to `stream` (which must exist) with PutRecords. A file's records are all
+    /// there at once: batches are sealed when full (or at the end), never by linger, so the calls do not
+    /// depend on how fast this machine encodes.
+    public static func putFile(_ text: UnsafeRawBufferPointer, stream: String, client: KinesisClient, inFlight: Int,
+                               aggregate: Bool) throws(AWSError) -> (LinesPut, KinesisProducerStats) {
+        let summary = try client.describeStreamSummary(stream)
+        var pc = KinesisProducerConfig(streams: [stream])
+        pc.maxInFlight = inFlight
+        pc.aggregate = aggregate
+        pc.lingerMs = 3_600_000
+        if let kib = summary.maxRecordSizeKiB { pc.maxRecordBytes = max(pc.maxRecordBytes, kib * 1024) }
+        let producer = KinesisProducer(service: client.service, config: pc)
+        let r = producer.putLines(text)
+        return (r, producer.stats)
+    }
+
     /// Sends every line of `text` to stream 0, keyed by line number, and waits for every outcome.
     public func putLines(_ text: UnsafeRawBufferPointer) -> LinesPut {
         var r = LinesPut()

@@ -31,6 +31,13 @@ public struct BatchDayReport {
     public var cleaned: CleanReport?
     public var source: CleanSource
     public var analysedRows: (pin: Int, geo: Int, user: Int)
+
+    /// What `pinbench batch` prints.
+    public func summary(_ o: BatchDayOptions) -> String {
+        landed.summary(root: o.landingRoot) + "\n"
+            + (cleaned.map { $0.summary(source: source) } ?? "\(o.date) is already in \(o.tables) (Delta txn \(o.transactionId)): not cleaned again\n")
+            + "analysed pin \(analysedRows.pin), geo \(analysedRows.geo), user \(analysedRows.user) rows; wrote \(o.analysisDir)/q1.csv … q9.csv\n"
+    }
 }
 
 public enum BatchDay {

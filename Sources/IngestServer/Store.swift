@@ -211,15 +211,23 @@ final class IngestWriter: @unchecked Sendable {
 
 /// Jobs in flight at the writer: outcomes fill in as the sink reports them (writer thread only).
 struct PendingJobs {
+    /// One job's outcomes in a buffer of its own (a class's stored array would pay a run-time exclusivity
+    /// check on every record's write).
     final class Entry {
         let job: IngestJob
         var left: Int
-        var outcomes: [RecordOutcome]
+        let outcomes: UnsafeMutableBufferPointer<RecordOutcome>
         init(_ job: IngestJob) {
             self.job = job
             left = job.count
-            outcomes = [RecordOutcome](repeating: RecordOutcome(), count: job.count)
+            outcomes = .allocate(capacity: job.count)
+            outcomes.initialize(repeating: RecordOutcome())
         }
+        deinit {
+            outcomes.deinitialize()
+            outcomes.deallocate()
+        }
+        func complete() { job.completion(.success(Array(outcomes))) }
     }
 
     var jobs: [Int: Entry] = [:]
@@ -240,41 +248,49 @@ struct PendingJobs {
     /// Fills in each record of the outcome; answers every job whose last record this was. Runs of tokens
     /// of one job (the usual case) cost one lookup.
     mutating func settle(_ o: SinkOutcome, writer: IngestWriter) {
+        switch o.status {
+        case .stored(.offsets(let p, let base)):
+            writer.stored.add(o.count, ordering: .relaxed)  // before any answer: a client that saw its 200 sees it counted
+            forEach(o.tokens) { n, slot in
+                slot.pointee.partition = p
+                slot.pointee.offset = base + Int64(n)
+            }
+        case .stored(.shard(let id, let seq)):
+            writer.stored.add(o.count, ordering: .relaxed)
+            let shard = id.isEmpty ? nil : String(decoding: id, as: UTF8.self)
+            let sequence = id.isEmpty ? nil : String(decoding: seq, as: UTF8.self)
+            let number = shard.flatMap { $0.split(separator: "-").last.flatMap { Int32($0) } } ?? -1
+            forEach(o.tokens) { _, slot in
+                slot.pointee.shard = shard
+                slot.pointee.sequence = sequence
+                slot.pointee.partition = number
+            }
+        case .failed(let f):
+            forEach(o.tokens) { _, slot in
+                slot.pointee.error = f.message
+                slot.pointee.errorCode = f.code
+            }
+        }
+    }
+
+    /// Calls `fill` with each token's position in the outcome and its record's outcome slot, then answers
+    /// the jobs that became complete.
+    mutating func forEach(_ tokens: UnsafeBufferPointer<UInt64>, _ fill: (Int, UnsafeMutablePointer<RecordOutcome>) -> Void) {
         var last = -1
         var entry: Entry?
-        var shard: String?, sequence: String?, shardNumber: Int32 = -1
-        if case .stored(.shard(let id, let seq)) = o.status, !id.isEmpty {
-            let sh = String(decoding: id, as: UTF8.self)
-            shard = sh
-            sequence = String(decoding: seq, as: UTF8.self)
-            shardNumber = sh.split(separator: "-").last.flatMap { Int32($0) } ?? -1
-        }
-        for (n, t) in o.tokens.enumerated() {
+        for (n, t) in tokens.enumerated() {
             let id = Int(t >> 24), i = Int(t & 0xFF_FFFF)
             if id != last {
                 last = id
                 entry = jobs[id]
             }
             guard let e = entry, i < e.outcomes.count else { continue }
-            switch o.status {
-            case .stored(.offsets(let p, let base)):
-                e.outcomes[i].partition = p
-                e.outcomes[i].offset = base + Int64(n)
-            case .stored(.shard):
-                e.outcomes[i].shard = shard
-                e.outcomes[i].sequence = sequence
-                e.outcomes[i].partition = shardNumber
-            case .failed(let f):
-                e.outcomes[i].error = f.message
-                e.outcomes[i].errorCode = f.code
-            }
-            if case .stored = o.status { writer.stored.add(1, ordering: .relaxed) }
+            fill(n, e.outcomes.baseAddress! + i)
             e.left -= 1
             if e.left == 0 {
-                // Counted before answering: a client that saw its 200 also sees the record counted stored.
                 jobs.removeValue(forKey: id)
                 last = -1
-                e.job.completion(.success(e.outcomes))
+                e.complete()
             }
         }
     }
@@ -286,7 +302,7 @@ struct PendingJobs {
                 e.outcomes[i].error = message
                 e.outcomes[i].errorCode = "CloseFailed"
             }
-            e.job.completion(.success(e.outcomes))
+            e.complete()
         }
         jobs.removeAll()
     }

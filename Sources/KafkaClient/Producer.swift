@@ -1,6 +1,7 @@
 import Bytes
 import Codecs
 import Dispatch
+import JSON
 import KafkaWire
 import RingBuffers
 import Synchronization
@@ -284,6 +285,20 @@ public struct LinesProduced: Sendable {
     public var delivered = 0
     public var failed = 0
     public var firstError: String?
+}
+
+extension LinesProduced {
+    /// The one JSON line `pinbench produce` prints (the perf scripts read it beside librdkafka's).
+    public func json(_ stats: ProducerStats, peer: String, seconds dt: Double, cpuSeconds: Double) -> JSONValue {
+        .object([
+            ("peer", .string(peer)), ("records", .int(sent)), ("delivered", .int(delivered)),
+            ("failed", .int(failed)), ("bytes", .int(bytes)), ("seconds", .double((dt * 1000).rounded() / 1000)),
+            ("records_per_s", .double((Double(sent) / dt).rounded())), ("mb_per_s", .double((Double(bytes) / dt / 1e5).rounded() / 10)),
+            ("cpu_seconds", .double((cpuSeconds * 100).rounded() / 100)),
+            ("requests", .int(stats.requests.load(ordering: .relaxed))), ("retries", .int(stats.retries.load(ordering: .relaxed))),
+            ("first_error", firstError.map { .string($0) } ?? .null),
+        ])
+    }
 }
 
 extension KafkaProducer {

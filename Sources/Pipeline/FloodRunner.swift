@@ -15,6 +15,13 @@ public struct ProgressSample: Sendable {
     public var payloadBytesOut: Int
     public var queueDepth: Int
     public var queueCapacity: Int
+
+    /// `12s] 1234 records  0.987 M rec/s  250.1 MB/s  queue 768/6144`: the progress line after its prefix.
+    public var line: String {
+        let rps = seconds > 0 ? Double(recordsOut) / seconds : 0
+        let mbs = seconds > 0 ? Double(payloadBytesOut) / seconds / 1e6 : 0
+        return "\(fmt(seconds, 0))s] \(recordsOut) records  \(fmt(rps / 1e6, 3)) M rec/s  \(fmt(mbs, 1)) MB/s  queue \(queueDepth)/\(queueCapacity)"
+    }
 }
 
 /// What a run did. `recordsIn == recordsOut + deadLettered` always holds at the end.

@@ -21,3 +21,23 @@ public func formatBytes(_ n: Int) -> String {
     if d >= 1e3 { return fmt(d / 1e3, 1) + " kB" }
     return "\(n) B"
 }
+
+/// `30s`, `2m`, `500ms`, `1h` or plain seconds; nil when it is none of them.
+public func parseSeconds(_ text: String) -> Double? {
+    let s = text.lowercased()
+    for (u, f) in [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)] where s.hasSuffix(u) {
+        return Double(s.dropLast(u.count)).map { $0 * f }
+    }
+    return Double(s)
+}
+
+/// `16384`, `16k`, `256k`, `1m`, `1g`, `2mib` (binary multiples); nil when negative, too large or not a size.
+public func parseByteSize(_ text: String) -> Int? {
+    let s = text.lowercased()
+    for (u, f) in [("kib", 1024), ("mib", 1 << 20), ("gib", 1 << 30), ("k", 1024), ("m", 1 << 20), ("g", 1 << 30), ("b", 1)] where s.hasSuffix(u) {
+        guard let v = Double(s.dropLast(u.count)), v >= 0, v * Double(f) < 1e15 else { return nil }
+        return Int(v * Double(f))
+    }
+    guard let v = Int(s), v >= 0 else { return nil }
+    return v
+}

@@ -28,6 +28,16 @@ enum Text {
 
 public enum BenchReport {
     /// Builds the folder for the scenarios that ran (and those skipped, with the reason).
+    /// What `pinbench bench` prints: one line per scenario, then the skipped ones and why.
+    public static func summary(_ scenarios: [ScenarioFigures], skipped: [(String, String)]) -> String {
+        var out = ""
+        for f in scenarios {
+            out += "\(f.name): \(fmt(f.recordsPerSecond, 0)) records/s, \(fmt(f.megabytesPerSecond, 1)) MB/s, p99 \(fmt(f.latencyMs(99), 2)) ms, bottleneck: \(f.bottleneck)\n"
+        }
+        for (s, why) in skipped { out += "\(s): skipped (\(why))\n" }
+        return out
+    }
+
     public static func build(_ scenarios: [ScenarioFigures], skipped: [(String, String)] = [], command: String) -> ReportFolder {
         let json: JSONValue = .object([
             ("kind", .string("bench")),

@@ -2,6 +2,7 @@ import Codecs
 import Foundation
 import JSON
 import Pipeline
+import Platform
 
 /// One point of a sweep grid.
 public struct SweepSettings: Sendable, Hashable {
@@ -84,6 +85,17 @@ public enum Sweep {
                 (points[a].recordsPerSecond / maxT - points[a].p99Ms / maxL) < (points[b].recordsPerSecond / maxT - points[b].p99Ms / maxL)
             }
         }
+    }
+
+    /// What `pinbench sweep` prints: one line per point (front points starred), then the recommendation.
+    public static func summary(_ points: [SweepPoint], goal: SweepGoal) -> String {
+        let front = paretoFront(points)
+        var out = ""
+        for (i, p) in points.enumerated() {
+            out += "\(front.contains(i) ? "*" : " ") \(p.settings.label.padding(toLength: 24, withPad: " ", startingAt: 0)) \(fmt(p.recordsPerSecond, 0)) records/s  p99 \(fmt(p.p99Ms, 2)) ms\n"
+        }
+        if let i = recommend(points, goal: goal) { out += "recommended (\(goal.rawValue)): \(points[i].settings.flags)\n" }
+        return out
     }
 
     public static func report(points: [SweepPoint], goal: SweepGoal, command: String, scenario: Scenario) -> ReportFolder {

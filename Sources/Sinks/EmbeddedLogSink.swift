@@ -17,7 +17,7 @@ public final class EmbeddedLogSink: RecordSink {
     let partitions: Int
     let lingerNs: UInt64
     /// `[kind * partitions + p]`.
-    let slots: [Slot]
+    let slots: UnsafeMutableBufferPointer<Slot>
     let codec = Codec()
     let out: ByteBuffer
     var failure: SinkFailure?
@@ -26,23 +26,21 @@ public final class EmbeddedLogSink: RecordSink {
     var sticky = 0
     public private(set) var pending = 0
 
-    /// One topic-partition's open batch and what it holds.
-    final class Slot {
+    /// One topic-partition's open batch and what it holds. Slots live in a pointer-backed buffer owned by
+    /// the sink, and their tokens in a `ByteBuffer`: a class's stored properties would pay a run-time
+    /// exclusivity check on every record.
+    struct Slot {
         let kind: RecordKind
         let log: PartitionLog
         var builder: RecordBatchBuilder
-        var tokens: [UInt64] = []
+        /// The tokens of the open batch, as native UInt64s.
+        let tokens: ByteBuffer
         var payload = 0
         var firstNs: UInt64 = 0
         var records = 0
         var batches = 0
 
-        init(kind: RecordKind, log: PartitionLog, capacity: Int, inPlace: Bool) {
-            self.kind = kind
-            self.log = log
-            builder = RecordBatchBuilder(capacity: capacity, inPlace: inPlace)
-            tokens.reserveCapacity(4096)
-        }
+        var count: Int { tokens.count / 8 }
     }
 
     public init(settings: SinkSettings, options: LogOptions, role: SinkRole) throws(SinkFailure) {
@@ -64,15 +62,22 @@ public final class EmbeddedLogSink: RecordSink {
                 for p in 0..<settings.partitions {
                     let log = try PartitionLog(topic: kind.topic(prefix: settings.topicPrefix), partition: p, config: config)
                     if let r = log.recovery { recoveries.append(r) }
-                    slots.append(Slot(kind: kind, log: log, capacity: capacity, inPlace: inPlace))
+                    slots.append(Slot(kind: kind, log: log, builder: RecordBatchBuilder(capacity: capacity, inPlace: inPlace),
+                                      tokens: ByteBuffer(capacity: 8 * 4096)))
                 }
             }
         } catch {
             throw SinkFailure(code: "LogOpenFailed", message: "cannot open the embedded log: \(error)", isFatal: true)
         }
-        self.slots = slots
+        self.slots = .allocate(capacity: slots.count)
+        _ = self.slots.initialize(from: slots)
         self.recoveries = recoveries
         out = ByteBuffer(capacity: inPlace ? 0 : min(settings.batchBytes, 8 << 20) + 65536)
+    }
+
+    deinit {
+        slots.deinitialize()
+        slots.deallocate()
     }
 
     public var latencyEndpoint: String {
@@ -92,27 +97,27 @@ public final class EmbeddedLogSink: RecordSink {
         } else {
             p = sticky
         }
-        let s = slots[kind.rawValue * partitions + p]
+        let s = slots.baseAddress! + (kind.rawValue * partitions + p)
         if failure != nil {
-            reportFailed(s.kind, token: token, payload: value.count)
+            reportFailed(kind, token: token, payload: value.count)
             return
         }
-        if s.builder.isEmpty { s.firstNs = monotonicNanos() }
-        s.builder.append(key: key, value: value, timestamp: timestamp)
-        s.tokens.append(token)
-        s.payload += value.count
+        if s.pointee.builder.isEmpty { s.pointee.firstNs = monotonicNanos() }
+        s.pointee.builder.append(key: key, value: value, timestamp: timestamp)
+        s.pointee.tokens.append(native: token)
+        s.pointee.payload += value.count
         pending += 1
-        if s.builder.sizeInBytes >= settings.batchBytes { seal(s) }
+        if s.pointee.builder.sizeInBytes >= settings.batchBytes { seal(s) }
     }
 
     public func poll(timeoutMs: Int) {
         let now = monotonicNanos()
-        for s in slots where !s.builder.isEmpty && now &- s.firstNs >= lingerNs { seal(s) }
+        for i in slots.indices where !slots[i].builder.isEmpty && now &- slots[i].firstNs >= lingerNs { seal(slots.baseAddress! + i) }
         sticky = sticky + 1 == partitions ? 0 : sticky + 1
     }
 
     public func flush() {
-        for s in slots where !s.builder.isEmpty { seal(s) }
+        for i in slots.indices where !slots[i].builder.isEmpty { seal(slots.baseAddress! + i) }
     }
 
     public func close() -> String? {
@@ -136,12 +141,12 @@ public final class EmbeddedLogSink: RecordSink {
     }
 
     /// Seals the slot's batch, appends it and reports its records.
-    func seal(_ s: Slot) {
-        let n = s.tokens.count
+    func seal(_ s: UnsafeMutablePointer<Slot>) {
+        let n = s.pointee.count
         defer {
-            s.builder.reset()
-            s.tokens.removeAll(keepingCapacity: true)
-            s.payload = 0
+            s.pointee.builder.reset()
+            s.pointee.tokens.reset()
+            s.pointee.payload = 0
             pending -= n
         }
         if let f = failure {
@@ -151,15 +156,15 @@ public final class EmbeddedLogSink: RecordSink {
         let base: Int64
         let size: Int
         do {
-            if s.builder.headroom > 0 {
-                let batch = s.builder.sealInPlace()
+            if s.pointee.builder.headroom > 0 {
+                let batch = s.pointee.builder.sealInPlace()
                 size = batch.count
-                base = try s.log.append(batch: batch)
+                base = try s.pointee.log.append(batch: batch)
             } else {
                 out.reset()
-                try s.builder.seal(into: out, codec: settings.compression, compressor: codec, level: settings.compressionLevel)
+                try s.pointee.builder.seal(into: out, codec: settings.compression, compressor: codec, level: settings.compressionLevel)
                 size = out.count
-                base = try s.log.append(batch: UnsafeMutableRawBufferPointer(start: out.base, count: out.count))
+                base = try s.pointee.log.append(batch: UnsafeMutableRawBufferPointer(start: out.base, count: out.count))
             }
         } catch let e as LogError {
             let f = SinkFailure(code: e.isDiskFull ? "DiskFull" : "LogWriteFailed", message: e.isDiskFull ? "disk full: \(e)" : "log write failed: \(e)", isFatal: true)
@@ -173,17 +178,15 @@ public final class EmbeddedLogSink: RecordSink {
             return
         }
         stored += size
-        s.records += n
-        s.batches += 1
-        deliver(s, .stored(.offsets(partition: Int32(s.log.partition), baseOffset: base)))
+        s.pointee.records += n
+        s.pointee.batches += 1
+        deliver(s, .stored(.offsets(partition: Int32(s.pointee.log.partition), baseOffset: base)))
     }
 
     @inline(__always)
-    func deliver(_ s: Slot, _ status: SinkOutcome.Status) {
-        let payload = s.payload
-        s.tokens.withUnsafeBufferPointer { t in
-            onOutcome?(SinkOutcome(kind: s.kind, tokens: t, payloadBytes: payload, status: status))
-        }
+    func deliver(_ s: UnsafeMutablePointer<Slot>, _ status: SinkOutcome.Status) {
+        let t = UnsafeBufferPointer(start: UnsafeRawPointer(s.pointee.tokens.base).assumingMemoryBound(to: UInt64.self), count: s.pointee.count)
+        onOutcome?(SinkOutcome(kind: s.pointee.kind, tokens: t, payloadBytes: s.pointee.payload, status: status))
     }
 
     func reportFailed(_ kind: RecordKind, token: UInt64, payload: Int) {

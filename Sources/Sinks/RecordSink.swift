@@ -157,7 +157,15 @@ public struct SinkSettings: Sendable {
     /// ... or when its first record has waited this long, ms (nil: 5 for the log and Kafka, 20 for Kinesis).
     public var lingerMs: Double? = nil
 
-    public init() {}
+    public init(topicPrefix: String = "pinbench", partitions: Int = 3, compression: CompressionCodec = .lz4,
+                compressionLevel: Int32? = nil, batchBytes: Int = 1_000_000, lingerMs: Double? = nil) {
+        self.topicPrefix = topicPrefix
+        self.partitions = partitions
+        self.compression = compression
+        self.compressionLevel = compressionLevel
+        self.batchBytes = batchBytes
+        self.lingerMs = lingerMs
+    }
 
     public static let defaultLingerMs = 5.0
     public static let defaultKinesisLingerMs = 20.0
@@ -179,7 +187,11 @@ public struct LogOptions: Sendable {
     public var fsync: FsyncPolicy = .never
     /// Segments roll at this size (Kafka's default, 1 GiB).
     public var segmentBytes = 1 << 30
-    public init(dataDir: String = "data") { self.dataDir = dataDir }
+    public init(dataDir: String = "data", fsync: FsyncPolicy = .never, segmentBytes: Int = 1 << 30) {
+        self.dataDir = dataDir
+        self.fsync = fsync
+        self.segmentBytes = segmentBytes
+    }
 }
 
 /// Kafka `acks`.
@@ -206,7 +218,15 @@ public struct KafkaOptions: Sendable {
     /// A record not acknowledged by then is reported failed.
     public var deliveryTimeoutMs = 120_000
 
-    public init(bootstrap: [BrokerAddress]) { self.bootstrap = bootstrap }
+    public init(bootstrap: [BrokerAddress], acks: Acks = .all, idempotence: Bool = true, createTopics: Bool = false,
+                requestTimeoutMs: Int32 = 30_000, deliveryTimeoutMs: Int = 120_000) {
+        self.bootstrap = bootstrap
+        self.acks = acks
+        self.idempotence = idempotence
+        self.createTopics = createTopics
+        self.requestTimeoutMs = requestTimeoutMs
+        self.deliveryTimeoutMs = deliveryTimeoutMs
+    }
 
     /// The producer configuration these settings and the shared ones make.
     public func producerConfiguration(_ s: SinkSettings) throws(SinkFailure) -> ProducerConfiguration {
@@ -251,7 +271,21 @@ public struct KinesisOptions: Sendable {
     public var requestTimeoutMs = 30_000
     public var deliveryTimeoutMs = 120_000
 
-    public init(aws: AWSConfig) { self.aws = aws }
+    public init(aws: AWSConfig, streamPrefix: String = "pinbench", createStreams: Bool = false, shards: Int = 2, aggregate: Bool = false,
+                partitionKey: PartitionKeyMode = .index, shape: Bool = false, ordered: Bool = false, inFlight: Int = 16,
+                requestTimeoutMs: Int = 30_000, deliveryTimeoutMs: Int = 120_000) {
+        self.aws = aws
+        self.streamPrefix = streamPrefix
+        self.createStreams = createStreams
+        self.shards = shards
+        self.aggregate = aggregate
+        self.partitionKey = partitionKey
+        self.shape = shape
+        self.ordered = ordered
+        self.inFlight = inFlight
+        self.requestTimeoutMs = requestTimeoutMs
+        self.deliveryTimeoutMs = deliveryTimeoutMs
+    }
 
     public func stream(_ kind: RecordKind) -> String { kind.stream(prefix: streamPrefix) }
 

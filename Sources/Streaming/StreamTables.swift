@@ -19,6 +19,12 @@ public struct StreamReport: Sendable {
     public var seconds = 0.0
     public var perTable: [String: Int] = [:]
 
+    /// One line for people.
+    public var summary: String {
+        "streamed \(records) records (\(kinesisRecords) Kinesis records) in \(rounds) rounds: \(written) rows written, \(duplicates) duplicates dropped, "
+            + "\(deadLettered) dead-lettered, \(commits) commits, resumed \(resumedShards) shards, \(fmt(seconds, 2)) s"
+    }
+
     public func json() -> JSONValue {
         .object([
             ("rounds", .int(rounds)), ("kinesis_records", .int(kinesisRecords)), ("records", .int(records)),

@@ -1,6 +1,5 @@
 import ArgumentParser
 import Bytes
-import Foundation
 import JSON
 import KafkaClient
 import KafkaLog
@@ -29,26 +28,13 @@ struct Produce: ParsableCommand {
 
     func run() throws {
         guard let options = try kafka.options() else { throw ValidationError("--kafka host:port is required") }
-        let data: MappedFile
-        do { data = try MappedFile(path: file) } catch { throw RunFailure(error.message) }
+        let data = try MappedFile(path: file)
         let t0 = monotonicSeconds(), cpu0 = processCPUSeconds()
-        let r: LinesProduced
-        let producer: KafkaProducer
-        do {
-            producer = try KafkaProducer(config: try options.producerConfiguration(sink.settings))
-            if options.createTopics { try producer.createTopics([topic], partitions: Int32(sink.partitions)) }
-            r = try producer.produceLines(data.bytes, to: try producer.topic(topic), rounds: rounds)
-        } catch { throw RunFailure(error) }
-        let dt = monotonicSeconds() - t0
-        let out: JSONValue = .object([
-            ("peer", .string("pinbench \(pinbenchVersion)")), ("records", .int(r.sent)), ("delivered", .int(r.delivered)),
-            ("failed", .int(r.failed)), ("bytes", .int(r.bytes)), ("seconds", .double((dt * 1000).rounded() / 1000)),
-            ("records_per_s", .double((Double(r.sent) / dt).rounded())), ("mb_per_s", .double((Double(r.bytes) / dt / 1e5).rounded() / 10)),
-            ("cpu_seconds", .double(((processCPUSeconds() - cpu0) * 100).rounded() / 100)),
-            ("requests", .int(producer.stats.requests.load(ordering: .relaxed))), ("retries", .int(producer.stats.retries.load(ordering: .relaxed))),
-            ("first_error", r.firstError.map { .string($0) } ?? .null),
-        ])
-        print(out.serialized(pretty: false))
+        let producer = try KafkaProducer(config: try options.producerConfiguration(sink.settings))
+        if options.createTopics { try producer.createTopics([topic], partitions: Int32(sink.partitions)) }
+        let r = try producer.produceLines(data.bytes, to: try producer.topic(topic), rounds: rounds)
+        print(r.json(producer.stats, peer: "pinbench \(pinbenchVersion)", seconds: monotonicSeconds() - t0, cpuSeconds: processCPUSeconds() - cpu0)
+            .serialized(pretty: false))
         if r.failed > 0 || r.delivered != r.sent { throw ExitCode(1) }
     }
 }
@@ -71,26 +57,24 @@ struct Consume: ParsableCommand {
         guard let brokers = BrokerAddress.parseList(kafka) else { throw ValidationError("--kafka needs host:port[,host:port...]") }
         let out = ByteBuffer(capacity: 1 << 20)
         defer { drainToStdout(out) }
-        do {
-            let consumer = try KafkaConsumer(bootstrap: brokers)
-            var parts = try consumer.partitions(topic)
-            if let p = partition {
-                guard parts.contains(p) else { throw RunFailure("\(topic) has no partition \(p)") }
-                parts = [p]
-            }
-            consumer.maxWaitMs = 200
-            var printed = 0
-            try consumer.follow(topic, partitions: parts, fromBeginning: fromBeginning,
-                                idleSeconds: idle?.value ?? (fromBeginning ? 2 : .infinity)) { p, rec in
-                if let count, printed >= count { return false }
-                if showOffsets { out.append(utf8: "\(p)\t\(rec.offset)\t") }
-                if let v = rec.value { out.append(v) } else { out.append("null") }
-                out.append(UInt8(ascii: "\n"))
-                printed += 1
-                if out.count > 900_000 { drainToStdout(out) }
-                return count.map { printed < $0 } ?? true
-            }
-        } catch let e as RunFailure { throw e } catch { throw RunFailure(error) }
+        let consumer = try KafkaConsumer(bootstrap: brokers)
+        var parts = try consumer.partitions(topic)
+        if let p = partition {
+            guard parts.contains(p) else { throw RunFailure("\(topic) has no partition \(p)") }
+            parts = [p]
+        }
+        consumer.maxWaitMs = 200
+        var printed = 0
+        try consumer.follow(topic, partitions: parts, fromBeginning: fromBeginning,
+                            idleSeconds: idle?.value ?? (fromBeginning ? 2 : .infinity)) { p, rec in
+            if let count, printed >= count { return false }
+            if showOffsets { out.append(utf8: "\(p)\t\(rec.offset)\t") }
+            if let v = rec.value { out.append(v) } else { out.append("null") }
+            out.append(UInt8(ascii: "\n"))
+            printed += 1
+            if out.count > 900_000 { drainToStdout(out) }
+            return count.map { printed < $0 } ?? true
+        }
     }
 }
 
@@ -107,7 +91,7 @@ struct Log: ParsableCommand {
 
         func run() throws {
             let parts: [PartitionVerification]
-            do { parts = try LogInspector.verify(dataDir: dataDir) } catch { throw RunFailure(error) }
+            parts = try LogInspector.verify(dataDir: dataDir)
             if parts.isEmpty { throw RunFailure("no partitions under \(dataDir)/log") }
             print(LogInspector.table(parts), terminator: "")
             if parts.contains(where: { !$0.isHealthy }) { throw ExitCode(1) }
@@ -123,13 +107,11 @@ struct Log: ParsableCommand {
         func run() throws {
             let out = ByteBuffer(capacity: 1 << 20)
             defer { drainToStdout(out) }
-            do {
-                try LogInspector.forEachRecord(dataDir: dataDir, topic: topic, partition: partition) { _, r in
-                    if let v = r.value { out.append(v) } else { out.append("null") }
-                    out.append(UInt8(ascii: "\n"))
-                    if out.count > 900_000 { drainToStdout(out) }
-                }
-            } catch { throw RunFailure(error) }
+            try LogInspector.forEachRecord(dataDir: dataDir, topic: topic, partition: partition) { _, r in
+                if let v = r.value { out.append(v) } else { out.append("null") }
+                out.append(UInt8(ascii: "\n"))
+                if out.count > 900_000 { drainToStdout(out) }
+            }
         }
     }
 }

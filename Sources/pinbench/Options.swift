@@ -6,6 +6,7 @@ import JSON
 import KafkaClient
 import KafkaLog
 import Pipeline
+import Platform
 import Sinks
 
 // Shared option groups: every command that floods, serves or produces reads the same flags with the same
@@ -28,13 +29,7 @@ struct Seconds: ExpressibleByArgument {
     var value: Double
     init(_ v: Double) { value = v }
     init?(argument: String) {
-        let s = argument.lowercased()
-        for (u, f) in [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)] where s.hasSuffix(u) {
-            guard let v = Double(s.dropLast(u.count)) else { return nil }
-            value = v * f
-            return
-        }
-        guard let v = Double(s) else { return nil }
+        guard let v = parseSeconds(argument) else { return nil }
         value = v
     }
     var defaultValueDescription: String { "\(value)s" }
@@ -45,14 +40,8 @@ struct ByteSize: ExpressibleByArgument {
     var bytes: Int
     init(_ b: Int) { bytes = b }
     init?(argument: String) {
-        let s = argument.lowercased()
-        for (u, f) in [("kib", 1024), ("mib", 1 << 20), ("gib", 1 << 30), ("k", 1024), ("m", 1 << 20), ("g", 1 << 30), ("b", 1)] where s.hasSuffix(u) {
-            guard let v = Double(s.dropLast(u.count)), v >= 0, v * Double(f) < 1e15 else { return nil }
-            bytes = Int(v * Double(f))
-            return
-        }
-        guard let v = Int(s), v >= 0 else { return nil }
-        bytes = v
+        guard let b = parseByteSize(argument) else { return nil }
+        bytes = b
     }
     var defaultValueDescription: String { "\(bytes)" }
 }
@@ -98,14 +87,8 @@ struct SinkOptions: ParsableArguments {
     var settings: SinkSettings { settings(defaultCompression: SinkSettings().compression) }
 
     func settings(defaultCompression: CompressionCodec) -> SinkSettings {
-        var s = SinkSettings()
-        s.topicPrefix = topicPrefix
-        s.partitions = partitions
-        s.compression = compression ?? defaultCompression
-        s.compressionLevel = compressionLevel
-        s.batchBytes = batchBytes.bytes
-        s.lingerMs = lingerMs
-        return s
+        SinkSettings(topicPrefix: topicPrefix, partitions: partitions, compression: compression ?? defaultCompression,
+                     compressionLevel: compressionLevel, batchBytes: batchBytes.bytes, lingerMs: lingerMs)
     }
 
     func validate() throws {
@@ -119,12 +102,7 @@ struct LogOptionGroup: ParsableArguments {
     @Option(help: "never, segment or batch.") var fsync: FsyncPolicy = .never
     @Option(help: "Roll segments at this size.") var segmentBytes: ByteSize = ByteSize(1 << 30)
 
-    var options: LogOptions {
-        var o = LogOptions(dataDir: dataDir)
-        o.fsync = fsync
-        o.segmentBytes = segmentBytes.bytes
-        return o
-    }
+    var options: LogOptions { LogOptions(dataDir: dataDir, fsync: fsync, segmentBytes: segmentBytes.bytes) }
 
     func validate() throws {
         if segmentBytes.bytes < 1024 { throw ValidationError("--segment-bytes must be ≥ 1024") }
@@ -143,13 +121,8 @@ struct KafkaOptionGroup: ParsableArguments {
     func options() throws -> KafkaOptions? {
         guard let kafka else { return nil }
         guard let brokers = BrokerAddress.parseList(kafka) else { throw ValidationError("--kafka needs host:port[,host:port...]") }
-        var o = KafkaOptions(bootstrap: brokers)
-        o.acks = acks
-        o.idempotence = idempotence
-        o.createTopics = createTopics
-        o.requestTimeoutMs = requestTimeoutMs
-        o.deliveryTimeoutMs = deliveryTimeoutMs
-        return o
+        return KafkaOptions(bootstrap: brokers, acks: acks, idempotence: idempotence, createTopics: createTopics,
+                            requestTimeoutMs: requestTimeoutMs, deliveryTimeoutMs: deliveryTimeoutMs)
     }
 
     func validate() throws { _ = try options() }
@@ -170,17 +143,9 @@ struct KinesisOptionGroup: ParsableArguments {
 
     func options(requestTimeoutMs: Int32 = 30_000, deliveryTimeoutMs: Int = 120_000) throws -> KinesisOptions? {
         guard kinesis else { return nil }
-        var o = KinesisOptions(aws: try aws.resolve())
-        o.streamPrefix = streamPrefix
-        o.createStreams = createStreams
-        o.shards = shards
-        o.aggregate = aggregate
-        o.partitionKey = partitionKey
-        o.shape = shape
-        o.ordered = ordered
-        o.inFlight = inFlight
-        o.requestTimeoutMs = Int(requestTimeoutMs)
-        o.deliveryTimeoutMs = deliveryTimeoutMs
+        let o = KinesisOptions(aws: try aws.resolve(), streamPrefix: streamPrefix, createStreams: createStreams, shards: shards, aggregate: aggregate,
+                               partitionKey: partitionKey, shape: shape, ordered: ordered, inFlight: inFlight,
+                               requestTimeoutMs: Int(requestTimeoutMs), deliveryTimeoutMs: deliveryTimeoutMs)
         do { try o.validate() } catch { throw ValidationError(error.message) }
         return o
     }
@@ -212,10 +177,8 @@ struct AWSOptions: ParsableArguments {
     @Option(help: "Secret access key (prefer AWS_SECRET_ACCESS_KEY: options show in the process list).") var awsSecretAccessKey: String?
 
     func resolve() throws -> AWSConfig {
-        do {
-            return try AWSConfig.resolve(region: region, accessKeyId: awsAccessKeyId, secretAccessKey: awsSecretAccessKey,
-                                         profile: awsProfile, endpoint: awsEndpoint)
-        } catch { throw RunFailure(error.message) }
+        return try AWSConfig.resolve(region: region, accessKeyId: awsAccessKeyId, secretAccessKey: awsSecretAccessKey,
+                                     profile: awsProfile, endpoint: awsEndpoint)
     }
 }
 

@@ -16,20 +16,18 @@ struct Pinbench: AsyncParsableCommand {
                       StreamCommand.self, PutRecordsCommand.self, Bench.self, SweepCommand.self, Report.self, Serve.self]
     )
 
-    /// Every error ends in one line on stderr: usage errors (bad flags, `validate()`) exit 64, run failures
-    /// (`RunFailure`: a broker, a file, a service) exit 1; a command's own exit code passes through.
+    /// Every error ends in one line on stderr: usage errors (bad flags, `validate()`) exit 64; anything a
+    /// run throws (a broker, a file, a service: every error type of pinbench describes itself in one line
+    /// without secrets) exits 1; a command's own exit code passes through.
     static func main() async {
         do {
             var command = try parseAsRoot()
             if var c = command as? any AsyncParsableCommand { try await c.run() } else { try command.run() }
-        } catch let e as RunFailure {
-            FileHandle.standardError.write(Data("pinbench: \(e.message)\n".utf8))
-            Foundation.exit(1)
         } catch {
             let code = exitCode(for: error)
-            let message = self.message(for: error)
-            if code == .success || message.isEmpty { exit(withError: error) }
-            let line = message.split(separator: "\n").first.map(String.init) ?? message
+            if code == .success || error is ExitCode { exit(withError: error) }
+            let text = code == .validationFailure ? message(for: error) : "\(error)"
+            let line = text.split(separator: "\n").first.map(String.init) ?? text
             FileHandle.standardError.write(Data("pinbench: \(line.hasPrefix("Error: ") ? String(line.dropFirst(7)) : line)\n".utf8))
             Foundation.exit(code.rawValue)
         }
@@ -46,35 +44,8 @@ struct RunFailure: Error, CustomStringConvertible {
 
 /// Writes the buffer to stdout and empties it; a closed pipe (`| head`) ends the program quietly.
 func drainToStdout(_ out: ByteBuffer) {
-    var off = 0
-    while off < out.count {
-        let n = write(1, out.base + off, out.count - off)
-        if n <= 0 {
-            if errno == EINTR { continue }
-            exit(errno == EPIPE ? 0 : 1)
-        }
-        off += n
-    }
+    if !writeAll(1, out.bytes) { exit(errno == EPIPE ? 0 : 1) }
     out.reset()
-}
-
-/// A parent may have blocked SIGTERM/SIGINT (children inherit the mask); unblock them so that graceful
-/// shutdown and Ctrl-C work. Call before any thread starts.
-func unblockTerminationSignals() {
-    var set = sigset_t()
-    sigemptyset(&set)
-    sigaddset(&set, SIGTERM)
-    sigaddset(&set, SIGINT)
-    pthread_sigmask(SIG_UNBLOCK, &set, nil)
-}
-
-/// Calls `handler` on SIGINT (once installed, Ctrl-C no longer kills the process).
-func onInterrupt(_ handler: @escaping @Sendable () -> Void) -> any DispatchSourceSignal {
-    signal(SIGINT, SIG_IGN)
-    let s = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
-    s.setEventHandler(handler: handler)
-    s.resume()
-    return s
 }
 
 /// Writes `text` to `path` whole (temp name, fsync, rename).
@@ -86,15 +57,7 @@ func writeText(_ text: String, to path: String) throws {
 struct ProgressLine {
     let enabled: Bool
     init(quiet: Bool) { enabled = isatty(2) != 0 && !quiet }
-
-    func show(_ s: ProgressSample, prefix: String) {
-        guard enabled else { return }
-        let rps = s.seconds > 0 ? Double(s.recordsOut) / s.seconds : 0
-        let mbs = s.seconds > 0 ? Double(s.payloadBytesOut) / s.seconds / 1e6 : 0
-        let line = "\r[\(prefix)\(fmt(s.seconds, 0))s] \(s.recordsOut) records  \(fmt(rps / 1e6, 3)) M rec/s  \(fmt(mbs, 1)) MB/s  queue \(s.queueDepth)/\(s.queueCapacity)   "
-        FileHandle.standardError.write(Data(line.utf8))
-    }
-
+    func show(_ s: ProgressSample, prefix: String) { if enabled { FileHandle.standardError.write(Data(("\r[" + prefix + s.line + "   ").utf8)) } }
     func end() { if enabled { FileHandle.standardError.write(Data("\n".utf8)) } }
 }
 
@@ -117,7 +80,7 @@ struct Emulate: ParsableCommand {
     }
 
     func run() throws {
-        do { try Emulator(seed: seed, users: users).writeFiles(count: count, to: out, style: style) } catch { throw RunFailure(error) }
+        try Emulator(seed: seed, users: users).writeFiles(count: count, to: out, style: style)
         print("wrote \(count) posts (\(3 * count) records) to \(out)/{pin,geo,user}.jsonl")
     }
 }
@@ -144,7 +107,7 @@ struct Run: ParsableCommand {
         defer { sigint.cancel() }
         let progress = ProgressLine(quiet: output.quiet)
         let result: RunResult
-        do { result = try runner.run { progress.show($0, prefix: "") } } catch { throw RunFailure(error.message) }
+        result = try runner.run { progress.show($0, prefix: "") }
         progress.end()
         if let path = output.reportJson { try writeText(result.json.serialized(), to: path) }
         if !output.quiet { print(result.summaryTable, terminator: "") }

@@ -50,7 +50,7 @@ struct ScenarioOptions: ParsableArguments {
     func progress(_ label: String) -> (ProgressSample) -> Void {
         let line = ProgressLine(quiet: quiet)
         let total = fmt(duration.value + warmup.value, 0)
-        return { s in line.show(s, prefix: "\(label)] \(total)s [") }
+        return { s in line.show(s, prefix: "\(label) of \(total)s: ") }
     }
 }
 
@@ -85,24 +85,13 @@ struct Bench: ParsableCommand {
                 continue
             }
             let line = ProgressLine(quiet: options.quiet)
-            let r: RunResult
-            do {
-                r = try ScenarioRunner.run(options.config(sink.settings), backend: backend, keepData: keepData, onProgress: options.progress(s.rawValue))
-            } catch { throw RunFailure(error.message) }
+            let r = try ScenarioRunner.run(options.config(sink.settings), backend: backend, keepData: keepData, onProgress: options.progress(s.rawValue))
             line.end()
             results.append(ScenarioFigures(name: s.rawValue, result: r))
         }
         let folder = BenchReport.build(results, skipped: skipped, command: CommandLine.arguments.joined(separator: " "))
         do { try folder.write(to: out) } catch { throw RunFailure("cannot write the report to \(out): \(error)") }
-        if options.format == .json {
-            print(folder.json.serialized(pretty: false))
-        } else {
-            for f in results {
-                print("\(f.name): \(fmt(f.recordsPerSecond, 0)) records/s, \(fmt(f.megabytesPerSecond, 1)) MB/s, p99 \(fmt(f.latencyMs(99), 2)) ms, bottleneck: \(f.bottleneck)")
-            }
-            for (s, why) in skipped { print("\(s): skipped (\(why))") }
-            print("report: \(out)/report.html")
-        }
+        print(options.format == .json ? folder.json.serialized(pretty: false) : BenchReport.summary(results, skipped: skipped) + "report: \(out)/report.html")
         if results.contains(where: { $0.result.error != nil || !$0.result.accountingHolds }) { throw ExitCode(2) }
     }
 }
@@ -148,25 +137,12 @@ struct SweepCommand: ParsableCommand {
 
     func run() throws {
         guard let backend = try options.backend(scenario, dataDir: "\(out)/.sweep-data") else { throw ValidationError(scenario.needs) }
-        let points: [SweepPoint]
-        let grid = try self.grid()
-        do {
-            points = try ScenarioRunner.sweep(grid, repeats: `repeat`, base: options.config(SinkSettings()), backend: backend) { n, total, s in
-                options.progress("\(n)/\(total) \(s.label)")
-            }
-        } catch { throw RunFailure(error.message) }
+        let points = try ScenarioRunner.sweep(try grid(), repeats: `repeat`, base: options.config(SinkSettings()), backend: backend) { n, total, s in
+            options.progress("\(n)/\(total) \(s.label)")
+        }
         let folder = Sweep.report(points: points, goal: goal, command: CommandLine.arguments.joined(separator: " "), scenario: scenario)
         do { try folder.write(to: out) } catch { throw RunFailure("cannot write the report to \(out): \(error)") }
-        if options.format == .json {
-            print(folder.json.serialized(pretty: false))
-        } else {
-            let front = Sweep.paretoFront(points)
-            for (i, p) in points.enumerated() {
-                print("\(front.contains(i) ? "*" : " ") \(p.settings.label.padding(toLength: 24, withPad: " ", startingAt: 0)) \(fmt(p.recordsPerSecond, 0)) records/s  p99 \(fmt(p.p99Ms, 2)) ms")
-            }
-            if let i = Sweep.recommend(points, goal: goal) { print("recommended (\(goal.rawValue)): \(points[i].settings.flags)") }
-            print("report: \(out)/report.html")
-        }
+        print(options.format == .json ? folder.json.serialized(pretty: false) : Sweep.summary(points, goal: goal) + "report: \(out)/report.html")
     }
 }
 
@@ -181,12 +157,7 @@ struct Report: ParsableCommand {
         @Option(help: "text or json.") var format: OutputFormat = .text
 
         func run() throws {
-            let ra: Any, rb: Any
-            do {
-                ra = try Compare.load(a)
-                rb = try Compare.load(b)
-            } catch { throw RunFailure(error) }
-            let rows = Compare.rows(ra, rb)
+            let rows = Compare.rows(try Compare.load(a), try Compare.load(b))
             if format == .json {
                 print(Compare.json(rows).serialized(pretty: false))
             } else {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Platform
 import IngestServer
 import Sinks
 import Codecs
@@ -44,7 +45,7 @@ struct Serve: AsyncParsableCommand {
         if let e = eventLoops { c.eventLoops = e }
         c.idleTimeoutSeconds = Int64(idleTimeout)
         let service: IngestService
-        do { service = try IngestService(config: c) } catch { throw RunFailure(error.message) }
+        service = try IngestService(config: c)
         try await service.run { p in
             FileHandle.standardOutput.write(Data("listening on \(host):\(p)\n".utf8))
         }

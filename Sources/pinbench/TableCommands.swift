@@ -53,15 +53,13 @@ struct Clean: ParsableCommand {
         o.maxRecordBytes = maxRecordBytes
         o.parallel = !sequential
         for (k, v) in try parsePartitionBy(partitionBy) { o.partitionBy[k] = v }
-        do {
-            let source = try CleanSource.detect(from, topicPrefix: topicPrefix)
-            let report = try TableLocation.with(tables, aws: aws.resolve, pullData: false, push: true) { dir in
-                o.tablesDir = dir
-                return try Cleaner.run(source: source, options: o)
-            }
-            print(report.summary(source: source), terminator: "")
-            if let reportJson { try writeText(report.json().serialized(), to: reportJson) }
-        } catch let e as RunFailure { throw e } catch { throw RunFailure(error) }
+        let source = try CleanSource.detect(from, topicPrefix: topicPrefix)
+        let report = try TableLocation.with(tables, aws: aws.resolve, pullData: false, push: true) { dir in
+            o.tablesDir = dir
+            return try Cleaner.run(source: source, options: o)
+        }
+        print(report.summary(source: source), terminator: "")
+        if let reportJson { try writeText(report.json().serialized(), to: reportJson) }
     }
 }
 
@@ -113,20 +111,18 @@ struct Land: ParsableCommand {
     }
 
     func run() throws {
-        do {
-            var o = LandingOptions(root: to, topics: RecordKind.topics(prefix: source.topicPrefix))
-            o.flushRecords = source.flushRecords
-            if let (bucket, prefix) = S3Client.parseURL(to), to.hasPrefix("s3://") {
-                let s3 = try S3Client(config: aws.resolve(), bucket: bucket)
-                if createBucket { try s3.createBucket() }
-                o.root = prefix
-                o.s3 = s3
-            }
-            if let date { o.timeRange = try checkDay(date) }
-            let r = try Lander(options: o).run(from: try source.source())
-            print(r.summary(root: to))
-            if let reportJson { try writeText(r.json().serialized(), to: reportJson) }
-        } catch let e as RunFailure { throw e } catch { throw RunFailure(error) }
+        var o = LandingOptions(root: to, topics: RecordKind.topics(prefix: source.topicPrefix))
+        o.flushRecords = source.flushRecords
+        if let (bucket, prefix) = S3Client.parseURL(to), to.hasPrefix("s3://") {
+            let s3 = try S3Client(config: aws.resolve(), bucket: bucket)
+            if createBucket { try s3.createBucket() }
+            o.root = prefix
+            o.s3 = s3
+        }
+        if let date { o.timeRange = try checkDay(date) }
+        let r = try Lander(options: o).run(from: try source.source())
+        print(r.summary(root: to))
+        if let reportJson { try writeText(r.json().serialized(), to: reportJson) }
     }
 }
 
@@ -142,13 +138,11 @@ struct Analyze: ParsableCommand {
     @OptionGroup var aws: AWSOptions
 
     func run() throws {
-        do {
-            let (results, rows) = try TableLocation.with(tables, aws: aws.resolve, pullData: true, push: false) { dir in
-                try Analysis.writeAll(tables: dir, out: out)
-            }
-            if !quiet { for r in results { print(r.table()) } }
-            print("analysed pin \(rows.pin), geo \(rows.geo), user \(rows.user) rows; wrote \(out)/q1.csv … q9.csv")
-        } catch let e as RunFailure { throw e } catch { throw RunFailure(error) }
+        let (results, rows) = try TableLocation.with(tables, aws: aws.resolve, pullData: true, push: false) { dir in
+            try Analysis.writeAll(tables: dir, out: out)
+        }
+        if !quiet { for r in results { print(r.table()) } }
+        print("analysed pin \(rows.pin), geo \(rows.geo), user \(rows.user) rows; wrote \(out)/q1.csv … q9.csv")
     }
 }
 
@@ -183,16 +177,7 @@ struct Batch: ParsableCommand {
         o.topicPrefix = source.topicPrefix
         o.flushRecords = source.flushRecords
         o.compression = compression
-        do {
-            let r = try BatchDay.run(o, from: try source.source())
-            print(r.landed.summary(root: o.landingRoot))
-            if let c = r.cleaned {
-                print(c.summary(source: r.source), terminator: "")
-            } else {
-                print("\(date) is already in \(tables) (Delta txn \(o.transactionId)): not cleaned again")
-            }
-            print("analysed pin \(r.analysedRows.pin), geo \(r.analysedRows.geo), user \(r.analysedRows.user) rows; wrote \(o.analysisDir)/q1.csv … q9.csv")
-        } catch { throw RunFailure(error) }
+        print(try BatchDay.run(o, from: try source.source()).summary(o), terminator: "")
     }
 }
 
@@ -228,18 +213,16 @@ struct StreamCommand: ParsableCommand {
         let stop = StopFlag()
         let sigint = onInterrupt { stop.set() }
         defer { sigint.cancel() }
-        do {
-            let awsConfig = try aws.resolve()
-            let r = try TableLocation.with(tables, aws: { awsConfig }, pullData: false, push: true) { dir in
-                var so = o
-                so.tablesDir = dir
-                let st = try StreamTables(options: so, aws: awsConfig)
-                st.shouldStop = { stop.isSet }
-                return try st.run()
-            }
-            print("streamed \(r.records) records (\(r.kinesisRecords) Kinesis records) in \(r.rounds) rounds: \(r.written) rows written, \(r.duplicates) duplicates dropped, \(r.deadLettered) dead-lettered, \(r.commits) commits, resumed \(r.resumedShards) shards, \(String(format: "%.2f", r.seconds)) s")
-            if let reportJson { try writeText(r.json().serialized(), to: reportJson) }
-        } catch let e as RunFailure { throw e } catch let e as AWSError { throw RunFailure(e.message) } catch { throw RunFailure(error) }
+        let awsConfig = try aws.resolve()
+        let r = try TableLocation.with(tables, aws: { awsConfig }, pullData: false, push: true) { dir in
+            var so = o
+            so.tablesDir = dir
+            let st = try StreamTables(options: so, aws: awsConfig)
+            st.shouldStop = { stop.isSet }
+            return try st.run()
+        }
+        print(r.summary)
+        if let reportJson { try writeText(r.json().serialized(), to: reportJson) }
     }
 }
 
@@ -258,31 +241,10 @@ struct PutRecordsCommand: ParsableCommand {
 
     func run() throws {
         let cpu0 = processCPUSeconds(), t0 = monotonicSeconds()
-        let data: MappedFile
-        do { data = try MappedFile(path: file) } catch { throw RunFailure(error.message) }
-        do {
-            let client = try KinesisClient(config: aws.resolve())
-            let summary = try client.describeStreamSummary(stream)
-            var pc = KinesisProducerConfig(streams: [stream])
-            pc.maxInFlight = max(1, inFlight)
-            pc.aggregate = aggregate
-            // A file's records are all there at once: batches are sealed when full (or at the end), never by
-            // linger, so the calls do not depend on how fast this machine encodes.
-            pc.lingerMs = 3_600_000
-            if let kib = summary.maxRecordSizeKiB { pc.maxRecordBytes = max(pc.maxRecordBytes, kib * 1024) }
-            let producer = KinesisProducer(service: client.service, config: pc)
-            let r = producer.putLines(data.bytes)
-            let out: JSONValue = .object([
-                ("peer", .string("pinbench \(pinbenchVersion)")), ("records", .int(r.sent)), ("accepted", .int(r.accepted)),
-                ("failed", .object(r.failures.sorted { $0.key < $1.key }.map { ($0.key, .int($0.value)) })),
-                ("retried", .object(producer.stats.retried.sorted { $0.key < $1.key }.map { ($0.key, .int($0.value)) })),
-                ("requests", .int(producer.stats.requests)),
-                ("seconds", .double(monotonicSeconds() - t0)), ("cpu_seconds", .double(processCPUSeconds() - cpu0)),
-            ])
-            print(out.serialized(pretty: false))
-            if r.accepted != r.sent { throw ExitCode(2) }
-        } catch let e as AWSError {
-            throw RunFailure(e.message)
-        }
+        let data = try MappedFile(path: file)
+        let client = try KinesisClient(config: aws.resolve())
+        let (r, stats) = try KinesisProducer.putFile(data.bytes, stream: stream, client: client, inFlight: max(1, inFlight), aggregate: aggregate)
+        print(r.json(stats, peer: "pinbench \(pinbenchVersion)", seconds: monotonicSeconds() - t0, cpuSeconds: processCPUSeconds() - cpu0).serialized(pretty: false))
+        if r.accepted != r.sent { throw ExitCode(2) }
     }
 }
