@@ -20,6 +20,7 @@ let package = Package(
                 .product(name: "KafkaWire", package: "pinbench"),
                 .product(name: "RingBuffers", package: "pinbench"),
                 .product(name: "Bytes", package: "pinbench"),
+                .product(name: "JSON", package: "pinbench"),
             ],
             path: "Benchmarks/PinbenchBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]

@@ -93,9 +93,7 @@ public final class ParquetFile {
             guard let c = PQ.codec(md[4]?.int ?? -1) else { throw ParquetError("\(path): codec \(md[4]?.int ?? -1) not supported") }
             let numValues = Int(md[5]?.int ?? 0)
             var pos = Int(md[11]?.int ?? md[9]?.int ?? 0)
-            var dictionary: [Range<Int>] = []  // string dictionary entries: ranges into dictBytes
-            var dictBytes: [UInt8] = []
-            var dictNumbers: [UInt64] = []
+            var dict = PageDictionary()
             var seen = 0
             while seen < numValues {
                 let header: [Int16: ThriftValue]
@@ -115,85 +113,73 @@ public final class ParquetFile {
                 guard page.count == usize else { throw ParquetError("\(path): page decompressed to \(page.count) bytes, header says \(usize)") }
                 let body = page.bytes
                 if ptype == 2 {
-                    let n = Int(header[7]?[1]?.int ?? 0)
-                    dictionary.removeAll()
-                    dictNumbers.removeAll()
-                    dictBytes = Array(body)
-                    var p = 0
-                    for _ in 0..<n {
-                        if leaf.type == 6 {
-                            guard p + 4 <= body.count else { throw ParquetError("dictionary page truncated") }
-                            let l = Int(body.loadUnaligned(fromByteOffset: p, as: UInt32.self).littleEndian)
-                            guard p + 4 + l <= body.count else { throw ParquetError("dictionary page truncated") }
-                            dictionary.append((p + 4)..<(p + 4 + l))
-                            p += 4 + l
-                        } else {
-                            guard p + 8 <= body.count else { throw ParquetError("dictionary page truncated") }
-                            dictNumbers.append(body.loadUnaligned(fromByteOffset: p, as: UInt64.self).littleEndian)
-                            p += 8
-                        }
-                    }
+                    dict = try PageDictionary(body, count: Int(header[7]?[1]?.int ?? 0), physical: leaf.type)
                     continue
                 }
                 guard ptype == 0, let dph = header[5] else { throw ParquetError("\(path): page type \(ptype) not supported") }
                 let n = Int(dph[1]?.int ?? 0)
-                let enc = dph[2]?.int ?? 0
-                var p = 0
-                defs.removeAll(keepingCapacity: true)
-                if leaf.maxDef > 0 {
-                    guard p + 4 <= body.count else { throw ParquetError("levels truncated") }
-                    let l = Int(body.loadUnaligned(fromByteOffset: p, as: UInt32.self).littleEndian)
-                    guard p + 4 + l <= body.count else { throw ParquetError("levels truncated") }
-                    try RLEHybrid.decode(UnsafeRawBufferPointer(rebasing: body[(p + 4)..<(p + 4 + l)]), bitWidth: 1, count: n, into: &defs)
-                    p += 4 + l
-                } else {
-                    defs = Array(repeating: 1, count: n)
-                }
-                let present = defs.reduce(0) { $0 + Int($1) }
-                let values = UnsafeRawBufferPointer(rebasing: body[p...])
-                if enc == 8 || enc == 2 {
-                    guard values.count >= 1 else { throw ParquetError("dictionary indices truncated") }
-                    idx.removeAll(keepingCapacity: true)
-                    try RLEHybrid.decode(UnsafeRawBufferPointer(rebasing: values[1...]), bitWidth: Int(values[0]), count: present, into: &idx)
-                    var k = 0
-                    for d in defs {
-                        if d == 0 { appendNull(out); continue }
-                        let id = Int(idx[k]); k += 1
-                        switch out {
-                        case .string(let s):
-                            guard id < dictionary.count else { throw ParquetError("dictionary index out of range") }
-                            dictBytes.withUnsafeBytes { s.append(UnsafeRawBufferPointer(rebasing: $0[dictionary[id]])) }
-                        default:
-                            guard id < dictNumbers.count else { throw ParquetError("dictionary index out of range") }
-                            appendNumber(out, dictNumbers[id], physical: leaf.type)
-                        }
-                    }
-                } else if enc == 0 {
-                    var q = 0
-                    for d in defs {
-                        if d == 0 { appendNull(out); continue }
-                        if case .string(let s) = out {
-                            guard q + 4 <= values.count else { throw ParquetError("PLAIN values truncated") }
-                            let l = Int(values.loadUnaligned(fromByteOffset: q, as: UInt32.self).littleEndian)
-                            guard q + 4 + l <= values.count else { throw ParquetError("PLAIN values truncated") }
-                            s.append(UnsafeRawBufferPointer(rebasing: values[(q + 4)..<(q + 4 + l)]))
-                            q += 4 + l
-                        } else {
-                            let w = leaf.type == 1 ? 4 : 8
-                            guard q + w <= values.count else { throw ParquetError("PLAIN values truncated") }
-                            let raw = w == 4 ? UInt64(UInt32(bitPattern: Int32(littleEndian: values.loadUnaligned(fromByteOffset: q, as: Int32.self))))
-                                : values.loadUnaligned(fromByteOffset: q, as: UInt64.self).littleEndian
-                            appendNumber(out, raw, physical: leaf.type)
-                            q += w
-                        }
-                    }
-                } else {
-                    throw ParquetError("\(path): \(name): encoding \(enc) not supported")
-                }
+                try decodeDataPage(body, values: n, encoding: dph[2]?.int ?? 0, leaf: leaf, dictionary: dict, defs: &defs, indices: &idx, into: out, column: name)
                 seen += n
             }
         }
         return out
+    }
+
+    /// One data page (v1): definition levels, then PLAIN values or dictionary indices, appended to `out`.
+    private func decodeDataPage(_ body: UnsafeRawBufferPointer, values n: Int, encoding enc: Int64, leaf: Leaf, dictionary: PageDictionary,
+                                defs: inout [UInt32], indices idx: inout [UInt32], into out: ColumnData, column: String) throws(ParquetError) {
+        var p = 0
+        defs.removeAll(keepingCapacity: true)
+        if leaf.maxDef > 0 {
+            guard p + 4 <= body.count else { throw ParquetError("levels truncated") }
+            let l = Int(body.loadUnaligned(fromByteOffset: p, as: UInt32.self).littleEndian)
+            guard p + 4 + l <= body.count else { throw ParquetError("levels truncated") }
+            try RLEHybrid.decode(UnsafeRawBufferPointer(rebasing: body[(p + 4)..<(p + 4 + l)]), bitWidth: 1, count: n, into: &defs)
+            p += 4 + l
+        } else {
+            defs = Array(repeating: 1, count: n)
+        }
+        let present = defs.reduce(0) { $0 + Int($1) }
+        let values = UnsafeRawBufferPointer(rebasing: body[p...])
+        if enc == 8 || enc == 2 {
+            guard values.count >= 1 else { throw ParquetError("dictionary indices truncated") }
+            idx.removeAll(keepingCapacity: true)
+            try RLEHybrid.decode(UnsafeRawBufferPointer(rebasing: values[1...]), bitWidth: Int(values[0]), count: present, into: &idx)
+            var k = 0
+            for d in defs {
+                if d == 0 { appendNull(out); continue }
+                let id = Int(idx[k]); k += 1
+                switch out {
+                case .string(let s):
+                    guard id < dictionary.entries.count else { throw ParquetError("dictionary index out of range") }
+                    dictionary.bytes.withUnsafeBytes { s.append(UnsafeRawBufferPointer(rebasing: $0[dictionary.entries[id]])) }
+                default:
+                    guard id < dictionary.numbers.count else { throw ParquetError("dictionary index out of range") }
+                    appendNumber(out, dictionary.numbers[id], physical: leaf.type)
+                }
+            }
+        } else if enc == 0 {
+            var q = 0
+            for d in defs {
+                if d == 0 { appendNull(out); continue }
+                if case .string(let s) = out {
+                    guard q + 4 <= values.count else { throw ParquetError("PLAIN values truncated") }
+                    let l = Int(values.loadUnaligned(fromByteOffset: q, as: UInt32.self).littleEndian)
+                    guard q + 4 + l <= values.count else { throw ParquetError("PLAIN values truncated") }
+                    s.append(UnsafeRawBufferPointer(rebasing: values[(q + 4)..<(q + 4 + l)]))
+                    q += 4 + l
+                } else {
+                    let w = leaf.type == 1 ? 4 : 8
+                    guard q + w <= values.count else { throw ParquetError("PLAIN values truncated") }
+                    let raw = w == 4 ? UInt64(UInt32(bitPattern: Int32(littleEndian: values.loadUnaligned(fromByteOffset: q, as: Int32.self))))
+                        : values.loadUnaligned(fromByteOffset: q, as: UInt64.self).littleEndian
+                    appendNumber(out, raw, physical: leaf.type)
+                    q += w
+                }
+            }
+        } else {
+            throw ParquetError("\(path): \(column): encoding \(enc) not supported")
+        }
     }
 
     private func appendNull(_ c: ColumnData) {
@@ -240,5 +226,32 @@ public enum TableReader {
             for r in 0..<file.rowCount { out.append(from: tmp, row: r) }
         }
         return out
+    }
+}
+
+/// A dictionary page's entries: byte ranges of strings (BYTE_ARRAY) or 8-byte numbers, checked against the page.
+struct PageDictionary {
+    var entries: [Range<Int>] = []
+    var bytes: [UInt8] = []
+    var numbers: [UInt64] = []
+
+    init() {}
+
+    init(_ body: UnsafeRawBufferPointer, count n: Int, physical: Int64) throws(ParquetError) {
+        bytes = Array(body)
+        var p = 0
+        for _ in 0..<max(n, 0) {
+            if physical == 6 {
+                guard p + 4 <= body.count else { throw ParquetError("dictionary page truncated") }
+                let l = Int(body.loadUnaligned(fromByteOffset: p, as: UInt32.self).littleEndian)
+                guard p + 4 + l <= body.count else { throw ParquetError("dictionary page truncated") }
+                entries.append((p + 4)..<(p + 4 + l))
+                p += 4 + l
+            } else {
+                guard p + 8 <= body.count else { throw ParquetError("dictionary page truncated") }
+                numbers.append(body.loadUnaligned(fromByteOffset: p, as: UInt64.self).littleEndian)
+                p += 8
+            }
+        }
     }
 }

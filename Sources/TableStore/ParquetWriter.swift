@@ -203,49 +203,14 @@ public final class ParquetWriter {
         switch data {
         case .string(let c):
             type = .byteArray
-            definitionLevels(c.valid)
-            var usedDictionary = false
-            if spec.dictionary, let dict = buildDictionary(c) {
-                // Dictionary page: the distinct values, PLAIN.
-                let dictPage = ByteBuffer(capacity: dict.data.count + 4 * dict.count + 16)
-                for i in 0..<dict.count {
-                    let e = dict.entry(i)
-                    var l = UInt32(e.count).littleEndian
-                    withUnsafeBytes(of: &l) { dictPage.append($0) }
-                    dictPage.append(e)
-                    stats.noteBytes(e)
-                }
-                dictionaryOffset = offset
-                let (u, cz) = try writePage(dictPage, type: .dictionary, numValues: dict.count, encoding: .plain)
-                uncompressedTotal += u
-                compressedTotal += cz
-                // Data page: levels, then bit width and the hybrid-encoded indices.
-                appendLevels(to: page)
-                let width = dict.count <= 1 ? 0 : (Int.bitWidth - (dict.count - 1).leadingZeroBitCount)
-                page.append(UInt8(width))
-                indexScratch.withUnsafeBufferPointer { RLEHybrid.encode($0, bitWidth: width, into: page) }
+            let dict = try encodeStrings(c, dictionary: spec.dictionary, rows: rows, stats: &stats)
+            if let dict {
+                dictionaryOffset = dict.offset
+                uncompressedTotal += dict.uncompressed
+                compressedTotal += dict.compressed
                 pageEncoding = .rleDictionary
                 encodings = [.plain, .rle, .rleDictionary]
-                usedDictionary = true
             }
-            if !usedDictionary {
-                appendLevels(to: page)
-                let base = c.data.base
-                c.start.withUnsafeBufferPointer { st in
-                    c.length.withUnsafeBufferPointer { ln in
-                        c.valid.withUnsafeBufferPointer { va in
-                            for i in 0..<rows where va[i] != 0 {
-                                var l = UInt32(ln[i]).littleEndian
-                                withUnsafeBytes(of: &l) { page.append($0) }
-                                let b = UnsafeRawBufferPointer(start: base + Int(st[i]), count: Int(ln[i]))
-                                page.append(b)
-                                stats.noteBytes(b)
-                            }
-                        }
-                    }
-                }
-            }
-            stats.nullCount = Int64(c.valid.reduce(0) { $0 + ($1 == 0 ? 1 : 0) })
         case .int64(let c), .timestamp(let c):
             type = .int64
             definitionLevels(c.valid)
@@ -268,33 +233,9 @@ public final class ParquetWriter {
             st.nullCount = nulls
             stats = st
         case .doublePair(let a, let b):
-            // coordinates.list.element: two entries per row; repetition 0 then 1; definition 3 (value) or 2 (null element).
             type = .double
             numValues = Int64(rows * 2)
-            levelScratch.removeAll(keepingCapacity: true)
-            for _ in 0..<rows { levelScratch.append(0); levelScratch.append(1) }
-            levels.reset()
-            levelScratch.withUnsafeBufferPointer { RLEHybrid.encode($0, bitWidth: 1, into: levels) }
-            appendLevels(to: page)
-            levelScratch.removeAll(keepingCapacity: true)
-            for i in 0..<rows {
-                levelScratch.append(a.valid[i] != 0 ? 3 : 2)
-                levelScratch.append(b.valid[i] != 0 ? 3 : 2)
-            }
-            levels.reset()
-            levelScratch.withUnsafeBufferPointer { RLEHybrid.encode($0, bitWidth: 2, into: levels) }
-            appendLevels(to: page)
-            for i in 0..<rows {
-                for col in [a, b] {
-                    if col.valid[i] != 0 {
-                        var bits = col.values[i].bitPattern.littleEndian
-                        withUnsafeBytes(of: &bits) { page.append($0) }
-                        stats.noteDouble(col.values[i])
-                    } else {
-                        stats.nullCount += 1
-                    }
-                }
-            }
+            encodeCoordinates(a, b, rows: rows, stats: &stats)
         }
 
         let dataOffset = offset
@@ -307,6 +248,78 @@ public final class ParquetWriter {
             type: type, path: path, encodings: encodings, numValues: numValues, uncompressed: uncompressedTotal,
             compressed: compressedTotal, dataPageOffset: dataOffset, dictionaryPageOffset: dictionaryOffset,
             stats: stats, statsKind: spec.type)
+    }
+
+    /// A string column chunk: a dictionary page (written here) and indices into it when the column asks for a
+    /// dictionary and it pays, else PLAIN values; the data page's levels and values go into `page`.
+    /// Returns where the dictionary page went and its sizes, nil without one.
+    private func encodeStrings(_ c: StringColumn, dictionary: Bool, rows: Int, stats: inout ColumnSummary) throws(StorageError)
+        -> (offset: Int64, uncompressed: Int64, compressed: Int64)? {
+        definitionLevels(c.valid)
+        stats.nullCount = Int64(c.valid.reduce(0) { $0 + ($1 == 0 ? 1 : 0) })
+        if dictionary, let dict = buildDictionary(c) {
+            // Dictionary page: the distinct values, PLAIN.
+            let dictPage = ByteBuffer(capacity: dict.data.count + 4 * dict.count + 16)
+            for i in 0..<dict.count {
+                let e = dict.entry(i)
+                var l = UInt32(e.count).littleEndian
+                withUnsafeBytes(of: &l) { dictPage.append($0) }
+                dictPage.append(e)
+                stats.noteBytes(e)
+            }
+            let at = offset
+            let (u, cz) = try writePage(dictPage, type: .dictionary, numValues: dict.count, encoding: .plain)
+            // Data page: levels, then bit width and the hybrid-encoded indices.
+            appendLevels(to: page)
+            let width = dict.count <= 1 ? 0 : (Int.bitWidth - (dict.count - 1).leadingZeroBitCount)
+            page.append(UInt8(width))
+            indexScratch.withUnsafeBufferPointer { RLEHybrid.encode($0, bitWidth: width, into: page) }
+            return (at, u, cz)
+        }
+        appendLevels(to: page)
+        let base = c.data.base
+        c.start.withUnsafeBufferPointer { st in
+            c.length.withUnsafeBufferPointer { ln in
+                c.valid.withUnsafeBufferPointer { va in
+                    for i in 0..<rows where va[i] != 0 {
+                        var l = UInt32(ln[i]).littleEndian
+                        withUnsafeBytes(of: &l) { page.append($0) }
+                        let b = UnsafeRawBufferPointer(start: base + Int(st[i]), count: Int(ln[i]))
+                        page.append(b)
+                        stats.noteBytes(b)
+                    }
+                }
+            }
+        }
+        return nil
+    }
+
+    /// `coordinates.list.element`: two entries per row; repetition 0 then 1; definition 3 (value) or 2 (null element).
+    private func encodeCoordinates(_ a: DoubleColumn, _ b: DoubleColumn, rows: Int, stats: inout ColumnSummary) {
+        levelScratch.removeAll(keepingCapacity: true)
+        for _ in 0..<rows { levelScratch.append(0); levelScratch.append(1) }
+        levels.reset()
+        levelScratch.withUnsafeBufferPointer { RLEHybrid.encode($0, bitWidth: 1, into: levels) }
+        appendLevels(to: page)
+        levelScratch.removeAll(keepingCapacity: true)
+        for i in 0..<rows {
+            levelScratch.append(a.valid[i] != 0 ? 3 : 2)
+            levelScratch.append(b.valid[i] != 0 ? 3 : 2)
+        }
+        levels.reset()
+        levelScratch.withUnsafeBufferPointer { RLEHybrid.encode($0, bitWidth: 2, into: levels) }
+        appendLevels(to: page)
+        for i in 0..<rows {
+            for col in [a, b] {
+                if col.valid[i] != 0 {
+                    var bits = col.values[i].bitPattern.littleEndian
+                    withUnsafeBytes(of: &bits) { page.append($0) }
+                    stats.noteDouble(col.values[i])
+                } else {
+                    stats.nullCount += 1
+                }
+            }
+        }
     }
 
     private func appendPlain(_ values: ColumnVector<Int64>, _ valid: ColumnVector<UInt8>, _ nulls: inout Int64, _ note: (Int64) -> Void) {
@@ -408,80 +421,11 @@ public final class ParquetWriter {
         let leaves = schema.columns.count
         w.structBody { w in
             w.i32(1, 1)
-            // Schema: root, then each column (a LIST is a group of a repeated group of one optional element).
-            var elements: [(inout ThriftWriter) -> Void] = []
-            elements.append { w in
-                w.string(4, "spark_schema")
-                w.i32(5, Int32(self.schema.columns.count))
-            }
-            for c in schema.columns {
-                switch c.type {
-                case .string:
-                    elements.append { w in
-                        w.i32(1, PQ.PhysicalType.byteArray.rawValue); w.i32(3, PQ.Repetition.optional.rawValue)
-                        w.string(4, c.name); w.i32(6, PQ.convertedUTF8)
-                        w.structField(10) { w in w.structField(1) { _ in } }
-                    }
-                case .int64:
-                    elements.append { w in
-                        w.i32(1, PQ.PhysicalType.int64.rawValue); w.i32(3, PQ.Repetition.optional.rawValue); w.string(4, c.name)
-                    }
-                case .double:
-                    elements.append { w in
-                        w.i32(1, PQ.PhysicalType.double.rawValue); w.i32(3, PQ.Repetition.optional.rawValue); w.string(4, c.name)
-                    }
-                case .timestamp:
-                    elements.append { w in
-                        w.i32(1, PQ.PhysicalType.int64.rawValue); w.i32(3, PQ.Repetition.optional.rawValue)
-                        w.string(4, c.name); w.i32(6, PQ.convertedTimestampMicros)
-                        w.structField(10) { w in
-                            w.structField(8) { w in
-                                w.bool(1, true)
-                                w.structField(2) { w in w.structField(2) { _ in } }
-                            }
-                        }
-                    }
-                case .doublePair:
-                    elements.append { w in
-                        w.i32(3, PQ.Repetition.optional.rawValue); w.string(4, c.name); w.i32(5, 1)
-                        w.i32(6, PQ.convertedList)
-                        w.structField(10) { w in w.structField(3) { _ in } }
-                    }
-                    elements.append { w in
-                        w.i32(3, PQ.Repetition.repeated.rawValue); w.string(4, "list"); w.i32(5, 1)
-                    }
-                    elements.append { w in
-                        w.i32(1, PQ.PhysicalType.double.rawValue); w.i32(3, PQ.Repetition.optional.rawValue); w.string(4, "element")
-                    }
-                }
-            }
+            let elements = schemaElements()
             w.listHeader(2, .structure, count: elements.count)
             for e in elements { w.structBody(e) }
             w.i64(3, Int64(rows))
-            w.structList(4, Array(rowGroups.enumerated())) { w, item in
-                let (ordinal, rg) = item
-                w.structList(1, rg.chunks) { w, ch in
-                    w.i64(2, ch.dictionaryPageOffset ?? ch.dataPageOffset)
-                    w.structField(3) { w in
-                        w.i32(1, ch.type.rawValue)
-                        w.i32List(2, ch.encodings.map(\.rawValue))
-                        w.stringList(3, ch.path)
-                        w.i32(4, PQ.codecId(self.codec))
-                        w.i64(5, ch.numValues)
-                        w.i64(6, ch.uncompressed)
-                        w.i64(7, ch.compressed)
-                        w.i64(9, ch.dataPageOffset)
-                        if let d = ch.dictionaryPageOffset { w.i64(11, d) }
-                        w.structField(12) { w in ParquetWriter.writeStatistics(&w, ch.stats, ch.statsKind) }
-                    }
-                }
-                w.i64(2, rg.chunks.reduce(0) { $0 + $1.uncompressed })
-                w.i64(3, rg.rows)
-                let first = rg.chunks.first.map { $0.dictionaryPageOffset ?? $0.dataPageOffset } ?? 4
-                w.i64(5, first)
-                w.i64(6, rg.chunks.reduce(0) { $0 + $1.compressed })
-                w.i16(7, Int16(truncatingIfNeeded: ordinal))
-            }
+            w.structList(4, Array(rowGroups.enumerated())) { w, item in self.writeRowGroup(&w, ordinal: item.offset, item.element) }
             w.string(6, "pinbench version 0.1.0")
             w.listHeader(7, .structure, count: leaves)
             for _ in 0..<leaves { w.structBody { w in w.structField(1) { _ in } } }
@@ -493,6 +437,82 @@ public final class ParquetWriter {
         closed = true
         if Glibc.close(fd) != 0 { throw StorageError("close \(path): \(String(cString: strerror(errno)))") }
         return ParquetFileSummary(path: path, bytes: Int(offset), rows: rows, rowGroups: rowGroups.count, columns: summaries)
+    }
+
+    /// The footer's schema: root, then each column (a LIST is a group of a repeated group of one optional element).
+    private func schemaElements() -> [(inout ThriftWriter) -> Void] {
+        var elements: [(inout ThriftWriter) -> Void] = []
+        elements.append { w in
+            w.string(4, "spark_schema")
+            w.i32(5, Int32(self.schema.columns.count))
+        }
+        for c in schema.columns {
+            switch c.type {
+            case .string:
+                elements.append { w in
+                    w.i32(1, PQ.PhysicalType.byteArray.rawValue); w.i32(3, PQ.Repetition.optional.rawValue)
+                    w.string(4, c.name); w.i32(6, PQ.convertedUTF8)
+                    w.structField(10) { w in w.structField(1) { _ in } }
+                }
+            case .int64:
+                elements.append { w in
+                    w.i32(1, PQ.PhysicalType.int64.rawValue); w.i32(3, PQ.Repetition.optional.rawValue); w.string(4, c.name)
+                }
+            case .double:
+                elements.append { w in
+                    w.i32(1, PQ.PhysicalType.double.rawValue); w.i32(3, PQ.Repetition.optional.rawValue); w.string(4, c.name)
+                }
+            case .timestamp:
+                elements.append { w in
+                    w.i32(1, PQ.PhysicalType.int64.rawValue); w.i32(3, PQ.Repetition.optional.rawValue)
+                    w.string(4, c.name); w.i32(6, PQ.convertedTimestampMicros)
+                    w.structField(10) { w in
+                        w.structField(8) { w in
+                            w.bool(1, true)
+                            w.structField(2) { w in w.structField(2) { _ in } }
+                        }
+                    }
+                }
+            case .doublePair:
+                elements.append { w in
+                    w.i32(3, PQ.Repetition.optional.rawValue); w.string(4, c.name); w.i32(5, 1)
+                    w.i32(6, PQ.convertedList)
+                    w.structField(10) { w in w.structField(3) { _ in } }
+                }
+                elements.append { w in
+                    w.i32(3, PQ.Repetition.repeated.rawValue); w.string(4, "list"); w.i32(5, 1)
+                }
+                elements.append { w in
+                    w.i32(1, PQ.PhysicalType.double.rawValue); w.i32(3, PQ.Repetition.optional.rawValue); w.string(4, "element")
+                }
+            }
+        }
+        return elements
+    }
+
+    /// One RowGroup struct of the footer: its column chunks' metadata and statistics.
+    private func writeRowGroup(_ w: inout ThriftWriter, ordinal: Int, _ rg: RowGroupMeta) {
+        w.structList(1, rg.chunks) { w, ch in
+            w.i64(2, ch.dictionaryPageOffset ?? ch.dataPageOffset)
+            w.structField(3) { w in
+                w.i32(1, ch.type.rawValue)
+                w.i32List(2, ch.encodings.map(\.rawValue))
+                w.stringList(3, ch.path)
+                w.i32(4, PQ.codecId(self.codec))
+                w.i64(5, ch.numValues)
+                w.i64(6, ch.uncompressed)
+                w.i64(7, ch.compressed)
+                w.i64(9, ch.dataPageOffset)
+                if let d = ch.dictionaryPageOffset { w.i64(11, d) }
+                w.structField(12) { w in ParquetWriter.writeStatistics(&w, ch.stats, ch.statsKind) }
+            }
+        }
+        w.i64(2, rg.chunks.reduce(0) { $0 + $1.uncompressed })
+        w.i64(3, rg.rows)
+        let first = rg.chunks.first.map { $0.dictionaryPageOffset ?? $0.dataPageOffset } ?? 4
+        w.i64(5, first)
+        w.i64(6, rg.chunks.reduce(0) { $0 + $1.compressed })
+        w.i16(7, Int16(truncatingIfNeeded: ordinal))
     }
 
     static func writeStatistics(_ w: inout ThriftWriter, _ s: ColumnSummary, _ kind: ColumnType) {
