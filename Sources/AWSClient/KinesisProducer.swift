@@ -444,11 +444,7 @@ public final class KinesisProducer {
         // Highest sequence number per shard in this answer, as byte ranges, found by a hash of the shard id.
         if !config.trackSequences && !config.reportEntries,
            r.body.withUnsafeBytes({ PutRecordsScanner.allAccepted($0, entries: b.count) }) {
-            counters.accepted += b.records
-            counters.acceptedKinesisRecords += b.count
-            counters.payloadBytes += b.dataBytes
-            onDelivery?(b.stream, b.tokens(0..<b.records), b.dataBytes, .accepted(shard: Self.none, sequence: Self.none))
-            recycle(b)
+            completeAllAccepted(b)
             return
         }
         var best = ShardHighs()
@@ -498,21 +494,28 @@ public final class KinesisProducer {
             if ok && !mismatch && i == b.count { best.merge(p, into: &highest[b.stream]) }
             return ok && !mismatch && i == b.count
         }
+        reportAccepted()
+        okStart = t
         if !parsed {
             // Entries past what the answer covered are unknown: report them failed (never retried blindly).
-            let rest = b.records - t
-            reportAccepted()
-            okStart = b.records
-            fail(b.stream, .badResponse, "kinesis PutRecords: an answer that does not match the \(b.count) entries sent (\(rest) records unknown)",
+            fail(b.stream, .badResponse, "kinesis PutRecords: an answer that does not match the \(b.count) entries sent (\(b.records - t) records unknown)",
                  dataBytes: 0, tokens: b.tokens(t..<b.records))
         }
-        reportAccepted()
         counters.payloadBytes += acceptedBytes
         if let rb = retry {
             rb.seal()
             rb.notBeforeMs = now + backoffMs(rb.attempt)
             queue.insert(rb, at: 0)
         }
+        recycle(b)
+    }
+
+    /// A call whose entries were all accepted (the answer says so without reading each entry).
+    func completeAllAccepted(_ b: PutBatch) {
+        counters.accepted += b.records
+        counters.acceptedKinesisRecords += b.count
+        counters.payloadBytes += b.dataBytes
+        onDelivery?(b.stream, b.tokens(0..<b.records), b.dataBytes, .accepted(shard: Self.none, sequence: Self.none))
         recycle(b)
     }
 

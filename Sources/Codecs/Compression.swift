@@ -165,94 +165,109 @@ public final class Codec {
     /// Appends the decompressed form of `src` to `out`.
     public func decompress(_ src: UnsafeRawBufferPointer, codec: CompressionCodec, into out: ByteBuffer) throws(CodecError) {
         switch codec {
-        case .none:
-            out.append(src)
-        case .zstd:
-            if zstdD == nil { zstdD = ZSTD_createDCtx() }
-            var input = ZSTD_inBuffer(src: src.baseAddress, size: src.count, pos: 0)
-            let start = out.count
-            while true {
-                let chunk = Swift.max(ZSTD_DStreamOutSize(), src.count * 4)
-                let dst = out.reserve(chunk)
-                var output = ZSTD_outBuffer(dst: dst, size: chunk, pos: 0)
-                let r = ZSTD_decompressStream(zstdD, &output, &input)
-                if ZSTD_isError(r) != 0 {
-                    ZSTD_DCtx_reset(zstdD, ZSTD_reset_session_only)
-                    throw CodecError(.zstd, String(cString: ZSTD_getErrorName(r)))
-                }
-                out.count += output.pos
-                if out.count - start > maxDecompressedBytes { throw CodecError(.zstd, "decompressed size over limit") }
-                if r == 0 && input.pos == input.size { break }
-                if input.pos == input.size && output.pos < output.size {
-                    ZSTD_DCtx_reset(zstdD, ZSTD_reset_session_only)
-                    throw CodecError(.zstd, "truncated frame")
-                }
+        case .none: out.append(src)
+        case .zstd: try unzstd(src, into: out)
+        case .lz4: try unlz4(src, into: out)
+        case .snappy: try unsnappy(src, into: out)
+        case .gzip: try gunzip(src, into: out)
+        }
+    }
+
+    /// A zstd frame (streamed; its output bounded by `maxDecompressedBytes`).
+    private func unzstd(_ src: UnsafeRawBufferPointer, into out: ByteBuffer) throws(CodecError) {
+        if zstdD == nil { zstdD = ZSTD_createDCtx() }
+        var input = ZSTD_inBuffer(src: src.baseAddress, size: src.count, pos: 0)
+        let start = out.count
+        while true {
+            let chunk = Swift.max(ZSTD_DStreamOutSize(), src.count * 4)
+            let dst = out.reserve(chunk)
+            var output = ZSTD_outBuffer(dst: dst, size: chunk, pos: 0)
+            let r = ZSTD_decompressStream(zstdD, &output, &input)
+            if ZSTD_isError(r) != 0 {
+                ZSTD_DCtx_reset(zstdD, ZSTD_reset_session_only)
+                throw CodecError(.zstd, String(cString: ZSTD_getErrorName(r)))
             }
-        case .lz4:
-            if lz4D == nil {
-                var d: OpaquePointer?
-                let r = LZ4F_createDecompressionContext(&d, UInt32(LZ4F_VERSION))
-                if LZ4F_isError(r) != 0 { throw CodecError(.lz4, String(cString: LZ4F_getErrorName(r))) }
-                lz4D = d
+            out.count += output.pos
+            if out.count - start > maxDecompressedBytes { throw CodecError(.zstd, "decompressed size over limit") }
+            if r == 0 && input.pos == input.size { break }
+            if input.pos == input.size && output.pos < output.size {
+                ZSTD_DCtx_reset(zstdD, ZSTD_reset_session_only)
+                throw CodecError(.zstd, "truncated frame")
             }
-            var inPos = 0
-            var frameDone = false
-            let start = out.count
-            while inPos < src.count {
-                let chunk = 256 * 1024
-                let dst = out.reserve(chunk)
-                var dstSize = chunk
-                var srcSize = src.count - inPos
-                let r = LZ4F_decompress(lz4D, dst, &dstSize, src.baseAddress! + inPos, &srcSize, nil)
-                if LZ4F_isError(r) != 0 {
-                    LZ4F_resetDecompressionContext(lz4D)
-                    throw CodecError(.lz4, String(cString: LZ4F_getErrorName(r)))
-                }
-                inPos += srcSize
-                out.count += dstSize
-                if out.count - start > maxDecompressedBytes { throw CodecError(.lz4, "decompressed size over limit") }
-                if r == 0 { frameDone = true; break }
-                if srcSize == 0 && dstSize == 0 { break }
-            }
-            if !frameDone {
+        }
+    }
+
+    /// An LZ4 frame (bounded; a frame that does not end is an error).
+    private func unlz4(_ src: UnsafeRawBufferPointer, into out: ByteBuffer) throws(CodecError) {
+        if lz4D == nil {
+            var d: OpaquePointer?
+            let r = LZ4F_createDecompressionContext(&d, UInt32(LZ4F_VERSION))
+            if LZ4F_isError(r) != 0 { throw CodecError(.lz4, String(cString: LZ4F_getErrorName(r))) }
+            lz4D = d
+        }
+        var inPos = 0
+        var frameDone = false
+        let start = out.count
+        while inPos < src.count {
+            let chunk = 256 * 1024
+            let dst = out.reserve(chunk)
+            var dstSize = chunk
+            var srcSize = src.count - inPos
+            let r = LZ4F_decompress(lz4D, dst, &dstSize, src.baseAddress! + inPos, &srcSize, nil)
+            if LZ4F_isError(r) != 0 {
                 LZ4F_resetDecompressionContext(lz4D)
-                throw CodecError(.lz4, "truncated frame")
+                throw CodecError(.lz4, String(cString: LZ4F_getErrorName(r)))
             }
-        case .snappy:
-            guard let base = src.baseAddress, src.count > 0 else { throw CodecError(.snappy, "empty input") }
-            if src.count >= 16 && memcmp(base, Codec.xerialHeader, 8) == 0 {
-                var off = 16
-                while off < src.count {
-                    guard off + 4 <= src.count else { throw CodecError(.snappy, "truncated xerial block header") }
-                    let n = Int(UInt32(bigEndian: base.loadUnaligned(fromByteOffset: off, as: UInt32.self)))
-                    off += 4
-                    guard n <= src.count - off else { throw CodecError(.snappy, "truncated xerial block") }
-                    try snappyBlock(UnsafeRawBufferPointer(start: base + off, count: n), into: out)
-                    off += n
-                }
-            } else {
-                try snappyBlock(src, into: out)
+            inPos += srcSize
+            out.count += dstSize
+            if out.count - start > maxDecompressedBytes { throw CodecError(.lz4, "decompressed size over limit") }
+            if r == 0 { frameDone = true; break }
+            if srcSize == 0 && dstSize == 0 { break }
+        }
+        if !frameDone {
+            LZ4F_resetDecompressionContext(lz4D)
+            throw CodecError(.lz4, "truncated frame")
+        }
+    }
+
+    /// Snappy: xerial-framed blocks (Kafka's Java client) or one raw block.
+    private func unsnappy(_ src: UnsafeRawBufferPointer, into out: ByteBuffer) throws(CodecError) {
+        guard let base = src.baseAddress, src.count > 0 else { throw CodecError(.snappy, "empty input") }
+        if src.count >= 16 && memcmp(base, Codec.xerialHeader, 8) == 0 {
+            var off = 16
+            while off < src.count {
+                guard off + 4 <= src.count else { throw CodecError(.snappy, "truncated xerial block header") }
+                let n = Int(UInt32(bigEndian: base.loadUnaligned(fromByteOffset: off, as: UInt32.self)))
+                off += 4
+                guard n <= src.count - off else { throw CodecError(.snappy, "truncated xerial block") }
+                try snappyBlock(UnsafeRawBufferPointer(start: base + off, count: n), into: out)
+                off += n
             }
-        case .gzip:
-            var z = z_stream()
-            let r0 = inflateInit2_(&z, 15 + 32, zlibVersion(), Int32(MemoryLayout<z_stream>.size))
-            if r0 != Z_OK { throw CodecError(.gzip, "inflateInit2 failed (\(r0))") }
-            defer { inflateEnd(&z) }
-            z.next_in = UnsafeMutablePointer(mutating: src.baseAddress?.assumingMemoryBound(to: Bytef.self))
-            z.avail_in = UInt32(src.count)
-            let start = out.count
-            while true {
-                let chunk = Swift.max(64 * 1024, src.count * 4)
-                let dst = out.reserve(chunk)
-                z.next_out = dst.assumingMemoryBound(to: Bytef.self)
-                z.avail_out = UInt32(chunk)
-                let r = inflate(&z, Z_NO_FLUSH)
-                out.count += chunk - Int(z.avail_out)
-                if r == Z_STREAM_END { break }
-                if r != Z_OK && r != Z_BUF_ERROR { throw CodecError(.gzip, "inflate failed (\(r))") }
-                if r == Z_BUF_ERROR && z.avail_in == 0 { throw CodecError(.gzip, "truncated stream") }
-                if out.count - start > maxDecompressedBytes { throw CodecError(.gzip, "decompressed size over limit") }
-            }
+        } else {
+            try snappyBlock(src, into: out)
+        }
+    }
+
+    /// A gzip or zlib stream (bounded; a stream that does not end is an error).
+    private func gunzip(_ src: UnsafeRawBufferPointer, into out: ByteBuffer) throws(CodecError) {
+        var z = z_stream()
+        let r0 = inflateInit2_(&z, 15 + 32, zlibVersion(), Int32(MemoryLayout<z_stream>.size))
+        if r0 != Z_OK { throw CodecError(.gzip, "inflateInit2 failed (\(r0))") }
+        defer { inflateEnd(&z) }
+        z.next_in = UnsafeMutablePointer(mutating: src.baseAddress?.assumingMemoryBound(to: Bytef.self))
+        z.avail_in = UInt32(src.count)
+        let start = out.count
+        while true {
+            let chunk = Swift.max(64 * 1024, src.count * 4)
+            let dst = out.reserve(chunk)
+            z.next_out = dst.assumingMemoryBound(to: Bytef.self)
+            z.avail_out = UInt32(chunk)
+            let r = inflate(&z, Z_NO_FLUSH)
+            out.count += chunk - Int(z.avail_out)
+            if r == Z_STREAM_END { break }
+            if r != Z_OK && r != Z_BUF_ERROR { throw CodecError(.gzip, "inflate failed (\(r))") }
+            if r == Z_BUF_ERROR && z.avail_in == 0 { throw CodecError(.gzip, "truncated stream") }
+            if out.count - start > maxDecompressedBytes { throw CodecError(.gzip, "decompressed size over limit") }
         }
     }
 

@@ -115,29 +115,8 @@ struct IngestRequestDecoder: ByteToMessageDecoder {
             buffer.moveReaderIndex(forwardBy: eol + 2)
             state = size == 0 ? .trailers(req, body, total: total) : .chunkData(req, body, total: total, left: size)
             return .continue
-        case .chunkData(let req, var body, let total, let left):
-            // A chunk's bytes, then its CRLF.
-            let n = min(left, buffer.readableBytes)
-            if n > 0 {
-                if total + n <= maxBody {
-                    if body == nil { body = context.channel.allocator.buffer(capacity: max(n, 4096)) }
-                    body!.writeImmutableBuffer(buffer.readSlice(length: n)!)
-                } else {
-                    body = nil
-                    buffer.moveReaderIndex(forwardBy: n)
-                }
-            }
-            if n < left {
-                state = .chunkData(req, body, total: total + n, left: left - n)
-                return .needMoreData
-            }
-            guard buffer.readableBytes >= 2 else {
-                state = .chunkData(req, body, total: total + n, left: 0)
-                return .needMoreData
-            }
-            guard buffer.readInteger(as: UInt16.self) == 0x0D0A else { throw IngestDecodeError.badRequest("chunk without CRLF") }
-            state = .chunkSize(req, body, total: total + n)
-            return .continue
+        case .chunkData(let req, let body, let total, let left):
+            return try decodeChunkData(context: context, buffer: &buffer, req, body, total: total, left: left)
         case .trailers(var req, let body, let total):
             // Trailer fields are ignored; an empty line ends the message.
             guard let eol = find(buffer, "\r\n") else {
@@ -152,6 +131,33 @@ struct IngestRequestDecoder: ByteToMessageDecoder {
             context.fireChannelRead(wrapInboundOut(.request(req)))
             return .continue
         }
+    }
+
+    /// A chunk's bytes (kept while the body stays under the limit, else skipped), then its CRLF.
+    mutating func decodeChunkData(context: ChannelHandlerContext, buffer: inout ByteBuffer, _ req: IngestRequest, _ body: ByteBuffer?,
+                                  total: Int, left: Int) throws -> DecodingState {
+        var body = body
+        let n = min(left, buffer.readableBytes)
+        if n > 0 {
+            if total + n <= maxBody {
+                if body == nil { body = context.channel.allocator.buffer(capacity: max(n, 4096)) }
+                body!.writeImmutableBuffer(buffer.readSlice(length: n)!)
+            } else {
+                body = nil
+                buffer.moveReaderIndex(forwardBy: n)
+            }
+        }
+        if n < left {
+            state = .chunkData(req, body, total: total + n, left: left - n)
+            return .needMoreData
+        }
+        guard buffer.readableBytes >= 2 else {
+            state = .chunkData(req, body, total: total + n, left: 0)
+            return .needMoreData
+        }
+        guard buffer.readInteger(as: UInt16.self) == 0x0D0A else { throw IngestDecodeError.badRequest("chunk without CRLF") }
+        state = .chunkSize(req, body, total: total + n)
+        return .continue
     }
 
     mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {

@@ -159,75 +159,10 @@ public final class Emulator: @unchecked Sendable {
         appendUUID(&r, out)
         w.endString()
 
-        // title
-        if story || r.chance(0.015) {
-            w.field("title", Placeholder.title)
-        } else {
-            w.beginString("title")
-            let words = catWords[cat]
-            w.piece(openers.bytes(r.below(openers.count)))
-            w.safePiece(" ")
-            w.piece(words.bytes(r.below(words.count)))
-            if r.chance(0.7) {
-                w.safePiece(" ")
-                w.piece(closers.bytes(r.below(closers.count)))
-            }
-            w.endString()
-        }
-
-        // description
-        if story {
-            w.field("description", Placeholder.descriptionStory)
-        } else {
-            let d = r.unit()
-            if d < 0.02 {
-                w.field("description", Placeholder.description)
-            } else if d < 0.03 {
-                w.field("description", Placeholder.untitled)
-            } else if d < 0.035 {
-                w.field("description", "")
-            } else {
-                w.beginString("description")
-                writeDescription(&r, w)
-                w.endString()
-            }
-        }
-
-        // poster_name and follower_count come from the poster (stable per poster).
-        let posterId = r.below(posters)
-        if (story && r.chance(0.5)) || r.chance(0.02) {
-            w.field("poster_name", Placeholder.userInfoError)
-            w.field("follower_count", Placeholder.userInfoError)
-        } else {
-            var pr = rng(2, UInt64(posterId))
-            w.beginString("poster_name")
-            w.piece(posterNames.bytes(pr.below(posterNames.count)))
-            if pr.chance(0.3) {
-                w.safePiece(" ")
-                out.appendDecimal(posterId)
-            }
-            w.piece(posterSuffixes.bytes(pr.below(posterSuffixes.count)))
-            w.endString()
-            w.beginString("follower_count")
-            writeFollowers(&pr, out)
-            w.endString()
-        }
-
-        // tag_list
-        if r.chance(0.04) {
-            w.field("tag_list", Placeholder.tagList)
-        } else {
-            w.beginString("tag_list")
-            let words = catWords[cat]
-            let n = 3 + r.below(7)
-            var start = r.below(words.count)
-            for t in 0..<n {
-                if t > 0 { w.safePiece(",") }
-                w.piece(words.bytes(start % words.count))
-                start += 1 + r.below(2)
-            }
-            w.endString()
-        }
+        writeTitle(&r, &w, story: story, category: cat)
+        writeDescriptionField(&r, &w, story: story)
+        writePoster(&r, &w, story: story)
+        writeTags(&r, &w, category: cat)
 
         let imageError = story || r.chance(0.01)
         switch kind {
@@ -251,6 +186,82 @@ public final class Emulator: @unchecked Sendable {
         w.piece(cats.bytes(cat))
         w.endString()
         w.endObject()
+    }
+
+    func writeTitle(_ r: inout SplitMix64, _ w: inout JSONWriter, story: Bool, category cat: Int) {
+        if story || r.chance(0.015) {
+            w.field("title", Placeholder.title)
+        } else {
+            w.beginString("title")
+            let words = catWords[cat]
+            w.piece(openers.bytes(r.below(openers.count)))
+            w.safePiece(" ")
+            w.piece(words.bytes(r.below(words.count)))
+            if r.chance(0.7) {
+                w.safePiece(" ")
+                w.piece(closers.bytes(r.below(closers.count)))
+            }
+            w.endString()
+        }
+    }
+
+    func writeDescriptionField(_ r: inout SplitMix64, _ w: inout JSONWriter, story: Bool) {
+        if story {
+            w.field("description", Placeholder.descriptionStory)
+        } else {
+            let d = r.unit()
+            if d < 0.02 {
+                w.field("description", Placeholder.description)
+            } else if d < 0.03 {
+                w.field("description", Placeholder.untitled)
+            } else if d < 0.035 {
+                w.field("description", "")
+            } else {
+                w.beginString("description")
+                writeDescription(&r, w)
+                w.endString()
+            }
+        }
+    }
+
+    /// poster_name and follower_count come from the poster (stable per poster).
+    func writePoster(_ r: inout SplitMix64, _ w: inout JSONWriter, story: Bool) {
+        let out = w.out
+        let posterId = r.below(posters)
+        if (story && r.chance(0.5)) || r.chance(0.02) {
+            w.field("poster_name", Placeholder.userInfoError)
+            w.field("follower_count", Placeholder.userInfoError)
+        } else {
+            var pr = rng(2, UInt64(posterId))
+            w.beginString("poster_name")
+            w.piece(posterNames.bytes(pr.below(posterNames.count)))
+            if pr.chance(0.3) {
+                w.safePiece(" ")
+                out.appendDecimal(posterId)
+            }
+            w.piece(posterSuffixes.bytes(pr.below(posterSuffixes.count)))
+            w.endString()
+            w.beginString("follower_count")
+            writeFollowers(&pr, out)
+            w.endString()
+        }
+    }
+
+    func writeTags(_ r: inout SplitMix64, _ w: inout JSONWriter, category cat: Int) {
+        if r.chance(0.04) {
+            w.field("tag_list", Placeholder.tagList)
+        } else {
+            w.beginString("tag_list")
+            let words = catWords[cat]
+            let n = 3 + r.below(7)
+            var start = r.below(words.count)
+            for t in 0..<n {
+                if t > 0 { w.safePiece(",") }
+                w.piece(words.bytes(start % words.count))
+                start += 1 + r.below(2)
+            }
+            w.endString()
+        }
     }
 
     func writeDescription(_ r: inout SplitMix64, _ w: JSONWriter) {
