@@ -4,7 +4,7 @@ APT_PACKAGES := libzstd-dev liblz4-dev libsnappy-dev libnuma-dev zlib1g-dev lz4 
 DURATION ?= 20s
 RUN_DIR ?= out/run
 
-.PHONY: run test deps apt pip build release bench perf clean
+.PHONY: run test deps apt pip build release bench bench-thresholds bench-check perf clean
 
 ## Builds in release mode and floods the embedded log for $(DURATION), then verifies it.
 run: apt release
@@ -40,6 +40,17 @@ release:
 ## ordo-one/package-benchmark suites (their own package under Benchmarks/).
 bench: apt
 	cd Benchmarks && swift package --allow-writing-to-package-directory benchmark
+
+## Records each benchmark's p90 as the thresholds a regression is measured against (Benchmarks/Thresholds).
+## (package-benchmark 1.38 writes the files with '_' for ' ' in names but reads them by the plain name: the
+## loop names them back; no benchmark name holds an '_'.)
+bench-thresholds: apt
+	cd Benchmarks && swift package --allow-writing-to-package-directory benchmark thresholds update
+	cd Benchmarks/Thresholds && for f in *_*.p90.json; do [ -e "$$f" ] && mv "$$f" "$$(echo "$$f" | tr '_' ' ')"; done; true
+
+## Runs the benchmarks and fails on a regression past the tolerances set in Benchmarks.swift.
+bench-check: apt
+	cd Benchmarks && swift package benchmark thresholds check
 
 ## Side-by-side runs against peers (see perf/README.md).
 perf: deps release
