@@ -1,6 +1,7 @@
 import Dispatch
 import NIOCore
 import NIOHTTP1
+import Platform
 import Synchronization
 
 /// One answer: status, content type, body and extra headers.
@@ -126,7 +127,7 @@ final class IngestHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         let loop = context.eventLoop
         let service = self.service
-        let t0 = DispatchTime.now().uptimeNanoseconds
+        let t0 = monotonicNanos()
         let respond = Responder { make in
             if loop.inEventLoop {
                 let (handler, ctx) = bound.value

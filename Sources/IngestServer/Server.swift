@@ -96,8 +96,8 @@ public final class IngestService: Sendable {
             return src
         }
         try await server.closeFuture.get()
-        let deadline = DispatchTime.now().uptimeNanoseconds + 30_000_000_000
-        while inFlight.load(ordering: .relaxed) > 0 && DispatchTime.now().uptimeNanoseconds < deadline {
+        let deadline = monotonicNanos() + 30_000_000_000
+        while inFlight.load(ordering: .relaxed) > 0 && monotonicNanos() < deadline {
             try await Task.sleep(nanoseconds: 10_000_000)
         }
         for s in sources { s.cancel() }
@@ -110,7 +110,7 @@ public final class IngestService: Sendable {
 
     /// A request was answered: its latency goes to the histogram, and it no longer counts as in flight.
     func finished(startedNs: UInt64) {
-        metrics.observe(Double(DispatchTime.now().uptimeNanoseconds - startedNs) / 1e9)
+        metrics.observe(Double(monotonicNanos() - startedNs) / 1e9)
         inFlight.subtract(1, ordering: .relaxed)
     }
 

@@ -1,6 +1,5 @@
 import Bytes
 import Codecs
-import Foundation
 import KafkaWire
 import RingBuffers
 import Synchronization
@@ -82,9 +81,9 @@ final class Sender: @unchecked Sendable {
     let config: ProducerConfiguration
     let stats: ProducerStats
     let stop = Atomic<Bool>(false)
-    /// Guarded by `controlLock` (a plain lock: the state holds a connection, which is not Sendable).
+    /// Guarded by `controlLock` (a plain lock, not a `Mutex`: the state holds a connection, which is not Sendable).
     var control: ControlState
-    let controlLock = NSLock()
+    let controlLock = ConditionLock()
 
     // Sender-thread state.
     var producerId: Int64 = -1

@@ -33,8 +33,8 @@ public final class StageThread: @unchecked Sendable {
     }
 }
 
-/// The one lock type for state shared between threads where `Mutex` does not fit (a condition to wait on):
-/// a pthread mutex with a condition variable.
+/// The one lock type for state shared between threads where the standard library's `Mutex` does not fit
+/// (a condition to wait on, or state that is not Sendable): a pthread mutex with a condition variable.
 public final class ConditionLock: @unchecked Sendable {
     private let m = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let c = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
@@ -50,6 +50,9 @@ public final class ConditionLock: @unchecked Sendable {
         c.deallocate()
         m.deallocate()
     }
+
+    public func lock() { pthread_mutex_lock(m) }
+    public func unlock() { pthread_mutex_unlock(m) }
 
     /// Runs `body` holding the lock.
     @inline(__always)

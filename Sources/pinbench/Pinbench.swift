@@ -38,7 +38,6 @@ struct Pinbench: AsyncParsableCommand {
 struct RunFailure: Error, CustomStringConvertible {
     var message: String
     init(_ message: String) { self.message = message }
-    init(_ error: any Error) { message = "\(error)" }
     var description: String { message }
 }
 

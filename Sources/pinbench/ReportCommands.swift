@@ -59,7 +59,8 @@ struct Bench: ParsableCommand {
         abstract: "Run named, repeatable scenarios and write a report folder (report.json, report.md, report.html with plots).",
         discussion: "serve and clean are measured by perf/serve_vs_nginx.sh and perf/clean_vs_duckdb_polars.sh, not here.")
 
-    @Option(help: "embedded, kafka (needs --kafka) or kinesis (needs --kinesis); all runs each that was given.") var scenario: String = "embedded"
+    @Option(help: "embedded (the default), kafka (needs --kafka) or kinesis (needs --kinesis); all runs each that was given.", transform: Bench.parseScenario)
+    var scenario: [Scenario] = [.embedded]
     @Option(help: "Report folder.") var out: String
     @Flag(help: "Keep the embedded scenario's log (in OUT/data) instead of deleting it.") var keepData = false
     @OptionGroup var options: ScenarioOptions
@@ -68,25 +69,30 @@ struct Bench: ParsableCommand {
     static let notScenarios = ["serve": "is not a bench scenario: run perf/serve_vs_nginx.sh (wrk against pinbench serve and nginx)",
                                "clean": "is not a bench scenario: time `pinbench clean` (its report has records/s) or run perf/clean_vs_duckdb_polars.sh"]
 
-    func validate() throws {
-        if let why = Self.notScenarios[scenario] { throw ValidationError("scenario \(scenario) \(why)") }
-        guard scenario == "all" || Scenario(rawValue: scenario) != nil else {
-            throw ValidationError("unknown scenario \"\(scenario)\": use one of \((Scenario.allCases.map(\.rawValue) + ["all"]).joined(separator: ", "))")
+    /// `--scenario`: one scenario, or `all` (every scenario, those without their settings skipped).
+    static func parseScenario(_ text: String) throws -> [Scenario] {
+        if text == "all" { return Scenario.allCases }
+        if let why = notScenarios[text] { throw ValidationError("scenario \(text) \(why)") }
+        guard let s = Scenario(rawValue: text) else {
+            throw ValidationError("unknown scenario \"\(text)\": use one of \((Scenario.allCases.map(\.rawValue) + ["all"]).joined(separator: ", "))")
         }
-        if let s = Scenario(rawValue: scenario), try options.backend(s, dataDir: "") == nil { throw ValidationError(s.needs) }
+        return [s]
+    }
+
+    func validate() throws {
+        if scenario.count == 1, try options.backend(scenario[0], dataDir: "") == nil { throw ValidationError(scenario[0].needs) }
     }
 
     func run() throws {
         var results: [ScenarioFigures] = []
-        var skipped: [(String, String)] = Self.notScenarios.sorted { $0.key < $1.key }.filter { _ in scenario == "all" }.map { ($0.key, $0.value) }
-        for s in Scenario(rawValue: scenario).map({ [$0] }) ?? Scenario.allCases {
+        var skipped: [(String, String)] = scenario.count > 1 ? Self.notScenarios.sorted { $0.key < $1.key }.map { ($0.key, $0.value) } : []
+        for s in scenario {
             guard let backend = try options.backend(s, dataDir: "\(out)/data") else {
                 skipped.append((s.rawValue, s.needs))
                 continue
             }
-            let line = ProgressLine(quiet: options.quiet)
             let r = try ScenarioRunner.run(options.config(sink.settings), backend: backend, keepData: keepData, onProgress: options.progress(s.rawValue))
-            line.end()
+            ProgressLine(quiet: options.quiet).end()
             results.append(ScenarioFigures(name: s.rawValue, result: r))
         }
         let folder = BenchReport.build(results, skipped: skipped, command: CommandLine.arguments.joined(separator: " "))
