@@ -146,16 +146,16 @@ public enum RunMode: String, Sendable, CaseIterable {
 /// Settings every backend reads: names, partitions and batching. One set of defaults for every command.
 public struct SinkSettings: Sendable {
     /// Topics `<prefix>.pin|geo|user` (Kafka, embedded log).
-    public var topicPrefix = "pinbench"
+    public var topicPrefix: String
     /// Partitions per topic (embedded log; Kafka with `createTopics`).
-    public var partitions = 3
-    public var compression: CompressionCodec = .lz4
+    public var partitions: Int
+    public var compression: CompressionCodec
     /// Codec level (nil: gzip 6, lz4 fast, zstd 3).
-    public var compressionLevel: Int32? = nil
+    public var compressionLevel: Int32?
     /// A partition's batch is sealed at this many bytes (librdkafka's `batch.size` default, 1,000,000).
-    public var batchBytes = 1_000_000
+    public var batchBytes: Int
     /// ... or when its first record has waited this long, ms (nil: 5 for the log and Kafka, 20 for Kinesis).
-    public var lingerMs: Double? = nil
+    public var lingerMs: Double?
 
     public init(topicPrefix: String = "pinbench", partitions: Int = 3, compression: CompressionCodec = .lz4,
                 compressionLevel: Int32? = nil, batchBytes: Int = 1_000_000, lingerMs: Double? = nil) {
@@ -183,10 +183,10 @@ public struct SinkSettings: Sendable {
 
 /// The embedded log's own settings.
 public struct LogOptions: Sendable {
-    public var dataDir = "data"
-    public var fsync: FsyncPolicy = .never
+    public var dataDir: String
+    public var fsync: FsyncPolicy
     /// Segments roll at this size (Kafka's default, 1 GiB).
-    public var segmentBytes = 1 << 30
+    public var segmentBytes: Int
     public init(dataDir: String = "data", fsync: FsyncPolicy = .never, segmentBytes: Int = 1 << 30) {
         self.dataDir = dataDir
         self.fsync = fsync
@@ -210,13 +210,16 @@ public enum Acks: String, Sendable, CaseIterable {
 /// A Kafka cluster's settings beyond the shared ones (defaults as the Java client and librdkafka).
 public struct KafkaOptions: Sendable {
     public var bootstrap: [BrokerAddress]
-    public var acks: Acks = .all
-    public var idempotence = true
+    public var acks: Acks
+    public var idempotence: Bool
     /// Create the three topics with `SinkSettings.partitions` first (existing topics are kept).
-    public var createTopics = false
-    public var requestTimeoutMs: Int32 = 30_000
+    public var createTopics: Bool
+    public var requestTimeoutMs: Int32
     /// A record not acknowledged by then is reported failed.
-    public var deliveryTimeoutMs = 120_000
+    public var deliveryTimeoutMs: Int
+
+    /// The defaults, for tools that show them before any broker is known.
+    public static let defaults = KafkaOptions(bootstrap: [])
 
     public init(bootstrap: [BrokerAddress], acks: Acks = .all, idempotence: Bool = true, createTopics: Bool = false,
                 requestTimeoutMs: Int32 = 30_000, deliveryTimeoutMs: Int = 120_000) {
@@ -257,22 +260,26 @@ public enum PartitionKeyMode: String, Sendable, CaseIterable {
 /// Kinesis streams `streaming-<prefix>-pin|geo|user`. Credentials live in `aws` and never in reports.
 public struct KinesisOptions: Sendable {
     public var aws: AWSConfig
-    public var streamPrefix = "pinbench"
-    public var createStreams = false
-    public var shards = 2
-    public var aggregate = false
-    public var partitionKey: PartitionKeyMode = .index
+    public var streamPrefix: String
+    public var createStreams: Bool
+    public var shards: Int
+    public var aggregate: Bool
+    public var partitionKey: PartitionKeyMode
     public var fixedKey = "pinbench"
     /// Hold each stream to 1,000 records/s and 1 MiB/s per shard.
-    public var shape = false
+    public var shape: Bool
     /// Keep per-key order: one PutRecords call per stream in flight, failed entries first.
-    public var ordered = false
-    public var inFlight = 16
-    public var requestTimeoutMs = 30_000
-    public var deliveryTimeoutMs = 120_000
+    public var ordered: Bool
+    public var inFlight: Int
+    public var requestTimeoutMs: Int
+    public var deliveryTimeoutMs: Int
 
-    public init(aws: AWSConfig, streamPrefix: String = "pinbench", createStreams: Bool = false, shards: Int = 2, aggregate: Bool = false,
-                partitionKey: PartitionKeyMode = .index, shape: Bool = false, ordered: Bool = false, inFlight: Int = 16,
+    public static let defaultStreamPrefix = "pinbench"
+    public static let defaultShards = 2
+    public static let defaultInFlight = 16
+
+    public init(aws: AWSConfig, streamPrefix: String = defaultStreamPrefix, createStreams: Bool = false, shards: Int = defaultShards, aggregate: Bool = false,
+                partitionKey: PartitionKeyMode = .index, shape: Bool = false, ordered: Bool = false, inFlight: Int = defaultInFlight,
                 requestTimeoutMs: Int = 30_000, deliveryTimeoutMs: Int = 120_000) {
         self.aws = aws
         self.streamPrefix = streamPrefix

@@ -77,11 +77,11 @@ struct FloodOptions: ParsableArguments {
 
 /// Names, partitions and batching: one set of defaults for run, bench, sweep, serve and produce.
 struct SinkOptions: ParsableArguments {
-    @Option(help: "Topics are <prefix>.pin|geo|user.") var topicPrefix: String = "pinbench"
-    @Option(help: "Partitions per topic.") var partitions: Int = 3
+    @Option(help: "Topics are <prefix>.pin|geo|user.") var topicPrefix: String = SinkSettings().topicPrefix
+    @Option(help: "Partitions per topic.") var partitions: Int = SinkSettings().partitions
     @Option(help: "none, gzip, snappy, lz4, zstd (default lz4; serve: none, the log keeps what clients sent).") var compression: CompressionCodec?
     @Option(help: "Codec level (default: gzip 6, lz4 fast, zstd 3).") var compressionLevel: Int32?
-    @Option(help: "Seal a partition's batch at this size, e.g. 16k, 1m.") var batchBytes: ByteSize = ByteSize(1_000_000)
+    @Option(help: "Seal a partition's batch at this size, e.g. 16k, 1m.") var batchBytes: ByteSize = ByteSize(SinkSettings().batchBytes)
     @Option(help: "... or when its first record is this old, ms (default 5; Kinesis 20; the log behind serve seals every round).") var lingerMs: Double?
 
     var settings: SinkSettings { settings(defaultCompression: SinkSettings().compression) }
@@ -98,9 +98,9 @@ struct SinkOptions: ParsableArguments {
 
 /// The embedded log.
 struct LogOptionGroup: ParsableArguments {
-    @Option(help: "Embedded log folder.") var dataDir: String = "data"
-    @Option(help: "never, segment or batch.") var fsync: FsyncPolicy = .never
-    @Option(help: "Roll segments at this size.") var segmentBytes: ByteSize = ByteSize(1 << 30)
+    @Option(help: "Embedded log folder.") var dataDir: String = LogOptions().dataDir
+    @Option(help: "never, segment or batch.") var fsync: FsyncPolicy = LogOptions().fsync
+    @Option(help: "Roll segments at this size.") var segmentBytes: ByteSize = ByteSize(LogOptions().segmentBytes)
 
     var options: LogOptions { LogOptions(dataDir: dataDir, fsync: fsync, segmentBytes: segmentBytes.bytes) }
 
@@ -112,11 +112,11 @@ struct LogOptionGroup: ParsableArguments {
 /// A Kafka cluster.
 struct KafkaOptionGroup: ParsableArguments {
     @Option(help: "Kafka bootstrap brokers host:port[,host:port...] (instead of the embedded log).") var kafka: String?
-    @Option(help: "Kafka acks: all, 1 or 0.") var acks: Acks = .all
-    @Option(help: "Idempotent producer (Kafka): true or false.") var idempotence: Bool = true
+    @Option(help: "Kafka acks: all, 1 or 0.") var acks: Acks = KafkaOptions.defaults.acks
+    @Option(help: "Idempotent producer (Kafka): true or false.") var idempotence: Bool = KafkaOptions.defaults.idempotence
     @Flag(help: "Create the three topics with --partitions first (Kafka).") var createTopics = false
-    @Option(help: "Kafka request.timeout.ms.") var requestTimeoutMs: Int32 = 30_000
-    @Option(help: "Kafka delivery.timeout.ms: a record not acknowledged by then is reported failed.") var deliveryTimeoutMs: Int = 120_000
+    @Option(help: "Kafka request.timeout.ms.") var requestTimeoutMs: Int32 = KafkaOptions.defaults.requestTimeoutMs
+    @Option(help: "Kafka delivery.timeout.ms: a record not acknowledged by then is reported failed.") var deliveryTimeoutMs: Int = KafkaOptions.defaults.deliveryTimeoutMs
 
     func options() throws -> KafkaOptions? {
         guard let kafka else { return nil }
@@ -131,14 +131,14 @@ struct KafkaOptionGroup: ParsableArguments {
 /// Kinesis streams.
 struct KinesisOptionGroup: ParsableArguments {
     @Flag(help: "Send to Kinesis streams streaming-<stream-prefix>-pin|geo|user (PutRecords) instead.") var kinesis = false
-    @Option(help: "Kinesis streams are streaming-<prefix>-pin|geo|user.") var streamPrefix: String = "pinbench"
+    @Option(help: "Kinesis streams are streaming-<prefix>-pin|geo|user.") var streamPrefix: String = KinesisOptions.defaultStreamPrefix
     @Flag(help: "Create the three streams with --shards when missing (Kinesis).") var createStreams = false
-    @Option(help: "Shards per stream for --create-streams.") var shards: Int = 2
+    @Option(help: "Shards per stream for --create-streams.") var shards: Int = KinesisOptions.defaultShards
     @Flag(help: "KPL-compatible aggregation: many posts per Kinesis record.") var aggregate = false
     @Option(help: "Kinesis partition keys: index (the post's), random, or fixed.") var partitionKey: PartitionKeyMode = .index
     @Flag(help: "Shape to the per-shard write limits (1,000 records/s, 1 MiB/s per shard).") var shape = false
     @Flag(help: "Keep per-key order (one PutRecords in flight per stream).") var ordered = false
-    @Option(help: "PutRecords calls in flight.") var inFlight: Int = 16
+    @Option(help: "PutRecords calls in flight.") var inFlight: Int = KinesisOptions.defaultInFlight
     @OptionGroup var aws: AWSOptions
 
     func options(requestTimeoutMs: Int32 = 30_000, deliveryTimeoutMs: Int = 120_000) throws -> KinesisOptions? {
