@@ -55,12 +55,6 @@ public func isRegularFile(_ path: String) -> Bool {
     return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG
 }
 
-/// Whether anything exists at `path`.
-public func fileExists(_ path: String) -> Bool {
-    var st = stat()
-    return stat(path, &st) == 0
-}
-
 /// Writes `bytes` to `path` (created or truncated; with `exclusive`, it must not exist), then fsyncs it. On failure the partial file
 /// is removed.
 public func writeFileDurably(_ path: String, _ bytes: UnsafeRawBufferPointer, exclusive: Bool = false) throws(FileError) {
