@@ -253,7 +253,9 @@ struct PendingJobs {
             writer.stored.add(o.count, ordering: .relaxed)  // before any answer: a client that saw its 200 sees it counted
             forEach(o.tokens) { n, slot in
                 slot.pointee.partition = p
-                slot.pointee.offset = base + Int64(n)
+                // A broker's base offset is input: one near Int64.max gives an unknown offset, not a trap.
+                let (o, overflow) = base.addingReportingOverflow(Int64(n))
+                slot.pointee.offset = overflow ? -1 : o
             }
         case .stored(.shard(let id, let seq)):
             writer.stored.add(o.count, ordering: .relaxed)
