@@ -1,0 +1,100 @@
+import Codecs
+import Foundation
+import KafkaLog
+import KafkaWire
+import PinModel
+import Sinks
+import Testing
+import TestSupport
+
+/// The `RecordSink` contract on the embedded log, as the ingest writer uses it: every record sent ends in
+/// exactly one outcome, partitioning happens in the sink, offsets and timestamps are what the log holds.
+@Suite struct SinkTests {
+    final class Outcomes {
+        var stored: [(kind: RecordKind, token: UInt64, partition: Int32, offset: Int64)] = []
+        var failed: [(token: UInt64, code: String, fatal: Bool)] = []
+    }
+
+    func open(_ dir: String, partitions: Int = 3) throws -> (any RecordSink, Outcomes) {
+        var s = SinkSettings(partitions: partitions, compression: .none)
+        s.topicPrefix = "t"
+        let sink = try Backend.embedded(LogOptions(dataDir: dir)).makeSink(s, role: .ingest)
+        let o = Outcomes()
+        sink.onOutcome = { out in
+            switch out.status {
+            case .stored(.offsets(let p, let base)):
+                for (i, t) in out.tokens.enumerated() { o.stored.append((out.kind, t, p, base + Int64(i))) }
+            case .stored(.shard): Issue.record("an embedded log reports offsets")
+            case .failed(let f):
+                for t in out.tokens { o.failed.append((t, f.code, f.isFatal)) }
+            }
+        }
+        return (sink, o)
+    }
+
+    func send(_ sink: any RecordSink, _ kind: RecordKind, key: String?, partition: Int32?, token: UInt64, timestamp: Int64) {
+        let value = Array("{\"token\":\(token)}".utf8)
+        value.withUnsafeBytes { v in
+            if let key {
+                Array(key.utf8).withUnsafeBytes { k in sink.send(kind, key: k, value: v, partition: partition, timestamp: timestamp, token: token) }
+            } else {
+                sink.send(kind, key: nil, value: v, partition: partition, timestamp: timestamp, token: token)
+            }
+        }
+    }
+
+    @Test func everyRecordEndsOnceWherePartitioningPutsIt() throws {
+        let dir = tempDir("sink")
+        let (sink, o) = try open(dir)
+        let ts: Int64 = 1_767_225_600_000  // 2026-01-01T00:00:00Z
+        for t in 0..<10 { send(sink, .pin, key: nil, partition: 1, token: UInt64(t), timestamp: ts) }
+        for t in 10..<20 { send(sink, .geo, key: "k7", partition: nil, token: UInt64(t), timestamp: ts + 1) }
+        for t in 20..<25 { send(sink, .user, key: nil, partition: nil, token: UInt64(t), timestamp: ts + 2) }
+        #expect(sink.pending == 25)
+        sink.poll(timeoutMs: 0)  // behind the ingest API every round is sealed at once
+        #expect(sink.pending == 0)
+        for t in 25..<30 { send(sink, .user, key: nil, partition: nil, token: UInt64(t), timestamp: ts + 2) }
+        #expect(sink.close() == nil)
+
+        #expect(o.failed.isEmpty)
+        #expect(o.stored.map(\.token).sorted() == Array(0..<30))
+        // Explicit partitions are kept, offsets count from 0 in send order.
+        let pins = o.stored.filter { $0.kind == .pin }
+        #expect(pins.allSatisfy { $0.partition == 1 } && pins.map(\.offset) == Array(0..<10))
+        // Keyed records go where Kafka's partitioner puts the key.
+        let keyed = o.stored.filter { $0.kind == .geo }
+        #expect(keyed.allSatisfy { Int($0.partition) == Murmur2.partition("k7", partitions: 3) })
+        // Keyless records stick to one partition per round and move on with the next.
+        let first = Set(o.stored.filter { $0.kind == .user && $0.token < 25 }.map(\.partition))
+        let second = Set(o.stored.filter { $0.kind == .user && $0.token >= 25 }.map(\.partition))
+        #expect(first.count == 1 && second.count == 1 && first != second)
+        // The log holds each record at the reported offset with the timestamp it was sent with.
+        var seen = 0
+        for kind in RecordKind.allCases {
+            try LogInspector.forEachRecord(dataDir: dir, topic: kind.topic(prefix: "t")) { p, r in
+                let text = String(decoding: r.value ?? UnsafeRawBufferPointer(start: nil, count: 0), as: UTF8.self)
+                let token = UInt64(text.dropFirst(9).dropLast()) ?? .max
+                let reported = o.stored.first { $0.token == token }
+                #expect(reported?.partition == Int32(p) && reported?.offset == r.offset, "\(text)")
+                #expect(r.timestamp == ts + Int64(kind.rawValue))
+                seen += 1
+            }
+        }
+        #expect(seen == 30)
+    }
+
+    @Test func aFullDiskFailsWhatItHoldsAndEverythingAfter() throws {
+        let dir = tempDir("sink-full")
+        let pdir = "\(dir)/log/t.pin-0"
+        try FileManager.default.createDirectory(atPath: pdir, withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: "\(pdir)/\(segmentFileName(0))", withDestinationPath: "/dev/full")
+        let (sink, o) = try open(dir, partitions: 1)
+        for t in 0..<5 { send(sink, .pin, key: nil, partition: 0, token: UInt64(t), timestamp: 0) }
+        sink.poll(timeoutMs: 0)
+        for t in 5..<8 { send(sink, .geo, key: nil, partition: 0, token: UInt64(t), timestamp: 0) }
+        _ = sink.close()
+        #expect(o.stored.isEmpty)
+        #expect(o.failed.map(\.token).sorted() == Array(0..<8))
+        #expect(o.failed.allSatisfy { $0.code == "DiskFull" && $0.fatal })
+    }
+}
