@@ -145,7 +145,11 @@ final class IngestWriter: @unchecked Sendable {
         let sink = try backend.makeSink(settings, role: .ingest)
         partitionCounts = RecordKind.allCases.map { sink.partitionCount($0) }
         nonisolated(unsafe) let owned = sink
-        DispatchQueue(label: "pinbench.ingest.writer").async(group: done) { self.drive(owned) }
+        done.enter()
+        _ = StageThread(name: "ingest-writer") {
+            self.drive(owned)
+            self.done.leave()
+        }
     }
 
     func submit(_ job: IngestJob) -> Bool {

@@ -36,9 +36,14 @@ final class Flood: @unchecked Sendable {
 
     /// Starts one generator per `cfg.threads` on its own thread. Generator g fills chunks g, g+T, g+2T, …
     func startGenerators(group: DispatchGroup) {
+        // Real threads (StageThread), not Dispatch's pool: a generator blocks on its ring and must not starve others.
         let T = cfg.threads
         for g in 0..<T {
-            DispatchQueue(label: "pinbench.generator.\(g)").async(group: group) { self.generate(g) }
+            group.enter()
+            _ = StageThread(name: "generator-\(g)") {
+                self.generate(g)
+                group.leave()
+            }
         }
     }
 

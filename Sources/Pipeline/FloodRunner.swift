@@ -111,9 +111,11 @@ public final class FloodRunner: Sendable {
         tally.endpoint = sink.latencyEndpoint
         flood.startGenerators(group: group)
         nonisolated(unsafe) let owned = sink
-        DispatchQueue(label: "pinbench.sink").async(group: group) {
+        group.enter()
+        _ = StageThread(name: "sink") {
             if cfg.pinCPUs { Affinity.pinCurrentThread(to: 0) }
             self.drive(owned, flood: flood, tally: tally)
+            group.leave()
         }
         let timeline = flood.monitor(group: group, onProgress: onProgress)
         let seconds = Double(monotonicNanos() - flood.t0) / 1e9

@@ -6,7 +6,8 @@ import Darwin
 import Synchronization
 
 /// A real OS thread for a pipeline stage (Dispatch's pool is only as wide as the core count, and a stage
-/// blocked on its queue would starve the others). `join` waits for it.
+/// blocked on its queue would starve the others): the one way pinbench starts its threads. `join` waits for
+/// it; dropping the handle without joining detaches it.
 public final class StageThread: @unchecked Sendable {
     private var thread: pthread_t
     private var joined = false
@@ -31,6 +32,9 @@ public final class StageThread: @unchecked Sendable {
         joined = true
         pthread_join(thread, nil)
     }
+
+    /// A thread nobody joins (its end is signalled some other way) is detached: its resources go when it ends.
+    deinit { if !joined { pthread_detach(thread) } }
 }
 
 /// The one lock type for state shared between threads where the standard library's `Mutex` does not fit

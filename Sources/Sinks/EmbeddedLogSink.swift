@@ -67,7 +67,7 @@ public final class EmbeddedLogSink: RecordSink {
                 }
             }
         } catch {
-            throw SinkFailure(code: "LogOpenFailed", message: "cannot open the embedded log: \(error)", isFatal: true)
+            throw SinkFailure(error.isDiskFull ? .diskFull : .logWrite, "cannot open the embedded log: \(error)", isFatal: true)
         }
         self.slots = .allocate(capacity: slots.count)
         _ = self.slots.initialize(from: slots)
@@ -167,12 +167,12 @@ public final class EmbeddedLogSink: RecordSink {
                 base = try s.pointee.log.append(batch: UnsafeMutableRawBufferPointer(start: out.base, count: out.count))
             }
         } catch let e as LogError {
-            let f = SinkFailure(code: e.isDiskFull ? "DiskFull" : "LogWriteFailed", message: e.isDiskFull ? "disk full: \(e)" : "log write failed: \(e)", isFatal: true)
+            let f = SinkFailure(e.isDiskFull ? .diskFull : .logWrite, e.isDiskFull ? "disk full: \(e)" : "log write failed: \(e)", isFatal: true)
             failure = f
             deliver(s, .failed(f))
             return
         } catch {
-            let f = SinkFailure(code: "EncodeFailed", message: "batch encode failed: \(error)", isFatal: true)
+            let f = SinkFailure(.encode, "batch encode failed: \(error)", isFatal: true)
             failure = f
             deliver(s, .failed(f))
             return

@@ -34,7 +34,7 @@ public final class KafkaSink: RecordSink {
         do {
             producer = try KafkaProducer(config: pc)
         } catch {
-            throw SinkFailure(code: "\(error.kind)", message: "cannot start the Kafka producer: \(error)", isFatal: true)
+            throw SinkFailure(.kafka(error.kind), "cannot start the Kafka producer: \(error)", isFatal: true)
         }
         var handles: [TopicHandle] = [], counts: [Int] = []
         do throws(KafkaClientError) {
@@ -45,7 +45,7 @@ public final class KafkaSink: RecordSink {
             }
         } catch {
             try? producer.close { _ in }
-            throw SinkFailure(code: "\(error.kind)", message: "\(error)", isFatal: true)
+            throw SinkFailure(.kafka(error.kind), "\(error)", isFatal: true)
         }
         self.handles = handles
         self.counts = counts
@@ -63,7 +63,7 @@ public final class KafkaSink: RecordSink {
                               timestamp: timestamp, token: token, onDelivery: delivered)
         } catch {
             pending -= 1
-            let f = SinkFailure(code: Self.code(error), message: error.message, isFatal: !error.isRetriable)
+            let f = SinkFailure(.kafka(error.kind), error.message, isFatal: !error.isRetriable)
             withUnsafePointer(to: token) { t in
                 onOutcome?(SinkOutcome(kind: kind, tokens: UnsafeBufferPointer(start: t, count: 1), payloadBytes: value.count, status: .failed(f)))
             }
@@ -100,18 +100,13 @@ public final class KafkaSink: RecordSink {
         return r
     }
 
-    static func code(_ e: KafkaClientError) -> String {
-        if case .broker(let code) = e.kind { return code.name }
-        return "\(e.kind)"
-    }
-
     func delivered(_ r: DeliveryReport) {
         let b = r.batch
         guard let kind = kindOfTopic[b.topic] else { return }
         pending -= b.records
         let status: SinkOutcome.Status
         if let e = r.error {
-            status = .failed(SinkFailure(code: Self.code(e), message: e.message, isFatal: false))
+            status = .failed(SinkFailure(.kafka(e.kind), e.message, isFatal: false))
         } else {
             stored += b.bytes.count
             batches += 1

@@ -19,7 +19,7 @@ public final class KinesisSink: RecordSink {
     public init(settings: SinkSettings, options: KinesisOptions, role: SinkRole) throws(SinkFailure) {
         try options.validate()
         self.options = options
-        do { client = try KinesisClient(config: options.aws) } catch { throw SinkFailure(code: error.code, message: error.message, isFatal: true) }
+        do { client = try KinesisClient(config: options.aws) } catch { throw SinkFailure(.kinesis(KinesisErrorCode(error.code)), error.message, isFatal: true) }
         let streams = RecordKind.allCases.map { options.stream($0) }
         var pc = KinesisProducerConfig(streams: streams)
         var shards: [Int] = []
@@ -30,9 +30,9 @@ public final class KinesisSink: RecordSink {
                 if let kib = summary.maxRecordSizeKiB { pc.maxRecordBytes = max(pc.maxRecordBytes, kib * 1024) }
             } catch {
                 if case .service(_, "ResourceNotFoundException") = error.kind {
-                    throw SinkFailure(code: error.code, message: "Kinesis stream \(s) does not exist (add --create-streams): \(error.message)", isFatal: true)
+                    throw SinkFailure(.kinesis(.resourceNotFound), "Kinesis stream \(s) does not exist (add --create-streams): \(error.message)", isFatal: true)
                 }
-                throw SinkFailure(code: error.code, message: error.message, isFatal: true)
+                throw SinkFailure(.kinesis(KinesisErrorCode(error.code)), error.message, isFatal: true)
             }
         }
         pc.maxInFlight = options.inFlight
@@ -55,7 +55,7 @@ public final class KinesisSink: RecordSink {
                 perStream[stream] += tokens.count
                 status = .stored(.shard(id: shard, sequence: sequence))
             case .failed(let code, let message):
-                status = .failed(SinkFailure(code: code.name, message: message, isFatal: code.isFatal))
+                status = .failed(SinkFailure(.kinesis(code), message, isFatal: code.isFatal))
             }
             onOutcome?(SinkOutcome(kind: kind, tokens: tokens, payloadBytes: bytes, status: status))
         }

@@ -13,19 +13,45 @@ public enum SinkLocation {
     case shard(id: UnsafeRawBufferPointer, sequence: UnsafeRawBufferPointer)
 }
 
-/// Why records were not stored. `code` is the key reports count them under.
+/// Why records were not stored: a typed reason (what callers branch on), a message for people, and whether
+/// it is fatal (no later record will fare better: disk full, a wrong stream, credentials; a flood stops).
 public struct SinkFailure: Error, Sendable, CustomStringConvertible {
-    /// Kafka's error name (`NOT_LEADER_OR_FOLLOWER`), Kinesis's code (`ResourceNotFoundException`), or the
-    /// embedded log's (`DiskFull`, `LogWriteFailed`).
-    public var code: String
+    public enum Reason: Sendable, Equatable {
+        /// The embedded log's disk (or quota) is full.
+        case diskFull
+        /// Another write error of the embedded log, or it could not be opened.
+        case logWrite
+        /// A batch could not be encoded (a codec failed).
+        case encode
+        /// The Kafka client's error: the broker's code, or connect, timeout, protocol…
+        case kafka(KafkaClientError.Kind)
+        /// Kinesis's error code (or the one pinbench gave a record it never sent).
+        case kinesis(KinesisErrorCode)
+        /// The settings cannot work.
+        case config
+    }
+
+    public var reason: Reason
     public var message: String
-    /// No later record will fare better (disk full, a wrong stream, credentials): a flood stops.
     public var isFatal: Bool
 
-    public init(code: String, message: String, isFatal: Bool) {
-        self.code = code
+    public init(_ reason: Reason, _ message: String, isFatal: Bool) {
+        self.reason = reason
         self.message = message
         self.isFatal = isFatal
+    }
+
+    /// The key reports count failed records under: Kafka's error name (`NOT_LEADER_OR_FOLLOWER`), Kinesis's
+    /// code (`ResourceNotFoundException`), or the embedded log's (`DiskFull`, `LogWriteFailed`, `EncodeFailed`).
+    public var code: String {
+        switch reason {
+        case .diskFull: "DiskFull"
+        case .logWrite: "LogWriteFailed"
+        case .encode: "EncodeFailed"
+        case .kafka(let k): KafkaClientError(k, "").reason
+        case .kinesis(let c): c.name
+        case .config: "Config"
+        }
     }
 
     public var description: String { message }
@@ -171,7 +197,7 @@ public struct SinkSettings: Sendable {
     public static let defaultKinesisLingerMs = 20.0
 
     public func validate() throws(SinkFailure) {
-        func bad(_ m: String) -> SinkFailure { SinkFailure(code: "Config", message: m, isFatal: true) }
+        func bad(_ m: String) -> SinkFailure { SinkFailure(.config, m, isFatal: true) }
         if partitions < 1 || partitions > 10_000 { throw bad("--partitions must be in 1...10000") }
         if batchBytes < 1024 || batchBytes > 256 << 20 { throw bad("--batch-bytes must be in 1 KiB ... 256 MiB") }
         if let l = lingerMs, !(l >= 0) { throw bad("--linger-ms must be ≥ 0") }
@@ -242,7 +268,7 @@ public struct KafkaOptions: Sendable {
         pc.lingerMs = s.lingerMs ?? SinkSettings.defaultLingerMs
         pc.requestTimeoutMs = requestTimeoutMs
         pc.deliveryTimeoutMs = deliveryTimeoutMs
-        do { try pc.validate() } catch { throw SinkFailure(code: "Config", message: error.message, isFatal: true) }
+        do { try pc.validate() } catch { throw SinkFailure(.config, error.message, isFatal: true) }
         return pc
     }
 }
@@ -297,7 +323,7 @@ public struct KinesisOptions: Sendable {
     public func stream(_ kind: RecordKind) -> String { kind.stream(prefix: streamPrefix) }
 
     public func validate() throws(SinkFailure) {
-        func bad(_ m: String) -> SinkFailure { SinkFailure(code: "Config", message: m, isFatal: true) }
+        func bad(_ m: String) -> SinkFailure { SinkFailure(.config, m, isFatal: true) }
         if shards < 1 || shards > 10_000 { throw bad("--shards must be in 1...10000") }
         if inFlight < 1 || inFlight > 256 { throw bad("--in-flight must be in 1...256") }
         if streamPrefix.isEmpty || streamPrefix.contains("/") { throw bad("--stream-prefix must be non-empty without '/'") }
