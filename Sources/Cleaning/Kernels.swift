@@ -121,7 +121,8 @@ public enum Kernels {
         // The fraction must give a whole number of followers (1.2k = 1200; 1.2 alone is not a count).
         let scaled = frac * mult
         guard scaled % fracScale == 0 else { return nil }
-        let v = w + scaled / fracScale
+        let (v, o2) = w.addingReportingOverflow(scaled / fracScale)
+        if o2 { return nil }
         return neg ? -v : v
     }
 

@@ -129,7 +129,7 @@ public struct ProtocolReader {
     }
 
     mutating func need(_ n: Int) throws(ProtocolError) {
-        if n < 0 || pos + n > end { throw ProtocolError("response truncated at byte \(pos) (needed \(n) more)") }
+        if n < 0 || n > end - pos { throw ProtocolError("response truncated at byte \(pos) (needed \(n) more)") }
     }
 
     public mutating func int8() throws(ProtocolError) -> Int8 {
@@ -159,9 +159,17 @@ public struct ProtocolReader {
         return v
     }
 
+    /// A varint that must fit in Kafka's Int32 lengths and sizes (a broker's answer is input: never trap on it).
+    mutating func size() throws(ProtocolError) -> Int {
+        let at = pos
+        let v = try uvarint()
+        guard v <= UInt64(Int32.max) + 1 else { throw ProtocolError("length \(v) at byte \(at) is past Kafka's limits") }
+        return Int(v)
+    }
+
     /// Length of a string/bytes/array: -1 for null.
     mutating func length(wide: Bool) throws(ProtocolError) -> Int {
-        if flexible { return Int(try uvarint()) - 1 }
+        if flexible { return try size() - 1 }
         return wide ? Int(try int32()) : Int(try int16())
     }
 
@@ -195,10 +203,10 @@ public struct ProtocolReader {
     /// Skips a tagged-field section (flexible versions only).
     public mutating func tags() throws(ProtocolError) {
         guard flexible else { return }
-        let n = try uvarint()
+        let n = try size()
         for _ in 0..<n {
             _ = try uvarint()
-            let size = Int(try uvarint())
+            let size = try size()
             try need(size)
             pos += size
         }

@@ -180,6 +180,8 @@ public enum BatchError: Error, Equatable, Sendable, CustomStringConvertible {
     case badCodec(Int16)
     case codec(CodecError)
     case corruptRecord(index: Int)
+    /// A base offset and last offset delta whose last offset is negative or past Int64.max.
+    case offsetsOutOfRange(base: Int64, lastDelta: Int32)
 
     public var description: String {
         switch self {
@@ -190,6 +192,7 @@ public enum BatchError: Error, Equatable, Sendable, CustomStringConvertible {
         case .badCodec(let c): "unknown compression codec \(c)"
         case .codec(let e): "decompression failed: \(e)"
         case .corruptRecord(let i): "record \(i) is malformed"
+        case .offsetsOutOfRange(let b, let d): "impossible offsets: base \(b), last offset delta \(d)"
         }
     }
 }
@@ -249,6 +252,10 @@ public enum RecordBatchReader {
             throw .badLength(h.batchLength)
         }
         guard h.totalSize <= buf.count else { throw .truncated(have: buf.count, need: h.totalSize) }
+        // Offsets are input (a segment file, a broker): the next offset must be representable.
+        guard h.baseOffset >= 0, h.lastOffsetDelta >= 0, h.baseOffset < Int64.max - Int64(h.lastOffsetDelta) else {
+            throw .offsetsOutOfRange(base: h.baseOffset, lastDelta: h.lastOffsetDelta)
+        }
         return h
     }
 
@@ -279,30 +286,34 @@ public enum RecordBatchReader {
         let end = region.count
         var pos = 0
         for i in 0..<Int(h.recordsCount) {
-            guard let len = Varint.read(p, &pos, end), len >= 0, pos + Int(len) <= end else { throw BatchError.corruptRecord(index: i) }
+            // Lengths are compared with what is left (never added to a position first: they are input).
+            guard let len = Varint.read(p, &pos, end), len >= 0, len <= Int64(end - pos) else { throw BatchError.corruptRecord(index: i) }
             let recEnd = pos + Int(len)
             pos += 1  // attributes
             guard let tsDelta = Varint.read(p, &pos, recEnd), let offDelta = Varint.read(p, &pos, recEnd),
-                let keyLen = Varint.read(p, &pos, recEnd), keyLen >= -1, pos + Int(max(keyLen, 0)) <= recEnd
+                let keyLen = Varint.read(p, &pos, recEnd), keyLen >= -1, max(keyLen, 0) <= Int64(recEnd - pos)
             else { throw BatchError.corruptRecord(index: i) }
             let key = keyLen < 0 ? nil : UnsafeRawBufferPointer(start: p + pos, count: Int(keyLen))
             pos += Int(max(keyLen, 0))
-            guard let valLen = Varint.read(p, &pos, recEnd), valLen >= -1, pos + Int(max(valLen, 0)) <= recEnd else {
+            guard let valLen = Varint.read(p, &pos, recEnd), valLen >= -1, max(valLen, 0) <= Int64(recEnd - pos) else {
                 throw BatchError.corruptRecord(index: i)
             }
             let value = valLen < 0 ? nil : UnsafeRawBufferPointer(start: p + pos, count: Int(valLen))
             pos += Int(max(valLen, 0))
             guard let headers = Varint.read(p, &pos, recEnd), headers >= 0 else { throw BatchError.corruptRecord(index: i) }
             for _ in 0..<headers {
-                guard let hk = Varint.read(p, &pos, recEnd), hk >= 0, pos + Int(hk) <= recEnd else { throw BatchError.corruptRecord(index: i) }
+                guard let hk = Varint.read(p, &pos, recEnd), hk >= 0, hk <= Int64(recEnd - pos) else { throw BatchError.corruptRecord(index: i) }
                 pos += Int(hk)
-                guard let hv = Varint.read(p, &pos, recEnd), hv >= -1, pos + Int(max(hv, 0)) <= recEnd else {
+                guard let hv = Varint.read(p, &pos, recEnd), hv >= -1, max(hv, 0) <= Int64(recEnd - pos) else {
                     throw BatchError.corruptRecord(index: i)
                 }
                 pos += Int(max(hv, 0))
             }
             guard pos == recEnd else { throw BatchError.corruptRecord(index: i) }
-            try body(RecordView(offset: h.baseOffset + offDelta, timestamp: h.baseTimestamp + tsDelta, key: key, value: value))
+            let (offset, o1) = h.baseOffset.addingReportingOverflow(offDelta)
+            let (timestamp, o2) = h.baseTimestamp.addingReportingOverflow(tsDelta)
+            guard !o1, !o2 else { throw BatchError.corruptRecord(index: i) }
+            try body(RecordView(offset: offset, timestamp: timestamp, key: key, value: value))
         }
         return h
     }

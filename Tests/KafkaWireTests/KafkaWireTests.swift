@@ -178,3 +178,54 @@ let goldenBatch = hex(
         #expect(String(decoding: out.bytes, as: UTF8.self) == "hello")
     }
 }
+
+/// Batches from a segment file or a broker are input: impossible offsets and timestamps are refused with a
+/// BatchError (CRC-valid crafted batches included), never a trap.
+@Suite struct HostileBatchTests {
+    /// Two records (timestamps 0 and 1000, offset deltas 0 and 1), sealed uncompressed.
+    func batch() throws -> [UInt8] {
+        var b = RecordBatchBuilder()
+        for (i, ts) in [Int64(0), 1000].enumerated() {
+            let v = Array("v\(i)".utf8)
+            v.withUnsafeBytes { b.append(key: nil, value: $0, timestamp: ts) }
+        }
+        let out = ByteBuffer()
+        try b.seal(into: out, codec: .none, compressor: Codec(), baseOffset: 0, partitionLeaderEpoch: 0)
+        return out.toArray()
+    }
+
+    func put<T: FixedWidthInteger>(_ v: T, at offset: Int, in bytes: inout [UInt8]) {
+        withUnsafeBytes(of: v.bigEndian) { for (i, x) in $0.enumerated() { bytes[offset + i] = x } }
+    }
+
+    /// Recomputes the CRC-32C (attributes to the end), as a crafted batch would carry it.
+    func reseal(_ bytes: inout [UInt8]) {
+        let crc = bytes.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[BatchLayout.attributes...])) }
+        put(crc, at: BatchLayout.crc, in: &bytes)
+    }
+
+    func decode(_ bytes: [UInt8]) -> (any Error)? {
+        bytes.withUnsafeBytes { b in
+            do {
+                _ = try RecordBatchReader.forEachRecord(b, codec: Codec(), scratch: ByteBuffer()) { _ in }
+                return nil
+            } catch { return error }
+        }
+    }
+
+    @Test func aBaseOffsetNearTheEndIsRefused() throws {
+        var bytes = try batch()
+        #expect(decode(bytes) == nil)
+        put(Int64.max, at: BatchLayout.baseOffset, in: &bytes)  // outside the CRC: still CRC-valid
+        #expect(decode(bytes) as? BatchError == .offsetsOutOfRange(base: .max, lastDelta: 1))
+        put(Int64(-5), at: BatchLayout.baseOffset, in: &bytes)
+        #expect(decode(bytes) as? BatchError == .offsetsOutOfRange(base: -5, lastDelta: 1))
+    }
+
+    @Test func aTimestampDeltaThatOverflowsIsRefused() throws {
+        var bytes = try batch()
+        put(Int64.max - 10, at: BatchLayout.baseTimestamp, in: &bytes)
+        reseal(&bytes)
+        #expect(decode(bytes) as? BatchError == .corruptRecord(index: 1))
+    }
+}

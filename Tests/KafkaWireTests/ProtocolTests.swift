@@ -83,3 +83,35 @@ import Testing
         #expect(ApiKey.produce.supported.lowerBound == 7)
     }
 }
+
+/// A broker's answer is input: lengths and tagged-field sizes past what the answer holds (or past Int) are
+/// refused with a ProtocolError, never a trap.
+@Suite struct HostileResponseTests {
+    func read(_ bytes: [UInt8], _ body: (inout ProtocolReader) throws(ProtocolError) -> Void) -> Bool {
+        bytes.withUnsafeBytes { b in
+            var r = ProtocolReader(b, flexible: true)
+            do { try body(&r); return false } catch { return true }
+        }
+    }
+
+    @Test func tenByteVarintLengthIsRefused() {
+        // A compact string length of 2^63 + 1 (a 10-byte varint), then nothing.
+        let huge: [UInt8] = [0x81, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01]
+        #expect(read(huge) { r throws(ProtocolError) in _ = try r.nullableString() })
+        #expect(read(huge) { r throws(ProtocolError) in _ = try r.nullableBytes() })
+        #expect(read(huge) { r throws(ProtocolError) in _ = try r.arrayCount() })
+    }
+
+    @Test func hugeTaggedFieldSizeIsRefused() {
+        // One tagged field, tag 0, with a size of 2^62 (a varint), then a few bytes.
+        let tags: [UInt8] = [1, 0, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x40, 1, 2, 3]
+        #expect(read(tags) { r throws(ProtocolError) in try r.tags() })
+        // A size that fits in Int but points past the end.
+        let past: [UInt8] = [1, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0x07, 1]
+        #expect(read(past) { r throws(ProtocolError) in try r.tags() })
+    }
+
+    @Test func skipPastTheEndIsRefused() {
+        #expect(read([1, 2, 3]) { r throws(ProtocolError) in try r.skip(Int.max) })
+    }
+}

@@ -28,6 +28,10 @@ typealias CompressionCodecValue = CompressionCodec
         #expect(fc("k") == nil)
         #expect(fc("") == nil)
         #expect(fc("99999999999999999999") == nil)
+        // Whole part fits once multiplied, the fraction pushes it past Int64: null, not a trap.
+        #expect(fc("9223372036854775.9k") == nil)
+        #expect(fc("9223372036854.9M") == nil)
+        #expect(fc("-9223372036854775.9k") == nil)
     }
 
     @Test func timestamps() {
