@@ -27,37 +27,21 @@ final class PartitionState {
     let key: PartitionKey
     var leader: Int32 = -1
     /// Batches waiting to be sent, in order (retries go back in by sequence).
-    var queue: [ProducerBatch] = []
-    var queueHead = 0
+    var queue = FIFO<ProducerBatch>()
     var inFlight = 0
     var nextSequence: Int32 = 0
 
     init(_ key: PartitionKey) { self.key = key }
 
-    var waiting: Int { queue.count - queueHead }
-    var head: ProducerBatch? { queueHead < queue.count ? queue[queueHead] : nil }
+    var waiting: Int { queue.count }
+    var head: ProducerBatch? { queue.first }
 
-    func popHead() -> ProducerBatch {
-        let b = queue[queueHead]
-        queueHead += 1
-        if queueHead > 1024 && queueHead * 2 > queue.count {
-            queue.removeFirst(queueHead)
-            queueHead = 0
-        }
-        return b
-    }
+    func popHead() -> ProducerBatch? { queue.popFirst() }
 
-    /// Puts a batch back for another attempt, before every batch that came after it.
+    /// Puts a batch back for another attempt, before every batch that came after it (by sequence; a batch
+    /// without one goes first).
     func requeue(_ b: ProducerBatch) {
-        if queueHead > 0 {
-            queue.removeFirst(queueHead)
-            queueHead = 0
-        }
-        var i = 0
-        if b.baseSequence >= 0 {
-            while i < queue.count, queue[i].baseSequence >= 0, queue[i].baseSequence < b.baseSequence { i += 1 }
-        }
-        queue.insert(b, at: i)
+        queue.insert(b) { b.baseSequence >= 0 && $0.baseSequence >= 0 && $0.baseSequence < b.baseSequence }
     }
 }
 
@@ -307,7 +291,7 @@ final class Sender: @unchecked Sendable {
             if !error.isRetriable {
                 // A broker we cannot speak to: fail its partitions' batches with the reason.
                 for st in parts.values where st.leader == node {
-                    while st.waiting > 0 { report(st.popHead(), offset: -1, error: error) }
+                    while let b = st.popHead() { report(b, offset: -1, error: error) }
                 }
             }
             return nil
@@ -333,7 +317,7 @@ final class Sender: @unchecked Sendable {
                 var rest: [PartitionState] = []
                 for st in candidates {
                     guard let h = st.head, h.notBeforeNs <= now, st.inFlight < perPartition, bytes < 8 << 20 else { continue }
-                    let b = st.popHead()
+                    guard let b = st.popHead() else { continue }
                     if let e = stamp(b, st) {
                         report(b, offset: -1, error: e)
                         continue
@@ -485,7 +469,7 @@ final class Sender: @unchecked Sendable {
             if config.idempotence && (code == .outOfOrderSequence || code == .unknownProducerId || code == .invalidProducerEpoch) {
                 // A retry of an earlier batch is ahead of this one: wait for it. Otherwise the broker lost our
                 // sequence: bump the epoch and resend everything unacknowledged from sequence 0.
-                let earlierPending = st.queue[st.queueHead...].contains { $0.baseSequence >= 0 && $0.baseSequence < b.baseSequence }
+                let earlierPending = st.queue.elements.contains { $0.baseSequence >= 0 && $0.baseSequence < b.baseSequence }
                 if !earlierPending { bumpPending = true }
                 retry(b, err, now: now, countAgainstLimit: false)
                 continue
@@ -558,13 +542,13 @@ final class Sender: @unchecked Sendable {
         stats.epochBumps.add(1, ordering: .relaxed)
         for st in parts.values {
             st.nextSequence = 0
-            for i in st.queueHead..<st.queue.count { st.queue[i].baseSequence = -1 }
+            for q in st.queue.elements { q.baseSequence = -1 }
         }
     }
 
     func failEverything(_ why: String) {
         for st in parts.values {
-            while st.waiting > 0 { report(st.popHead(), offset: -1, error: KafkaClientError(.closed, why)) }
+            while let b = st.popHead() { report(b, offset: -1, error: KafkaClientError(.closed, why)) }
         }
         for s in sinks.values {
             for batches in s.inFlight { for b in batches { report(b, offset: -1, error: KafkaClientError(.closed, why)) } }

@@ -82,8 +82,7 @@ public final class ConditionLock: @unchecked Sendable {
 /// and returns nil once the queue is closed and drained.
 public final class Channel<T>: @unchecked Sendable {
     private let lock = ConditionLock()
-    private var items: [T] = []
-    private var head = 0
+    private var items = FIFO<T>()
     private var closed = false
 
     public init() {}
@@ -95,16 +94,7 @@ public final class Channel<T>: @unchecked Sendable {
 
     /// The next item; nil once closed and drained.
     public func take() -> T? {
-        lock.wait(until: { head < items.count || closed }) {
-            guard head < items.count else { return nil }
-            let v = items[head]
-            head += 1
-            if head > 64 && head * 2 > items.count {
-                items.removeFirst(head)
-                head = 0
-            }
-            return v
-        }
+        lock.wait(until: { !items.isEmpty || closed }) { items.popFirst() }
     }
 
     public func close() {
@@ -119,4 +109,39 @@ public final class StopFlag: Sendable {
     public init() {}
     public func set() { raised.store(true, ordering: .releasing) }
     public var isSet: Bool { raised.load(ordering: .acquiring) }
+}
+
+/// A first-in first-out queue over an array and a head index: popping is O(1), and the consumed front is
+/// dropped once it is over half of the array (and over 64 elements). Not thread-safe (one owner).
+public struct FIFO<Element> {
+    private var items: [Element] = []
+    private var head = 0
+
+    public init() {}
+
+    public var count: Int { items.count - head }
+    public var isEmpty: Bool { head == items.count }
+    public var first: Element? { head < items.count ? items[head] : nil }
+    /// The waiting elements, oldest first.
+    public var elements: ArraySlice<Element> { items[head...] }
+
+    public mutating func append(_ e: Element) { items.append(e) }
+
+    public mutating func popFirst() -> Element? {
+        guard head < items.count else { return nil }
+        let e = items[head]
+        head += 1
+        if head > 64 && head * 2 > items.count {
+            items.removeFirst(head)
+            head = 0
+        }
+        return e
+    }
+
+    /// Inserts `e` after the leading elements for which `goesBefore` holds (the rest come after it).
+    public mutating func insert(_ e: Element, after goesBefore: (Element) -> Bool) {
+        var i = head
+        while i < items.count, goesBefore(items[i]) { i += 1 }
+        items.insert(e, at: i)
+    }
 }
