@@ -138,6 +138,9 @@ public final class PartitionLog {
         precondition(batch.count >= BatchLayout.headerSize)
         let p = batch.baseAddress!
         let lastDelta = Int32(bigEndian: p.loadUnaligned(fromByteOffset: BatchLayout.lastOffsetDelta, as: Int32.self))
+        // The next offset comes from the files on disk (input): a log whose offsets would pass Int64.max takes
+        // no more batches.
+        guard lastDelta >= 0, nextOffset < Int64.max - Int64(lastDelta) else { throw LogError("append", directory, EOVERFLOW) }
         if segmentSize > 0 && segmentSize + batch.count > config.segmentBytes { try roll() }
         let base = nextOffset
         p.storeBytes(of: base.bigEndian, toByteOffset: BatchLayout.baseOffset, as: Int64.self)

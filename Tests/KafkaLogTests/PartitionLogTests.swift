@@ -124,3 +124,34 @@ func readAll(_ dir: String) throws -> (values: [String], offsets: [Int64]) {
         #expect(log.nextOffset == 10 && log.recovery != nil)
     }
 }
+
+/// A crafted segment (CRC-valid, named and based near Int64.max) is reported damaged, and appending after it
+/// is refused with an error instead of a trap.
+@Suite struct CraftedSegmentTests {
+    @Test func offsetsNearTheEndAreRefusedNotTrapped() throws {
+        let dir = NSTemporaryDirectory() + "pinbench-crafted-\(UUID().uuidString.prefix(8))"
+        let base = Int64.max - 3
+        let pdir = "\(dir)/log/t-0"
+        try FileManager.default.createDirectory(atPath: pdir, withIntermediateDirectories: true)
+        var b = RecordBatchBuilder()
+        for i in 0..<5 { Array("v\(i)".utf8).withUnsafeBytes { b.append(key: nil, value: $0, timestamp: 0) } }
+        let out = ByteBuffer()
+        try b.seal(into: out, codec: .none, compressor: Codec(), baseOffset: base, partitionLeaderEpoch: 0)
+        try Data(out.toArray()).write(to: URL(fileURLWithPath: "\(pdir)/\(segmentFileName(base))"))
+        let verified = try LogInspector.verify(dataDir: dir)
+        #expect(verified.count == 1 && !verified[0].isHealthy)
+        let log = try PartitionLog(topic: "t", partition: 0, config: LogConfig(dataDir: dir))
+        // The log continues at the segment's base: one record fits below Int64.max, six do not.
+        func batch(_ records: Int) throws -> ByteBuffer {
+            var next = RecordBatchBuilder()
+            for _ in 0..<records { Array("x".utf8).withUnsafeBytes { next.append(key: nil, value: $0, timestamp: 0) } }
+            let out = ByteBuffer()
+            try next.seal(into: out, codec: .none, compressor: Codec())
+            return out
+        }
+        let six = try batch(6)
+        #expect(throws: LogError.self) { try log.append(batch: UnsafeMutableRawBufferPointer(start: six.base, count: six.count)) }
+        let one = try batch(1)
+        #expect(try log.append(batch: UnsafeMutableRawBufferPointer(start: one.base, count: one.count)) == base)
+    }
+}
