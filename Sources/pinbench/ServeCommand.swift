@@ -23,6 +23,7 @@ struct Serve: AsyncParsableCommand {
         if let e = eventLoops, e < 1 || e > 256 { throw ValidationError("--event-loops must be in 1...256") }
         guard idleTimeout >= 1 else { throw ValidationError("--idle-timeout must be at least 1 second") }
         guard queueCapacity >= 1 else { throw ValidationError("--queue-capacity must be ≥ 1") }
+        guard maxBodyBytes.bytes >= 1, maxBodyBytes.bytes <= 1 << 30 else { throw ValidationError("--max-body-bytes must be in 1 B ... 1 GiB (32-bit offsets)") }
     }
 
     var hostPort: (String, Int)? {
@@ -34,8 +35,7 @@ struct Serve: AsyncParsableCommand {
         unblockTerminationSignals()
         guard let (host, port) = hostPort else { throw ValidationError("--listen needs host:port") }
         var c = IngestConfig()
-        c.host = host
-        c.port = port
+        (c.host, c.port) = (host, port)
         // The log behind the API stores what clients sent: compression only when asked for.
         c.sink = sink.settings(defaultCompression: .none)
         c.backend = try backend.backend()
@@ -44,8 +44,7 @@ struct Serve: AsyncParsableCommand {
         c.queueCapacity = queueCapacity
         if let e = eventLoops { c.eventLoops = e }
         c.idleTimeoutSeconds = Int64(idleTimeout)
-        let service: IngestService
-        service = try IngestService(config: c)
+        let service = try IngestService(config: c)
         try await service.run { p in
             FileHandle.standardOutput.write(Data("listening on \(host):\(p)\n".utf8))
         }

@@ -42,6 +42,7 @@ struct Clean: ParsableCommand {
     func validate() throws {
         guard compression != .lz4 else { throw ValidationError("--compression lz4 is not written to Parquet; use snappy, zstd, gzip or none") }
         guard rowGroupRows >= 1 else { throw ValidationError("--row-group-rows must be ≥ 1") }
+        guard maxRecordBytes >= 1, maxRecordBytes <= 1 << 30 else { throw ValidationError("--max-record-bytes must be in 1 B ... 1 GiB") }
         _ = try parsePartitionBy(partitionBy)
     }
 

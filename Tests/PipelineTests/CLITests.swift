@@ -55,6 +55,8 @@ import TestSupport
         (["run", "--count", "10", "--batch-bytes", "lots"], "batch-bytes"),
         (["log", "cat", "--data-dir", "/nonexistent/pinbench", "--topic", "x"], "/nonexistent/pinbench"),
         (["log", "verify", "--data-dir", "/nonexistent/pinbench"], "/nonexistent/pinbench"),
+        (["serve", "--max-body-bytes", "3g"], "--max-body-bytes"),
+        (["clean", "--from", "/tmp", "--tables", "/tmp/t", "--max-record-bytes", "3000000000"], "--max-record-bytes"),
     ])
     func badInputGivesOneClearLineAndNonZeroExit(_ args: [String], _ mentions: String) throws {
         let r = try runProcess(pinbenchBinary(), args)
