@@ -13,6 +13,13 @@ final class Flood: @unchecked Sendable {
     let stats: LiveStats
     let full: [SPSCRing<Chunk>]
     let free: [SPSCRing<Chunk>]
+    /// Rung by a generator after it pushes a chunk or closes its ring: the sink stage sleeps on it when idle.
+    let sinkBell = Doorbell()
+    /// Rung by the sink stage after it takes a chunk and gives one back: generator g sleeps on `generatorBells[g]`
+    /// while its ring is full or it has no free chunk (backpressure).
+    let generatorBells: [Doorbell]
+    /// How long an idle stage sleeps before it looks again (stop requests, linger deadlines): 1 ms.
+    static let idleWaitNs = 1_000_000
     let t0: UInt64
     let endNs: UInt64?
     let intervalNs: Double?
@@ -22,6 +29,7 @@ final class Flood: @unchecked Sendable {
         self.emulator = emulator
         self.stats = stats
         let perGenerator = cfg.chunksPerGenerator, posts = cfg.chunkPosts
+        generatorBells = (0..<cfg.threads).map { _ in Doorbell() }
         full = (0..<cfg.threads).map { _ in SPSCRing<Chunk>(capacity: perGenerator) }
         free = (0..<cfg.threads).map { _ in
             let ring = SPSCRing<Chunk>(capacity: perGenerator)
@@ -62,20 +70,30 @@ final class Flood: @unchecked Sendable {
             }
             if stats.stop.load(ordering: .relaxed) { break }
             let w0 = monotonicNanos()
-            guard let chunk = free[g].pop() else { break }
+            guard let chunk = takeFreeChunk(g) else { break }
             let c0 = monotonicNanos()
             blocked += Int(c0 - w0)
             var slept = 0
             chunk.reset(seq: seq, firstIndex: first)
+            if let iv = intervalNs {
+                // A chunk goes to the sink stage when it is full, so its posts can be written together once the
+                // last of them is due: one sleep per chunk instead of one per post. Each post keeps its own
+                // scheduled time (latency counts from it) and none is written before it.
+                var last = n - 1
+                while last >= 0, let e = endNs, t0 + UInt64(Double(first + last) * iv) >= e { last -= 1 }
+                if last >= 0 {
+                    let s0 = monotonicNanos()
+                    if !sleepUntil(t0 + UInt64(Double(first + last) * iv), unlessStopped: stats.stop) { break }
+                    slept += Int(monotonicNanos() - s0)
+                }
+            }
             for i in 0..<n {
                 let index = first + i
                 var sched: UInt64
                 if let iv = intervalNs {
+                    // Open loop: due by now (see above), never moved by a slow sink, never caught up by skipping.
                     sched = t0 + UInt64(Double(index) * iv)
                     if let e = endNs, sched >= e { break }
-                    let s0 = monotonicNanos()
-                    sleepUntil(sched)  // open loop: never later than the schedule says, never catching up by skipping
-                    slept += Int(monotonicNanos() - s0)
                 } else {
                     sched = monotonicNanos()
                     if let e = endNs, sched >= e { break }
@@ -90,7 +108,7 @@ final class Flood: @unchecked Sendable {
             if produced > 0 {
                 stats.recordsIn.add(3 * produced, ordering: .relaxed)
                 let p0 = monotonicNanos()
-                stalls += full[g].push(chunk) > 0 ? 1 : 0
+                stalls += pushFull(g, chunk) ? 1 : 0
                 blocked += Int(monotonicNanos() - p0)
             } else {
                 free[g].push(chunk)
@@ -102,6 +120,39 @@ final class Flood: @unchecked Sendable {
         stats.generatorBusyNs.add(busy, ordering: .relaxed)
         stats.generatorBlockedNs.add(blocked, ordering: .relaxed)
         full[g].close()
+        sinkBell.ring()
+    }
+
+    /// Sleeps until `deadline` in absolute-deadline slices of at most 100 ms; false when a stop was asked for.
+    private func sleepUntil(_ deadline: UInt64, unlessStopped stop: borrowing Atomic<Bool>) -> Bool {
+        while true {
+            let now = monotonicNanos()
+            if now >= deadline { return true }
+            if stop.load(ordering: .relaxed) { return false }
+            sleepUntilAbsolute(min(deadline, now + 100_000_000))
+        }
+    }
+
+    /// A free chunk for generator g, sleeping while the sink stage holds them all; nil when the flood stops.
+    private func takeFreeChunk(_ g: Int) -> Chunk? {
+        while true {
+            if let c = free[g].tryPop() { return c }
+            if stats.stop.load(ordering: .relaxed) { return nil }
+            generatorBells[g].wait(timeoutNs: Self.idleWaitNs) { free[g].count > 0 }
+        }
+    }
+
+    /// Hands a filled chunk to the sink stage, sleeping while the ring is full (backpressure). True when it had to wait.
+    private func pushFull(_ g: Int, _ chunk: Chunk) -> Bool {
+        var pending = chunk
+        var waited = false
+        while let back = full[g].tryPush(pending) {
+            pending = back
+            waited = true
+            generatorBells[g].wait(timeoutNs: Self.idleWaitNs) { full[g].count < full[g].capacity }
+        }
+        sinkBell.ring()
+        return waited
     }
 
     /// On the sink thread: every chunk in sequence order (round robin over the generators, so records
@@ -115,17 +166,18 @@ final class Flood: @unchecked Sendable {
             let g = seq % T
             seq += 1
             if done[g] { continue }
-            var backoff = Backoff()
             while true {
                 if let c = full[g].tryPop() {
                     timed(process, c)
                     free[g].push(c)
+                    generatorBells[g].ring()
                     break
                 }
                 if full[g].isClosed {
                     if let c = full[g].tryPop() {
                         timed(process, c)
                         free[g].push(c)
+                        generatorBells[g].ring()
                     } else {
                         done[g] = true
                         doneCount += 1
@@ -133,7 +185,7 @@ final class Flood: @unchecked Sendable {
                     break
                 }
                 idle()
-                backoff.wait()
+                sinkBell.wait(timeoutNs: Self.idleWaitNs) { full[g].count > 0 || full[g].isClosed }
             }
         }
     }

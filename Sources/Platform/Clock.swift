@@ -39,23 +39,6 @@ public func wallSeconds() -> Int64 {
     return Int64(ts.tv_sec)
 }
 
-/// Sleeps until the monotonic clock reaches `deadline`: nanosleep for the bulk, a short spin at the end.
-@inline(__always)
-public func sleepUntil(_ deadline: UInt64) {
-    while true {
-        let now = monotonicNanos()
-        if now >= deadline { return }
-        let left = deadline - now
-        if left > 200_000 {
-            var ts = timespec(tv_sec: 0, tv_nsec: Int(left - 100_000))
-            if left - 100_000 >= 1_000_000_000 { ts = timespec(tv_sec: Int(left / 1_000_000_000), tv_nsec: 0) }
-            nanosleep(&ts, nil)
-        } else if left > 20_000 {
-            sched_yield()
-        }
-    }
-}
-
 /// Sleeps about `ms` milliseconds (negative or zero: returns at once).
 public func sleepMs(_ ms: Double) {
     guard ms > 0 else { return }
@@ -77,4 +60,11 @@ public func peakRSSBytes() -> Int {
     var ru = rusage()
     getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &ru)
     return Int(ru.ru_maxrss) * 1024
+}
+
+/// Sleeps until the monotonic clock reaches `deadline` (ns) with one absolute-deadline sleep
+/// (`clock_nanosleep(TIMER_ABSTIME)`): no spinning, and no drift from computing a relative interval.
+public func sleepUntilAbsolute(_ deadline: UInt64) {
+    var ts = timespec(tv_sec: Int(deadline / 1_000_000_000), tv_nsec: Int(deadline % 1_000_000_000))
+    while clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nil) == EINTR {}
 }
