@@ -111,7 +111,11 @@ public final class KafkaProducer: @unchecked Sendable {
         reports = SPSCRing(capacity: 8192)
         sender = try Sender(config: config, stats: stats)
         let s = sender, inRing = toSender, outRing = reports
-        DispatchQueue(label: "pinbench.kafka.sender").async(group: senderDone) { s.run(inbox: inRing, outbox: outRing) }
+        senderDone.enter()
+        _ = StageThread(name: "kafka-sender") { [senderDone] in
+            s.run(inbox: inRing, outbox: outRing)
+            senderDone.leave()
+        }
     }
 
     deinit { if !closed { sender.stop.store(true, ordering: .relaxed) } }
@@ -214,6 +218,7 @@ public final class KafkaProducer: @unchecked Sendable {
         try flush(timeoutMs: timeoutMs, onDelivery: onDelivery)
         closed = true
         toSender.close()
+        sender.wake.ring()
         senderDone.wait()
         drainReports(onDelivery)
     }
@@ -259,6 +264,7 @@ public final class KafkaProducer: @unchecked Sendable {
             pending = toSender.tryPush(b)
             if pending != nil { if drainReports(onDelivery) == 0 { backoff.wait() } }
         }
+        sender.wake.ring()
     }
 }
 

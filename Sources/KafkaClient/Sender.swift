@@ -65,6 +65,8 @@ final class Sender: @unchecked Sendable {
     let config: ProducerConfiguration
     let stats: ProducerStats
     let stop = Atomic<Bool>(false)
+    /// Rung by the producer when it hands over a batch or closes: an idle sender sleeps on it.
+    let wake = Doorbell()
     /// Guarded by `controlLock` (a plain lock, not a `Mutex`: the state holds a connection, which is not Sendable).
     var control: ControlState
     let controlLock = ConditionLock()
@@ -199,7 +201,6 @@ final class Sender: @unchecked Sendable {
 
     func run(inbox: SPSCRing<ProducerBatch>, outbox: SPSCRing<DeliveryReport>) {
         self.outbox = outbox
-        var idle = Backoff()
         while true {
             var got = false
             while let b = inbox.tryPop() {
@@ -221,7 +222,11 @@ final class Sender: @unchecked Sendable {
             let received = awaitResponses(waitMs: (got || sent) ? 0 : (totalInFlight > 0 ? 1 : 0))
             if inbox.isClosed && inbox.count == 0 && totalInFlight == 0 && parts.values.allSatisfy({ $0.waiting == 0 }) { break }
             if stop.load(ordering: .relaxed) { failEverything("producer closed"); break }
-            if got || sent || received { idle.reset() } else { idle.wait() }
+            // Idle: with requests in flight the poll above already slept on the sockets; with none, sleep until
+            // the producer hands over a batch (or 1 ms passes: retry backoffs and metadata refreshes are due then).
+            if !(got || sent || received) && totalInFlight == 0 {
+                wake.wait(timeoutNs: 1_000_000) { inbox.count > 0 || inbox.isClosed || stop.load(ordering: .relaxed) }
+            }
         }
         for s in sinks.values { s.conn.shutdown() }
         sinks.removeAll()
