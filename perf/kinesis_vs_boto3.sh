@@ -8,6 +8,8 @@
 # SHARDS shards (default 100) to keep each shard small.
 #
 #   perf/kinesis_vs_boto3.sh [POSTS] [SHARDS]
+#   MODE=run perf/kinesis_vs_boto3.sh [POSTS] [SHARDS]   pinbench's side is a whole flood (`run --kinesis
+#       --ordered`: generators, rings, the sink stage) instead of `put-records` from the files
 set -euo pipefail
 cd "$(dirname "$0")/.."
 POSTS=${1:-200000}
@@ -39,11 +41,19 @@ PY
 
 total_cpu() { local s=0; for f in "$@"; do s=$(echo "$s + $(cpu_of "$f")" | bc -l); done; echo "$s"; }
 for kind in pin geo user; do
-  /usr/bin/time -v "$BIN" put-records --stream "perf-pinbench-$kind" --file "$WORK/emu/$kind.jsonl" --aws-endpoint "$EP" \
-    > "$WORK/pb-$kind.json" 2> "$WORK/pb-$kind.time"
+  if [ "${MODE:-put}" != run ]; then
+    /usr/bin/time -v "$BIN" put-records --stream "perf-pinbench-$kind" --file "$WORK/emu/$kind.jsonl" --aws-endpoint "$EP" \
+      > "$WORK/pb-$kind.json" 2> "$WORK/pb-$kind.time"
+  fi
   /usr/bin/time -v python3 "$PEER" put "$EP" "perf-boto3-$kind" "$WORK/emu/$kind.jsonl" \
     > "$WORK/b3-$kind.json" 2> "$WORK/b3-$kind.time"
 done
+if [ "${MODE:-put}" = run ]; then
+  /usr/bin/time -v "$BIN" run --kinesis --aws-endpoint "$EP" --stream-prefix perfrun --create-streams --shards "$SHARDS" \
+    --count "$POSTS" --ordered --report-json "$WORK/run.json" --quiet 2> "$WORK/pb-run.time"
+  python3 -c 'import json,sys;d=json.load(open(sys.argv[1]));json.dump({"accepted":d["records_out"],"seconds":d["seconds"]},open(sys.argv[2],"w"))' \
+    "$WORK/run.json" "$WORK/pb-run.json"
+fi
 PB=$(total_cpu "$WORK"/pb-*.time)
 B3=$(total_cpu "$WORK"/b3-*.time)
 RECORDS=$((3 * POSTS))

@@ -208,7 +208,7 @@ final class IngestWriter: @unchecked Sendable {
                 if let problem = sink.close() { pending.failAll("backend close failed: \(problem)") }
                 return
             }
-            if sink.pending == 0 { idle(&spins, timeoutMs: 1) }
+            if sink.pending == 0 { idle(&spins, timeoutMs: max(1, sink.idleWaitNs / 1_000_000)) }
         }
     }
 }

@@ -67,6 +67,8 @@ final class Sender: @unchecked Sendable {
     let stop = Atomic<Bool>(false)
     /// Rung by the producer when it hands over a batch or closes: an idle sender sleeps on it.
     let wake = Doorbell()
+    /// Rung after each delivery report: a producer owner waiting for reports sleeps on it.
+    let reportBell = Doorbell()
     /// Guarded by `controlLock` (a plain lock, not a `Mutex`: the state holds a connection, which is not Sendable).
     var control: ControlState
     let controlLock = ConditionLock()
@@ -240,6 +242,7 @@ final class Sender: @unchecked Sendable {
             pending = outbox.tryPush(x)
             if pending != nil { backoff.wait() }
         }
+        reportBell.ring()
     }
 
     func refreshLeaders(_ now: UInt64) {

@@ -156,8 +156,9 @@ final class Flood: @unchecked Sendable {
     }
 
     /// On the sink thread: every chunk in sequence order (round robin over the generators, so records
-    /// arrive in post-index order whatever the thread count). `idle` runs while waiting for the next one.
-    func forEachChunk(_ process: (Chunk) -> Void, idle: () -> Void) {
+    /// arrive in post-index order whatever the thread count). `idle` runs while waiting for the next one and
+    /// says how long the stage may sleep (ns) before it must run again; a new chunk wakes it sooner.
+    func forEachChunk(_ process: (Chunk) -> Void, idle: () -> Int) {
         let T = cfg.threads
         var done = [Bool](repeating: false, count: T)
         var doneCount = 0
@@ -184,8 +185,8 @@ final class Flood: @unchecked Sendable {
                     }
                     break
                 }
-                idle()
-                sinkBell.wait(timeoutNs: Self.idleWaitNs) { full[g].count > 0 || full[g].isClosed }
+                let wait = idle()
+                sinkBell.wait(timeoutNs: wait) { full[g].count > 0 || full[g].isClosed || stats.stop.load(ordering: .relaxed) }
             }
         }
     }

@@ -168,7 +168,10 @@ public final class FloodRunner: Sendable {
                 }
             }
             sink.poll(timeoutMs: 0)
-        }, idle: { sink.poll(timeoutMs: 1) })
+        }, idle: {
+            sink.poll(timeoutMs: 1)
+            return sink.idleWaitNs
+        })
         if let problem = sink.close(), tally.error == nil { tally.error = problem }
         tally.report = sink.report
     }

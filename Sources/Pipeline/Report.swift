@@ -36,6 +36,7 @@ extension RunResult {
             ])),
             ("cpu_seconds", .double(round3(cpuSeconds))),
             ("cpu_seconds_per_million_records", .double(recordsOut > 0 ? round3(cpuSeconds / Double(recordsOut) * 1e6) : 0)),
+            ("stages", stagesJSON),
             ("peak_rss_bytes", .int(peakRSSBytes)),
             ("generator_stalls", .int(generatorStalls)),
             ("retries", .int(retries)),
@@ -56,6 +57,19 @@ extension RunResult {
             })),
             ("error", error.map { .string($0) } ?? .null),
             ("config", config.summary),
+        ])
+    }
+
+    /// Each stage's share of the run's wall time: working, blocked on a full ring (generators), and idle
+    /// (waiting for work, asleep): what the flood itself costs beside what it measures.
+    var stagesJSON: JSONValue {
+        let wall = max(seconds, 1e-9), gens = wall * Double(max(config.threads, 1))
+        let gBusy = min(1, generatorBusySeconds / gens), gBlocked = min(1 - gBusy, generatorBlockedSeconds / gens)
+        let sBusy = min(1, sinkBusySeconds / wall)
+        return .object([
+            ("generators", .object([("threads", .int(config.threads)), ("busy_share", .double(round3(gBusy))),
+                                    ("blocked_share", .double(round3(gBlocked))), ("idle_share", .double(round3(1 - gBusy - gBlocked)))])),
+            ("sink", .object([("busy_share", .double(round3(sBusy))), ("idle_share", .double(round3(1 - sBusy)))])),
         ])
     }
 

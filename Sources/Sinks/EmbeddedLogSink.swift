@@ -116,6 +116,16 @@ public final class EmbeddedLogSink: RecordSink {
         sticky = sticky + 1 == partitions ? 0 : sticky + 1
     }
 
+    /// Until the oldest open batch's linger ends (at least 0.1 ms), or 50 ms when no batch is open: the
+    /// embedded log has no outcomes that arrive on their own.
+    public var idleWaitNs: Int {
+        var oldest = UInt64.max
+        for i in slots.indices where !slots[i].builder.isEmpty { oldest = min(oldest, slots[i].firstNs) }
+        guard oldest != .max else { return 50_000_000 }
+        let due = oldest &+ lingerNs, now = monotonicNanos()
+        return due > now ? max(Int(min(due - now, 50_000_000)), 100_000) : 100_000
+    }
+
     public func flush() {
         for i in slots.indices where !slots[i].builder.isEmpty { seal(slots.baseAddress! + i) }
     }

@@ -71,8 +71,17 @@ public final class KafkaSink: RecordSink {
     }
 
     public func poll(timeoutMs: Int) {
+        let before = pending
         do { try producer.poll(onDelivery: delivered) } catch { /* reports carry the errors; a poll error repeats in flush */ }
+        // Nothing came back yet: sleep until the sender reports (or the timeout), then hand over what came.
+        if pending == before && pending > 0 && timeoutMs > 0 {
+            producer.waitForReports(timeoutMs: timeoutMs)
+            do { try producer.poll(onDelivery: delivered) } catch {}
+        }
     }
+
+    /// Delivery reports arrive from the sender thread: look for them every millisecond.
+    public var idleWaitNs: Int { 1_000_000 }
 
     public func flush() {
         do { try producer.flush(onDelivery: delivered) } catch {}

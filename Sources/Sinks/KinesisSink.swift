@@ -89,6 +89,9 @@ public final class KinesisSink: RecordSink {
 
     public func poll(timeoutMs: Int) { producer.poll(timeoutMs: timeoutMs) }
 
+    /// Answers arrive on the network (`poll` waits on curl): look again every millisecond.
+    public var idleWaitNs: Int { 1_000_000 }
+
     public func flush() { producer.flush() }
 
     public func close() -> String? {

@@ -145,6 +145,10 @@ public protocol RecordSink: AnyObject {
     /// Records sent whose outcome is still to come.
     var pending: Int { get }
 
+    /// How long the owner may sleep before it must `poll` again (a linger deadline, or outcomes that arrive
+    /// from another thread or the network), ns. An idle stage sleeps this long unless new input wakes it.
+    var idleWaitNs: Int { get }
+
     /// Counts for reports (after `close`).
     var report: SinkReport { get }
 }

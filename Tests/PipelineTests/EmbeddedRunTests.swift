@@ -112,6 +112,10 @@ func config(_ dir: String, count: Int, threads: Int = 1) -> RunConfig {
         #expect(r.posts == 2000)
         #expect(r.accountingHolds)
         #expect(r.json["latency_ms"]?["measured_from"] == .string("scheduled send time (open loop)"))
+        // The report says what the flood's own stages cost: at 2,000 posts/s the generator mostly waits.
+        if case .double(let idle)? = r.json["stages"]?["generators"]?["idle_share"] { #expect(idle > 0.5, "\(r.json["stages"] ?? .null)") } else {
+            Issue.record("no stages.generators.idle_share in the report")
+        }
     }
 
     @Test func appendingASecondRunContinuesOffsets() throws {
