@@ -169,8 +169,9 @@ public final class FloodRunner: Sendable {
             }
             sink.poll(timeoutMs: 0)
         }, idle: {
-            sink.poll(timeoutMs: 1)
-            return sink.idleWaitNs
+            let wait = sink.idleWaitNs
+            sink.poll(timeoutMs: max(1, wait / 1_000_000))
+            return wait
         })
         if let problem = sink.close(), tally.error == nil { tally.error = problem }
         tally.report = sink.report
