@@ -215,23 +215,17 @@ final class IngestWriter: @unchecked Sendable {
 
 /// Jobs in flight at the writer: outcomes fill in as the sink reports them (writer thread only).
 struct PendingJobs {
-    /// One job's outcomes in a buffer of its own (a class's stored array would pay a run-time exclusivity
-    /// check on every record's write).
+    /// One job and its records' outcomes, filled in place and handed to the job's completion as they are.
     final class Entry {
         let job: IngestJob
         var left: Int
-        let outcomes: UnsafeMutableBufferPointer<RecordOutcome>
+        var outcomes: [RecordOutcome]
         init(_ job: IngestJob) {
             self.job = job
             left = job.count
-            outcomes = .allocate(capacity: job.count)
-            outcomes.initialize(repeating: RecordOutcome())
+            outcomes = [RecordOutcome](repeating: RecordOutcome(), count: job.count)
         }
-        deinit {
-            outcomes.deinitialize()
-            outcomes.deallocate()
-        }
-        func complete() { job.completion(.success(Array(outcomes))) }
+        func complete() { job.completion(.success(outcomes)) }
     }
 
     var jobs: [Int: Entry] = [:]
@@ -280,24 +274,32 @@ struct PendingJobs {
     }
 
     /// Calls `fill` with each token's position in the outcome and its record's outcome slot, then answers
-    /// the jobs that became complete.
+    /// the jobs that became complete. A run of tokens of one job is filled under one access to its outcomes.
     mutating func forEach(_ tokens: UnsafeBufferPointer<UInt64>, _ fill: (Int, UnsafeMutablePointer<RecordOutcome>) -> Void) {
-        var last = -1
-        var entry: Entry?
-        for (n, t) in tokens.enumerated() {
-            let id = Int(t >> 24), i = Int(t & 0xFF_FFFF)
-            if id != last {
-                last = id
-                entry = jobs[id]
+        var n = 0
+        while n < tokens.count {
+            let id = Int(tokens[n] >> 24)
+            var end = n + 1
+            while end < tokens.count && Int(tokens[end] >> 24) == id { end += 1 }
+            if let e = jobs[id] {
+                let start = n
+                let filled: Int = e.outcomes.withUnsafeMutableBufferPointer { os in
+                    var done = 0
+                    for k in start..<end {
+                        let i = Int(tokens[k] & 0xFF_FFFF)
+                        guard i < os.count else { continue }
+                        fill(k, os.baseAddress! + i)
+                        done += 1
+                    }
+                    return done
+                }
+                e.left -= filled
+                if e.left <= 0 {
+                    jobs.removeValue(forKey: id)
+                    e.complete()
+                }
             }
-            guard let e = entry, i < e.outcomes.count else { continue }
-            fill(n, e.outcomes.baseAddress! + i)
-            e.left -= 1
-            if e.left == 0 {
-                jobs.removeValue(forKey: id)
-                last = -1
-                e.complete()
-            }
+            n = end
         }
     }
 

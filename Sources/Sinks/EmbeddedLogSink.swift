@@ -33,14 +33,27 @@ public final class EmbeddedLogSink: RecordSink {
         let kind: RecordKind
         let log: PartitionLog
         var builder: RecordBatchBuilder
-        /// The tokens of the open batch, as native UInt64s.
-        let tokens: ByteBuffer
+        /// The tokens of the open batch (a plain buffer: no reference counting per record).
+        var tokens: UnsafeMutablePointer<UInt64>
+        var count = 0
+        var tokenCapacity: Int
         var payload = 0
         var firstNs: UInt64 = 0
         var records = 0
         var batches = 0
 
-        var count: Int { tokens.count / 8 }
+        @inline(__always)
+        mutating func addToken(_ t: UInt64) {
+            if count == tokenCapacity {
+                let bigger = UnsafeMutablePointer<UInt64>.allocate(capacity: tokenCapacity * 2)
+                bigger.moveInitialize(from: tokens, count: count)
+                tokens.deallocate()
+                tokens = bigger
+                tokenCapacity *= 2
+            }
+            tokens[count] = t
+            count += 1
+        }
     }
 
     public init(settings: SinkSettings, options: LogOptions, role: SinkRole) throws(SinkFailure) {
@@ -63,7 +76,7 @@ public final class EmbeddedLogSink: RecordSink {
                     let log = try PartitionLog(topic: kind.topic(prefix: settings.topicPrefix), partition: p, config: config)
                     if let r = log.recovery { recoveries.append(r) }
                     slots.append(Slot(kind: kind, log: log, builder: RecordBatchBuilder(capacity: capacity, inPlace: inPlace),
-                                      tokens: ByteBuffer(capacity: 8 * 4096)))
+                                      tokens: .allocate(capacity: 4096), tokenCapacity: 4096))
                 }
             }
         } catch {
@@ -76,6 +89,7 @@ public final class EmbeddedLogSink: RecordSink {
     }
 
     deinit {
+        for s in slots { s.tokens.deallocate() }
         slots.deinitialize()
         slots.deallocate()
     }
@@ -104,7 +118,7 @@ public final class EmbeddedLogSink: RecordSink {
         }
         if s.pointee.builder.isEmpty { s.pointee.firstNs = monotonicNanos() }
         s.pointee.builder.append(key: key, value: value, timestamp: timestamp)
-        s.pointee.tokens.append(native: token)
+        s.pointee.addToken(token)
         s.pointee.payload += value.count
         pending += 1
         if s.pointee.builder.sizeInBytes >= settings.batchBytes { seal(s) }
@@ -155,7 +169,7 @@ public final class EmbeddedLogSink: RecordSink {
         let n = s.pointee.count
         defer {
             s.pointee.builder.reset()
-            s.pointee.tokens.reset()
+            s.pointee.count = 0
             s.pointee.payload = 0
             pending -= n
         }
@@ -195,7 +209,7 @@ public final class EmbeddedLogSink: RecordSink {
 
     @inline(__always)
     func deliver(_ s: UnsafeMutablePointer<Slot>, _ status: SinkOutcome.Status) {
-        let t = UnsafeBufferPointer(start: UnsafeRawPointer(s.pointee.tokens.base).assumingMemoryBound(to: UInt64.self), count: s.pointee.count)
+        let t = UnsafeBufferPointer(start: s.pointee.tokens, count: s.pointee.count)
         onOutcome?(SinkOutcome(kind: s.pointee.kind, tokens: t, payloadBytes: s.pointee.payload, status: status))
     }
 
