@@ -225,13 +225,24 @@ final class Sender: @unchecked Sendable {
             if inbox.isClosed && inbox.count == 0 && totalInFlight == 0 && parts.values.allSatisfy({ $0.waiting == 0 }) { break }
             if stop.load(ordering: .relaxed) { failEverything("producer closed"); break }
             // Idle: with requests in flight the poll above already slept on the sockets; with none, sleep until
-            // the producer hands over a batch (or 1 ms passes: retry backoffs and metadata refreshes are due then).
+            // the producer hands over a batch or the next timer is due (a retry's backoff, a metadata refresh, an
+            // epoch bump; at most 50 ms).
             if !(got || sent || received) && totalInFlight == 0 {
-                wake.wait(timeoutNs: 1_000_000) { inbox.count > 0 || inbox.isClosed || stop.load(ordering: .relaxed) }
+                wake.wait(timeoutNs: idleWaitNs(now)) { inbox.count > 0 || inbox.isClosed || stop.load(ordering: .relaxed) }
             }
         }
         for s in sinks.values { s.conn.shutdown() }
         sinks.removeAll()
+    }
+
+    /// How long an idle sender may sleep: until the earliest retry backoff, metadata refresh or epoch bump
+    /// that is waiting (at least 0.1 ms), else 50 ms; the producer's doorbell ends it sooner.
+    func idleWaitNs(_ now: UInt64) -> Int {
+        var due = now &+ 50_000_000
+        for st in parts.values { if let h = st.head { due = min(due, max(h.notBeforeNs, now)) } }
+        if needMetadata { due = min(due, max(nextMetadataNs, now)) }
+        if bumpPending { due = min(due, max(nextBumpNs, now)) }
+        return max(Int(due &- now), 100_000)
     }
 
     func report(_ b: ProducerBatch, offset: Int64, error: KafkaClientError?) {
