@@ -133,10 +133,9 @@ final class IngestWriter: @unchecked Sendable {
     /// Partitions of each kind's topic (nil behind Kinesis), read by the handlers to refuse a bad partition.
     let partitionCounts: [Int?]
 
-    /// The writer sleeps on this when the ring stays empty; a submitter wakes it (only when it sleeps), so
-    /// an idle writer neither spins nor yields the CPU the event loops need.
-    let wake = DispatchSemaphore(value: 0)
-    let sleeping = Atomic<Bool>(false)
+    /// The writer sleeps on this when the ring stays empty; a submitter rings it (a signal only when the
+    /// writer sleeps), so an idle writer neither spins nor yields the CPU the event loops need.
+    let wake = Doorbell()
 
     /// Opens the backend on the caller's thread (so a bad broker or a missing stream fails at start-up),
     /// then hands it to the writer thread.
@@ -154,7 +153,7 @@ final class IngestWriter: @unchecked Sendable {
 
     func submit(_ job: IngestJob) -> Bool {
         guard ring.tryPush(job) == nil else { return false }
-        if sleeping.load(ordering: .acquiring), sleeping.exchange(false, ordering: .acquiringAndReleasing) { wake.signal() }
+        wake.ring()
         return true
     }
 
@@ -172,13 +171,7 @@ final class IngestWriter: @unchecked Sendable {
         spins += 1
         if spins < 64 { return }
         if spins < 128 { sched_yield(); return }
-        sleeping.store(true, ordering: .releasing)
-        if !ring.isEmptyApprox {
-            if sleeping.exchange(false, ordering: .acquiringAndReleasing) { return }
-        }
-        _ = wake.wait(timeout: .now() + .milliseconds(timeoutMs))
-        // A signal that raced with the timeout is consumed on the next sleep: at most one spurious wake.
-        sleeping.store(false, ordering: .releasing)
+        wake.wait(timeoutNs: timeoutMs * 1_000_000) { !ring.isEmptyApprox || stop.load(ordering: .relaxed) }
     }
 
     /// The writer loop: takes every waiting job (up to a bound), sends its records (the sink partitions

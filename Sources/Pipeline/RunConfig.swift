@@ -53,7 +53,7 @@ public struct RunConfig: Sendable {
         do throws(SinkFailure) {
             try sink.validate()
             switch backend {
-            case .embedded(let o): if o.segmentBytes < 1024 { throw SinkFailure(.config, "--segment-bytes must be ≥ 1024", isFatal: true) }
+            case .embedded(let o): if o.segmentBytes < 1024 { throw SinkFailure.config("--segment-bytes must be ≥ 1024") }
             case .kafka(let o): _ = try o.producerConfiguration(sink)
             case .kinesis(let o): try o.validate()
             }

@@ -55,6 +55,9 @@ public struct SinkFailure: Error, Sendable, CustomStringConvertible {
     }
 
     public var description: String { message }
+
+    /// Settings that cannot work: one line for the CLI, fatal.
+    public static func config(_ message: String) -> SinkFailure { SinkFailure(.config, message, isFatal: true) }
 }
 
 /// How a run of records sent with `RecordSink.send` ended: all stored at one location, or all failed for
@@ -201,12 +204,11 @@ public struct SinkSettings: Sendable {
     public static let defaultKinesisLingerMs = 20.0
 
     public func validate() throws(SinkFailure) {
-        func bad(_ m: String) -> SinkFailure { SinkFailure(.config, m, isFatal: true) }
-        if partitions < 1 || partitions > 10_000 { throw bad("--partitions must be in 1...10000") }
-        if batchBytes < 1024 || batchBytes > 256 << 20 { throw bad("--batch-bytes must be in 1 KiB ... 256 MiB") }
-        if let l = lingerMs, !(l >= 0) { throw bad("--linger-ms must be ≥ 0") }
+        if partitions < 1 || partitions > 10_000 { throw SinkFailure.config("--partitions must be in 1...10000") }
+        if batchBytes < 1024 || batchBytes > 256 << 20 { throw SinkFailure.config("--batch-bytes must be in 1 KiB ... 256 MiB") }
+        if let l = lingerMs, !(l >= 0) { throw SinkFailure.config("--linger-ms must be ≥ 0") }
         if topicPrefix.isEmpty || topicPrefix.contains("/") || topicPrefix.contains("-") {
-            throw bad("--topic-prefix must be non-empty without '/' or '-'")
+            throw SinkFailure.config("--topic-prefix must be non-empty without '/' or '-'")
         }
     }
 }
@@ -272,7 +274,7 @@ public struct KafkaOptions: Sendable {
         pc.lingerMs = s.lingerMs ?? SinkSettings.defaultLingerMs
         pc.requestTimeoutMs = requestTimeoutMs
         pc.deliveryTimeoutMs = deliveryTimeoutMs
-        do { try pc.validate() } catch { throw SinkFailure(.config, error.message, isFatal: true) }
+        do { try pc.validate() } catch { throw SinkFailure.config(error.message) }
         return pc
     }
 }
@@ -327,10 +329,9 @@ public struct KinesisOptions: Sendable {
     public func stream(_ kind: RecordKind) -> String { kind.stream(prefix: streamPrefix) }
 
     public func validate() throws(SinkFailure) {
-        func bad(_ m: String) -> SinkFailure { SinkFailure(.config, m, isFatal: true) }
-        if shards < 1 || shards > 10_000 { throw bad("--shards must be in 1...10000") }
-        if inFlight < 1 || inFlight > 256 { throw bad("--in-flight must be in 1...256") }
-        if streamPrefix.isEmpty || streamPrefix.contains("/") { throw bad("--stream-prefix must be non-empty without '/'") }
+        if shards < 1 || shards > 10_000 { throw SinkFailure.config("--shards must be in 1...10000") }
+        if inFlight < 1 || inFlight > 256 { throw SinkFailure.config("--in-flight must be in 1...256") }
+        if streamPrefix.isEmpty || streamPrefix.contains("/") { throw SinkFailure.config("--stream-prefix must be non-empty without '/'") }
     }
 }
 
