@@ -62,7 +62,7 @@ let package = Package(
         .target(name: "KafkaWire", dependencies: ["Codecs", "Bytes"], swiftSettings: strict),
         .target(name: "KafkaClient", dependencies: ["KafkaWire", "Codecs", "Bytes", "RingBuffers", "Platform", "JSON"], swiftSettings: strict),
         .target(name: "KafkaLog", dependencies: ["KafkaWire", "Codecs", "Platform", "Bytes"], swiftSettings: strict),
-        .target(name: "Sinks", dependencies: ["PinModel", "KafkaWire", "KafkaLog", "KafkaClient", "AWSClient", "Codecs", "Bytes", "Platform"], swiftSettings: strict),
+        .target(name: "Sinks", dependencies: ["PinModel", "KafkaWire", "KafkaLog", "KafkaClient", "AWSClient", "Codecs", "Bytes", "Platform", "RingBuffers"], swiftSettings: strict),
         .target(
             name: "Pipeline",
             dependencies: [

@@ -90,6 +90,20 @@ public final class HTTPEngine {
         flights[pb_http_easy(h)] = f
     }
 
+    /// Sleeps until a transfer's socket is ready, `wakeUp` is called, or `timeoutMs` passes (curl's own timers
+    /// may end it sooner); also with nothing in flight. Moves no transfer: `poll` does that.
+    public func waitForEvents(timeoutMs: Int) {
+        var numfds: Int32 = 0
+        curl_multi_poll(multi, nil, 0, Int32(clamping: max(1, timeoutMs)), &numfds)
+    }
+
+    /// Ends a `waitForEvents` (or the wait inside `poll`) early; callable from any thread (`curl_multi_wakeup`).
+    /// The closure keeps this engine, so the multi handle it wakes outlives every caller.
+    public var wakeUp: @Sendable () -> Void {
+        nonisolated(unsafe) let engine = self
+        return { _ = curl_multi_wakeup(engine.multi) }
+    }
+
     /// Runs transfers for up to `timeoutMs` (returns early when one finishes) and returns the finished ones.
     public func poll(timeoutMs: Int) -> [(tag: Int, response: HTTPResponse)] {
         var running: Int32 = 0

@@ -300,10 +300,10 @@ public final class KinesisProducer {
             addEntry(stream, key: key, data: data, tokens: CollectionOfOne(token), dataBytes: data.count)
         }
         while queue.count >= config.maxQueuedBatches { pump(waitMs: 50) }
-        // Move the network when a batch is ready to go, else every 64 records: each pump is a curl_multi_perform
+        // Move the network when a batch is ready to go, else every 256 records: each pump is a curl_multi_perform
         // (a recv or send per transfer) and a few clock reads, too much to pay per record.
         sendsSincePump += 1
-        if flights.count < config.maxInFlight && (sealedSincePump || sendsSincePump >= 64) { pump(waitMs: 0) }
+        if flights.count < config.maxInFlight && (sealedSincePump || sendsSincePump >= 256) { pump(waitMs: 0) }
     }
 
     func sealAggregate(_ s: Int) {
@@ -351,6 +351,30 @@ public final class KinesisProducer {
 
     /// Moves the network: completes finished calls, seals lingering batches, starts what may start.
     public func poll(timeoutMs: Int = 0) { pump(waitMs: timeoutMs) }
+
+    /// How long the owner may sleep before a timer of the producer is due: a batch's or an aggregate's linger,
+    /// a retry's backoff, the shaper's refill (at most 50 ms); answers and `wakeUp` end the sleep sooner. ns.
+    public var idleWaitNs: Int {
+        var due = Double.infinity
+        for s in 0..<config.streams.count {
+            if !aggregators[s].isEmpty { due = min(due, aggregators[s].firstMs + config.lingerMs) }
+            if let b = building[s] { due = min(due, b.createdMs + config.lingerMs) }
+        }
+        if flights.count < config.maxInFlight {
+            // A batch held back only by its stream's call in flight (`ordered`) waits for that answer, not a timer.
+            for b in queue where !(config.ordered && inFlightPerStream[b.stream] > 0) {
+                due = min(due, config.shapeShards == nil ? b.notBeforeMs : monotonicMs() + 5)
+            }
+        }
+        return idleSleepNs(until: due.isFinite ? UInt64(max(0, due) * 1e6) : .max)
+    }
+
+    /// Sleeps in curl until an answer arrives, `wakeUp` is called, or `timeoutNs` passes; `poll` then
+    /// moves what came.
+    public func waitForEvents(timeoutNs: Int) { service.http.waitForEvents(timeoutMs: (timeoutNs + 999_999) / 1_000_000) }
+
+    /// Ends `waitForEvents` from another thread (a flood's generator with a new chunk, a request).
+    public var wakeUp: @Sendable () -> Void { service.http.wakeUp }
 
     /// Sends everything buffered and waits until every record is accepted or failed.
     public func flush() {

@@ -135,13 +135,15 @@ final class IngestWriter: @unchecked Sendable {
 
     /// The writer sleeps on this when the ring stays empty; a submitter rings it (a signal only when the
     /// writer sleeps), so an idle writer neither spins nor yields the CPU the event loops need.
-    let wake = Doorbell()
+    let wake: Doorbell
 
     /// Opens the backend on the caller's thread (so a bad broker or a missing stream fails at start-up),
     /// then hands it to the writer thread.
     init(backend: Backend, settings: SinkSettings, capacity: Int) throws(SinkFailure) {
         ring = MPMCRing(capacity: capacity, producers: 1)
-        let sink = try backend.makeSink(settings, role: .ingest)
+        let bell = Doorbell()
+        wake = bell
+        let sink = try backend.makeSink(settings, role: .ingest, bell: bell)
         partitionCounts = RecordKind.allCases.map { sink.partitionCount($0) }
         nonisolated(unsafe) let owned = sink
         done.enter()
@@ -162,17 +164,10 @@ final class IngestWriter: @unchecked Sendable {
     /// Drains what was accepted, closes the backend and waits for the writer.
     func shutdown() {
         stop.store(true, ordering: .releasing)
+        wake.ring()
         done.wait()
     }
 
-    /// Called by the writer when it found nothing to do: a short spin, then sleep until a submit (or
-    /// `timeoutMs`, so that stop requests and backend timers are seen).
-    func idle(_ spins: inout Int, timeoutMs: Int) {
-        spins += 1
-        if spins < 64 { return }
-        if spins < 128 { sched_yield(); return }
-        wake.wait(timeoutNs: timeoutMs * 1_000_000) { !ring.isEmptyApprox || stop.load(ordering: .relaxed) }
-    }
 
     /// The writer loop: takes every waiting job (up to a bound), sends its records (the sink partitions
     /// those without an explicit partition), polls the sink (the embedded log seals and appends what it got
@@ -180,7 +175,6 @@ final class IngestWriter: @unchecked Sendable {
     func drive<S: RecordSink>(_ sink: S) {
         var pending = PendingJobs()
         sink.onOutcome = { [unowned self] o in pending.settle(o, writer: self) }
-        var spins = 0
         while true {
             var any = false
             var taken = 0
@@ -195,13 +189,14 @@ final class IngestWriter: @unchecked Sendable {
                     sink.send(kind, key: j.key(i), value: j.value(i), partition: p >= 0 ? p : nil, timestamp: ts, token: PendingJobs.token(id, i))
                 }
             }
-            sink.poll(timeoutMs: any ? 0 : 1)
-            if any { spins = 0; continue }
+            sink.poll(timeoutMs: 0)
+            if any { continue }
             if stop.load(ordering: .acquiring) && ring.isEmptyApprox {
                 if let problem = sink.close() { pending.failAll("backend close failed: \(problem)") }
                 return
             }
-            if sink.pending == 0 { idle(&spins, timeoutMs: max(1, sink.idleWaitNs / 1_000_000)) }
+            // Nothing new: sleep until a submit, the sink's outcomes or its next timer (Doorbell spins first).
+            sink.wait(on: wake) { !ring.isEmptyApprox || stop.load(ordering: .relaxed) }
         }
     }
 }

@@ -99,17 +99,20 @@ public final class KafkaProducer: @unchecked Sendable {
     var topicNames: [String] = []
     var topicIds: [String: Int] = [:]
     var sticky: [Int] = []
+    var rng = SplitMix64(seed: UInt64.random(in: 0...UInt64.max))
     let codec = Codec()
     var closed = false
     public private(set) var pendingBatches = 0
 
     /// Connects to the bootstrap brokers, learns the cluster and (with idempotence) gets a producer id.
-    public init(config: ProducerConfiguration) throws(KafkaClientError) {
+    /// The sender rings `reportBell` after each delivery report: an owner that also waits for other work
+    /// (a flood's next chunk, a request) passes the bell it sleeps on.
+    public init(config: ProducerConfiguration, reportBell: Doorbell = Doorbell()) throws(KafkaClientError) {
         try config.validate()
         self.config = config
         toSender = SPSCRing(capacity: 4096)
         reports = SPSCRing(capacity: 8192)
-        sender = try Sender(config: config, stats: stats)
+        sender = try Sender(config: config, stats: stats, reportBell: reportBell)
         let s = sender, inRing = toSender, outRing = reports
         senderDone.enter()
         _ = StageThread(name: "kafka-sender") { [senderDone] in
@@ -197,6 +200,19 @@ public final class KafkaProducer: @unchecked Sendable {
         drainReports(onDelivery)
     }
 
+    /// Delivery reports wait for `poll` (any thread may ask).
+    public var hasReports: Bool { reports.count > 0 }
+
+    /// How long the owner may sleep before `poll` must seal a batch whose linger ends (at least 0.1 ms), or
+    /// 50 ms when no batch is open; reports ring the bell given at `init` sooner. ns.
+    public var idleWaitNs: Int {
+        var oldest = UInt64.max
+        for t in accumulators.indices {
+            for p in accumulators[t].indices where accumulators[t][p].builder.count > 0 { oldest = min(oldest, accumulators[t][p].firstNs) }
+        }
+        return idleSleepNs(until: oldest == .max ? .max : oldest &+ UInt64(config.lingerMs * 1e6))
+    }
+
     /// Waits up to `timeoutMs` for a delivery report to arrive (returns at once when one is waiting or no batch
     /// is outstanding); `poll` then hands it over. Lets an owner with nothing else to do sleep instead of spin.
     public func waitForReports(timeoutMs: Int) {
@@ -255,15 +271,15 @@ public final class KafkaProducer: @unchecked Sendable {
         accumulators[t][p].reset()
         if sticky[t] == p, accumulators[t].count > 1 {
             // KIP-794: an unkeyed producer moves to another partition when its batch is done.
-            var next = Int.random(in: 0..<(accumulators[t].count - 1))
+            var next = rng.below(accumulators[t].count - 1)
             if next >= p { next += 1 }
             sticky[t] = next
         }
-        // buffer.memory: wait for the network to catch up, delivering reports meanwhile.
-        var backoff = Backoff()
+        // buffer.memory: sleep until the sender reports batches done (their memory is freed as they are handed over).
         while outstandingBytes.load(ordering: .relaxed) + out.count > config.bufferMemory && pendingBatches > 0 {
-            if drainReports(onDelivery) == 0 { backoff.wait() } else { backoff.reset() }
+            if drainReports(onDelivery) == 0 { sender.reportBell.wait(timeoutNs: 50_000_000) { reports.count > 0 } }
         }
+        var backoff = Backoff()
         outstandingBytes.add(out.count, ordering: .relaxed)
         pendingBatches += 1
         var pending: ProducerBatch? = batch

@@ -68,7 +68,7 @@ final class Sender: @unchecked Sendable {
     /// Rung by the producer when it hands over a batch or closes: an idle sender sleeps on it.
     let wake = Doorbell()
     /// Rung after each delivery report: a producer owner waiting for reports sleeps on it.
-    let reportBell = Doorbell()
+    let reportBell: Doorbell
     /// Guarded by `controlLock` (a plain lock, not a `Mutex`: the state holds a connection, which is not Sendable).
     var control: ControlState
     let controlLock = ConditionLock()
@@ -87,9 +87,10 @@ final class Sender: @unchecked Sendable {
     var outbox: SPSCRing<DeliveryReport>!
     let codec = Codec()
 
-    init(config: ProducerConfiguration, stats: ProducerStats) throws(KafkaClientError) {
+    init(config: ProducerConfiguration, stats: ProducerStats, reportBell: Doorbell) throws(KafkaClientError) {
         self.config = config
         self.stats = stats
+        self.reportBell = reportBell
         var state = ControlState()
         var lastError: KafkaClientError?
         for addr in config.bootstrap {

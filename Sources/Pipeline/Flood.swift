@@ -13,19 +13,22 @@ final class Flood: @unchecked Sendable {
     let stats: LiveStats
     let full: [SPSCRing<Chunk>]
     let free: [SPSCRing<Chunk>]
-    /// Rung by a generator after it pushes a chunk or closes its ring: the sink stage sleeps on it when idle.
-    let sinkBell = Doorbell()
+    /// Rung by a generator after it pushes a chunk or closes its ring: the sink stage sleeps on it when idle
+    /// (the sink's own events ring it too: see `Backend.makeSink`).
+    let sinkBell: Doorbell
     /// Rung by the sink stage after it takes a chunk and gives one back: generator g sleeps on `generatorBells[g]`
     /// while its ring is full or it has no free chunk (backpressure).
     let generatorBells: [Doorbell]
-    /// How long an idle stage sleeps before it looks again (stop requests, linger deadlines): 1 ms.
-    static let idleWaitNs = 1_000_000
+    /// How long a blocked generator sleeps before it looks for a stop request again: the sink stage rings its
+    /// bell whenever it frees room, so this only bounds how late a stop is seen.
+    static let blockedWaitNs = 50_000_000
     let t0: UInt64
     let endNs: UInt64?
     let intervalNs: Double?
 
-    init(config cfg: RunConfig, emulator: Emulator, stats: LiveStats) {
+    init(config cfg: RunConfig, emulator: Emulator, stats: LiveStats, sinkBell: Doorbell) {
         self.cfg = cfg
+        self.sinkBell = sinkBell
         self.emulator = emulator
         self.stats = stats
         let perGenerator = cfg.chunksPerGenerator, posts = cfg.chunkPosts
@@ -138,7 +141,7 @@ final class Flood: @unchecked Sendable {
         while true {
             if let c = free[g].tryPop() { return c }
             if stats.stop.load(ordering: .relaxed) { return nil }
-            generatorBells[g].wait(timeoutNs: Self.idleWaitNs) { free[g].count > 0 }
+            generatorBells[g].wait(timeoutNs: Self.blockedWaitNs) { free[g].count > 0 }
         }
     }
 
@@ -149,16 +152,16 @@ final class Flood: @unchecked Sendable {
         while let back = full[g].tryPush(pending) {
             pending = back
             waited = true
-            generatorBells[g].wait(timeoutNs: Self.idleWaitNs) { full[g].count < full[g].capacity }
+            generatorBells[g].wait(timeoutNs: Self.blockedWaitNs) { full[g].count < full[g].capacity }
         }
         sinkBell.ring()
         return waited
     }
 
     /// On the sink thread: every chunk in sequence order (round robin over the generators, so records
-    /// arrive in post-index order whatever the thread count). `idle` runs while waiting for the next one and
-    /// says how long the stage may sleep (ns) before it must run again; a new chunk wakes it sooner.
-    func forEachChunk(_ process: (Chunk) -> Void, idle: () -> Int) {
+    /// arrive in post-index order whatever the thread count). `idle` runs while waiting for the next one: it
+    /// sleeps (on `sinkBell`, which a new chunk rings) until `ready()` or the sink has something to do.
+    func forEachChunk(_ process: (Chunk) -> Void, idle: (_ ready: () -> Bool) -> Void) {
         let T = cfg.threads
         var done = [Bool](repeating: false, count: T)
         var doneCount = 0
@@ -185,8 +188,7 @@ final class Flood: @unchecked Sendable {
                     }
                     break
                 }
-                let wait = idle()
-                sinkBell.wait(timeoutNs: wait) { full[g].count > 0 || full[g].isClosed || stats.stop.load(ordering: .relaxed) }
+                idle { full[g].count > 0 || full[g].isClosed || stats.stop.load(ordering: .relaxed) }
             }
         }
     }

@@ -4,6 +4,7 @@ import Histogram
 import KafkaLog
 import PinEmulator
 import PinModel
+import RingBuffers
 import Platform
 import Sinks
 import Synchronization
@@ -103,8 +104,9 @@ public final class FloodRunner: Sendable {
     public func run(onProgress: ((ProgressSample) -> Void)? = nil) throws(ConfigError) -> RunResult {
         let cfg = config
         let sink: any RecordSink
-        do { sink = try cfg.backend.makeSink(cfg.sink, role: .flood) } catch { throw ConfigError(error.message) }
-        let flood = Flood(config: cfg, emulator: emulator, stats: stats)
+        let bell = Doorbell()
+        do { sink = try cfg.backend.makeSink(cfg.sink, role: .flood, bell: bell) } catch { throw ConfigError(error.message) }
+        let flood = Flood(config: cfg, emulator: emulator, stats: stats, sinkBell: bell)
         let cpu0 = processCPUSeconds()
         let group = DispatchGroup()
         let tally = Tally()
@@ -168,10 +170,9 @@ public final class FloodRunner: Sendable {
                 }
             }
             sink.poll(timeoutMs: 0)
-        }, idle: {
-            let wait = sink.idleWaitNs
-            sink.poll(timeoutMs: max(1, wait / 1_000_000))
-            return wait
+        }, idle: { ready in
+            sink.wait(on: flood.sinkBell, until: ready)
+            sink.poll(timeoutMs: 0)
         })
         if let problem = sink.close(), tally.error == nil { tally.error = problem }
         tally.report = sink.report

@@ -68,3 +68,11 @@ public func sleepUntilAbsolute(_ deadline: UInt64) {
     var ts = timespec(tv_sec: Int(deadline / 1_000_000_000), tv_nsec: Int(deadline % 1_000_000_000))
     while clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nil) == EINTR {}
 }
+
+/// How long an idle stage may sleep before a timer of its own is due: until `dueNs` (monotonic; `.max` when
+/// nothing is due), at least 0.1 ms and at most 50 ms, so that stop requests are still seen. ns.
+public func idleSleepNs(until dueNs: UInt64) -> Int {
+    let now = monotonicNanos()
+    guard dueNs > now else { return 100_000 }
+    return max(100_000, Int(min(dueNs - now, 50_000_000)))
+}

@@ -4,6 +4,7 @@ import KafkaLog
 import KafkaWire
 import Platform
 import PinModel
+import RingBuffers
 
 /// The embedded log as a sink: per topic-partition a `RecordBatchBuilder`; a batch is sealed at
 /// `batchBytes` or when its first record has waited `lingerMs` (compress, CRC-32C; uncompressed batches are
@@ -135,10 +136,10 @@ public final class EmbeddedLogSink: RecordSink {
     public var idleWaitNs: Int {
         var oldest = UInt64.max
         for i in slots.indices where !slots[i].builder.isEmpty { oldest = min(oldest, slots[i].firstNs) }
-        guard oldest != .max else { return 50_000_000 }
-        let due = oldest &+ lingerNs, now = monotonicNanos()
-        return due > now ? max(Int(min(due - now, 50_000_000)), 100_000) : 100_000
+        return idleSleepNs(until: oldest == .max ? .max : oldest &+ lingerNs)
     }
+
+    public func wait(on bell: Doorbell, until ready: () -> Bool) { bell.wait(timeoutNs: idleWaitNs, until: ready) }
 
     public func flush() {
         for i in slots.indices where !slots[i].builder.isEmpty { seal(slots.baseAddress! + i) }

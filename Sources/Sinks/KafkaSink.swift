@@ -1,6 +1,7 @@
 import KafkaClient
 import KafkaWire
 import PinModel
+import RingBuffers
 import Bytes
 import Synchronization
 
@@ -25,14 +26,14 @@ public final class KafkaSink: RecordSink {
         var partition: Int32
     }
 
-    public init(settings: SinkSettings, options: KafkaOptions) throws(SinkFailure) {
+    public init(settings: SinkSettings, options: KafkaOptions, bell: Doorbell = Doorbell()) throws(SinkFailure) {
         self.options = options
         let pc = try options.producerConfiguration(settings)
         let topics = RecordKind.topics(prefix: settings.topicPrefix)
         self.topics = topics
         kindOfTopic = Dictionary(uniqueKeysWithValues: RecordKind.allCases.map { ($0.topic(prefix: settings.topicPrefix), $0) })
         do {
-            producer = try KafkaProducer(config: pc)
+            producer = try KafkaProducer(config: pc, reportBell: bell)
         } catch {
             throw SinkFailure(.kafka(error.kind), "cannot start the Kafka producer: \(error)", isFatal: true)
         }
@@ -80,8 +81,12 @@ public final class KafkaSink: RecordSink {
         }
     }
 
-    /// Delivery reports arrive from the sender thread: look for them every millisecond.
-    public var idleWaitNs: Int { 1_000_000 }
+    /// Until the oldest open batch's linger ends: delivery reports ring the bell.
+    public var idleWaitNs: Int { producer.idleWaitNs }
+
+    public func wait(on bell: Doorbell, until ready: () -> Bool) {
+        bell.wait(timeoutNs: producer.idleWaitNs) { ready() || producer.hasReports }
+    }
 
     public func flush() {
         do { try producer.flush(onDelivery: delivered) } catch {}

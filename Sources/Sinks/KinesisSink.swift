@@ -1,6 +1,7 @@
 import AWSClient
 import Bytes
 import PinModel
+import RingBuffers
 
 /// Kinesis as a sink: the owning thread holds the PutRecords producer and its curl multi handle (no other
 /// thread). Keys follow `KinesisOptions.partitionKey`; a record sent without a key gets one of its own (its
@@ -16,7 +17,7 @@ public final class KinesisSink: RecordSink {
     var perStream = [Int](repeating: 0, count: RecordKind.allCases.count)
     public private(set) var pending = 0
 
-    public init(settings: SinkSettings, options: KinesisOptions, role: SinkRole) throws(SinkFailure) {
+    public init(settings: SinkSettings, options: KinesisOptions, role: SinkRole, bell: Doorbell = Doorbell()) throws(SinkFailure) {
         try options.validate()
         self.options = options
         do { client = try KinesisClient(config: options.aws) } catch { throw SinkFailure(.kinesis(KinesisErrorCode(error.code)), error.message, isFatal: true) }
@@ -46,6 +47,8 @@ public final class KinesisSink: RecordSink {
         pc.reportEntries = role == .ingest
         producer = KinesisProducer(service: client.service, config: pc)
         fixedKey = Array(options.fixedKey.utf8)
+        // The owner sleeps in curl (`wait`): whoever rings its bell wakes that poll.
+        bell.wakes(with: producer.wakeUp)
         producer.onDelivery = { [unowned self] stream, tokens, bytes, delivery in
             guard let kind = RecordKind(rawValue: stream) else { return }
             pending -= tokens.count
@@ -89,8 +92,12 @@ public final class KinesisSink: RecordSink {
 
     public func poll(timeoutMs: Int) { producer.poll(timeoutMs: timeoutMs) }
 
-    /// Answers arrive on the network (`poll` waits on curl): look again every millisecond.
-    public var idleWaitNs: Int { 1_000_000 }
+    /// Until the producer's next timer (linger, backoff): answers end the wait sooner.
+    public var idleWaitNs: Int { producer.idleWaitNs }
+
+    public func wait(on bell: Doorbell, until ready: () -> Bool) {
+        bell.wait(timeoutNs: producer.idleWaitNs, until: ready) { ns in producer.waitForEvents(timeoutNs: ns) }
+    }
 
     public func flush() { producer.flush() }
 

@@ -3,6 +3,7 @@ import Codecs
 import KafkaClient
 import KafkaLog
 import PinModel
+import RingBuffers
 
 /// Where a stored record sits.
 public enum SinkLocation {
@@ -148,9 +149,14 @@ public protocol RecordSink: AnyObject {
     /// Records sent whose outcome is still to come.
     var pending: Int { get }
 
-    /// How long the owner may sleep before it must `poll` again (a linger deadline, or outcomes that arrive
-    /// from another thread or the network), ns. An idle stage sleeps this long unless new input wakes it.
+    /// How long the owner may sleep before it must `poll` again (a linger deadline, a retry's backoff; at most
+    /// 50 ms), ns. Outcomes that arrive from another thread or the network wake `wait` sooner.
     var idleWaitNs: Int { get }
+
+    /// Sleeps until `ready()` holds (new input: the owner's own condition), `bell` (the one given to
+    /// `makeSink`) rings, outcomes arrive, or `idleWaitNs` passes; `poll(timeoutMs: 0)` then delivers them.
+    /// An idle owner wakes only for work: no naps, no spinning.
+    func wait(on bell: Doorbell, until ready: () -> Bool)
 
     /// Counts for reports (after `close`).
     var report: SinkReport { get }
@@ -343,13 +349,15 @@ public enum SinkRole: Sendable {
 
 extension Backend {
     /// Opens the backend: the embedded log's partitions (recovering torn tails), the Kafka producer (and
-    /// topics), or the Kinesis streams (created or described).
-    public func makeSink(_ settings: SinkSettings, role: SinkRole) throws(SinkFailure) -> any RecordSink {
+    /// topics), or the Kinesis streams (created or described). `bell` is what the owner sleeps on when idle
+    /// (`RecordSink.wait`): the sink makes its own events ring it (Kafka's delivery reports) or makes its
+    /// ringers wake the sink's own poll (Kinesis's curl); one bell per sink, rung by the owner's producers too.
+    public func makeSink(_ settings: SinkSettings, role: SinkRole, bell: Doorbell = Doorbell()) throws(SinkFailure) -> any RecordSink {
         try settings.validate()
         switch self {
         case .embedded(let o): return try EmbeddedLogSink(settings: settings, options: o, role: role)
-        case .kafka(let o): return try KafkaSink(settings: settings, options: o)
-        case .kinesis(let o): return try KinesisSink(settings: settings, options: o, role: role)
+        case .kafka(let o): return try KafkaSink(settings: settings, options: o, bell: bell)
+        case .kinesis(let o): return try KinesisSink(settings: settings, options: o, role: role, bell: bell)
         }
     }
 }
