@@ -32,6 +32,10 @@ public enum CleanSource: Sendable {
         if isRegularFile("\(path)/pin.jsonl") || isRegularFile("\(path)/geo.jsonl") || isRegularFile("\(path)/user.jsonl") { return .jsonl(path) }
         if isDirectory("\(path)/topics") { return .landing(path, topicPrefix: topicPrefix) }
         if isDirectory("\(path)/log") { return .embedded(path, topicPrefix: topicPrefix) }
+        if path.hasPrefix("s3://") {
+            throw CleanError("--from \(path): clean reads a local folder; copy the landing first (aws s3 sync \(path) DIR) or run pinbench batch, which lands and cleans in one go")
+        }
+        if !isDirectory(path) { throw CleanError("--from \(path): no such folder") }
         throw CleanError("\(path): expected pin.jsonl/geo.jsonl/user.jsonl, a landing root (topics/...) or an embedded data dir (log/...)")
     }
 

@@ -82,7 +82,18 @@ public final class IngestService: Sendable {
                     try channel.pipeline.syncOperations.addHandler(IngestHTTPHandler(service: self))
                 }
             }
-        let server = try await bootstrap.bind(host: config.host, port: config.port).get()
+        let server: any NIOCore.Channel
+        do {
+            server = try await bootstrap.bind(host: config.host, port: config.port).get()
+        } catch {
+            try? await group.shutdownGracefully()
+            store.shutdown()
+            let io = error as? IOError
+            let why = io?.errnoCode == EADDRINUSE ? "the address is in use (another server? pick another --listen port)"
+                : io?.errnoCode == EACCES ? "permission denied (ports below 1024 need privileges)"
+                : io.map { (e: IOError) -> String in String(cString: strerror(e.errnoCode)) } ?? "\(error)"
+            throw IngestError(status: 0, code: 0, message: "cannot listen on \(config.host):\(config.port): \(why)")
+        }
         onStarted(server.localAddress?.port ?? 0)
         // SIGTERM / SIGINT: stop accepting, let requests in flight finish.
         let stopping = Atomic<Bool>(false)
@@ -90,7 +101,10 @@ public final class IngestService: Sendable {
             signal(sig, SIG_IGN)
             let src = DispatchSource.makeSignalSource(signal: sig, queue: .global())
             src.setEventHandler {
-                if !stopping.exchange(true, ordering: .relaxed) { server.close(promise: nil) }
+                if !stopping.exchange(true, ordering: .relaxed) {
+                    self.stoppedBy.store(sig, ordering: .relaxed)
+                    server.close(promise: nil)
+                }
             }
             src.resume()
             return src
@@ -107,6 +121,9 @@ public final class IngestService: Sendable {
 
     /// Requests read but not yet answered (SIGTERM waits for them).
     let inFlight = Atomic<Int>(0)
+
+    /// The signal that stopped the server (SIGINT or SIGTERM; 0 while running): the CLI exits 128 + it.
+    public let stoppedBy = Atomic<Int32>(0)
 
     /// A request was answered: its latency goes to the histogram, and it no longer counts as in flight.
     func finished(startedNs: UInt64) {

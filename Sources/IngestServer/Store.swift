@@ -115,10 +115,11 @@ struct RecordPack {
     }
 }
 
-public struct IngestError: Error, Sendable {
+public struct IngestError: Error, Sendable, CustomStringConvertible {
     public var status: Int
     public var code: Int
     public var message: String
+    public var description: String { message }
 }
 
 /// Where accepted records go: one writer thread owns the backend's `RecordSink` (the same sinks a flood

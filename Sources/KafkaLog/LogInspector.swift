@@ -60,7 +60,8 @@ public enum LogInspector {
         let scratch = ByteBuffer(capacity: 1 << 20)
         let file = ByteBuffer(capacity: 1 << 20)
         var found = false
-        for (t, p, dir) in try listPartitions(dataDir: dataDir) where t == topic && (partition == nil || partition == p) {
+        let all = try listPartitions(dataDir: dataDir)
+        for (t, p, dir) in all where t == topic && (partition == nil || partition == p) {
             found = true
             for seg in try listSegments(dir) {
                 var failure: (any Error)?
@@ -76,17 +77,21 @@ public enum LogInspector {
                 if let e = scan.error { throw InspectError.damaged("\(seg.path) \(e)") }
             }
         }
-        if !found { throw InspectError.noSuchTopic(topic) }
+        if !found {
+            let have = Array(Set(all.map(\.topic))).sorted()
+            throw InspectError.noSuchTopic(partition.map { "\(topic)\" partition \"\($0)" } ?? topic, have: have)
+        }
     }
 }
 
 public enum InspectError: Error, CustomStringConvertible {
-    case noSuchTopic(String)
+    case noSuchTopic(String, have: [String])
     case damaged(String)
 
     public var description: String {
         switch self {
-        case .noSuchTopic(let t): "no topic \"\(t)\" in this data dir"
+        case .noSuchTopic(let t, let have):
+            "no topic \"\(t)\" in this data dir; " + (have.isEmpty ? "it holds no topics" : "it holds \(have.joined(separator: ", "))")
         case .damaged(let s): "damaged log: \(s)"
         }
     }

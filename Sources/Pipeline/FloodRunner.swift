@@ -1,4 +1,5 @@
 import Bytes
+import Codecs
 import Dispatch
 import Histogram
 import KafkaLog
@@ -16,12 +17,44 @@ public struct ProgressSample: Sendable {
     public var payloadBytesOut: Int
     public var queueDepth: Int
     public var queueCapacity: Int
+    /// Records the run will send (`--count`), for a percentage and an ETA.
+    public var totalRecords: Int?
+    /// The run's `--duration`, s.
+    public var durationSeconds: Double?
+    /// Posts generated so far.
+    public var postsIn = 0
+    /// Under `--rate`: the target, the posts/s made since the last sample, and how far the schedule is behind.
+    public var targetRate: Double?
+    public var achievedRate: Double?
+    public var scheduleLagSeconds: Double?
+    /// A line to show once, apart from the progress line (the offered rate not met).
+    public var warning: String?
 
-    /// `12s] 1234 records  0.987 M rec/s  250.1 MB/s  queue 768/6144`: the progress line after its prefix.
+    public init(seconds: Double, recordsOut: Int, payloadBytesOut: Int, queueDepth: Int, queueCapacity: Int) {
+        self.seconds = seconds
+        self.recordsOut = recordsOut
+        self.payloadBytesOut = payloadBytesOut
+        self.queueDepth = queueDepth
+        self.queueCapacity = queueCapacity
+    }
+
+    /// `12s of 20s] 1.23 M records  0.987 M rec/s  250.1 MB/s  queue 768/6144`, with `45% ETA 3.2s` under
+    /// `--count` and `rate 10.0 k/10.0 k posts/s lag 0.0s` under `--rate`: the progress line after its prefix.
     public var line: String {
         let rps = seconds > 0 ? Double(recordsOut) / seconds : 0
         let mbs = seconds > 0 ? Double(payloadBytesOut) / seconds / 1e6 : 0
-        return "\(fmt(seconds, 0))s] \(recordsOut) records  \(fmt(rps / 1e6, 3)) M rec/s  \(fmt(mbs, 1)) MB/s  queue \(queueDepth)/\(queueCapacity)"
+        var l = "\(fmt(seconds, 0))s"
+        if let d = durationSeconds { l += " of \(fmt(d, 0))s" }
+        l += "] \(formatCount(Double(recordsOut))) records  \(formatCount(rps)) rec/s  \(fmt(mbs, 1)) MB/s  queue \(queueDepth)/\(queueCapacity)"
+        if let total = totalRecords, total > 0 {
+            let done = min(1, Double(recordsOut) / Double(total))
+            l += "  \(Int(done * 100))%"
+            if rps > 0, done < 1 { l += " ETA \(formatDuration(Double(total - recordsOut) / rps))" }
+        }
+        if let t = targetRate {
+            l += "  rate \(formatCount(achievedRate ?? 0))/\(formatCount(t)) posts/s  lag \(formatDuration(scheduleLagSeconds ?? 0))"
+        }
+        return l
     }
 }
 
@@ -59,6 +92,14 @@ public struct RunResult: Sendable {
     /// Latencies of records scheduled during the warm-up (kept apart from `latencyMicros`).
     public var warmupLatencyMicros: Histogram<UInt64> = newLatencyHistogram()
     /// Stage time: generators busy and blocked (backpressure), sink stage busy; seconds.
+    /// Why the flood ended early (interrupted, a byte cap, the disk, a fatal error); nil when it ran its course.
+    public var stopReason: StopReason?
+    /// Posts due before `--duration` ended (under `--rate`) that the generators never made: the offered rate
+    /// was not met by that much.
+    public var unsentPosts = 0
+    /// Under `--rate`: the shortfall lasted 3 s or more, or posts went unsent.
+    public var rateNotMet = false
+    public var maxScheduleLagSeconds = 0.0
     public var generatorBusySeconds: Double = 0
     public var generatorBlockedSeconds: Double = 0
     public var sinkBusySeconds: Double = 0
@@ -67,6 +108,28 @@ public struct RunResult: Sendable {
     public var recordsPerSecond: Double { seconds > 0 ? Double(recordsOut) / seconds : 0 }
     public var megabytesPerSecond: Double { seconds > 0 ? Double(payloadBytes) / seconds / 1e6 : 0 }
     public var accountingHolds: Bool { recordsIn == recordsOut + deadLettered }
+}
+
+/// Stops runs from another thread (a signal handler): the one in progress and every later one, so that a
+/// bench or a sweep ends within a second with what it has.
+public final class RunControl: Sendable {
+    let runner = Mutex<FloodRunner?>(nil)
+    let reasonRaw = Atomic<Int>(0)
+
+    public init() {}
+
+    public func stop(_ reason: StopReason) {
+        _ = reasonRaw.compareExchange(expected: 0, desired: reason.rawValue, ordering: .relaxed)
+        runner.withLock { $0?.requestStop(reason) }
+    }
+
+    /// Why runs were stopped; nil while none was.
+    public var reason: StopReason? { StopReason(rawValue: reasonRaw.load(ordering: .relaxed)) }
+
+    func attach(_ r: FloodRunner) {
+        runner.withLock { $0 = r }
+        if let why = reason { r.requestStop(why) }
+    }
 }
 
 /// A latency histogram in microseconds, up to an hour, three significant digits.
@@ -88,8 +151,8 @@ public final class FloodRunner: Sendable {
         self.emulator = Emulator(seed: config.seed, users: config.users)
     }
 
-    /// Asks a running flood to stop early (e.g. on SIGINT); what was generated is still sent.
-    public func requestStop() { stats.stop.store(true, ordering: .relaxed) }
+    /// Asks a running flood to stop early (SIGINT, SIGTERM); what was generated is still sent.
+    public func requestStop(_ reason: StopReason = .interrupted) { stats.requestStop(reason) }
 
     /// The sink stage's tally, filled by outcomes on the stage thread and read after it finished.
     final class Tally: @unchecked Sendable {
@@ -101,12 +164,35 @@ public final class FloodRunner: Sendable {
         var endpoint = ""
     }
 
-    public func run(onProgress: ((ProgressSample) -> Void)? = nil) throws(ConfigError) -> RunResult {
+    /// Free bytes the embedded log keeps on its disk: a flood stops before it would eat into them.
+    public static let diskReserveBytes = 128 << 20
+
+    /// Runs the flood. `onStart` gets one line saying where the records go (and what the run may write)
+    /// once the sink is open; `onProgress` a sample about once a second.
+    public func run(control: RunControl? = nil, onStart: ((String) -> Void)? = nil,
+                    onProgress: ((ProgressSample) -> Void)? = nil) throws(ConfigError) -> RunResult {
+        control?.attach(self)
         let cfg = config
         let sink: any RecordSink
         let bell = Doorbell()
-        do { sink = try cfg.backend.makeSink(cfg.sink, role: .flood, bell: bell) } catch { throw ConfigError(error.message) }
-        let flood = Flood(config: cfg, emulator: emulator, stats: stats, sinkBell: bell)
+        do { sink = try cfg.backend.makeSink(cfg.sink, role: .flood, bell: bell) } catch { throw ConfigError(error.message, isUsage: error.reason == .config) }
+        // What the run may write: `--max-bytes`, and for the embedded log what its disk has free (the log
+        // compresses, so counting the generated payload stops early rather than late).
+        var cap: (bytes: Int, reason: StopReason)? = cfg.maxBytes.map { ($0, .maxBytes) }
+        var start = sink.destination
+        if case .embedded(let o) = cfg.backend, let free = freeDiskBytes(o.dataDir) {
+            let room = free - Self.diskReserveBytes
+            guard room > 0 else {
+                _ = sink.close()
+                throw ConfigError("\(o.dataDir) has \(formatBytes(free)) free: a flood keeps \(formatBytes(Self.diskReserveBytes)) free; make room or use another --data-dir", isUsage: false)
+            }
+            let stored = cfg.sink.compression == .none ? room - room / 10 : room  // batch framing on uncompressed records
+            if cap == nil || stored < cap!.bytes { cap = (stored, .diskWouldFill) }
+            start += "; \(formatBytes(free)) free there"
+        }
+        if let c = cap { start += c.reason == .maxBytes ? "; stops after \(formatBytes(c.bytes)) of payload (--max-bytes)" : "; stops before the disk fills (--max-bytes caps a run)" }
+        onStart?(start)
+        let flood = Flood(config: cfg, emulator: emulator, stats: stats, sinkBell: bell, byteCap: cap)
         let cpu0 = processCPUSeconds()
         let group = DispatchGroup()
         let tally = Tally()
@@ -119,21 +205,35 @@ public final class FloodRunner: Sendable {
             self.drive(owned, flood: flood, tally: tally)
             group.leave()
         }
-        let timeline = flood.monitor(group: group, onProgress: onProgress)
+        let watch = flood.monitor(group: group, onProgress: onProgress)
         let seconds = Double(monotonicNanos() - flood.t0) / 1e9
         let recordsIn = stats.recordsIn.load(ordering: .relaxed)
         let r = tally.report
-        return RunResult(
+        var unsent = 0
+        if let iv = flood.intervalNs, let end = flood.endNs {
+            // Posts due before the generators stopped (or the end) that they never made.
+            let stoppedAt = min(end, max(stats.generatorsEndNs.load(ordering: .relaxed), flood.t0))
+            var due = Int((Double(stoppedAt - flood.t0) / iv).rounded(.up))
+            if let c = cfg.count { due = min(due, c) }
+            unsent = max(0, due - recordsIn / 3)
+        }
+        var result = RunResult(
             config: cfg, posts: recordsIn / 3, recordsIn: recordsIn, recordsOut: stats.recordsOut.load(ordering: .relaxed),
             deadLettered: stats.deadLettered.load(ordering: .relaxed), deadLetterReasons: tally.reasons,
             payloadBytes: stats.payloadBytesOut.load(ordering: .relaxed), storedBytes: r.storedBytes, batches: r.batches,
-            seconds: seconds, latencyMicros: tally.hist, latencyEndpoint: tally.endpoint, partitions: r.partitions, timeline: timeline,
+            seconds: seconds, latencyMicros: tally.hist, latencyEndpoint: tally.endpoint, partitions: r.partitions, timeline: [],
             cpuSeconds: processCPUSeconds() - cpu0, peakRSSBytes: peakRSSBytes(),
             generatorStalls: stats.generatorStalls.load(ordering: .relaxed), recoveries: r.recoveries, error: tally.error,
             retries: r.retries, retriesByCode: r.retriesByCode, requests: r.requests, warmupLatencyMicros: tally.warm,
             generatorBusySeconds: Double(stats.generatorBusyNs.load(ordering: .relaxed)) / 1e9,
             generatorBlockedSeconds: Double(stats.generatorBlockedNs.load(ordering: .relaxed)) / 1e9,
             sinkBusySeconds: Double(stats.sinkBusyNs.load(ordering: .relaxed)) / 1e9)
+        result.timeline = watch.timeline
+        result.stopReason = stats.reason
+        result.unsentPosts = unsent
+        result.rateNotMet = cfg.rate != nil && (watch.rateNotMet || unsent > 0)
+        result.maxScheduleLagSeconds = watch.maxLagSeconds
+        return result
     }
 
     /// The sink stage: every chunk in post-index order, each post's three records keyed by the post's index
@@ -155,7 +255,7 @@ public final class FloodRunner: Sendable {
                 tally.reasons[f.code, default: 0] += o.count
                 stats.deadLettered.add(o.count, ordering: .relaxed)
                 if tally.error == nil { tally.error = f.message }
-                if f.isFatal { stats.stop.store(true, ordering: .relaxed) }
+                if f.isFatal { stats.requestStop(.fatal) }
             }
         }
         let key = ByteBuffer(capacity: 32)

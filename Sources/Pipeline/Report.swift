@@ -18,6 +18,9 @@ extension RunResult {
             ("records_out", .int(recordsOut)),
             ("dead_lettered", .int(deadLettered)),
             ("accounting_holds", .bool(accountingHolds)),
+            ("interrupted", .bool(stopReason == .interrupted || stopReason == .terminated)),
+            ("stop_reason", stopReason.map { .string($0.name) } ?? .null),
+            ("offered_rate", offeredRateJSON),
             ("posts", .int(posts)),
             ("payload_bytes", .int(payloadBytes)),
             ("stored_bytes", .int(storedBytes)),
@@ -57,6 +60,17 @@ extension RunResult {
             })),
             ("error", error.map { .string($0) } ?? .null),
             ("config", config.summary),
+        ])
+    }
+
+    /// Under `--rate`: target and achieved posts/s, whether the rate was met, posts never sent, the worst lag.
+    var offeredRateJSON: JSONValue {
+        guard let target = config.rate else { return .null }
+        let achieved: Double = seconds > 0 ? (Double(posts) / seconds).rounded() : 0
+        return .object([
+            ("target_posts_per_s", .double(target)), ("achieved_posts_per_s", .double(achieved)),
+            ("met", .bool(!rateNotMet)), ("unsent_posts", .int(unsentPosts)),
+            ("max_schedule_lag_s", .double(round3(maxScheduleLagSeconds))),
         ])
     }
 
@@ -100,6 +114,13 @@ extension RunResult {
             ("accounting", accountingHolds ? "in == out + dead-lettered ✓" : "MISMATCH"),
         ] + (mode != .embedded ? [("\(mode == .kafka ? "requests" : "PutRecords calls") / retries", "\(requests) / \(retries)")] : [])
             + retriesByCode.sorted { $0.key < $1.key }.map { ("retried: \($0.key)", "\($0.value)") }
+        if let why = stopReason { rows.insert(("stopped early", why.name), at: 0) }
+        if let target = config.rate {
+            let achieved = seconds > 0 ? Double(posts) / seconds : 0
+            rows.append(("offered rate", rateNotMet
+                ? "NOT MET: target \(formatCount(target)) posts/s, achieved \(formatCount(achieved))/s, \(unsentPosts) posts scheduled but never sent, schedule up to \(fmt(maxScheduleLagSeconds, 1)) s behind"
+                : "met: \(formatCount(target)) posts/s"))
+        }
         let w = rows.map(\.0.count).max() ?? 0
         var s = ""
         for (k, v) in rows { s += k + String(repeating: " ", count: w - k.count) + "  " + v + "\n" }

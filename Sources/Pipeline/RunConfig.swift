@@ -24,6 +24,9 @@ public struct RunConfig: Sendable {
     /// Generator threads (the sink stage has its own).
     public var threads: Int = 1
     public var pinCPUs: Bool = false
+    /// Stop (cleanly: the report written, the log consistent) once this many payload bytes were generated.
+    /// The embedded log also stops before its disk would fill, whatever this says.
+    public var maxBytes: Int?
     /// Posts per chunk handed between stages.
     public var chunkPosts: Int = 256
     /// Chunks in flight per generator (ring capacity).
@@ -49,6 +52,7 @@ public struct RunConfig: Sendable {
         if !(warmup >= 0) { throw ConfigError("--warmup must be ≥ 0") }
         if let d = duration, warmup >= d { throw ConfigError("--warmup must be shorter than the run") }
         if users < 1 { throw ConfigError("--users must be ≥ 1") }
+        if let m = maxBytes, m < 1 { throw ConfigError("--max-bytes must be ≥ 1") }
         if threads < 1 || threads > 256 { throw ConfigError("--threads must be in 1...256") }
         do throws(SinkFailure) {
             try sink.validate()
@@ -72,6 +76,7 @@ public struct RunConfig: Sendable {
             ("threads", .int(threads)),
             ("pin_cpus", .bool(pinCPUs)),
             ("chunk_posts", .int(chunkPosts)),
+            ("max_bytes", maxBytes.map { .int($0) } ?? .null),
         ]
         switch backend {
         case .embedded(let o):
@@ -110,6 +115,11 @@ public struct RunConfig: Sendable {
 
 public struct ConfigError: Error, CustomStringConvertible, Sendable {
     public var message: String
-    public init(_ message: String) { self.message = message }
+    /// The settings themselves cannot work (a usage error, exit 64), as opposed to a backend that failed.
+    public var isUsage: Bool
+    public init(_ message: String, isUsage: Bool = true) {
+        self.message = message
+        self.isUsage = isUsage
+    }
     public var description: String { message }
 }

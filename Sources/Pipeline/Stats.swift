@@ -1,3 +1,4 @@
+import RingBuffers
 import Synchronization
 
 /// Counters shared between stage threads and the progress line. Updated once per chunk or batch.
@@ -8,11 +9,46 @@ public final class LiveStats: Sendable {
     public let deadLettered = Atomic<Int>(0)
     public let generatorStalls = Atomic<Int>(0)
     public let stop = Atomic<Bool>(false)
+    /// Why the flood stopped early (`StopReason.rawValue`; the first reason wins).
+    public let stopReason = Atomic<Int>(0)
+    /// Payload bytes generated (what `--max-bytes` and the free-space check count).
+    public let payloadBytesIn = Atomic<Int>(0)
+    /// The scheduled time of the last post handed to the sink stage (monotonic ns): the schedule's lag is now minus it.
+    public let lastScheduledNs = Atomic<UInt64>(0)
+    /// When the last generator stopped (monotonic ns).
+    public let generatorsEndNs = Atomic<UInt64>(0)
     /// Nanoseconds generators spent generating (not sleeping for the schedule, not blocked on a full ring).
     public let generatorBusyNs = Atomic<Int>(0)
     /// Nanoseconds generators were blocked because the ring to the sink stage was full (backpressure).
     public let generatorBlockedNs = Atomic<Int>(0)
     /// Nanoseconds the sink stage spent working on chunks (the rest it waited for input).
     public let sinkBusyNs = Atomic<Int>(0)
+    /// Rung by `requestStop`: the stages that sleep (a stop is seen at once).
+    let stopBells = Mutex<[Doorbell]>([])
     public init() {}
+
+    /// Stops the flood (what was generated is still sent) and records why, unless a reason was recorded first.
+    public func requestStop(_ reason: StopReason) {
+        _ = stopReason.compareExchange(expected: 0, desired: reason.rawValue, ordering: .relaxed)
+        stop.store(true, ordering: .relaxed)
+        for b in stopBells.withLock({ $0 }) { b.ring() }
+    }
+
+    public var reason: StopReason? { StopReason(rawValue: stopReason.load(ordering: .relaxed)) }
+}
+
+/// Why a flood ended before its `--count` or `--duration`.
+public enum StopReason: Int, Sendable {
+    case interrupted = 1, terminated, maxBytes, diskWouldFill, fatal
+
+    /// For reports and the summary.
+    public var name: String {
+        switch self {
+        case .interrupted: "interrupted"
+        case .terminated: "terminated"
+        case .maxBytes: "max-bytes reached"
+        case .diskWouldFill: "the disk would fill"
+        case .fatal: "fatal sink error"
+        }
+    }
 }

@@ -143,3 +143,43 @@ public func replaceFileAtomically(_ path: String, text: String) throws(FileError
     let r: Result<Void, FileError> = t.withUTF8 { u in Result { () throws(FileError) in try replaceFileAtomically(path, UnsafeRawBufferPointer(u)) } }
     try r.get()
 }
+
+/// Bytes an unprivileged writer may still use on the filesystem holding `path` (or its nearest existing
+/// parent); nil when it cannot be told.
+public func freeDiskBytes(_ path: String) -> Int? {
+    var p = path.isEmpty ? "." : path
+    while true {
+        var st = statvfs()
+        if statvfs(p, &st) == 0 {
+            let (v, o) = Int(st.f_bavail).multipliedReportingOverflow(by: Int(st.f_frsize))
+            return o ? Int.max : v
+        }
+        if p == "/" || p == "." { return nil }
+        guard let slash = p.lastIndex(of: "/") else { return freeDiskBytes(".") }
+        p = slash == p.startIndex ? "/" : String(p[..<slash])
+    }
+}
+
+/// The size of the regular file at `path`; nil when there is none.
+public func fileSize(_ path: String) -> Int? {
+    var st = stat()
+    guard stat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return nil }
+    return Int(st.st_size)
+}
+
+/// A small text file whole (settings, markers); nil when it is missing, unreadable or over `limit` bytes.
+public func readSmallTextFile(_ path: String, limit: Int = 1 << 20) -> String? {
+    guard let size = fileSize(path), size <= limit else { return nil }
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    var bytes = [UInt8](repeating: 0, count: size)
+    var got = 0
+    while got < size {
+        let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + got, size - got) }
+        if n < 0 && errno == EINTR { continue }
+        guard n > 0 else { break }
+        got += n
+    }
+    return String(decoding: bytes[0..<got], as: UTF8.self)
+}

@@ -41,3 +41,29 @@ public func parseByteSize(_ text: String) -> Int? {
     guard let v = Int(s), v >= 0 else { return nil }
     return v
 }
+
+/// A count for people: `950`, `12.3 k`, `1.32 M`, `4.10 G` (three significant digits from a thousand up).
+public func formatCount(_ v: Double) -> String {
+    let a = abs(v)
+    func three(_ x: Double) -> String { fmt(x, x >= 100 ? 0 : x >= 10 ? 1 : 2) }
+    if a >= 1e9 { return three(v / 1e9) + " G" }
+    if a >= 1e6 { return three(v / 1e6) + " M" }
+    if a >= 1e4 { return three(v / 1e3) + " k" }
+    return fmt(v, a >= 100 || v == v.rounded() ? 0 : 1)
+}
+
+/// `1.5s`, `2m05s`, `1h02m`: a duration for a progress line's ETA.
+public func formatDuration(_ seconds: Double) -> String {
+    guard seconds.isFinite, seconds >= 0 else { return "?" }
+    let s = Int(seconds.rounded())
+    if seconds < 10 { return fmt(seconds, 1) + "s" }
+    if s < 60 { return "\(s)s" }
+    if s < 3600 { return "\(s / 60)m" + (s % 60 < 10 ? "0" : "") + "\(s % 60)s" }
+    return "\(s / 3600)h" + ((s % 3600) / 60 < 10 ? "0" : "") + "\((s % 3600) / 60)m"
+}
+
+/// A byte size as the options read it back: `1g`, `256k`, `10m`, or plain bytes when it is no multiple.
+public func formatByteSize(_ n: Int) -> String {
+    for (u, f) in [("g", 1 << 30), ("m", 1 << 20), ("k", 1024)] where n >= f && n % f == 0 { return "\(n / f)\(u)" }
+    return "\(n)"
+}

@@ -38,10 +38,12 @@ public enum BenchReport {
         return out
     }
 
-    public static func build(_ scenarios: [ScenarioFigures], skipped: [(String, String)] = [], command: String) -> ReportFolder {
+    public static func build(_ scenarios: [ScenarioFigures], skipped: [(String, String)] = [], command: String,
+                             interrupted: Bool = false) -> ReportFolder {
         let json: JSONValue = .object([
             ("kind", .string("bench")),
             ("command", .string(command)),
+            ("interrupted", .bool(interrupted)),
             ("created", .string(ISO8601DateFormatter().string(from: Date()))),
             ("machine", Machine.json),
             ("scenarios", .array(scenarios.map(\.json))),
@@ -61,9 +63,9 @@ public enum BenchReport {
             series: scenarios.map { s in Series(name: s.name, points: s.perSecond.map { ($0.t, Double($0.queueDepth)) }) })
         let plots = [("throughput.svg", throughput), ("mb_per_s.svg", mbs), ("latency.svg", latency), ("queue_depth.svg", queue)]
 
-        var md = "# pinbench bench report\n\n`\(command)`\n\n"
+        var md = "# pinbench bench report\n\n`\(command)`\n\n" + (interrupted ? "**Interrupted**: partial results (the run in progress was cut short).\n\n" : "")
         md += machineMarkdown()
-        var body = ""
+        var body = interrupted ? "<p><strong>Interrupted</strong>: partial results (the run in progress was cut short).</p>\n" : ""
         for s in scenarios {
             let r = s.result
             md += "\n## Scenario: \(s.name)\n\n| figure | value |\n|---|---|\n"
@@ -136,12 +138,12 @@ public enum BenchReport {
         <!doctype html>
         <html lang="en"><head><meta charset="utf-8"><title>\(Text.html(title))</title>
         <style>
-        body { font-family: sans-serif; margin: 24px; color: #222; max-width: 1000px; }
+        body { font-family: sans-serif; margin: 24px; color: #222; }
         table { border-collapse: collapse; margin: 8px 0 16px; }
         th, td { border: 1px solid #ccc; padding: 4px 10px; text-align: left; font-size: 13px; }
         th { background: #f4f4f4; }
         code { background: #f4f4f4; padding: 2px 4px; }
-        .plots svg { display: block; margin: 12px 0; border: 1px solid #ddd; }
+        .plots svg { display: block; margin: 12px 0; border: 1px solid #ddd; width: 100%; height: auto; }
         </style></head><body>
         <h1>\(Text.html(title))</h1>
         <p><code>\(Text.html(command))</code></p>
@@ -152,10 +154,11 @@ public enum BenchReport {
         <tr><th>kernel</th><td>\(Text.html(Machine.kernel))</td></tr>
         <tr><th>pinbench</th><td>\(pinbenchVersion) (\(Text.html(Machine.gitRevision)))</td></tr>
         </table>
+        \(body)
+        <h2>Plots</h2>
         <div class="plots">
         \(plots.map(inlineSVG).joined(separator: "\n"))
         </div>
-        \(body)
         </body></html>
 
         """

@@ -32,6 +32,16 @@ public enum Compare {
         do { return try JSONSerialization.jsonObject(with: data) } catch { throw CompareError("\(file) is not a JSON report") }
     }
 
+    /// Reports of two kinds (a bench and a sweep, a run's report) share no figure: refused with one line.
+    public static func checkKinds(_ a: Any, _ b: Any, labelA: String, labelB: String) throws {
+        func kind(_ r: Any) -> String {
+            guard let d = r as? [String: Any] else { return "unknown" }
+            return d["kind"] as? String ?? (d["records_per_s"] != nil ? "run" : "unknown")
+        }
+        let (ka, kb) = (kind(a), kind(b))
+        if ka != kb { throw CompareError("\(labelA) is a \(ka) report and \(labelB) a \(kb) report: compare two reports of one kind") }
+    }
+
     public struct Row: Sendable {
         public var path: String
         public var a: Double?

@@ -37,7 +37,7 @@ public enum Scenario: String, Sendable, CaseIterable {
 public enum ScenarioRunner {
     /// Runs one flood of `base` into `backend`; the embedded log's folder is removed before and, unless
     /// `keepData`, after.
-    public static func run(_ base: RunConfig, backend: Backend, keepData: Bool = false,
+    public static func run(_ base: RunConfig, backend: Backend, keepData: Bool = false, control: RunControl? = nil,
                            onProgress: ((ProgressSample) -> Void)? = nil) throws(ConfigError) -> RunResult {
         var c = base
         c.backend = backend
@@ -46,11 +46,12 @@ public enum ScenarioRunner {
         if case .embedded(let o) = backend { dataDir = o.dataDir }
         if let d = dataDir { removeTree(d) }
         defer { if let d = dataDir, !keepData { removeTree(d) } }
-        return try FloodRunner(config: c).run(onProgress: onProgress)
+        return try FloodRunner(config: c).run(control: control, onProgress: onProgress)
     }
 
-    /// Runs every point of a sweep grid `repeats` times (medians are what the report shows).
-    public static func sweep(_ grid: [SweepSettings], repeats: Int, base: RunConfig, backend: Backend,
+    /// Runs every point of a sweep grid `repeats` times (medians are what the report shows). Stopped through
+    /// `control`, it returns the points measured so far (a point without a finished run is left out).
+    public static func sweep(_ grid: [SweepSettings], repeats: Int, base: RunConfig, backend: Backend, control: RunControl? = nil,
                              onRun: (_ n: Int, _ total: Int, _ settings: SweepSettings) -> ((ProgressSample) -> Void)?) throws(ConfigError) -> [SweepPoint] {
         var points = grid.map { SweepPoint(settings: $0) }
         let total = points.count * repeats
@@ -64,7 +65,8 @@ public enum ScenarioRunner {
                 c.sink.lingerMs = s.lingerMs
                 c.sink.compression = s.compression
                 c.sink.partitions = s.partitions
-                let r = try run(c, backend: backend, onProgress: onRun(n, total, s))
+                let r = try run(c, backend: backend, control: control, onProgress: onRun(n, total, s))
+                if control?.reason != nil { return points.filter { !$0.repeats.isEmpty } }
                 let f = ScenarioFigures(name: s.label, result: r)
                 points[i].repeats.append((f.recordsPerSecond, f.latencyMs(99), f.latencyMs(50), f.megabytesPerSecond,
                                           r.recordsOut > 0 ? r.cpuSeconds / Double(r.recordsOut) * 1e6 : 0))

@@ -98,7 +98,7 @@ public enum Sweep {
         return out
     }
 
-    public static func report(points: [SweepPoint], goal: SweepGoal, command: String, scenario: Scenario) -> ReportFolder {
+    public static func report(points: [SweepPoint], goal: SweepGoal, command: String, scenario: Scenario, interrupted: Bool = false) -> ReportFolder {
         let front = paretoFront(points)
         let pick = recommend(points, goal: goal)
         var rows: [JSONValue] = []
@@ -119,7 +119,7 @@ public enum Sweep {
                      ("records_per_s", .double(points[i].recordsPerSecond.rounded())), ("p99_ms", .double(points[i].p99Ms))])
         } ?? .null
         let json: JSONValue = .object([
-            ("kind", .string("sweep")), ("command", .string(command)), ("scenario", .string(scenario.rawValue)),
+            ("kind", .string("sweep")), ("command", .string(command)), ("scenario", .string(scenario.rawValue)), ("interrupted", .bool(interrupted)),
             ("created", .string(ISO8601DateFormatter().string(from: Date()))), ("machine", Machine.json),
             ("points", .array(rows)), ("recommendation", rec),
         ])
@@ -132,7 +132,7 @@ public enum Sweep {
         let bars = SVGChart.chart(
             title: "Throughput by configuration", xLabel: "configuration #", yLabel: "records/s",
             series: [Series(name: "records/s (median)", points: points.enumerated().map { (Double($0.offset + 1), $0.element.recordsPerSecond) })], scatter: true)
-        var md = "# pinbench sweep report\n\n`\(command)`\n\n" + BenchReport.machineMarkdown()
+        var md = "# pinbench sweep report\n\n`\(command)`\n\n" + (interrupted ? "**Interrupted**: partial grid (the points measured before the stop).\n\n" : "") + BenchReport.machineMarkdown()
         md += "\n| # | configuration | records/s | MB/s | p50 ms | p99 ms | CPU s / M | Pareto |\n|---|---|---|---|---|---|---|---|\n"
         var table = "<table><tr><th>#</th><th>configuration</th><th>records/s</th><th>MB/s</th><th>p50 ms</th><th>p99 ms</th><th>CPU s / M records</th><th>Pareto</th></tr>\n"
         for (i, p) in points.enumerated() {
@@ -149,6 +149,7 @@ public enum Sweep {
         }
         md += "\n![throughput vs latency](throughput_vs_latency.svg)\n"
         let plots = [("throughput_vs_latency.svg", scatter), ("throughput_by_configuration.svg", bars)]
+        if interrupted { table = "<p><strong>Interrupted</strong>: partial grid (the points measured before the stop).</p>\n" + table }
         let html = BenchReport.page(title: "pinbench sweep report", command: command, plots: plots.map(\.1), body: table)
         return ReportFolder(json: json, plots: plots, markdown: md, html: html)
     }

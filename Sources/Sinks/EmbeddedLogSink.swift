@@ -1,5 +1,6 @@
 import Bytes
 import Codecs
+import JSON
 import KafkaLog
 import KafkaWire
 import Platform
@@ -26,6 +27,8 @@ public final class EmbeddedLogSink: RecordSink {
     var stored = 0
     var sticky = 0
     public private(set) var pending = 0
+    /// Records the log held before this sink opened it (a flood appends to them).
+    public let existingRecords: Int
 
     /// One topic-partition's open batch and what it holds. Slots live in a pointer-backed buffer owned by
     /// the sink, and their tokens in a `ByteBuffer`: a class's stored properties would pay a run-time
@@ -68,6 +71,7 @@ public final class EmbeddedLogSink: RecordSink {
         let config = LogConfig(dataDir: options.dataDir, segmentBytes: options.segmentBytes, fsync: options.fsync)
         let inPlace = settings.compression == .none
         let capacity = min(settings.batchBytes + 4096, role == .ingest ? 64 << 10 : 8 << 20)
+        if role == .flood { try Self.checkSettings(settings, options) }
         var slots: [Slot] = []
         var recoveries: [RecoveryReport] = []
         // Open every partition first: recovery of a torn tail happens here, before any new data.
@@ -86,6 +90,7 @@ public final class EmbeddedLogSink: RecordSink {
         self.slots = .allocate(capacity: slots.count)
         _ = self.slots.initialize(from: slots)
         self.recoveries = recoveries
+        existingRecords = slots.reduce(0) { $0 + Int($1.log.nextOffset) }
         out = ByteBuffer(capacity: inPlace ? 0 : min(settings.batchBytes, 8 << 20) + 65536)
     }
 
@@ -93,6 +98,42 @@ public final class EmbeddedLogSink: RecordSink {
         for s in slots { s.tokens.deallocate() }
         slots.deinitialize()
         slots.deallocate()
+    }
+
+    public var destination: String {
+        let what = "embedded log in \(options.dataDir) (\(RecordKind.allCases.count) topics × \(partitions) partitions, \(settings.compression))"
+        return existingRecords > 0 ? what + ", appending to the \(existingRecords) records there" : what
+    }
+
+    /// A flood into a log made with other partitions or compression is refused unless `LogOptions.append`:
+    /// a re-run would otherwise spread one topic's records over two layouts without a word. The settings a
+    /// log was made with live in `<dataDir>/log/<prefix>.settings.json`.
+    static func checkSettings(_ settings: SinkSettings, _ options: LogOptions) throws(SinkFailure) {
+        let file = "\(options.dataDir)/log/\(settings.topicPrefix).settings.json"
+        let topics = Set(RecordKind.allCases.map { $0.topic(prefix: settings.topicPrefix) })
+        let existing = (try? listPartitions(dataDir: options.dataDir))?.filter { topics.contains($0.topic) } ?? []
+        // Segment bytes tell whether the log holds anything (offsets are known once the partitions are open).
+        var held = false
+        for e in existing where !held {
+            held = ((try? listDirectory(e.path)) ?? []).contains { $0.hasSuffix(".log") && (fileSize("\(e.path)/\($0)") ?? 0) > 0 }
+        }
+        let parts = (existing.map(\.partition).max() ?? -1) + 1
+        var made: (partitions: Int, compression: String)? = existing.isEmpty ? nil : (parts, "unknown")
+        if let text = readSmallTextFile(file), let v = try? JSONValue.parse(text),
+           let p = v["partitions"]?.intValue, let c = v["compression"]?.stringValue {
+            made = (p, c)
+        }
+        if let m = made, held, !options.append,
+           m.partitions != settings.partitions || (m.compression != "unknown" && m.compression != settings.compression.description) {
+            throw SinkFailure.config("\(options.dataDir) holds a log written with --partitions \(m.partitions)\(m.compression == "unknown" ? "" : " --compression \(m.compression)"); run with those settings, another --data-dir, or --append to add to it anyway")
+        }
+        if made == nil || !held {
+            let json = JSONValue.object([("partitions", .int(settings.partitions)), ("compression", .string(settings.compression.description))])
+            do {
+                try makeDirectories("\(options.dataDir)/log")
+                try replaceFileAtomically(file, text: json.serialized(pretty: false) + "\n")
+            } catch { throw SinkFailure(error.isDiskFull ? .diskFull : .logWrite, "cannot write \(file): \(error)", isFatal: true) }
+        }
     }
 
     public var latencyEndpoint: String {

@@ -54,6 +54,10 @@ public final class KafkaSink: RecordSink {
 
     public var latencyEndpoint: String { "broker acknowledgement (acks=\(options.acks.rawValue))" }
 
+    public var destination: String {
+        "Kafka \(options.bootstrap.map { "\($0.host):\($0.port)" }.joined(separator: ",")), topics \(topics.joined(separator: ", ")) (\(counts.map(String.init).joined(separator: "/")) partitions)"
+    }
+
     public func partitionCount(_ kind: RecordKind) -> Int? { counts[kind.rawValue] }
 
     public func send(_ kind: RecordKind, key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer, partition: Int32?,

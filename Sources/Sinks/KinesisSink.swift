@@ -66,6 +66,10 @@ public final class KinesisSink: RecordSink {
 
     public var latencyEndpoint: String { "Kinesis PutRecords acceptance" }
 
+    public var destination: String {
+        "Kinesis streams \(RecordKind.allCases.map { options.stream($0) }.joined(separator: ", ")) at \(options.aws.endpoint ?? "AWS \(options.aws.region)")"
+    }
+
     public func partitionCount(_ kind: RecordKind) -> Int? { nil }
 
     public func send(_ kind: RecordKind, key given: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer, partition: Int32?,

@@ -127,6 +127,9 @@ public protocol RecordSink: AnyObject {
     /// What a record's latency ends at, in words for reports ("append to the segment file", …).
     var latencyEndpoint: String { get }
 
+    /// Where records go, one line for people ("embedded log in data (3 topics × 3 partitions, lz4)").
+    var destination: String { get }
+
     /// Partitions of a kind's topic; nil where the backend has none to choose (Kinesis).
     func partitionCount(_ kind: RecordKind) -> Int?
 
@@ -225,10 +228,13 @@ public struct LogOptions: Sendable {
     public var fsync: FsyncPolicy
     /// Segments roll at this size (Kafka's default, 1 GiB).
     public var segmentBytes: Int
-    public init(dataDir: String = "data", fsync: FsyncPolicy = .never, segmentBytes: Int = 1 << 30) {
+    /// A flood adds to a log made with other partitions or compression (refused without it).
+    public var append: Bool
+    public init(dataDir: String = "data", fsync: FsyncPolicy = .never, segmentBytes: Int = 1 << 30, append: Bool = false) {
         self.dataDir = dataDir
         self.fsync = fsync
         self.segmentBytes = segmentBytes
+        self.append = append
     }
 }
 

@@ -13,7 +13,8 @@ import Synchronization
 
 struct Produce: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Produce every line of a file to a Kafka topic (unkeyed, sticky partitioner) and print one JSON line of figures.")
+        abstract: "Produce every line of a file to a Kafka topic (unkeyed, sticky partitioner) and print one JSON line of figures.",
+        discussion: examples("pinbench produce --kafka localhost:9092 --topic pinbench.pin --file posts/pin.jsonl"))
 
     @Option(help: "Topic to write (--create-topics creates it with --partitions).") var topic: String
     @Option(help: "File of records, one per line (e.g. from pinbench emulate).") var file: String
@@ -43,7 +44,8 @@ struct Produce: ParsableCommand {
 
 struct Consume: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Print a Kafka topic's values as JSON lines (every partition, in offset order per partition).")
+        abstract: "Print a Kafka topic's values as JSON lines (every partition, in offset order per partition).",
+        discussion: examples("pinbench consume --kafka localhost:9092 --topic pinbench.pin --from-beginning --count 10"))
 
     @Option(help: "Bootstrap brokers host:port[,host:port...].") var kafka: String
     @Option(help: "Topic to read.") var topic: String
@@ -80,16 +82,27 @@ struct Consume: ParsableCommand {
 
 // MARK: - log
 
+/// One line when `dataDir` holds no embedded log, instead of a failed directory listing.
+func requireLog(_ dataDir: String) throws {
+    guard isDirectory("\(dataDir)/log") else {
+        throw RunFailure("no embedded log in \(dataDir) (\(dataDir)/log is missing): write one with pinbench run --data-dir \(dataDir), or give --data-dir")
+    }
+}
+
 struct Log: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Inspect the embedded log.", subcommands: [Verify.self, Cat.self])
+        abstract: "Inspect the embedded log.",
+        discussion: examples("pinbench log verify --data-dir data", "pinbench log cat --data-dir data --topic pinbench.geo | head"),
+        subcommands: [Verify.self, Cat.self])
 
     struct Verify: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Check every batch's CRC, offsets and records; print counts per topic-partition (exit 1 on damage).")
+            abstract: "Check every batch's CRC, offsets and records; print counts per topic-partition (exit 1 on damage).",
+        discussion: examples("pinbench log verify --data-dir data"))
         @Option(help: "Embedded log folder.") var dataDir: String = "data"
 
         func run() throws {
+            try requireLog(dataDir)
             let parts: [PartitionVerification]
             parts = try LogInspector.verify(dataDir: dataDir)
             if parts.isEmpty { throw RunFailure("no partitions under \(dataDir)/log") }
@@ -99,12 +112,14 @@ struct Log: ParsableCommand {
     }
 
     struct Cat: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Print a topic's values as JSON lines (partition by partition, offset order).")
+        static let configuration = CommandConfiguration(abstract: "Print a topic's values as JSON lines (partition by partition, offset order).",
+        discussion: examples("pinbench log cat --data-dir data --topic pinbench.pin --partition 0 | head -3"))
         @Option(help: "Embedded log folder.") var dataDir: String = "data"
         @Option(help: "Topic, e.g. pinbench.pin.") var topic: String
         @Option(help: "Only this partition.") var partition: Int?
 
         func run() throws {
+            try requireLog(dataDir)
             let out = ByteBuffer(capacity: 1 << 20)
             defer { drainToStdout(out) }
             try LogInspector.forEachRecord(dataDir: dataDir, topic: topic, partition: partition) { _, r in

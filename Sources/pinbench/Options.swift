@@ -15,6 +15,19 @@ import Sinks
 extension CompressionCodec: ExpressibleByArgument {
     public init?(argument: String) { self.init(name: argument) }
     public static var allValueStrings: [String] { allCases.map(\.description) }
+    public var defaultValueDescription: String { description }
+}
+
+/// A Parquet page codec (`clean`, `batch`): every codec but lz4, which pinbench does not write to Parquet.
+struct ParquetCodec: ExpressibleByArgument {
+    var codec: CompressionCodec
+    init(_ c: CompressionCodec) { codec = c }
+    init?(argument: String) {
+        guard let c = CompressionCodec(name: argument), c != .lz4 else { return nil }
+        codec = c
+    }
+    static var allValueStrings: [String] { CompressionCodec.allCases.filter { $0 != .lz4 }.map(\.description) }
+    var defaultValueDescription: String { codec.description }
 }
 
 extension FsyncPolicy: ExpressibleByArgument {}
@@ -24,15 +37,16 @@ extension Acks: ExpressibleByArgument {
     public init?(argument: String) { self.init(rawValue: argument == "-1" ? "all" : argument) }
 }
 
-/// `30s`, `2m`, `500ms`, `1h` or plain seconds.
+/// `30s`, `2m`, `500ms`, `1h`, or a bare number of seconds: the one rule for every duration option
+/// (options named `-ms` take milliseconds).
 struct Seconds: ExpressibleByArgument {
     var value: Double
     init(_ v: Double) { value = v }
     init?(argument: String) {
-        guard let v = parseSeconds(argument) else { return nil }
+        guard let v = parseSeconds(argument), v.isFinite else { return nil }
         value = v
     }
-    var defaultValueDescription: String { "\(value)s" }
+    var defaultValueDescription: String { value == value.rounded() ? "\(Int(value))s" : "\(value)s" }
 }
 
 /// `16384`, `16k`, `256k`, `1m`, `1g` (binary multiples).
@@ -43,20 +57,22 @@ struct ByteSize: ExpressibleByArgument {
         guard let b = parseByteSize(argument) else { return nil }
         bytes = b
     }
-    var defaultValueDescription: String { "\(bytes)" }
+    var defaultValueDescription: String { formatByteSize(bytes) }
 }
 
 /// What the generators do: how many posts, how fast, from how many threads.
 struct FloodOptions: ParsableArguments {
     @Option(help: "Posts to send (3 records each). Give this or --duration.") var count: Int?
-    @Option(help: "How long to run, e.g. 30s, 2m (default 20s when --count is not given).") var duration: Seconds?
+    @Option(help: "How long to run, e.g. 30s, 2m. Give this or --count.") var duration: Seconds?
     @Option(help: "Posts per second, open loop (default: unbounded).") var rate: Double?
     @Option(help: "Distinct users.") var users: Int = 11_000
     @Option(help: "Random seed; the same seed gives the same posts.") var seed: UInt64 = 1
     @Option(help: "Generator threads (the sink stage has its own; default: CPUs - 1).") var threads: Int = max(1, ProcessInfo.processInfo.activeProcessorCount - 1)
     @Flag(help: "Pin stage threads to CPUs (libnuma keeps memory local where present).") var pinCpus = false
+    @Option(help: "Stop cleanly after this much payload, e.g. 2g (the embedded log also stops before its disk fills).") var maxBytes: ByteSize?
 
     func validate() throws {
+        if count == nil && duration == nil { throw ValidationError("give --count N or --duration D (e.g. --duration 20s): an unbounded flood fills the disk") }
         if let c = count, c < 0 { throw ValidationError("--count must be ≥ 0") }
         if let d = duration, !(d.value > 0) { throw ValidationError("--duration must be > 0 (got \(d.value) s)") }
         if let r = rate, !(r > 0) { throw ValidationError("--rate must be > 0") }
@@ -66,7 +82,8 @@ struct FloodOptions: ParsableArguments {
 
     func apply(to c: inout RunConfig) {
         c.count = count
-        c.duration = duration?.value ?? (count == nil ? 20 : nil)
+        c.duration = duration?.value
+        c.maxBytes = maxBytes?.bytes
         c.rate = rate
         c.users = users
         c.seed = seed
@@ -101,8 +118,9 @@ struct LogOptionGroup: ParsableArguments {
     @Option(help: "Embedded log folder.") var dataDir: String = LogOptions().dataDir
     @Option(help: "never, segment or batch.") var fsync: FsyncPolicy = LogOptions().fsync
     @Option(help: "Roll segments at this size.") var segmentBytes: ByteSize = ByteSize(LogOptions().segmentBytes)
+    @Flag(help: "Add to a log made with other --partitions or --compression (refused without it).") var append = false
 
-    var options: LogOptions { LogOptions(dataDir: dataDir, fsync: fsync, segmentBytes: segmentBytes.bytes) }
+    var options: LogOptions { LogOptions(dataDir: dataDir, fsync: fsync, segmentBytes: segmentBytes.bytes, append: append) }
 
     func validate() throws {
         if segmentBytes.bytes < 1024 { throw ValidationError("--segment-bytes must be ≥ 1024") }

@@ -11,6 +11,8 @@ struct Pinbench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pinbench",
         abstract: "Load-test and run a Pinterest-style ingestion pipeline: emulator, Kafka-format log, reports.",
+        discussion: examples("pinbench run --duration 20s", "pinbench bench --out bench", "pinbench batch --date 2026-11-30",
+                             "pinbench help run", "pinbench --generate-completion-script bash > /etc/bash_completion.d/pinbench"),
         version: pinbenchVersion,
         subcommands: [Emulate.self, Run.self, Produce.self, Consume.self, Log.self, Land.self, Clean.self, Analyze.self, Batch.self,
                       StreamCommand.self, PutRecordsCommand.self, Bench.self, SweepCommand.self, Report.self, Serve.self]
@@ -21,7 +23,8 @@ struct Pinbench: AsyncParsableCommand {
     /// without secrets) exits 1; a command's own exit code passes through.
     static func main() async {
         do {
-            var command = try parseAsRoot()
+            let args = try preparedArguments(Array(CommandLine.arguments.dropFirst()))
+            var command = try parseAsRoot(args)
             if var c = command as? any AsyncParsableCommand { try await c.run() } else { try command.run() }
         } catch {
             let code = exitCode(for: error)
@@ -34,11 +37,62 @@ struct Pinbench: AsyncParsableCommand {
     }
 }
 
+/// A help text's examples block (argument-parser prints it under the options).
+func examples(_ lines: String...) -> String { "Examples:\n" + lines.map { "  " + $0 }.joined(separator: "\n") }
+
+/// The arguments as the parser should see them: `--count -5` becomes `--count=-5` (a negative number is the
+/// option's value, which the option then refuses by name), and a misspelt command is named, not taken
+/// for a missing option.
+func preparedArguments(_ raw: [String]) throws -> [String] {
+    var args: [String] = []
+    for a in raw {
+        if let last = args.last, last.hasPrefix("--"), !last.contains("="), a.count > 1, a.first == "-", a.dropFirst().allSatisfy({ $0.isNumber || $0 == "." }) {
+            args[args.count - 1] = last + "=" + a
+        } else {
+            args.append(a)
+        }
+    }
+    if let first = args.first, !first.hasPrefix("-") {
+        let names = Pinbench.configuration.subcommands.map { $0._commandName } + ["help"]
+        if !names.contains(first) {
+            let near = names.min { editDistance($0, first) < editDistance($1, first) }
+            let hint = near.map { editDistance($0, first) <= 2 ? " (did you mean '\($0)'?)" : "" } ?? ""
+            throw ValidationError("unknown command '\(first)'\(hint); the commands are \(names.dropLast().joined(separator: ", "))")
+        }
+    }
+    return args
+}
+
+/// Levenshtein distance (for "did you mean").
+func editDistance(_ a: String, _ b: String) -> Int {
+    let x = Array(a), y = Array(b)
+    var row = Array(0...y.count)
+    for i in 1...max(1, x.count) where !x.isEmpty {
+        var prev = row[0]
+        row[0] = i
+        for j in 1...max(1, y.count) where !y.isEmpty {
+            let cur = row[j]
+            row[j] = min(row[j] + 1, row[j - 1] + 1, prev + (x[i - 1] == y[j - 1] ? 0 : 1))
+            prev = cur
+        }
+    }
+    return x.isEmpty ? y.count : row[y.count]
+}
+
 /// A run that could not be done (not a usage error): one line, exit 1.
 struct RunFailure: Error, CustomStringConvertible {
     var message: String
     init(_ message: String) { self.message = message }
     var description: String { message }
+}
+
+/// Runs `body`; a `ConfigError` about the settings becomes a usage error (exit 64), one from a backend a
+/// run failure (exit 1).
+func usageErrors<T>(_ body: () throws(ConfigError) -> T) throws -> T {
+    do { return try body() } catch {
+        if error.isUsage { throw ValidationError(error.message) }
+        throw RunFailure(error.message)
+    }
 }
 
 /// Writes the buffer to stdout and empties it; a closed pipe (`| head`) ends the program quietly.
@@ -57,6 +111,8 @@ struct ProgressLine {
     let enabled: Bool
     init(quiet: Bool) { enabled = isatty(2) != 0 && !quiet }
     func show(_ s: ProgressSample, prefix: String) { if enabled { FileHandle.standardError.write(Data(("\r[" + prefix + s.line + "   ").utf8)) } }
+    /// A line of its own (a warning) on stderr, terminal or not, above the progress line.
+    func note(_ text: String) { FileHandle.standardError.write(Data(((enabled ? "\r\u{1B}[K" : "") + text + "\n").utf8)) }
     func end() { if enabled { FileHandle.standardError.write(Data("\n".utf8)) } }
 }
 
@@ -64,7 +120,8 @@ struct ProgressLine {
 
 struct Emulate: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Write emulated posts to DIR/pin.jsonl, DIR/geo.jsonl and DIR/user.jsonl.")
+        abstract: "Write emulated posts to DIR/pin.jsonl, DIR/geo.jsonl and DIR/user.jsonl.",
+        discussion: examples("pinbench emulate --count 1000 --out posts", "pinbench emulate --count 500 --seed 7 --style python --out posts-py"))
 
     @Option(help: "Posts to write.") var count: Int
     @Option(help: "Random seed; the same seed gives the same posts.") var seed: UInt64 = 1
@@ -88,7 +145,8 @@ struct Emulate: ParsableCommand {
 
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Flood emulated posts into the embedded Kafka-format log (or a Kafka cluster, or Kinesis) and report what happened.")
+        abstract: "Flood emulated posts into the embedded Kafka-format log (or a Kafka cluster, or Kinesis) and report what happened.",
+        discussion: examples("pinbench run --duration 20s --data-dir data", "pinbench run --count 1000000 --rate 50000 --report-json run.json", "pinbench run --kafka localhost:9092 --create-topics --duration 1m"))
 
     @OptionGroup var flood: FloodOptions
     @OptionGroup var sink: SinkOptions
@@ -102,14 +160,22 @@ struct Run: ParsableCommand {
         c.backend = try backend.backend()
         let runner: FloodRunner
         do { runner = try FloodRunner(config: c) } catch { throw ValidationError(error.message) }
-        let sigint = onInterrupt { runner.requestStop() }
-        defer { sigint.cancel() }
+        let term = TerminationWatch { sig in
+            if isatty(2) != 0 { FileHandle.standardError.write(Data("\nstopping: sending what was generated (again to quit at once)\n".utf8)) }
+            runner.requestStop(sig == SIGTERM ? .terminated : .interrupted)
+        }
+        defer { term.cancel() }
         let progress = ProgressLine(quiet: output.quiet)
-        let result: RunResult
-        result = try runner.run { progress.show($0, prefix: "") }
+        let result = try usageErrors { () throws(ConfigError) in try runner.run(onStart: { line in
+            if !output.quiet { FileHandle.standardError.write(Data("writing to \(line)\n".utf8)) }
+        }, onProgress: { s in
+            if let w = s.warning, !output.quiet { progress.note(w) }
+            progress.show(s, prefix: "")
+        }) }
         progress.end()
         if let path = output.reportJson { try writeText(result.json.serialized(), to: path) }
         if !output.quiet { print(result.summaryTable, terminator: "") }
+        if let code = term.exitCode { throw ExitCode(code) }
         if result.error != nil || !result.accountingHolds { throw ExitCode(2) }
     }
 }

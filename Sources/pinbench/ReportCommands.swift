@@ -53,10 +53,15 @@ struct ScenarioOptions: ParsableArguments {
     }
 }
 
+/// A report folder is never overwritten: reports are what runs are compared by.
+func refuseOverwrite(_ out: String) throws {
+    if isRegularFile("\(out)/report.json") { throw ValidationError("\(out) already holds a report: give another --out, or remove it first") }
+}
+
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run named, repeatable scenarios and write a report folder (report.json, report.md, report.html with plots).",
-        discussion: "serve and clean are measured by perf/serve_vs_nginx.sh and perf/clean_vs_duckdb_polars.sh, not here.")
+        discussion: "serve and clean are measured by perf/serve_vs_nginx.sh and perf/clean_vs_duckdb_polars.sh, not here.\n\n" + examples("pinbench bench --out bench --duration 10s", "pinbench bench --out bench-all --scenario all --kafka localhost:9092 --rate 100000"))
 
     @Option(help: "embedded (the default), kafka (needs --kafka) or kinesis (needs --kinesis); all runs each that was given.", transform: Bench.parseScenario)
     var scenario: [Scenario] = [.embedded]
@@ -79,24 +84,31 @@ struct Bench: ParsableCommand {
     }
 
     func validate() throws {
+        try refuseOverwrite(out)
         if scenario.count == 1, try options.backend(scenario[0], dataDir: "") == nil { throw ValidationError(scenario[0].needs) }
     }
 
     func run() throws {
+        let control = RunControl()
+        let term = TerminationWatch { sig in control.stop(sig == SIGTERM ? .terminated : .interrupted) }
+        defer { term.cancel() }
         var results: [ScenarioFigures] = []
         var skipped: [(String, String)] = scenario.count > 1 ? Self.notScenarios.sorted { $0.key < $1.key }.map { ($0.key, $0.value) } : []
-        for s in scenario {
+        for s in scenario where control.reason == nil {
             guard let backend = try options.backend(s, dataDir: "\(out)/data") else {
                 skipped.append((s.rawValue, s.needs))
                 continue
             }
-            let r = try ScenarioRunner.run(options.config(sink.settings), backend: backend, keepData: keepData, onProgress: options.progress(s.rawValue))
+            let r = try usageErrors { () throws(ConfigError) in
+                try ScenarioRunner.run(options.config(sink.settings), backend: backend, keepData: keepData, control: control, onProgress: options.progress(s.rawValue))
+            }
             ProgressLine(quiet: options.quiet).end()
             results.append(ScenarioFigures(name: s.rawValue, result: r))
         }
-        let folder = BenchReport.build(results, skipped: skipped, command: CommandLine.arguments.joined(separator: " "))
+        let folder = BenchReport.build(results, skipped: skipped, command: CommandLine.arguments.joined(separator: " "), interrupted: term.exitCode != nil)
         do { try folder.write(to: out) } catch { throw RunFailure("cannot write the report to \(out): \(error)") }
         print(options.format == .json ? folder.json.serialized(pretty: false) : BenchReport.summary(results, skipped: skipped) + "report: \(out)/report.html")
+        if let code = term.exitCode { throw ExitCode(code) }
         if results.contains(where: { $0.result.error != nil || !$0.result.accountingHolds }) { throw ExitCode(2) }
     }
 }
@@ -104,7 +116,8 @@ struct Bench: ParsableCommand {
 struct SweepCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sweep",
-        abstract: "Run a grid of batch, linger, compression and partition settings; mark the Pareto front; recommend flags.")
+        abstract: "Run a grid of batch, linger, compression and partition settings; mark the Pareto front; recommend flags.",
+        discussion: examples("pinbench sweep --out sweep --batch-bytes 64k,1m --compression lz4,zstd --duration 5s --repeat 1", "pinbench sweep --out sweep-kafka --scenario kafka --kafka localhost:9092 --linger-ms 0,5,20"))
 
     @Option(help: "Comma-separated batch sizes, e.g. 16k,256k,1m.") var batchBytes: String = "1000000"
     @Option(help: "Comma-separated linger values (ms).") var lingerMs: String = "5"
@@ -134,6 +147,7 @@ struct SweepCommand: ParsableCommand {
     }
 
     func validate() throws {
+        try refuseOverwrite(out)
         guard `repeat` >= 1 else { throw ValidationError("--repeat must be ≥ 1") }
         guard scenario != .kinesis else { throw ValidationError("--scenario for a sweep is embedded or kafka (got kinesis)") }
         _ = try grid()
@@ -142,12 +156,26 @@ struct SweepCommand: ParsableCommand {
 
     func run() throws {
         guard let backend = try options.backend(scenario, dataDir: "\(out)/.sweep-data") else { throw ValidationError(scenario.needs) }
-        let points = try ScenarioRunner.sweep(try grid(), repeats: `repeat`, base: options.config(SinkSettings()), backend: backend) { n, total, s in
-            options.progress("\(n)/\(total) \(s.label)")
+        let control = RunControl()
+        let term = TerminationWatch { sig in control.stop(sig == SIGTERM ? .terminated : .interrupted) }
+        defer { term.cancel() }
+        let grid = try grid()
+        let perRun = options.duration.value + options.warmup.value
+        let started = monotonicSeconds()
+        let points = try usageErrors { () throws(ConfigError) in
+            try ScenarioRunner.sweep(grid, repeats: `repeat`, base: options.config(SinkSettings()), backend: backend, control: control) { n, total, s in
+                // The whole grid's ETA: the runs left at the pace so far (each run is about --warmup + --duration).
+                let done = Double(n - 1), elapsed = monotonicSeconds() - started
+                let eta = Double(total - n + 1) * (done > 0 ? elapsed / done : perRun)
+                return options.progress("\(n)/\(total) \(s.label), grid ETA \(formatDuration(eta))")
+            }
         }
-        let folder = Sweep.report(points: points, goal: goal, command: CommandLine.arguments.joined(separator: " "), scenario: scenario)
+        removeTree("\(out)/.sweep-data")
+        guard !points.isEmpty else { throw ExitCode(term.exitCode ?? 1) }
+        let folder = Sweep.report(points: points, goal: goal, command: CommandLine.arguments.joined(separator: " "), scenario: scenario, interrupted: term.exitCode != nil)
         do { try folder.write(to: out) } catch { throw RunFailure("cannot write the report to \(out): \(error)") }
         print(options.format == .json ? folder.json.serialized(pretty: false) : Sweep.summary(points, goal: goal) + "report: \(out)/report.html")
+        if let code = term.exitCode { throw ExitCode(code) }
     }
 }
 
@@ -156,13 +184,16 @@ struct Report: ParsableCommand {
 
     struct CompareReports: ParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "compare", abstract: "Put two reports side by side with the ratio B/A of every figure.")
+            commandName: "compare", abstract: "Put two reports side by side with the ratio B/A of every figure.",
+        discussion: examples("pinbench report compare before/ after/", "pinbench report compare a/report.json b/report.json --format json"))
         @Argument(help: "Report A (folder or report.json).") var a: String
         @Argument(help: "Report B (folder or report.json).") var b: String
         @Option(help: "text or json.") var format: OutputFormat = .text
 
         func run() throws {
-            let rows = Compare.rows(try Compare.load(a), try Compare.load(b))
+            let (ra, rb) = (try Compare.load(a), try Compare.load(b))
+            do { try Compare.checkKinds(ra, rb, labelA: a, labelB: b) } catch { throw ValidationError("\(error)") }
+            let rows = Compare.rows(ra, rb)
             if format == .json {
                 print(Compare.json(rows).serialized(pretty: false))
             } else {

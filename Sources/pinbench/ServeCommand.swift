@@ -1,27 +1,29 @@
 import ArgumentParser
 import Foundation
 import Platform
+import Synchronization
 import IngestServer
 import Sinks
 import Codecs
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Accept the original clients' HTTP posts (Kafka REST Proxy v2 and API Gateway Kinesis shapes) into the embedded log, a Kafka cluster or Kinesis.")
+        abstract: "Accept the original clients' HTTP posts (Kafka REST Proxy v2 and API Gateway Kinesis shapes) into the embedded log, a Kafka cluster or Kinesis.",
+        discussion: examples("pinbench serve --data-dir data", "pinbench serve --listen 127.0.0.1:8082 --kafka localhost:9092 --status-every 10s"))
 
     @Option(help: "Address to listen on (loopback unless told otherwise).") var listen: String = "127.0.0.1:8082"
     @Option(help: "Require this key (X-API-Key or Authorization: Bearer).") var apiKey: String?
     @Option(help: "Largest request body.") var maxBodyBytes: ByteSize = ByteSize(10 << 20)
     @Option(help: "Requests the writer may hold before new ones are answered 429 with Retry-After.") var queueCapacity: Int = 4096
     @Option(help: "HTTP event-loop threads (default: one per core; the writer has its own thread).") var eventLoops: Int?
-    @Option(help: "Close a connection idle this many seconds, or one whose request is not complete within them.") var idleTimeout: Int = 30
+    @Option(help: "Close a connection idle this long, or one whose request is not complete within it, e.g. 30s.") var idleTimeout: Seconds = Seconds(30)
     @OptionGroup var sink: SinkOptions
     @OptionGroup var backend: BackendOptions
 
     func validate() throws {
         guard hostPort != nil else { throw ValidationError("--listen needs host:port") }
         if let e = eventLoops, e < 1 || e > 256 { throw ValidationError("--event-loops must be in 1...256") }
-        guard idleTimeout >= 1 else { throw ValidationError("--idle-timeout must be at least 1 second") }
+        guard idleTimeout.value >= 1 else { throw ValidationError("--idle-timeout must be at least 1 second") }
         guard queueCapacity >= 1 else { throw ValidationError("--queue-capacity must be ≥ 1") }
         guard maxBodyBytes.bytes >= 1, maxBodyBytes.bytes <= 1 << 30 else { throw ValidationError("--max-body-bytes must be in 1 B ... 1 GiB (32-bit offsets)") }
     }
@@ -43,11 +45,13 @@ struct Serve: AsyncParsableCommand {
         c.maxBodyBytes = maxBodyBytes.bytes
         c.queueCapacity = queueCapacity
         if let e = eventLoops { c.eventLoops = e }
-        c.idleTimeoutSeconds = Int64(idleTimeout)
+        c.idleTimeoutSeconds = Int64(idleTimeout.value.rounded(.up))
         let service = try IngestService(config: c)
         try await service.run { p in
             FileHandle.standardOutput.write(Data("listening on \(host):\(p)\n".utf8))
         }
         print("stopped: accepted \(service.accepted), stored \(service.stored), rejected \(service.rejected)")
+        let sig = service.stoppedBy.load(ordering: .relaxed)
+        if sig != 0 { throw ExitCode(128 + sig) }
     }
 }

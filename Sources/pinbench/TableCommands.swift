@@ -25,12 +25,13 @@ struct Clean: ParsableCommand {
             --from is a folder with pin.jsonl/geo.jsonl/user.jsonl (pinbench emulate), a landing root \
             (pinbench land: topics/<prefix>.<kind>/partition=<p>/...) or an embedded data dir (pinbench run). \
             Each run appends one Delta commit per table; refused records go to <tables>/_dead_letter/.
-            """)
+
+            """ + examples("pinbench clean --from data --tables out/tables", "pinbench clean --from out/landing --tables s3://bucket/tables --partition-by pin=category,geo=country"))
 
     @Option(help: "Input folder (jsonl files, landing root or embedded data dir).") var from: String
     @Option(help: "Tables root: <tables>/pin, <tables>/geo, <tables>/user; a folder or s3://bucket/prefix.") var tables: String
     @Option(help: "Topics are <prefix>.pin|geo|user (landing root and embedded log).") var topicPrefix: String = "pinbench"
-    @Option(help: "Parquet page compression: snappy, zstd, gzip or none.") var compression: CompressionCodec = .snappy
+    @Option(help: "Parquet page compression.") var compression: ParquetCodec = ParquetCodec(.snappy)
     @Option(help: "Codec level (zstd, gzip).") var compressionLevel: Int32?
     @Option(help: "Partition columns, e.g. pin=category,geo=country,user=none (default: pin=category).") var partitionBy: String?
     @Option(help: "Rows per row group.") var rowGroupRows: Int = 131_072
@@ -40,7 +41,6 @@ struct Clean: ParsableCommand {
     @OptionGroup var aws: AWSOptions
 
     func validate() throws {
-        guard compression != .lz4 else { throw ValidationError("--compression lz4 is not written to Parquet; use snappy, zstd, gzip or none") }
         guard rowGroupRows >= 1 else { throw ValidationError("--row-group-rows must be ≥ 1") }
         guard maxRecordBytes >= 1, maxRecordBytes <= 1 << 30 else { throw ValidationError("--max-record-bytes must be in 1 B ... 1 GiB") }
         _ = try parsePartitionBy(partitionBy)
@@ -48,7 +48,7 @@ struct Clean: ParsableCommand {
 
     func run() throws {
         var o = CleanOptions(tablesDir: tables)
-        o.write.codec = compression
+        o.write.codec = compression.codec
         o.write.level = compressionLevel
         o.write.rowGroupRows = rowGroupRows
         o.maxRecordBytes = maxRecordBytes
@@ -97,7 +97,7 @@ func checkDay(_ date: String) throws -> Range<Int64> {
 struct Land: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Land the three topics in the Confluent S3 sink layout (topics/<topic>/partition=<p>/<topic>+<p>+<offset>.json).",
-        discussion: "Object names come from offsets and a re-run restarts at the last object, so re-running after a crash gives the same objects.")
+        discussion: "Object names come from offsets and a re-run restarts at the last object, so re-running after a crash gives the same objects.\n\n" + examples("pinbench land --data-dir data --to out/landing", "pinbench land --kafka localhost:9092 --to s3://bucket/landing --create-bucket"))
 
     @OptionGroup var source: LandSourceOptions
     @Option(help: "Landing root: a folder, or s3://bucket/prefix.") var to: String
@@ -131,7 +131,8 @@ struct Land: ParsableCommand {
 
 struct Analyze: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Answer the nine questions (spec §4) over the cleaned tables; writes q1.csv … q9.csv.")
+        abstract: "Answer the nine questions (spec §4) over the cleaned tables; writes q1.csv … q9.csv.",
+        discussion: examples("pinbench analyze --tables out/tables --out out/analysis"))
 
     @Option(help: "Tables root (as written by pinbench clean): a folder or s3://bucket/prefix.") var tables: String
     @Option(help: "Folder for q1.csv … q9.csv.") var out: String
@@ -156,18 +157,18 @@ struct Batch: ParsableCommand {
             Lands the records whose Kafka timestamp falls on --date into <landing>/date=<date>, cleans them into \
             <tables> (one Delta commit per table with txn id pinbench-batch-<date>: a retried day is not appended \
             twice), and writes the analyses to <out>/date=<date>/q1.csv … q9.csv.
-            """)
+
+            """ + examples("pinbench batch --data-dir data --date 2026-11-30", "pinbench batch --kafka localhost:9092 --date 2026-11-30 --tables s3://bucket/tables"))
 
     @OptionGroup var source: LandSourceOptions
     @Option(help: "The UTC day to process (YYYY-MM-DD).") var date: String
     @Option(help: "Landing root.") var landing: String = "out/landing"
     @Option(help: "Tables root.") var tables: String = "out/tables"
     @Option(help: "Analysis output root.") var out: String = "out/analysis"
-    @Option(help: "Parquet page compression: snappy, zstd, gzip or none.") var compression: CompressionCodec = .snappy
+    @Option(help: "Parquet page compression.") var compression: ParquetCodec = ParquetCodec(.snappy)
 
     func validate() throws {
         _ = try checkDay(date)
-        guard compression != .lz4 else { throw ValidationError("--compression lz4 is not written to Parquet") }
     }
 
     func run() throws {
@@ -177,7 +178,7 @@ struct Batch: ParsableCommand {
         o.out = out
         o.topicPrefix = source.topicPrefix
         o.flushRecords = source.flushRecords
-        o.compression = compression
+        o.compression = compression.codec
         print(try BatchDay.run(o, from: try source.source()).summary(o), terminator: "")
     }
 }
@@ -188,7 +189,7 @@ struct StreamCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "stream",
         abstract: "Read the Kinesis streams streaming-<prefix>-pin|geo|user into Delta tables (cleaned like the batch path).",
-        discussion: "Each commit records the last sequence number read from every shard, so a re-run resumes where the table ends.")
+        discussion: "Each commit records the last sequence number read from every shard, so a re-run resumes where the table ends.\n\n" + examples("pinbench stream --tables out/stream-tables", "pinbench stream --tables s3://bucket/tables --follow --idle 30s"))
 
     @Option(help: "Tables root: <tables>/pin, <tables>/geo, <tables>/user; a folder or s3://bucket/prefix.") var tables: String
     @Option(help: "Streams are streaming-<prefix>-pin|geo|user.") var streamPrefix: String = "pinbench"
@@ -212,8 +213,8 @@ struct StreamCommand: ParsableCommand {
         o.roundRecords = roundRecords
         for (k, v) in try parsePartitionBy(partitionBy) { o.partitionBy[k] = v }
         let stop = StopFlag()
-        let sigint = onInterrupt { stop.set() }
-        defer { sigint.cancel() }
+        let term = TerminationWatch { _ in stop.set() }
+        defer { term.cancel() }
         let awsConfig = try aws.resolve()
         let r = try TableLocation.with(tables, aws: { awsConfig }, pullData: false, push: true) { dir in
             var so = o
@@ -224,6 +225,7 @@ struct StreamCommand: ParsableCommand {
         }
         print(r.summary)
         if let reportJson { try writeText(r.json().serialized(), to: reportJson) }
+        if let code = term.exitCode { throw ExitCode(code) }
     }
 }
 
@@ -232,7 +234,8 @@ struct StreamCommand: ParsableCommand {
 struct PutRecordsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "put-records",
-        abstract: "Send every line of a file to one Kinesis stream with PutRecords (keys: line numbers); prints a JSON summary.")
+        abstract: "Send every line of a file to one Kinesis stream with PutRecords (keys: line numbers); prints a JSON summary.",
+        discussion: examples("pinbench put-records --stream streaming-pinbench-pin --file posts/pin.jsonl --aws-endpoint http://127.0.0.1:5000"))
 
     @Option(help: "Stream name.") var stream: String
     @Option(help: "File of records, one per line (e.g. pin.jsonl from pinbench emulate).") var file: String
