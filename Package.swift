@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "PinModel", targets: ["PinModel"]),
         .library(name: "PinEmulator", targets: ["PinEmulator"]),
         .library(name: "RingBuffers", targets: ["RingBuffers"]),
+        .library(name: "Console", targets: ["Console"]),
         .library(name: "Codecs", targets: ["Codecs"]),
         .library(name: "KafkaWire", targets: ["KafkaWire"]),
         .library(name: "KafkaLog", targets: ["KafkaLog"]),
@@ -62,7 +63,8 @@ let package = Package(
         .target(name: "KafkaWire", dependencies: ["Codecs", "Bytes"], swiftSettings: strict),
         .target(name: "KafkaClient", dependencies: ["KafkaWire", "Codecs", "Bytes", "RingBuffers", "Platform", "JSON"], swiftSettings: strict),
         .target(name: "KafkaLog", dependencies: ["KafkaWire", "Codecs", "Platform", "Bytes"], swiftSettings: strict),
-        .target(name: "Sinks", dependencies: ["PinModel", "KafkaWire", "KafkaLog", "KafkaClient", "AWSClient", "Codecs", "Bytes", "Platform", "RingBuffers"], swiftSettings: strict),
+        .target(name: "Console", dependencies: ["Platform"], swiftSettings: strict),
+        .target(name: "Sinks", dependencies: ["PinModel", "JSON", "KafkaWire", "KafkaLog", "KafkaClient", "AWSClient", "Codecs", "Bytes", "Platform", "RingBuffers"], swiftSettings: strict),
         .target(
             name: "Pipeline",
             dependencies: [
@@ -93,7 +95,7 @@ let package = Package(
         .executableTarget(
             name: "pinbench",
             dependencies: [
-                "Pipeline", "Sinks", "Reports", "IngestServer", "BatchJob", "TableStore", "Cleaning", "Analytics", "Landing", "AWSClient", "Streaming", "TableSync", "PinModel", "PinEmulator", "KafkaWire", "KafkaLog", "KafkaClient", "Codecs", "Bytes", "JSON", "Platform",
+                "Pipeline", "Sinks", "Reports", "IngestServer", "BatchJob", "TableStore", "Cleaning", "Analytics", "Landing", "AWSClient", "Streaming", "TableSync", "PinModel", "PinEmulator", "KafkaWire", "KafkaLog", "KafkaClient", "Codecs", "Bytes", "JSON", "Platform", "Console",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict

@@ -53,6 +53,8 @@ public struct CleanOptions: Sendable {
     public var commitInfo: [RecordKind: JSONValue] = [:]
     /// Run the three tables on separate threads.
     public var parallel = true
+    /// Records read so far (bumped every 4,096), for a progress line.
+    public var progress: ProgressCounter?
 
     public init(tablesDir: String) { self.tablesDir = tablesDir }
 
@@ -187,7 +189,10 @@ public enum Cleaner {
         let writer = try PartitionedTableWriter(table: table, schema: CleanSchemas.schema(kind), options: write)
         let deadLetter = DeadLetterWriter(path: "\(options.tablesDir)/_dead_letter/\(kind.name)-\(writer.runId).jsonl", kind: kind)
         let cleaner = KindCleaner(kind: kind, batchRows: options.batchRows, writer: writer, deadLetter: deadLetter)
+        var unreported = 0
         try source.forEachRecord(kind: kind, maxRecordBytes: options.maxRecordBytes) { rec in
+            unreported += 1
+            if unreported == 4096 { options.progress?.add(unreported); unreported = 0 }
             cleaner.report.inputBytes += rec.bytes.count
             switch rec.problem {
             case .none: try cleaner.add(rec.bytes, source: rec.location)
@@ -196,6 +201,7 @@ public enum Cleaner {
                 try cleaner.deadLetter(rec.bytes, reason: reason, source: rec.location())
             }
         }
+        options.progress?.add(unreported)
         try cleaner.finish()
         let adds = try writer.finish()
         try deadLetter.close()

@@ -23,6 +23,8 @@ public struct LandingOptions: Sendable {
     public var timeRange: Range<Int64>?
     /// Land to S3 instead: objects go to `s3://<bucket>/<root>/topics/...` (root is then the key prefix).
     public var s3: S3Client?
+    /// Records landed so far (bumped per object), for a progress line.
+    public var progress: ProgressCounter?
 
     public init(root: String, topics: [String]) {
         self.root = root
@@ -221,6 +223,7 @@ public final class Lander {
         try writeAtomically("\(dir)/\(Lander.objectName(topic: topic, partition: partition, offset: chunkStart))", chunk.bytes)
         report.objects += 1
         report.bytes += chunk.count
+        options.progress?.add(chunkRecords)
         chunk.reset()
         chunkRecords = 0
         chunkStart = -1

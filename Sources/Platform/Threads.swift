@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Dispatch
 import Synchronization
 
 /// A real OS thread for a pipeline stage (Dispatch's pool is only as wide as the core count, and a stage
@@ -104,11 +105,26 @@ public final class Channel<T>: @unchecked Sendable {
 }
 
 /// A flag one thread raises and others read (Ctrl-C asking a loop to finish).
-public final class StopFlag: Sendable {
+public final class StopFlag: @unchecked Sendable {
     private let raised = Atomic<Bool>(false)
+    private let semaphore = DispatchSemaphore(value: 0)
     public init() {}
-    public func set() { raised.store(true, ordering: .releasing) }
+    public func set() {
+        raised.store(true, ordering: .releasing)
+        semaphore.signal()
+    }
     public var isSet: Bool { raised.load(ordering: .acquiring) }
+
+    /// Sleeps up to `seconds` unless the flag is raised meanwhile; true when it is raised.
+    public func wait(seconds: Double) -> Bool {
+        if isSet { return true }
+        _ = semaphore.wait(timeout: .now() + .nanoseconds(Int(seconds * 1e9)))
+        if isSet {
+            semaphore.signal()
+            return true
+        }
+        return false
+    }
 }
 
 /// A first-in first-out queue over an array and a head index: popping is O(1), and the consumed front is
@@ -144,4 +160,13 @@ public struct FIFO<Element> {
         while i < items.count, goesBefore(items[i]) { i += 1 }
         items.insert(e, at: i)
     }
+}
+
+/// Work done so far, counted by a library's loop (in steps, not per record) and read by a progress line on
+/// another thread. `total` is 0 while unknown.
+public final class ProgressCounter: Sendable {
+    public let done = Atomic<Int>(0)
+    public let total = Atomic<Int>(0)
+    public init() {}
+    public func add(_ n: Int) { done.add(n, ordering: .relaxed) }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Console
 import Bytes
 import JSON
 import KafkaClient

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Bytes
+import Console
 import Foundation
 import JSON
 import PinEmulator
@@ -23,7 +24,9 @@ struct Pinbench: AsyncParsableCommand {
     /// without secrets) exits 1; a command's own exit code passes through.
     static func main() async {
         do {
-            let args = try preparedArguments(Array(CommandLine.arguments.dropFirst()))
+            let names = Pinbench.configuration.subcommands.map { $0._commandName } + ["help"]
+            let args: [String]
+            do { args = try preparedArguments(Array(CommandLine.arguments.dropFirst()), commands: names) } catch { throw ValidationError(error.message) }
             var command = try parseAsRoot(args)
             if var c = command as? any AsyncParsableCommand { try await c.run() } else { try command.run() }
         } catch {
@@ -35,48 +38,6 @@ struct Pinbench: AsyncParsableCommand {
             Foundation.exit(code.rawValue)
         }
     }
-}
-
-/// A help text's examples block (argument-parser prints it under the options).
-func examples(_ lines: String...) -> String { "Examples:\n" + lines.map { "  " + $0 }.joined(separator: "\n") }
-
-/// The arguments as the parser should see them: `--count -5` becomes `--count=-5` (a negative number is the
-/// option's value, which the option then refuses by name), and a misspelt command is named, not taken
-/// for a missing option.
-func preparedArguments(_ raw: [String]) throws -> [String] {
-    var args: [String] = []
-    for a in raw {
-        if let last = args.last, last.hasPrefix("--"), !last.contains("="), a.count > 1, a.first == "-", a.dropFirst().allSatisfy({ $0.isNumber || $0 == "." }) {
-            args[args.count - 1] = last + "=" + a
-        } else {
-            args.append(a)
-        }
-    }
-    if let first = args.first, !first.hasPrefix("-") {
-        let names = Pinbench.configuration.subcommands.map { $0._commandName } + ["help"]
-        if !names.contains(first) {
-            let near = names.min { editDistance($0, first) < editDistance($1, first) }
-            let hint = near.map { editDistance($0, first) <= 2 ? " (did you mean '\($0)'?)" : "" } ?? ""
-            throw ValidationError("unknown command '\(first)'\(hint); the commands are \(names.dropLast().joined(separator: ", "))")
-        }
-    }
-    return args
-}
-
-/// Levenshtein distance (for "did you mean").
-func editDistance(_ a: String, _ b: String) -> Int {
-    let x = Array(a), y = Array(b)
-    var row = Array(0...y.count)
-    for i in 1...max(1, x.count) where !x.isEmpty {
-        var prev = row[0]
-        row[0] = i
-        for j in 1...max(1, y.count) where !y.isEmpty {
-            let cur = row[j]
-            row[j] = min(row[j] + 1, row[j - 1] + 1, prev + (x[i - 1] == y[j - 1] ? 0 : 1))
-            prev = cur
-        }
-    }
-    return x.isEmpty ? y.count : row[y.count]
 }
 
 /// A run that could not be done (not a usage error): one line, exit 1.
@@ -104,16 +65,6 @@ func drainToStdout(_ out: ByteBuffer) {
 /// Writes `text` to `path` whole (temp name, fsync, rename).
 func writeText(_ text: String, to path: String) throws {
     do { try replaceFileAtomically(path, text: text) } catch { throw RunFailure("cannot write \(path): \(error.reason)") }
-}
-
-/// A live progress line on stderr when it is a terminal.
-struct ProgressLine {
-    let enabled: Bool
-    init(quiet: Bool) { enabled = isatty(2) != 0 && !quiet }
-    func show(_ s: ProgressSample, prefix: String) { if enabled { FileHandle.standardError.write(Data(("\r[" + prefix + s.line + "   ").utf8)) } }
-    /// A line of its own (a warning) on stderr, terminal or not, above the progress line.
-    func note(_ text: String) { FileHandle.standardError.write(Data(((enabled ? "\r\u{1B}[K" : "") + text + "\n").utf8)) }
-    func end() { if enabled { FileHandle.standardError.write(Data("\n".utf8)) } }
 }
 
 // MARK: - emulate
@@ -169,8 +120,8 @@ struct Run: ParsableCommand {
         let result = try usageErrors { () throws(ConfigError) in try runner.run(onStart: { line in
             if !output.quiet { FileHandle.standardError.write(Data("writing to \(line)\n".utf8)) }
         }, onProgress: { s in
-            if let w = s.warning, !output.quiet { progress.note(w) }
-            progress.show(s, prefix: "")
+            if let w = s.warning { progress.note(w) }
+            progress.show(s.line)
         }) }
         progress.end()
         if let path = output.reportJson { try writeText(result.json.serialized(), to: path) }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Codecs
+import Console
 import JSON
 import Pipeline
 import Platform
@@ -49,7 +50,7 @@ struct ScenarioOptions: ParsableArguments {
     func progress(_ label: String) -> (ProgressSample) -> Void {
         let line = ProgressLine(quiet: quiet)
         let total = fmt(duration.value + warmup.value, 0)
-        return { s in line.show(s, prefix: "\(label) of \(total)s: ") }
+        return { s in line.show("\(label) of \(total)s: " + s.line) }
     }
 }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Console
 import Foundation
 import Platform
 import Synchronization
@@ -17,6 +18,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Requests the writer may hold before new ones are answered 429 with Retry-After.") var queueCapacity: Int = 4096
     @Option(help: "HTTP event-loop threads (default: one per core; the writer has its own thread).") var eventLoops: Int?
     @Option(help: "Close a connection idle this long, or one whose request is not complete within it, e.g. 30s.") var idleTimeout: Seconds = Seconds(30)
+    @Option(help: "Print a status line this often, e.g. 10s (default: 10s when stderr is a terminal, else off; 0: off).") var statusEvery: Seconds?
+    @Flag(help: "No status lines.") var quiet = false
     @OptionGroup var sink: SinkOptions
     @OptionGroup var backend: BackendOptions
 
@@ -47,6 +50,20 @@ struct Serve: AsyncParsableCommand {
         if let e = eventLoops { c.eventLoops = e }
         c.idleTimeoutSeconds = Int64(idleTimeout.value.rounded(.up))
         let service = try IngestService(config: c)
+        let every = quiet ? 0 : statusEvery?.value ?? (isatty(2) != 0 ? 10 : 0)
+        let stop = StopFlag()
+        if every > 0 {
+            let t0 = monotonicSeconds()
+            _ = StageThread(name: "status") {
+                var last = 0
+                while !stop.wait(seconds: every) {
+                    let stored = service.stored
+                    FileHandle.standardError.write(Data("[serve \(formatDuration(monotonicSeconds() - t0))] accepted \(service.accepted), stored \(stored), rejected \(service.rejected); \(formatCount(Double(stored - last) / every)) records/s\n".utf8))
+                    last = stored
+                }
+            }
+        }
+        defer { stop.set() }
         try await service.run { p in
             FileHandle.standardOutput.write(Data("listening on \(host):\(p)\n".utf8))
         }

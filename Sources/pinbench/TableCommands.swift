@@ -1,6 +1,7 @@
 import AWSClient
 import Analytics
 import ArgumentParser
+import Console
 import BatchJob
 import Bytes
 import Cleaning
@@ -38,6 +39,7 @@ struct Clean: ParsableCommand {
     @Option(help: "Records longer than this go to the dead-letter file.") var maxRecordBytes: Int = 1 << 20
     @Option(help: "Write the JSON report here.") var reportJson: String?
     @Flag(help: "Clean the three tables one after another instead of in parallel.") var sequential = false
+    @Flag(help: "No progress line.") var quiet = false
     @OptionGroup var aws: AWSOptions
 
     func validate() throws {
@@ -54,9 +56,14 @@ struct Clean: ParsableCommand {
         o.maxRecordBytes = maxRecordBytes
         o.parallel = !sequential
         for (k, v) in try parsePartitionBy(partitionBy) { o.partitionBy[k] = v }
-        let source = try CleanSource.detect(from, topicPrefix: topicPrefix)
+        let source: CleanSource
+        do { source = try CleanSource.detect(from, topicPrefix: topicPrefix) } catch { throw ValidationError("\(error)") }
+        let counter = ProgressCounter()
+        o.progress = counter
+        let ticker = Ticker.counting(counter, "clean", quiet: quiet)
         let report = try TableLocation.with(tables, aws: aws.resolve, pullData: false, push: true) { dir in
             o.tablesDir = dir
+            defer { ticker.stop() }
             return try Cleaner.run(source: source, options: o)
         }
         print(report.summary(source: source), terminator: "")
@@ -104,6 +111,7 @@ struct Land: ParsableCommand {
     @Option(help: "Only records with a Kafka timestamp on this UTC day (YYYY-MM-DD).") var date: String?
     @Option(help: "Write the JSON report here.") var reportJson: String?
     @Flag(help: "Create the S3 bucket when it does not exist (s3:// targets).") var createBucket = false
+    @Flag(help: "No progress line.") var quiet = false
     @OptionGroup var aws: AWSOptions
 
     func validate() throws {
@@ -121,7 +129,12 @@ struct Land: ParsableCommand {
             o.s3 = s3
         }
         if let date { o.timeRange = try checkDay(date) }
+        let counter = ProgressCounter()
+        o.progress = counter
+        let ticker = Ticker.counting(counter, "land", quiet: quiet)
+        defer { ticker.stop() }
         let r = try Lander(options: o).run(from: try source.source())
+        ticker.stop()
         print(r.summary(root: to))
         if let reportJson { try writeText(r.json().serialized(), to: reportJson) }
     }
