@@ -89,7 +89,7 @@ let package = Package(
         .target(name: "Landing", dependencies: ["AWSClient", "Bytes", "JSON", "Platform", "TableStore", "KafkaLog", "KafkaWire", "KafkaClient"], swiftSettings: strict),
         .target(name: "AWSClient", dependencies: ["Bytes", "JSON", "Platform", "CCurl", "CCurlShim", "CCrypto"], swiftSettings: strict),
         .target(name: "TableSync", dependencies: ["AWSClient", "TableStore", "JSON", "PinModel", "Platform"], swiftSettings: strict),
-        .target(name: "BatchJob", dependencies: ["Analytics", "Cleaning", "Codecs", "Landing", "PinModel", "TableStore"], swiftSettings: strict),
+        .target(name: "BatchJob", dependencies: ["Analytics", "Cleaning", "Codecs", "JSON", "Landing", "PinModel", "Platform", "TableStore"], swiftSettings: strict),
         .target(name: "Streaming", dependencies: ["AWSClient", "Cleaning", "TableStore", "PinModel", "JSON", "Platform"], swiftSettings: strict),
         .target(name: "Reports", dependencies: ["Pipeline", "Sinks", "JSON", "Platform", .product(name: "Histogram", package: "hdrhistogram-swift"), "Codecs"], swiftSettings: strict),
         .executableTarget(

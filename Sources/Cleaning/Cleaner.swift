@@ -48,6 +48,10 @@ public struct CleanOptions: Sendable {
     public var maxRecordBytes = 1 << 20
     /// Delta `txn` for idempotent runs (a batch day): the commit is skipped when already in the log.
     public var transaction: (appId: String, version: Int)?
+    /// Per table, the transaction's version instead of `transaction.version` (a batch day: the records landed).
+    public var transactionVersions: [RecordKind: Int] = [:]
+    /// Per table, files (table-relative paths) the commit removes: a batch day redone replaces its rows.
+    public var removes: [RecordKind: [String]] = [:]
     /// Stored in each table's commit as `commitInfo.pinbench` (streaming checkpoints); with it a commit is
     /// written even when no row survives, so the checkpoint still moves.
     public var commitInfo: [RecordKind: JSONValue] = [:]
@@ -209,10 +213,12 @@ public enum Cleaner {
         report.files = adds.count
         report.deadLetterPath = deadLetter.written > 0 ? deadLetter.path : nil
         let info = options.commitInfo[kind]
-        if !adds.isEmpty || info != nil || !DeltaLog(table: table).exists {
-            let txn = options.transaction.map { (appId: Cleaner.transactionAppId($0.appId, kind), version: $0.version) }
+        let removes = options.removes[kind] ?? []
+        if !adds.isEmpty || info != nil || !removes.isEmpty || !DeltaLog(table: table).exists {
+            let txn = options.transaction.map { (appId: Cleaner.transactionAppId($0.appId, kind), version: options.transactionVersions[kind] ?? $0.version) }
             let v = try DeltaLog(table: table).commitAppend(
-                schema: writer.schema, partitionColumns: writer.partitionColumns, files: adds, txn: txn, info: info, nowMs: now())
+                schema: writer.schema, partitionColumns: writer.partitionColumns, files: adds, txn: txn, info: info,
+                removes: removes, nowMs: now())
             report.commitVersion = v
             report.skippedCommit = v == nil
         }

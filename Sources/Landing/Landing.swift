@@ -51,6 +51,9 @@ public struct LandingReport: Sendable {
     public var unlandable = 0
     public var perTopic: [String: Int] = [:]
     public var seconds = 0.0
+    /// Of `records`, those already landed by an earlier run (the last object of each partition is re-landed
+    /// whole); nil when not known (S3 targets).
+    public var alreadyLanded: Int? = 0
 
     public func json() -> JSONValue {
         .object([
@@ -58,12 +61,14 @@ public struct LandingReport: Sendable {
             ("skipped_by_time", .int(skippedByTime)), ("null_values", .int(nullValues)), ("unlandable", .int(unlandable)),
             ("per_topic", .object(perTopic.sorted { $0.key < $1.key }.map { ($0.key, .int($0.value)) })),
             ("seconds", .double(seconds)),
+            ("already_landed", alreadyLanded.map { .int($0) } ?? .null),
         ])
     }
 
     /// One line for people.
     public func summary(root: String) -> String {
-        "landed \(records) records in \(objects) objects (\(bytes) bytes) to \(root)/topics in \(fmt(seconds, 2)) s"
+        "landed \(records) records" + (alreadyLanded.map { " (\(max(0, records - $0)) new)" } ?? "")
+            + " in \(objects) objects (\(bytes) bytes) to \(root)/topics in \(fmt(seconds, 2)) s"
             + (skippedByTime > 0 ? ", \(skippedByTime) outside the day" : "")
             + (nullValues > 0 ? ", \(nullValues) null values skipped" : "")
             + (unlandable > 0 ? ", \(unlandable) non-JSON multi-line values in \(root)/_unlandable" : "")
@@ -154,11 +159,18 @@ public final class Lander {
         if let s3 = options.s3 {
             dir = "\(options.root.isEmpty ? "" : options.root + "/")topics/\(topic)/partition=\(partition)"
             let names = try s3.list(prefix: dir + "/").map { String($0.key.dropFirst(dir.count + 1)) }
-            return Lander.resumeOffset(names: names) ?? 0
+            let resume = Lander.resumeOffset(names: names)
+            if resume != nil { report.alreadyLanded = nil }
+            return resume ?? 0
         }
         dir = "\(options.root)/topics/\(topic)/partition=\(partition)"
         try createDirectories(dir)
-        return Lander.resumeOffset(dir) ?? 0
+        guard let resume = Lander.resumeOffset(dir) else { return 0 }
+        // The last object is landed again whole: its records were there already.
+        if let bytes = readFileBytes("\(dir)/\(Lander.objectName(topic: topic, partition: partition, offset: resume))", limit: 1 << 30) {
+            report.alreadyLanded? += bytes.reduce(0) { $0 + ($1 == UInt8(ascii: "\n") ? 1 : 0) }
+        }
+        return resume
     }
 
     static func resumeOffset(names: [String]) -> Int64? {

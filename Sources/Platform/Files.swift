@@ -167,8 +167,8 @@ public func fileSize(_ path: String) -> Int? {
     return Int(st.st_size)
 }
 
-/// A small text file whole (settings, markers); nil when it is missing, unreadable or over `limit` bytes.
-public func readSmallTextFile(_ path: String, limit: Int = 1 << 20) -> String? {
+/// A file's bytes whole; nil when it is missing, unreadable or over `limit` bytes.
+public func readFileBytes(_ path: String, limit: Int) -> [UInt8]? {
     guard let size = fileSize(path), size <= limit else { return nil }
     let fd = open(path, O_RDONLY | O_CLOEXEC)
     guard fd >= 0 else { return nil }
@@ -181,5 +181,10 @@ public func readSmallTextFile(_ path: String, limit: Int = 1 << 20) -> String? {
         guard n > 0 else { break }
         got += n
     }
-    return String(decoding: bytes[0..<got], as: UTF8.self)
+    return got == size ? bytes : Array(bytes[0..<got])
+}
+
+/// A small text file whole (settings, markers); nil when it is missing, unreadable or over `limit` bytes.
+public func readSmallTextFile(_ path: String, limit: Int = 1 << 20) -> String? {
+    readFileBytes(path, limit: limit).map { String(decoding: $0, as: UTF8.self) }
 }

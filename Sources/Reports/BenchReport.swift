@@ -32,7 +32,7 @@ public enum BenchReport {
     public static func summary(_ scenarios: [ScenarioFigures], skipped: [(String, String)]) -> String {
         var out = ""
         for f in scenarios {
-            out += "\(f.name): \(fmt(f.recordsPerSecond, 0)) records/s, \(fmt(f.megabytesPerSecond, 1)) MB/s, p99 \(fmt(f.latencyMs(99), 2)) ms, bottleneck: \(f.bottleneck)\n"
+            out += "\(f.name): \(formatCount(f.recordsPerSecond)) records/s, \(fmt(f.megabytesPerSecond, 1)) MB/s, p99 \(fmt(f.latencyMs(99), 2)) ms, bottleneck: \(f.bottleneck)\n"
         }
         for (s, why) in skipped { out += "\(s): skipped (\(why))\n" }
         return out
@@ -49,18 +49,21 @@ public enum BenchReport {
             ("scenarios", .array(scenarios.map(\.json))),
             ("skipped", .array(skipped.map { .object([("scenario", .string($0.0)), ("reason", .string($0.1))]) })),
         ])
+        // The warm-up is in the time plots (shaded) but not in the headline figures.
+        let warm = scenarios.map(\.result.config.warmup).max() ?? 0
+        let shade: (from: Double, to: Double, label: String)? = warm > 0 ? (0, warm, "warm-up") : nil
         let throughput = SVGChart.chart(
-            title: "Throughput per second", xLabel: "seconds since start (warm-up included)", yLabel: "records/s",
-            series: scenarios.map { s in Series(name: s.name, points: s.perSecond.map { ($0.t, $0.recordsPerSecond) }) })
+            title: "Throughput per second", xLabel: "seconds since start (shaded: warm-up)", yLabel: "records/s",
+            series: scenarios.map { s in Series(name: s.name, points: s.perSecond.map { ($0.t, $0.recordsPerSecond) }) }, shade: shade)
         let mbs = SVGChart.chart(
-            title: "Payload MB/s per second", xLabel: "seconds since start", yLabel: "MB/s",
-            series: scenarios.map { s in Series(name: s.name, points: s.perSecond.map { ($0.t, $0.mbPerSecond) }) })
+            title: "Payload MB/s per second", xLabel: "seconds since start (shaded: warm-up)", yLabel: "MB/s",
+            series: scenarios.map { s in Series(name: s.name, points: s.perSecond.map { ($0.t, $0.mbPerSecond) }) }, shade: shade)
         let latency = SVGChart.chart(
             title: "Latency by percentile (warm-up excluded)", xLabel: "percentile", yLabel: "ms",
             series: scenarios.map { s in Series(name: s.name, points: s.latencyDistribution.map { ($0.0, $0.1) }) }, xScale: .nines)
         let queue = SVGChart.chart(
-            title: "Records queued between generators and the sink stage", xLabel: "seconds since start", yLabel: "records",
-            series: scenarios.map { s in Series(name: s.name, points: s.perSecond.map { ($0.t, Double($0.queueDepth)) }) })
+            title: "Records queued between generators and the sink stage", xLabel: "seconds since start (shaded: warm-up)", yLabel: "records",
+            series: scenarios.map { s in Series(name: s.name, points: s.perSecond.map { ($0.t, Double($0.queueDepth)) }) }, shade: shade)
         let plots = [("throughput.svg", throughput), ("mb_per_s.svg", mbs), ("latency.svg", latency), ("queue_depth.svg", queue)]
 
         var md = "# pinbench bench report\n\n`\(command)`\n\n" + (interrupted ? "**Interrupted**: partial results (the run in progress was cut short).\n\n" : "")
@@ -70,9 +73,9 @@ public enum BenchReport {
             let r = s.result
             md += "\n## Scenario: \(s.name)\n\n| figure | value |\n|---|---|\n"
             let rows: [(String, String)] = [
-                ("records/s (after warm-up)", Text.f(s.recordsPerSecond, 0)),
+                ("records/s (after warm-up)", formatCount(s.recordsPerSecond)),
                 ("MB/s (after warm-up)", Text.f(s.megabytesPerSecond)),
-                ("records in / out / dead-lettered", "\(r.recordsIn) / \(r.recordsOut) / \(r.deadLettered)"),
+                ("records in / out / dead-lettered", "\(formatCount(Double(r.recordsIn))) / \(formatCount(Double(r.recordsOut))) / \(r.deadLettered)"),
                 ("latency p50 / p90 / p99 / p99.9 / max (ms)",
                  [50.0, 90, 99, 99.9].map { Text.f(s.latencyMs($0), 2) }.joined(separator: " / ") + " / " + Text.f(s.latencyMaxMs, 2)),
                 ("warm-up (\(Text.f(r.config.warmup, 1)) s): latency p50 / p99 (ms)",

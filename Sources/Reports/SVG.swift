@@ -63,7 +63,8 @@ public enum SVGChart {
     /// indexes) get a ring (the Pareto front).
     public static func chart(
         title: String, xLabel: String, yLabel: String, series: [Series], xScale: XScale = .linear,
-        scatter: Bool = false, emphasised: [Int: Set<Int>] = [:], width: Double = 760, height: Double = 340
+        scatter: Bool = false, emphasised: [Int: Set<Int>] = [:], width: Double = 760, height: Double = 340,
+        shade: (from: Double, to: Double, label: String)? = nil
     ) -> String {
         let left = 70.0, right = 20.0, top = 34.0, bottom = 48.0 + 18.0 * Double((series.count + 2) / 3)
         let plotW = width - left - right, plotH = height - top - bottom
@@ -113,6 +114,14 @@ public enum SVGChart {
                 o += "<text x=\"\(fmt(sx(p)))\" y=\"\(fmt(top + plotH + 16))\" text-anchor=\"middle\">\(name)</text>\n"
             }
         }
+        if let sh = shade, sh.to > sh.from {
+            // A shaded span of the x axis (the warm-up, whose figures are reported apart).
+            let x0 = max(left, sx(sh.from)), x1 = min(left + plotW, sx(sh.to))
+            if x1 > x0 {
+                o += "<rect class=\"shade\" x=\"\(fmt(x0))\" y=\"\(fmt(top))\" width=\"\(fmt(x1 - x0))\" height=\"\(fmt(plotH))\" fill=\"#000\" fill-opacity=\"0.07\"/>"
+                o += "<text x=\"\(fmt((x0 + x1) / 2))\" y=\"\(fmt(top + 14))\" text-anchor=\"middle\" fill=\"#555\">\(escape(sh.label))</text>\n"
+            }
+        }
         o += "<rect x=\"\(fmt(left))\" y=\"\(fmt(top))\" width=\"\(fmt(plotW))\" height=\"\(fmt(plotH))\" fill=\"none\" stroke=\"#444\"/>\n"
         o += "<text x=\"\(fmt(left + plotW / 2))\" y=\"\(fmt(top + plotH + 34))\" text-anchor=\"middle\">\(escape(xLabel))</text>\n"
         o += "<text transform=\"translate(16,\(fmt(top + plotH / 2))) rotate(-90)\" text-anchor=\"middle\">\(escape(yLabel))</text>\n"
@@ -136,6 +145,63 @@ public enum SVGChart {
             o += "<rect x=\"\(fmt(lx))\" y=\"\(fmt(ly - 9))\" width=\"12\" height=\"10\" fill=\"\(color)\"/>"
             o += "<text x=\"\(fmt(lx + 16))\" y=\"\(fmt(ly))\">\(escape(s.name))</text>\n"
         }
+        o += "</svg>\n"
+        return o
+    }
+
+    /// Horizontal bars, one per labelled category (a sweep's configurations): categories are names, not
+    /// numbers, so they get a row each with the value written at the bar's end. `highlight` rows are dark.
+    public static func bars(title: String, valueLabel: String, categories: [String], values: [Double],
+                            highlight: Set<Int> = [], width: Double = 760) -> String {
+        let n = max(categories.count, 1)
+        let labelW = min(280.0, 12 + 7 * Double(categories.map(\.count).max() ?? 8)), right = 90.0, top = 34.0, rowH = 22.0
+        let height = top + rowH * Double(n) + 40
+        let plotW = width - labelW - right
+        let vMax = max(values.max() ?? 1, 1e-9)
+        var o = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(Int(height))\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" font-family=\"sans-serif\" font-size=\"12\">\n"
+        o += "<title>\(escape(title))</title>\n<rect width=\"100%\" height=\"100%\" fill=\"#ffffff\"/>\n"
+        o += "<text x=\"\(fmt(width / 2))\" y=\"20\" text-anchor=\"middle\" font-size=\"14\" font-weight=\"bold\">\(escape(title))</text>\n"
+        for (i, c) in categories.enumerated() {
+            let y = top + Double(i) * rowH, v = i < values.count ? values[i] : 0
+            let w = max(0, v / vMax * plotW)
+            o += "<g class=\"bar\" data-name=\"\(escape(c))\">"
+            o += "<text x=\"\(fmt(labelW - 8))\" y=\"\(fmt(y + 15))\" text-anchor=\"end\">\(escape(c))</text>"
+            o += "<rect x=\"\(fmt(labelW))\" y=\"\(fmt(y + 3))\" width=\"\(fmt(w))\" height=\"\(fmt(rowH - 6))\" fill=\"\(highlight.contains(i) ? "#1f4e99" : "#8fb3e8")\"/>"
+            o += "<text x=\"\(fmt(labelW + w + 6))\" y=\"\(fmt(y + 15))\">\(label(v))</text></g>\n"
+        }
+        o += "<text x=\"\(fmt(labelW + plotW / 2))\" y=\"\(fmt(height - 12))\" text-anchor=\"middle\">\(escape(valueLabel))</text>\n"
+        o += "</svg>\n"
+        return o
+    }
+
+    /// A heatmap of a two-dimensional grid (a sweep over two settings): one cell per (x, y) with its value
+    /// written in it; darker is larger. Missing cells stay empty.
+    public static func heatmap(title: String, xLabel: String, yLabel: String, xs: [String], ys: [String],
+                               values: [[Double?]], width: Double = 760) -> String {
+        let left = 110.0, top = 34.0, bottom = 48.0
+        let cellW = (width - left - 20) / Double(max(xs.count, 1)), cellH = 34.0
+        let height = top + cellH * Double(ys.count) + bottom
+        let all = values.flatMap { $0.compactMap { $0 } }
+        let lo = all.min() ?? 0, hi = all.max() ?? 1
+        var o = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(Int(height))\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" font-family=\"sans-serif\" font-size=\"12\">\n"
+        o += "<title>\(escape(title))</title>\n<rect width=\"100%\" height=\"100%\" fill=\"#ffffff\"/>\n"
+        o += "<text x=\"\(fmt(width / 2))\" y=\"20\" text-anchor=\"middle\" font-size=\"14\" font-weight=\"bold\">\(escape(title))</text>\n"
+        for (j, yName) in ys.enumerated() {
+            let y = top + Double(j) * cellH
+            o += "<text x=\"\(fmt(left - 8))\" y=\"\(fmt(y + cellH / 2 + 4))\" text-anchor=\"end\">\(escape(yName))</text>\n"
+            for (i, _) in xs.enumerated() {
+                guard j < values.count, i < values[j].count, let v = values[j][i] else { continue }
+                let t = hi > lo ? (v - lo) / (hi - lo) : 1
+                let x = left + Double(i) * cellW
+                o += "<g class=\"cell\"><rect x=\"\(fmt(x))\" y=\"\(fmt(y))\" width=\"\(fmt(cellW - 2))\" height=\"\(fmt(cellH - 2))\" fill=\"#1f4e99\" fill-opacity=\"\(fmt(0.12 + 0.8 * t))\"/>"
+                o += "<text x=\"\(fmt(x + cellW / 2))\" y=\"\(fmt(y + cellH / 2 + 4))\" text-anchor=\"middle\" fill=\"\(t > 0.55 ? "#fff" : "#000")\">\(label(v))</text></g>\n"
+            }
+        }
+        for (i, xName) in xs.enumerated() {
+            o += "<text x=\"\(fmt(left + Double(i) * cellW + cellW / 2))\" y=\"\(fmt(top + cellH * Double(ys.count) + 16))\" text-anchor=\"middle\">\(escape(xName))</text>\n"
+        }
+        o += "<text x=\"\(fmt(left + (width - left) / 2))\" y=\"\(fmt(height - 10))\" text-anchor=\"middle\">\(escape(xLabel))</text>\n"
+        o += "<text transform=\"translate(16,\(fmt(top + cellH * Double(ys.count) / 2))) rotate(-90)\" text-anchor=\"middle\">\(escape(yLabel))</text>\n"
         o += "</svg>\n"
         return o
     }

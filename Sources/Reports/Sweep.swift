@@ -92,10 +92,34 @@ public enum Sweep {
         let front = paretoFront(points)
         var out = ""
         for (i, p) in points.enumerated() {
-            out += "\(front.contains(i) ? "*" : " ") \(p.settings.label.padding(toLength: 24, withPad: " ", startingAt: 0)) \(fmt(p.recordsPerSecond, 0)) records/s  p99 \(fmt(p.p99Ms, 2)) ms\n"
+            out += "\(front.contains(i) ? "*" : " ") \(p.settings.label.padding(toLength: 24, withPad: " ", startingAt: 0)) \(formatCount(p.recordsPerSecond)) records/s  p99 \(fmt(p.p99Ms, 2)) ms\n"
         }
         if let i = recommend(points, goal: goal) { out += "recommended (\(goal.rawValue)): \(points[i].settings.flags)\n" }
         return out
+    }
+
+    /// When exactly two settings vary over the grid: records/s (median) on a heatmap of the two.
+    static func heatmap(_ points: [SweepPoint]) -> String? {
+        let dims: [(name: String, value: (SweepSettings) -> String, order: (SweepSettings) -> Double)] = [
+            ("batch bytes", { formatByteSize($0.batchBytes) }, { Double($0.batchBytes) }),
+            ("linger ms", { SVGChart.trim($0.lingerMs) }, { $0.lingerMs }),
+            ("compression", { $0.compression.description }, { Double($0.compression.rawValue) }),
+            ("partitions", { String($0.partitions) }, { Double($0.partitions) }),
+        ]
+        let varying = dims.filter { d in Set(points.map { d.value($0.settings) }).count > 1 }
+        guard varying.count == 2 else { return nil }
+        let (dx, dy) = (varying[0], varying[1])
+        func axis(_ d: (name: String, value: (SweepSettings) -> String, order: (SweepSettings) -> Double)) -> [String] {
+            var seen: [String: Double] = [:]
+            for p in points { seen[d.value(p.settings)] = d.order(p.settings) }
+            return seen.sorted { $0.value < $1.value }.map(\.key)
+        }
+        let xs = axis(dx), ys = axis(dy)
+        var values = [[Double?]](repeating: [Double?](repeating: nil, count: xs.count), count: ys.count)
+        for p in points {
+            if let i = xs.firstIndex(of: dx.value(p.settings)), let j = ys.firstIndex(of: dy.value(p.settings)) { values[j][i] = p.recordsPerSecond }
+        }
+        return SVGChart.heatmap(title: "records/s (median) by \(dx.name) and \(dy.name)", xLabel: dx.name, yLabel: dy.name, xs: xs, ys: ys, values: values)
     }
 
     public static func report(points: [SweepPoint], goal: SweepGoal, command: String, scenario: Scenario, interrupted: Bool = false) -> ReportFolder {
@@ -129,14 +153,14 @@ public enum Sweep {
         let scatter = SVGChart.chart(
             title: "Throughput vs p99 latency (median of repeats; ringed: Pareto front)", xLabel: "p99 latency (ms)", yLabel: "records/s",
             series: series, scatter: true, emphasised: emph, height: 360 + 18 * Double(points.count / 3))
-        let bars = SVGChart.chart(
-            title: "Throughput by configuration", xLabel: "configuration #", yLabel: "records/s",
-            series: [Series(name: "records/s (median)", points: points.enumerated().map { (Double($0.offset + 1), $0.element.recordsPerSecond) })], scatter: true)
+        let bars = SVGChart.bars(
+            title: "Throughput by configuration (median; dark: Pareto front)", valueLabel: "records/s",
+            categories: points.map(\.settings.label), values: points.map(\.recordsPerSecond), highlight: front)
         var md = "# pinbench sweep report\n\n`\(command)`\n\n" + (interrupted ? "**Interrupted**: partial grid (the points measured before the stop).\n\n" : "") + BenchReport.machineMarkdown()
         md += "\n| # | configuration | records/s | MB/s | p50 ms | p99 ms | CPU s / M | Pareto |\n|---|---|---|---|---|---|---|---|\n"
         var table = "<table><tr><th>#</th><th>configuration</th><th>records/s</th><th>MB/s</th><th>p50 ms</th><th>p99 ms</th><th>CPU s / M records</th><th>Pareto</th></tr>\n"
         for (i, p) in points.enumerated() {
-            let cells = ["\(i + 1)", p.settings.label, Text.f(p.recordsPerSecond, 0), Text.f(p.mbPerSecond), Text.f(p.p50Ms, 2), Text.f(p.p99Ms, 2),
+            let cells = ["\(i + 1)", p.settings.label, formatCount(p.recordsPerSecond), Text.f(p.mbPerSecond), Text.f(p.p50Ms, 2), Text.f(p.p99Ms, 2),
                          Text.f(p.cpuPerMillion, 3), front.contains(i) ? "yes" : ""]
             md += "| " + cells.joined(separator: " | ") + " |\n"
             table += "<tr>" + cells.map { "<td>\(Text.html($0))</td>" }.joined() + "</tr>\n"
@@ -148,7 +172,8 @@ public enum Sweep {
             table = "<p><strong>\(Text.html(line))</strong></p>\n" + table
         }
         md += "\n![throughput vs latency](throughput_vs_latency.svg)\n"
-        let plots = [("throughput_vs_latency.svg", scatter), ("throughput_by_configuration.svg", bars)]
+        var plots = [("throughput_vs_latency.svg", scatter), ("throughput_by_configuration.svg", bars)]
+        if let heat = heatmap(points) { plots.append(("throughput_heatmap.svg", heat)) }
         if interrupted { table = "<p><strong>Interrupted</strong>: partial grid (the points measured before the stop).</p>\n" + table }
         let html = BenchReport.page(title: "pinbench sweep report", command: command, plots: plots.map(\.1), body: table)
         return ReportFolder(json: json, plots: plots, markdown: md, html: html)

@@ -24,6 +24,10 @@ public struct DeltaSnapshot: Sendable {
     public var transactions: [String: Int]
     /// The newest `commitInfo.pinbench` object (streaming checkpoints live there, committed with the data).
     public var pinbenchInfo: JSONValue? = nil
+    /// The newest `commitInfo.pinbench` per `key` (a batch day's `batch/<date>`), for commits that name one.
+    public var pinbenchInfoByKey: [String: JSONValue] = [:]
+    /// The live files added by commits whose `commitInfo.pinbench` names each key (what `--force` replaces).
+    public var filesByKey: [String: [String]] = [:]
 }
 
 /// The Delta Lake transaction log of one table (`<table>/_delta_log/<20-digit version>.json`, PROTOCOL.md):
@@ -67,9 +71,14 @@ public struct DeltaLog {
         var files: [String: DeltaFile] = [:]
         var txns: [String: Int] = [:]
         var info: JSONValue?
+        var infoByKey: [String: JSONValue] = [:]
+        var keyOfFile: [String: String] = [:]
         for v in vs {
             let path = "\(logDir)/\(DeltaLog.versionFileName(v))"
             let text = try readFile(path)
+            var commitKey: String?
+            var added: [String] = []
+            defer { if let k = commitKey { for f in added { keyOfFile[f] = k } } }
             for line in text.split(separator: "\n", omittingEmptySubsequences: true) {
                 let action: JSONValue
                 do { action = try JSONValue.parse(String(line)) } catch {
@@ -85,17 +94,26 @@ public struct DeltaLog {
                     var n: Int?
                     if let st = add["stats"]?.stringValue, let sv = try? JSONValue.parse(st) { n = sv["numRecords"]?.intValue }
                     files[decoded] = DeltaFile(path: decoded, partitionValues: pv, size: add["size"]?.intValue ?? 0, numRecords: n)
+                    added.append(decoded)
                 } else if let rm = action["remove"], let p = rm["path"]?.stringValue {
                     files[DeltaLog.percentDecode(p)] = nil
+                    keyOfFile[DeltaLog.percentDecode(p)] = nil
                 } else if let t = action["txn"], let app = t["appId"]?.stringValue, let ver = t["version"]?.intValue {
                     txns[app] = ver
                 } else if let ci = action["commitInfo"], let pb = ci["pinbench"] {
                     info = pb
+                    if let k = pb["key"]?.stringValue {
+                        infoByKey[k] = pb
+                        commitKey = k
+                    }
                 }
             }
         }
+        var byKey: [String: [String]] = [:]
+        for (f, k) in keyOfFile where files[f] != nil { byKey[k, default: []].append(f) }
         return DeltaSnapshot(version: last, schemaString: schema, partitionColumns: parts,
-                             files: files.values.sorted { $0.path < $1.path }, transactions: txns, pinbenchInfo: info)
+                             files: files.values.sorted { $0.path < $1.path }, transactions: txns, pinbenchInfo: info,
+                             pinbenchInfoByKey: infoByKey, filesByKey: byKey.mapValues { $0.sorted() })
     }
 
     /// Spark's JSON schema of a table.
@@ -118,10 +136,11 @@ public struct DeltaLog {
     /// Appends `files` in one commit. Creates the table (protocol + metaData) when it has no log yet; refuses
     /// a table whose schema or partitioning differs. With `txn`, the commit is skipped (returns nil) when the
     /// log already holds that application id at that version or later: a retried batch never lands twice.
+    /// `removes` (table-relative paths) leave the table in the same commit (a batch day redone).
     @discardableResult
     public func commitAppend(
         schema: TableSchema, partitionColumns: [String], files: [AddAction], txn: (appId: String, version: Int)? = nil,
-        operation: String = "WRITE", info: JSONValue? = nil, nowMs: Int64
+        operation: String = "WRITE", info: JSONValue? = nil, removes: [String] = [], nowMs: Int64
     ) throws(StorageError) -> Int? {
         try createDirectories(logDir)
         let schemaString = DeltaLog.sparkSchema(schema)
@@ -139,7 +158,7 @@ public struct DeltaLog {
             lines.append(JSONValue.object([("commitInfo", .object([
                 ("timestamp", .int(Int(nowMs))), ("operation", .string(operation)),
                 ("operationParameters", .object([("mode", .string("Append")), ("partitionBy", .string(JSONValue.array(partitionColumns.map { .string($0) }).serialized(pretty: false)))])),
-                ("isBlindAppend", .bool(true)), ("engineInfo", .string("pinbench/0.1.0")),
+                ("isBlindAppend", .bool(removes.isEmpty)), ("engineInfo", .string("pinbench/0.1.0")),
             ] + (info.map { [("pinbench", $0)] } ?? [])))]).serialized(pretty: false))
             if snap == nil {
                 lines.append(#"{"protocol":{"minReaderVersion":1,"minWriterVersion":2}}"#)
@@ -152,6 +171,11 @@ public struct DeltaLog {
             }
             if let txn {
                 lines.append(JSONValue.object([("txn", .object([("appId", .string(txn.appId)), ("version", .int(txn.version)), ("lastUpdated", .int(Int(nowMs)))]))]).serialized(pretty: false))
+            }
+            for r in removes {
+                lines.append(JSONValue.object([("remove", .object([
+                    ("path", .string(DeltaLog.percentEncode(r))), ("deletionTimestamp", .int(Int(nowMs))), ("dataChange", .bool(true)),
+                ]))]).serialized(pretty: false))
             }
             for f in files { lines.append(f.json(nowMs: nowMs)) }
             let body = lines.joined(separator: "\n") + "\n"

@@ -1,4 +1,5 @@
 import AWSClient
+import BatchJob
 import ArgumentParser
 import Codecs
 import Foundation
@@ -33,6 +34,7 @@ struct ParquetCodec: ExpressibleByArgument {
 extension FsyncPolicy: ExpressibleByArgument {}
 extension JSONStyle: ExpressibleByArgument {}
 extension PartitionKeyMode: ExpressibleByArgument {}
+extension AnalysisScope: ExpressibleByArgument {}
 extension Acks: ExpressibleByArgument {
     public init?(argument: String) { self.init(rawValue: argument == "-1" ? "all" : argument) }
 }

@@ -167,11 +167,12 @@ struct Batch: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "One day's batch job: land → clean → analyze (what the Airflow DAG runs daily).",
         discussion: """
-            Lands the records whose Kafka timestamp falls on --date into <landing>/date=<date>, cleans them into \
-            <tables> (one Delta commit per table with txn id pinbench-batch-<date>: a retried day is not appended \
-            twice), and writes the analyses to <out>/date=<date>/q1.csv … q9.csv.
+            Lands the records whose Kafka timestamp falls on --date into <landing>/date=<date>, cleans what of them \
+            the tables do not hold yet (a re-run after new records arrived cleans just those; a retried day is not \
+            appended twice), and writes the analyses of the day (--scope day) or of the whole tables (--scope all) \
+            to <out>/date=<date>/q1.csv … q9.csv. A day without records is reported and not marked done.
 
-            """ + examples("pinbench batch --data-dir data --date 2026-11-30", "pinbench batch --kafka localhost:9092 --date 2026-11-30 --tables s3://bucket/tables"))
+            """ + examples("pinbench batch --data-dir data --date 2026-11-30", "pinbench batch --kafka localhost:9092 --date 2026-11-30 --scope all", "pinbench batch --date 2026-11-30 --force"))
 
     @OptionGroup var source: LandSourceOptions
     @Option(help: "The UTC day to process (YYYY-MM-DD).") var date: String
@@ -179,6 +180,9 @@ struct Batch: ParsableCommand {
     @Option(help: "Tables root.") var tables: String = "out/tables"
     @Option(help: "Analysis output root.") var out: String = "out/analysis"
     @Option(help: "Parquet page compression.") var compression: ParquetCodec = ParquetCodec(.snappy)
+    @Flag(help: "Redo the day: its earlier rows leave the tables in the same commit that adds them again.") var force = false
+    @Option(help: "What the analyses cover: day (the day's records) or all (the whole tables).") var scope: AnalysisScope = .day
+    @Flag(help: "No progress line.") var quiet = false
 
     func validate() throws {
         _ = try checkDay(date)
@@ -192,7 +196,13 @@ struct Batch: ParsableCommand {
         o.topicPrefix = source.topicPrefix
         o.flushRecords = source.flushRecords
         o.compression = compression.codec
-        print(try BatchDay.run(o, from: try source.source()).summary(o), terminator: "")
+        o.force = force
+        o.scope = scope
+        let counter = ProgressCounter()
+        let ticker = Ticker.counting(counter, "batch \(date)", quiet: quiet)
+        let r = try BatchDay.run(o, from: try source.source(), progress: counter)
+        ticker.stop()
+        print(r.summary(o), terminator: "")
     }
 }
 

@@ -146,25 +146,52 @@ import Platform
         }
     }
 
-    /// `batch --date` twice (an Airflow retry): one commit per table; the analyses are written.
-    @Test func batchDayRunsOnce() throws {
+    /// `batch --date` as a user re-runs it: an Airflow retry lands nothing twice; records that arrive later
+    /// are cleaned by the next run (and only they); `--force` redoes the day without duplicating a row; a
+    /// day without records is said to be empty and marked nothing. deltalake (delta-rs) counts the rows.
+    @Test func batchDayIsRerunnable() throws {
         let dir = tempDir("batch")
         #expect(try pinbench("run", "--count", "1500", "--data-dir", "\(dir)/data", "--quiet").status == 0)
         let day = ISO8601DateFormatter().string(from: Date()).prefix(10)
         let args = ["batch", "--date", String(day), "--data-dir", "\(dir)/data", "--landing", "\(dir)/landing",
-                    "--tables", "\(dir)/t", "--out", "\(dir)/an"]
+                    "--tables", "\(dir)/t", "--out", "\(dir)/an", "--quiet"]
+        func rows() throws -> String {
+            let r = try runProcess("/usr/bin/env", ["python3", "-c", """
+                import deltalake, sys
+                for k in ("pin", "geo", "user"):
+                    t = deltalake.DeltaTable(sys.argv[1] + "/" + k)
+                    print(k, t.to_pyarrow_table().num_rows, t.version())
+                """, "\(dir)/t"])
+            #expect(r.status == 0, "\(r.stderr)")
+            return r.stdout
+        }
         let a = try pinbench(args)
         #expect(a.status == 0, "\(a.stderr)")
         let b = try pinbench(args)
         #expect(b.status == 0, "\(b.stderr)")
-        #expect(b.stdout.contains("not cleaned again"))
-        let logs = try FileManager.default.contentsOfDirectory(atPath: "\(dir)/t/pin/_delta_log").filter { $0.hasSuffix(".json") }
-        #expect(logs == ["00000000000000000000.json"])
+        #expect(b.stdout.contains("(0 new)") && b.stdout.contains("nothing new to clean"), "\(b.stdout)")
+        #expect(try rows().contains("pin 1500 0"))
         for q in 1...9 { #expect(FileManager.default.fileExists(atPath: "\(dir)/an/date=\(day)/q\(q).csv")) }
-        // Another day has no records: nothing landed, an empty commit, the same analyses.
+        #expect(try String(contentsOfFile: "\(dir)/an/date=\(day)/scope.json", encoding: .utf8).contains(#""scope":"day""#))
+        // 500 more posts of the same day: the next run cleans those 1,500 records, no more.
+        #expect(try pinbench("run", "--count", "500", "--seed", "9", "--data-dir", "\(dir)/data", "--quiet").status == 0)
+        let c = try pinbench(args)
+        #expect(c.status == 0, "\(c.stderr)")
+        #expect(c.stdout.contains("(1500 new)"), "\(c.stdout)")
+        let after = try rows()
+        for k in ["pin", "geo", "user"] { #expect(after.contains("\(k) 2000 1"), "\(after)") }
+        // --force: the day's rows are replaced, not doubled.
+        let f = try pinbench(args + ["--force"])
+        #expect(f.status == 0, "\(f.stderr)")
+        #expect(f.stdout.contains("redone (--force)"))
+        let forced = try rows()
+        for k in ["pin", "geo", "user"] { #expect(forced.contains("\(k) 2000 2"), "\(forced)") }
+        // Another day has no records: said so; no commit, no analyses.
         let other = try pinbench(["batch", "--date", "2019-01-01"] + args.dropFirst(3))
         #expect(other.status == 0, "\(other.stderr)")
-        #expect(other.stdout.contains("landed 0 records"))
+        #expect(other.stdout.contains("no records on 2019-01-01"), "\(other.stdout)")
+        #expect(!FileManager.default.fileExists(atPath: "\(dir)/an/date=2019-01-01/q1.csv"))
+        #expect(try rows() == forced)
     }
 
     /// The Airflow DAG: daily, retries 2, 2-minute delay, catchup off, runs `pinbench batch --date {{ ds }}`.
