@@ -190,7 +190,7 @@ public final class FloodRunner: Sendable {
             if cap == nil || stored < cap!.bytes { cap = (stored, .diskWouldFill) }
             start += "; \(formatBytes(free)) free there"
         }
-        if let c = cap { start += c.reason == .maxBytes ? "; stops after \(formatBytes(c.bytes)) of payload (--max-bytes)" : "; stops before the disk fills (--max-bytes caps a run)" }
+        if let c = cap { start += c.reason == .maxBytes ? "; stops after \(formatByteSize(c.bytes)) of payload (--max-bytes)" : "; stops before the disk fills (--max-bytes caps a run)" }
         onStart?(start)
         let flood = Flood(config: cfg, emulator: emulator, stats: stats, sinkBell: bell, byteCap: cap)
         let cpu0 = processCPUSeconds()

@@ -36,7 +36,7 @@ struct Clean: ParsableCommand {
     @Option(help: "Codec level (zstd, gzip).") var compressionLevel: Int32?
     @Option(help: "Partition columns, e.g. pin=category,geo=country,user=none (default: pin=category).") var partitionBy: String?
     @Option(help: "Rows per row group.") var rowGroupRows: Int = 131_072
-    @Option(help: "Records longer than this go to the dead-letter file.") var maxRecordBytes: Int = 1 << 20
+    @Option(help: "Records longer than this go to the dead-letter file.") var maxRecordBytes: ByteSize = ByteSize(1 << 20)
     @Option(help: "Write the JSON report here.") var reportJson: String?
     @Flag(help: "Clean the three tables one after another instead of in parallel.") var sequential = false
     @Flag(help: "No progress line.") var quiet = false
@@ -44,7 +44,7 @@ struct Clean: ParsableCommand {
 
     func validate() throws {
         guard rowGroupRows >= 1 else { throw ValidationError("--row-group-rows must be ≥ 1") }
-        guard maxRecordBytes >= 1, maxRecordBytes <= 1 << 30 else { throw ValidationError("--max-record-bytes must be in 1 B ... 1 GiB") }
+        guard maxRecordBytes.bytes >= 1, maxRecordBytes.bytes <= 1 << 30 else { throw ValidationError("--max-record-bytes must be in 1 B ... 1 GiB") }
         _ = try parsePartitionBy(partitionBy)
     }
 
@@ -53,7 +53,7 @@ struct Clean: ParsableCommand {
         o.write.codec = compression.codec
         o.write.level = compressionLevel
         o.write.rowGroupRows = rowGroupRows
-        o.maxRecordBytes = maxRecordBytes
+        o.maxRecordBytes = maxRecordBytes.bytes
         o.parallel = !sequential
         for (k, v) in try parsePartitionBy(partitionBy) { o.partitionBy[k] = v }
         let source: CleanSource

@@ -65,3 +65,64 @@ import TestSupport
         #expect(!r.stderr.contains("Fatal error"))
     }
 }
+
+/// The README's CLI section against `--help`: every option it shows for a command exists there, and a
+/// default it writes out (`[--linger-ms 5]`) is the one `--help` states.
+@Suite struct ReadmeCLITests {
+    static func readme() throws -> String {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        return try String(contentsOf: root.appendingPathComponent("README.md"), encoding: .utf8)
+    }
+
+    /// (command words, usage text) for each `pinbench …` entry of the CLI block.
+    static func entries() throws -> [([String], String)] {
+        let text = try readme()
+        guard let start = text.range(of: "## CLI\n\n```\n"), let end = text.range(of: "\n```", range: start.upperBound..<text.endIndex) else { return [] }
+        var out: [([String], String)] = []
+        for line in text[start.upperBound..<end.lowerBound].split(separator: "\n", omittingEmptySubsequences: false) {
+            if line.hasPrefix("pinbench ") {
+                let words = line.split(separator: " ").dropFirst().prefix { $0.allSatisfy { $0.isLowercase || $0 == "-" } && !$0.hasPrefix("-") }
+                out.append((words.map(String.init), String(line)))
+            } else if let last = out.popLast() {
+                // Continuation lines of the usage (indented, starting with an option); descriptions are not usage.
+                let t = line.drop { $0 == " " }
+                out.append(t.hasPrefix("[") || t.hasPrefix("--") ? (last.0, last.1 + " " + t) : last)
+            }
+        }
+        return out
+    }
+
+    @Test func everyOptionInTheReadmeExistsWithTheDefaultItShows() throws {
+        let entries = try Self.entries()
+        #expect(entries.count >= 15)
+        var help: [[String]: String] = [:]
+        for (words, usage) in entries {
+            if help[words] == nil {
+                let r = try pinbench(words + ["--help"])
+                #expect(r.status == 0, "\(words)")
+                help[words] = r.stdout.replacingOccurrences(of: "\n", with: " ").split(separator: " ").joined(separator: " ")
+            }
+            let h = help[words]!
+            let options = usage.split(whereSeparator: { " [|]".contains($0) }).filter { $0.hasPrefix("--") }
+                .map { String($0.prefix { $0 != "=" }).trimmingCharacters(in: CharacterSet(charactersIn: ",.;:)")) }
+            for o in options where o != "--help" {
+                #expect(h.contains(o + " ") || h.contains(o + ","), "README shows \(o) for pinbench \(words.joined(separator: " ")), --help does not")
+            }
+            // `[--opt value]` with a literal lower-case value: the default --help states, when it states one.
+            var rest = Substring(usage)
+            while let open = rest.range(of: "[--") {
+                let inner = rest[open.upperBound...].prefix { $0 != "]" }
+                rest = rest[inner.endIndex...]
+                let parts = inner.split(separator: " ")
+                guard parts.count == 2, parts[1].allSatisfy({ $0.isLowercase || $0.isNumber || $0 == "." || $0 == ":" }) else { continue }
+                let name = "--" + parts[0]
+                guard let at = h.range(of: "\(name) <") else { continue }
+                let after = h[at.upperBound...]
+                let next = after.range(of: " --")?.lowerBound ?? after.endIndex
+                guard let d = after[..<next].range(of: "default: ") else { continue }
+                let value = after[d.upperBound...].prefix { $0 != ")" && $0 != ";" }
+                #expect(String(value) == String(parts[1]), "README: [\(inner)] for pinbench \(words.joined(separator: " ")); --help: default \(value)")
+            }
+        }
+    }
+}
