@@ -4,7 +4,7 @@ APT_PACKAGES := libzstd-dev liblz4-dev libsnappy-dev libnuma-dev zlib1g-dev lz4 
 DURATION ?= 20s
 RUN_DIR ?= out/run
 
-.PHONY: run test deps apt pip build release bench bench-thresholds bench-check perf clean
+.PHONY: run test deps apt pip build release man bench bench-thresholds bench-check perf clean
 
 ## Builds in release mode and floods the embedded log for $(DURATION), then verifies it.
 run: apt release
@@ -36,6 +36,12 @@ build:
 
 release:
 	swift build -c release --product pinbench
+
+## The man page, generated from the commands' help by argument-parser's GenerateManual plugin: out/man/pinbench.1
+man: release
+	swift package --allow-writing-to-package-directory generate-manual --configuration release
+	mkdir -p out/man && cp .build/plugins/GenerateManual/outputs/pinbench/pinbench.1 out/man/
+	@echo "man -l out/man/pinbench.1"
 
 ## ordo-one/package-benchmark suites (their own package under Benchmarks/).
 bench: apt

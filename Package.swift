@@ -91,7 +91,7 @@ let package = Package(
         .target(name: "TableSync", dependencies: ["AWSClient", "TableStore", "JSON", "PinModel", "Platform"], swiftSettings: strict),
         .target(name: "BatchJob", dependencies: ["Analytics", "Cleaning", "Codecs", "JSON", "Landing", "PinModel", "Platform", "TableStore"], swiftSettings: strict),
         .target(name: "Streaming", dependencies: ["AWSClient", "Cleaning", "TableStore", "PinModel", "JSON", "Platform"], swiftSettings: strict),
-        .target(name: "Reports", dependencies: ["Pipeline", "Sinks", "JSON", "Platform", .product(name: "Histogram", package: "hdrhistogram-swift"), "Codecs"], swiftSettings: strict),
+        .target(name: "Reports", dependencies: ["Pipeline", "Sinks", "JSON", "Platform", .product(name: "Histogram", package: "hdrhistogram-swift"), "Codecs"], swiftSettings: strict, plugins: ["BuildInfo"]),
         .executableTarget(
             name: "pinbench",
             dependencies: [
@@ -100,6 +100,8 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+
+        .plugin(name: "BuildInfo", capability: .buildTool()),
 
         .testTarget(name: "PinModelTests", dependencies: ["PinModel", "PinEmulator", "JSON", "Bytes", "CPinShims"], swiftSettings: strict),
         .testTarget(name: "KafkaWireTests", dependencies: ["KafkaWire", "Codecs", "Bytes"], swiftSettings: strict),

@@ -23,21 +23,8 @@ public enum Machine {
 
     public static var kernel: String { (read("/proc/sys/kernel/osrelease") ?? "unknown").trimmingCharacters(in: .whitespacesAndNewlines) }
 
-    /// The git revision of the working directory's repository, if it is one.
-    public static var gitRevision: String {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["git", "rev-parse", "--short=12", "HEAD"]
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
-        p.standardInput = FileHandle.nullDevice
-        guard (try? p.run()) != nil else { return "unknown" }
-        let d = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        let s = String(decoding: d, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        return p.terminationStatus == 0 && !s.isEmpty ? s : "unknown"
-    }
+    /// The git revision the binary was built from (embedded at build time by the BuildInfo plugin).
+    public static var gitRevision: String { buildGitRevision }
 
     public static var json: JSONValue {
         .object([

@@ -5,6 +5,7 @@ import Foundation
 import JSON
 import PinEmulator
 import Pipeline
+import Reports
 import Platform
 
 @main
@@ -14,7 +15,7 @@ struct Pinbench: AsyncParsableCommand {
         abstract: "Load-test and run a Pinterest-style ingestion pipeline: emulator, Kafka-format log, reports.",
         discussion: examples("pinbench run --duration 20s", "pinbench bench --out bench", "pinbench batch --date 2026-11-30",
                              "pinbench help run", "pinbench --generate-completion-script bash > /etc/bash_completion.d/pinbench"),
-        version: pinbenchVersion,
+        version: "\(pinbenchVersion) (\(Machine.gitRevision))",
         subcommands: [Emulate.self, Run.self, Produce.self, Consume.self, Log.self, Land.self, Clean.self, Analyze.self, Batch.self,
                       StreamCommand.self, PutRecordsCommand.self, Bench.self, SweepCommand.self, Report.self, Serve.self]
     )

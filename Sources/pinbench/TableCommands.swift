@@ -133,7 +133,10 @@ struct Land: ParsableCommand {
         o.progress = counter
         let ticker = Ticker.counting(counter, "land", quiet: quiet)
         defer { ticker.stop() }
-        let r = try Lander(options: o).run(from: try source.source())
+        let r: LandingReport
+        do { r = try Lander(options: o).run(from: try source.source()) } catch let e as AWSError where e.code == "NoSuchBucket" {
+            throw RunFailure("\(e.message) (add --create-bucket to create it)")
+        }
         ticker.stop()
         print(r.summary(root: to))
         if let reportJson { try writeText(r.json().serialized(), to: reportJson) }

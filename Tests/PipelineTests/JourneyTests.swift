@@ -162,3 +162,13 @@ final class Listener {
     }
     func close() { Glibc.close(fd) }
 }
+
+@Suite struct VersionTests {
+    /// The revision is the one the binary was built from (embedded at build time), not the cwd's.
+    @Test func versionNamesTheBuiltRevision() throws {
+        let v = try runProcess(pinbenchBinary(), ["--version"], cwd: "/")
+        #expect(v.status == 0)
+        let line = v.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(line.range(of: #"^0\.1\.0 \([0-9a-f]{12}(\+dirty)?\)$"#, options: .regularExpression) != nil, "\(line)")
+    }
+}
