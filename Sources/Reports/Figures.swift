@@ -18,6 +18,7 @@ public struct ScenarioFigures: Sendable {
 
     /// A cumulative counter of the timeline at time `t`, linear between the per-second samples (0 at the start).
     func cumulative(at t: Double, _ value: (ProgressSample) -> Int, final: Int) -> Double {
+        if t <= 0 { return 0 }  // nothing is out at the start (a run shorter than a sample has no timeline)
         var prev = (0.0, 0.0)
         for s in result.timeline {
             if s.seconds >= t {

@@ -77,6 +77,7 @@ public enum SVGChart {
         let all = series.flatMap(\.points)
         var xMin = all.map { tx($0.x) }.min() ?? 0, xMax = all.map { tx($0.x) }.max() ?? 1
         var yMin = min(0, all.map(\.y).min() ?? 0), yMax = all.map(\.y).max() ?? 1
+        if let sh = shade, xScale == .linear { xMin = min(xMin, sh.from) }
         if xMax <= xMin { xMax = xMin + 1 }
         if yMax <= yMin { yMax = yMin + 1 }
         if scatter {

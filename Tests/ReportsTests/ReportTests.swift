@@ -73,6 +73,11 @@ func artifactsDir() -> String {
         for f in ["throughput.svg", "mb_per_s.svg", "latency.svg", "queue_depth.svg"] {
             #expect(try svgSeriesCount("\(Self.benchDir)/\(f)") == 1, "\(f)")
         }
+        // The warm-up (1 s) is shaded in the time plots, not in the percentile plot.
+        for f in ["throughput.svg", "mb_per_s.svg", "queue_depth.svg"] {
+            #expect(try String(contentsOfFile: "\(Self.benchDir)/\(f)", encoding: .utf8).contains(#"class="shade""#), "\(f)")
+        }
+        #expect(!(try String(contentsOfFile: "\(Self.benchDir)/latency.svg", encoding: .utf8).contains(#"class="shade""#)))
         let html = try String(contentsOfFile: "\(Self.benchDir)/report.html", encoding: .utf8)
         #expect(html.components(separatedBy: "<svg").count - 1 == 4)
         for bad in ["http:", "https:", "src=", "href=", "<script", "<link", "url(", "@import"] {
@@ -95,6 +100,14 @@ func artifactsDir() -> String {
         #expect((rec["flags"] as! String).hasPrefix("--batch-bytes "))
         #expect(r.stdout.contains("recommended (latency): --batch-bytes"))
         #expect(try svgSeriesCount("\(dir)/throughput_vs_latency.svg") == 4)
+        // Every point measured something (a run shorter than a progress sample still has its figures).
+        for p in points { #expect(((p["median"] as! [String: Any])["records_per_s"] as? Double ?? 0) > 0, "\(p)") }
+        // Configurations are names: one labelled bar each; two settings varied: a 2 × 2 heatmap.
+        let labels = points.map { $0["label"] as! String }
+        let bars = try python3(["-c", "import sys,xml.etree.ElementTree as E;print('|'.join(g.get('data-name') for g in E.parse(sys.argv[1]).iter('{http://www.w3.org/2000/svg}g') if g.get('class')=='bar'))", "\(dir)/throughput_by_configuration.svg"])
+        #expect(bars.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == labels.joined(separator: "|"), "\(bars.stdout) \(bars.stderr)")
+        let cells = try python3(["-c", "import sys,xml.etree.ElementTree as E;print(sum(1 for g in E.parse(sys.argv[1]).iter('{http://www.w3.org/2000/svg}g') if g.get('class')=='cell'))", "\(dir)/throughput_heatmap.svg"])
+        #expect(cells.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "4", "\(cells.stderr)")
     }
 
     @Test func paretoFrontAndRecommendation() {
