@@ -65,13 +65,17 @@ public struct BatchDayReport {
 }
 
 public enum BatchDay {
-    public static func run(_ o: BatchDayOptions, from source: LandingSource, progress: ProgressCounter? = nil) throws -> BatchDayReport {
+    /// Stopped through `stop` (Ctrl-C), it lands up to the object being written, commits no table it had not
+    /// finished and throws `CleanError.interrupted`; scratch folders are removed either way.
+    public static func run(_ o: BatchDayOptions, from source: LandingSource, progress: ProgressCounter? = nil, stop: StopFlag? = nil) throws -> BatchDayReport {
         guard let range = LandingOptions.dayRange(o.date) else { throw CleanError("--date needs YYYY-MM-DD, got '\(o.date)'") }
         var lo = LandingOptions(root: o.landingRoot, topics: RecordKind.topics(prefix: o.topicPrefix))
         lo.flushRecords = o.flushRecords
         lo.timeRange = range
         lo.progress = progress
+        lo.stop = stop
         let landed = try Lander(options: lo).run(from: source)
+        if landed.interrupted { throw CleanError.interrupted }
         let src = CleanSource.landing(o.landingRoot, topicPrefix: o.topicPrefix)
 
         // What the landing holds for the day, per table and object, against what each table holds of it.
@@ -82,6 +86,7 @@ public enum BatchDay {
         co.write.codec = o.compression
         co.transaction = (appId: o.transactionId, version: 0)
         co.progress = progress
+        co.stop = stop
         var dayRecords = 0, newRecords = 0
         for kind in RecordKind.allCases {
             let topic = kind.topic(prefix: o.topicPrefix)
@@ -121,6 +126,7 @@ public enum BatchDay {
             let dayTables = "\(scratch)/day-tables"
             var dco = CleanOptions(tablesDir: dayTables)
             dco.write.codec = .none
+            dco.stop = stop
             _ = try Cleaner.run(source: src, options: dco)
             (_, rows) = try Analysis.writeAll(tables: dayTables, out: o.analysisDir)
         }

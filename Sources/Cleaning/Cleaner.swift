@@ -59,6 +59,9 @@ public struct CleanOptions: Sendable {
     public var parallel = true
     /// Records read so far (bumped every 4,096), for a progress line.
     public var progress: ProgressCounter?
+    /// Raised (Ctrl-C): the run ends within 4,096 records with `CleanError.interrupted` and commits nothing
+    /// (Parquet files written so far are in no table's log: readers never see them).
+    public var stop: StopFlag?
 
     public init(tablesDir: String) { self.tablesDir = tablesDir }
 
@@ -149,7 +152,15 @@ public struct CleanReport: Sendable {
 
 public struct CleanError: Error, CustomStringConvertible {
     public var description: String
+    /// The run was stopped (`CleanOptions.stop`), not failed.
+    public var isInterrupted = false
     public init(_ d: String) { description = d }
+
+    public static let interrupted: CleanError = {
+        var e = CleanError("interrupted: a table not finished got no commit (its Parquet files so far are in no log); a re-run cleans it")
+        e.isInterrupted = true
+        return e
+    }()
 }
 
 /// Batch cleaning: reads a source, cleans each table's records in column batches, removes duplicates,
@@ -196,7 +207,11 @@ public enum Cleaner {
         var unreported = 0
         try source.forEachRecord(kind: kind, maxRecordBytes: options.maxRecordBytes) { rec in
             unreported += 1
-            if unreported == 4096 { options.progress?.add(unreported); unreported = 0 }
+            if unreported == 4096 {
+                options.progress?.add(unreported)
+                unreported = 0
+                if options.stop?.isSet == true { throw CleanError.interrupted }
+            }
             cleaner.report.inputBytes += rec.bytes.count
             switch rec.problem {
             case .none: try cleaner.add(rec.bytes, source: rec.location)

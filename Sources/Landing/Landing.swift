@@ -25,6 +25,8 @@ public struct LandingOptions: Sendable {
     public var s3: S3Client?
     /// Records landed so far (bumped per object), for a progress line.
     public var progress: ProgressCounter?
+    /// Raised (Ctrl-C): landing stops after the object being written; what was landed stays (a re-run resumes).
+    public var stop: StopFlag?
 
     public init(root: String, topics: [String]) {
         self.root = root
@@ -51,6 +53,8 @@ public struct LandingReport: Sendable {
     public var unlandable = 0
     public var perTopic: [String: Int] = [:]
     public var seconds = 0.0
+    /// The run was stopped (SIGINT/SIGTERM) before every record was landed.
+    public var interrupted = false
     /// Of `records`, those already landed by an earlier run (the last object of each partition is re-landed
     /// whole); nil when not known (S3 targets).
     public var alreadyLanded: Int? = 0
@@ -62,6 +66,7 @@ public struct LandingReport: Sendable {
             ("per_topic", .object(perTopic.sorted { $0.key < $1.key }.map { ($0.key, .int($0.value)) })),
             ("seconds", .double(seconds)),
             ("already_landed", alreadyLanded.map { .int($0) } ?? .null),
+            ("interrupted", .bool(interrupted)),
         ])
     }
 
@@ -72,6 +77,7 @@ public struct LandingReport: Sendable {
             + (skippedByTime > 0 ? ", \(skippedByTime) outside the day" : "")
             + (nullValues > 0 ? ", \(nullValues) null values skipped" : "")
             + (unlandable > 0 ? ", \(unlandable) non-JSON multi-line values in \(root)/_unlandable" : "")
+            + (interrupted ? " (interrupted: a re-run lands the rest)" : "")
     }
 }
 
@@ -118,8 +124,22 @@ public final class Lander {
         return best
     }
 
+    /// Thrown inside the loops when `options.stop` is raised; `run` returns what was landed.
+    struct Stopped: Error {}
+
     public func run(from source: LandingSource) throws -> LandingReport {
         let t0 = monotonicSeconds()
+        do { try landAll(from: source) } catch is Stopped {
+            // The object being filled was not written: its records are not landed.
+            report.interrupted = true
+            report.records -= chunkRecords
+            report.perTopic[topic, default: 0] -= chunkRecords
+        }
+        report.seconds = monotonicSeconds() - t0
+        return report
+    }
+
+    func landAll(from source: LandingSource) throws {
         for t in options.topics {
             switch source {
             case .embedded(let dataDir):
@@ -146,8 +166,6 @@ public final class Lander {
                 }
             }
         }
-        report.seconds = monotonicSeconds() - t0
-        return report
     }
 
     private func begin(topic: String, partition: Int) throws -> Int64 {
@@ -231,6 +249,7 @@ public final class Lander {
     }
 
     private func flush() throws {
+        if options.stop?.isSet == true { throw Stopped() }
         guard chunkRecords > 0 else { return }
         try writeAtomically("\(dir)/\(Lander.objectName(topic: topic, partition: partition, offset: chunkStart))", chunk.bytes)
         report.objects += 1

@@ -58,13 +58,22 @@ struct Clean: ParsableCommand {
         for (k, v) in try parsePartitionBy(partitionBy) { o.partitionBy[k] = v }
         let source: CleanSource
         do { source = try CleanSource.detect(from, topicPrefix: topicPrefix) } catch { throw ValidationError("\(error)") }
-        let counter = ProgressCounter()
+        let counter = ProgressCounter(), stop = StopFlag()
         o.progress = counter
+        o.stop = stop
+        let term = TerminationWatch { _ in stop.set() }
+        defer { term.cancel() }
         let ticker = Ticker.counting(counter, "clean", quiet: quiet)
-        let report = try TableLocation.with(tables, aws: aws.resolve, pullData: false, push: true) { dir in
-            o.tablesDir = dir
-            defer { ticker.stop() }
-            return try Cleaner.run(source: source, options: o)
+        let report: CleanReport
+        do {
+            report = try TableLocation.with(tables, aws: aws.resolve, pullData: false, push: true) { dir in
+                o.tablesDir = dir
+                defer { ticker.stop() }
+                return try Cleaner.run(source: source, options: o)
+            }
+        } catch let e as CleanError where e.isInterrupted {
+            FileHandle.standardError.write(Data("pinbench: \(e)\n".utf8))
+            throw ExitCode(term.exitCode ?? 130)
         }
         print(report.summary(source: source), terminator: "")
         if let reportJson { try writeText(report.json().serialized(), to: reportJson) }
@@ -129,8 +138,11 @@ struct Land: ParsableCommand {
             o.s3 = s3
         }
         if let date { o.timeRange = try checkDay(date) }
-        let counter = ProgressCounter()
+        let counter = ProgressCounter(), stop = StopFlag()
         o.progress = counter
+        o.stop = stop
+        let term = TerminationWatch { _ in stop.set() }
+        defer { term.cancel() }
         let ticker = Ticker.counting(counter, "land", quiet: quiet)
         defer { ticker.stop() }
         let r: LandingReport
@@ -140,6 +152,7 @@ struct Land: ParsableCommand {
         ticker.stop()
         print(r.summary(root: to))
         if let reportJson { try writeText(r.json().serialized(), to: reportJson) }
+        if let code = term.exitCode { throw ExitCode(code) }
     }
 }
 
@@ -201,9 +214,16 @@ struct Batch: ParsableCommand {
         o.compression = compression.codec
         o.force = force
         o.scope = scope
-        let counter = ProgressCounter()
+        let counter = ProgressCounter(), stop = StopFlag()
+        let term = TerminationWatch { _ in stop.set() }
+        defer { term.cancel() }
         let ticker = Ticker.counting(counter, "batch \(date)", quiet: quiet)
-        let r = try BatchDay.run(o, from: try source.source(), progress: counter)
+        let r: BatchDayReport
+        do { r = try BatchDay.run(o, from: try source.source(), progress: counter, stop: stop) } catch let e as CleanError where e.isInterrupted {
+            ticker.stop()
+            FileHandle.standardError.write(Data("pinbench: \(e)\n".utf8))
+            throw ExitCode(term.exitCode ?? 130)
+        }
         ticker.stop()
         print(r.summary(o), terminator: "")
     }
