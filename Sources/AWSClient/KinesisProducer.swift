@@ -594,7 +594,7 @@ extension KinesisProducer {
     /// there at once: batches are sealed when full (or at the end), never by linger, so the calls do not
     /// depend on how fast this machine encodes.
     public static func putFile(_ text: UnsafeRawBufferPointer, stream: String, client: KinesisClient, inFlight: Int,
-                               aggregate: Bool) throws(AWSError) -> (LinesPut, KinesisProducerStats) {
+                               aggregate: Bool, progress: ProgressCounter? = nil) throws(AWSError) -> (LinesPut, KinesisProducerStats) {
         let summary = try client.describeStreamSummary(stream)
         var pc = KinesisProducerConfig(streams: [stream])
         pc.maxInFlight = inFlight
@@ -602,14 +602,15 @@ extension KinesisProducer {
         pc.lingerMs = 3_600_000
         if let kib = summary.maxRecordSizeKiB { pc.maxRecordBytes = max(pc.maxRecordBytes, kib * 1024) }
         let producer = KinesisProducer(service: client.service, config: pc)
-        let r = producer.putLines(text)
+        let r = producer.putLines(text, progress: progress)
         return (r, producer.stats)
     }
 
     /// Sends every line of `text` to stream 0, keyed by line number, and waits for every outcome.
-    public func putLines(_ text: UnsafeRawBufferPointer) -> LinesPut {
+    public func putLines(_ text: UnsafeRawBufferPointer, progress: ProgressCounter? = nil) -> LinesPut {
         var r = LinesPut()
         onDelivery = { _, tokens, _, delivery in
+            progress?.add(tokens.count)
             switch delivery {
             case .accepted: r.accepted += tokens.count
             case .failed(let code, _): r.failures[code.name, default: 0] += tokens.count

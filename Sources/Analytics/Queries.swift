@@ -281,8 +281,9 @@ public struct Analysis {
 extension Analysis {
     /// Answers every question over the tables under `tables` and writes `out/q1.csv … q9.csv`; returns the
     /// results (for printing) and the rows read per table.
-    public static func writeAll(tables: String, out: String) throws -> (results: [QueryResult], rows: (pin: Int, geo: Int, user: Int)) {
+    public static func writeAll(tables: String, out: String, progress: ProgressCounter? = nil) throws -> (results: [QueryResult], rows: (pin: Int, geo: Int, user: Int)) {
         let a = try Analysis(tables: tables)
+        progress?.add(a.rowCounts.pin + a.rowCounts.geo + a.rowCounts.user)
         let results = a.run()
         do { try makeDirectories(out) } catch { throw StorageError(error) }
         for r in results {

@@ -333,9 +333,11 @@ extension LinesProduced {
 extension KafkaProducer {
     /// Produces every line of `text` (unkeyed: the sticky partitioner), `rounds` times, then closes the
     /// producer; every record is counted delivered or failed.
-    public func produceLines(_ text: UnsafeRawBufferPointer, to topic: TopicHandle, rounds: Int) throws(KafkaClientError) -> LinesProduced {
+    public func produceLines(_ text: UnsafeRawBufferPointer, to topic: TopicHandle, rounds: Int,
+                             progress: ProgressCounter? = nil) throws(KafkaClientError) -> LinesProduced {
         var r = LinesProduced()
         func report(_ d: DeliveryReport) {
+            progress?.add(d.batch.records)
             if let e = d.error {
                 r.failed += d.batch.records
                 if r.firstError == nil { r.firstError = e.message }

@@ -169,4 +169,6 @@ public final class ProgressCounter: Sendable {
     public let total = Atomic<Int>(0)
     public init() {}
     public func add(_ n: Int) { done.add(n, ordering: .relaxed) }
+    public var count: Int { done.load(ordering: .relaxed) }
+    public func setTotal(_ n: Int) { total.store(n, ordering: .relaxed) }
 }

@@ -57,6 +57,8 @@ public final class StreamTables {
     public let options: StreamOptions
     let client: KinesisClient
     public var shouldStop: () -> Bool = { false }
+    /// Records read so far (bumped per round), for a progress line.
+    public var progress: ProgressCounter?
 
     public init(options: StreamOptions, aws: AWSConfig) throws(AWSError) {
         self.options = options
@@ -87,6 +89,7 @@ public final class StreamTables {
             let mem = MemoryRecords()
             let (read, caughtUp) = try readRound(&cursors, into: mem, &report)
             report.records += read
+            progress?.add(read)
             if read > 0 {
                 lastData = monotonicMs()
                 try commitRound(mem, cursors: cursors, committed: &committed, &report)

@@ -34,7 +34,11 @@ struct Produce: ParsableCommand {
         let t0 = monotonicSeconds(), cpu0 = processCPUSeconds()
         let producer = try KafkaProducer(config: try options.producerConfiguration(sink.settings))
         if options.createTopics { try producer.createTopics([topic], partitions: Int32(sink.partitions)) }
-        let r = try producer.produceLines(data.bytes, to: try producer.topic(topic), rounds: rounds)
+        let counter = ProgressCounter()
+        data.bytes.withMemoryRebound(to: UInt8.self) { b in counter.setTotal(b.count(where: { $0 == 0x0A }) * max(rounds, 0)) }
+        let ticker = Ticker.counting(counter, "produce", quiet: false)
+        let r = try producer.produceLines(data.bytes, to: try producer.topic(topic), rounds: rounds, progress: counter)
+        ticker.stop()
         print(r.json(producer.stats, peer: "pinbench \(pinbenchVersion)", seconds: monotonicSeconds() - t0, cpuSeconds: processCPUSeconds() - cpu0)
             .serialized(pretty: false))
         if r.failed > 0 || r.delivered != r.sent { throw ExitCode(1) }

@@ -169,8 +169,11 @@ struct Analyze: ParsableCommand {
     @OptionGroup var aws: AWSOptions
 
     func run() throws {
+        let counter = ProgressCounter()
+        let ticker = Ticker(ProgressLine(quiet: quiet)) { elapsed in "analyze] \(formatCount(Double(counter.count))) rows read  \(formatDuration(elapsed))" }
         let (results, rows) = try TableLocation.with(tables, aws: aws.resolve, pullData: true, push: false) { dir in
-            try Analysis.writeAll(tables: dir, out: out)
+            defer { ticker.stop() }
+            return try Analysis.writeAll(tables: dir, out: out, progress: counter)
         }
         if !quiet { for r in results { print(r.table()) } }
         print("analysed pin \(rows.pin), geo \(rows.geo), user \(rows.user) rows; wrote \(out)/q1.csv … q9.csv")
@@ -262,13 +265,18 @@ struct StreamCommand: ParsableCommand {
         let term = TerminationWatch { _ in stop.set() }
         defer { term.cancel() }
         let awsConfig = try aws.resolve()
+        let counter = ProgressCounter()
+        let ticker = Ticker.counting(counter, follow ? "stream (following)" : "stream", quiet: false)
+        defer { ticker.stop() }
         let r = try TableLocation.with(tables, aws: { awsConfig }, pullData: false, push: true) { dir in
             var so = o
             so.tablesDir = dir
             let st = try StreamTables(options: so, aws: awsConfig)
             st.shouldStop = { stop.isSet }
+            st.progress = counter
             return try st.run()
         }
+        ticker.stop()
         print(r.summary)
         if let reportJson { try writeText(r.json().serialized(), to: reportJson) }
         if let code = term.exitCode { throw ExitCode(code) }
@@ -293,7 +301,11 @@ struct PutRecordsCommand: ParsableCommand {
         let cpu0 = processCPUSeconds(), t0 = monotonicSeconds()
         let data = try MappedFile(path: file)
         let client = try KinesisClient(config: aws.resolve())
-        let (r, stats) = try KinesisProducer.putFile(data.bytes, stream: stream, client: client, inFlight: max(1, inFlight), aggregate: aggregate)
+        let counter = ProgressCounter()
+        data.bytes.withMemoryRebound(to: UInt8.self) { b in counter.setTotal(b.count(where: { $0 == 0x0A })) }
+        let ticker = Ticker.counting(counter, "put-records", quiet: false)
+        let (r, stats) = try KinesisProducer.putFile(data.bytes, stream: stream, client: client, inFlight: max(1, inFlight), aggregate: aggregate, progress: counter)
+        ticker.stop()
         print(r.json(stats, peer: "pinbench \(pinbenchVersion)", seconds: monotonicSeconds() - t0, cpuSeconds: processCPUSeconds() - cpu0).serialized(pretty: false))
         if r.accepted != r.sent { throw ExitCode(2) }
     }
