@@ -61,6 +61,8 @@ struct IngestRequestDecoder: ByteToMessageDecoder {
         case chunkSize(IngestRequest, ByteBuffer?, total: Int)
         case chunkData(IngestRequest, ByteBuffer?, total: Int, left: Int)
         case trailers(IngestRequest, ByteBuffer?, total: Int)
+        /// The connection ends after the answer owed: whatever else the client sends is dropped.
+        case discard
     }
 
     var state = State.head
@@ -82,8 +84,17 @@ struct IngestRequestDecoder: ByteToMessageDecoder {
                 return .needMoreData
             }
             if end > maxHead { throw IngestDecodeError.headersTooLarge }
-            let (req, length, chunked, expectContinue) = try parseHead(buffer, end: end)
+            var (req, length, chunked, expectContinue) = try parseHead(buffer, end: end)
             buffer.moveReaderIndex(forwardBy: end + 4)
+            if expectContinue && !chunked && length > maxBody {
+                // Over the limit before a byte of body: answer 413 at once instead of inviting the body with a
+                // 100 Continue, and close after the answer (the client may send the body regardless).
+                req.tooLarge = true
+                req.keepAlive = false
+                state = .discard
+                context.fireChannelRead(wrapInboundOut(.request(req)))
+                return .continue
+            }
             if expectContinue { context.fireChannelRead(wrapInboundOut(.continueExpected)) }
             if chunked {
                 state = .chunkSize(req, nil, total: 0)
@@ -115,6 +126,9 @@ struct IngestRequestDecoder: ByteToMessageDecoder {
             buffer.moveReaderIndex(forwardBy: eol + 2)
             state = size == 0 ? .trailers(req, body, total: total) : .chunkData(req, body, total: total, left: size)
             return .continue
+        case .discard:
+            buffer.moveReaderIndex(forwardBy: buffer.readableBytes)
+            return .needMoreData
         case .chunkData(let req, let body, let total, let left):
             return try decodeChunkData(context: context, buffer: &buffer, req, body, total: total, left: left)
         case .trailers(var req, let body, let total):
@@ -183,7 +197,7 @@ struct IngestRequestDecoder: ByteToMessageDecoder {
 
     func chunkSize(_ buffer: ByteBuffer, _ eol: Int) throws -> Int {
         try buffer.withUnsafeReadableBytes { raw in
-            var v = 0, digits = 0
+            var v = 0, digits = 0, significant = 0
             for i in 0..<eol {
                 let c = raw[i]
                 let d: Int
@@ -198,7 +212,10 @@ struct IngestRequestDecoder: ByteToMessageDecoder {
                 default: throw IngestDecodeError.badRequest("bad chunk size")
                 }
                 digits += 1
-                guard digits <= 8 else { throw IngestDecodeError.badRequest("chunk too large") }
+                // Leading zeros are allowed (RFC 9112 §7.1): only significant digits count toward the bound.
+                guard v != 0 || d != 0 else { continue }
+                significant += 1
+                guard significant <= 8 else { throw IngestDecodeError.badRequest("chunk too large") }
                 v = v << 4 | d
             }
             guard digits > 0 else { throw IngestDecodeError.badRequest("bad chunk size") }
@@ -216,6 +233,7 @@ struct IngestRequestDecoder: ByteToMessageDecoder {
                   let sp2 = p[(sp1 + 1)..<end].firstIndex(of: 0x20), sp2 > sp1 + 1 else { throw IngestDecodeError.badRequest("bad request line") }
             var lineEnd = sp2
             while lineEnd < end && p[lineEnd] != 0x0D { lineEnd += 1 }
+            if lineEnd < end && (lineEnd + 1 >= end || p[lineEnd + 1] != 0x0A) { throw IngestDecodeError.badRequest("bare CR in the request line") }
             let version = UnsafeBufferPointer(rebasing: p[(sp2 + 1)..<lineEnd])
             guard version.count == 8, version.starts(with: "HTTP/1.".utf8), version[7] == 0x30 || version[7] == 0x31 else {
                 throw IngestDecodeError.badRequest("not HTTP/1.x")
@@ -232,7 +250,13 @@ struct IngestRequestDecoder: ByteToMessageDecoder {
             var i = lineEnd + 2
             while i < end {
                 var e = i
-                while e < end && p[e] != 0x0D { e += 1 }
+                while e < end && p[e] != 0x0D {
+                    // A bare LF (or NUL) inside a header line: refused (RFC 9112 §2.2), never read as a line end.
+                    if p[e] == 0x0A || p[e] == 0 { throw IngestDecodeError.badRequest("bare LF or NUL in a header line") }
+                    e += 1
+                }
+                // A CR must end the line with CR LF: a bare CR would hide the next header (request smuggling).
+                if e < end && (e + 1 >= end || p[e + 1] != 0x0A) { throw IngestDecodeError.badRequest("bare CR in a header line") }
                 guard let colon = p[i..<e].firstIndex(of: UInt8(ascii: ":")), colon > i else { throw IngestDecodeError.badRequest("bad header line") }
                 for c in p[i..<colon] where c <= 0x20 || c >= 0x7F { throw IngestDecodeError.badRequest("bad header name") }
                 var vs = colon + 1, ve = e

@@ -14,11 +14,13 @@ import PinModel
 // to the writer (accounting, 429 when the writer's queue is full).
 
 extension IngestService {
+    /// With `--api-key`, every route needs the key (X-API-Key, or Authorization: Bearer), compared in constant
+    /// time: a wrong key's answer takes as long whatever its first differing byte.
     func authorised(_ header: (String) -> String?) -> Bool {
         guard let key = config.apiKey else { return true }
-        if header("x-api-key") == key { return true }
-        if header("authorization") == "Bearer \(key)" { return true }
-        return false
+        let x = header("x-api-key").map { constantTimeEqual($0, key) } ?? false
+        let bearer = header("authorization").map { constantTimeEqual($0, "Bearer " + key) } ?? false
+        return x || bearer
     }
 
     /// Where a request path leads: /topics, /streams, /metrics, /topics/NAME, /streams/NAME/record(s); a
@@ -61,6 +63,9 @@ extension IngestService {
         metrics.requests.add(1, ordering: .relaxed)
         // Routing on the path's bytes: splitting it into Substrings cost 6% of a single-record request.
         let r = Route(path)
+        if r.kind == .topics || r.kind == .streams || r.kind == .metrics, !authorised(header) {
+            return done(error(401, 40101, "missing or wrong API key"))
+        }
         switch (method, r.kind) {
         case (.GET, .topics):
             done(json(200, "[" + topics.map { "\"\($0)\"" }.joined(separator: ",") + "]"))
@@ -84,6 +89,9 @@ extension IngestService {
     func accept(kind: RecordKind, _ pack: RecordPack, bodyBytes: Int,
                 respond: Responder, then: @escaping @Sendable ([RecordOutcome]) -> Reply) {
         let n = pack.count
+        guard n <= PendingJobs.maxRecordsPerJob else {
+            return respond(error(413, 413, "\(n) records in one request: at most \(PendingJobs.maxRecordsPerJob) (split the request)", records: n))
+        }
         metrics.recordsAccepted.add(n, ordering: .relaxed)
         metrics.bytes.add(bodyBytes, ordering: .relaxed)
         let m = metrics
@@ -110,4 +118,12 @@ extension IngestService {
             respond(error(429, 42901, "ingest queue full, retry later", records: n, headers: [("Retry-After", "1")]))
         }
     }
+}
+
+/// Equality whose time depends only on the lengths, not on where the bytes first differ.
+func constantTimeEqual(_ a: String, _ b: String) -> Bool {
+    let x = Array(a.utf8), y = Array(b.utf8)
+    var diff = UInt8(x.count == y.count ? 0 : 1)
+    for i in 0..<max(x.count, y.count) { diff |= (i < x.count ? x[i] : 0) ^ (i < y.count ? y[i] : 0) }
+    return diff == 0
 }

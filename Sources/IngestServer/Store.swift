@@ -229,8 +229,10 @@ struct PendingJobs {
         return id
     }
 
-    /// Job id in the high bits, the record's position in its job in the low 24 (a job holds at most 2^24).
+    /// Job id in the high bits, the record's position in its job in the low 24 (a job holds at most 2^24:
+    /// `accept` refuses a request with more records, 413).
     static func token(_ id: Int, _ i: Int) -> UInt64 { UInt64(id) << 24 | UInt64(i) }
+    static let maxRecordsPerJob = 1 << 24
 
     /// Fills in each record of the outcome; answers every job whose last record this was. Runs of tokens
     /// of one job (the usual case) cost one lookup.

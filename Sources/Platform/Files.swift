@@ -188,3 +188,10 @@ public func readFileBytes(_ path: String, limit: Int) -> [UInt8]? {
 public func readSmallTextFile(_ path: String, limit: Int = 1 << 20) -> String? {
     readFileBytes(path, limit: limit).map { String(decoding: $0, as: UTF8.self) }
 }
+
+/// Whether `path` is a relative path that stays under the folder it is joined to: not empty, not absolute,
+/// no `..`, `.` or empty component, no NUL or backslash (keys from a listing or a log are input).
+public func isSafeRelativePath(_ path: String) -> Bool {
+    guard !path.isEmpty, !path.hasPrefix("/"), !path.contains("\0"), !path.contains("\\") else { return false }
+    return path.split(separator: "/", omittingEmptySubsequences: false).allSatisfy { !$0.isEmpty && $0 != ".." && $0 != "." }
+}

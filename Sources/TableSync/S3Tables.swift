@@ -34,6 +34,8 @@ public final class S3Tables {
             var maxV = -1
             for o in try s3.list(prefix: data ? base : base + "_delta_log/") {
                 let rel = String(o.key.dropFirst(base.count))
+                // A listed key is input: one that would land outside the staging folder is refused.
+                guard isSafeRelativePath(rel) else { throw StorageError("S3 key \(o.key) is not a plain path under \(base): refused (\"..\", \".\" or empty parts)") }
                 if rel.hasPrefix("_delta_log/") {
                     let name = String(rel.dropFirst("_delta_log/".count))
                     guard name.count == 25, name.hasSuffix(".json"), let v = Int(name.prefix(20)) else { continue }
@@ -63,6 +65,7 @@ public final class S3Tables {
                 for line in String(decoding: commit, as: UTF8.self).split(separator: "\n") {
                     guard let action = try? JSONValue.parse(String(line)), let p = action["add"]?["path"]?.stringValue else { continue }
                     let rel = DeltaLog.percentDecode(p)
+                    guard isSafeRelativePath(rel) else { throw StorageError("\(commitPath): add path \(rel) is not a plain path under the table: refused") }
                     try s3.putObject(key("\(t)/\(rel)"), try readBytes("\(staging)/\(t)/\(rel)"), contentType: "application/octet-stream")
                 }
                 guard try s3.putObjectIfAbsent(key("\(t)/_delta_log/\(name)"), commit) else {

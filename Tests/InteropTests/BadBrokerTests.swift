@@ -25,3 +25,26 @@ import TestSupport
         #expect(!r.stderr.contains("Fatal error"))
     }
 }
+
+/// Issue 16 item 6: an S3 listing is input. A key that climbs out of its table (`pin/../../../x`) is refused
+/// with one line, and nothing is written outside the staging folder.
+@Suite struct HostileS3Tests {
+    @Test func aTraversalKeyInAListingIsRefused() throws {
+        let script = Bundle.module.path(forResource: "fake_s3", ofType: "py", inDirectory: "Peers")!
+        let port = freePort()
+        let name = "pinbench-escape-\(UUID().uuidString.prefix(8))"
+        let server = try startProcess("/usr/bin/env", ["python3", script, String(port), name])
+        defer { stopProcess(server) }
+        #expect(waitForPort(port, seconds: 10))
+        let dir = tempDir("hostile-s3")
+        try FileManager.default.createDirectory(atPath: "\(dir)/tmp/a/b/c", withIntermediateDirectories: true)
+        let r = try runProcess(pinbenchBinary(), ["analyze", "--tables", "s3://b/lake", "--out", "\(dir)/q", "--quiet",
+                                                  "--aws-endpoint", "http://127.0.0.1:\(port)"],
+                               environment: ["AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "y", "AWS_REGION": "us-east-1", "TMPDIR": "\(dir)/tmp/a/b/c"])
+        #expect(r.status != 0)
+        #expect(r.stderr.contains("is not a plain path"), "\(r.stderr)")
+        // The key climbs six levels from the staging table folder: wherever that lands, no file by its name.
+        let found = try runProcess("/usr/bin/find", ["/tmp", "-maxdepth", "9", "-name", name])
+        #expect(found.stdout.isEmpty, "\(found.stdout)")
+    }
+}

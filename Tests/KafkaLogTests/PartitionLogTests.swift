@@ -154,4 +154,20 @@ func readAll(_ dir: String) throws -> (values: [String], offsets: [Int64]) {
         let one = try batch(1)
         #expect(try log.append(batch: UnsafeMutableRawBufferPointer(start: one.base, count: one.count)) == base)
     }
+
+    /// Issue 16 item 10: a CRC-valid batch with a negative lastOffsetDelta is damage, not "all batches good".
+    @Test func aNegativeLastOffsetDeltaIsReportedAsDamage() throws {
+        let dir = NSTemporaryDirectory() + "pinbench-negdelta-\(UUID().uuidString.prefix(8))"
+        let pdir = "\(dir)/log/t-0"
+        try FileManager.default.createDirectory(atPath: pdir, withIntermediateDirectories: true)
+        var bytes = try batch(0, 3).toArray()
+        withUnsafeBytes(of: Int32(-4).bigEndian) { for (i, x) in $0.enumerated() { bytes[BatchLayout.lastOffsetDelta + i] = x } }
+        let crc = bytes.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[BatchLayout.attributes...])) }
+        withUnsafeBytes(of: crc.bigEndian) { for (i, x) in $0.enumerated() { bytes[BatchLayout.crc + i] = x } }
+        try Data(bytes).write(to: URL(fileURLWithPath: "\(pdir)/\(segmentFileName(0))"))
+        let v = try LogInspector.verify(dataDir: dir)
+        #expect(v.count == 1 && !v[0].isHealthy, "\(v)")
+        #expect(v[0].problems.joined().contains("-4"), "\(v[0].problems)")
+        #expect(v[0].nextOffset == 0)
+    }
 }

@@ -202,7 +202,7 @@ def main():
         want = sorted(json.dumps(x, sort_keys=True) for x in recs * 2 + (extra_geo if kind == "geo" else []))
         if got != want:
             problems.append(f"{kind}: log holds {len(got)} records, expected {len(want)} (or values differ)")
-    m = s.get(f"{base}/metrics").text
+    m = s.get(f"{base}/metrics", headers=headers).text  # with --api-key every route needs the key
     metrics = {l.split()[0]: float(l.split()[1]) for l in m.splitlines() if l and not l.startswith("#") and "{" not in l}
     acc, sto, rej = (metrics.get(f"pinbench_ingest_records_{k}_total", -1) for k in ("accepted", "stored", "rejected"))
     if acc != sto or acc != sent + 8:
