@@ -130,16 +130,30 @@ public final class PartitionedTableWriter {
         b.reset()
     }
 
+    /// The partition folder: `col=<escaped value>/`, `__HIVE_DEFAULT_PARTITION__` for null (and empty, as
+    /// Spark writes it). Readers take the value from the `add` action, so the folder only has to be distinct
+    /// and valid: a literal value equal to the null marker gets its first character escaped, and a name over
+    /// 200 bytes is cut to 160 with a hash of the whole value appended (no ENAMETOOLONG).
     private func folder(_ s: Int) -> String {
         guard let p = options.partitionBy else { return "" }
-        let v = values[s].map { $0.isEmpty ? "__HIVE_DEFAULT_PARTITION__" : DeltaLog.escapePartitionValue($0) } ?? "__HIVE_DEFAULT_PARTITION__"
+        let marker = "__HIVE_DEFAULT_PARTITION__"
+        var v = values[s].map { $0.isEmpty ? marker : DeltaLog.escapePartitionValue($0) } ?? marker
+        if values[s] == marker { v = "%5F" + marker.dropFirst() }
+        if v.utf8.count > 200, let full = values[s] {
+            var cut = Substring(v)
+            while cut.utf8.count > 160 { cut = cut.dropLast() }
+            if let pct = cut.lastIndex(of: "%"), cut.distance(from: pct, to: cut.endIndex) < 3 { cut = cut[..<pct] }  // no half escape
+            v = cut + "-" + String(fnv1a64(full), radix: 16)
+        }
         return "\(p)=\(v)/"
     }
 
     private func writer(_ s: Int) throws(StorageError) -> ParquetWriter {
         if let w = writers[s] { return w }
         let ext = options.codec == .none ? "" : ".\(options.codec)"
-        let rel = "\(folder(s))part-00000-\(runId).c000\(ext).parquet"
+        // One file per partition value and run: the slot number keeps names unique even if two values shared a folder.
+        let n = String(s)
+        let rel = "\(folder(s))part-\(String(repeating: "0", count: max(0, 5 - n.count)))\(n)-\(runId).c000\(ext).parquet"
         let dir = "\(table)/\(folder(s))"
         try createDirectories(dir)
         let w = try ParquetWriter(path: "\(table)/\(rel)", schema: fileSchema, codec: options.codec, level: options.level)
@@ -164,4 +178,11 @@ public final class PartitionedTableWriter {
         writers = writers.map { _ in nil }
         return adds
     }
+}
+
+/// FNV-1a, 64 bits: a stable short hash for names (not for security).
+func fnv1a64(_ s: String) -> UInt64 {
+    var h: UInt64 = 0xcbf2_9ce4_8422_2325
+    for b in s.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+    return h
 }

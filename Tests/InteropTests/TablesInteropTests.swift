@@ -108,6 +108,31 @@ import Platform
         #expect((s["dead_expected"] as? [String: Int]) == ["pin": 6, "geo": 1, "user": 0])
     }
 
+    /// Issue 16 item 9 and 17: a category equal to the null-partition marker, a null category and a 300-byte
+    /// category each keep their rows: distinct folders and files, the value read back from the log by
+    /// deltalake (delta-rs) and DuckDB's SQL over it.
+    @Test func partitionValuesThatCollideOrAreTooLongKeepTheirRows() throws {
+        let dir = tempDir("tables-partitions")
+        try FileManager.default.createDirectory(atPath: "\(dir)/in", withIntermediateDirectories: true)
+        let long = String(repeating: "c", count: 300)
+        let pins = [#"{"index":1,"category":"__HIVE_DEFAULT_PARTITION__"}"#, #"{"index":2,"category":null}"#,
+                    #"{"index":3,"category":"\#(long)"}"#, #"{"index":4,"category":"art"}"#, #"{"index":5}"#]
+        try (pins.joined(separator: "\n") + "\n").write(toFile: "\(dir)/in/pin.jsonl", atomically: true, encoding: .utf8)
+        let r = try pinbench("clean", "--from", "\(dir)/in", "--tables", "\(dir)/t", "--quiet")
+        #expect(r.status == 0, "\(r.stderr)")
+        let read = try python3(["-c", """
+            import deltalake, os, sys
+            t = deltalake.DeltaTable(sys.argv[1] + "/pin")
+            rows = deltalake.QueryBuilder().register("t", t).execute("SELECT ind, category FROM t ORDER BY ind").read_all()
+            rows = [dict(zip(("ind", "category"), v)) for v in zip(rows.column("ind").to_pylist(), rows.column("category").to_pylist())]
+            print(len(t.file_uris()), "|".join(f"{r['ind']}={r['category'] if r['category'] is None else len(r['category'])}:{(r['category'] or '')[:12]}" for r in rows))
+            sys.stdout.flush(); os._exit(0)
+            """, "\(dir)/t"])
+        #expect(read.status == 0, "\(read.stderr)")
+        #expect(read.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+                == "4 1=26:__HIVE_DEFAU|2=None:|3=300:cccccccccccc|4=3:art|5=None:", "\(read.stdout)")
+    }
+
     /// Landing in the Confluent layout: a re-run, and a re-run after a "crash" (last object gone, a temp
     /// file left), give the same objects byte for byte; cleaning the landing equals cleaning the log.
     @Test func landingIsRepeatableAndFeedsTheTables() throws {
