@@ -133,14 +133,21 @@ public final class KafkaProducer: @unchecked Sendable {
         try sender.createTopics(names, partitions: partitions, replication: replication)
     }
 
+    /// Partitions a topic may have (Kafka's own practical limit is far below).
+    public static let maxPartitionsPerTopic = 100_000
+
     /// A topic's handle for `send` (looks the topic up once; keep it for the hot path).
     public func topic(_ name: String) throws(KafkaClientError) -> TopicHandle {
         if let id = topicIds[name] { return TopicHandle(id: id) }
         let n = try partitionCount(name)
+        // The count is the cluster's answer (input): bounded, and no partition costs a buffer before it gets a record.
+        guard n <= Self.maxPartitionsPerTopic else {
+            throw KafkaClientError(.protocolViolation, "topic \(name) reports \(n) partitions: more than pinbench takes (\(Self.maxPartitionsPerTopic))")
+        }
         let id = topicNames.count
         topicNames.append(name)
         topicIds[name] = id
-        accumulators.append((0..<n).map { _ in Accumulator(builder: RecordBatchBuilder(capacity: config.batchBytes + 1024)) })
+        accumulators.append((0..<n).map { _ in Accumulator(builder: RecordBatchBuilder(capacity: 0)) })
         sticky.append(Int.random(in: 0..<n))
         return TopicHandle(id: id)
     }

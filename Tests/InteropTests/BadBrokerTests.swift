@@ -48,3 +48,22 @@ import TestSupport
         #expect(found.stdout.isEmpty, "\(found.stdout)")
     }
 }
+
+/// Issue 16 item 16: a Metadata answer is input. A broker declaring 200,000 partitions per topic gets one
+/// clear line, quickly, and pinbench does not allocate a batch buffer per declared partition on the way.
+@Suite struct HostileMetadataTests {
+    @Test func aTopicWithTooManyPartitionsIsRefusedWithoutAllocatingForThem() throws {
+        let script = Bundle.module.path(forResource: "partitions_broker", ofType: "py", inDirectory: "Peers")!
+        let port = freePort()
+        let server = try startProcess("/usr/bin/env", ["python3", script, String(port), "200000"])
+        defer { stopProcess(server) }
+        #expect(waitForPort(port, seconds: 10))
+        let dir = tempDir("many-partitions")
+        let r = try runProcess("/usr/bin/time", ["-f", "maxrss_kb=%M", pinbenchBinary(), "run", "--kafka", "127.0.0.1:\(port)", "--idempotence", "false",
+                                                  "--count", "10", "--data-dir", dir, "--quiet"])
+        #expect(r.status != 0)
+        #expect(r.stderr.contains("reports 200000 partitions"), "\(r.stderr)")
+        let rss = r.stderr.split(separator: "\n").first { $0.hasPrefix("maxrss_kb=") }.flatMap { Int($0.dropFirst("maxrss_kb=".count)) } ?? .max
+        #expect(rss < 300_000, "peak RSS \(rss) kB")
+    }
+}

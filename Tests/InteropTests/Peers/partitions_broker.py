@@ -1,0 +1,86 @@
+#!/usr/bin/env python3
+"""A broker whose Metadata answer declares N partitions for every topic asked for (and nothing else works):
+ApiVersions v3 (flexible) advertises ApiVersions 0-3 and Metadata 1 only. Usage: partitions_broker.py PORT N"""
+import socket
+import struct
+import sys
+import threading
+
+PORT, N = int(sys.argv[1]), int(sys.argv[2])
+
+
+def uvarint(n):
+    out = b""
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out += bytes([b | 0x80])
+        else:
+            return out + bytes([b])
+
+
+def kstr(s):
+    b = s.encode()
+    return struct.pack(">h", len(b)) + b
+
+
+def answer(body):
+    key, version, corr = struct.unpack(">hhi", body[:8])
+    if key == 18:  # ApiVersions (v3: flexible body, v0 response header)
+        apis = [(18, 0, 3), (3, 1, 1)]
+        out = struct.pack(">h", 0) + uvarint(len(apis) + 1)
+        for k, lo, hi in apis:
+            out += struct.pack(">hhh", k, lo, hi) + uvarint(0)
+        out += struct.pack(">i", 0) + uvarint(0)
+        return struct.pack(">i", corr) + out
+    if key == 3:  # Metadata v1
+        n_client = struct.unpack(">h", body[8:10])[0]
+        pos = 10 + max(n_client, 0)
+        count = struct.unpack(">i", body[pos:pos + 4])[0]
+        pos += 4
+        names = []
+        for _ in range(max(count, 0)):
+            ln = struct.unpack(">h", body[pos:pos + 2])[0]
+            names.append(body[pos + 2:pos + 2 + ln].decode())
+            pos += 2 + ln
+        out = struct.pack(">i", 1) + struct.pack(">i", 0) + kstr("127.0.0.1") + struct.pack(">i", PORT) + struct.pack(">h", -1)
+        out += struct.pack(">i", 0)  # controller
+        out += struct.pack(">i", len(names))
+        part = b"".join(struct.pack(">hiii", 0, p, 0, 1) + struct.pack(">i", 0) + struct.pack(">ii", 1, 0) for p in range(N))
+        for name in names:
+            out += struct.pack(">h", 0) + kstr(name) + b"\x00" + struct.pack(">i", N) + part
+        return struct.pack(">i", corr) + out
+    return None
+
+
+def serve(conn):
+    try:
+        while True:
+            head = conn.recv(4)
+            if len(head) < 4:
+                return
+            size = struct.unpack(">i", head)[0]
+            body = b""
+            while len(body) < size:
+                chunk = conn.recv(size - len(body))
+                if not chunk:
+                    return
+                body += chunk
+            resp = answer(body)
+            if resp is None:
+                return
+            conn.sendall(struct.pack(">i", len(resp)) + resp)
+    except OSError:
+        pass
+    finally:
+        conn.close()
+
+
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", PORT))
+s.listen(16)
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
