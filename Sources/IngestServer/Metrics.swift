@@ -16,6 +16,8 @@ final class IngestMetrics: Sendable {
     let recordsAccepted = Atomic<Int>(0)
     let recordsRejected = Atomic<Int>(0)
     let bytes = Atomic<Int>(0)
+    /// Connections closed at once because --max-connections were open.
+    let refusedConnections = Atomic<Int>(0)
     let errors = Mutex<[Int: Int]>([:])
     /// Request latency buckets (seconds) for a Prometheus histogram.
     static let buckets: [Double] = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1]
@@ -40,6 +42,7 @@ extension IngestService {
         s += "# TYPE pinbench_ingest_records_stored_total counter\npinbench_ingest_records_stored_total \(stored)\n"
         s += "# TYPE pinbench_ingest_records_rejected_total counter\npinbench_ingest_records_rejected_total \(rejected)\n"
         s += "# TYPE pinbench_ingest_bytes_total counter\npinbench_ingest_bytes_total \(metrics.bytes.load(ordering: .relaxed))\n"
+        s += "# TYPE pinbench_ingest_connections_refused_total counter\npinbench_ingest_connections_refused_total \(metrics.refusedConnections.load(ordering: .relaxed))\n"
         s += "# TYPE pinbench_ingest_errors_total counter\n"
         for (code, n) in metrics.errors.withLock({ $0 }).sorted(by: { $0.key < $1.key }) { s += "pinbench_ingest_errors_total{code=\"\(code)\"} \(n)\n" }
         let l = metrics.latency.withLock { $0 }

@@ -25,6 +25,8 @@ public struct IngestConfig: Sendable {
     public var queueCapacity = 4096
     /// Idle or half-open connections are closed after this many seconds.
     public var idleTimeoutSeconds: Int64 = 30
+    /// Open connections at most; beyond, new ones are closed at once (and counted).
+    public var maxConnections = 10_000
     /// Where accepted records go: the embedded log (default), a Kafka cluster or Kinesis.
     public var backend: Backend = .embedded(LogOptions())
     /// SwiftNIO event-loop threads (HTTP parsing and routing); the backend has its own writer thread.
@@ -71,6 +73,13 @@ public final class IngestService: Sendable {
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.backlog, value: 1024)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    // Out of file descriptors (EMFILE/ENFILE): accepting pauses a second instead of spinning, said
+                    // once on stderr; and no more than --max-connections are open at once.
+                    try channel.pipeline.syncOperations.addHandler(ConnectionLimiter(limit: self.config.maxConnections, metrics: self.metrics))
+                }
+            }
             .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(ChannelOptions.maxMessagesPerRead, value: 16)
             .childChannelInitializer { channel in
@@ -146,4 +155,50 @@ public final class IngestService: Sendable {
         return json(status, "{\"error_code\":\(code),\"message\":\(jsonString(message))}", headers: headers)
     }
 
+}
+
+/// On the server channel: closes a new connection when `limit` are already open, and reports running out
+/// of file descriptors once (the accept back-off before it pauses accepting).
+final class ConnectionLimiter: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = any NIOCore.Channel
+    typealias InboundOut = any NIOCore.Channel
+    let limit: Int
+    let metrics: IngestMetrics
+    final class Count: Sendable { let value = Atomic<Int>(0) }
+    let open = Count()
+    var warned = false
+
+    init(limit: Int, metrics: IngestMetrics) {
+        self.limit = limit
+        self.metrics = metrics
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let child = unwrapInboundIn(data)
+        if open.value.add(1, ordering: .relaxed).oldValue >= limit {
+            open.value.subtract(1, ordering: .relaxed)
+            metrics.refusedConnections.add(1, ordering: .relaxed)
+            child.close(promise: nil)
+            return
+        }
+        let counter = open
+        child.closeFuture.whenComplete { _ in counter.value.subtract(1, ordering: .relaxed) }
+        context.fireChannelRead(data)
+    }
+
+    /// Out of descriptors (or memory for sockets): stop reading the listening socket for a second (autoRead
+    /// off takes it out of the poll set, so the loop does not spin on a backlog it cannot accept), then retry.
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard let io = error as? IOError, [EMFILE, ENFILE, ENOBUFS, ENOMEM].contains(io.errnoCode) else {
+            context.fireErrorCaught(error)
+            return
+        }
+        if !warned {
+            warned = true
+            FileHandle.standardError.write(Data("pinbench serve: out of file descriptors (\(String(cString: strerror(io.errnoCode)))): accepting pauses 1 s at a time; raise ulimit -n or lower --max-connections\n".utf8))
+        }
+        let channel = context.channel
+        _ = channel.setOption(ChannelOptions.autoRead, value: false)
+        channel.eventLoop.scheduleTask(in: .seconds(1)) { _ = channel.setOption(ChannelOptions.autoRead, value: true) }
+    }
 }

@@ -116,6 +116,81 @@ import TestSupport
         #expect(cat.stdout.split(separator: "\n").count == 1, "\(cat.stdout)")
     }
 
+    /// Issue 16 item 15: with --max-connections 3, a fourth connection is closed at once and counted; out of
+    /// file descriptors (ulimit -n 64, 100 connections held), accepting pauses instead of spinning a core, it
+    /// is said once, and once clients let go a new request is answered.
+    @Test func connectionsAndFileDescriptorsAreBounded() throws {
+        let dir = tempDir("serve-fds")
+        func serve(_ port: Int, _ extra: String, err: String) throws -> Process {
+            try startProcess("/bin/sh", ["-c", "ulimit -n 64; exec '\(pinbenchBinary())' serve --listen 127.0.0.1:\(port) --data-dir '\(dir)/data-\(port)' --event-loops 1 \(extra) 2> '\(err)'"])
+        }
+        let script = """
+        import socket, sys, time, json
+        port, pid, phase = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+        def cpu():
+            f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+            return (int(f[11]) + int(f[12])) / 100
+        def get(path):
+            c = socket.create_connection(("127.0.0.1", port)); c.settimeout(5)
+            c.sendall(b"GET " + path + b" HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n")
+            got = b""
+            try:
+                while True:
+                    d = c.recv(65536)
+                    if not d: break
+                    got += d
+                    if b"\\r\\n\\r\\n" in got and (path != b"/metrics" or b"refused_total" in got): break
+            except OSError: pass
+            c.close()
+            return got
+        out = {}
+        if phase == "limit":
+            held = [socket.create_connection(("127.0.0.1", port)) for _ in range(3)]
+            time.sleep(0.3)
+            extra = socket.create_connection(("127.0.0.1", port)); extra.settimeout(3)
+            try: out["fourth_closed"] = extra.recv(10) == b""
+            except OSError: out["fourth_closed"] = True
+            held[0].sendall(b"GET /topics HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n"); held[0].settimeout(3)
+            out["first_ok"] = held[0].recv(100).startswith(b"HTTP/1.1 200")
+            for c in held + [extra]: c.close()
+            time.sleep(0.5)
+            m = get(b"/metrics").decode(errors="replace")
+            out["refused"] = [l for l in m.splitlines() if l.startswith("pinbench_ingest_connections_refused_total")]
+        else:
+            many = []
+            for _ in range(100):
+                try: many.append(socket.create_connection(("127.0.0.1", port), timeout=1))
+                except OSError: pass
+            time.sleep(0.5); c0 = cpu(); time.sleep(2); out["cpu_2s"] = cpu() - c0
+            for c in many: c.close()
+            time.sleep(2)
+            out["after_ok"] = get(b"/topics").startswith(b"HTTP/1.1 200")
+        print(json.dumps(out))
+        """
+        let p1 = freePort()
+        let s1 = try serve(p1, "--max-connections 3", err: "\(dir)/err1")
+        defer { stopProcess(s1) }
+        #expect(waitForPort(p1, seconds: 20))
+        let r1 = try python3(["-c", script, String(p1), String(s1.processIdentifier), "limit"])
+        #expect(r1.status == 0, "\(r1.stderr)")
+        let g1 = try JSONSerialization.jsonObject(with: Data(r1.stdout.utf8)) as? [String: Any] ?? [:]
+        #expect(g1["fourth_closed"] as? Bool == true, "\(g1)")
+        #expect(g1["first_ok"] as? Bool == true, "\(g1)")
+        #expect((g1["refused"] as? [String]) == ["pinbench_ingest_connections_refused_total 1"], "\(g1)")
+
+        let p2 = freePort()
+        let s2 = try serve(p2, "", err: "\(dir)/err2")
+        defer { stopProcess(s2) }
+        #expect(waitForPort(p2, seconds: 20))
+        let r2 = try python3(["-c", script, String(p2), String(s2.processIdentifier), "fds"])
+        #expect(r2.status == 0, "\(r2.stderr)")
+        let g2 = try JSONSerialization.jsonObject(with: Data(r2.stdout.utf8)) as? [String: Any] ?? [:]
+        #expect((g2["cpu_2s"] as? Double ?? 9) < 1.0, "the accept loop spun: \(g2)")
+        #expect(g2["after_ok"] as? Bool == true, "\(g2)")
+        let err = (try? String(contentsOfFile: "\(dir)/err2", encoding: .utf8)) ?? ""
+        #expect(err.components(separatedBy: "out of file descriptors").count == 2, "said once: \(err)")
+    }
+
     @Test func overloadAnswers429BeforeAcceptingAndLosesNothing() throws {
         let (server, base, dir) = try startServer(["--queue-capacity", "1"])
         defer { stopProcess(server) }
