@@ -57,6 +57,8 @@ public struct CleanOptions: Sendable {
     public var commitInfo: [RecordKind: JSONValue] = [:]
     /// Run the three tables on separate threads.
     public var parallel = true
+    /// The tables to clean (a re-run skips those that already hold its commit).
+    public var kinds = RecordKind.allCases
     /// Records read so far (bumped every 4,096), for a progress line.
     public var progress: ProgressCounter?
     /// Raised (Ctrl-C): the run ends within 4,096 records with `CleanError.interrupted` and commits nothing
@@ -169,7 +171,7 @@ public enum Cleaner {
     public static func run(source: CleanSource, options: CleanOptions, now: @escaping @Sendable () -> Int64 = { wallMillis() }) throws -> CleanReport {
         let t0 = monotonicSeconds()
         try createDirectories(options.tablesDir)
-        let kinds = RecordKind.allCases
+        let kinds = options.kinds
         let results = ResultBox(count: kinds.count)
         let work: @Sendable (Int) -> Void = { (i: Int) in
             let k = kinds[i]
@@ -189,6 +191,13 @@ public enum Cleaner {
 
     /// The Delta `txn` app id of one table's commit for a run with transaction `appId`.
     public static func transactionAppId(_ appId: String, _ kind: RecordKind) -> String { "\(appId)/\(kind.name)" }
+
+    /// The tables under `tablesDir` that already hold the commit of transaction `appId`.
+    public static func committedKinds(tablesDir: String, appId: String) throws -> [RecordKind] {
+        try RecordKind.allCases.filter { k in
+            (try DeltaLog(table: "\(tablesDir)/\(k.name)").snapshot())?.transactions[transactionAppId(appId, k)] != nil
+        }
+    }
 
     /// Whether every table under `tablesDir` already holds the commit of transaction `appId`.
     public static func isCommitted(tablesDir: String, appId: String) throws -> Bool {

@@ -48,6 +48,37 @@ public enum CleanSource: Sendable {
         }
     }
 
+    /// What identifies this input, for a run id: names, sizes and modification times of the jsonl files,
+    /// names and sizes of the landed objects, names and sizes of the log's segments; nil for records in memory.
+    /// The same input gives the same identity, so a re-run of `clean` after a crash is recognised.
+    public func identity() throws -> String? {
+        var parts: [String] = []
+        switch self {
+        case .jsonl(let dir):
+            for k in RecordKind.allCases {
+                if let f = fileIdentity("\(dir)/\(k.name).jsonl") { parts.append("\(k.name):\(f.size):\(f.mtimeNs):\(f.inode)") }
+            }
+        case .landing(let root, let prefix):
+            for k in RecordKind.allCases {
+                let topicDir = "\(root)/topics/\(k.topic(prefix: prefix))"
+                guard isDirectory(topicDir) else { continue }
+                for part in try listDirectory(topicDir).sorted() where part.hasPrefix("partition=") {
+                    for f in try listDirectory("\(topicDir)/\(part)").sorted() where f.hasSuffix(".json") && !f.hasPrefix(".") {
+                        parts.append("\(part)/\(f):\(fileSize("\(topicDir)/\(part)/\(f)") ?? -1)")
+                    }
+                }
+            }
+        case .embedded(let dir, let prefix):
+            let topics = Set(RecordKind.allCases.map { $0.topic(prefix: prefix) })
+            for p in try listPartitions(dataDir: dir) where topics.contains(p.topic) {
+                for seg in try listSegments(p.path) { parts.append("\(p.topic)-\(p.partition)/\(seg.base):\(fileSize(seg.path) ?? -1)") }
+            }
+        case .memory:
+            return nil
+        }
+        return stableHash(description + "\n" + parts.joined(separator: "\n"))
+    }
+
     func forEachRecord(kind: RecordKind, maxRecordBytes: Int, _ body: (SourceRecord) throws -> Void) throws {
         switch self {
         case .jsonl(let dir):

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Platform
 import Bytes
 import Codecs
 
@@ -143,7 +144,7 @@ public final class PartitionedTableWriter {
             var cut = Substring(v)
             while cut.utf8.count > 160 { cut = cut.dropLast() }
             if let pct = cut.lastIndex(of: "%"), cut.distance(from: pct, to: cut.endIndex) < 3 { cut = cut[..<pct] }  // no half escape
-            v = cut + "-" + String(fnv1a64(full), radix: 16)
+            v = cut + "-" + stableHash(full)
         }
         return "\(p)=\(v)/"
     }
@@ -178,11 +179,4 @@ public final class PartitionedTableWriter {
         writers = writers.map { _ in nil }
         return adds
     }
-}
-
-/// FNV-1a, 64 bits: a stable short hash for names (not for security).
-func fnv1a64(_ s: String) -> UInt64 {
-    var h: UInt64 = 0xcbf2_9ce4_8422_2325
-    for b in s.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
-    return h
 }

@@ -39,6 +39,7 @@ struct Clean: ParsableCommand {
     @Option(help: "Records longer than this go to the dead-letter file.") var maxRecordBytes: ByteSize = ByteSize(1 << 20)
     @Option(help: "Write the JSON report here.") var reportJson: String?
     @Flag(help: "Clean the three tables one after another instead of in parallel.") var sequential = false
+    @Option(help: "The run's id (default: from the input's files and sizes); a table that holds it is not appended again.") var txn: String?
     @Flag(help: "No progress line.") var quiet = false
     @OptionGroup var aws: AWSOptions
 
@@ -66,9 +67,19 @@ struct Clean: ParsableCommand {
         let ticker = Ticker.counting(counter, "clean", quiet: quiet)
         let report: CleanReport
         do {
+            // A run id from the input's identity (or --txn): a re-run of the same input after a crash appends
+            // only the tables that do not hold its commit yet.
+            let id = try source.identity() ?? "memory"
+            let appId = "pinbench-clean-" + (txn ?? id)
+            o.transaction = (appId: appId, version: 0)
             report = try TableLocation.with(tables, aws: aws.resolve, pullData: false, push: true) { dir in
                 o.tablesDir = dir
                 defer { ticker.stop() }
+                let done = try Cleaner.committedKinds(tablesDir: dir, appId: appId)
+                o.kinds = RecordKind.allCases.filter { !done.contains($0) }
+                if !done.isEmpty {
+                    FileHandle.standardError.write(Data("\(done.map(\.name).joined(separator: ", ")) already hold\(done.count == 1 ? "s" : "") this input (txn \(appId)): not appended again (--txn NAME appends it as a new run)\n".utf8))
+                }
                 return try Cleaner.run(source: source, options: o)
             }
         } catch let e as CleanError where e.isInterrupted {

@@ -38,9 +38,10 @@ import Platform
         #expect(s["ok"] as? Bool == true)
         #expect((s["rows"] as? [String: Int]) == ["pin": 3000, "geo": 3000, "user": 3000])
         #expect((s["queries"] as? [String: Int])?.count == 9)
-        // A second run appends a commit and never rewrites the first.
+        // A second run (named apart: the same input is otherwise not appended twice) appends a commit and never
+        // rewrites the first.
         let v0 = try String(contentsOfFile: "\(dir)/t/pin/_delta_log/00000000000000000000.json", encoding: .utf8)
-        #expect(try pinbench(["clean", "--from", "\(dir)/in", "--tables", "\(dir)/t"] + options).status == 0)
+        #expect(try pinbench(["clean", "--from", "\(dir)/in", "--tables", "\(dir)/t", "--txn", "second"] + options).status == 0)
         #expect(try String(contentsOfFile: "\(dir)/t/pin/_delta_log/00000000000000000000.json", encoding: .utf8) == v0)
         #expect(FileManager.default.fileExists(atPath: "\(dir)/t/pin/_delta_log/00000000000000000001.json"))
     }
@@ -131,6 +132,48 @@ import Platform
         #expect(read.status == 0, "\(read.stderr)")
         #expect(read.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
                 == "4 1=26:__HIVE_DEFAU|2=None:|3=300:cccccccccccc|4=3:art|5=None:", "\(read.stdout)")
+    }
+
+    /// Issue 16 item 11: `clean` killed (SIGKILL) after its first table committed, then re-run: no table
+    /// holds a row twice (the run id comes from the input's identity); a third run appends nothing; `--txn`
+    /// appends the same input again on purpose. deltalake counts the rows.
+    @Test func aCleanRerunAfterAKillAppendsNothingTwice() throws {
+        let dir = tempDir("clean-kill")
+        #expect(try pinbench("emulate", "--count", "60000", "--seed", "4", "--out", "\(dir)/in").status == 0)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: pinbenchBinary())
+        p.arguments = ["clean", "--from", "\(dir)/in", "--tables", "\(dir)/t", "--sequential", "--quiet"]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let first = "\(dir)/t/pin/_delta_log/00000000000000000000.json"
+        var waited = 0
+        while !FileManager.default.fileExists(atPath: first) && p.isRunning && waited < 2000 { usleep(5000); waited += 1 }
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        func rows() throws -> String {
+            let r = try python3(["-c", """
+                import deltalake, os, sys
+                for k in ("pin", "geo", "user"):
+                    try:
+                        t = deltalake.DeltaTable(sys.argv[1] + "/" + k)
+                        n = deltalake.QueryBuilder().register("t", t).execute("SELECT count(*) AS n FROM t").read_all().column("n")[0].as_py()
+                    except Exception:
+                        n = 0
+                    print(k, n)
+                sys.stdout.flush(); os._exit(0)
+                """, "\(dir)/t"])
+            return r.stdout
+        }
+        let again = try pinbench("clean", "--from", "\(dir)/in", "--tables", "\(dir)/t", "--quiet")
+        #expect(again.status == 0, "\(again.stderr)")
+        let after = try rows()
+        for k in ["pin", "geo", "user"] { #expect(after.contains("\(k) 60000"), "\(after)") }
+        let third = try pinbench("clean", "--from", "\(dir)/in", "--tables", "\(dir)/t", "--quiet")
+        #expect(third.stderr.contains("pin, geo, user already hold this input"), "\(third.stderr)")
+        #expect(try rows() == after)
+        #expect(try pinbench("clean", "--from", "\(dir)/in", "--tables", "\(dir)/t", "--quiet", "--txn", "again").status == 0)
+        for k in ["pin", "geo", "user"] { #expect(try rows().contains("\(k) 120000")) }
     }
 
     /// Landing in the Confluent layout: a re-run, and a re-run after a "crash" (last object gone, a temp
