@@ -575,13 +575,15 @@ public struct LinesPut: Sendable {
     public var sent = 0
     public var accepted = 0
     public var failures: [String: Int] = [:]
+    /// Stopped (Ctrl-C) before every line was sent; what was sent has its outcome.
+    public var interrupted = false
 }
 
 extension LinesPut {
     /// The one JSON line `pinbench put-records` prints.
     public func json(_ stats: KinesisProducerStats, peer: String, seconds: Double, cpuSeconds: Double) -> JSONValue {
         .object([
-            ("peer", .string(peer)), ("records", .int(sent)), ("accepted", .int(accepted)),
+            ("peer", .string(peer)), ("records", .int(sent)), ("accepted", .int(accepted)), ("interrupted", .bool(interrupted)),
             ("failed", .object(failures.sorted { $0.key < $1.key }.map { ($0.key, .int($0.value)) })),
             ("retried", .object(stats.retried.sorted { $0.key < $1.key }.map { ($0.key, .int($0.value)) })),
             ("requests", .int(stats.requests)), ("seconds", .double(seconds)), ("cpu_seconds", .double(cpuSeconds)),
@@ -594,7 +596,7 @@ extension KinesisProducer {
     /// there at once: batches are sealed when full (or at the end), never by linger, so the calls do not
     /// depend on how fast this machine encodes.
     public static func putFile(_ text: UnsafeRawBufferPointer, stream: String, client: KinesisClient, inFlight: Int,
-                               aggregate: Bool, progress: ProgressCounter? = nil) throws(AWSError) -> (LinesPut, KinesisProducerStats) {
+                               aggregate: Bool, progress: ProgressCounter? = nil, stop: StopFlag? = nil) throws(AWSError) -> (LinesPut, KinesisProducerStats) {
         let summary = try client.describeStreamSummary(stream)
         var pc = KinesisProducerConfig(streams: [stream])
         pc.maxInFlight = inFlight
@@ -602,12 +604,12 @@ extension KinesisProducer {
         pc.lingerMs = 3_600_000
         if let kib = summary.maxRecordSizeKiB { pc.maxRecordBytes = max(pc.maxRecordBytes, kib * 1024) }
         let producer = KinesisProducer(service: client.service, config: pc)
-        let r = producer.putLines(text, progress: progress)
+        let r = producer.putLines(text, progress: progress, stop: stop)
         return (r, producer.stats)
     }
 
     /// Sends every line of `text` to stream 0, keyed by line number, and waits for every outcome.
-    public func putLines(_ text: UnsafeRawBufferPointer, progress: ProgressCounter? = nil) -> LinesPut {
+    public func putLines(_ text: UnsafeRawBufferPointer, progress: ProgressCounter? = nil, stop: StopFlag? = nil) -> LinesPut {
         var r = LinesPut()
         onDelivery = { _, tokens, _, delivery in
             progress?.add(tokens.count)
@@ -626,6 +628,7 @@ extension KinesisProducer {
                 send(stream: 0, key: key.bytes, data: UnsafeRawBufferPointer(start: base + start, count: i - start), token: 0)
                 start = i + 1
                 r.sent += 1
+                if r.sent & 1023 == 0, stop?.isSet == true { r.interrupted = true; break }
             }
         }
         flush()

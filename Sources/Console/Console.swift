@@ -15,6 +15,9 @@ public struct ProgressLine: Sendable {
     /// Warnings are written even when not a terminal (but not under `--quiet`).
     public let quiet: Bool
 
+    /// Whether stdout is a terminal (a command that prints its data there keeps progress off it).
+    public static var stdoutIsTerminal: Bool { isatty(1) != 0 }
+
     public init(quiet: Bool) {
         self.quiet = quiet
         enabled = isatty(2) != 0 && !quiet

@@ -321,13 +321,15 @@ public struct LinesProduced: Sendable {
     public var delivered = 0
     public var failed = 0
     public var firstError: String?
+    /// Stopped (Ctrl-C) before every line was sent; what was sent has its reports.
+    public var interrupted = false
 }
 
 extension LinesProduced {
     /// The one JSON line `pinbench produce` prints (the perf scripts read it beside librdkafka's).
     public func json(_ stats: ProducerStats, peer: String, seconds dt: Double, cpuSeconds: Double) -> JSONValue {
         .object([
-            ("peer", .string(peer)), ("records", .int(sent)), ("delivered", .int(delivered)),
+            ("peer", .string(peer)), ("records", .int(sent)), ("delivered", .int(delivered)), ("interrupted", .bool(interrupted)),
             ("failed", .int(failed)), ("bytes", .int(bytes)), ("seconds", .double((dt * 1000).rounded() / 1000)),
             ("records_per_s", .double((Double(sent) / dt).rounded())), ("mb_per_s", .double((Double(bytes) / dt / 1e5).rounded() / 10)),
             ("cpu_seconds", .double((cpuSeconds * 100).rounded() / 100)),
@@ -341,7 +343,7 @@ extension KafkaProducer {
     /// Produces every line of `text` (unkeyed: the sticky partitioner), `rounds` times, then closes the
     /// producer; every record is counted delivered or failed.
     public func produceLines(_ text: UnsafeRawBufferPointer, to topic: TopicHandle, rounds: Int,
-                             progress: ProgressCounter? = nil) throws(KafkaClientError) -> LinesProduced {
+                             progress: ProgressCounter? = nil, stop: StopFlag? = nil) throws(KafkaClientError) -> LinesProduced {
         var r = LinesProduced()
         func report(_ d: DeliveryReport) {
             progress?.add(d.batch.records)
@@ -360,8 +362,12 @@ extension KafkaProducer {
                 try send(to: topic, key: nil, value: line, timestamp: wallMillis(), onDelivery: report)
                 r.sent += 1
                 r.bytes += line.count
-                if r.sent & 1023 == 0 { try poll(onDelivery: report) }
+                if r.sent & 1023 == 0 {
+                    try poll(onDelivery: report)
+                    if stop?.isSet == true { r.interrupted = true; break }
+                }
             }
+            if r.interrupted { break }
         }
         try close(onDelivery: report)
         return r

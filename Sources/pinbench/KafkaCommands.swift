@@ -37,10 +37,14 @@ struct Produce: ParsableCommand {
         let counter = ProgressCounter()
         data.bytes.withMemoryRebound(to: UInt8.self) { b in counter.setTotal(b.count(where: { $0 == 0x0A }) * max(rounds, 0)) }
         let ticker = Ticker.counting(counter, "produce", quiet: false)
-        let r = try producer.produceLines(data.bytes, to: try producer.topic(topic), rounds: rounds, progress: counter)
+        let stop = StopFlag()
+        let term = TerminationWatch { _ in stop.set() }
+        defer { term.cancel() }
+        let r = try producer.produceLines(data.bytes, to: try producer.topic(topic), rounds: rounds, progress: counter, stop: stop)
         ticker.stop()
         print(r.json(producer.stats, peer: "pinbench \(pinbenchVersion)", seconds: monotonicSeconds() - t0, cpuSeconds: processCPUSeconds() - cpu0)
             .serialized(pretty: false))
+        if let code = term.exitCode { throw ExitCode(code) }
         if r.failed > 0 || r.delivered != r.sent { throw ExitCode(1) }
     }
 }
@@ -72,9 +76,20 @@ struct Consume: ParsableCommand {
         }
         consumer.maxWaitMs = 200
         var printed = 0
+        // Ctrl-C: what was read is printed, then exit 130/143. Progress on a terminal stderr only while the
+        // records go to a file or a pipe (never mixed into them).
+        let stop = StopFlag()
+        let term = TerminationWatch { _ in stop.set() }
+        defer { term.cancel() }
+        let counter = ProgressCounter()
+        count.map { counter.setTotal($0) }
+        let ticker = Ticker.counting(counter, "consume \(topic)", quiet: ProgressLine.stdoutIsTerminal)
+        defer { ticker.stop() }
         try consumer.follow(topic, partitions: parts, fromBeginning: fromBeginning,
                             idleSeconds: idle?.value ?? (fromBeginning ? 2 : .infinity)) { p, rec in
+            if stop.isSet { return false }
             if let count, printed >= count { return false }
+            counter.add(1)
             if showOffsets { out.append(utf8: "\(p)\t\(rec.offset)\t") }
             if let v = rec.value { out.append(v) } else { out.append("null") }
             out.append(UInt8(ascii: "\n"))
@@ -82,6 +97,9 @@ struct Consume: ParsableCommand {
             if out.count > 900_000 { drainToStdout(out) }
             return count.map { printed < $0 } ?? true
         }
+        ticker.stop()
+        drainToStdout(out)
+        if let code = term.exitCode { throw ExitCode(code) }
     }
 }
 

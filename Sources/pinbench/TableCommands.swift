@@ -315,9 +315,14 @@ struct PutRecordsCommand: ParsableCommand {
         let counter = ProgressCounter()
         data.bytes.withMemoryRebound(to: UInt8.self) { b in counter.setTotal(b.count(where: { $0 == 0x0A })) }
         let ticker = Ticker.counting(counter, "put-records", quiet: false)
-        let (r, stats) = try KinesisProducer.putFile(data.bytes, stream: stream, client: client, inFlight: max(1, inFlight), aggregate: aggregate, progress: counter)
+        let stop = StopFlag()
+        let term = TerminationWatch { _ in stop.set() }
+        defer { term.cancel() }
+        let (r, stats) = try KinesisProducer.putFile(data.bytes, stream: stream, client: client, inFlight: max(1, inFlight), aggregate: aggregate,
+                                                     progress: counter, stop: stop)
         ticker.stop()
         print(r.json(stats, peer: "pinbench \(pinbenchVersion)", seconds: monotonicSeconds() - t0, cpuSeconds: processCPUSeconds() - cpu0).serialized(pretty: false))
+        if let code = term.exitCode { throw ExitCode(code) }
         if r.accepted != r.sent { throw ExitCode(2) }
     }
 }
