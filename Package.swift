@@ -103,7 +103,7 @@ let package = Package(
 
         .plugin(name: "BuildInfo", capability: .buildTool()),
 
-        .testTarget(name: "PinModelTests", dependencies: ["PinModel", "PinEmulator", "JSON", "Bytes", "CPinShims"], swiftSettings: strict),
+        .testTarget(name: "PinModelTests", dependencies: ["PinModel", "PinEmulator", "JSON", "Bytes", "CPinShims", "Platform"], swiftSettings: strict),
         .testTarget(name: "KafkaWireTests", dependencies: ["KafkaWire", "Codecs", "Bytes"], swiftSettings: strict),
         .testTarget(name: "KafkaLogTests", dependencies: ["KafkaLog", "KafkaWire", "Codecs", "Bytes"], swiftSettings: strict),
         .testTarget(name: "AWSTests", dependencies: ["AWSClient", "Bytes"], swiftSettings: strict),

@@ -53,6 +53,41 @@ public struct JSONWriter {
         JSONWriter.appendDouble(v, to: out)
     }
 
+    /// `m / 10^decimals` as `appendDouble` writes that double (Python's repr): for a value with at most
+    /// `decimals` (≤ 9) fractional digits the shortest round-trip form is that decimal, trailing zeros dropped,
+    /// written here from the integer with no String made. Below 1e-4 (repr's exponent form) it falls back.
+    @inlinable
+    public mutating func field(_ k: StaticString, scaled m: Int, decimals: Int) {
+        key(k)
+        JSONWriter.appendScaled(m, decimals: decimals, to: out)
+    }
+
+    @inlinable
+    public static func appendScaled(_ m: Int, decimals: Int, to out: ByteBuffer) {
+        var scale = 1
+        for _ in 0..<decimals { scale *= 10 }
+        let a = m.magnitude
+        guard decimals >= 0, decimals <= 9, a < 1 << 52, a * 10_000 >= UInt(scale) || m == 0 else {
+            appendDouble(Double(m) / Double(scale), to: out)
+            return
+        }
+        if m < 0 { out.append(UInt8(ascii: "-")) }
+        out.appendDecimal(Int(a / UInt(scale)))
+        out.append(UInt8(ascii: "."))
+        var frac = Int(a % UInt(scale)), digits = decimals
+        if frac == 0 {
+            out.append(UInt8(ascii: "0"))
+            return
+        }
+        while frac % 10 == 0 { frac /= 10; digits -= 1 }
+        var div = 1
+        for _ in 1..<max(digits, 1) { div *= 10 }
+        while div > 0 {
+            out.append(UInt8(ascii: "0") + UInt8(frac / div % 10))
+            div /= 10
+        }
+    }
+
     @inlinable
     public mutating func field(_ k: StaticString, _ v: String) {
         key(k)

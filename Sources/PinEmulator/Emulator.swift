@@ -336,20 +336,22 @@ public final class Emulator: @unchecked Sendable {
         w.beginString("timestamp")
         appendDateTime(Emulator.geoRange.lowerBound + Int64(r.below(Int(Emulator.geoRange.upperBound - Emulator.geoRange.lowerBound + 1))), out)
         w.endString()
-        w.field("latitude", sixDigits(r.unit() * 180 - 90))
-        w.field("longitude", sixDigits(r.unit() * 360 - 180))
+        let lat = sixDigits(r.unit() * 180 - 90), lon = sixDigits(r.unit() * 360 - 180)
+        w.field("latitude", scaled: lat.m, decimals: lat.decimals)
+        w.field("longitude", scaled: lon.m, decimals: lon.decimals)
         w.beginString("country")
         w.piece(countryLex.bytes(r.below(countryLex.count)))
         w.endString()
         w.endObject()
     }
 
-    /// Rounds to six significant digits, as the original coordinates are.
-    func sixDigits(_ v: Double) -> Double {
+    /// Rounds to six significant digits, as the original coordinates are: the value is `m / 10^decimals`.
+    func sixDigits(_ v: Double) -> (m: Int, decimals: Int) {
         let a = abs(v)
         let intDigits = a < 1 ? 1 : (a < 10 ? 1 : (a < 100 ? 2 : 3))
+        let decimals = intDigits == 1 ? 5 : (intDigits == 2 ? 4 : 3)
         let scale = intDigits == 1 ? 100_000.0 : (intDigits == 2 ? 10_000.0 : 1_000.0)
-        return (v * scale).rounded() / scale
+        return (Int((v * scale).rounded()), decimals)
     }
 
     // MARK: user

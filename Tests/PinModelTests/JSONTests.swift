@@ -4,6 +4,7 @@ import CPinShims
 import Foundation
 import Testing
 import JSON
+import Platform
 
 /// The example rows of `shared/spec/pinterest-data.md` §1, byte for byte.
 let specRows: [String] = [
@@ -239,6 +240,28 @@ func expectJSONError(_ text: String, _ reason: JSONErrorReason, at offset: Int? 
                 #expect(got == at, "n \(n), at \(at), byte \(special)")
                 bytes[at] = UInt8(ascii: "a")
                 if at + 1 < n { bytes[at + 1] = UInt8(ascii: "a") }
+            }
+        }
+    }
+}
+
+/// The emulator writes coordinates from integers (no String per value): the text must be exactly what the
+/// shortest round-trip form of the same double is (Python's repr), for every magnitude it can take.
+@Suite struct ScaledNumberTests {
+    @Test func scaledIntegersWriteAsTheirDoubles() {
+        var g = SplitMix64(seed: 42)
+        for decimals in [3, 4, 5, 6] {
+            var scale = 1.0
+            for _ in 0..<decimals { scale *= 10 }
+            var cases = Array(-2_000...2_000)
+            for _ in 0..<50_000 { cases.append(Int(g.below(400_000_000)) - 200_000_000) }
+            for m in cases {
+                let a = ByteBuffer(), b = ByteBuffer()
+                JSONWriter.appendScaled(m, decimals: decimals, to: a)
+                JSONWriter.appendDouble(Double(m) / scale, to: b)
+                if m == 0 { continue }  // -0.0 cannot come from an integer
+                #expect(a.toArray() == b.toArray(), "\(m) / 10^\(decimals): \(String(decoding: a.bytes, as: UTF8.self)) vs \(String(decoding: b.bytes, as: UTF8.self))")
+                if a.toArray() != b.toArray() { return }
             }
         }
     }
