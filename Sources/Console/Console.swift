@@ -145,3 +145,30 @@ extension Ticker {
         }
     }
 }
+
+/// What a long command wires up once: a progress counter shown on a live line, and a stop flag that
+/// SIGINT/SIGTERM raise (the work stops at its next check; `exitCode` is then 130 or 143).
+public final class LongWork: Sendable {
+    public let counter = ProgressCounter()
+    public let stop = StopFlag()
+    let term: TerminationWatch
+    let ticker: Ticker
+
+    public init(_ label: String, quiet: Bool, unit: String = "records") {
+        let stop = self.stop
+        term = TerminationWatch { _ in stop.set() }
+        ticker = Ticker.counting(counter, label, unit: unit, quiet: quiet)
+    }
+
+    /// 130 after SIGINT, 143 after SIGTERM; nil when the work ran its course.
+    public var exitCode: Int32? { term.exitCode }
+
+    /// Ends the progress line (call before printing results).
+    public func endProgress() { ticker.stop() }
+
+    /// Ends the line and gives the signals their default action back.
+    public func finish() {
+        ticker.stop()
+        term.cancel()
+    }
+}

@@ -34,17 +34,14 @@ struct Produce: ParsableCommand {
         let t0 = monotonicSeconds(), cpu0 = processCPUSeconds()
         let producer = try KafkaProducer(config: try options.producerConfiguration(sink.settings))
         if options.createTopics { try producer.createTopics([topic], partitions: Int32(sink.partitions)) }
-        let counter = ProgressCounter()
-        data.bytes.withMemoryRebound(to: UInt8.self) { b in counter.setTotal(b.count(where: { $0 == 0x0A }) * max(rounds, 0)) }
-        let ticker = Ticker.counting(counter, "produce", quiet: false)
-        let stop = StopFlag()
-        let term = TerminationWatch { _ in stop.set() }
-        defer { term.cancel() }
-        let r = try producer.produceLines(data.bytes, to: try producer.topic(topic), rounds: rounds, progress: counter, stop: stop)
-        ticker.stop()
+        let work = LongWork("produce", quiet: false)
+        defer { work.finish() }
+        data.bytes.withMemoryRebound(to: UInt8.self) { b in work.counter.setTotal(b.count(where: { $0 == 0x0A }) * max(rounds, 0)) }
+        let r = try producer.produceLines(data.bytes, to: try producer.topic(topic), rounds: rounds, progress: work.counter, stop: work.stop)
+        work.endProgress()
         print(r.json(producer.stats, peer: "pinbench \(pinbenchVersion)", seconds: monotonicSeconds() - t0, cpuSeconds: processCPUSeconds() - cpu0)
             .serialized(pretty: false))
-        if let code = term.exitCode { throw ExitCode(code) }
+        if let code = work.exitCode { throw ExitCode(code) }
         if r.failed > 0 || r.delivered != r.sent { throw ExitCode(1) }
     }
 }
@@ -78,18 +75,14 @@ struct Consume: ParsableCommand {
         var printed = 0
         // Ctrl-C: what was read is printed, then exit 130/143. Progress on a terminal stderr only while the
         // records go to a file or a pipe (never mixed into them).
-        let stop = StopFlag()
-        let term = TerminationWatch { _ in stop.set() }
-        defer { term.cancel() }
-        let counter = ProgressCounter()
-        count.map { counter.setTotal($0) }
-        let ticker = Ticker.counting(counter, "consume \(topic)", quiet: ProgressLine.stdoutIsTerminal)
-        defer { ticker.stop() }
+        let work = LongWork("consume \(topic)", quiet: ProgressLine.stdoutIsTerminal)
+        defer { work.finish() }
+        count.map { work.counter.setTotal($0) }
         try consumer.follow(topic, partitions: parts, fromBeginning: fromBeginning,
                             idleSeconds: idle?.value ?? (fromBeginning ? 2 : .infinity)) { p, rec in
-            if stop.isSet { return false }
+            if work.stop.isSet { return false }
             if let count, printed >= count { return false }
-            counter.add(1)
+            work.counter.add(1)
             if showOffsets { out.append(utf8: "\(p)\t\(rec.offset)\t") }
             if let v = rec.value { out.append(v) } else { out.append("null") }
             out.append(UInt8(ascii: "\n"))
@@ -97,9 +90,9 @@ struct Consume: ParsableCommand {
             if out.count > 900_000 { drainToStdout(out) }
             return count.map { printed < $0 } ?? true
         }
-        ticker.stop()
+        work.endProgress()
         drainToStdout(out)
-        if let code = term.exitCode { throw ExitCode(code) }
+        if let code = work.exitCode { throw ExitCode(code) }
     }
 }
 

@@ -59,12 +59,10 @@ struct Clean: ParsableCommand {
         for (k, v) in try parsePartitionBy(partitionBy) { o.partitionBy[k] = v }
         let source: CleanSource
         do { source = try CleanSource.detect(from, topicPrefix: topicPrefix) } catch { throw ValidationError("\(error)") }
-        let counter = ProgressCounter(), stop = StopFlag()
-        o.progress = counter
-        o.stop = stop
-        let term = TerminationWatch { _ in stop.set() }
-        defer { term.cancel() }
-        let ticker = Ticker.counting(counter, "clean", quiet: quiet)
+        let work = LongWork("clean", quiet: quiet)
+        defer { work.finish() }
+        o.progress = work.counter
+        o.stop = work.stop
         let report: CleanReport
         do {
             // A run id from the input's identity (or --txn): a re-run of the same input after a crash appends
@@ -74,7 +72,7 @@ struct Clean: ParsableCommand {
             o.transaction = (appId: appId, version: 0)
             report = try TableLocation.with(tables, aws: aws.resolve, pullData: false, push: true) { dir in
                 o.tablesDir = dir
-                defer { ticker.stop() }
+                defer { work.endProgress() }
                 let done = try Cleaner.committedKinds(tablesDir: dir, appId: appId)
                 o.kinds = RecordKind.allCases.filter { !done.contains($0) }
                 if !done.isEmpty {
@@ -84,7 +82,7 @@ struct Clean: ParsableCommand {
             }
         } catch let e as CleanError where e.isInterrupted {
             FileHandle.standardError.write(Data("pinbench: \(e)\n".utf8))
-            throw ExitCode(term.exitCode ?? 130)
+            throw ExitCode(work.exitCode ?? 130)
         }
         print(report.summary(source: source), terminator: "")
         if let reportJson { try writeText(report.json().serialized(), to: reportJson) }
@@ -149,21 +147,18 @@ struct Land: ParsableCommand {
             o.s3 = s3
         }
         if let date { o.timeRange = try checkDay(date) }
-        let counter = ProgressCounter(), stop = StopFlag()
-        o.progress = counter
-        o.stop = stop
-        let term = TerminationWatch { _ in stop.set() }
-        defer { term.cancel() }
-        let ticker = Ticker.counting(counter, "land", quiet: quiet)
-        defer { ticker.stop() }
+        let work = LongWork("land", quiet: quiet)
+        defer { work.finish() }
+        o.progress = work.counter
+        o.stop = work.stop
         let r: LandingReport
         do { r = try Lander(options: o).run(from: try source.source()) } catch let e as AWSError where e.code == "NoSuchBucket" {
             throw RunFailure("\(e.message) (add --create-bucket to create it)")
         }
-        ticker.stop()
+        work.endProgress()
         print(r.summary(root: to))
         if let reportJson { try writeText(r.json().serialized(), to: reportJson) }
-        if let code = term.exitCode { throw ExitCode(code) }
+        if let code = work.exitCode { throw ExitCode(code) }
     }
 }
 
@@ -228,17 +223,15 @@ struct Batch: ParsableCommand {
         o.compression = compression.codec
         o.force = force
         o.scope = scope
-        let counter = ProgressCounter(), stop = StopFlag()
-        let term = TerminationWatch { _ in stop.set() }
-        defer { term.cancel() }
-        let ticker = Ticker.counting(counter, "batch \(date)", quiet: quiet)
+        let work = LongWork("batch \(date)", quiet: quiet)
+        defer { work.finish() }
         let r: BatchDayReport
-        do { r = try BatchDay.run(o, from: try source.source(), progress: counter, stop: stop) } catch let e as CleanError where e.isInterrupted {
-            ticker.stop()
+        do { r = try BatchDay.run(o, from: try source.source(), progress: work.counter, stop: work.stop) } catch let e as CleanError where e.isInterrupted {
+            work.endProgress()
             FileHandle.standardError.write(Data("pinbench: \(e)\n".utf8))
-            throw ExitCode(term.exitCode ?? 130)
+            throw ExitCode(work.exitCode ?? 130)
         }
-        ticker.stop()
+        work.endProgress()
         print(r.summary(o), terminator: "")
     }
 }
@@ -272,25 +265,21 @@ struct StreamCommand: ParsableCommand {
         o.idleMs = idle.map { $0.value * 1000 }
         o.roundRecords = roundRecords
         for (k, v) in try parsePartitionBy(partitionBy) { o.partitionBy[k] = v }
-        let stop = StopFlag()
-        let term = TerminationWatch { _ in stop.set() }
-        defer { term.cancel() }
         let awsConfig = try aws.resolve()
-        let counter = ProgressCounter()
-        let ticker = Ticker.counting(counter, follow ? "stream (following)" : "stream", quiet: false)
-        defer { ticker.stop() }
+        let work = LongWork(follow ? "stream (following)" : "stream", quiet: false)
+        defer { work.finish() }
         let r = try TableLocation.with(tables, aws: { awsConfig }, pullData: false, push: true) { dir in
             var so = o
             so.tablesDir = dir
             let st = try StreamTables(options: so, aws: awsConfig)
-            st.shouldStop = { stop.isSet }
-            st.progress = counter
+            st.shouldStop = { work.stop.isSet }
+            st.progress = work.counter
             return try st.run()
         }
-        ticker.stop()
+        work.endProgress()
         print(r.summary)
         if let reportJson { try writeText(r.json().serialized(), to: reportJson) }
-        if let code = term.exitCode { throw ExitCode(code) }
+        if let code = work.exitCode { throw ExitCode(code) }
     }
 }
 
@@ -312,17 +301,14 @@ struct PutRecordsCommand: ParsableCommand {
         let cpu0 = processCPUSeconds(), t0 = monotonicSeconds()
         let data = try MappedFile(path: file)
         let client = try KinesisClient(config: aws.resolve())
-        let counter = ProgressCounter()
-        data.bytes.withMemoryRebound(to: UInt8.self) { b in counter.setTotal(b.count(where: { $0 == 0x0A })) }
-        let ticker = Ticker.counting(counter, "put-records", quiet: false)
-        let stop = StopFlag()
-        let term = TerminationWatch { _ in stop.set() }
-        defer { term.cancel() }
+        let work = LongWork("put-records", quiet: false)
+        defer { work.finish() }
+        data.bytes.withMemoryRebound(to: UInt8.self) { b in work.counter.setTotal(b.count(where: { $0 == 0x0A })) }
         let (r, stats) = try KinesisProducer.putFile(data.bytes, stream: stream, client: client, inFlight: max(1, inFlight), aggregate: aggregate,
-                                                     progress: counter, stop: stop)
-        ticker.stop()
+                                                     progress: work.counter, stop: work.stop)
+        work.endProgress()
         print(r.json(stats, peer: "pinbench \(pinbenchVersion)", seconds: monotonicSeconds() - t0, cpuSeconds: processCPUSeconds() - cpu0).serialized(pretty: false))
-        if let code = term.exitCode { throw ExitCode(code) }
+        if let code = work.exitCode { throw ExitCode(code) }
         if r.accepted != r.sent { throw ExitCode(2) }
     }
 }
