@@ -92,10 +92,19 @@ extension IngestService {
         guard n <= PendingJobs.maxRecordsPerJob else {
             return respond(error(413, 413, "\(n) records in one request: at most \(PendingJobs.maxRecordsPerJob) (split the request)", records: n))
         }
+        // The queue is bounded by bytes too (a job's bytes stay held until its records are stored or failed):
+        // past --max-queue-bytes a request is answered 429 before it is accepted (one alone always fits).
+        let cost = pack.bytes.count
+        let queued = queuedBytes.add(cost, ordering: .relaxed).newValue
+        if queued > config.maxQueueBytes && queued != cost {
+            queuedBytes.subtract(cost, ordering: .relaxed)
+            return respond(error(429, 42901, "ingest queue holds over \(config.maxQueueBytes) bytes, retry later", records: n, headers: [("Retry-After", "1")]))
+        }
         metrics.recordsAccepted.add(n, ordering: .relaxed)
         metrics.bytes.add(bodyBytes, ordering: .relaxed)
         let m = metrics
         let job = IngestJob(kind: kind, pack: pack) { [self] r in
+            queuedBytes.subtract(cost, ordering: .relaxed)
             switch r {
             case .success(let outcomes):
                 // Records the backend refused are not stored: they move from accepted to rejected, by code.
@@ -114,6 +123,7 @@ extension IngestService {
             }
         }
         if !store.submit(job) {
+            queuedBytes.subtract(cost, ordering: .relaxed)
             metrics.recordsAccepted.subtract(n, ordering: .relaxed)
             respond(error(429, 42901, "ingest queue full, retry later", records: n, headers: [("Retry-After", "1")]))
         }

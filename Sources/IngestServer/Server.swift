@@ -23,6 +23,8 @@ public struct IngestConfig: Sendable {
     public var maxRecordBytes = 1 << 20
     /// Requests the writer may hold before new ones get 429.
     public var queueCapacity = 4096
+    /// Bytes of requests the writer may hold (accepted, not yet stored or failed); beyond, 429.
+    public var maxQueueBytes = 256 << 20
     /// Idle or half-open connections are closed after this many seconds.
     public var idleTimeoutSeconds: Int64 = 30
     /// Open connections at most; beyond, new ones are closed at once (and counted).
@@ -130,6 +132,9 @@ public final class IngestService: Sendable {
 
     /// Requests read but not yet answered (SIGTERM waits for them).
     let inFlight = Atomic<Int>(0)
+
+    /// Bytes of the jobs accepted and not yet completed (`maxQueueBytes` bounds it).
+    let queuedBytes = Atomic<Int>(0)
 
     /// The signal that stopped the server (SIGINT or SIGTERM; 0 while running): the CLI exits 128 + it.
     public let stoppedBy = Atomic<Int32>(0)

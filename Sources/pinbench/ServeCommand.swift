@@ -16,6 +16,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Require this key (X-API-Key or Authorization: Bearer).") var apiKey: String?
     @Option(help: "Largest request body.") var maxBodyBytes: ByteSize = ByteSize(10 << 20)
     @Option(help: "Requests the writer may hold before new ones are answered 429 with Retry-After.") var queueCapacity: Int = 4096
+    @Option(help: "Bytes of accepted requests the writer may hold before new ones are answered 429, e.g. 256m.") var maxQueueBytes: ByteSize = ByteSize(256 << 20)
     @Option(help: "Open connections at most; more are closed at once (counted in /metrics).") var maxConnections: Int = 10_000
     @Option(help: "HTTP event-loop threads (default: one per core; the writer has its own thread).") var eventLoops: Int?
     @Option(help: "Close a connection idle this long, or one whose request is not complete within it, e.g. 30s.") var idleTimeout: Seconds = Seconds(30)
@@ -28,6 +29,7 @@ struct Serve: AsyncParsableCommand {
         guard hostPort != nil else { throw ValidationError("--listen needs host:port") }
         if let e = eventLoops, e < 1 || e > 256 { throw ValidationError("--event-loops must be in 1...256") }
         guard idleTimeout.value >= 1 else { throw ValidationError("--idle-timeout must be at least 1 second") }
+        guard maxQueueBytes.bytes >= 1 else { throw ValidationError("--max-queue-bytes must be ≥ 1") }
         guard maxConnections >= 1 else { throw ValidationError("--max-connections must be ≥ 1") }
         guard queueCapacity >= 1 else { throw ValidationError("--queue-capacity must be ≥ 1") }
         guard maxBodyBytes.bytes >= 1, maxBodyBytes.bytes <= 1 << 30 else { throw ValidationError("--max-body-bytes must be in 1 B ... 1 GiB (32-bit offsets)") }
@@ -50,6 +52,7 @@ struct Serve: AsyncParsableCommand {
         c.maxBodyBytes = maxBodyBytes.bytes
         c.queueCapacity = queueCapacity
         c.maxConnections = maxConnections
+        c.maxQueueBytes = maxQueueBytes.bytes
         if let e = eventLoops { c.eventLoops = e }
         c.idleTimeoutSeconds = Int64(idleTimeout.value.rounded(.up))
         let service = try IngestService(config: c)

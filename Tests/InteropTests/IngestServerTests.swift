@@ -191,6 +191,45 @@ import TestSupport
         #expect(err.components(separatedBy: "out of file descriptors").count == 2, "said once: \(err)")
     }
 
+    /// Issue 16 item 14: behind a stalled Kafka cluster (Produce never answered), requests past
+    /// --max-queue-bytes are answered 429 before they are accepted, and the server's memory stays near that
+    /// bound instead of growing with every request.
+    @Test func aStalledBackendIsBoundedByQueueBytes() throws {
+        let broker = Bundle.module.path(forResource: "partitions_broker", ofType: "py", inDirectory: "Peers")!
+        let bport = freePort()
+        let b = try startProcess("/usr/bin/env", ["python3", broker, String(bport), "3", "stall"])
+        defer { stopProcess(b) }
+        #expect(waitForPort(bport, seconds: 10))
+        let (server, base, _) = try startServer(["--kafka", "127.0.0.1:\(bport)", "--idempotence", "false",
+                                                 "--max-queue-bytes", "4m", "--max-body-bytes", "2m"])
+        defer { kill(server.processIdentifier, SIGKILL) }
+        let script = """
+        import json, sys, threading, requests
+        base, pid = sys.argv[1], int(sys.argv[2])
+        rec = {"value": {"description": "x" * 900}}
+        body = json.dumps({"records": [rec] * 1000})  # about 0.95 MB
+        codes = []
+        def post():
+            try:
+                r = requests.post(base + "/topics/pinbench.pin", data=body, timeout=5,
+                                  headers={"Content-Type": "application/vnd.kafka.json.v2+json"})
+                codes.append(r.status_code)
+            except requests.exceptions.RequestException:
+                codes.append(0)  # held: its records wait for the stalled cluster
+        ts = [threading.Thread(target=post) for _ in range(40)]
+        for t in ts: t.start()
+        for t in ts: t.join()
+        hwm = [l for l in open(f"/proc/{pid}/status") if l.startswith("VmHWM")][0].split()[1]
+        print(json.dumps({"429": codes.count(429), "held": codes.count(0), "hwm_kb": int(hwm)}))
+        """
+        let r = try python3(["-c", script, base, String(server.processIdentifier)])
+        #expect(r.status == 0, "\(r.stderr)")
+        let got = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Int] ?? [:]
+        #expect((got["429"] ?? 0) >= 30, "\(got)")
+        #expect((got["held"] ?? 99) <= 6, "\(got)")
+        #expect((got["hwm_kb"] ?? .max) < 250_000, "\(got)")
+    }
+
     @Test func overloadAnswers429BeforeAcceptingAndLosesNothing() throws {
         let (server, base, dir) = try startServer(["--queue-capacity", "1"])
         defer { stopProcess(server) }

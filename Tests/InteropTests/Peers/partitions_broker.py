@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """A broker whose Metadata answer declares N partitions for every topic asked for (and nothing else works):
-ApiVersions v3 (flexible) advertises ApiVersions 0-3 and Metadata 1 only. Usage: partitions_broker.py PORT N"""
+ApiVersions v3 (flexible) advertises ApiVersions 0-3 and Metadata 1 only. With "stall", it also advertises
+Produce 7-8 and never answers a Produce request (a stalled cluster). Usage: partitions_broker.py PORT N [stall]"""
 import socket
 import struct
 import sys
 import threading
 
 PORT, N = int(sys.argv[1]), int(sys.argv[2])
+STALL = len(sys.argv) > 3 and sys.argv[3] == "stall"
 
 
 def uvarint(n):
@@ -28,7 +30,7 @@ def kstr(s):
 def answer(body):
     key, version, corr = struct.unpack(">hhi", body[:8])
     if key == 18:  # ApiVersions (v3: flexible body, v0 response header)
-        apis = [(18, 0, 3), (3, 1, 1)]
+        apis = [(18, 0, 3), (3, 1, 1)] + ([(0, 7, 8)] if STALL else [])
         out = struct.pack(">h", 0) + uvarint(len(apis) + 1)
         for k, lo, hi in apis:
             out += struct.pack(">hhh", k, lo, hi) + uvarint(0)
@@ -67,6 +69,8 @@ def serve(conn):
                 if not chunk:
                     return
                 body += chunk
+            if STALL and struct.unpack(">h", body[:2])[0] == 0:
+                continue  # a Produce request: held, never answered
             resp = answer(body)
             if resp is None:
                 return
