@@ -118,6 +118,10 @@ public final class PartitionLog {
         let path = "\(directory)/\(segmentFileName(baseOffset))"
         fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         if fd < 0 { throw LogError("create", path, errno) }
+        // A new segment (and, for the first, its partition folder) survives a crash only once the directory
+        // entries are on disk: one fsync per segment, not per batch.
+        syncDirectory(directory)
+        if baseOffset == 0 { syncDirectory("\(config.dataDir)/log") }
         segmentBaseOffset = baseOffset
         segmentSize = 0
     }

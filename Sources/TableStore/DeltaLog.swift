@@ -184,6 +184,9 @@ public struct DeltaLog {
             let target = "\(logDir)/\(DeltaLog.versionFileName(version))"
             if link(tmp, target) == 0 {
                 unlink(tmp)
+                // The commit exists once its directory entry is on disk (and, for a new table, the log's own).
+                syncDirectory(logDir)
+                if version == 0 { syncDirectory(table) }
                 return version
             }
             let e = errno
