@@ -111,10 +111,20 @@ final class IngestHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    /// Reads go on while an answer is owed (holding them back costs two epoll_ctl calls per request); only
-    /// a client that pipelines deeply (`maxQueued` requests waiting) is held back until answers catch up.
+    /// Reads go on while an answer is owed (holding them back costs two epoll_ctl calls per request); a
+    /// client that pipelines deeply (`maxQueued` requests waiting) is held back until answers catch up, and
+    /// one that does not read its answers (the channel no longer writable: answers past the high-water mark
+    /// wait in memory) is held back until it does. Memory per connection stays bounded either way.
     func read(context: ChannelHandlerContext) {
-        if busy && queued.count >= Self.maxQueued { readPending = true } else { context.read() }
+        if (busy && queued.count >= Self.maxQueued) || !context.channel.isWritable { readPending = true } else { context.read() }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable && readPending && !(busy && queued.count >= Self.maxQueued) {
+            readPending = false
+            context.read()
+        }
+        context.fireChannelWritabilityChanged()
     }
 
     static let maxQueued = 16
@@ -162,7 +172,7 @@ final class IngestHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
             return
         }
         while !busy, let p = queued.popFirst() { process(p, context: context) }
-        if readPending && queued.count < Self.maxQueued {
+        if readPending && queued.count < Self.maxQueued && context.channel.isWritable {
             readPending = false
             context.read()
         }

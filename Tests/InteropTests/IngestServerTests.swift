@@ -230,6 +230,42 @@ import TestSupport
         #expect((got["hwm_kb"] ?? .max) < 250_000, "\(got)")
     }
 
+    /// Issue 16 item 13: a client that pipelines 300,000 `GET /metrics` and never reads an answer: the
+    /// server stops reading once its answers back up (the channel not writable), so its memory stays bounded
+    /// instead of growing with every answer; other clients are still answered.
+    @Test func aClientThatNeverReadsCannotGrowTheServer() throws {
+        let (server, base, _) = try startServer([])
+        defer { stopProcess(server) }
+        let port = base.split(separator: ":").last!
+        let script = """
+        import socket, sys, threading, time, json
+        port, pid = int(sys.argv[1]), int(sys.argv[2])
+        def hwm():
+            return int([l for l in open(f"/proc/{pid}/status") if l.startswith("VmHWM")][0].split()[1])
+        c = socket.create_connection(("127.0.0.1", port))
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        req = b"GET /metrics HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n" * 1000
+        def flood():
+            try:
+                for _ in range(300):
+                    c.sendall(req)
+            except OSError:
+                pass
+        t = threading.Thread(target=flood, daemon=True); t.start()
+        t.join(8)
+        peak = hwm()
+        o = socket.create_connection(("127.0.0.1", port)); o.settimeout(5)
+        o.sendall(b"GET /topics HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n")
+        other = o.recv(100).startswith(b"HTTP/1.1 200")
+        print(json.dumps({"hwm_kb": peak, "other_ok": other}))
+        """
+        let r = try python3(["-c", script, String(port), String(server.processIdentifier)])
+        #expect(r.status == 0, "\(r.stderr)")
+        let got = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any] ?? [:]
+        #expect((got["hwm_kb"] as? Int ?? .max) < 200_000, "\(got)")
+        #expect(got["other_ok"] as? Bool == true, "\(got)")
+    }
+
     @Test func overloadAnswers429BeforeAcceptingAndLosesNothing() throws {
         let (server, base, dir) = try startServer(["--queue-capacity", "1"])
         defer { stopProcess(server) }
