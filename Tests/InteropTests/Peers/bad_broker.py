@@ -13,19 +13,25 @@ import sys
 import threading
 
 
+def frames(conn):
+    """Yields each request frame's body (size-prefixed, as Kafka frames them) until the peer closes."""
+    while True:
+        head = conn.recv(4)
+        if len(head) < 4:
+            return
+        size = struct.unpack(">i", head)[0]
+        body = b""
+        while len(body) < size:
+            chunk = conn.recv(size - len(body))
+            if not chunk:
+                return
+            body += chunk
+        yield body
+
+
 def serve(conn, mode):
     try:
-        while True:
-            head = conn.recv(4)
-            if len(head) < 4:
-                return
-            size = struct.unpack(">i", head)[0]
-            body = b""
-            while len(body) < size:
-                chunk = conn.recv(size - len(body))
-                if not chunk:
-                    return
-                body += chunk
+        for body in frames(conn):
             if mode == "garbage":
                 # What a web server on the wrong port says: not a Kafka frame.
                 conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n" + os.urandom(32))

@@ -7,6 +7,8 @@ import struct
 import sys
 import threading
 
+from bad_broker import frames  # the same frame reader (this folder is on sys.path when run as a script)
+
 PORT, N = int(sys.argv[1]), int(sys.argv[2])
 STALL = len(sys.argv) > 3 and sys.argv[3] == "stall"
 
@@ -58,17 +60,7 @@ def answer(body):
 
 def serve(conn):
     try:
-        while True:
-            head = conn.recv(4)
-            if len(head) < 4:
-                return
-            size = struct.unpack(">i", head)[0]
-            body = b""
-            while len(body) < size:
-                chunk = conn.recv(size - len(body))
-                if not chunk:
-                    return
-                body += chunk
+        for body in frames(conn):
             if STALL and struct.unpack(">h", body[:2])[0] == 0:
                 continue  # a Produce request: held, never answered
             resp = answer(body)
