@@ -361,9 +361,11 @@ public final class KinesisProducer {
             if let b = building[s] { due = min(due, b.createdMs + config.lingerMs) }
         }
         if flights.count < config.maxInFlight {
-            // A batch held back only by its stream's call in flight (`ordered`) waits for that answer, not a timer.
+            // A batch held back only by its stream's call in flight (`ordered`) waits for that answer, not a timer;
+            // one held by the shaper looks again in 5 ms.
+            let shaperRetry = monotonicMs() + 5
             for b in queue where !(config.ordered && inFlightPerStream[b.stream] > 0) {
-                due = min(due, config.shapeShards == nil ? b.notBeforeMs : monotonicMs() + 5)
+                due = min(due, config.shapeShards == nil ? b.notBeforeMs : shaperRetry)
             }
         }
         return idleSleepNs(until: due.isFinite ? UInt64(max(0, due) * 1e6) : .max)

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Platform
 /// A PutRecords answer read in place, without building a JSON tree: for each entry, in order, either its
 /// ShardId and SequenceNumber or its ErrorCode and ErrorMessage, as byte ranges of the body. Strings keep
 /// their escapes (sequence numbers and shard ids have none; messages are only shown).
@@ -110,11 +111,7 @@ struct PutRecordsScanner {
 
 extension PutRecordsScanner {
     /// FNV-1a of a byte range.
-    static func hash(_ p: UnsafeRawBufferPointer, _ r: Range<Int>) -> UInt64 {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for k in r { h = (h ^ UInt64(p[k])) &* 0x100_0000_01b3 }
-        return h
-    }
+    static func hash(_ p: UnsafeRawBufferPointer, _ r: Range<Int>) -> UInt64 { fnv1a64(UnsafeRawBufferPointer(rebasing: p[r])) }
 
     static func same(_ p: UnsafeRawBufferPointer, _ a: Range<Int>, _ b: Range<Int>) -> Bool {
         a.count == b.count && memcmp(p.baseAddress! + a.lowerBound, p.baseAddress! + b.lowerBound, a.count) == 0

@@ -90,17 +90,23 @@ public enum BatchDay {
         var dayRecords = 0, newRecords = 0
         for kind in RecordKind.allCases {
             let topic = kind.topic(prefix: o.topicPrefix)
-            let objects = try landedObjects("\(o.landingRoot)/topics/\(topic)")
-            let total = objects.reduce(0) { $0 + $1.lines }
-            dayRecords += total
             let snap = try DeltaLog(table: "\(o.tables)/\(kind.name)").snapshot()
             let prior = o.force ? [:] : (snap?.pinbenchInfoByKey[o.commitKey]?["objects"]?.objectValue ?? []).reduce(into: [String: Int]()) { $0[$1.0] = $1.1.intValue ?? 0 }
+            // Each landed object is read once: its lines counted, and those the table lacks copied to scratch.
+            let topicDir = "\(o.landingRoot)/topics/\(topic)"
+            var objects: [(name: String, lines: Int)] = []
             var fresh = 0
-            for obj in objects where obj.lines > (prior[obj.name] ?? 0) {
-                let skip = prior[obj.name] ?? 0
-                fresh += obj.lines - skip
-                try copyLines(from: "\(o.landingRoot)/topics/\(topic)/\(obj.name)", to: "\(scratch)/topics/\(topic)/\(obj.name)", skipping: skip)
+            for name in try landedObjectNames(topicDir) {
+                let bytes = try readWhole("\(topicDir)/\(name)")
+                let lines = countLines(bytes)
+                objects.append((name, lines))
+                let skip = prior[name] ?? 0
+                guard lines > skip else { continue }
+                fresh += lines - skip
+                try write(bytes, skippingLines: skip, to: "\(scratch)/topics/\(topic)/\(name)")
             }
+            let total = objects.reduce(0) { $0 + $1.lines }
+            dayRecords += total
             guard fresh > 0 || (o.force && total > 0) else { continue }
             newRecords += fresh
             let appId = Cleaner.transactionAppId(o.transactionId, kind)
@@ -136,21 +142,20 @@ public enum BatchDay {
         return BatchDayReport(landed: landed, dayRecords: dayRecords, cleaned: cleaned, source: src, analysedRows: rows, forced: o.force)
     }
 
-    /// The landed objects under a topic folder (`partition=<p>/<name>.json`) and their line counts.
-    static func landedObjects(_ topicDir: String) throws -> [(name: String, lines: Int)] {
+    /// The landed objects under a topic folder, as `partition=<p>/<name>.json`.
+    static func landedObjectNames(_ topicDir: String) throws -> [String] {
         guard isDirectory(topicDir) else { return [] }
-        var out: [(name: String, lines: Int)] = []
+        var out: [String] = []
         for part in try listDirectory(topicDir).filter({ $0.hasPrefix("partition=") }).sorted() {
             for f in try listDirectory("\(topicDir)/\(part)").filter({ $0.hasSuffix(".json") && !$0.hasPrefix(".") }).sorted() {
-                out.append(("\(part)/\(f)", try countLines("\(topicDir)/\(part)/\(f)")))
+                out.append("\(part)/\(f)")
             }
         }
         return out
     }
 
-    /// Copies `from` without its first `skipping` lines (the ones a table already holds).
-    static func copyLines(from: String, to: String, skipping: Int) throws {
-        let bytes = try readWhole(from)
+    /// Writes `bytes` without their first `skipping` lines (the ones a table already holds).
+    static func write(_ bytes: [UInt8], skippingLines skipping: Int, to: String) throws {
         var start = 0, seen = 0
         while seen < skipping, start < bytes.count {
             if let nl = bytes[start...].firstIndex(of: UInt8(ascii: "\n")) { start = nl + 1 } else { start = bytes.count }
@@ -160,8 +165,7 @@ public enum BatchDay {
         try bytes[start...].withUnsafeBytes { try writeFileDurably(to, $0) }
     }
 
-    static func countLines(_ path: String) throws -> Int {
-        let bytes = try readWhole(path)
+    static func countLines(_ bytes: [UInt8]) -> Int {
         var n = 0
         for b in bytes where b == UInt8(ascii: "\n") { n += 1 }
         if let last = bytes.last, last != UInt8(ascii: "\n") { n += 1 }

@@ -190,7 +190,7 @@ final class IngestWriter: @unchecked Sendable {
                     sink.send(kind, key: j.key(i), value: j.value(i), partition: p >= 0 ? p : nil, timestamp: ts, token: PendingJobs.token(id, i))
                 }
             }
-            sink.poll(timeoutMs: 0)
+            sink.poll()
             if any { continue }
             if stop.load(ordering: .acquiring) && ring.isEmptyApprox {
                 if let problem = sink.close() { pending.failAll("backend close failed: \(problem)") }

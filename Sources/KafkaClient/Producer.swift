@@ -220,13 +220,6 @@ public final class KafkaProducer: @unchecked Sendable {
         return idleSleepNs(until: oldest == .max ? .max : oldest &+ UInt64(config.lingerMs * 1e6))
     }
 
-    /// Waits up to `timeoutMs` for a delivery report to arrive (returns at once when one is waiting or no batch
-    /// is outstanding); `poll` then hands it over. Lets an owner with nothing else to do sleep instead of spin.
-    public func waitForReports(timeoutMs: Int) {
-        guard pendingBatches > 0, timeoutMs > 0 else { return }
-        sender.reportBell.wait(timeoutNs: timeoutMs * 1_000_000) { reports.count > 0 }
-    }
-
     /// Seals everything and waits until every batch has its delivery report (or `timeoutMs` passes).
     /// Returns the batches still without a report (0 when all are done).
     @discardableResult

@@ -239,11 +239,11 @@ final class Sender: @unchecked Sendable {
     /// How long an idle sender may sleep: until the earliest retry backoff, metadata refresh or epoch bump
     /// that is waiting (at least 0.1 ms), else 50 ms; the producer's doorbell ends it sooner.
     func idleWaitNs(_ now: UInt64) -> Int {
-        var due = now &+ 50_000_000
-        for st in parts.values { if let h = st.head { due = min(due, max(h.notBeforeNs, now)) } }
-        if needMetadata { due = min(due, max(nextMetadataNs, now)) }
-        if bumpPending { due = min(due, max(nextBumpNs, now)) }
-        return max(Int(due &- now), 100_000)
+        var due = UInt64.max
+        for st in parts.values { if let h = st.head { due = min(due, h.notBeforeNs) } }
+        if needMetadata { due = min(due, nextMetadataNs) }
+        if bumpPending { due = min(due, nextBumpNs) }
+        return idleSleepNs(until: due, now: now)
     }
 
     func report(_ b: ProducerBatch, offset: Int64, error: KafkaClientError?) {

@@ -187,7 +187,7 @@ public final class FloodRunner: Sendable {
                 throw ConfigError("\(o.dataDir) has \(formatBytes(free)) free: a flood keeps \(formatBytes(Self.diskReserveBytes)) free; make room or use another --data-dir", isUsage: false)
             }
             let stored = cfg.sink.compression == .none ? room - room / 10 : room  // batch framing on uncompressed records
-            if cap == nil || stored < cap!.bytes { cap = (stored, .diskWouldFill) }
+            if stored < (cap?.bytes ?? .max) { cap = (stored, .diskWouldFill) }
             start += "; \(formatBytes(free)) free there"
         }
         if let c = cap { start += c.reason == .maxBytes ? "; stops after \(formatByteSize(c.bytes)) of payload (--max-bytes)" : "; stops before the disk fills (--max-bytes caps a run)" }
@@ -269,10 +269,10 @@ public final class FloodRunner: Sendable {
                     sink.send(kind, key: key.bytes, value: c.record(kind.rawValue, i), partition: nil, timestamp: ts, token: token)
                 }
             }
-            sink.poll(timeoutMs: 0)
+            sink.poll()
         }, idle: { ready in
             sink.wait(on: flood.sinkBell, until: ready)
-            sink.poll(timeoutMs: 0)
+            sink.poll()
         })
         if let problem = sink.close(), tally.error == nil { tally.error = problem }
         tally.report = sink.report

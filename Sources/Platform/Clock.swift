@@ -71,8 +71,7 @@ public func sleepUntilAbsolute(_ deadline: UInt64) {
 
 /// How long an idle stage may sleep before a timer of its own is due: until `dueNs` (monotonic; `.max` when
 /// nothing is due), at least 0.1 ms and at most 50 ms, so that stop requests are still seen. ns.
-public func idleSleepNs(until dueNs: UInt64) -> Int {
-    let now = monotonicNanos()
+public func idleSleepNs(until dueNs: UInt64, now: UInt64 = monotonicNanos()) -> Int {
     guard dueNs > now else { return 100_000 }
     return max(100_000, Int(min(dueNs - now, 50_000_000)))
 }

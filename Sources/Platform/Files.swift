@@ -203,10 +203,16 @@ public func fileIdentity(_ path: String) -> (size: Int, mtimeNs: Int, inode: UIn
     return (Int(st.st_size), Int(st.st_mtim.tv_sec) * 1_000_000_000 + Int(st.st_mtim.tv_nsec), UInt64(st.st_ino))
 }
 
-/// FNV-1a, 64 bits, in hex: a stable short name for a longer text (not for security).
-public func stableHash(_ s: String) -> String {
+/// FNV-1a, 64 bits: a fast, stable hash of bytes (table keys, short names; not for security).
+@inlinable
+public func fnv1a64<S: Sequence>(_ bytes: S) -> UInt64 where S.Element == UInt8 {
     var h: UInt64 = 0xcbf2_9ce4_8422_2325
-    for b in s.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
-    let hex = String(h, radix: 16)
+    for b in bytes { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+    return h
+}
+
+/// `fnv1a64` of a text, in 16 hex digits: a stable short name for a longer text (not for security).
+public func stableHash(_ s: String) -> String {
+    let hex = String(fnv1a64(s.utf8), radix: 16)
     return String(repeating: "0", count: 16 - hex.count) + hex
 }

@@ -19,8 +19,8 @@ public struct SweepSettings: Sendable, Hashable {
     }
 
     public var label: String {
-        let b = batchBytes >= 1 << 20 && batchBytes % (1 << 20) == 0 ? "\(batchBytes >> 20)m" : (batchBytes % 1024 == 0 ? "\(batchBytes / 1024)k" : "\(batchBytes)")
-        return "\(b)/\(SVGChart.trim(lingerMs))ms/\(compression)/p\(partitions)"
+        // Batches are at most 256 MiB (`SinkSettings.validate`): the same m/k/bytes form the options read.
+        return "\(formatByteSize(batchBytes))/\(SVGChart.trim(lingerMs))ms/\(compression)/p\(partitions)"
     }
 
     /// The flags that select this point.

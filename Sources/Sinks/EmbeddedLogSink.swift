@@ -166,7 +166,7 @@ public final class EmbeddedLogSink: RecordSink {
         if s.pointee.builder.sizeInBytes >= settings.batchBytes { seal(s) }
     }
 
-    public func poll(timeoutMs: Int) {
+    public func poll() {
         let now = monotonicNanos()
         for i in slots.indices where !slots[i].builder.isEmpty && now &- slots[i].firstNs >= lingerNs { seal(slots.baseAddress! + i) }
         sticky = sticky + 1 == partitions ? 0 : sticky + 1

@@ -75,14 +75,8 @@ public final class KafkaSink: RecordSink {
         }
     }
 
-    public func poll(timeoutMs: Int) {
-        let before = pending
+    public func poll() {
         do { try producer.poll(onDelivery: delivered) } catch { /* reports carry the errors; a poll error repeats in flush */ }
-        // Nothing came back yet: sleep until the sender reports (or the timeout), then hand over what came.
-        if pending == before && pending > 0 && timeoutMs > 0 {
-            producer.waitForReports(timeoutMs: timeoutMs)
-            do { try producer.poll(onDelivery: delivered) } catch {}
-        }
     }
 
     /// Until the oldest open batch's linger ends: delivery reports ring the bell.

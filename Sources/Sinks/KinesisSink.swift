@@ -94,7 +94,7 @@ public final class KinesisSink: RecordSink {
         producer.send(stream: kind.rawValue, key: key.bytes, data: value, token: token)
     }
 
-    public func poll(timeoutMs: Int) { producer.poll(timeoutMs: timeoutMs) }
+    public func poll() { producer.poll(timeoutMs: 0) }
 
     /// Until the producer's next timer (linger, backoff): answers end the wait sooner.
     public var idleWaitNs: Int { producer.idleWaitNs }

@@ -139,9 +139,9 @@ public protocol RecordSink: AnyObject {
     func send(_ kind: RecordKind, key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer, partition: Int32?,
               timestamp: Int64, token: UInt64)
 
-    /// Moves work along: seals batches whose linger passed, completes I/O and delivers outcomes; waits up to
-    /// `timeoutMs` for I/O where there is some in flight.
-    func poll(timeoutMs: Int)
+    /// Moves work along without waiting: seals batches whose linger passed, completes the I/O that is ready
+    /// and delivers outcomes (`wait` is where an owner sleeps).
+    func poll()
 
     /// Sends everything buffered and waits until every record has its outcome.
     func flush()
@@ -157,7 +157,7 @@ public protocol RecordSink: AnyObject {
     var idleWaitNs: Int { get }
 
     /// Sleeps until `ready()` holds (new input: the owner's own condition), `bell` (the one given to
-    /// `makeSink`) rings, outcomes arrive, or `idleWaitNs` passes; `poll(timeoutMs: 0)` then delivers them.
+    /// `makeSink`) rings, outcomes arrive, or `idleWaitNs` passes; `poll()` then delivers them.
     /// An idle owner wakes only for work: no naps, no spinning.
     func wait(on bell: Doorbell, until ready: () -> Bool)
 

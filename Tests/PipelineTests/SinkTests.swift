@@ -51,7 +51,7 @@ import TestSupport
         for t in 10..<20 { send(sink, .geo, key: "k7", partition: nil, token: UInt64(t), timestamp: ts + 1) }
         for t in 20..<25 { send(sink, .user, key: nil, partition: nil, token: UInt64(t), timestamp: ts + 2) }
         #expect(sink.pending == 25)
-        sink.poll(timeoutMs: 0)  // behind the ingest API every round is sealed at once
+        sink.poll()  // behind the ingest API every round is sealed at once
         #expect(sink.pending == 0)
         for t in 25..<30 { send(sink, .user, key: nil, partition: nil, token: UInt64(t), timestamp: ts + 2) }
         #expect(sink.close() == nil)
@@ -90,7 +90,7 @@ import TestSupport
         try FileManager.default.createSymbolicLink(atPath: "\(pdir)/\(segmentFileName(0))", withDestinationPath: "/dev/full")
         let (sink, o) = try open(dir, partitions: 1)
         for t in 0..<5 { send(sink, .pin, key: nil, partition: 0, token: UInt64(t), timestamp: 0) }
-        sink.poll(timeoutMs: 0)
+        sink.poll()
         for t in 5..<8 { send(sink, .geo, key: nil, partition: 0, token: UInt64(t), timestamp: 0) }
         _ = sink.close()
         #expect(o.stored.isEmpty)
