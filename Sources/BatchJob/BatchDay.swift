@@ -100,7 +100,7 @@ public enum BatchDay {
                 let bytes = try readWhole("\(topicDir)/\(name)")
                 let lines = countLines(bytes)
                 objects.append((name, lines))
-                let skip = prior[name] ?? 0
+                let skip = max(0, prior[name] ?? 0)  // the log is input: a negative count means none
                 guard lines > skip else { continue }
                 fresh += lines - skip
                 try write(bytes, skippingLines: skip, to: "\(scratch)/topics/\(topic)/\(name)")
