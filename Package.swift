@@ -31,6 +31,7 @@ let package = Package(
         .library(name: "Cleaning", targets: ["Cleaning"]),
         .library(name: "Analytics", targets: ["Analytics"]),
         .library(name: "Landing", targets: ["Landing"]),
+        .library(name: "AWSAuth", targets: ["AWSAuth"]),
         .library(name: "AWSClient", targets: ["AWSClient"]),
         .library(name: "Streaming", targets: ["Streaming"]),
         .library(name: "BatchJob", targets: ["BatchJob"]),
@@ -50,6 +51,7 @@ let package = Package(
         .systemLibrary(name: "CNuma", providers: [.apt(["libnuma-dev"])]),
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CSSL", pkgConfig: "libssl", providers: [.apt(["libssl-dev"])]),
         .target(name: "CPinShims"),
         .target(name: "CCurlShim", dependencies: ["CCurl"]),
 
@@ -61,14 +63,14 @@ let package = Package(
         .target(name: "RingBuffers", swiftSettings: strict),
         .target(name: "Codecs", dependencies: ["Bytes", "CZstd", "CLZ4", "CZlib", "CSnappy", "CPinShims"], swiftSettings: strict),
         .target(name: "KafkaWire", dependencies: ["Codecs", "Bytes"], swiftSettings: strict),
-        .target(name: "KafkaClient", dependencies: ["KafkaWire", "Codecs", "Bytes", "RingBuffers", "Platform", "JSON"], swiftSettings: strict),
+        .target(name: "KafkaClient", dependencies: ["KafkaWire", "Codecs", "Bytes", "RingBuffers", "Platform", "JSON", "AWSAuth", "CSSL"], swiftSettings: strict),
         .target(name: "KafkaLog", dependencies: ["KafkaWire", "Codecs", "Platform", "Bytes"], swiftSettings: strict),
         .target(name: "Console", dependencies: ["Platform"], swiftSettings: strict),
-        .target(name: "Sinks", dependencies: ["PinModel", "JSON", "KafkaWire", "KafkaLog", "KafkaClient", "AWSClient", "Codecs", "Bytes", "Platform", "RingBuffers"], swiftSettings: strict),
+        .target(name: "Sinks", dependencies: ["PinModel", "JSON", "KafkaWire", "KafkaLog", "KafkaClient", "AWSClient", "AWSAuth", "Codecs", "Bytes", "Platform", "RingBuffers"], swiftSettings: strict),
         .target(
             name: "Pipeline",
             dependencies: [
-                "PinModel", "PinEmulator", "RingBuffers", "Sinks", "KafkaLog", "KafkaClient", "Bytes", "CPinShims", "CNuma", "JSON", "Platform", "AWSClient", "Codecs",
+                "PinModel", "PinEmulator", "RingBuffers", "Sinks", "KafkaLog", "KafkaClient", "Bytes", "CPinShims", "CNuma", "JSON", "Platform", "AWSClient", "AWSAuth", "Codecs",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
             swiftSettings: strict
@@ -87,7 +89,8 @@ let package = Package(
         .target(name: "Cleaning", dependencies: ["Bytes", "JSON", "PinModel", "Platform", "TableStore", "KafkaLog", "KafkaWire"], swiftSettings: strict),
         .target(name: "Analytics", dependencies: ["TableStore", "Platform"], swiftSettings: strict),
         .target(name: "Landing", dependencies: ["AWSClient", "Bytes", "JSON", "Platform", "TableStore", "KafkaLog", "KafkaWire", "KafkaClient"], swiftSettings: strict),
-        .target(name: "AWSClient", dependencies: ["Bytes", "JSON", "Platform", "CCurl", "CCurlShim", "CCrypto"], swiftSettings: strict),
+        .target(name: "AWSAuth", dependencies: ["Bytes", "JSON", "CCrypto"], swiftSettings: strict),
+        .target(name: "AWSClient", dependencies: ["AWSAuth", "Bytes", "JSON", "Platform", "CCurl", "CCurlShim"], swiftSettings: strict),
         .target(name: "TableSync", dependencies: ["AWSClient", "TableStore", "JSON", "PinModel", "Platform"], swiftSettings: strict),
         .target(name: "BatchJob", dependencies: ["Analytics", "Cleaning", "Codecs", "JSON", "Landing", "PinModel", "Platform", "TableStore"], swiftSettings: strict),
         .target(name: "Streaming", dependencies: ["AWSClient", "Cleaning", "TableStore", "PinModel", "JSON", "Platform"], swiftSettings: strict),
@@ -95,7 +98,7 @@ let package = Package(
         .executableTarget(
             name: "pinbench",
             dependencies: [
-                "Pipeline", "Sinks", "Reports", "IngestServer", "BatchJob", "TableStore", "Cleaning", "Analytics", "Landing", "AWSClient", "Streaming", "TableSync", "PinModel", "PinEmulator", "KafkaWire", "KafkaLog", "KafkaClient", "Codecs", "Bytes", "JSON", "Platform", "Console",
+                "Pipeline", "Sinks", "Reports", "IngestServer", "BatchJob", "TableStore", "Cleaning", "Analytics", "Landing", "AWSClient", "Streaming", "TableSync", "AWSAuth", "PinModel", "PinEmulator", "KafkaWire", "KafkaLog", "KafkaClient", "Codecs", "Bytes", "JSON", "Platform", "Console",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -106,7 +109,7 @@ let package = Package(
         .testTarget(name: "PinModelTests", dependencies: ["PinModel", "PinEmulator", "JSON", "Bytes", "CPinShims", "Platform"], swiftSettings: strict),
         .testTarget(name: "KafkaWireTests", dependencies: ["KafkaWire", "Codecs", "Bytes"], swiftSettings: strict),
         .testTarget(name: "KafkaLogTests", dependencies: ["KafkaLog", "KafkaWire", "Codecs", "Bytes"], swiftSettings: strict),
-        .testTarget(name: "AWSTests", dependencies: ["AWSClient", "Bytes"], swiftSettings: strict),
+        .testTarget(name: "AWSTests", dependencies: ["AWSClient", "AWSAuth", "Bytes"], swiftSettings: strict),
         .testTarget(name: "RingBuffersTests", dependencies: ["RingBuffers"], swiftSettings: strict),
         .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Sinks", "PinEmulator", "PinModel", "KafkaLog", "KafkaWire", "Bytes", "TestSupport", "Codecs", "JSON", .product(name: "Histogram", package: "hdrhistogram-swift")], swiftSettings: strict),
@@ -114,7 +117,7 @@ let package = Package(
         .testTarget(name: "TablesTests", dependencies: ["TableStore", "Cleaning", "Analytics", "Codecs", "TestSupport"], swiftSettings: strict),
         .testTarget(
             name: "InteropTests",
-            dependencies: ["AWSClient", "TableSync", "TableStore", "TestSupport", "Platform"],
+            dependencies: ["AWSClient", "AWSAuth", "TableSync", "TableStore", "TestSupport", "Platform"],
             resources: [.copy("Peers")],
             swiftSettings: strict
         ),

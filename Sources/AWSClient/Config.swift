@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Platform
+import AWSAuth
 
 /// Where an AWS client points and who it signs as.
 public struct AWSConfig: Sendable {

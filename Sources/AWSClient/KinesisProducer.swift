@@ -4,6 +4,7 @@ import Glibc
 import Bytes
 import JSON
 import Platform
+import AWSAuth
 
 public struct KinesisProducerConfig: Sendable {
     /// Stream names; `send` takes an index into this list.

@@ -1,3 +1,4 @@
+import AWSAuth
 /// An S3 object listing entry.
 public struct S3Object: Sendable, Equatable {
     public var key: String

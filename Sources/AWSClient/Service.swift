@@ -4,6 +4,7 @@ import Glibc
 import Bytes
 import Platform
 import JSON
+import AWSAuth
 
 /// One AWS service endpoint: builds signed requests and runs control-plane calls with retries.
 /// Used by one thread at a time (its HTTP engine is not thread-safe); it may be handed to another thread.

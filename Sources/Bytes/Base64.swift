@@ -48,6 +48,16 @@ public enum Base64 {
         return String(decoding: b.bytes, as: UTF8.self)
     }
 
+    /// The URL-safe alphabet without padding (RFC 4648 §5), as OAUTHBEARER tokens carry a URL.
+    public static func encodeURL(_ bytes: [UInt8]) -> String {
+        var out = Array(encode(bytes).utf8)
+        while out.last == UInt8(ascii: "=") { out.removeLast() }
+        for i in out.indices {
+            if out[i] == UInt8(ascii: "+") { out[i] = UInt8(ascii: "-") } else if out[i] == UInt8(ascii: "/") { out[i] = UInt8(ascii: "_") }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
     /// Appends the decoded bytes of `src` to `out`; false (and `out` unchanged) when `src` is not base64.
     @discardableResult
     public static func decode(_ src: UnsafeRawBufferPointer, into out: ByteBuffer) -> Bool {

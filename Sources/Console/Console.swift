@@ -112,24 +112,6 @@ public func preparedArguments(_ raw: [String], commands: [String]) throws(UsageE
     return args
 }
 
-/// Levenshtein distance between two strings.
-public func editDistance(_ a: String, _ b: String) -> Int {
-    let x = Array(a), y = Array(b)
-    if x.isEmpty { return y.count }
-    if y.isEmpty { return x.count }
-    var row = Array(0...y.count)
-    for i in 1...x.count {
-        var prev = row[0]
-        row[0] = i
-        for j in 1...y.count {
-            let cur = row[j]
-            row[j] = min(row[j] + 1, row[j - 1] + 1, prev + (x[i - 1] == y[j - 1] ? 0 : 1))
-            prev = cur
-        }
-    }
-    return row[y.count]
-}
-
 extension Ticker {
     /// `label: 1.23 M records  456 k/s  4.2s` (with `45% ETA 3s` when the total is known).
     public static func counting(_ counter: ProgressCounter, _ label: String, unit: String = "records", quiet: Bool) -> Ticker {

@@ -32,6 +32,8 @@ public struct ProducerConfiguration: Sendable {
     public var retryPolicy: RetryPolicy { .kafka(backoffMs: Double(retryBackoffMs), maxMs: Double(retryBackoffMaxMs)) }
     /// `buffer.memory`: bytes of sealed batches waiting for the network before `send` blocks (default 32 MiB).
     public var bufferMemory: Int = 32 << 20
+    /// `security.protocol` with its TLS and SASL settings (default PLAINTEXT).
+    public var security: ConnectionSecurity = .plaintext
     /// `message.max.bytes` a record may take (default 1048588).
     public var maxRecordBytes: Int = 1_048_588
 

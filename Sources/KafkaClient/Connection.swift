@@ -1,5 +1,7 @@
+import AWSAuth
 import Bytes
 import KafkaWire
+import Platform
 
 #if canImport(Glibc)
 import Glibc
@@ -9,6 +11,8 @@ import Glibc
 public struct KafkaClientError: Error, CustomStringConvertible, Sendable {
     public enum Kind: Sendable, Equatable {
         case connect, io, timeout, protocolViolation, unsupported, broker(KafkaErrorCode), config, closed
+        /// TLS verification or SASL authentication failed: trying again cannot mend it.
+        case auth
     }
     public var kind: Kind
     public var message: String
@@ -39,6 +43,7 @@ public struct KafkaClientError: Error, CustomStringConvertible, Sendable {
         case .unsupported: "unsupported"
         case .config: "config"
         case .closed: "connection closed"
+        case .auth: "authentication"
         }
     }
 }
@@ -81,11 +86,18 @@ extension String {
     }
 }
 
-/// One TCP connection to one broker: blocking I/O with timeouts (poll), API version negotiation on
-/// connect, pipelined requests with responses matched in order. Used by one thread at a time.
+/// One TCP connection to one broker: blocking I/O with timeouts (poll), TLS when the security protocol
+/// says so, API version negotiation, SASL authentication, pipelined requests with responses matched in
+/// order. Used by one thread at a time.
 public final class BrokerConnection {
     public let address: BrokerAddress
     public let clientId: String
+    public let security: ConnectionSecurity
+    private var tls: TLSSession?
+    /// When the SASL session must be renewed (monotonic ns; KIP-368): nil when the broker set no lifetime.
+    public private(set) var reauthenticateAtNs: UInt64?
+    /// Authentications done on this connection (the first one and every renewal).
+    public private(set) var authentications = 0
     public private(set) var versions: [Int16: ClosedRange<Int16>] = [:]
     public private(set) var fd: Int32 = -1
     private var nextCorrelation: Int32 = 1
@@ -95,20 +107,114 @@ public final class BrokerConnection {
     public var maxResponseBytes = 256 << 20
     public let timeoutMs: Int32
 
-    public init(_ address: BrokerAddress, clientId: String = "pinbench", timeoutMs: Int32 = 30_000) throws(KafkaClientError) {
+    public init(_ address: BrokerAddress, clientId: String = "pinbench", timeoutMs: Int32 = 30_000,
+                security: ConnectionSecurity = .plaintext) throws(KafkaClientError) {
         self.address = address
         self.clientId = clientId
         self.timeoutMs = timeoutMs
+        self.security = security
         try connect()
+        if let ctx = security.tls {
+            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+            do { tls = try TLSSession(context: ctx, fd: fd, host: address.host, timeoutMs: min(timeoutMs, 10_000)) } catch {
+                shutdown()
+                throw error
+            }
+        }
         try negotiate()
+        if security.sasl != nil {
+            do { try authenticate() } catch { shutdown(); throw error }
+        }
     }
 
     deinit { if fd >= 0 { close(fd) } }
+
+    /// True when the SASL session is due for renewal: call `reauthenticate()` once nothing is in flight.
+    public func needsReauthentication(now: UInt64) -> Bool {
+        guard let at = reauthenticateAtNs else { return false }
+        return now >= at
+    }
+
+    /// Renews the SASL session on this connection (KIP-368): the caller waits until no request is in
+    /// flight, so no batch is reordered or lost across it.
+    public func reauthenticate() throws(KafkaClientError) {
+        guard pending.isEmpty else { throw KafkaClientError(.protocolViolation, "re-authentication with requests in flight") }
+        do { try authenticate() } catch { shutdown(); throw error }
+    }
+
+    /// SaslHandshake v1, then SaslAuthenticate rounds of the configured mechanism. A refusal is `.auth`
+    /// with the broker's message; secrets never appear in it.
+    private func authenticate() throws(KafkaClientError) {
+        guard let mech = security.sasl else { return }
+        guard version(for: .saslHandshake) != nil, let av = version(for: .saslAuthenticate) else {
+            throw KafkaClientError(.auth, "\(address) does not offer SASL (SaslHandshake v1 and SaslAuthenticate); is this a SASL listener?")
+        }
+        let hs = try roundTrip(.saslHandshake, version: 1) { SaslHandshakeMessage.encodeRequest($0, mechanism: mech.name) }
+        var hr = hs.reader
+        let (herr, offered): (KafkaErrorCode, [String])
+        do { (herr, offered) = try SaslHandshakeMessage.decodeResponse(&hr) } catch {
+            throw KafkaClientError(.protocolViolation, "\(address): bad SaslHandshake response: \(error)")
+        }
+        if herr.isError {
+            throw KafkaClientError(.auth, "\(address) does not enable SASL mechanism \(mech.name) (it offers \(offered.isEmpty ? "none" : offered.joined(separator: ", ")))")
+        }
+        var lifetimeMs: Int64 = 0
+        func step(_ bytes: [UInt8]) throws(KafkaClientError) -> [UInt8] {
+            let resp = try roundTrip(.saslAuthenticate, version: av) { SaslAuthenticateMessage.encodeRequest($0, authBytes: bytes) }
+            var r = resp.reader
+            let d: SaslAuthenticateMessage.Response
+            do { d = try SaslAuthenticateMessage.decodeResponse(&r, version: av) } catch {
+                throw KafkaClientError(.protocolViolation, "\(address): bad SaslAuthenticate response: \(error)")
+            }
+            if d.errorCode.isError {
+                throw KafkaClientError(.auth, "\(address): SASL \(mech.name) authentication failed: \(d.errorMessage ?? d.errorCode.name)")
+            }
+            lifetimeMs = d.sessionLifetimeMs
+            return d.authBytes
+        }
+        func scram<T>(_ body: () throws(SASLError) -> T) throws(KafkaClientError) -> T {
+            do { return try body() } catch { throw KafkaClientError(.auth, "\(address): \(error.message)") }
+        }
+        do {
+            switch mech {
+            case .plain(let u, let p):
+                _ = try step([0] + Array(u.utf8) + [0] + Array(p.utf8))
+            case .scram(let h, let u, let p):
+                var c = ScramClient(h, username: u, password: p)
+                let first = try step(c.clientFirst())
+                let final = try step(try scram { () throws(SASLError) in try c.clientFinal(serverFirst: first) })
+                try scram { () throws(SASLError) in try c.verify(serverFinal: final) }
+            case .awsMskIam(let region, let source):
+                let creds: Credentials
+                do { creds = try source.resolve() } catch { throw KafkaClientError(.auth, "AWS_MSK_IAM: no AWS credentials: \(error)") }
+                guard let r = region ?? MSKAuth.region(ofBrokerHost: address.host) else {
+                    throw KafkaClientError(.config, "AWS_MSK_IAM: cannot tell the region from \(address.host); set awsStsRegion or --aws-region")
+                }
+                let payload = MSKAuth.iamPayload(credentials: creds, region: r, host: address.host, unixSeconds: wallSeconds())
+                let answer = try step(Array(payload.utf8))
+                guard !answer.isEmpty else { throw KafkaClientError(.auth, "\(address): AWS_MSK_IAM authentication failed (empty answer)") }
+            case .oauthBearer(let source):
+                let token: String
+                do { token = try source.make().token } catch { throw KafkaClientError(.auth, "OAUTHBEARER: no token: \(error)") }
+                let answer = try step(MSKAuth.oauthBearerMessage(token: token))
+                if !answer.isEmpty {
+                    // RFC 7628: the server's error JSON, answered with a lone %x01 before it fails the exchange.
+                    let why = String(decoding: answer.prefix(300), as: UTF8.self)
+                    _ = try? step([1])
+                    throw KafkaClientError(.auth, "\(address): OAUTHBEARER token refused: \(why)")
+                }
+            }
+        }
+        authentications += 1
+        // Renew at 85% of the lifetime the broker set (librdkafka and the Java client renew at 85-95%).
+        reauthenticateAtNs = lifetimeMs > 0 ? monotonicNanos() + UInt64(lifetimeMs) * 850_000 : nil
+    }
 
     public var isOpen: Bool { fd >= 0 }
     public var inFlight: Int { pending.count }
 
     public func shutdown() {
+        tls = nil
         if fd >= 0 { close(fd) }
         fd = -1
         pending.removeAll()
@@ -225,6 +331,11 @@ public final class BrokerConnection {
     @discardableResult
     public func send(_ api: ApiKey, version: Int16, body: (ProtocolWriter) -> Void) throws(KafkaClientError) -> Int32 {
         guard fd >= 0 else { throw KafkaClientError(.closed, "connection to \(address) is closed") }
+        // A SASL session due for renewal is renewed before the next request once nothing is in flight
+        // (round-trip users get it for free; the producer's sender holds requests back until then).
+        if pending.isEmpty, api != .saslHandshake, api != .saslAuthenticate, needsReauthentication(now: monotonicNanos()) {
+            try reauthenticate()
+        }
         let cid = nextCorrelation
         nextCorrelation = nextCorrelation == Int32.max ? 1 : nextCorrelation + 1
         out.reset()
@@ -232,6 +343,26 @@ public final class BrokerConnection {
         try writeAll(out.base, out.count)
         pending.append((cid, api, version))
         return cid
+    }
+
+    /// True when a response's bytes already wait in the TLS layer (poll on the socket would not see them).
+    public var hasBufferedInput: Bool { tls?.pending ?? false }
+
+    /// Reads and drops whatever has arrived (acks=0 answers some brokers send anyway), without blocking.
+    public func discardAvailable() {
+        guard fd >= 0 else { return }
+        var scratch = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n: Int = scratch.withUnsafeMutableBytes { b in
+                if let t = tls {
+                    // Non-blocking socket: WANT_READ means nothing more has arrived.
+                    if case .done(let r) = t.read(b.baseAddress!, b.count) { return r }
+                    return 0
+                }
+                return recv(fd, b.baseAddress, b.count, Int32(MSG_DONTWAIT))
+            }
+            if n <= 0 { return }
+        }
     }
 
     /// Sends a request that expects no response (Produce with acks=0 on a real Kafka broker).
@@ -276,6 +407,7 @@ public final class BrokerConnection {
     }
 
     private func writeAll(_ p: UnsafeRawPointer, _ n: Int) throws(KafkaClientError) {
+        if let t = tls { return try tlsWriteAll(t, p, n) }
         var off = 0
         while off < n {
             let w = Glibc.send(fd, p + off, n - off, Int32(MSG_NOSIGNAL))
@@ -294,7 +426,48 @@ public final class BrokerConnection {
         }
     }
 
+    /// Waits for `events` on the socket up to `limit` ms; a timeout or poll failure closes the connection.
+    private func waitFor(_ events: Int32, limit: Int32, what: String) throws(KafkaClientError) {
+        while true {
+            var pf = pollfd(fd: fd, events: Int16(events), revents: 0)
+            let pr = poll(&pf, 1, limit)
+            if pr > 0 { return }
+            if pr < 0 && errno == EINTR { continue }
+            let e = errno
+            shutdown()
+            throw pr == 0 ? KafkaClientError(.timeout, "\(address): \(what) within \(limit) ms")
+                : KafkaClientError(.io, "\(address): poll failed: \(String(cString: strerror(e)))")
+        }
+    }
+
+    private func tlsWriteAll(_ t: TLSSession, _ p: UnsafeRawPointer, _ n: Int) throws(KafkaClientError) {
+        var off = 0
+        while off < n {
+            switch t.write(p + off, n - off) {
+            case .done(let w): off += w
+            case .wantWrite: try waitFor(POLLOUT, limit: timeoutMs, what: "send timed out")
+            case .wantRead: try waitFor(POLLIN, limit: timeoutMs, what: "send timed out")
+            case .closed: shutdown(); throw KafkaClientError(.closed, "\(address) closed the TLS connection")
+            case .failed(let why): shutdown(); throw KafkaClientError(.io, "\(address): TLS send failed: \(why)")
+            }
+        }
+    }
+
+    private func tlsReadAll(_ t: TLSSession, _ p: UnsafeMutableRawPointer, _ n: Int, limit: Int32) throws(KafkaClientError) {
+        var off = 0
+        while off < n {
+            switch t.read(p + off, n - off) {
+            case .done(let r): off += r
+            case .wantRead: try waitFor(POLLIN, limit: limit, what: "no response")
+            case .wantWrite: try waitFor(POLLOUT, limit: limit, what: "no response")
+            case .closed: shutdown(); throw KafkaClientError(.closed, "\(address) closed the connection mid-response")
+            case .failed(let why): shutdown(); throw KafkaClientError(.io, "\(address): TLS receive failed: \(why)")
+            }
+        }
+    }
+
     private func readAll(_ p: UnsafeMutableRawPointer, _ n: Int, timeoutMs: Int32?) throws(KafkaClientError) {
+        if let t = tls { return try tlsReadAll(t, p, n, limit: timeoutMs ?? self.timeoutMs) }
         var off = 0
         let limit = timeoutMs ?? self.timeoutMs
         while off < n {

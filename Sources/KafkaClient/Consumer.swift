@@ -19,13 +19,16 @@ public final class KafkaConsumer {
     public var maxWaitMs: Int32 = 500
     public var maxBytes: Int32 = 16 << 20
 
-    public init(bootstrap: [BrokerAddress], clientId: String = "pinbench-consumer") throws(KafkaClientError) {
+    public let security: ConnectionSecurity
+
+    public init(bootstrap: [BrokerAddress], clientId: String = "pinbench-consumer", security: ConnectionSecurity = .plaintext) throws(KafkaClientError) {
         self.bootstrap = bootstrap
         self.clientId = clientId
+        self.security = security
         var last: KafkaClientError?
         var c: BrokerConnection?
         for a in bootstrap {
-            do throws(KafkaClientError) { c = try BrokerConnection(a, clientId: clientId); break } catch { last = error }
+            do throws(KafkaClientError) { c = try BrokerConnection(a, clientId: clientId, security: security); break } catch { last = error }
         }
         guard let c else { throw last ?? KafkaClientError(.connect, "no bootstrap broker given") }
         control = c
@@ -56,7 +59,7 @@ public final class KafkaConsumer {
             throw KafkaClientError(.broker(.leaderNotAvailable), "no leader for \(topic)-\(partition)")
         }
         if let c = conns[leader], c.isOpen { return c }
-        let c = try BrokerConnection(addr, clientId: clientId)
+        let c = try BrokerConnection(addr, clientId: clientId, security: security)
         conns[leader] = c
         return c
     }

@@ -95,7 +95,7 @@ final class Sender: @unchecked Sendable {
         var lastError: KafkaClientError?
         for addr in config.bootstrap {
             do {
-                state.conn = try BrokerConnection(addr, clientId: config.clientId, timeoutMs: config.requestTimeoutMs)
+                state.conn = try BrokerConnection(addr, clientId: config.clientId, timeoutMs: config.requestTimeoutMs, security: config.security)
                 break
             } catch { lastError = error }
         }
@@ -120,7 +120,7 @@ final class Sender: @unchecked Sendable {
                     let candidates = Array(st.brokers.values) + config.bootstrap
                     for addr in candidates {
                         do throws(KafkaClientError) {
-                            st.conn = try BrokerConnection(addr, clientId: config.clientId, timeoutMs: config.requestTimeoutMs)
+                            st.conn = try BrokerConnection(addr, clientId: config.clientId, timeoutMs: config.requestTimeoutMs, security: config.security)
                             break
                         } catch { last = error }
                     }
@@ -290,7 +290,12 @@ final class Sender: @unchecked Sendable {
     }
 
     func sink(for node: Int32, now: UInt64) -> SinkConnection? {
-        if let s = sinks[node], s.conn.isOpen { return s }
+        if let s = sinks[node], s.conn.isOpen {
+            // A SASL session due for renewal takes no new requests until those in flight are answered;
+            // then the next send renews it first (KIP-368): nothing reordered, nothing lost.
+            if !s.inFlight.isEmpty && s.conn.needsReauthentication(now: now) { return nil }
+            return s
+        }
         if let s = sinks[node] { connectionLost(s, KafkaClientError(.closed, "connection to \(s.conn.address) closed")) }
         if let after = reconnectAfter[node], now < after { return nil }
         guard let addr = try? withControl({ (st) throws(KafkaClientError) in st.brokers[node] }) else {
@@ -298,7 +303,7 @@ final class Sender: @unchecked Sendable {
             return nil
         }
         do {
-            let c = try BrokerConnection(addr, clientId: config.clientId, timeoutMs: config.requestTimeoutMs)
+            let c = try BrokerConnection(addr, clientId: config.clientId, timeoutMs: config.requestTimeoutMs, security: config.security)
             let v = try c.requireVersion(.produce)
             let s = SinkConnection(nodeId: node, conn: c, version: v)
             sinks[node] = s
@@ -428,28 +433,24 @@ final class Sender: @unchecked Sendable {
     }
 
     /// Tansu answers even acks=0 produce requests: read and drop whatever has arrived.
-    func discardIncoming(_ s: SinkConnection) {
-        var scratch = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = scratch.withUnsafeMutableBytes { recv(s.conn.fd, $0.baseAddress, 65536, Int32(MSG_DONTWAIT)) }
-            if n <= 0 { return }
-        }
-    }
+    func discardIncoming(_ s: SinkConnection) { s.conn.discardAvailable() }
 
     func awaitResponses(waitMs: Int32) -> Bool {
         let active = sinks.values.filter { !$0.inFlight.isEmpty }
         guard !active.isEmpty else { return false }
         var fds = active.map { pollfd(fd: $0.conn.fd, events: Int16(POLLIN), revents: 0) }
-        let n = poll(&fds, nfds_t(fds.count), waitMs)
-        guard n > 0 else { return false }
+        // Bytes already decrypted and waiting in TLS are not seen by poll: do not sleep on them.
+        let buffered = active.map(\.conn.hasBufferedInput)
+        let n = poll(&fds, nfds_t(fds.count), buffered.contains(true) ? 0 : waitMs)
+        guard n > 0 || buffered.contains(true) else { return false }
         var any = false
-        for (i, s) in active.enumerated() where fds[i].revents != 0 {
+        for (i, s) in active.enumerated() where fds[i].revents != 0 || buffered[i] {
             // Take every response already here (each read blocks only until its frame is complete).
             repeat {
                 handleOneResponse(s)
                 any = true
                 var p = pollfd(fd: s.conn.fd, events: Int16(POLLIN), revents: 0)
-                if s.inFlight.isEmpty || !s.conn.isOpen || poll(&p, 1, 0) <= 0 { break }
+                if s.inFlight.isEmpty || !s.conn.isOpen || (!s.conn.hasBufferedInput && poll(&p, 1, 0) <= 0) { break }
             } while true
         }
         return any

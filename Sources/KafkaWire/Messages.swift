@@ -31,6 +31,45 @@ public enum ApiVersionsMessage {
     }
 }
 
+// MARK: SASL
+
+/// SaslHandshake v1: the mechanism the client wants; the broker answers with the ones it enables.
+public enum SaslHandshakeMessage {
+    public static func encodeRequest(_ w: ProtocolWriter, mechanism: String) { w.string(mechanism) }
+
+    public static func decodeResponse(_ r: inout ProtocolReader) throws(ProtocolError) -> (errorCode: KafkaErrorCode, mechanisms: [String]) {
+        let err = KafkaErrorCode(try r.int16())
+        let n = try r.arrayCount()
+        var names: [String] = []
+        for _ in 0..<n { names.append(try r.string()) }
+        return (err, names)
+    }
+}
+
+/// SaslAuthenticate v0–v2: one round of the mechanism's bytes; v1+ answers carry the session lifetime.
+public enum SaslAuthenticateMessage {
+    public struct Response: Sendable {
+        public var errorCode: KafkaErrorCode
+        public var errorMessage: String?
+        public var authBytes: [UInt8]
+        /// 0: no limit (v0, or a broker without `connections.max.reauth.ms`).
+        public var sessionLifetimeMs: Int64
+    }
+
+    public static func encodeRequest(_ w: ProtocolWriter, authBytes: [UInt8]) {
+        authBytes.withUnsafeBytes { w.bytes($0) }
+        w.tags()
+    }
+
+    public static func decodeResponse(_ r: inout ProtocolReader, version: Int16) throws(ProtocolError) -> Response {
+        let err = KafkaErrorCode(try r.int16())
+        let msg = try r.nullableString()
+        let bytes = try r.nullableBytes().map { Array($0) } ?? []
+        let life = version >= 1 ? try r.int64() : 0
+        return Response(errorCode: err, errorMessage: msg, authBytes: bytes, sessionLifetimeMs: life)
+    }
+}
+
 // MARK: Metadata
 
 public struct BrokerInfo: Sendable, Hashable {

@@ -7,9 +7,11 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
     case fetch = 1
     case listOffsets = 2
     case metadata = 3
+    case saslHandshake = 17
     case apiVersions = 18
     case createTopics = 19
     case initProducerId = 22
+    case saslAuthenticate = 36
 
     public var name: String {
         switch self {
@@ -20,6 +22,8 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
         case .apiVersions: "ApiVersions"
         case .createTopics: "CreateTopics"
         case .initProducerId: "InitProducerId"
+        case .saslHandshake: "SaslHandshake"
+        case .saslAuthenticate: "SaslAuthenticate"
         }
     }
 
@@ -33,6 +37,8 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
         case .apiVersions: 0...3
         case .createTopics: 2...7
         case .initProducerId: 3...4
+        case .saslHandshake: 1...1
+        case .saslAuthenticate: 0...2
         }
     }
 
@@ -45,6 +51,8 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
         case .apiVersions: 3
         case .createTopics: 5
         case .initProducerId: 2
+        case .saslHandshake: 99
+        case .saslAuthenticate: 2
         }
     }
 

@@ -5,6 +5,7 @@ import Sinks
 import Codecs
 import KafkaLog
 import AWSClient
+import AWSAuth
 
 /// Settings of one flood: the generators' side (how many posts, how fast, how many threads) and the sink's
 /// (`sink`: names, partitions, batching; `backend`: where the records go). Defaults follow librdkafka where a

@@ -67,3 +67,21 @@ public func formatByteSize(_ n: Int) -> String {
     for (u, f) in [("g", 1 << 30), ("m", 1 << 20), ("k", 1024)] where n >= f && n % f == 0 { return "\(n / f)\(u)" }
     return "\(n)"
 }
+
+/// Levenshtein distance between two strings.
+public func editDistance(_ a: String, _ b: String) -> Int {
+    let x = Array(a), y = Array(b)
+    if x.isEmpty { return y.count }
+    if y.isEmpty { return x.count }
+    var row = Array(0...y.count)
+    for i in 1...x.count {
+        var prev = row[0]
+        row[0] = i
+        for j in 1...y.count {
+            let cur = row[j]
+            row[j] = min(row[j] + 1, row[j - 1] + 1, prev + (x[i - 1] == y[j - 1] ? 0 : 1))
+            prev = cur
+        }
+    }
+    return row[y.count]
+}

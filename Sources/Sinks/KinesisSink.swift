@@ -2,6 +2,7 @@ import AWSClient
 import Bytes
 import PinModel
 import RingBuffers
+import AWSAuth
 
 /// Kinesis as a sink: the owning thread holds the PutRecords producer and its curl multi handle (no other
 /// thread). Keys follow `KinesisOptions.partitionKey`; a record sent without a key gets one of its own (its

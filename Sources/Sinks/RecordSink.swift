@@ -261,6 +261,10 @@ public struct KafkaOptions: Sendable {
     public var requestTimeoutMs: Int32
     /// A record not acknowledged by then is reported failed.
     public var deliveryTimeoutMs: Int
+    /// `security.protocol`, TLS and SASL (default PLAINTEXT).
+    public var security: ConnectionSecurity = .plaintext
+    /// `--kafka-config` / `-X` producer settings: applied after the flags above (a property given wins).
+    public var properties = KafkaClientProperties()
 
     /// The defaults, for tools that show them before any broker is known.
     public static let defaults = KafkaOptions(bootstrap: [])
@@ -286,7 +290,11 @@ public struct KafkaOptions: Sendable {
         pc.lingerMs = s.lingerMs ?? SinkSettings.defaultLingerMs
         pc.requestTimeoutMs = requestTimeoutMs
         pc.deliveryTimeoutMs = deliveryTimeoutMs
-        do { try pc.validate() } catch { throw SinkFailure.config(error.message) }
+        pc.security = security
+        do {
+            try properties.apply(to: &pc)
+            try pc.validate()
+        } catch { throw SinkFailure.config(error.message) }
         return pc
     }
 }

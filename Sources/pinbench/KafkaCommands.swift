@@ -1,4 +1,5 @@
 import ArgumentParser
+import AWSClient
 import Console
 import Bytes
 import JSON
@@ -22,14 +23,15 @@ struct Produce: ParsableCommand {
     @Option(help: "Send the file this many times.") var rounds: Int = 1
     @OptionGroup var sink: SinkOptions
     @OptionGroup var kafka: KafkaOptionGroup
+    @OptionGroup var aws: AWSOptions
 
     func validate() throws {
-        guard kafka.kafka != nil else { throw ValidationError("--kafka host:port is required") }
+        guard kafka.isSet else { throw ValidationError("--kafka host:port is required") }
         guard rounds >= 0 else { throw ValidationError("--rounds must be ≥ 0") }
     }
 
     func run() throws {
-        guard let options = try kafka.options() else { throw ValidationError("--kafka host:port is required") }
+        guard let options = try kafka.options(aws: aws) else { throw ValidationError("--kafka host:port is required") }
         let data = try MappedFile(path: file)
         let t0 = monotonicSeconds(), cpu0 = processCPUSeconds()
         let producer = try KafkaProducer(config: try options.producerConfiguration(sink.settings))
@@ -60,12 +62,14 @@ struct Consume: ParsableCommand {
     @Option(help: "Stop after this many records.") var count: Int?
     @Option(help: "Stop when no record arrived for this long (default 2s with --from-beginning, else never).") var idle: Seconds?
     @Flag(help: "Prefix each line with partition and offset.") var showOffsets = false
+    @OptionGroup var security: KafkaSecurityOptions
+    @OptionGroup var aws: AWSOptions
 
     func run() throws {
         guard let brokers = BrokerAddress.parseList(kafka) else { throw ValidationError("--kafka needs host:port[,host:port...]") }
         let out = ByteBuffer(capacity: 1 << 20)
         defer { drainToStdout(out) }
-        let consumer = try KafkaConsumer(bootstrap: brokers)
+        let consumer = try KafkaConsumer(bootstrap: brokers, security: try security.connectionSecurity(try security.properties(), aws: aws, bootstrap: brokers))
         var parts = try consumer.partitions(topic)
         if let p = partition {
             guard parts.contains(p) else { throw RunFailure("\(topic) has no partition \(p)") }

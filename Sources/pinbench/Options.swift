@@ -1,3 +1,4 @@
+import AWSAuth
 import AWSClient
 import BatchJob
 import ArgumentParser
@@ -137,15 +138,72 @@ struct KafkaOptionGroup: ParsableArguments {
     @Flag(help: "Create the three topics with --partitions first (Kafka).") var createTopics = false
     @Option(help: "Kafka request.timeout.ms.") var requestTimeoutMs: Int32 = KafkaOptions.defaults.requestTimeoutMs
     @Option(help: "Kafka delivery.timeout.ms: a record not acknowledged by then is reported failed.") var deliveryTimeoutMs: Int = KafkaOptions.defaults.deliveryTimeoutMs
+    @OptionGroup var security: KafkaSecurityOptions
 
-    func options() throws -> KafkaOptions? {
-        guard let kafka else { return nil }
-        guard let brokers = BrokerAddress.parseList(kafka) else { throw ValidationError("--kafka needs host:port[,host:port...]") }
-        return KafkaOptions(bootstrap: brokers, acks: acks, idempotence: idempotence, createTopics: createTopics,
-                            requestTimeoutMs: requestTimeoutMs, deliveryTimeoutMs: deliveryTimeoutMs)
+    func options(aws: AWSOptions) throws -> KafkaOptions? {
+        let props = try security.properties()
+        guard let brokers = try kafka.map({ k in
+            guard let b = BrokerAddress.parseList(k) else { throw ValidationError("--kafka needs host:port[,host:port...]") }
+            return b
+        }) ?? props.bootstrap() else { return nil }
+        var o = KafkaOptions(bootstrap: brokers, acks: acks, idempotence: idempotence, createTopics: createTopics,
+                             requestTimeoutMs: requestTimeoutMs, deliveryTimeoutMs: deliveryTimeoutMs)
+        o.properties = props
+        o.security = try security.connectionSecurity(props, aws: aws, bootstrap: brokers)
+        return o
     }
 
-    func validate() throws { _ = try options() }
+    /// Kafka mode: --kafka, or bootstrap.servers in --kafka-config / -X.
+    var isSet: Bool { kafka != nil || ((try? security.properties().bootstrap()) ?? nil) != nil }
+}
+
+/// Secured clusters: a Java client.properties, librdkafka-named -X settings and the common ones as flags.
+struct KafkaSecurityOptions: ParsableArguments {
+    @Option(help: "Kafka client settings from a Java client.properties (security.protocol, sasl.*, ssl.*, acks, ...).") var kafkaConfig: String?
+    @Option(name: .customShort("X"), help: ArgumentHelp("A Kafka client property, librdkafka-named (repeatable; wins over --kafka-config).", valueName: "key=value")) var property: [String] = []
+    @Option(help: "Kafka security.protocol: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.") var securityProtocol: String?
+    @Option(help: "Kafka sasl.mechanism: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, AWS_MSK_IAM or OAUTHBEARER.") var saslMechanism: String?
+    @Option(help: "Kafka sasl.username (the password: -X sasl.password=... or PINBENCH_SASL_PASSWORD).") var saslUsername: String?
+    @Option(help: "Kafka ssl.ca.location: a PEM CA file or directory (default: the system store).") var sslCaLocation: String?
+
+    /// File, then -X, then the named flags; the password from PINBENCH_SASL_PASSWORD when none is set.
+    func properties() throws -> KafkaClientProperties {
+        var p = KafkaClientProperties()
+        do {
+            if let f = kafkaConfig { try p.load(file: f) }
+            for x in property { try p.set(assignment: x) }
+            if let v = securityProtocol { try p.set("security.protocol", v, source: "--security-protocol") }
+            if let v = saslMechanism { try p.set("sasl.mechanism", v, source: "--sasl-mechanism") }
+            if let v = saslUsername { try p.set("sasl.username", v, source: "--sasl-username") }
+            if let v = sslCaLocation { try p.set("ssl.ca.location", v, source: "--ssl-ca-location") }
+            if p["sasl.password"] == nil, let pw = currentEnvironment()["PINBENCH_SASL_PASSWORD"] {
+                try p.set("sasl.password", pw, source: "PINBENCH_SASL_PASSWORD")
+            }
+        } catch { throw ValidationError(error.message) }
+        return p
+    }
+
+    /// The connection security the properties make, with MSK IAM credentials from the AWS chain (the JAAS
+    /// options awsRoleArn, awsRoleSessionName, awsStsRegion and awsProfileName honoured).
+    func connectionSecurity(_ p: KafkaClientProperties, aws: AWSOptions, bootstrap: [BrokerAddress]) throws -> ConnectionSecurity {
+        let spec: KafkaSecuritySpec
+        do { spec = try KafkaSecuritySpec(p) } catch { throw ValidationError(error.message) }
+        if let m = spec.mechanism, m == "PLAIN" || m.hasPrefix("SCRAM"), !spec.securityProtocol.usesTLS {
+            warn("\(m) over \(spec.securityProtocol.rawValue) sends the password in the clear (it is only hashed with SCRAM); use SASL_SSL")
+        }
+        if spec.securityProtocol.usesTLS && !spec.tls.verifyHostname {
+            warn("ssl.endpoint.identification.algorithm=none: the broker's certificate is not checked against its name")
+        }
+        var creds: CredentialSource?
+        var region: String? = aws.region ?? currentEnvironment()["AWS_REGION"] ?? currentEnvironment()["AWS_DEFAULT_REGION"]
+        if spec.mechanism == "AWS_MSK_IAM" || (spec.mechanism == "OAUTHBEARER" && spec.tokenFile == nil && spec.tokenCommand == nil) {
+            let c = try aws.credentialSource(role: spec.iam["awsRoleArn"], sessionName: spec.iam["awsRoleSessionName"],
+                                             stsRegion: spec.iam["awsStsRegion"], profile: spec.iam["awsProfileName"])
+            creds = c
+            if spec.mechanism == "OAUTHBEARER" { region = bootstrap.lazy.compactMap { MSKAuth.region(ofBrokerHost: $0.host) }.first ?? region }
+        }
+        do { return try spec.make(iamCredentials: creds, region: region) } catch { throw ValidationError(error.message) }
+    }
 }
 
 /// Kinesis streams.
@@ -178,11 +236,11 @@ struct BackendOptions: ParsableArguments {
     @OptionGroup var kinesis: KinesisOptionGroup
 
     func validate() throws {
-        if kafka.kafka != nil && kinesis.kinesis { throw ValidationError("give --kafka or --kinesis, not both") }
+        if kafka.isSet && kinesis.kinesis { throw ValidationError("give --kafka or --kinesis, not both") }
     }
 
     func backend() throws -> Backend {
-        if let k = try kafka.options() { return .kafka(k) }
+        if let k = try kafka.options(aws: kinesis.aws) { return .kafka(k) }
         if let k = try kinesis.options(requestTimeoutMs: kafka.requestTimeoutMs, deliveryTimeoutMs: kafka.deliveryTimeoutMs) { return .kinesis(k) }
         return .embedded(log.options)
     }
@@ -195,10 +253,31 @@ struct AWSOptions: ParsableArguments {
     @Option(help: "AWS profile in ~/.aws/credentials (default: AWS_PROFILE or default).") var awsProfile: String?
     @Option(help: "Access key id (default: AWS_ACCESS_KEY_ID, then the profile).") var awsAccessKeyId: String?
     @Option(help: "Secret access key (prefer AWS_SECRET_ACCESS_KEY: options show in the process list).") var awsSecretAccessKey: String?
+    @Option(help: "Assume this IAM role (STS AssumeRole) with the credentials found.") var awsRoleArn: String?
 
     func resolve() throws -> AWSConfig {
-        return try AWSConfig.resolve(region: region, accessKeyId: awsAccessKeyId, secretAccessKey: awsSecretAccessKey,
-                                     profile: awsProfile, endpoint: awsEndpoint)
+        var c = try AWSConfig.resolve(region: region, accessKeyId: awsAccessKeyId, secretAccessKey: awsSecretAccessKey,
+                                      profile: awsProfile, endpoint: awsEndpoint)
+        if let role = awsRoleArn {
+            c.credentials = try STS.assumeRole(c, roleArn: role, sessionName: "pinbench-\(getpid())")
+        }
+        return c
+    }
+
+    /// Credentials for Kafka MSK IAM, fetched again before temporary ones expire: the chain, then
+    /// `role` (or --aws-role-arn) assumed through STS in `stsRegion`. Fetched once now, so a missing
+    /// credential or a refused role is one line before any connection.
+    func credentialSource(role: String?, sessionName: String?, stsRegion: String?, profile: String?) throws -> CredentialSource {
+        let base = try AWSConfig.resolve(region: stsRegion ?? region, accessKeyId: awsAccessKeyId, secretAccessKey: awsSecretAccessKey,
+                                         profile: profile ?? awsProfile, endpoint: awsEndpoint)
+        guard let role = role ?? awsRoleArn else {
+            let creds = base.credentials
+            return CredentialSource(creds.description) { creds }
+        }
+        let session = sessionName ?? "pinbench-\(getpid())"
+        let refreshing = RefreshingCredentials("role \(role)") { try STS.assumeRole(base, roleArn: role, sessionName: session) }
+        _ = try refreshing.get()
+        return CredentialSource("role \(role) via STS, as \(base.credentials.description)") { try refreshing.get() }
     }
 }
 
@@ -207,3 +286,6 @@ struct OutputOptions: ParsableArguments {
     @Option(help: "Write the JSON report here.") var reportJson: String?
     @Flag(help: "No progress line and no summary table.") var quiet = false
 }
+
+/// One warning line on stderr (never a secret in it).
+func warn(_ line: String) { FileHandle.standardError.write(Data("pinbench: warning: \(line)\n".utf8)) }

@@ -44,7 +44,7 @@ struct ScenarioOptions: ParsableArguments {
     }
 
     func backend(_ s: Scenario, dataDir: String) throws -> Backend? {
-        try s.backend(dataDir: dataDir, kafka: kafka.options(), kinesis: kinesis.options())
+        try s.backend(dataDir: dataDir, kafka: kafka.options(aws: kinesis.aws), kinesis: kinesis.options())
     }
 
     func progress(_ label: String) -> (ProgressSample) -> Void {

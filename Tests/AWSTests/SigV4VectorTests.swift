@@ -1,6 +1,7 @@
 import AWSClient
 import Bytes
 import Testing
+import AWSAuth
 
 /// Requests and their expected `Authorization` from the AWS SigV4 test suite (awslabs/aws-c-auth,
 /// tests/aws-signing-test-suite/v4/<name>/header-signed-request.txt; Apache-2.0). Every case signs with

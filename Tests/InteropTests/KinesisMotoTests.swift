@@ -5,6 +5,7 @@ import Foundation
 import Testing
 import TestSupport
 import Platform
+import AWSAuth
 
 /// The streaming path against moto (server mode) with boto3 as the independent reader, the fault proxy for
 /// what moto never does, and moto's signature checks for our SigV4.

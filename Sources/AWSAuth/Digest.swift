@@ -52,3 +52,51 @@ public enum Digest {
         return v
     }
 }
+
+extension Digest {
+    /// The two SHA-2 sizes SCRAM uses.
+    public enum SHA2: Sendable {
+        case sha256, sha512
+        public var size: Int { self == .sha256 ? 32 : 64 }
+        var md: OpaquePointer? { self == .sha256 ? EVP_sha256() : EVP_sha512() }
+    }
+
+    public static func hash(_ h: SHA2, _ bytes: [UInt8]) -> [UInt8] { bytes.withUnsafeBytes { digest($0, size: h.size, h.md) } }
+
+    public static func hmac(_ h: SHA2, key: [UInt8], _ data: [UInt8]) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: h.size)
+        var len = UInt32(h.size)
+        key.withUnsafeBytes { k in
+            data.withUnsafeBytes { d in
+                out.withUnsafeMutableBufferPointer { o in
+                    _ = HMAC(h.md, k.baseAddress, Int32(k.count), d.baseAddress?.assumingMemoryBound(to: UInt8.self), d.count, o.baseAddress, &len)
+                }
+            }
+        }
+        return out
+    }
+
+    /// PBKDF2 with HMAC-`h` (RFC 8018), `h.size` bytes out: SCRAM's SaltedPassword. nil when libcrypto refuses
+    /// (an iteration count it cannot take).
+    public static func pbkdf2(_ h: SHA2, password: [UInt8], salt: [UInt8], iterations: Int) -> [UInt8]? {
+        guard iterations >= 1, iterations <= Int(Int32.max) else { return nil }
+        var out = [UInt8](repeating: 0, count: h.size)
+        let ok = password.withUnsafeBytes { p in
+            salt.withUnsafeBytes { s in
+                out.withUnsafeMutableBufferPointer { o in
+                    PKCS5_PBKDF2_HMAC(p.baseAddress?.assumingMemoryBound(to: CChar.self), Int32(p.count),
+                                      s.baseAddress?.assumingMemoryBound(to: UInt8.self), Int32(s.count),
+                                      Int32(iterations), h.md, Int32(h.size), o.baseAddress)
+                }
+            }
+        }
+        return ok == 1 ? out : nil
+    }
+
+    /// `n` bytes from the OS's generator (SCRAM nonces).
+    public static func randomBytes(_ n: Int) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: n)
+        out.withUnsafeMutableBufferPointer { _ = RAND_bytes($0.baseAddress, Int32($0.count)) }
+        return out
+    }
+}
