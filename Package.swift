@@ -117,7 +117,7 @@ let package = Package(
         .testTarget(name: "TablesTests", dependencies: ["TableStore", "Cleaning", "Analytics", "Codecs", "TestSupport"], swiftSettings: strict),
         .testTarget(
             name: "InteropTests",
-            dependencies: ["AWSClient", "AWSAuth", "TableSync", "TableStore", "TestSupport", "Platform"],
+            dependencies: ["AWSClient", "AWSAuth", "KafkaClient", "Bytes", "Codecs", "TableSync", "TableStore", "TestSupport", "Platform"],
             resources: [.copy("Peers")],
             swiftSettings: strict
         ),

@@ -14,8 +14,10 @@ extension SigV4Signer {
         q.append(("X-Amz-Credential", "\(credentials.accessKeyId)/\(scope(date: date))"))
         q.append(("X-Amz-Date", amzDate))
         q.append(("X-Amz-Expires", String(expiresSeconds)))
-        if let t = credentials.sessionToken { q.append(("X-Amz-Security-Token", t)) }
+        // The order aws-msk-iam-sasl-signer writes (the signature does not depend on it: the canonical
+        // query is sorted), so tokens are byte for byte the same.
         q.append(("X-Amz-SignedHeaders", "host"))
+        if let t = credentials.sessionToken { q.append(("X-Amz-Security-Token", t)) }
         let r = Request(method: "GET", path: "/", query: q, headers: [("host", host)], payloadHash: payloadHash)
         let (canonical, _) = canonicalRequest(r)
         let sts = "AWS4-HMAC-SHA256\n\(amzDate)\n\(scope(date: date))\n\(Digest.hex(Digest.sha256(canonical)))"

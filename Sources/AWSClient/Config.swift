@@ -60,7 +60,8 @@ public struct AWSConfig: Sendable {
             throw AWSError(.config, "give both --aws-access-key-id and --aws-secret-access-key, or neither")
         }
         if profile == nil, let a = env["AWS_ACCESS_KEY_ID"], let s = env["AWS_SECRET_ACCESS_KEY"], !a.isEmpty {
-            return Credentials(accessKeyId: a, secretAccessKey: s, sessionToken: env["AWS_SESSION_TOKEN"], source: "environment")
+            let token = env["AWS_SESSION_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }  // set but empty: none (as botocore)
+            return Credentials(accessKeyId: a, secretAccessKey: s, sessionToken: token, source: "environment")
         }
         let prof = profile ?? env["AWS_PROFILE"] ?? "default"
         let file = env["AWS_SHARED_CREDENTIALS_FILE"] ?? "\(env["HOME"] ?? "")/.aws/credentials"

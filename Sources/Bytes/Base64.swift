@@ -58,6 +58,16 @@ public enum Base64 {
         return String(decoding: out, as: UTF8.self)
     }
 
+    /// Decodes the URL-safe alphabet, padded or not; nil when it is not base64url.
+    public static func decodeURL(_ text: String) -> [UInt8]? {
+        var u = Array(text.utf8)
+        for i in u.indices {
+            if u[i] == UInt8(ascii: "-") { u[i] = UInt8(ascii: "+") } else if u[i] == UInt8(ascii: "_") { u[i] = UInt8(ascii: "/") }
+        }
+        while u.count % 4 != 0 { u.append(UInt8(ascii: "=")) }
+        return decode(String(decoding: u, as: UTF8.self))
+    }
+
     /// Appends the decoded bytes of `src` to `out`; false (and `out` unchanged) when `src` is not base64.
     @discardableResult
     public static func decode(_ src: UnsafeRawBufferPointer, into out: ByteBuffer) -> Bool {

@@ -160,7 +160,7 @@ final class TLSSession {
             let e = SSL_get_error(s, r)
             if e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE {
                 let now = monotonicNanos()
-                guard now < deadline else { SSL_free(s); throw KafkaClientError(.auth, "TLS handshake with \(host) timed out (is it a TLS listener?)") }
+                guard now < deadline else { throw KafkaClientError(.auth, "TLS handshake with \(host) timed out (is it a TLS listener?)") }
                 var p = pollfd(fd: fd, events: Int16(e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT), revents: 0)
                 _ = poll(&p, 1, Int32(min(UInt64(Int32.max), (deadline - now) / 1_000_000 + 1)))
                 continue
@@ -176,7 +176,7 @@ final class TLSSession {
             } else {
                 why = TLSContext.lastError()
             }
-            SSL_free(s)
+            // (deinit frees `ssl`: every stored property is set, so a throwing init still runs it.)
             throw KafkaClientError(.auth, "TLS handshake with \(host) failed: \(why)")
         }
     }

@@ -56,6 +56,7 @@ public final class KafkaSink: RecordSink {
 
     public var destination: String {
         "Kafka \(options.bootstrap.map { "\($0.host):\($0.port)" }.joined(separator: ",")), topics \(topics.joined(separator: ", ")) (\(counts.map(String.init).joined(separator: "/")) partitions)"
+            + (options.security.securityProtocol == .plaintext ? "" : ", \(options.security.description)")
     }
 
     public func partitionCount(_ kind: RecordKind) -> Int? { counts[kind.rawValue] }

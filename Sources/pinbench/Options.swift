@@ -188,8 +188,9 @@ struct KafkaSecurityOptions: ParsableArguments {
     func connectionSecurity(_ p: KafkaClientProperties, aws: AWSOptions, bootstrap: [BrokerAddress]) throws -> ConnectionSecurity {
         let spec: KafkaSecuritySpec
         do { spec = try KafkaSecuritySpec(p) } catch { throw ValidationError(error.message) }
-        if let m = spec.mechanism, m == "PLAIN" || m.hasPrefix("SCRAM"), !spec.securityProtocol.usesTLS {
-            warn("\(m) over \(spec.securityProtocol.rawValue) sends the password in the clear (it is only hashed with SCRAM); use SASL_SSL")
+        if let m = spec.mechanism, !spec.securityProtocol.usesTLS {
+            warn(m == "PLAIN" ? "PLAIN over SASL_PLAINTEXT sends the password in the clear; use SASL_SSL"
+                 : "\(m) over SASL_PLAINTEXT: records travel unencrypted; use SASL_SSL")
         }
         if spec.securityProtocol.usesTLS && !spec.tls.verifyHostname {
             warn("ssl.endpoint.identification.algorithm=none: the broker's certificate is not checked against its name")

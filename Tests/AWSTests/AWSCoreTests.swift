@@ -1,3 +1,4 @@
+import AWSAuth
 @testable import AWSClient
 import Bytes
 import Foundation
