@@ -21,6 +21,11 @@ public struct AWSConfig: Sendable {
     /// The backoff policy of every retried call (full jitter, as the AWS SDKs).
     public var retryPolicy: RetryPolicy { .aws(baseMs: backoffBaseMs, capMs: backoffCapMs) }
     public var verifyTLS = true
+    /// A PEM file of CAs for https:// endpoints (`AWS_CA_BUNDLE`, `--ca-bundle`); nil: the system store.
+    public var caBundle: String?
+    /// Fetches temporary credentials again before they expire (nil for long-term keys): every signed
+    /// request asks it, so a long flood keeps signing with valid ones.
+    public var refresher: RefreshingCredentials?
 
     public init(region: String, credentials: Credentials, endpoint: String? = nil) {
         self.region = region
@@ -28,47 +33,32 @@ public struct AWSConfig: Sendable {
         self.endpoint = endpoint
     }
 
-    /// Builds a config the way the AWS CLI does: explicit values first, then the standard environment
-    /// variables, then the shared files (`~/.aws/credentials`, `~/.aws/config`, profile `AWS_PROFILE` or
-    /// `default`).
+    /// Builds a config the way the AWS SDKs do: explicit values first, then the credential chain
+    /// (`CredentialChain`: environment, web identity, profiles with roles and processes, the ECS container
+    /// endpoint, EC2 instance metadata); the region from the options, `AWS_REGION`, `AWS_DEFAULT_REGION` or
+    /// the profile; `AWS_ENDPOINT_URL` and `AWS_CA_BUNDLE` honoured as botocore does.
     public static func resolve(
         region: String? = nil, accessKeyId: String? = nil, secretAccessKey: String? = nil, sessionToken: String? = nil,
-        profile: String? = nil, endpoint: String? = nil, environment: [String: String] = currentEnvironment()
+        profile: String? = nil, endpoint: String? = nil, caBundle: String? = nil, environment: [String: String] = currentEnvironment()
     ) throws(AWSError) -> AWSConfig {
-        let creds = try resolveCredentials(accessKeyId: accessKeyId, secretAccessKey: secretAccessKey, sessionToken: sessionToken,
-                                           profile: profile, environment: environment)
-        let prof = profile ?? environment["AWS_PROFILE"] ?? "default"
-        var r = region ?? environment["AWS_REGION"] ?? environment["AWS_DEFAULT_REGION"]
-        if r == nil {
-            let file = environment["AWS_CONFIG_FILE"] ?? "\(environment["HOME"] ?? "")/.aws/config"
-            if let ini = try? readINI(file) {
-                r = ini[prof == "default" ? "default" : "profile \(prof)"]?["region"]
-            }
-        }
         if let e = endpoint, !(e.hasPrefix("http://") || e.hasPrefix("https://")) {
             throw AWSError(.config, "--aws-endpoint must start with http:// or https:// (got \(e))")
         }
-        return AWSConfig(region: r ?? "us-east-1", credentials: creds, endpoint: endpoint ?? environment["AWS_ENDPOINT_URL"])
-    }
-
-    static func resolveCredentials(accessKeyId: String?, secretAccessKey: String?, sessionToken: String?, profile: String?,
-                                   environment env: [String: String]) throws(AWSError) -> Credentials {
+        let chain = CredentialChain(environment: environment, profile: profile, endpoint: endpoint ?? environment["AWS_ENDPOINT_URL"],
+                                    caBundle: caBundle ?? environment["AWS_CA_BUNDLE"], region: region)
+        var cfg = AWSConfig(region: chain.region, credentials: Credentials(accessKeyId: "", secretAccessKey: ""), endpoint: chain.endpoint)
+        cfg.caBundle = chain.caBundle
         if let a = accessKeyId, let s = secretAccessKey {
-            return Credentials(accessKeyId: a, secretAccessKey: s, sessionToken: sessionToken, source: "options")
+            cfg.credentials = Credentials(accessKeyId: a, secretAccessKey: s, sessionToken: sessionToken, source: "options")
+            return cfg
         }
         if accessKeyId != nil || secretAccessKey != nil {
             throw AWSError(.config, "give both --aws-access-key-id and --aws-secret-access-key, or neither")
         }
-        if profile == nil, let a = env["AWS_ACCESS_KEY_ID"], let s = env["AWS_SECRET_ACCESS_KEY"], !a.isEmpty {
-            let token = env["AWS_SESSION_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }  // set but empty: none (as botocore)
-            return Credentials(accessKeyId: a, secretAccessKey: s, sessionToken: token, source: "environment")
-        }
-        let prof = profile ?? env["AWS_PROFILE"] ?? "default"
-        let file = env["AWS_SHARED_CREDENTIALS_FILE"] ?? "\(env["HOME"] ?? "")/.aws/credentials"
-        if let ini = try? readINI(file), let sec = ini[prof], let a = sec["aws_access_key_id"], let s = sec["aws_secret_access_key"] {
-            return Credentials(accessKeyId: a, secretAccessKey: s, sessionToken: sec["aws_session_token"], source: "profile \(prof) in \(file)")
-        }
-        throw AWSError(.config, "no AWS credentials: give --aws-access-key-id/--aws-secret-access-key, set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or add profile [\(prof)] to \(file)")
+        let found = try chain.resolve()
+        cfg.credentials = found.credentials
+        cfg.refresher = found.refresher
+        return cfg
     }
 
     /// `[section]` → key → value; `#` and `;` start comments.
@@ -153,7 +143,8 @@ public struct AWSError: Error, CustomStringConvertible, Sendable {
         case .transport(let c):
             // 1 unsupported protocol, 3 malformed URL, 6 could not resolve host: a wrong endpoint stays wrong.
             // 7 (could not connect) is retried: a server restarting or a proxy not up yet comes back.
-            return c != 6 && c != 1 && c != 3
+            // 60, 77, 58, 83, 90: the certificate does not verify (wrong CA, name, expired): it will not mend.
+            return ![1, 3, 6, 58, 60, 77, 83, 90].contains(c)
         case .service(let status, let code):
             return status >= 500 || status == 429 || AWSError.retriableCodes.contains(code)
         }

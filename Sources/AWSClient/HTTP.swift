@@ -52,7 +52,11 @@ public final class HTTPEngine {
     public var connectTimeoutMs: Int
     public var verifyTLS: Bool
 
-    public init(connectTimeoutMs: Int = 5_000, verifyTLS: Bool = true, maxConnections: Int = 32) {
+    /// A PEM file of CAs to trust instead of the system store (`AWS_CA_BUNDLE`, `--ca-bundle`).
+    public let caBundle: String?
+
+    public init(connectTimeoutMs: Int = 5_000, verifyTLS: Bool = true, maxConnections: Int = 32, caBundle: String? = nil) {
+        self.caBundle = caBundle
         _ = curlGlobal
         multi = curl_multi_init()
         self.connectTimeoutMs = connectTimeoutMs
@@ -81,7 +85,7 @@ public final class HTTPEngine {
         }
         let f = Flight(handle: h, tag: tag, request: request)
         let ok: Bool = f.request.withBody { b in
-            pb_http_prepare(h, request.method, request.url, b.baseAddress, b.count, connectTimeoutMs, timeoutMs, verifyTLS ? 1 : 0) == 0
+            pb_http_prepare(h, request.method, request.url, b.baseAddress, b.count, connectTimeoutMs, timeoutMs, verifyTLS ? 1 : 0, caBundle) == 0
         }
         guard ok else { idle.append(h); throw AWSError(.config, "curl refused the request options for \(request.method) \(redactURL(request.url))") }
         for line in request.headers { _ = pb_http_add_header(h, line) }

@@ -6,18 +6,43 @@ import Synchronization
 public enum STS {
     /// Assumes `roleArn` as `base` (whose endpoint, when set, serves STS too) and returns the role's
     /// temporary credentials with their expiry.
-    public static func assumeRole(_ base: AWSConfig, roleArn: String, sessionName: String, durationSeconds: Int = 3600) throws(AWSError) -> Credentials {
+    public static func assumeRole(_ base: AWSConfig, roleArn: String, sessionName: String, durationSeconds: Int = 3600,
+                                  externalId: String? = nil) throws(AWSError) -> Credentials {
         let svc = try AWSService(config: base, service: "sts")
-        let form = [("Action", "AssumeRole"), ("Version", "2011-06-15"), ("RoleArn", roleArn), ("RoleSessionName", sessionName),
+        var form = [("Action", "AssumeRole"), ("Version", "2011-06-15"), ("RoleArn", roleArn), ("RoleSessionName", sessionName),
                     ("DurationSeconds", String(durationSeconds))]
-            .map { "\(SigV4Signer.uriEncode($0.0, keepSlash: false))=\(SigV4Signer.uriEncode($0.1, keepSlash: false))" }.joined(separator: "&")
+        if let x = externalId { form.append(("ExternalId", x)) }
         let r = try svc.call("AssumeRole", method: "POST", path: "/", headers: [("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")],
-                             body: Array(form.utf8))
+                             body: Array(encode(form).utf8))
+        return try credentials(r, source: "role \(roleArn) (STS AssumeRole)")
+    }
+
+    /// AssumeRoleWithWebIdentity (EKS service accounts): an unsigned call; the token is the proof.
+    public static func assumeRoleWithWebIdentity(_ base: AWSConfig, roleArn: String, sessionName: String, token: String) throws(AWSError) -> Credentials {
+        let url = (base.endpoint ?? "https://sts.\(base.region).amazonaws.com").trimmingSlashes() + "/"
+        let form = [("Action", "AssumeRoleWithWebIdentity"), ("Version", "2011-06-15"), ("RoleArn", roleArn),
+                    ("RoleSessionName", sessionName), ("WebIdentityToken", token)]
+        let http = HTTPEngine(connectTimeoutMs: base.connectTimeoutMs, caBundle: base.caBundle)
+        let r = try http.perform(HTTPRequest(method: "POST", url: url, headers: ["Content-Type: application/x-www-form-urlencoded; charset=utf-8"],
+                                             body: Array(encode(form).utf8)), timeoutMs: base.requestTimeoutMs)
+        if r.status == 0 { throw AWSError(.transport(r.curlCode), "sts AssumeRoleWithWebIdentity: cannot reach \(url): \(r.curlMessage)") }
+        guard r.status == 200 else {
+            let (code, message) = AWSService.errorFields(r)
+            throw AWSError(.service(status: r.status, code: code), "sts AssumeRoleWithWebIdentity: \(code): \(message) (HTTP \(r.status))")
+        }
+        return try credentials(r, source: "web identity for \(roleArn) (STS AssumeRoleWithWebIdentity)")
+    }
+
+    static func encode(_ form: [(String, String)]) -> String {
+        form.map { "\(SigV4Signer.uriEncode($0.0, keepSlash: false))=\(SigV4Signer.uriEncode($0.1, keepSlash: false))" }.joined(separator: "&")
+    }
+
+    static func credentials(_ r: HTTPResponse, source: String) throws(AWSError) -> Credentials {
         let text = String(decoding: r.body.prefix(64 << 10), as: UTF8.self)
         guard let a = XML.first("AccessKeyId", in: text), let s = XML.first("SecretAccessKey", in: text), let t = XML.first("SessionToken", in: text)
-        else { throw AWSError(.config, "sts AssumeRole: the answer holds no credentials") }
+        else { throw AWSError(.protocolError, "sts: the answer holds no credentials") }
         let exp = XML.first("Expiration", in: text).flatMap { SigV4Signer.unixSeconds(iso8601: $0) }
-        return Credentials(accessKeyId: a, secretAccessKey: s, sessionToken: t, source: "role \(roleArn) (STS AssumeRole)", expiration: exp)
+        return Credentials(accessKeyId: a, secretAccessKey: s, sessionToken: t, source: source, expiration: exp)
     }
 }
 
@@ -45,5 +70,13 @@ public final class RefreshingCredentials: Sendable {
         guard let exp = c.expiration else { return false }
         let margin = min(300, max(1, (exp - fetchedAt) / 4))
         return now >= exp - margin
+    }
+}
+
+extension String {
+    func trimmingSlashes() -> String {
+        var s = self
+        while s.hasSuffix("/") { s.removeLast() }
+        return s
     }
 }

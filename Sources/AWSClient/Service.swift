@@ -11,7 +11,7 @@ import AWSAuth
 public final class AWSService: @unchecked Sendable {
     public let config: AWSConfig
     public let service: String
-    public let signer: SigV4Signer
+    public private(set) var signer: SigV4Signer
     /// scheme://host[:port]
     public let baseURL: String
     /// The Host header (with the port when it is not the scheme's default).
@@ -34,21 +34,27 @@ public final class AWSService: @unchecked Sendable {
         if b.hasPrefix("https://"), h.hasSuffix(":443") { h.removeLast(4) }
         if b.hasPrefix("http://"), h.hasSuffix(":80") { h.removeLast(3) }
         host = h
-        self.http = http ?? HTTPEngine(connectTimeoutMs: config.connectTimeoutMs, verifyTLS: config.verifyTLS)
+        self.http = http ?? HTTPEngine(connectTimeoutMs: config.connectTimeoutMs, verifyTLS: config.verifyTLS, caBundle: config.caBundle)
     }
 
 
     /// A signed request. `path` is the wire path (already percent-encoded where needed), `query` raw pairs.
     public func request(method: String, path: String, query: [(String, String)] = [], headers extra: [(String, String)],
                         body: [UInt8], bodyBuffer: ByteBuffer? = nil, signPayload: Bool = false) -> HTTPRequest {
-        let amzDate = SigV4Signer.amzDate(unixSeconds: wallSeconds())
+        let now = wallSeconds()
+        // Temporary credentials are fetched again before they expire; the day's key follows the new secret.
+        if let r = config.refresher, let c = try? r.get(now: now), c.accessKeyId != signer.credentials.accessKeyId || c.sessionToken != signer.credentials.sessionToken {
+            signer.credentials = c
+            keyDate = ""
+        }
+        let amzDate = SigV4Signer.amzDate(unixSeconds: now)
         let day = String(amzDate.prefix(8))
         if day != keyDate { key = signer.signingKey(date: day); keyDate = day }
         let payloadHash = Digest.hex(bodyBuffer.map { Digest.sha256($0.bytes) } ?? Digest.sha256(body))
         var headers: [(String, String)] = [("Host", host), ("X-Amz-Date", amzDate)]
         headers.append(contentsOf: extra)
         if signPayload || service == "s3" { headers.append(("x-amz-content-sha256", payloadHash)) }
-        if let t = config.credentials.sessionToken { headers.append(("X-Amz-Security-Token", t)) }
+        if let t = signer.credentials.sessionToken { headers.append(("X-Amz-Security-Token", t)) }
         let auth = signer.authorization(.init(method: method, path: path, query: query, headers: headers, payloadHash: payloadHash), amzDate: amzDate, key: key)
         var lines = headers.map { "\($0.0): \($0.1)" }
         lines.append("Authorization: \(auth)")

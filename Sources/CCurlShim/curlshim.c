@@ -62,9 +62,11 @@ void pb_http_reset(pb_http *h) {
 }
 
 int pb_http_prepare(pb_http *h, const char *method, const char *url, const void *body, size_t body_len,
-                    long connect_timeout_ms, long timeout_ms, int verify_tls) {
+                    long connect_timeout_ms, long timeout_ms, int verify_tls, const char *ca_bundle) {
     CURL *e = h->easy;
     CURLcode rc = CURLE_OK;
+    /* A private CA (AWS_CA_BUNDLE, --ca-bundle) replaces the system store; NULL restores the default. */
+    rc |= curl_easy_setopt(e, CURLOPT_CAINFO, ca_bundle);
     rc |= curl_easy_setopt(e, CURLOPT_URL, url);
     rc |= curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     rc |= curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);

@@ -2,13 +2,14 @@ import ArgumentParser
 import AWSAuth
 import AWSClient
 import Console
+import JSON
 import Platform
 
 /// `pinbench auth …`: what pinbench would send to authenticate, for debugging access policies.
 struct Auth: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show what pinbench sends to authenticate (MSK IAM tokens).",
-        subcommands: [MskToken.self])
+        subcommands: [MskToken.self, WhoAmI.self])
 }
 
 enum MSKMechanism: String, ExpressibleByArgument, CaseIterable {
@@ -47,5 +48,23 @@ struct MskToken: ParsableCommand {
         case .AWS_MSK_IAM:
             print(MSKAuth.iamPayload(credentials: resolved.credentials, region: r, host: brokerHost ?? "", unixSeconds: when, userAgent: userAgent))
         }
+    }
+}
+
+/// Which credentials the chain finds, without the secret: to compare with what the AWS CLI finds.
+struct WhoAmI: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "credentials",
+        abstract: "Print which AWS credentials pinbench finds (key id, source, expiry; never the secret) as one JSON line.",
+        discussion: examples("pinbench auth credentials", "AWS_PROFILE=prod pinbench auth credentials --aws-role-arn arn:aws:iam::123456789012:role/loader"))
+
+    @OptionGroup var aws: AWSOptions
+
+    func run() throws {
+        let c = try aws.resolve()
+        var fields: [(String, JSONValue)] = [("access_key_id", .string(c.credentials.accessKeyId)), ("source", .string(c.credentials.source)),
+                                             ("region", .string(c.region)), ("temporary", .bool(c.credentials.sessionToken != nil))]
+        if let e = c.credentials.expiration { fields.append(("expires_unix", .int(Int(e)))) }
+        print(JSONValue.object(fields).serialized(pretty: false))
     }
 }

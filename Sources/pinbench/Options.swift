@@ -255,13 +255,25 @@ struct AWSOptions: ParsableArguments {
     @Option(help: "Access key id (default: AWS_ACCESS_KEY_ID, then the profile).") var awsAccessKeyId: String?
     @Option(help: "Secret access key (prefer AWS_SECRET_ACCESS_KEY: options show in the process list).") var awsSecretAccessKey: String?
     @Option(help: "Assume this IAM role (STS AssumeRole) with the credentials found.") var awsRoleArn: String?
+    @Option(help: "PEM file of CAs for https:// AWS endpoints (default: AWS_CA_BUNDLE, then the system store).") var caBundle: String?
 
-    func resolve() throws -> AWSConfig {
-        var c = try AWSConfig.resolve(region: region, accessKeyId: awsAccessKeyId, secretAccessKey: awsSecretAccessKey,
-                                      profile: awsProfile, endpoint: awsEndpoint)
-        if let role = awsRoleArn {
-            c.credentials = try STS.assumeRole(c, roleArn: role, sessionName: "pinbench-\(getpid())")
+    /// The endpoint, region and credentials (the SDKs' chain), then --aws-role-arn assumed with them;
+    /// temporary credentials are fetched again before they expire.
+    func resolve(profile: String? = nil, role: String? = nil, sessionName: String? = nil, stsRegion: String? = nil) throws -> AWSConfig {
+        var c = try AWSConfig.resolve(region: stsRegion ?? region, accessKeyId: awsAccessKeyId, secretAccessKey: awsSecretAccessKey,
+                                      profile: profile ?? awsProfile, endpoint: awsEndpoint, caBundle: caBundle)
+        if let caBundle, access(caBundle, R_OK) != 0 { throw ValidationError("--ca-bundle \(caBundle): cannot read it") }
+        guard let role = role ?? awsRoleArn else { return c }
+        let base = c
+        let session = sessionName ?? "pinbench-\(getpid())"
+        let r = RefreshingCredentials("role \(role)") {
+            var b = base
+            if let f = base.refresher { b.credentials = try f.get() }
+            return try STS.assumeRole(b, roleArn: role, sessionName: session)
         }
+        c.credentials = try r.get()
+        c.refresher = r
+        if stsRegion != nil { c.region = region ?? base.region }
         return c
     }
 
@@ -269,16 +281,11 @@ struct AWSOptions: ParsableArguments {
     /// `role` (or --aws-role-arn) assumed through STS in `stsRegion`. Fetched once now, so a missing
     /// credential or a refused role is one line before any connection.
     func credentialSource(role: String?, sessionName: String?, stsRegion: String?, profile: String?) throws -> CredentialSource {
-        let base = try AWSConfig.resolve(region: stsRegion ?? region, accessKeyId: awsAccessKeyId, secretAccessKey: awsSecretAccessKey,
-                                         profile: profile ?? awsProfile, endpoint: awsEndpoint)
-        guard let role = role ?? awsRoleArn else {
-            let creds = base.credentials
-            return CredentialSource(creds.description) { creds }
-        }
-        let session = sessionName ?? "pinbench-\(getpid())"
-        let refreshing = RefreshingCredentials("role \(role)") { try STS.assumeRole(base, roleArn: role, sessionName: session) }
-        _ = try refreshing.get()
-        return CredentialSource("role \(role) via STS, as \(base.credentials.description)") { try refreshing.get() }
+        let c = try resolve(profile: profile, role: role, sessionName: sessionName, stsRegion: stsRegion)
+        let creds = c.credentials
+        guard let r = c.refresher else { return CredentialSource(creds.description) { creds } }
+        let via = (role ?? awsRoleArn).map { "role \($0) via STS" } ?? creds.source
+        return CredentialSource("\(via), \(creds.description)") { try r.get() }
     }
 }
 

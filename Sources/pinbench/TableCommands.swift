@@ -70,7 +70,7 @@ struct Clean: ParsableCommand {
             let id = try source.identity() ?? "memory"
             let appId = "pinbench-clean-" + (txn ?? id)
             o.transaction = (appId: appId, version: 0)
-            report = try TableLocation.with(tables, aws: aws.resolve, pullData: false, push: true) { dir in
+            report = try TableLocation.with(tables, aws: { try aws.resolve() }, pullData: false, push: true) { dir in
                 o.tablesDir = dir
                 defer { work.endProgress() }
                 let done = try Cleaner.committedKinds(tablesDir: dir, appId: appId)
@@ -177,7 +177,7 @@ struct Analyze: ParsableCommand {
     func run() throws {
         let counter = ProgressCounter()
         let ticker = Ticker(ProgressLine(quiet: quiet)) { elapsed in "analyze] \(formatCount(Double(counter.count))) rows read  \(formatDuration(elapsed))" }
-        let (results, rows) = try TableLocation.with(tables, aws: aws.resolve, pullData: true, push: false) { dir in
+        let (results, rows) = try TableLocation.with(tables, aws: { try aws.resolve() }, pullData: true, push: false) { dir in
             defer { ticker.stop() }
             return try Analysis.writeAll(tables: dir, out: out, progress: counter)
         }

@@ -14,7 +14,7 @@ void pb_http_free(pb_http *h);
 void pb_http_reset(pb_http *h);
 /// method: "GET", "PUT", "POST", "DELETE", "HEAD". body may be NULL (len 0).
 int pb_http_prepare(pb_http *h, const char *method, const char *url, const void *body, size_t body_len,
-                    long connect_timeout_ms, long timeout_ms, int verify_tls);
+                    long connect_timeout_ms, long timeout_ms, int verify_tls, const char *ca_bundle);
 /// Adds one "Name: value" header line (copied).
 int pb_http_add_header(pb_http *h, const char *line);
 /// Attaches the prepared handle to a multi handle (or detaches it).
