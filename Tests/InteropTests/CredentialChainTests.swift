@@ -126,3 +126,32 @@ private func pinbenchKey(_ env: [String: String], seed: String? = nil) throws ->
         #expect(fetches >= 3, "credentials fetched \(fetches) times in 12 s with a 6 s lifetime")
     }
 }
+
+/// Issue 14 item 7: an https:// endpoint signed by a private CA (a TLS terminator before moto) verifies
+/// against --ca-bundle or AWS_CA_BUNDLE; without it, one line, at once (not retried).
+@Suite struct PrivateCATests {
+    @Test func httpsEndpointsVerifyAgainstTheGivenBundle() throws {
+        let moto = try Moto()
+        defer { moto.stop() }
+        let certs = tempDir("ca-certs")
+        let made = try runProcess("/bin/bash", [peer("make_certs", "sh"), certs])
+        #expect(made.status == 0, "\(made.stderr)")
+        let port = freePort()
+        let proxy = try startProcess("/usr/bin/env", ["python3", peer("tls_proxy"), String(port), "127.0.0.1:\(moto.port)",
+                                                      "\(certs)/server.pem", "\(certs)/server.key"])
+        defer { stopProcess(proxy) }
+        #expect(waitForPort(port, seconds: 10))
+        let base = ["run", "--kinesis", "--aws-endpoint", "https://127.0.0.1:\(port)", "--create-streams", "--shards", "1", "--ordered", "--count", "200", "--quiet"]
+        let env = cleanEnv(["AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s"])
+        let flag = try runClean(pinbenchBinary(), base + ["--stream-prefix", "caflag", "--ca-bundle", "\(certs)/ca.pem"], env)
+        #expect(flag.status == 0, "\(flag.stderr)")
+        let viaEnv = try runClean(pinbenchBinary(), base + ["--stream-prefix", "caenv"], env.merging(["AWS_CA_BUNDLE": "\(certs)/ca.pem"]) { _, b in b })
+        #expect(viaEnv.status == 0, "\(viaEnv.stderr)")
+        let t0 = Date()
+        let none = try runClean(pinbenchBinary(), base + ["--stream-prefix", "canone"], env)
+        #expect(none.status != 0)
+        #expect(none.stderr.contains("certificate") || none.stderr.contains("SSL"), "\(none.stderr)")
+        #expect(none.stderr.split(separator: "\n").count == 1, "\(none.stderr)")
+        #expect(Date().timeIntervalSince(t0) < 10, "not retried for 30 s")
+    }
+}
