@@ -4,6 +4,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import Platform
 import Sinks
 import Synchronization
@@ -33,6 +34,9 @@ public struct IngestConfig: Sendable {
     public var backend: Backend = .embedded(LogOptions())
     /// SwiftNIO event-loop threads (HTTP parsing and routing); the backend has its own writer thread.
     public var eventLoops = max(1, System.coreCount)
+    /// HTTPS (swift-nio-ssl): a PEM certificate chain and its key, as API Gateway and the REST proxy serve.
+    public var tlsCertificate: String?
+    public var tlsKey: String?
     public init() {}
 }
 
@@ -64,6 +68,26 @@ public final class IngestService: Sendable {
         store = try IngestWriter(backend: backend, settings: config.sink, capacity: config.queueCapacity)
     }
 
+    /// The server's TLS context (TLS 1.2+), or nil for plain HTTP; a certificate or key that cannot be read
+    /// is one line.
+    func makeTLSContext() throws -> NIOSSLContext? {
+        guard let certFile = config.tlsCertificate, let keyFile = config.tlsKey else { return nil }
+        let chain: [NIOSSLCertificate]
+        do { chain = try NIOSSLCertificate.fromPEMFile(certFile) } catch {
+            throw SinkFailure.config("--tls-cert \(certFile): not a readable PEM certificate (\(error))")
+        }
+        guard !chain.isEmpty else { throw SinkFailure.config("--tls-cert \(certFile): no certificate in it") }
+        let key: NIOSSLPrivateKey
+        do { key = try NIOSSLPrivateKey(file: keyFile, format: .pem) } catch {
+            throw SinkFailure.config("--tls-key \(keyFile): not a readable PEM private key (\(error))")
+        }
+        var c = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
+        c.minimumTLSVersion = .tlsv12
+        do { return try NIOSSLContext(configuration: c) } catch {
+            throw SinkFailure.config("--tls-cert/--tls-key: \(error) (does the key belong to the certificate?)")
+        }
+    }
+
     public var accepted: Int { metrics.recordsAccepted.load(ordering: .relaxed) }
     public var stored: Int { store.storedCount }
     public var rejected: Int { metrics.recordsRejected.load(ordering: .relaxed) }
@@ -71,6 +95,7 @@ public final class IngestService: Sendable {
     /// Runs until SIGTERM/SIGINT; then stops accepting connections, waits for the requests in flight,
     /// drains what was accepted and closes the backend.
     public func run(onStarted: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
+        let tls = try makeTLSContext()
         let group = MultiThreadedEventLoopGroup(numberOfThreads: config.eventLoops)
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.backlog, value: 1024)
@@ -86,6 +111,8 @@ public final class IngestService: Sendable {
             .childChannelOption(ChannelOptions.maxMessagesPerRead, value: 16)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    // HTTPS: TLS first; a plain-HTTP request or a bad handshake fails this connection only.
+                    if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
                     // Our own lean request decoder (one complete request per hop) and handler (answers encoded
                     // once, pipelined requests kept in order): NIO's HTTP codec, pipelining and error handlers
                     // cost a pipeline hop each per request part and a String per header.

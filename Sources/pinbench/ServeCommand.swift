@@ -22,6 +22,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Close a connection idle this long, or one whose request is not complete within it, e.g. 30s.") var idleTimeout: Seconds = Seconds(30)
     @Option(help: "Print a status line this often, e.g. 10s (every 10s on a terminal unless given, else never; 0: never).") var statusEvery: Seconds?
     @Flag(help: "No status lines.") var quiet = false
+    @Option(help: "Serve HTTPS with this PEM certificate chain (with --tls-key).") var tlsCert: String?
+    @Option(help: "The PEM private key of --tls-cert.") var tlsKey: String?
     @OptionGroup var sink: SinkOptions
     @OptionGroup var backend: BackendOptions
 
@@ -32,6 +34,7 @@ struct Serve: AsyncParsableCommand {
         guard maxQueueBytes.bytes >= 1 else { throw ValidationError("--max-queue-bytes must be ≥ 1") }
         guard maxConnections >= 1 else { throw ValidationError("--max-connections must be ≥ 1") }
         guard queueCapacity >= 1 else { throw ValidationError("--queue-capacity must be ≥ 1") }
+        if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("HTTPS needs both --tls-cert and --tls-key") }
         guard maxBodyBytes.bytes >= 1, maxBodyBytes.bytes <= 1 << 30 else { throw ValidationError("--max-body-bytes must be in 1 B ... 1 GiB (32-bit offsets)") }
     }
 
@@ -55,6 +58,7 @@ struct Serve: AsyncParsableCommand {
         c.maxQueueBytes = maxQueueBytes.bytes
         if let e = eventLoops { c.eventLoops = e }
         c.idleTimeoutSeconds = Int64(idleTimeout.value.rounded(.up))
+        (c.tlsCertificate, c.tlsKey) = (tlsCert, tlsKey)
         let service = try IngestService(config: c)
         let every = quiet ? 0 : statusEvery?.value ?? (isatty(2) != 0 ? 10 : 0)
         let stop = StopFlag()

@@ -26,6 +26,42 @@ import TestSupport
         #expect(try pinbench("log", "verify", "--data-dir", "\(dir)/data").status == 0)
     }
 
+    /// Issue 14 item 6: HTTPS (swift-nio-ssl) with a test CA. The original-style client posts every record
+    /// with `verify=` the CA; a plain-HTTP request and a garbage handshake on the TLS port are refused while
+    /// the server keeps serving.
+    @Test func httpsServesTheOriginalClientsAndRefusesPlainHTTP() throws {
+        let certs = tempDir("serve-certs")
+        let made = try runProcess("/bin/bash", [Bundle.module.path(forResource: "make_certs", ofType: "sh", inDirectory: "Peers")!, certs])
+        #expect(made.status == 0, "\(made.stderr)")
+        let (server, base, dir) = try startServer(["--tls-cert", "\(certs)/server.pem", "--tls-key", "\(certs)/server.key"])
+        defer { stopProcess(server) }
+        let https = base.replacingOccurrences(of: "http://", with: "https://")
+        #expect(try pinbench("emulate", "--count", "10", "--seed", "5", "--out", "\(dir)/emu", "--style", "python").status == 0)
+        let r = try runProcess("/usr/bin/env", ["python3", peer("ingest_client"), https, "\(dir)/emu", pinbenchBinary(), "\(dir)/data"],
+                               environment: ["INGEST_CA": "\(certs)/ca.pem"])
+        #expect(r.status == 0, "client over HTTPS: \(r.stdout) \(r.stderr)")
+        let probe = try runProcess("/usr/bin/env", ["python3", "-c", """
+        import socket, ssl, sys, requests
+        host, port = "127.0.0.1", int(sys.argv[1].rsplit(":", 1)[1])
+        out = []
+        for payload in (b"GET /topics HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n", b"\\x16\\x03\\x01\\x00\\x05garbage"):
+            c = socket.create_connection((host, port)); c.settimeout(5); c.sendall(payload)
+            try:
+                d = c.recv(4096)
+            except (socket.timeout, ConnectionResetError):
+                d = b""
+            out.append("answered-in-plain" if d.startswith(b"HTTP/") else "refused")
+            c.close()
+        s = requests.Session(); s.trust_env = False
+        r = s.get(sys.argv[1] + "/topics", verify=sys.argv[2])
+        out.append(str(r.status_code))
+        print(" ".join(out))
+        """, https, "\(certs)/ca.pem"])
+        #expect(probe.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "refused refused 200", "\(probe.stdout) \(probe.stderr)")
+        let bad = try pinbench("serve", "--listen", "127.0.0.1:\(freePort())", "--tls-cert", "\(certs)/server.pem", "--tls-key", "\(certs)/other-ca.key")
+        #expect(bad.status != 0 && bad.stderr.split(separator: "\n").count == 1, "\(bad.stderr)")
+    }
+
     @Test func idleHalfSentAndTricklingClientsAreClosedAfterTheTimeout() throws {
         // With --idle-timeout 1: a silent connection, a request whose body stops halfway, and a client that
         // trickles a byte every 0.3 s into a large body are each closed within a few seconds, while a

@@ -3,6 +3,8 @@
 
   ingest_client.py BASE_URL EMULATE_DIR PINBENCH_BIN DATA_DIR [API_KEY]
 
+With an https:// BASE_URL, INGEST_CA names the CA file both `requests` (verify=) and the raw sockets trust.
+
 Posts every emulated record, one per request, with `requests` and json.dumps defaults: to the Kafka REST
 proxy (POST /topics/pinbench.<kind>) and to the API Gateway shapes (PUT /streams/streaming-pinbench-<kind>/record),
 checks each answer field by field, then reads the embedded log with `pinbench log cat` and checks that every
@@ -10,7 +12,9 @@ record arrived once per path. Then sends malformed requests and checks each gets
 keeps serving. Prints one JSON line; exits 1 on any problem.
 """
 import json
+import os
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -24,6 +28,11 @@ def main():
     headers = {"X-API-Key": key} if key else {}
     problems = []
     s = requests.Session()
+    tls = base.startswith("https://")
+    if tls:
+        # requests prefers REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE (set on some machines) over a session's verify=.
+        os.environ["REQUESTS_CA_BUNDLE"] = os.environ["CURL_CA_BUNDLE"] = os.environ["INGEST_CA"]
+        s.verify = os.environ["INGEST_CA"]
     rows = {}
     for kind in ("pin", "geo", "user"):
         with open(f"{emu}/{kind}.jsonl") as f:
@@ -89,7 +98,11 @@ def main():
                                         headers={"Content-Type": "application/vnd.kafka.json.v2+json"}), 401, 40101)
     # A client that sends half a body and stops: the server must not hang on it for others.
     host, port = base.split("//")[1].split(":")
-    half = socket.create_connection((host, int(port)))
+
+    def connect():
+        c = socket.create_connection((host, int(port)))
+        return ssl.create_default_context(cafile=os.environ["INGEST_CA"]).wrap_socket(c, server_hostname=host) if tls else c
+    half = connect()
     half.sendall(b"POST /topics/pinbench.pin HTTP/1.1\r\nHost: x\r\nContent-Type: application/vnd.kafka.json.v2+json\r\nContent-Length: 1000\r\n\r\n{\"records\":")
     t0 = time.time()
     r = s.get(f"{base}/topics", headers=headers)
@@ -124,7 +137,7 @@ def main():
         return got
 
     def raw_exchange(payload, answers, timeout=10):
-        c = socket.create_connection((host, int(port)))
+        c = connect()
         c.settimeout(timeout)
         c.sendall(payload)
         got = read_answers(c, b"", answers)
@@ -156,7 +169,7 @@ def main():
     cases.append("chunked")
     # Expect: 100-continue (curl sends it before bodies over 1 MiB): the server says go on before the body.
     body = json.dumps({"records": [{"value": rows["geo"][5]}]}).encode()
-    c = socket.create_connection((host, int(port)))
+    c = connect()
     c.settimeout(5)
     c.sendall(f"POST /topics/pinbench.geo HTTP/1.1\r\nHost: x\r\nContent-Type: application/vnd.kafka.json.v2+json\r\n"
               f"Expect: 100-continue\r\nContent-Length: {len(body)}\r\n".encode() + auth + b"\r\n")
