@@ -7,7 +7,8 @@
 # hundreds of MB/s: once the kernel's dirty pages pass dirty_background_ratio, disk writeback sets the pace
 # (nginx writes nothing). Each load starts after a sync, and the last line gives the log's write rate.
 #
-#   [ROUNDS=3] perf/serve_vs_nginx.sh [SECONDS] [CONNECTIONS]   (each figure: the median of ROUNDS runs)
+#   [ROUNDS=3] [TLS=1] perf/serve_vs_nginx.sh [SECONDS] [CONNECTIONS]   (each figure: the median of ROUNDS runs)
+# TLS=1: both serve HTTPS with the same certificate (a test CA from Tests/InteropTests/Peers/make_certs.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-10}
@@ -50,8 +51,16 @@ with open(f"{w}/mixed.lua", "w") as f:
     f.write('request = function() local k = i % 3; i = i + 1; return wrk.format("POST", paths[k], headers, bodies[k]) end\n')
 PY
 
+SCHEME=http; SERVE_TLS=(); NGINX_SSL=""; NGINX_CERTS=""
+if [ "${TLS:-0}" = 1 ]; then
+  bash Tests/InteropTests/Peers/make_certs.sh "$WORK/certs"
+  SCHEME=https
+  SERVE_TLS=(--tls-cert "$WORK/certs/server.pem" --tls-key "$WORK/certs/server.key")
+  NGINX_SSL=" ssl"
+  NGINX_CERTS="ssl_certificate $WORK/certs/server.pem; ssl_certificate_key $WORK/certs/server.key; ssl_protocols TLSv1.2 TLSv1.3;"
+fi
 SP=$(free_port)
-"$BIN" serve --listen "127.0.0.1:$SP" --data-dir "$WORK/data" >/dev/null 2>&1 &
+"$BIN" serve --listen "127.0.0.1:$SP" --data-dir "$WORK/data" "${SERVE_TLS[@]}" >/dev/null 2>&1 &
 PIDS+=($!)
 wait_port "$SP"
 NP=$(free_port)
@@ -68,7 +77,8 @@ http {
   proxy_temp_path $WORK/nginx; fastcgi_temp_path $WORK/nginx; uwsgi_temp_path $WORK/nginx; scgi_temp_path $WORK/nginx;
   client_max_body_size 20m;
   server {
-    listen 127.0.0.1:$NP;
+    listen 127.0.0.1:$NP$NGINX_SSL;
+    $NGINX_CERTS
     location / { client_body_buffer_size 1m; default_type application/json;
       return 200 '{"offsets":[{"partition":0,"offset":0,"error_code":null,"error":null}],"key_schema_id":null,"value_schema_id":null}'; }
   }
@@ -80,7 +90,7 @@ wait_port "$NP"
 
 run() {  # port lua -> "req/s p99_ms"
   sync  # every load starts with no dirty pages waiting for the disk (earlier loads' writes would else slow it)
-  wrk -t2 -c"$CONNS" -d"${SECS}s" --latency -s "$WORK/$2.lua" "http://127.0.0.1:$1/topics/pinbench.pin" > "$WORK/wrk.out"
+  wrk -t2 -c"$CONNS" -d"${SECS}s" --latency -s "$WORK/$2.lua" "$SCHEME://127.0.0.1:$1/topics/pinbench.pin" > "$WORK/wrk.out"
   python3 - "$WORK/wrk.out" <<'PY'
 import re, sys
 t = open(sys.argv[1]).read()
@@ -92,7 +102,7 @@ print(rps, p99, int(non2xx.group(1)) if non2xx else 0)
 PY
 }
 ROUNDS=${ROUNDS:-3}
-printf 'wrk -t2 -c%d -d%ss on %d cores (wrk, server and nginx share them); median of %d alternating rounds\n' "$CONNS" "$SECS" "$(nproc)" "$ROUNDS"
+printf 'wrk -t2 -c%d -d%ss over %s on %d cores (wrk, server and nginx share them); median of %d alternating rounds\n' "$CONNS" "$SECS" "$SCHEME" "$(nproc)" "$ROUNDS"
 printf '%-22s %12s %14s %10s %8s %10s\n' load "requests/s" "records/s" "p99 ms" non-2xx "vs nginx"
 median() { tr ' ' '\n' | sort -g | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
 for load in one many mixed; do

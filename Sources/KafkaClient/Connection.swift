@@ -159,6 +159,7 @@ public final class BrokerConnection {
             throw KafkaClientError(.auth, "\(address) does not enable SASL mechanism \(mech.name) (it offers \(offered.isEmpty ? "none" : offered.joined(separator: ", ")))")
         }
         var lifetimeMs: Int64 = 0
+        var tokenExpiresAt: Int64? = nil
         func step(_ bytes: [UInt8]) throws(KafkaClientError) -> [UInt8] {
             let resp = try roundTrip(.saslAuthenticate, version: av) { SaslAuthenticateMessage.encodeRequest($0, authBytes: bytes) }
             var r = resp.reader
@@ -191,11 +192,12 @@ public final class BrokerConnection {
                     throw KafkaClientError(.config, "AWS_MSK_IAM: cannot tell the region from \(address.host); set awsStsRegion or --aws-region")
                 }
                 let payload = MSKAuth.iamPayload(credentials: creds, region: r, host: address.host, unixSeconds: wallSeconds())
+                tokenExpiresAt = creds.expiration  // temporary credentials: renew before they run out
                 let answer = try step(Array(payload.utf8))
                 guard !answer.isEmpty else { throw KafkaClientError(.auth, "\(address): AWS_MSK_IAM authentication failed (empty answer)") }
             case .oauthBearer(let source):
                 let token: String
-                do { token = try source.make().token } catch { throw KafkaClientError(.auth, "OAUTHBEARER: no token: \(error)") }
+                do { (token, tokenExpiresAt) = try source.make() } catch { throw KafkaClientError(.auth, "OAUTHBEARER: no token: \(error)") }
                 let answer = try step(MSKAuth.oauthBearerMessage(token: token))
                 if !answer.isEmpty {
                     // RFC 7628: the server's error JSON, answered with a lone %x01 before it fails the exchange.
@@ -206,8 +208,12 @@ public final class BrokerConnection {
             }
         }
         authentications += 1
-        // Renew at 85% of the lifetime the broker set (librdkafka and the Java client renew at 85-95%).
-        reauthenticateAtNs = lifetimeMs > 0 ? monotonicNanos() + UInt64(lifetimeMs) * 850_000 : nil
+        // Renew at 85% of the lifetime the broker set (librdkafka and the Java client renew at 85-95%), and
+        // before a token we know the expiry of runs out, whichever comes first.
+        var lifeMs = lifetimeMs > 0 ? lifetimeMs : Int64.max
+        if let exp = tokenExpiresAt { lifeMs = min(lifeMs, max(1, (exp - wallSeconds()) * 1000)) }
+        // (The lifetime is the broker's input: at most a year, so the arithmetic cannot overflow.)
+        reauthenticateAtNs = lifeMs < Int64.max ? monotonicNanos() &+ UInt64(min(lifeMs, 31_536_000_000)) * 850_000 : nil
     }
 
     public var isOpen: Bool { fd >= 0 }
