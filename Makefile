@@ -1,6 +1,6 @@
 # pinbench: the two set-up commands are `make run` and `make test` (see README).
 SHELL := /bin/bash
-APT_PACKAGES := libzstd-dev liblz4-dev libsnappy-dev libnuma-dev zlib1g-dev lz4 zstd pkg-config bc librdkafka-dev gcc chromium libcurl4-openssl-dev libssl-dev time strace stunnel4 openssl
+APT_PACKAGES := libzstd-dev liblz4-dev libsnappy-dev libnuma-dev zlib1g-dev lz4 zstd pkg-config bc librdkafka-dev gcc chromium libcurl4-openssl-dev libssl-dev time strace stunnel4 openssl libhdrhistogram-java default-jre-headless
 DURATION ?= 20s
 RUN_DIR ?= out/run
 

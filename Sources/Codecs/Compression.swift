@@ -310,3 +310,18 @@ extension Codec {
         try snappyBlock(src, into: out)
     }
 }
+
+/// zlib-wrapped DEFLATE in one call (RFC 1950; what Java's `Deflater` writes): HdrHistogram's compressed
+/// encoding. Not for hot paths.
+public enum Zlib {
+    public static func compress(_ bytes: [UInt8], level: Int32 = 6) -> [UInt8]? {
+        var cap = compressBound(uLong(bytes.count))
+        var out = [UInt8](repeating: 0, count: Int(cap))
+        let rc = out.withUnsafeMutableBufferPointer { o in
+            bytes.withUnsafeBufferPointer { i in compress2(o.baseAddress, &cap, i.baseAddress, uLong(i.count), level) }
+        }
+        guard rc == Z_OK else { return nil }
+        out.removeLast(out.count - Int(cap))
+        return out
+    }
+}

@@ -112,7 +112,12 @@ public final class TLSContext: @unchecked Sendable {
             let ok = SSL_CTX_use_PrivateKey_file(c, key, SSL_FILETYPE_PEM)
             SSL_CTX_set_default_passwd_cb(c, nil)
             SSL_CTX_set_default_passwd_cb_userdata(c, nil)
-            guard ok == 1 else { throw KafkaClientError(.config, "ssl.key.location \(key): cannot read the key (wrong ssl.key.password?)") }
+            guard ok == 1 else {
+                let why = TLSContext.lastError()
+                throw KafkaClientError(.config, why.contains("mismatch")
+                    ? "ssl.key.location \(key) does not match ssl.certificate.location \(cert)"
+                    : "ssl.key.location \(key): cannot read the key (\(why); wrong ssl.key.password?)")
+            }
             guard SSL_CTX_check_private_key(c) == 1 else { throw KafkaClientError(.config, "ssl.key.location \(key) does not match ssl.certificate.location \(cert)") }
         default:
             throw KafkaClientError(.config, "mutual TLS needs both ssl.certificate.location and ssl.key.location")

@@ -114,7 +114,7 @@ final class Flood: @unchecked Sendable {
                     if let e = endNs, sched >= e { break }
                 }
                 chunk.scheduled[i] = sched
-                emulator.writePost(index, pin: chunk.data[0], geo: chunk.data[1], user: chunk.data[2], style: cfg.style)
+                emulator.writePost(cfg.worker?.global(index) ?? index, pin: chunk.data[0], geo: chunk.data[1], user: chunk.data[2], style: cfg.style)
                 for k in 0..<3 { chunk.ends[k][i] = Int32(chunk.data[k].count) }
                 chunk.count = i + 1
             }

@@ -158,6 +158,22 @@ public final class FloodRunner: Sendable {
     final class Tally: @unchecked Sendable {
         var hist = newLatencyHistogram()
         var warm = newLatencyHistogram()
+        /// The current second's latencies, for `--hlog` (written and reset once a second by the sink stage).
+        var interval = newLatencyHistogram()
+        var hlog: HdrLogWriter?
+        var intervalStartNs: UInt64 = 0
+        var wallAtT0 = 0.0
+        var t0Ns: UInt64 = 0
+
+        /// Writes the interval that has ended by `now` (or, with `final`, whatever the last one holds).
+        func tick(_ now: UInt64, final: Bool = false) {
+            guard let log = hlog, now >= intervalStartNs &+ 1_000_000_000 || final else { return }
+            let start = wallAtT0 + Double(intervalStartNs &- t0Ns) / 1e9
+            log.append(start: start, length: Double(now &- intervalStartNs) / 1e9, interval)
+            interval.reset()
+            intervalStartNs = now
+            if final { log.close() }
+        }
         var reasons: [String: Int] = [:]
         var error: String?
         var report = SinkReport()
@@ -173,6 +189,11 @@ public final class FloodRunner: Sendable {
                     onProgress: ((ProgressSample) -> Void)? = nil) throws(ConfigError) -> RunResult {
         control?.attach(self)
         let cfg = config
+        // The interval log first: a path that cannot be written is one line before anything is sent.
+        let hlog = try cfg.hlogPath.map { (p) throws(ConfigError) in
+            try HdrLogWriter(path: p, startSeconds: Double(wallMillis()) / 1000,
+                             comment: "pinbench \(cfg.worker.map { "worker \($0.index)/\($0.count), " } ?? "")latency in microseconds")
+        }
         let sink: any RecordSink
         let bell = Doorbell()
         do { sink = try cfg.backend.makeSink(cfg.sink, role: .flood, bell: bell) } catch { throw ConfigError(error.message, isUsage: error.reason == .config) }
@@ -197,6 +218,12 @@ public final class FloodRunner: Sendable {
         let group = DispatchGroup()
         let tally = Tally()
         tally.endpoint = sink.latencyEndpoint
+        if let hlog {
+            tally.hlog = hlog
+            tally.t0Ns = flood.t0
+            tally.intervalStartNs = flood.t0
+            tally.wallAtT0 = Double(wallMillis()) / 1000 - Double(monotonicNanos() &- flood.t0) / 1e9
+        }
         flood.startGenerators(group: group)
         nonisolated(unsafe) let owned = sink
         group.enter()
@@ -248,6 +275,7 @@ public final class FloodRunner: Sendable {
                 for t in o.tokens {
                     let v = now > t ? (now - t) / 1000 : 0
                     if t < warmupEnd { _ = tally.warm.record(v) } else { _ = tally.hist.record(v) }
+                    if tally.hlog != nil { _ = tally.interval.record(v) }
                 }
                 stats.recordsOut.add(o.count, ordering: .relaxed)
                 stats.payloadBytesOut.add(o.payloadBytes, ordering: .relaxed)
@@ -259,22 +287,26 @@ public final class FloodRunner: Sendable {
             }
         }
         let key = ByteBuffer(capacity: 32)
+        let worker = flood.cfg.worker
         flood.forEachChunk({ c in
             let ts = wallMillis()
             for i in 0..<c.count {
                 key.reset()
-                key.appendDecimal(c.firstIndex + i)
+                key.appendDecimal(worker?.global(c.firstIndex + i) ?? c.firstIndex + i)
                 let token = c.scheduled[i]
                 for kind in RecordKind.allCases {
                     sink.send(kind, key: key.bytes, value: c.record(kind.rawValue, i), partition: nil, timestamp: ts, token: token)
                 }
             }
             sink.poll()
+            tally.tick(monotonicNanos())
         }, idle: { ready in
             sink.wait(on: flood.sinkBell, until: ready)
             sink.poll()
+            tally.tick(monotonicNanos())
         })
         if let problem = sink.close(), tally.error == nil { tally.error = problem }
+        tally.tick(monotonicNanos(), final: true)
         tally.report = sink.report
     }
 }

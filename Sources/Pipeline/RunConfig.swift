@@ -28,6 +28,12 @@ public struct RunConfig: Sendable {
     /// Stop (cleanly: the report written, the log consistent) once this many payload bytes were generated.
     /// The embedded log also stops before its disk would fill, whatever this says.
     public var maxBytes: Int?
+    /// One worker of a fleet: this process floods post indexes `i` with `i % count == index` (`count`
+    /// and `rate` are then this worker's share), so N workers with one seed write exactly what one process
+    /// would.
+    public var worker: WorkerSlice?
+    /// `--hlog FILE`: the latency histogram of every second as an HdrHistogram interval log.
+    public var hlogPath: String?
     /// Posts per chunk handed between stages.
     public var chunkPosts: Int = 256
     /// Chunks in flight per generator (ring capacity).
@@ -78,6 +84,7 @@ public struct RunConfig: Sendable {
             ("pin_cpus", .bool(pinCPUs)),
             ("chunk_posts", .int(chunkPosts)),
             ("max_bytes", maxBytes.map { .int($0) } ?? .null),
+            ("worker", worker.map { .string("\($0.index)/\($0.count)") } ?? .null),
         ]
         switch backend {
         case .embedded(let o):
@@ -123,4 +130,30 @@ public struct ConfigError: Error, CustomStringConvertible, Sendable {
         self.isUsage = isUsage
     }
     public var description: String { message }
+}
+
+/// Worker `index` of `count` (0-based): a deterministic, disjoint slice of the post indexes.
+public struct WorkerSlice: Sendable, Equatable {
+    public let index: Int
+    public let count: Int
+
+    /// nil unless 0 ≤ index < count.
+    public init?(index: Int, count: Int) {
+        guard count >= 1, index >= 0, index < count else { return nil }
+        self.index = index
+        self.count = count
+    }
+
+    /// "I/N".
+    public init?(_ text: String) {
+        let parts = text.split(separator: "/")
+        guard parts.count == 2, let i = Int(parts[0]), let n = Int(parts[1]) else { return nil }
+        self.init(index: i, count: n)
+    }
+
+    /// The fleet-wide post index of this worker's `local`-th post.
+    @inlinable public func global(_ local: Int) -> Int { local &* count &+ index }
+
+    /// This worker's posts of a fleet-wide `total`.
+    public func share(of total: Int) -> Int { total > index ? (total - index + count - 1) / count : 0 }
 }

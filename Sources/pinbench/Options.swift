@@ -73,6 +73,10 @@ struct FloodOptions: ParsableArguments {
     @Option(help: "Generator threads (the sink stage has its own; default: CPUs - 1).") var threads: Int = max(1, ProcessInfo.processInfo.activeProcessorCount - 1)
     @Flag(help: "Pin stage threads to CPUs (libnuma keeps memory local where present).") var pinCpus = false
     @Option(help: "Stop cleanly after this much payload, e.g. 2g (the embedded log also stops before its disk fills).") var maxBytes: ByteSize?
+    @Option(help: "Be worker I of N (0-based) of a fleet: flood posts i with i % N == I, at --rate / N; --count is the fleet's total.") var worker: String?
+    @Option(help: "Fleet size with JOB_COMPLETION_INDEX as this worker's index (a Kubernetes Indexed Job).") var workers: Int?
+    @Option(help: "Start at this wall-clock time (Unix seconds or ISO 8601 UTC), so every worker starts together.") var startAt: String?
+    @Option(help: "Write the latency of every second as an HdrHistogram interval log (format 1.3) to this file.") var hlog: String?
 
     func validate() throws {
         if count == nil && duration == nil { throw ValidationError("give --count N or --duration D (e.g. --duration 20s): an unbounded flood fills the disk") }
@@ -81,6 +85,38 @@ struct FloodOptions: ParsableArguments {
         if let r = rate, !(r > 0) { throw ValidationError("--rate must be > 0") }
         if users < 1 { throw ValidationError("--users must be ≥ 1") }
         if threads < 1 || threads > 256 { throw ValidationError("--threads must be in 1...256") }
+        _ = try slice()
+        if let s = startAt, FloodOptions.parseTime(s) == nil { throw ValidationError("--start-at needs Unix seconds or an ISO 8601 UTC time (2026-12-01T10:00:00Z), got '\(s)'") }
+    }
+
+    /// `--worker I/N`, or `--workers N` with JOB_COMPLETION_INDEX (as a Kubernetes Indexed Job sets it).
+    func slice() throws -> WorkerSlice? {
+        if let w = worker {
+            guard workers == nil else { throw ValidationError("give --worker I/N or --workers N, not both") }
+            guard let s = WorkerSlice(w) else { throw ValidationError("--worker needs I/N with 0 ≤ I < N, got '\(w)'") }
+            return s
+        }
+        guard let n = workers else { return nil }
+        guard let text = currentEnvironment()["JOB_COMPLETION_INDEX"], let i = Int(text) else {
+            throw ValidationError("--workers \(n) takes this worker's index from JOB_COMPLETION_INDEX, which is not set (or give --worker I/N)")
+        }
+        guard let s = WorkerSlice(index: i, count: n) else { throw ValidationError("JOB_COMPLETION_INDEX \(i) is not in 0..<\(n)") }
+        return s
+    }
+
+    static func parseTime(_ s: String) -> Double? {
+        if let v = Double(s), v > 0 { return v }
+        return SigV4Signer.unixSeconds(iso8601: s).map(Double.init)
+    }
+
+    /// Sleeps until --start-at; returns how late this host started (seconds by its own clock), or nil.
+    func waitForStart() -> Double? {
+        guard let s = startAt, let at = FloodOptions.parseTime(s) else { return nil }
+        while true {
+            let now = Double(wallMillis()) / 1000
+            if now >= at { return now - at }
+            usleep(UInt32(min(0.5, at - now) * 1_000_000))
+        }
     }
 
     func apply(to c: inout RunConfig) {
@@ -92,6 +128,12 @@ struct FloodOptions: ParsableArguments {
         c.seed = seed
         c.threads = threads
         c.pinCPUs = pinCpus
+        c.hlogPath = hlog
+        if let w = try? slice() {
+            c.worker = w
+            c.count = count.map { w.share(of: $0) }
+            c.rate = rate.map { $0 / Double(w.count) }
+        }
     }
 }
 

@@ -117,9 +117,14 @@ struct Run: ParsableCommand {
             runner.requestStop(sig == SIGTERM ? .terminated : .interrupted)
         }
         defer { term.cancel() }
+        if let late = flood.waitForStart() {
+            // Every worker waits for the same wall-clock moment; how late this one woke says how far apart
+            // the fleet started (by each host's own clock).
+            FileHandle.standardError.write(Data("\(c.worker.map { "worker \($0.index)/\($0.count): " } ?? "")started \(Int((late * 1000).rounded())) ms after --start-at by this host's clock\n".utf8))
+        }
         let progress = ProgressLine(quiet: output.quiet)
         let result = try usageErrors { () throws(ConfigError) in try runner.run(onStart: { line in
-            if !output.quiet { FileHandle.standardError.write(Data("writing to \(line)\n".utf8)) }
+            if !output.quiet { FileHandle.standardError.write(Data("writing to \(line)\(c.worker.map { " as worker \($0.index)/\($0.count)" } ?? "")\n".utf8)) }
         }, onProgress: { s in
             if let w = s.warning { progress.note(w) }
             progress.show(s.line)

@@ -176,6 +176,25 @@ private func reportCounts(_ path: String) -> (recordsIn: Int, recordsOut: Int, d
         #expect(((f.counts()["tls_failed"] as? Int) ?? 0) <= 2, "one handshake, no retry storm: \(f.counts())")
     }
 
+    /// Mutual TLS: a front that requires a client certificate takes pinbench's (ssl.certificate.location and
+    /// ssl.key.location, a CA directory for the server) and refuses a client without one.
+    @Test func mutualTLSPresentsTheClientCertificate() throws {
+        let f = try Front(["--tls-cert", "\(certDir)/server.pem", "--tls-key", "\(certDir)/server.key", "--tls-client-ca", "\(certDir)/ca.pem"])
+        // ssl.ca.location as a directory of hashed certificates (openssl rehash).
+        let caDir = tempDir("cadir")
+        try FileManager.default.copyItem(atPath: "\(certDir)/ca.pem", toPath: "\(caDir)/ca.pem")
+        #expect(try runProcess("/usr/bin/openssl", ["rehash", caDir]).status == 0)
+        let ok = try pinbench("run", "--kafka", f.bootstrap, "--security-protocol", "SSL", "--ssl-ca-location", caDir,
+                              "-X", "ssl.certificate.location=\(certDir)/client.pem", "-X", "ssl.key.location=\(certDir)/client.key",
+                              "--count", "200", "--create-topics", "--topic-prefix", "mtls", "--quiet")
+        #expect(ok.status == 0, "\(ok.stderr)")
+        let without = try pinbench("run", "--kafka", f.bootstrap, "--security-protocol", "SSL", "--ssl-ca-location", caDir, "--count", "10")
+        #expect(without.status == 1 && without.stderr.split(separator: "\n").count == 1, "\(without.stderr)")
+        let mismatched = try pinbench("run", "--kafka", f.bootstrap, "--security-protocol", "SSL", "--ssl-ca-location", caDir,
+                                      "-X", "ssl.certificate.location=\(certDir)/client.pem", "-X", "ssl.key.location=\(certDir)/server.key", "--count", "10")
+        #expect(mismatched.status != 0 && mismatched.stderr.contains("does not match"), "\(mismatched.stderr)")
+    }
+
     @Test func hostnameChecksCanBeTurnedOffWithAWarning() throws {
         let f = try Front(["--tls-cert", "\(certDir)/wrongname.pem", "--tls-key", "\(certDir)/wrongname.key"])
         let r = try pinbench("run", "--kafka", f.bootstrap, "--security-protocol", "SSL", "--ssl-ca-location", "\(certDir)/ca.pem",

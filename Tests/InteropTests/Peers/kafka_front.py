@@ -8,7 +8,8 @@ through unchanged:
                  [--sasl MECH[,MECH...]] [--user NAME:PASSWORD ...] [--aws KEYID:SECRET]
                  [--lifetime-ms N] [--stats FILE]
 
-- TLS: Python's ssl module with the given certificate (a bad handshake closes that connection only).
+- TLS: Python's ssl module with the given certificate (a bad handshake closes that connection only);
+  --tls-client-ca requires a client certificate signed by that CA (mutual TLS).
 - SASL: SaslHandshake v0-1 and SaslAuthenticate v0-2 answered here; ApiVersions answers from upstream get
   both keys added. PLAIN and SCRAM-SHA-256/512 (scramp) check --user; AWS_MSK_IAM and OAUTHBEARER (MSK IAM
   tokens) are checked by recomputing the SigV4 signature with botocore from the --aws secret, and refused
@@ -369,6 +370,7 @@ def main():
     ap.add_argument("--tansu", action="store_true")
     ap.add_argument("--tls-cert")
     ap.add_argument("--tls-key")
+    ap.add_argument("--tls-client-ca", help="require a client certificate signed by this CA (mutual TLS)")
     ap.add_argument("--sasl", default="")
     ap.add_argument("--user", action="append", default=[])
     ap.add_argument("--aws")
@@ -413,6 +415,9 @@ def main():
     if ARGS.tls_cert:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(ARGS.tls_cert, ARGS.tls_key)
+        if ARGS.tls_client_ca:
+            ctx.verify_mode = ssl.CERT_REQUIRED
+            ctx.load_verify_locations(ARGS.tls_client_ca)
     srv = socket.socket()
     srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     srv.bind(("127.0.0.1", ARGS.listen))

@@ -1,0 +1,111 @@
+import Bytes
+import Codecs
+import Foundation
+import Histogram
+import Platform
+
+/// HdrHistogram's log format 1.3 (what `HistogramLogWriter` writes and `HistogramLogReader`,
+/// `HistogramLogProcessor` and the Python `hdrhistogram` package read): a header, the CSV legend, then one
+/// line per interval with the base64 of the histogram in the compressed V2 encoding. Values are latencies in
+/// microseconds; `Interval_Max` is written in milliseconds (ratio 1000).
+public final class HdrLogWriter {
+    let file: UnsafeMutablePointer<FILE>
+    public let path: String
+    public let startSeconds: Double
+    public static let maxValueUnitRatio = 1000.0
+
+    /// Creates `path` (replacing it) and writes the header; `startSeconds` is the log's StartTime (Unix).
+    public init(path: String, startSeconds: Double, comment: String? = nil) throws(ConfigError) {
+        guard let f = fopen(path, "w") else { throw ConfigError("--hlog \(path): cannot create it (\(String(cString: strerror(errno))))", isUsage: false) }
+        file = f
+        self.path = path
+        self.startSeconds = startSeconds
+        var head = ""
+        if let c = comment { head += "#\(c)\n" }
+        head += "#[Histogram log format version 1.3]\n"
+        head += "#[StartTime: \(String(format: "%.3f", startSeconds)) (seconds since epoch)]\n"
+        head += "#[BaseTime: 0.000 (seconds since epoch)]\n"
+        head += "\"StartTimestamp\",\"Interval_Length\",\"Interval_Max\",\"Interval_Compressed_Histogram\"\n"
+        write(head)
+    }
+
+    deinit { fclose(file) }
+
+    func write(_ s: String) {
+        var s = s
+        s.withUTF8 { _ = fwrite($0.baseAddress, 1, $0.count, file) }
+    }
+
+    /// One interval: `start` seconds since the Unix epoch (absolute, as BaseTime is 0), `length` seconds.
+    public func append(start: Double, length: Double, _ h: Histogram<UInt64>, tag: String? = nil) {
+        guard let enc = HdrEncoding.compressed(h) else { return }
+        let max = Double(h.totalCount == 0 ? 0 : h.max) / HdrLogWriter.maxValueUnitRatio
+        write("\(tag.map { "Tag=\($0)," } ?? "")\(String(format: "%.3f", start)),\(String(format: "%.3f", length)),\(String(format: "%.3f", max)),\(Base64.encode(enc))\n")
+    }
+
+    public func close() { fflush(file) }
+}
+
+/// HdrHistogram's V2 encoding (ZigZag LEB128 counts, zero runs as negative numbers) and its compressed
+/// form (zlib), with Java's cookies, header fields and bucket layout.
+public enum HdrEncoding {
+    static let v2Cookie: Int32 = 0x1c84_9303 | 0x10
+    static let v2CompressedCookie: Int32 = 0x1c84_9304 | 0x10
+
+    /// Java's `countsArrayIndex` for this histogram's layout.
+    static func layout(_ h: Histogram<UInt64>) -> (UInt64) -> Int {
+        let unitMagnitude = Int(63 - UInt64(h.lowestDiscernibleValue).leadingZeroBitCount)
+        let largest = 2 * Int(pow(10.0, Double(h.numberOfSignificantValueDigits.rawValue)))
+        let subBucketCountMagnitude = Int(ceil(log2(Double(largest))))
+        let subBucketHalfCountMagnitude = max(subBucketCountMagnitude, 1) - 1
+        let subBucketCount = 1 << (subBucketHalfCountMagnitude + 1)
+        let subBucketHalfCount = subBucketCount / 2
+        let subBucketMask = UInt64(subBucketCount - 1) << UInt64(unitMagnitude)
+        let leadingZeroCountBase = 64 - unitMagnitude - subBucketHalfCountMagnitude - 1
+        return { value in
+            let bucketIndex = leadingZeroCountBase - (value | subBucketMask).leadingZeroBitCount
+            let subBucketIndex = Int(value >> UInt64(bucketIndex + unitMagnitude))
+            return ((bucketIndex + 1) << subBucketHalfCountMagnitude) + (subBucketIndex - subBucketHalfCount)
+        }
+    }
+
+    /// The uncompressed V2 encoding.
+    public static func encode(_ h: Histogram<UInt64>) -> [UInt8] {
+        let index = layout(h)
+        var counts: [(Int, UInt64)] = []
+        for v in h.recordedValues() where v.count > 0 { counts.append((index(v.value), UInt64(v.count))) }
+        counts.sort { $0.0 < $1.0 }
+        var payload: [UInt8] = []
+        func zigzag(_ v: Int64) {
+            var u = UInt64(bitPattern: (v << 1) ^ (v >> 63))
+            while u >= 0x80 { payload.append(UInt8(truncatingIfNeeded: u) | 0x80); u >>= 7 }
+            payload.append(UInt8(u))
+        }
+        var next = 0
+        for (i, c) in counts {
+            if i > next { zigzag(-Int64(i - next)) }  // a run of zero counts
+            zigzag(Int64(clamping: c))
+            next = i + 1
+        }
+        var out: [UInt8] = []
+        func be32(_ v: Int32) { withUnsafeBytes(of: v.bigEndian) { out += $0 } }
+        func be64(_ v: UInt64) { withUnsafeBytes(of: v.bigEndian) { out += $0 } }
+        be32(v2Cookie)
+        be32(Int32(payload.count))
+        be32(0)  // normalizing index offset
+        be32(Int32(h.numberOfSignificantValueDigits.rawValue))
+        be64(h.lowestDiscernibleValue)
+        be64(h.highestTrackableValue)
+        be64(Double(1.0).bitPattern)  // integer to double conversion ratio
+        return out + payload
+    }
+
+    /// The compressed V2 encoding: cookie, length, then zlib of the V2 encoding.
+    public static func compressed(_ h: Histogram<UInt64>) -> [UInt8]? {
+        guard let z = Zlib.compress(encode(h)) else { return nil }
+        var out: [UInt8] = []
+        withUnsafeBytes(of: v2CompressedCookie.bigEndian) { out += $0 }
+        withUnsafeBytes(of: Int32(z.count).bigEndian) { out += $0 }
+        return out + z
+    }
+}
