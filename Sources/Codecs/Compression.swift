@@ -324,4 +324,17 @@ public enum Zlib {
         out.removeLast(out.count - Int(cap))
         return out
     }
+
+    /// Inflates zlib data whose size is at most `limit` bytes; nil when it is not zlib or is larger.
+    public static func decompress(_ bytes: [UInt8], limit: Int) -> [UInt8]? {
+        guard limit > 0 else { return nil }
+        var out = [UInt8](repeating: 0, count: limit)
+        var len = uLong(limit)
+        let rc = out.withUnsafeMutableBufferPointer { o in
+            bytes.withUnsafeBufferPointer { i in uncompress(o.baseAddress, &len, i.baseAddress, uLong(i.count)) }
+        }
+        guard rc == Z_OK else { return nil }
+        out.removeLast(out.count - Int(len))
+        return out
+    }
 }

@@ -79,6 +79,8 @@ public struct RunResult: Sendable {
     public var latencyEndpoint: String
     public var partitions: [PartitionCount]
     public var timeline: [ProgressSample]
+    /// Wall-clock time of the flood's start (Unix ms): fleet merges line workers' seconds up by it.
+    public var startedUnixMs: Int64 = 0
     public var cpuSeconds: Double
     public var peakRSSBytes: Int
     public var generatorStalls: Int
@@ -256,6 +258,7 @@ public final class FloodRunner: Sendable {
             generatorBlockedSeconds: Double(stats.generatorBlockedNs.load(ordering: .relaxed)) / 1e9,
             sinkBusySeconds: Double(stats.sinkBusyNs.load(ordering: .relaxed)) / 1e9)
         result.timeline = watch.timeline
+        result.startedUnixMs = wallMillis() - Int64((monotonicNanos() &- flood.t0) / 1_000_000)
         result.stopReason = stats.reason
         result.unsentPosts = unsent
         result.rateNotMet = cfg.rate != nil && (watch.rateNotMet || unsent > 0)

@@ -109,3 +109,66 @@ public enum HdrEncoding {
         return out + z
     }
 }
+
+extension HdrEncoding {
+    /// Decodes the compressed (or plain) V2 encoding into a histogram of pinbench's layout (values 1 µs to
+    /// 1 h, 3 digits): nil for anything else, a corrupt payload or counts beyond the range. Bounded: input.
+    public static func decode(_ bytes: [UInt8]) -> Histogram<UInt64>? {
+        func be32(_ b: [UInt8], _ at: Int) -> Int32? {
+            guard at >= 0, at + 4 <= b.count else { return nil }
+            return Int32(bitPattern: UInt32(b[at]) << 24 | UInt32(b[at + 1]) << 16 | UInt32(b[at + 2]) << 8 | UInt32(b[at + 3]))
+        }
+        var plain = bytes
+        if be32(bytes, 0) == v2CompressedCookie {
+            guard let n = be32(bytes, 4), n >= 0, 8 + Int(n) <= bytes.count,
+                  let inflated = Zlib.decompress(Array(bytes[8..<(8 + Int(n))]), limit: 64 << 20) else { return nil }
+            plain = inflated
+        }
+        guard be32(plain, 0) == v2Cookie, let payloadLength = be32(plain, 4), payloadLength >= 0, 40 + Int(payloadLength) <= plain.count,
+              be32(plain, 8) == 0, let digits = be32(plain, 12) else { return nil }
+        var h = newLatencyHistogram()
+        guard Int8(clamping: digits) == h.numberOfSignificantValueDigits.rawValue else { return nil }
+        let value = valueOfIndex(h)
+        var i = 40, index = 0
+        let end = 40 + Int(payloadLength)
+        while i < end {
+            var u: UInt64 = 0, shift: UInt64 = 0
+            while true {
+                guard i < end, shift < 64 else { return nil }
+                let b = plain[i]
+                i += 1
+                u |= UInt64(b & 0x7F) << shift
+                if b < 0x80 { break }
+                shift += 7
+            }
+            let v = Int64(bitPattern: (u >> 1) ^ (0 &- (u & 1)))
+            if v < 0 {
+                guard v > -(1 << 40) else { return nil }
+                index += Int(-v)
+            } else {
+                if v > 0 {
+                    guard let x = value(index), h.record(x, count: UInt64(v)) else { return nil }
+                }
+                index += 1
+            }
+        }
+        return h
+    }
+
+    /// Java's `valueFromIndex` for this layout (the lowest value of the bucket), nil past the range.
+    static func valueOfIndex(_ h: Histogram<UInt64>) -> (Int) -> UInt64? {
+        let unitMagnitude = Int(63 - UInt64(h.lowestDiscernibleValue).leadingZeroBitCount)
+        let largest = 2 * Int(pow(10.0, Double(h.numberOfSignificantValueDigits.rawValue)))
+        let subBucketHalfCountMagnitude = max(Int(ceil(log2(Double(largest)))), 1) - 1
+        let subBucketHalfCount = 1 << subBucketHalfCountMagnitude
+        let highest = h.highestTrackableValue
+        return { index in
+            var bucketIndex = (index >> subBucketHalfCountMagnitude) - 1
+            var subBucketIndex = (index & (subBucketHalfCount - 1)) + subBucketHalfCount
+            if bucketIndex < 0 { subBucketIndex -= subBucketHalfCount; bucketIndex = 0 }
+            guard bucketIndex + unitMagnitude < 63 else { return nil }
+            let v = UInt64(subBucketIndex) << UInt64(bucketIndex + unitMagnitude)
+            return v <= highest ? v : nil
+        }
+    }
+}

@@ -1,3 +1,4 @@
+import Bytes
 import Histogram
 import JSON
 import Platform
@@ -11,7 +12,9 @@ extension RunResult {
 
     /// The JSON report: every figure of the run and the effective configuration.
     public var json: JSONValue {
-        .object([
+        let hdr: String = HdrEncoding.compressed(latencyMicros).map { Base64.encode($0) } ?? ""
+        let started: JSONValue = .int(Int(startedUnixMs))
+        return .object([
             ("pinbench_version", .string(pinbenchVersion)),
             ("mode", .string(mode.rawValue)),
             ("records_in", .int(recordsIn)),
@@ -54,6 +57,9 @@ extension RunResult {
                 .object([("segment", .string($0.segment)), ("kept_bytes", .int($0.keptBytes)),
                          ("truncated_bytes", .int($0.truncatedBytes)), ("reason", .string($0.reason))])
             })),
+            ("started_unix_ms", started),
+            // The whole latency histogram (HdrHistogram compressed V2, base64): fleet merges add these exactly.
+            ("latency_histogram_hdr", .string(hdr)),
             ("timeline", .array(timeline.map {
                 .object([("t", .double(round3($0.seconds))), ("records_out", .int($0.recordsOut)),
                          ("payload_bytes_out", .int($0.payloadBytesOut)), ("queue_depth", .int($0.queueDepth))])

@@ -32,6 +32,8 @@ public struct RunConfig: Sendable {
     /// and `rate` are then this worker's share), so N workers with one seed write exactly what one process
     /// would.
     public var worker: WorkerSlice?
+    /// With `worker`: the fleet's `--count` (this worker's is its share).
+    public var fleetCount: Int?
     /// `--hlog FILE`: the latency histogram of every second as an HdrHistogram interval log.
     public var hlogPath: String?
     /// Posts per chunk handed between stages.
@@ -85,6 +87,7 @@ public struct RunConfig: Sendable {
             ("chunk_posts", .int(chunkPosts)),
             ("max_bytes", maxBytes.map { .int($0) } ?? .null),
             ("worker", worker.map { .string("\($0.index)/\($0.count)") } ?? .null),
+            ("fleet_count", fleetCount.map { .int($0) } ?? .null),
         ]
         switch backend {
         case .embedded(let o):

@@ -131,6 +131,7 @@ struct FloodOptions: ParsableArguments {
         c.hlogPath = hlog
         if let w = try? slice() {
             c.worker = w
+            c.fleetCount = count
             c.count = count.map { w.share(of: $0) }
             c.rate = rate.map { $0 / Double(w.count) }
         }

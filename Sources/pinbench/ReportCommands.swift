@@ -181,7 +181,28 @@ struct SweepCommand: ParsableCommand {
 }
 
 struct Report: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Work with report folders.", subcommands: [CompareReports.self])
+    static let configuration = CommandConfiguration(abstract: "Work with report folders.", subcommands: [CompareReports.self, MergeReports.self])
+
+    struct MergeReports: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "merge", abstract: "Merge a fleet's worker reports: exact percentiles from the summed histograms, rates by wall-clock second, slices checked.",
+            discussion: examples("pinbench report merge w0.json w1.json w2.json w3.json --out fleet/"))
+        @Argument(help: "The workers' report.json files (or folders holding one).") var reports: [String]
+        @Option(help: "Folder for report.json, report.md and report.html.") var out: String
+
+        func run() throws {
+            let merged: FleetMerge
+            do { merged = try FleetMerge.merge(try reports.map { (p) throws(FleetMerge.MergeError) in try FleetMerge.load(p) }) } catch {
+                throw RunFailure(error.description)
+            }
+            try makeDirectories(out)
+            try writeText(merged.json.serialized(), to: "\(out)/report.json")
+            try writeText(merged.markdown, to: "\(out)/report.md")
+            try writeText(merged.html, to: "\(out)/report.html")
+            print(merged.markdown, terminator: "")
+            if !merged.accountingHolds { throw ExitCode(2) }
+        }
+    }
 
     struct CompareReports: ParsableCommand {
         static let configuration = CommandConfiguration(

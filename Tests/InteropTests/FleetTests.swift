@@ -6,20 +6,34 @@ import TestSupport
 // own readers (the Python `hdrhistogram` package, Java's HistogramLogProcessor) read.
 
 @Suite(.serialized) struct FleetTests {
-    /// Four workers as local processes (two with --worker I/4, two with JOB_COMPLETION_INDEX as an Indexed Job
-    /// sets it), each into its own embedded log: the union of what they wrote is exactly what `emulate` makes
+    /// Four workers as local processes started together (two with --worker I/4, two with JOB_COMPLETION_INDEX
+    /// as an Indexed Job sets it), each into its own embedded log: the union of what they wrote is exactly what `emulate` makes
     /// with the same seed and count, no post twice; each .hlog holds one latency per stored record.
     @Test func fourWorkersWriteExactlyOneProcesssPostsAndTheirLogsAreRead() throws {
         let dir = tempDir("fleet")
         let posts = 2_000, n = 4
         var counts: [Int] = []
+        // All four at once, started together by --start-at (two seconds from now), as a fleet would be.
+        let at = String(Int(Date().timeIntervalSince1970) + 3)
+        var procs: [Process] = []
         for i in 0..<n {
-            var args = ["run", "--count", String(posts), "--seed", "7", "--data-dir", "\(dir)/w\(i)", "--partitions", "1",
+            var args = ["run", "--count", String(posts), "--seed", "7", "--data-dir", "\(dir)/w\(i)", "--partitions", "1", "--start-at", at,
                         "--threads", "1", "--rate", "4000", "--hlog", "\(dir)/w\(i).hlog", "--report-json", "\(dir)/w\(i).json", "--quiet"]
-            var env: [String: String] = [:]
+            var env = ProcessInfo.processInfo.environment
             if i < 2 { args += ["--worker", "\(i)/\(n)"] } else { args += ["--workers", String(n)]; env["JOB_COMPLETION_INDEX"] = String(i) }
-            let r = try runProcess(pinbenchBinary(), args, environment: env)
-            #expect(r.status == 0, "worker \(i): \(r.stderr)")
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: pinbenchBinary())
+            p.arguments = args
+            p.environment = env
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            p.standardInput = FileHandle.nullDevice
+            try p.run()
+            procs.append(p)
+        }
+        for (i, p) in procs.enumerated() {
+            p.waitUntilExit()
+            #expect(p.terminationStatus == 0, "worker \(i)")
             let j = (try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/w\(i).json"))) as? [String: Any]) ?? [:]
             counts.append(j["records_out"] as? Int ?? -1)
         }
@@ -63,6 +77,37 @@ import TestSupport
         for (i, p) in per.enumerated() where p.count == 3 {
             #expect(Int(p[0]) == counts[i] && (Int(p[1]) ?? 0) >= 1 && (Int(p[2]) ?? 0) > 0, "worker \(i): \(p)")
         }
+        // The merge: counts add up, and its percentiles are those of the Python package merging the .hlog files.
+        let merged = try pinbench(["report", "merge"] + (0..<n).map { "\(dir)/w\($0).json" } + ["--out", "\(dir)/fleet"])
+        #expect(merged.status == 0, "\(merged.stderr)")
+        let m = (try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/fleet/report.json"))) as? [String: Any]) ?? [:]
+        #expect(m["records_out"] as? Int == 6_000 && m["records_in"] as? Int == 6_000 && m["accounting_holds"] as? Bool == true)
+        #expect((m["flags"] as? [String])?.isEmpty == true, "started together, nothing to flag: \(m["flags"] ?? "")")
+        let lat = m["latency_us"] as? [String: Int] ?? [:]
+        let theirs = try python3(["-c", """
+        import sys
+        from hdrh.log import HistogramLogReader
+        from hdrh.histogram import HdrHistogram
+        total = HdrHistogram(1, 3600000000, 3)
+        for path in sys.argv[1:]:
+            r = HistogramLogReader(path, total)
+            while r.add_next_interval_histogram(): pass
+        print(total.get_total_count(), total.get_value_at_percentile(50), total.get_value_at_percentile(99), total.get_max_value())
+        """] + (0..<n).map { "\(dir)/w\($0).hlog" })
+        let t = theirs.stdout.split(separator: " ").compactMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        #expect(t.count == 4 && t[0] == lat["count"] && t[1] == lat["p50"] && t[2] == lat["p99"] && t[3] == lat["max"],
+                "python \(theirs.stdout) \(theirs.stderr) vs merged \(lat)")
+        #expect(FileManager.default.fileExists(atPath: "\(dir)/fleet/report.html") && FileManager.default.fileExists(atPath: "\(dir)/fleet/report.md"))
+        // Overlapping and missing slices are refused with one line.
+        let twice = try pinbench("report", "merge", "\(dir)/w0.json", "\(dir)/w0.json", "\(dir)/w2.json", "\(dir)/w3.json", "--out", "\(dir)/bad")
+        #expect(twice.status == 1 && twice.stderr.contains("appears twice"), "\(twice.stderr)")
+        let short = try pinbench("report", "merge", "\(dir)/w0.json", "\(dir)/w1.json", "\(dir)/w3.json", "--out", "\(dir)/bad")
+        #expect(short.status == 1 && short.stderr.contains("worker 2/4 missing") && short.stderr.split(separator: "\n").count == 1, "\(short.stderr)")
+        // A worker that started 5 s late is flagged.
+        _ = try python3(["-c", "import json,sys; p=sys.argv[1]; d=json.load(open(p)); d['started_unix_ms'] += 5000; json.dump(d, open(sys.argv[2], 'w'))",
+                         "\(dir)/w3.json", "\(dir)/w3-late.json"])
+        let late = try pinbench("report", "merge", "\(dir)/w0.json", "\(dir)/w1.json", "\(dir)/w2.json", "\(dir)/w3-late.json", "--out", "\(dir)/late")
+        #expect(late.status == 0 && late.stdout.contains("worker 3/4 started 5."), "\(late.stdout) \(late.stderr)")
         // HdrHistogram's Java HistogramLogProcessor reads them too.
         for i in 0..<n {
             let j = try runProcess("/usr/bin/java", ["-cp", "/usr/share/java/hdrhistogram.jar", "org.HdrHistogram.HistogramLogProcessor",
