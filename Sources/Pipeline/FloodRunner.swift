@@ -156,6 +156,28 @@ public final class FloodRunner: Sendable {
     /// Asks a running flood to stop early (SIGINT, SIGTERM); what was generated is still sent.
     public func requestStop(_ reason: StopReason = .interrupted) { stats.requestStop(reason) }
 
+    /// The flood's counters and latency in Prometheus' text format, `labels` (e.g. `worker="0/4"`) on every
+    /// sample: what `--metrics-listen` serves while the run goes on.
+    public func prometheus(labels: String) -> String {
+        let l = labels.isEmpty ? "" : "{\(labels)}"
+        func counter(_ name: String, _ help: String, _ v: Int) -> String {
+            "# HELP pinbench_run_\(name) \(help)\n# TYPE pinbench_run_\(name) counter\npinbench_run_\(name)\(l) \(v)\n"
+        }
+        var s = counter("records_in_total", "Records generated.", stats.recordsIn.load(ordering: .relaxed))
+        s += counter("records_out_total", "Records the sink stored or the broker acknowledged.", stats.recordsOut.load(ordering: .relaxed))
+        s += counter("dead_lettered_total", "Records that failed.", stats.deadLettered.load(ordering: .relaxed))
+        s += counter("payload_bytes_out_total", "Payload bytes out.", stats.payloadBytesOut.load(ordering: .relaxed))
+        s += counter("generator_stalls_total", "Times a generator found the ring to the sink stage full.", stats.generatorStalls.load(ordering: .relaxed))
+        let (buckets, sum, n) = stats.latencySnapshot.withLock { $0 }
+        s += "# HELP pinbench_run_latency_seconds Record latency (published once a second).\n# TYPE pinbench_run_latency_seconds histogram\n"
+        let sep = labels.isEmpty ? "" : labels + ","
+        for (i, le) in LiveStats.latencyBucketsSeconds.enumerated() {
+            s += "pinbench_run_latency_seconds_bucket{\(sep)le=\"\(le)\"} \(i < buckets.count ? buckets[i] : 0)\n"
+        }
+        s += "pinbench_run_latency_seconds_bucket{\(sep)le=\"+Inf\"} \(n)\npinbench_run_latency_seconds_sum\(l) \(sum)\npinbench_run_latency_seconds_count\(l) \(n)\n"
+        return s
+    }
+
     /// The sink stage's tally, filled by outcomes on the stage thread and read after it finished.
     final class Tally: @unchecked Sendable {
         var hist = newLatencyHistogram()
@@ -167,14 +189,28 @@ public final class FloodRunner: Sendable {
         var wallAtT0 = 0.0
         var t0Ns: UInt64 = 0
 
-        /// Writes the interval that has ended by `now` (or, with `final`, whatever the last one holds).
+        var live: LiveStats?
+
+        /// Once a second (and at the end): writes the interval that has ended to the hlog, and publishes the
+        /// latency so far for /metrics.
         func tick(_ now: UInt64, final: Bool = false) {
-            guard let log = hlog, now >= intervalStartNs &+ 1_000_000_000 || final else { return }
-            let start = wallAtT0 + Double(intervalStartNs &- t0Ns) / 1e9
-            log.append(start: start, length: Double(now &- intervalStartNs) / 1e9, interval)
-            interval.reset()
+            guard hlog != nil || live != nil, now >= intervalStartNs &+ 1_000_000_000 || final else { return }
+            if let log = hlog {
+                let start = wallAtT0 + Double(intervalStartNs &- t0Ns) / 1e9
+                log.append(start: start, length: Double(now &- intervalStartNs) / 1e9, interval)
+                interval.reset()
+                if final { log.close() }
+            }
             intervalStartNs = now
-            if final { log.close() }
+            if let live {
+                var all = hist
+                all.add(warm)
+                let buckets = LiveStats.latencyBucketsSeconds.map { le in
+                    all.totalCount == 0 ? 0 : Int(all.count(within: 0...UInt64(le * 1e6)))
+                }
+                let sum = all.mean * Double(all.totalCount) / 1e6
+                live.latencySnapshot.withLock { $0 = (buckets, sum, Int(all.totalCount)) }
+            }
         }
         var reasons: [String: Int] = [:]
         var error: String?
@@ -220,6 +256,10 @@ public final class FloodRunner: Sendable {
         let group = DispatchGroup()
         let tally = Tally()
         tally.endpoint = sink.latencyEndpoint
+        if cfg.publishLatency {
+            tally.live = stats
+            tally.intervalStartNs = flood.t0
+        }
         if let hlog {
             tally.hlog = hlog
             tally.t0Ns = flood.t0

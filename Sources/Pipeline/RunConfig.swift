@@ -36,6 +36,8 @@ public struct RunConfig: Sendable {
     public var fleetCount: Int?
     /// `--hlog FILE`: the latency histogram of every second as an HdrHistogram interval log.
     public var hlogPath: String?
+    /// Publish latency buckets to `LiveStats.latencySnapshot` once a second (for `--metrics-listen`).
+    public var publishLatency = false
     /// Posts per chunk handed between stages.
     public var chunkPosts: Int = 256
     /// Chunks in flight per generator (ring capacity).

@@ -23,6 +23,10 @@ public final class LiveStats: Sendable {
     public let generatorBlockedNs = Atomic<Int>(0)
     /// Nanoseconds the sink stage spent working on chunks (the rest it waited for input).
     public let sinkBusyNs = Atomic<Int>(0)
+    /// Latency so far as Prometheus buckets (cumulative counts per `LiveStats.latencyBucketsSeconds`, sum in
+    /// seconds, count), published by the sink stage about once a second when someone watches (`--metrics-listen`).
+    public let latencySnapshot = Mutex<(buckets: [Int], sumSeconds: Double, count: Int)>(([], 0, 0))
+    public static let latencyBucketsSeconds: [Double] = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
     /// Rung by `requestStop`: the stages that sleep (a stop is seen at once).
     let stopBells = Mutex<[Doorbell]>([])
     public init() {}

@@ -77,6 +77,8 @@ struct FloodOptions: ParsableArguments {
     @Option(help: "Fleet size with JOB_COMPLETION_INDEX as this worker's index (a Kubernetes Indexed Job).") var workers: Int?
     @Option(help: "Start at this wall-clock time (Unix seconds or ISO 8601 UTC), so every worker starts together.") var startAt: String?
     @Option(help: "Write the latency of every second as an HdrHistogram interval log (format 1.3) to this file.") var hlog: String?
+    @Option(help: "Serve Prometheus metrics (GET /metrics) on HOST:PORT while the run goes on.") var metricsListen: String?
+    @Option(help: "Keep serving the final metrics this long after the run, e.g. 15s (a last scrape).") var metricsHold: Seconds?
 
     func validate() throws {
         if count == nil && duration == nil { throw ValidationError("give --count N or --duration D (e.g. --duration 20s): an unbounded flood fills the disk") }
@@ -86,6 +88,7 @@ struct FloodOptions: ParsableArguments {
         if users < 1 { throw ValidationError("--users must be ≥ 1") }
         if threads < 1 || threads > 256 { throw ValidationError("--threads must be in 1...256") }
         _ = try slice()
+        if let m = metricsListen, FloodOptions.hostPort(m) == nil { throw ValidationError("--metrics-listen needs HOST:PORT, got '\(m)'") }
         if let s = startAt, FloodOptions.parseTime(s) == nil { throw ValidationError("--start-at needs Unix seconds or an ISO 8601 UTC time (2026-12-01T10:00:00Z), got '\(s)'") }
     }
 
@@ -102,6 +105,11 @@ struct FloodOptions: ParsableArguments {
         }
         guard let s = WorkerSlice(index: i, count: n) else { throw ValidationError("JOB_COMPLETION_INDEX \(i) is not in 0..<\(n)") }
         return s
+    }
+
+    static func hostPort(_ s: String) -> (String, Int)? {
+        guard let colon = s.lastIndex(of: ":"), let p = Int(s[s.index(after: colon)...]), p >= 0, p < 65536, colon > s.startIndex else { return nil }
+        return (String(s[..<colon]), p)
     }
 
     static func parseTime(_ s: String) -> Double? {
@@ -129,6 +137,7 @@ struct FloodOptions: ParsableArguments {
         c.threads = threads
         c.pinCPUs = pinCpus
         c.hlogPath = hlog
+        c.publishLatency = metricsListen != nil
         if let w = try? slice() {
             c.worker = w
             c.fleetCount = count

@@ -7,6 +7,8 @@ import PinEmulator
 import Pipeline
 import Reports
 import Platform
+import IngestServer
+import Sinks
 
 @main
 struct Pinbench: AsyncParsableCommand {
@@ -121,6 +123,17 @@ struct Run: ParsableCommand {
             // Every worker waits for the same wall-clock moment; how late this one woke says how far apart
             // the fleet started (by each host's own clock).
             FileHandle.standardError.write(Data("\(c.worker.map { "worker \($0.index)/\($0.count): " } ?? "")started \(Int((late * 1000).rounded())) ms after --start-at by this host's clock\n".utf8))
+        }
+        var metrics: MetricsEndpoint?
+        if let m = flood.metricsListen, let (host, port) = FloodOptions.hostPort(m) {
+            let labels = "mode=\"\(c.mode.rawValue)\"" + (c.worker.map { ",worker=\"\($0.index)/\($0.count)\"" } ?? "")
+            do { metrics = try MetricsEndpoint(host: host, port: port) { runner.prometheus(labels: labels) } } catch {
+                throw RunFailure("--metrics-listen \(m): cannot listen there (\(error))")
+            }
+        }
+        defer {
+            if let hold = flood.metricsHold?.value, hold > 0, metrics != nil { _ = StopFlag().wait(seconds: hold) }
+            metrics?.stop()
         }
         let progress = ProgressLine(quiet: output.quiet)
         let result = try usageErrors { () throws(ConfigError) in try runner.run(onStart: { line in

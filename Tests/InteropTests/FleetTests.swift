@@ -118,6 +118,43 @@ import TestSupport
         }
     }
 
+    /// Issue 15 item 7 (started): a running flood's /metrics, scraped mid-run and during --metrics-hold after it,
+    /// with the worker's label; the last scrape equals the final report.
+    @Test func aRunningFloodsMetricsMatchItsReport() throws {
+        let dir = tempDir("metrics")
+        let port = freePort()
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: pinbenchBinary())
+        p.arguments = ["run", "--duration", "4s", "--rate", "2000", "--worker", "1/2", "--data-dir", "\(dir)/data", "--quiet",
+                       "--metrics-listen", "127.0.0.1:\(port)", "--metrics-hold", "5s", "--report-json", "\(dir)/r.json"]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        defer { stopProcess(p) }
+        let r = try python3(["-c", """
+        import sys, time, os, urllib.request, re
+        port, report = sys.argv[1], sys.argv[2]
+        def scrape():
+            t = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
+            return {m.group(1): float(m.group(2)) for m in re.finditer(r'^(pinbench_run_\\w+)\\{[^}]*worker="1/2"[^}]*\\} (\\S+)$', t, re.M)}, t
+        time.sleep(2.5)
+        mid, _ = scrape()
+        while not os.path.exists(report): time.sleep(0.2)
+        time.sleep(0.5)
+        end, text = scrape()
+        print(int(mid["pinbench_run_records_out_total"]), int(end["pinbench_run_records_out_total"]), int(end["pinbench_run_records_in_total"]),
+              int(end["pinbench_run_latency_seconds_count"]), 'le="+Inf"' in text)
+        """, String(port), "\(dir)/r.json"])
+        let f = r.stdout.split(separator: " ").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+        let j = (try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/r.json"))) as? [String: Any]) ?? [:]
+        let out = j["records_out"] as? Int ?? -1, inn = j["records_in"] as? Int ?? -2
+        #expect(f.count == 5, "\(r.stdout) \(r.stderr)")
+        if f.count == 5 {
+            #expect((Int(f[0]) ?? 0) > 0 && (Int(f[0]) ?? 0) < out, "mid-run \(f[0]) of \(out)")
+            #expect(Int(f[1]) == out && Int(f[2]) == inn && Int(f[3]) == out && f[4] == "True", "\(f) vs report in \(inn) out \(out)")
+        }
+    }
+
     @Test func badWorkerSettingsAreOneLine() throws {
         let a = try pinbench("run", "--count", "10", "--worker", "4/4")
         #expect(a.status == 64 && a.stderr.contains("0 ≤ I < N"), "\(a.stderr)")
