@@ -142,9 +142,10 @@ import TestSupport
         while not os.path.exists(report): time.sleep(0.2)
         time.sleep(0.5)
         end, text = scrape()
+        open(sys.argv[3], "w").write(",".join(sorted(set(re.findall(r"^(pinbench_run_[a-z_]+)", text, re.M)))))
         print(int(mid["pinbench_run_records_out_total"]), int(end["pinbench_run_records_out_total"]), int(end["pinbench_run_records_in_total"]),
               int(end["pinbench_run_latency_seconds_count"]), 'le="+Inf"' in text)
-        """, String(port), "\(dir)/r.json"])
+        """, String(port), "\(dir)/r.json", "\(dir)/names"])
         let f = r.stdout.split(separator: " ").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
         let j = (try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/r.json"))) as? [String: Any]) ?? [:]
         let out = j["records_out"] as? Int ?? -1, inn = j["records_in"] as? Int ?? -2
@@ -153,6 +154,21 @@ import TestSupport
             #expect((Int(f[0]) ?? 0) > 0 && (Int(f[0]) ?? 0) < out, "mid-run \(f[0]) of \(out)")
             #expect(Int(f[1]) == out && Int(f[2]) == inn && Int(f[3]) == out && f[4] == "True", "\(f) vs report in \(inn) out \(out)")
         }
+        // The Grafana dashboard asks only for metrics that exist: every name in its expressions is one the run
+        // serves (pinbench_run_*) or serve's /metrics has (pinbench_ingest_*).
+        let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+        let dash = try python3(["-c", """
+        import json, re, sys
+        d = json.load(open(sys.argv[1]))
+        names = set()
+        for p in d["panels"]:
+            for t in p["targets"]:
+                names |= set(re.findall(r"pinbench_[a-z_]+", t["expr"]))
+        served = set(sys.argv[2].split(","))
+        missing = sorted(n for n in names if n.startswith("pinbench_run") and n not in served)
+        print("ok" if names and not missing else "missing " + ",".join(missing))
+        """, "\(repoRoot)/deploy/grafana/pinbench.json", (try? String(contentsOfFile: "\(dir)/names", encoding: .utf8)) ?? ""])
+        #expect(dash.stdout.contains("ok"), "\(dash.stdout) \(dash.stderr)")
     }
 
     @Test func badWorkerSettingsAreOneLine() throws {
