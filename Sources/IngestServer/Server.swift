@@ -28,6 +28,9 @@ public struct IngestConfig: Sendable {
     public var maxQueueBytes = 256 << 20
     /// Idle or half-open connections are closed after this many seconds.
     public var idleTimeoutSeconds: Int64 = 30
+    /// On SIGTERM/SIGINT, what was accepted gets this long to reach the backend; the rest is answered as
+    /// failed and counted (a stalled backend cannot hold the exit).
+    public var drainTimeoutSeconds: Double = 30
     /// Open connections at most; beyond, new ones are closed at once (and counted).
     public var maxConnections = 10_000
     /// Where accepted records go: the embedded log (default), a Kafka cluster or Kinesis.
@@ -148,12 +151,18 @@ public final class IngestService: Sendable {
             return src
         }
         try await server.closeFuture.get()
-        let deadline = monotonicNanos() + 30_000_000_000
+        store.beginDrain(timeoutSeconds: config.drainTimeoutSeconds)
+        // Requests in flight are answered once their records are stored or, at the drain's end, failed.
+        let deadline = monotonicNanos() &+ UInt64((config.drainTimeoutSeconds + 2) * 1e9)
         while inFlight.load(ordering: .relaxed) > 0 && monotonicNanos() < deadline {
             try await Task.sleep(nanoseconds: 10_000_000)
         }
         for s in sources { s.cancel() }
         store.shutdown()
+        let lost = store.undelivered.load(ordering: .relaxed)
+        if lost > 0 {
+            FileHandle.standardError.write(Data("pinbench serve: drain timeout (\(formatDuration(config.drainTimeoutSeconds))): \(lost) accepted records not delivered to the backend, answered as failed\n".utf8))
+        }
         try await group.shutdownGracefully()
     }
 

@@ -162,6 +162,27 @@ final class IngestWriter: @unchecked Sendable {
 
     var storedCount: Int { stored.load(ordering: .relaxed) }
 
+    /// When a drain must end (monotonic ns): past it, what is still queued or waiting for the backend is
+    /// answered as failed and the writer ends.
+    let drainDeadlineNs = Atomic<UInt64>(.max)
+    /// Records answered as failed because the drain ran out of time.
+    let undelivered = Atomic<Int>(0)
+
+    /// Starts draining: no more is accepted (the server closed its listener), what was accepted is sent,
+    /// and after `timeoutSeconds` whatever is left is failed (counted) instead of holding the exit.
+    func beginDrain(timeoutSeconds: Double) {
+        let deadline = monotonicNanos() &+ UInt64(max(0, timeoutSeconds) * 1e9)
+        drainDeadlineNs.store(deadline, ordering: .relaxed)
+        stop.store(true, ordering: .releasing)
+        wake.ring()
+        // The writer may sleep in its sink's wait: a bell at the deadline wakes it to give up.
+        let bell = wake
+        _ = StageThread(name: "drain-timer") {
+            sleepUntilAbsolute(deadline)
+            bell.ring()
+        }
+    }
+
     /// Drains what was accepted, closes the backend and waits for the writer.
     func shutdown() {
         stop.store(true, ordering: .releasing)
@@ -191,10 +212,25 @@ final class IngestWriter: @unchecked Sendable {
                 }
             }
             sink.poll()
+            if stop.load(ordering: .acquiring) && monotonicNanos() >= drainDeadlineNs.load(ordering: .relaxed) {
+                // Out of drain time: every record not yet stored (queued, or sent and unanswered) is answered
+                // as failed and counted; the backend is closed without waiting for it.
+                while let j = ring.tryPop() { _ = pending.add(j) }
+                undelivered.add(pending.unsettledRecords, ordering: .relaxed)
+                pending.failAll("not delivered within --drain-timeout", code: "DrainTimeout")
+                nonisolated(unsafe) let s = sink
+                _ = StageThread(name: "backend-close") { _ = s.close() }
+                return
+            }
             if any { continue }
-            if stop.load(ordering: .acquiring) && ring.isEmptyApprox {
+            if stop.load(ordering: .acquiring) && ring.isEmptyApprox && pending.count == 0 {
                 if let problem = sink.close() { pending.failAll("backend close failed: \(problem)") }
                 return
+            }
+            if stop.load(ordering: .acquiring) && ring.isEmptyApprox {
+                // Draining: wait for the backend's answers (or the deadline's bell).
+                sink.wait(on: wake) { pending.count == 0 || monotonicNanos() >= drainDeadlineNs.load(ordering: .relaxed) }
+                continue
             }
             // Nothing new: sleep until a submit, the sink's outcomes or its next timer (Doorbell spins first).
             sink.wait(on: wake) { !ring.isEmptyApprox || stop.load(ordering: .relaxed) }
@@ -295,11 +331,16 @@ struct PendingJobs {
     }
 
     /// Fails every record still waiting (the backend could not be closed cleanly).
-    mutating func failAll(_ message: String) {
+    /// Records of the jobs held here that have no outcome yet.
+    var unsettledRecords: Int {
+        jobs.values.reduce(0) { n, e in n + e.outcomes.filter { $0.error == nil && $0.offset < 0 && $0.sequence == nil }.count }
+    }
+
+    mutating func failAll(_ message: String, code: String = "CloseFailed") {
         for (_, e) in jobs {
             for i in e.outcomes.indices where e.outcomes[i].error == nil && e.outcomes[i].offset < 0 && e.outcomes[i].sequence == nil {
                 e.outcomes[i].error = message
-                e.outcomes[i].errorCode = "CloseFailed"
+                e.outcomes[i].errorCode = code
             }
             e.complete()
         }

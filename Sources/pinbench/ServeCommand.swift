@@ -22,6 +22,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Close a connection idle this long, or one whose request is not complete within it, e.g. 30s.") var idleTimeout: Seconds = Seconds(30)
     @Option(help: "Print a status line this often, e.g. 10s (every 10s on a terminal unless given, else never; 0: never).") var statusEvery: Seconds?
     @Flag(help: "No status lines.") var quiet = false
+    @Option(help: "On SIGTERM, how long accepted records get to reach the backend, e.g. 30s; the rest fail (counted).") var drainTimeout: Seconds = Seconds(30)
     @Option(help: "Serve HTTPS with this PEM certificate chain (with --tls-key).") var tlsCert: String?
     @Option(help: "The PEM private key of --tls-cert.") var tlsKey: String?
     @OptionGroup var sink: SinkOptions
@@ -59,6 +60,7 @@ struct Serve: AsyncParsableCommand {
         if let e = eventLoops { c.eventLoops = e }
         c.idleTimeoutSeconds = Int64(idleTimeout.value.rounded(.up))
         (c.tlsCertificate, c.tlsKey) = (tlsCert, tlsKey)
+        c.drainTimeoutSeconds = drainTimeout.value
         let service = try IngestService(config: c)
         let every = quiet ? 0 : statusEvery?.value ?? (isatty(2) != 0 ? 10 : 0)
         let stop = StopFlag()

@@ -266,6 +266,54 @@ import TestSupport
         #expect((got["hwm_kb"] ?? .max) < 250_000, "\(got)")
     }
 
+    /// Issue 16 item 14, second half: SIGTERM behind a stalled Kafka cluster ends within --drain-timeout;
+    /// the held requests are answered (their records failed, not silently dropped) and the count is said.
+    @Test func aDrainBehindAStalledBackendEndsWithinItsTimeout() throws {
+        let broker = Bundle.module.path(forResource: "partitions_broker", ofType: "py", inDirectory: "Peers")!
+        let bport = freePort()
+        let b = try startProcess("/usr/bin/env", ["python3", broker, String(bport), "3", "stall"])
+        defer { stopProcess(b) }
+        #expect(waitForPort(bport, seconds: 10))
+        let dir = tempDir("drain")
+        let port = freePort()
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: pinbenchBinary())
+        p.arguments = ["serve", "--listen", "127.0.0.1:\(port)", "--kafka", "127.0.0.1:\(bport)", "--idempotence", "false", "--drain-timeout", "3s"]
+        p.standardInput = FileHandle.nullDevice
+        p.standardOutput = FileHandle.nullDevice
+        FileManager.default.createFile(atPath: "\(dir)/err", contents: nil)
+        p.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: "\(dir)/err"))
+        try p.run()
+        defer { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
+        #expect(waitForPort(port, seconds: 20))
+        let script = """
+        import json, sys, threading, time, os, signal, requests
+        base, pid = sys.argv[1], int(sys.argv[2])
+        answers = []
+        def post():
+            r = requests.post(base + "/topics/pinbench.pin", data=json.dumps({"records": [{"value": {"i": k}} for k in range(10)]}),
+                              headers={"Content-Type": "application/vnd.kafka.json.v2+json"}, timeout=30)
+            answers.append(r.json())
+        ts = [threading.Thread(target=post) for _ in range(5)]
+        for t in ts: t.start()
+        time.sleep(1.0)
+        t0 = time.time()
+        os.kill(pid, signal.SIGTERM)
+        for t in ts: t.join()
+        failed = sum(1 for a in answers for o in a.get("offsets", []) if o.get("error_code") is not None)
+        print(json.dumps({"answered": len(answers), "failed": failed, "seconds": round(time.time() - t0, 1)}))
+        """
+        let r = try python3(["-c", script, "http://127.0.0.1:\(port)", String(p.processIdentifier)])
+        let t0 = Date()
+        p.waitUntilExit()
+        let got = (try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]) ?? [:]
+        #expect(got["answered"] as? Int == 5 && got["failed"] as? Int == 50, "\(r.stdout) \(r.stderr)")
+        #expect((got["seconds"] as? Double ?? 99) < 8, "answered within the drain timeout: \(got)")
+        #expect(Date().timeIntervalSince(t0) < 8)
+        let err = (try? String(contentsOfFile: "\(dir)/err", encoding: .utf8)) ?? ""
+        #expect(err.contains("50 accepted records not delivered"), "\(err)")
+    }
+
     /// Issue 16 item 13: a client that pipelines 300,000 `GET /metrics` and never reads an answer: the
     /// server stops reading once its answers back up (the channel not writable), so its memory stays bounded
     /// instead of growing with every answer; other clients are still answered.
