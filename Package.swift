@@ -27,6 +27,7 @@ let package = Package(
         .library(name: "Sinks", targets: ["Sinks"]),
         .library(name: "Pipeline", targets: ["Pipeline"]),
         .library(name: "Reports", targets: ["Reports"]),
+        .library(name: "Workloads", targets: ["Workloads"]),
         .library(name: "TableStore", targets: ["TableStore"]),
         .library(name: "Cleaning", targets: ["Cleaning"]),
         .library(name: "Analytics", targets: ["Analytics"]),
@@ -42,6 +43,7 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
         // C libraries at the edge.
@@ -97,10 +99,11 @@ let package = Package(
         .target(name: "BatchJob", dependencies: ["Analytics", "Cleaning", "Codecs", "JSON", "Landing", "PinModel", "Platform", "TableStore"], swiftSettings: strict),
         .target(name: "Streaming", dependencies: ["AWSClient", "Cleaning", "TableStore", "PinModel", "JSON", "Platform"], swiftSettings: strict),
         .target(name: "Reports", dependencies: ["Pipeline", "Sinks", "JSON", "Platform", "Bytes", .product(name: "Histogram", package: "hdrhistogram-swift"), "Codecs"], swiftSettings: strict, plugins: ["BuildInfo"]),
+        .target(name: "Workloads", dependencies: ["Pipeline", "Sinks", "Codecs", "Platform", .product(name: "Yams", package: "Yams")], swiftSettings: strict),
         .executableTarget(
             name: "pinbench",
             dependencies: [
-                "Pipeline", "Sinks", "Reports", "IngestServer", "BatchJob", "TableStore", "Cleaning", "Analytics", "Landing", "AWSClient", "Streaming", "TableSync", "AWSAuth", "PinModel", "PinEmulator", "KafkaWire", "KafkaLog", "KafkaClient", "Codecs", "Bytes", "JSON", "Platform", "Console",
+                "Pipeline", "Sinks", "Reports", "Workloads", "IngestServer", "BatchJob", "TableStore", "Cleaning", "Analytics", "Landing", "AWSClient", "Streaming", "TableSync", "AWSAuth", "PinModel", "PinEmulator", "KafkaWire", "KafkaLog", "KafkaClient", "Codecs", "Bytes", "JSON", "Platform", "Console",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -119,7 +122,7 @@ let package = Package(
         .testTarget(name: "TablesTests", dependencies: ["TableStore", "Cleaning", "Analytics", "Codecs", "TestSupport"], swiftSettings: strict),
         .testTarget(
             name: "InteropTests",
-            dependencies: ["AWSClient", "AWSAuth", "KafkaClient", "Bytes", "Codecs", "TableSync", "TableStore", "TestSupport", "Platform"],
+            dependencies: ["AWSClient", "AWSAuth", "KafkaClient", "Bytes", "Codecs", "Workloads", "TableSync", "TableStore", "TestSupport", "Platform"],
             resources: [.copy("Peers")],
             swiftSettings: strict
         ),

@@ -28,7 +28,21 @@ final class Flood: @unchecked Sendable {
     /// Generation stops once this many payload bytes were made, for this reason (`--max-bytes`, free disk).
     let byteCap: (bytes: Int, reason: StopReason)?
 
-    init(config cfg: RunConfig, emulator: Emulator, stats: LiveStats, sinkBell: Doorbell, byteCap: (bytes: Int, reason: StopReason)? = nil) {
+    /// Under `--rate`, a chunk holds the posts due within one tick at most: a chunk goes to the sink stage once
+    /// its last post is due, so a longer chunk would hold its first posts back (latency counts from each
+    /// post's schedule: 256 posts at 2,000/s held the first for 128 ms).
+    static let tickSeconds = 0.002
+
+    init(config given: RunConfig, emulator: Emulator, stats: LiveStats, sinkBell: Doorbell, byteCap: (bytes: Int, reason: StopReason)? = nil) {
+        var cfg = given
+        if let r = cfg.rate {
+            let perTick = max(1, min(cfg.chunkPosts, Int(r * Flood.tickSeconds)))
+            if perTick < cfg.chunkPosts {
+                // More, smaller chunks: as many posts may wait for the sink stage as before.
+                cfg.chunksPerGenerator = max(cfg.chunksPerGenerator, min(1024, cfg.chunksPerGenerator * cfg.chunkPosts / perTick))
+                cfg.chunkPosts = perTick
+            }
+        }
         self.cfg = cfg
         self.sinkBell = sinkBell
         self.byteCap = byteCap

@@ -6,7 +6,7 @@ import Sinks
 import KafkaLog
 
 extension RunResult {
-    func percentileMs(_ p: Double) -> Double {
+    public func percentileMs(_ p: Double) -> Double {
         latencyMicros.totalCount == 0 ? 0 : Double(latencyMicros.valueAtPercentile(p)) / 1000
     }
 

@@ -3,9 +3,11 @@ import Foundation
 import Codecs
 import Console
 import JSON
+import KafkaClient
 import Pipeline
 import Platform
 import Reports
+import Workloads
 import Sinks
 
 enum OutputFormat: String, ExpressibleByArgument { case text, json }
@@ -68,6 +70,7 @@ struct Bench: ParsableCommand {
     var scenario: [Scenario] = [.embedded]
     @Option(help: "Report folder.") var out: String
     @Flag(help: "Keep the embedded scenario's log (in OUT/data) instead of deleting it.") var keepData = false
+    @Option(help: "Run the load a workload file describes (YAML: backend, partitions, rate, duration, warm-up, workers; producerRate 0 searches).") var workload: String?
     @OptionGroup var options: ScenarioOptions
     @OptionGroup var sink: SinkOptions
 
@@ -86,10 +89,80 @@ struct Bench: ParsableCommand {
 
     func validate() throws {
         try refuseOverwrite(out)
-        if scenario.count == 1, try options.backend(scenario[0], dataDir: "") == nil { throw ValidationError(scenario[0].needs) }
+        if workload == nil, scenario.count == 1, try options.backend(scenario[0], dataDir: "") == nil { throw ValidationError(scenario[0].needs) }
+    }
+
+    /// `--workload FILE`: one run at its rate, or a rate search (bisection of steady runs under a p99 bound).
+    func runWorkload(_ file: String) throws {
+        let w: Workload
+        do { w = try Workload.load(file: file) } catch { throw ValidationError(error.description) }
+        var worker: WorkerSlice?
+        if w.workers > 1 {
+            guard let text = ProcessInfo.processInfo.environment["JOB_COMPLETION_INDEX"], let i = Int(text), let s = WorkerSlice(index: i, count: w.workers) else {
+                throw ValidationError("\(file) asks for \(w.workers) workers: run one pinbench per worker with JOB_COMPLETION_INDEX set (deploy/k8s/flood-job.yaml)")
+            }
+            worker = s
+        }
+        guard let scenario = Scenario(rawValue: w.backend.rawValue) else { throw ValidationError("\(file): unknown backend") }
+        var kafka = try options.kafka.options(aws: options.kinesis.aws)
+        if let b = w.bootstrap {
+            guard let brokers = BrokerAddress.parseList(b) else { throw ValidationError("\(file): bootstrap needs host:port[,host:port...]") }
+            kafka = kafka ?? KafkaOptions(bootstrap: brokers)
+            kafka?.bootstrap = brokers
+        }
+        guard let backend = try scenario.backend(dataDir: "\(out)/data", kafka: kafka, kinesis: options.kinesis.options()) else {
+            throw ValidationError("\(file): \(scenario.needs)")
+        }
+        let control = RunControl()
+        let term = TerminationWatch { sig in control.stop(sig == SIGTERM ? .terminated : .interrupted) }
+        defer { term.cancel() }
+        let base = options.config(sink.settings)
+        func once(_ rate: Double, seconds: Double?, label: String) throws -> RunResult {
+            var c = w.config(base, rate: rate, worker: worker)
+            if let s = seconds { c.duration = s + w.warmupSeconds }
+            return try usageErrors { () throws(ConfigError) in
+                try ScenarioRunner.run(c, backend: backend, keepData: keepData, control: control, onProgress: options.progress(label))
+            }
+        }
+        var results: [ScenarioFigures] = []
+        var found: (rate: Double, p99: Double)?
+        if let search = w.search, w.producerRate == 0 {
+            // Bisection in log space: the highest rate whose steady run meets its schedule and keeps p99 under the bound.
+            var lo = 0.0, hi = search.high
+            for step in 0..<search.steps where control.reason == nil {
+                let r = step == 0 ? search.low : Workload.nextRate(low: max(lo, search.low), high: hi)
+                let res = try once(r, seconds: search.stepSeconds, label: "search \(step + 1)/\(search.steps)")
+                ProgressLine(quiet: options.quiet).end()
+                let p99 = res.recordsOut == 0 ? .infinity : res.percentileMs(99)
+                let pass = !res.rateNotMet && res.error == nil && res.accountingHolds && p99 <= search.p99Ms
+                results.append(ScenarioFigures(name: "\(formatCount(r)) posts/s: \(pass ? "pass" : "fail") (p99 \(String(format: "%.1f", p99)) ms)", result: res))
+                if pass { lo = r; found = (r, p99) } else { hi = r }
+                if !pass && step == 0 { break }  // even the lowest rate fails: nothing to bisect
+            }
+        } else {
+            results.append(ScenarioFigures(name: w.name, result: try once(w.producerRate, seconds: nil, label: w.name)))
+            ProgressLine(quiet: options.quiet).end()
+        }
+        let folder = BenchReport.build(results, skipped: [], command: CommandLine.arguments.joined(separator: " "), interrupted: term.exitCode != nil)
+        do { try folder.write(to: out) } catch { throw RunFailure("cannot write the report to \(out): \(error)") }
+        if let search = w.search, w.producerRate == 0 {
+            let verdict: JSONValue = .object([
+                ("workload", .string(w.name)), ("p99_bound_ms", .double(search.p99Ms)),
+                ("highest_rate_posts_per_s", found.map { .double($0.rate.rounded()) } ?? .null),
+                ("p99_ms_at_that_rate", found.map { .double(($0.p99 * 1000).rounded() / 1000) } ?? .null),
+                ("steps", .array(results.map { .string($0.name) })),
+            ])
+            try writeText(verdict.serialized(), to: "\(out)/search.json")
+            print(found.map { "\(w.name): highest rate with p99 ≤ \(search.p99Ms) ms: \(formatCount($0.rate)) posts/s (p99 \(String(format: "%.1f", $0.p99)) ms), after \(results.count) steady runs" }
+                  ?? "\(w.name): no rate from \(formatCount(search.low)) posts/s up keeps p99 ≤ \(search.p99Ms) ms")
+        } else {
+            print(options.format == .json ? folder.json.serialized(pretty: false) : BenchReport.summary(results, skipped: []) + "report: \(out)/report.html")
+        }
+        if let code = term.exitCode { throw ExitCode(code) }
     }
 
     func run() throws {
+        if let wf = workload { return try runWorkload(wf) }
         let control = RunControl()
         let term = TerminationWatch { sig in control.stop(sig == SIGTERM ? .terminated : .interrupted) }
         defer { term.cancel() }
