@@ -113,8 +113,8 @@ func config(_ dir: String, count: Int, threads: Int = 1) -> RunConfig {
         #expect(r.accountingHolds)
         #expect(r.json["latency_ms"]?["measured_from"] == .string("scheduled send time (open loop)"))
         // No post waits for its chunk to fill: latency counts from each post's schedule, and a 256-post chunk
-        // held the first posts for 128 ms at this rate. Chunks now span one 2 ms tick; what remains is the
-        // 1 ms linger and scheduling (the bound is generous: a loaded machine adds its own delays).
+        // held the first posts for 128 ms at this rate. Chunks now span one tick (the 1 ms linger here); what
+        // remains is that and scheduling (the bound is generous: a loaded machine adds its own delays).
         #expect(r.json["latency_ms"]?["p50"].flatMap { if case .double(let v) = $0 { v } else { nil } } ?? 999 < 40, "\(r.json["latency_ms"] ?? .null)")
         // The report says what the flood's own stages cost: at 2,000 posts/s the generator mostly waits.
         if case .double(let idle)? = r.json["stages"]?["generators"]?["idle_share"] { #expect(idle > 0.5, "\(r.json["stages"] ?? .null)") } else {
