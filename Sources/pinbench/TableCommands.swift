@@ -99,6 +99,7 @@ func parsePartitionBy(_ s: String?) throws -> [(RecordKind, String?)] {
 struct LandSourceOptions: ParsableArguments {
     @Option(help: "Embedded log folder to land from (default when --kafka is not given).") var dataDir: String = "data"
     @Option(help: "Land from a Kafka cluster instead: host:port[,host:port...].") var kafka: String?
+    @OptionGroup var security: KafkaSecurityOptions
     @Option(help: "Topics are <prefix>.pin|geo|user.") var topicPrefix: String = "pinbench"
     @Option(help: "Records per landed object (the sink's flush.size).") var flushRecords: Int = 10_000
 
@@ -107,8 +108,13 @@ struct LandSourceOptions: ParsableArguments {
         if let kafka, BrokerAddress.parseList(kafka) == nil { throw ValidationError("--kafka needs host:port[,host:port...]") }
     }
 
-    func source() throws -> LandingSource {
-        if let kafka, let brokers = BrokerAddress.parseList(kafka) { return .kafka(try KafkaConsumer(bootstrap: brokers)) }
+    /// `aws`: the command's AWS options when it has them (MSK IAM signs with them), else the defaults.
+    func source(aws given: AWSOptions? = nil) throws -> LandingSource {
+        if let kafka, let brokers = BrokerAddress.parseList(kafka) {
+            // A secured cluster: the same --kafka-config, -X and named flags as run and produce.
+            let aws = try given ?? AWSOptions.parse([])
+            return .kafka(try KafkaConsumer(bootstrap: brokers, security: try security.connectionSecurity(try security.properties(), aws: aws, bootstrap: brokers)))
+        }
         return .embedded(dataDir: dataDir)
     }
 }
@@ -152,7 +158,7 @@ struct Land: ParsableCommand {
         o.progress = work.counter
         o.stop = work.stop
         let r: LandingReport
-        do { r = try Lander(options: o).run(from: try source.source()) } catch let e as AWSError where e.code == "NoSuchBucket" {
+        do { r = try Lander(options: o).run(from: try source.source(aws: aws)) } catch let e as AWSError where e.code == "NoSuchBucket" {
             throw RunFailure("\(e.message) (add --create-bucket to create it)")
         }
         work.endProgress()

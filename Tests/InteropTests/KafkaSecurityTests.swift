@@ -155,6 +155,13 @@ private func reportCounts(_ path: String) -> (recordsIn: Int, recordsOut: Int, d
         let (n, dups) = try librdkafkaCount(f, topics: ["tls.pin", "tls.geo", "tls.user"],
                                             conf: "{'security.protocol': 'SSL', 'ssl.ca.location': '\(certDir)/ca.pem'}")
         #expect(n == 15_000 && dups == 0)
+        // The batch path reads a secured cluster too: land consumes the three topics over TLS.
+        let landing = tempDir("tls-land")
+        let land = try pinbench("land", "--kafka", f.bootstrap, "--security-protocol", "SSL", "--ssl-ca-location", "\(certDir)/ca.pem",
+                                "--topic-prefix", "tls", "--to", landing, "--quiet")
+        #expect(land.status == 0, "\(land.stderr)")
+        let lines = try runProcess("/bin/sh", ["-c", "cat $(find \(landing) -name '*.json') | wc -l"])
+        #expect(Int(lines.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) == 15_000, "\(lines.stdout)")
     }
 
     /// A wrong CA, a certificate for another name and an expired certificate: one clear line each, quickly,
