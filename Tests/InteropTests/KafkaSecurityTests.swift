@@ -327,6 +327,11 @@ private func reportCounts(_ path: String) -> (recordsIn: Int, recordsOut: Int, d
                                  environment: env)
         #expect(old.status == 1)
         #expect(old.stderr.contains("OAUTHBEARER authentication failed") && old.stderr.contains("expired"), "\(old.stderr)")
+        // A token command (here pinbench's own msk-token, signing now) is asked at every authentication.
+        let cmd = try runProcess(pinbenchBinary(), ["run", "--kafka", f.bootstrap, "--security-protocol", "SASL_SSL", "--sasl-mechanism", "OAUTHBEARER",
+                                                    "-X", "sasl.oauthbearer.token.command=\(pinbenchBinary()) auth msk-token --region us-east-1",
+                                                    "--ssl-ca-location", "\(certDir)/ca.pem", "--count", "100", "--create-topics", "--quiet"], environment: env)
+        #expect(cmd.status == 0, "\(cmd.stderr)")
     }
 
     /// The seed's client.properties, as written (a fake role ARN): the role is assumed through STS (moto),
