@@ -1,13 +1,15 @@
 # pinbench: the two set-up commands are `make run` and `make test` (see README).
 SHELL := /bin/bash
-APT_PACKAGES := libzstd-dev liblz4-dev libsnappy-dev libnuma-dev zlib1g-dev lz4 zstd pkg-config bc librdkafka-dev gcc chromium libcurl4-openssl-dev libssl-dev time strace stunnel4 openssl libhdrhistogram-java default-jre-headless
+# What the build needs (make run), and what the tests and perf scripts need beside it (make test).
+BUILD_PACKAGES := libzstd-dev liblz4-dev libsnappy-dev libnuma-dev zlib1g-dev pkg-config libcurl4-openssl-dev libssl-dev
+APT_PACKAGES := $(BUILD_PACKAGES) lz4 zstd bc librdkafka-dev gcc chromium time strace stunnel4 openssl libhdrhistogram-java default-jre-headless
 DURATION ?= 20s
 RUN_DIR ?= out/run
 
-.PHONY: run test deps apt pip build release man bench bench-thresholds bench-check perf clean
+.PHONY: run test deps apt apt-build install-packages pip build release man bench bench-thresholds bench-check perf clean
 
 ## Builds in release mode and floods the embedded log for $(DURATION), then verifies it.
-run: apt release
+run: apt-build release
 	rm -rf $(RUN_DIR) && mkdir -p $(RUN_DIR)
 	.build/release/pinbench run --duration $(DURATION) --data-dir $(RUN_DIR)/data --report-json $(RUN_DIR)/report.json
 	.build/release/pinbench log verify --data-dir $(RUN_DIR)/data
@@ -22,7 +24,13 @@ test: deps
 deps: apt pip
 
 apt:
-	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@$(MAKE) --no-print-directory install-packages PACKAGES="$(APT_PACKAGES)"
+
+apt-build:
+	@$(MAKE) --no-print-directory install-packages PACKAGES="$(BUILD_PACKAGES)"
+
+install-packages:
+	@missing=""; for p in $(PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
