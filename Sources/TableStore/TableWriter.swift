@@ -13,6 +13,10 @@ public struct TableWriteOptions: Sendable {
     public var rowGroupRows: Int = 131_072
     /// Hive-style partition column (a string column), or nil for none.
     public var partitionBy: String?
+    /// Parquet files open at once, at most: past it the least recently written one is finished (a later row
+    /// of its partition starts another file), so thousands of partition values need neither thousands of
+    /// file descriptors nor their page buffers.
+    public var maxOpenFiles: Int = 64
 
     public init(codec: CompressionCodec = .snappy, level: Int32? = nil, rowGroupRows: Int = 131_072, partitionBy: String? = nil) {
         self.codec = codec
@@ -37,6 +41,10 @@ public final class PartitionedTableWriter {
     private var nullPartition = -1
     private var buffers: [ColumnBatch] = []
     private var writers: [ParquetWriter?] = []
+    /// Slots with an open writer, least recently written first.
+    private var openOrder: [Int] = []
+    /// Files each slot has started (the next file's number in its name).
+    private var filesStarted: [Int] = []
     private var values: [String?] = []
     private var rowPartition: [Int32] = []
     private var adds: [AddAction] = []
@@ -65,8 +73,10 @@ public final class PartitionedTableWriter {
     public var partitionColumns: [String] { options.partitionBy.map { [$0] } ?? [] }
 
     private func partitionSlot(_ value: String?) -> Int {
-        buffers.append(ColumnBatch(schema: schema, capacity: 1024))
+        // Small to start (it grows): thousands of partition values each get one.
+        buffers.append(ColumnBatch(schema: schema, capacity: 64))
         writers.append(nil)
+        filesStarted.append(0)
         values.append(value)
         return buffers.count - 1
     }
@@ -150,33 +160,45 @@ public final class PartitionedTableWriter {
     }
 
     private func writer(_ s: Int) throws(StorageError) -> ParquetWriter {
-        if let w = writers[s] { return w }
+        if let w = writers[s] {
+            if openOrder.last != s, let at = openOrder.firstIndex(of: s) { openOrder.remove(at: at); openOrder.append(s) }
+            return w
+        }
+        // At the bound: finish the least recently written file first.
+        while openOrder.count >= max(1, options.maxOpenFiles) { try finishFile(openOrder.removeFirst()) }
         let ext = options.codec == .none ? "" : ".\(options.codec)"
-        // One file per partition value and run: the slot number keeps names unique even if two values shared a folder.
-        let n = String(s)
-        let rel = "\(folder(s))part-\(String(repeating: "0", count: max(0, 5 - n.count)))\(n)-\(runId).c000\(ext).parquet"
+        // One file per partition value, run and start: the slot number keeps names unique even if two values
+        // shared a folder; c000, c001, … count the files a slot started (after it was finished to free room).
+        let n = String(s), k = String(filesStarted[s])
+        let rel = "\(folder(s))part-\(String(repeating: "0", count: max(0, 5 - n.count)))\(n)-\(runId).c\(String(repeating: "0", count: max(0, 3 - k.count)))\(k)\(ext).parquet"
         let dir = "\(table)/\(folder(s))"
         try createDirectories(dir)
         let w = try ParquetWriter(path: "\(table)/\(rel)", schema: fileSchema, codec: options.codec, level: options.level)
         writers[s] = w
+        filesStarted[s] += 1
+        openOrder.append(s)
         return w
+    }
+
+    /// Closes slot `s`'s open file (fsynced) and records its `add` action.
+    private func finishFile(_ s: Int) throws(StorageError) {
+        guard let w = writers[s] else { return }
+        writers[s] = nil
+        let summary = try w.close()
+        let fd = open(w.path, O_RDONLY | O_CLOEXEC)
+        if fd >= 0 { _ = fsync(fd); close(fd) }
+        let rel = String(w.path.dropFirst(table.count + 1))
+        var pv: [(String, String?)] = []
+        if let p = options.partitionBy { pv = [(p, values[s].flatMap { $0.isEmpty ? nil : $0 })] }
+        adds.append(AddAction(path: rel, partitionValues: pv, size: summary.bytes, rows: summary.rows,
+                              stats: Array(zip(fileSchema.columns, summary.columns))))
     }
 
     /// Writes what is buffered, closes every file (fsynced), and returns their `add` actions.
     public func finish() throws(StorageError) -> [AddAction] {
         for s in buffers.indices { try flush(s) }
-        for s in writers.indices {
-            guard let w = writers[s] else { continue }
-            let summary = try w.close()
-            let fd = open(w.path, O_RDONLY | O_CLOEXEC)
-            if fd >= 0 { _ = fsync(fd); close(fd) }
-            let rel = String(w.path.dropFirst(table.count + 1))
-            var pv: [(String, String?)] = []
-            if let p = options.partitionBy { pv = [(p, values[s].flatMap { $0.isEmpty ? nil : $0 })] }
-            adds.append(AddAction(path: rel, partitionValues: pv, size: summary.bytes, rows: summary.rows,
-                                  stats: Array(zip(fileSchema.columns, summary.columns))))
-        }
-        writers = writers.map { _ in nil }
+        for s in openOrder { try finishFile(s) }
+        openOrder.removeAll()
         return adds
     }
 }

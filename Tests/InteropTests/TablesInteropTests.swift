@@ -134,6 +134,30 @@ import Platform
                 == "4 1=26:__HIVE_DEFAU|2=None:|3=300:cccccccccccc|4=3:art|5=None:", "\(read.stdout)")
     }
 
+    /// Issue 16 item 17: 3,000 distinct categories under `ulimit -n 256`: clean keeps at most 64 Parquet files
+    /// open (the least recently written one is finished first), so it neither runs out of descriptors nor
+    /// holds 3,000 writers' buffers; every row is in the table, read back by deltalake.
+    @Test func thousandsOfPartitionValuesNeedNeitherThousandsOfFilesOpenNorTheirMemory() throws {
+        let dir = tempDir("tables-many")
+        try FileManager.default.createDirectory(atPath: "\(dir)/in", withIntermediateDirectories: true)
+        let rows = (0..<9_000).map { #"{"index":\#($0),"category":"cat-\#($0 % 3000)","title":"t\#($0)"}"# }
+        try (rows.joined(separator: "\n") + "\n").write(toFile: "\(dir)/in/pin.jsonl", atomically: true, encoding: .utf8)
+        let r = try runProcess("/bin/sh", ["-c", "ulimit -n 256 && exec /usr/bin/time -f 'rss_kb=%M' \"$0\" clean --from \"$1\" --tables \"$2\" --quiet",
+                                           pinbenchBinary(), "\(dir)/in", "\(dir)/t"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let rss = r.stderr.split(separator: "\n").compactMap { $0.hasPrefix("rss_kb=") ? Int($0.dropFirst(7)) : nil }.first ?? .max
+        #expect(rss < 400_000, "peak RSS \(rss) kB (988 MB before for a smaller input)")
+        let read = try python3(["-c", """
+            import deltalake, os, sys
+            t = deltalake.DeltaTable(sys.argv[1] + "/pin")
+            r = deltalake.QueryBuilder().register("t", t).execute("SELECT count(*) AS n, count(DISTINCT category) AS c FROM t").read_all()
+            print(r.column("n")[0].as_py(), r.column("c")[0].as_py(), len(t.file_uris()))
+            sys.stdout.flush(); os._exit(0)
+            """, "\(dir)/t"])
+        let f = read.stdout.split(separator: " ").compactMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        #expect(f.count == 3 && f[0] == 9_000 && f[1] == 3_000 && f[2] >= 3_000, "\(read.stdout) \(read.stderr)")
+    }
+
     /// Issue 16 item 11: `clean` killed (SIGKILL) after its first table committed, then re-run: no table
     /// holds a row twice (the run id comes from the input's identity); a third run appends nothing; `--txn`
     /// appends the same input again on purpose. deltalake counts the rows.
