@@ -67,3 +67,39 @@ import TestSupport
         #expect(rss < 300_000, "peak RSS \(rss) kB")
     }
 }
+
+/// Issue 16 item 2: a broker answering every Produce with base offset 2^63 - 2. `serve --kafka` answers the
+/// offsets it can represent and `null` past Int64.max (no trap), and keeps serving; `run --kafka` counts the
+/// records acknowledged with an unknown next offset.
+@Suite struct HugeOffsetTests {
+    @Test func offsetsNearInt64MaxAreAnsweredNotTrapped() throws {
+        let script = Bundle.module.path(forResource: "partitions_broker", ofType: "py", inDirectory: "Peers")!
+        let bport = freePort()
+        let broker = try startProcess("/usr/bin/env", ["python3", script, String(bport), "1", "hugeoffset"])
+        defer { stopProcess(broker) }
+        #expect(waitForPort(bport, seconds: 10))
+        let sport = freePort()
+        let server = try startProcess(pinbenchBinary(), ["serve", "--listen", "127.0.0.1:\(sport)", "--kafka", "127.0.0.1:\(bport)",
+                                                         "--idempotence", "false", "--quiet"])
+        defer { stopProcess(server) }
+        #expect(waitForPort(sport, seconds: 20))
+        let r = try python3(["-c", """
+        import json, sys, requests
+        base = sys.argv[1]
+        a = requests.post(base + "/topics/pinbench.pin", data=json.dumps({"records": [{"value": {"a": i}} for i in range(3)]}),
+                          headers={"Content-Type": "application/vnd.kafka.json.v2+json"}, timeout=10)
+        t = requests.get(base + "/topics", timeout=5)
+        print(json.dumps({"status": a.status_code, "offsets": [o["offset"] for o in a.json()["offsets"]], "topics": t.status_code}))
+        """, "http://127.0.0.1:\(sport)"])
+        let got = (try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]) ?? [:]
+        #expect(got["status"] as? Int == 200 && got["topics"] as? Int == 200, "\(r.stdout) \(r.stderr)")
+        let offsets = got["offsets"] as? [Any] ?? []
+        #expect(offsets.count == 3 && (offsets[0] as? Int) == Int.max - 1 && (offsets[1] as? Int) == Int.max && offsets[2] is NSNull, "\(offsets)")
+        let dir = tempDir("huge")
+        let run = try pinbench("run", "--kafka", "127.0.0.1:\(bport)", "--idempotence", "false", "--count", "10", "--quiet", "--report-json", "\(dir)/r.json")
+        #expect(run.status == 0, "\(run.stderr)")
+        let j = (try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/r.json"))) as? [String: Any]) ?? [:]
+        #expect(j["records_out"] as? Int == 30)
+        #expect((j["partitions"] as? [[String: Any]])?.allSatisfy { $0["next_offset"] as? Int == -1 } == true, "\(j["partitions"] ?? "")")
+    }
+}

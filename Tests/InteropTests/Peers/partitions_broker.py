@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """A broker whose Metadata answer declares N partitions for every topic asked for (and nothing else works):
 ApiVersions v3 (flexible) advertises ApiVersions 0-3 and Metadata 1 only. With "stall", it also advertises
-Produce 7-8 and never answers a Produce request (a stalled cluster). Usage: partitions_broker.py PORT N [stall]"""
+Produce 7-8 and never answers a Produce request (a stalled cluster). With "hugeoffset", it advertises Produce 7-8
+and answers every partition with base offset 2^63 - 2 (a hostile or broken broker: offsets near Int64.max).
+Usage: partitions_broker.py PORT N [stall|hugeoffset]"""
 import socket
 import struct
 import sys
@@ -11,6 +13,7 @@ from bad_broker import frames  # the same frame reader (this folder is on sys.pa
 
 PORT, N = int(sys.argv[1]), int(sys.argv[2])
 STALL = len(sys.argv) > 3 and sys.argv[3] == "stall"
+HUGE = len(sys.argv) > 3 and sys.argv[3] == "hugeoffset"
 
 
 def uvarint(n):
@@ -32,7 +35,7 @@ def kstr(s):
 def answer(body):
     key, version, corr = struct.unpack(">hhi", body[:8])
     if key == 18:  # ApiVersions (v3: flexible body, v0 response header)
-        apis = [(18, 0, 3), (3, 1, 1)] + ([(0, 7, 8)] if STALL else [])
+        apis = [(18, 0, 3), (3, 1, 1)] + ([(0, 7, 8)] if STALL or HUGE else [])
         out = struct.pack(">h", 0) + uvarint(len(apis) + 1)
         for k, lo, hi in apis:
             out += struct.pack(">hhh", k, lo, hi) + uvarint(0)
@@ -54,6 +57,37 @@ def answer(body):
         part = b"".join(struct.pack(">hiii", 0, p, 0, 1) + struct.pack(">i", 0) + struct.pack(">ii", 1, 0) for p in range(N))
         for name in names:
             out += struct.pack(">h", 0) + kstr(name) + b"\x00" + struct.pack(">i", N) + part
+        return struct.pack(">i", corr) + out
+    if key == 0 and HUGE:  # Produce v7/v8: every partition "stored" at base offset 2^63 - 2
+        def h(at): return struct.unpack(">h", body[at:at + 2])[0]
+        def i32(at): return struct.unpack(">i", body[at:at + 4])[0]
+        pos = 8
+        pos += 2 + max(h(pos), 0)  # client id
+        pos += 2 + max(h(pos), 0)  # transactional id
+        pos += 6  # acks, timeout
+        topics = []
+        ntopics = i32(pos)
+        pos += 4
+        for _ in range(ntopics):
+            ln = h(pos)
+            name = body[pos + 2:pos + 2 + ln]
+            pos += 2 + ln
+            nparts = i32(pos)
+            pos += 4
+            parts = []
+            for _ in range(nparts):
+                parts.append(i32(pos))
+                size = i32(pos + 4)
+                pos += 8 + max(size, 0)
+            topics.append((name, parts))
+        out = struct.pack(">i", len(topics))
+        for name, parts in topics:
+            out += struct.pack(">h", len(name)) + name + struct.pack(">i", len(parts))
+            for index in parts:
+                out += struct.pack(">ihqqq", index, 0, (1 << 63) - 2, -1, 0)
+                if version >= 8:
+                    out += struct.pack(">i", 0) + struct.pack(">h", -1)
+        out += struct.pack(">i", 0)
         return struct.pack(">i", corr) + out
     return None
 
