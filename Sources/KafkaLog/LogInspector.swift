@@ -14,6 +14,8 @@ public struct PartitionVerification: Sendable {
     public var firstOffset: Int64?
     public var nextOffset: Int64?
     public var problems: [String]
+    /// Offset ranges a recovery cut out (their bytes kept beside the segment): a consistent log, with a loss said.
+    public var quarantined: [String] = []
     public var isHealthy: Bool { problems.isEmpty }
 }
 
@@ -34,7 +36,9 @@ public enum LogInspector {
                 if let e = expected, e != seg.base {
                     v.problems.append("\(seg.path): segment starts at offset \(seg.base), previous ended at \(e)")
                 }
-                let scan = try scanSegment(path: seg.path, expectedBase: seg.base, buffer: file) { h, bytes in
+                let gaps = quarantinedRanges(segmentPath: seg.path)
+                for g in gaps { v.quarantined.append("offsets \(g.from)..<\(g.to) of \(seg.path) quarantined by a recovery (\(seg.path).quarantine-\(g.from)-\(g.to))") }
+                let scan = try scanSegment(path: seg.path, expectedBase: seg.base, gaps: gaps, buffer: file) { h, bytes in
                     var n = 0
                     _ = try RecordBatchReader.forEachRecord(bytes, codec: codec, scratch: scratch, verifyCRC: false) { _ in n += 1 }
                     if n != Int(h.recordsCount) { throw BatchError.corruptRecord(index: n) }
@@ -65,7 +69,7 @@ public enum LogInspector {
             found = true
             for seg in try listSegments(dir) {
                 var failure: (any Error)?
-                let scan = try scanSegment(path: seg.path, expectedBase: seg.base, buffer: file) { _, bytes in
+                let scan = try scanSegment(path: seg.path, expectedBase: seg.base, gaps: quarantinedRanges(segmentPath: seg.path), buffer: file) { _, bytes in
                     do {
                         _ = try RecordBatchReader.forEachRecord(bytes, codec: codec, scratch: scratch, verifyCRC: false) { r in try body(p, r) }
                     } catch {
@@ -111,6 +115,7 @@ extension LogInspector {
                         pad(String(p.nextOffset ?? 0), 12, left: true), "  " + formatBytes(p.bytes)]
             out += pad("\(p.topic)-\(p.partition)", w) + cols.joined(separator: " ") + (p.isHealthy ? "" : "  DAMAGED") + "\n"
             for problem in p.problems { out += "  ! \(problem)\n" }
+            for q in p.quarantined { out += "  ~ \(q)\n" }
             if !p.isHealthy { damaged += 1 }
             total += p.records
         }

@@ -97,20 +97,45 @@ public final class PartitionLog {
 
     deinit { if fd >= 0 { Glibc.close(fd) } }
 
-    /// Scans the last segment, truncates a torn or corrupt tail, and positions for appends.
+    /// Scans the last segment and mends a torn or corrupt tail, then positions for appends. Good batches after
+    /// a bad one are kept when they chain to the end with consistent offsets and CRCs: the bad bytes move to
+    /// `<segment>.quarantine-<from>-<to>` (the offsets they held), which readers accept as a recorded gap.
+    /// Otherwise (a torn write at the end, or nothing good after the damage) the tail is cut, as Kafka does.
     private func openTail(_ seg: (base: Int64, path: String)) throws(LogError) {
-        let scan = try scanSegment(path: seg.path, expectedBase: seg.base)
+        let bytes = ByteBuffer(capacity: 1 << 20)
+        let scan = try scanSegment(path: seg.path, expectedBase: seg.base, gaps: quarantinedRanges(segmentPath: seg.path), buffer: bytes)
         segmentBaseOffset = seg.base
         nextOffset = scan.nextOffset ?? seg.base
+        segmentSize = scan.validBytes
+        if let err = scan.error {
+            let expected = scan.nextOffset ?? seg.base
+            if let s = findSalvage(bytes.bytes, from: scan.validBytes, expected: expected) {
+                // Quarantine first (durable), then the segment without the bad bytes (atomic rename).
+                let qpath = "\(seg.path).quarantine-\(expected)-\(s.firstOffset)"
+                let all = bytes.bytes
+                do {
+                    try writeFileDurably(qpath, UnsafeRawBufferPointer(rebasing: all[scan.validBytes..<s.start]))
+                    let kept = ByteBuffer(capacity: scan.validBytes + (s.end - s.start))
+                    kept.append(UnsafeRawBufferPointer(rebasing: all[0..<scan.validBytes]))
+                    kept.append(UnsafeRawBufferPointer(rebasing: all[s.start..<s.end]))
+                    try replaceFileAtomically(seg.path, kept.bytes)
+                } catch { throw LogError(error.operation, error.path, error.code) }
+                nextOffset = s.next
+                segmentSize = scan.validBytes + (s.end - s.start)
+                recovery = RecoveryReport(
+                    segment: seg.path, keptBytes: segmentSize, truncatedBytes: scan.fileBytes - segmentSize,
+                    reason: "\(err); kept \(s.batches) later batches (offsets \(s.firstOffset)..<\(s.next)), quarantined \(s.start - scan.validBytes) bytes (offsets \(expected)..<\(s.firstOffset)) in \(qpath)"
+                        + (s.end < scan.fileBytes ? "; cut \(scan.fileBytes - s.end) bytes at the end" : ""))
+            }
+        }
         fd = open(seg.path, O_WRONLY | O_CLOEXEC)
         if fd < 0 { throw LogError("open", seg.path, errno) }
-        if let err = scan.error {
+        if recovery == nil, let err = scan.error {
             if ftruncate(fd, off_t(scan.validBytes)) != 0 { throw LogError("truncate", seg.path, errno) }
             _ = fsync(fd)
             recovery = RecoveryReport(
                 segment: seg.path, keptBytes: scan.validBytes, truncatedBytes: scan.fileBytes - scan.validBytes, reason: err)
         }
-        segmentSize = scan.validBytes
         if lseek(fd, off_t(segmentSize), SEEK_SET) < 0 { throw LogError("seek", seg.path, errno) }
     }
 
@@ -229,8 +254,50 @@ public func readFile(_ path: String, into buf: ByteBuffer) throws(LogError) {
 }
 
 /// Walks the batches of a segment, checking each header, CRC and offset continuity; stops at the first bad byte.
+/// The offset ranges a recovery quarantined out of a segment (`<segment>.quarantine-<from>-<to>` files beside it).
+public func quarantinedRanges(segmentPath: String) -> [(from: Int64, to: Int64)] {
+    let slash = segmentPath.lastIndex(of: "/")
+    let dir = slash.map { String(segmentPath[..<$0]) } ?? "."
+    let prefix = (slash.map { String(segmentPath[segmentPath.index(after: $0)...]) } ?? segmentPath) + ".quarantine-"
+    guard let names = try? listDirectory(dir) else { return [] }
+    return names.compactMap { name in
+        guard name.hasPrefix(prefix) else { return nil }
+        let parts = name.dropFirst(prefix.count).split(separator: "-")
+        guard parts.count == 2, let a = Int64(parts[0]), let b = Int64(parts[1]), a < b else { return nil }
+        return (a, b)
+    }
+}
+
+/// After a bad batch at byte `from`: the first later position where a CRC-valid batch with a base offset past
+/// `expected` starts, and how far the chain of good batches from there reaches (each batch based where the
+/// previous one ended). Only bytes with the v2 magic are tried as a batch start.
+func findSalvage(_ all: UnsafeRawBufferPointer, from: Int, expected: Int64)
+    -> (start: Int, end: Int, firstOffset: Int64, next: Int64, batches: Int)?
+{
+    func good(_ at: Int) -> RecordBatchHeader? {
+        guard at + BatchLayout.headerSize <= all.count else { return nil }
+        let rest = UnsafeRawBufferPointer(rebasing: all[at...])
+        guard let h = try? RecordBatchReader.header(rest), h.totalSize <= rest.count, (try? RecordBatchReader.verifyCRC(rest, h)) != nil else { return nil }
+        return h
+    }
+    var q = from + 1
+    while q + BatchLayout.headerSize <= all.count {
+        if all[q + 16] == 2, let h = good(q), h.baseOffset > expected {
+            var pos = q + h.totalSize, next = h.nextOffset, batches = 1
+            while let n = good(pos), n.baseOffset == next {
+                pos += n.totalSize
+                next = n.nextOffset
+                batches += 1
+            }
+            return (q, pos, h.baseOffset, next, batches)
+        }
+        q += 1
+    }
+    return nil
+}
+
 public func scanSegment(
-    path: String, expectedBase: Int64? = nil, buffer: ByteBuffer = ByteBuffer(capacity: 1 << 20),
+    path: String, expectedBase: Int64? = nil, gaps: [(from: Int64, to: Int64)] = [], buffer: ByteBuffer = ByteBuffer(capacity: 1 << 20),
     _ body: (RecordBatchHeader, UnsafeRawBufferPointer) throws -> Void = { _, _ in }
 ) throws(LogError) -> SegmentScan {
     try readFile(path, into: buffer)
@@ -248,7 +315,8 @@ public func scanSegment(
             scan.error = "at byte \(pos): \(error)"
             break
         }
-        if let e = expected, h.baseOffset != e {
+        // A gap a recovery recorded (its bytes quarantined beside the segment) is not damage.
+        if let e = expected, h.baseOffset != e, !gaps.contains(where: { $0.from == e && $0.to == h.baseOffset }) {
             scan.error = "at byte \(pos): batch base offset \(h.baseOffset), expected \(e)"
             break
         }

@@ -27,7 +27,7 @@ func readAll(_ dir: String) throws -> (values: [String], offsets: [Int64]) {
     var offsets: [Int64] = []
     let codec = Codec(), scratch = ByteBuffer()
     for seg in try listSegments(dir) {
-        let scan = try scanSegment(path: seg.path, expectedBase: seg.base) { _, bytes in
+        let scan = try scanSegment(path: seg.path, expectedBase: seg.base, gaps: quarantinedRanges(segmentPath: seg.path)) { _, bytes in
             _ = try RecordBatchReader.forEachRecord(bytes, codec: codec, scratch: scratch) { r in
                 values.append(String(decoding: r.value!, as: UTF8.self))
                 offsets.append(r.offset)
@@ -105,12 +105,25 @@ func readAll(_ dir: String) throws -> (values: [String], offsets: [Int64]) {
         try data.write(to: URL(fileURLWithPath: path))
         let scan = try scanSegment(path: path)
         #expect(scan.batches == 1 && scan.error?.contains("CRC-32C mismatch") == true)
+        // Issue 16 item 12: the third batch (offsets 20..<30) is good and chains to the end: it is kept; the
+        // bad one's bytes go to a quarantine file named by the offsets they held, which readers accept as a gap.
         let log = try PartitionLog(topic: "r", partition: 0, config: LogConfig(dataDir: root))
-        #expect(log.nextOffset == 10)
-        #expect(log.recovery?.keptBytes == sizes[0])
-        #expect(log.recovery?.reason.contains("CRC") == true)
+        #expect(log.nextOffset == 30)
+        #expect(log.recovery?.keptBytes == sizes[0] + sizes[2])
+        #expect(log.recovery?.reason.contains("CRC") == true && log.recovery?.reason.contains("kept 1 later batches (offsets 20..<30)") == true,
+                "\(log.recovery?.reason ?? "")")
+        let q = "\(path).quarantine-10-20"
+        #expect((try? Data(contentsOf: URL(fileURLWithPath: q)))?.count == sizes[1])
+        // Appends continue after the kept batch.
+        var b = RecordBatchBuilder()
+        Array("after".utf8).withUnsafeBytes { b.append(key: nil, value: $0, timestamp: 0) }
+        let out = ByteBuffer()
+        try b.seal(into: out, codec: .none, compressor: Codec(), baseOffset: 0, partitionLeaderEpoch: 0)
+        #expect(try log.append(batch: UnsafeMutableRawBufferPointer(start: out.base, count: out.count)) == 30)
         try log.close()
-        #expect(try readAll("\(root)/log/r-0").values == (0..<10).map { "value-\($0)" })
+        #expect(try readAll("\(root)/log/r-0").values == (0..<10).map { "value-\($0)" } + (20..<30).map { "value-\($0)" } + ["after"])
+        let v = try LogInspector.verify(dataDir: root)
+        #expect(v.allSatisfy(\.isHealthy) && v.first?.quarantined.count == 1 && v.first?.records == 21, "\(v)")
     }
 
     @Test func garbageLengthIsNotTrusted() throws {
@@ -120,8 +133,9 @@ func readAll(_ dir: String) throws -> (values: [String], offsets: [Int64]) {
         // A batch length field that points past the end of the file.
         data[sizes[0] + 8] = 0x7F
         try data.write(to: URL(fileURLWithPath: path))
+        // The length is not followed; the good third batch after it is found by its magic and CRC and kept.
         let log = try PartitionLog(topic: "r", partition: 0, config: LogConfig(dataDir: root))
-        #expect(log.nextOffset == 10 && log.recovery != nil)
+        #expect(log.nextOffset == 30 && log.recovery != nil)
     }
 }
 
