@@ -50,7 +50,7 @@ public struct ProducerConfiguration: Sendable {
         if idempotence && maxInFlight > 5 { throw KafkaClientError(.config, "idempotence allows at most 5 requests in flight") }
         if maxInFlight < 1 { throw KafkaClientError(.config, "max in flight must be ≥ 1") }
         if batchBytes < 64 || batchBytes > 64 << 20 { throw KafkaClientError(.config, "batch size must be in 64 B ... 64 MiB") }
-        if lingerMs < 0 { throw KafkaClientError(.config, "linger must be ≥ 0") }
+        if !(lingerMs >= 0 && lingerMs <= 3_600_000) { throw KafkaClientError(.config, "linger.ms must be in 0 ... 3600000 (an hour)") }
         if deliveryTimeoutMs < 1 { throw KafkaClientError(.config, "delivery timeout must be ≥ 1 ms") }
     }
 }

@@ -40,7 +40,8 @@ final class Flood: @unchecked Sendable {
     init(config given: RunConfig, emulator: Emulator, stats: LiveStats, sinkBell: Doorbell, byteCap: (bytes: Int, reason: StopReason)? = nil) {
         var cfg = given
         if let r = cfg.rate {
-            let perTick = max(1, min(cfg.chunkPosts, Int(r * Flood.tickSeconds(cfg))))
+            let due = r * Flood.tickSeconds(cfg)  // posts due per tick (compared before converting: --rate is input)
+            let perTick = due >= Double(cfg.chunkPosts) ? cfg.chunkPosts : max(1, Int(due))
             if perTick < cfg.chunkPosts {
                 // More, smaller chunks: as many posts may wait for the sink stage as before.
                 cfg.chunksPerGenerator = max(cfg.chunksPerGenerator, min(1024, cfg.chunksPerGenerator * cfg.chunkPosts / perTick))

@@ -120,8 +120,9 @@ extension HdrEncoding {
         }
         var plain = bytes
         if be32(bytes, 0) == v2CompressedCookie {
+            // DEFLATE expands at most about 1032:1: no larger buffer than the input can fill (and 64 MiB at most).
             guard let n = be32(bytes, 4), n >= 0, 8 + Int(n) <= bytes.count,
-                  let inflated = Zlib.decompress(Array(bytes[8..<(8 + Int(n))]), limit: 64 << 20) else { return nil }
+                  let inflated = Zlib.decompress(Array(bytes[8..<(8 + Int(n))]), limit: min(64 << 20, Int(n) * 1032 + 1024)) else { return nil }
             plain = inflated
         }
         guard be32(plain, 0) == v2Cookie, let payloadLength = be32(plain, 4), payloadLength >= 0, 40 + Int(payloadLength) <= plain.count,
@@ -143,9 +144,11 @@ extension HdrEncoding {
             }
             let v = Int64(bitPattern: (u >> 1) ^ (0 &- (u & 1)))
             if v < 0 {
-                guard v > -(1 << 40) else { return nil }
+                // A run of zeros: no index past this layout's counts (the values it can hold), so no overflow.
+                guard v > -(1 << 40), index <= 1 << 30 else { return nil }
                 index += Int(-v)
             } else {
+                guard v < 1 << 36 else { return nil }  // 2^36 per bucket × at most 2^26 entries: the total fits
                 if v > 0 {
                     guard let x = value(index), h.record(x, count: UInt64(v)) else { return nil }
                 }

@@ -51,15 +51,27 @@ public struct FleetMerge {
         guard let enc = j["latency_histogram_hdr"]?.stringValue, let bytes = Base64.decode(enc), let h = HdrEncoding.decode(bytes) else {
             throw MergeError("\(file): holds no readable latency histogram (latency_histogram_hdr); written by an older pinbench?")
         }
-        func int(_ k: String) -> Int { j[k]?.intValue ?? 0 }
-        let timeline: [(Double, Int)] = j["timeline"]?.arrayValue?.compactMap { p in
-            guard let t = p["t"]?.doubleValue, let r = p["records_out"]?.intValue else { return nil }
-            return (t, r)
-        } ?? []
-        return Worker(path: file, slice: slice, seed: j["config"]?["seed"]?.intValue ?? 0, fleetCount: j["config"]?["fleet_count"]?.intValue,
-                      mode: j["mode"]?.stringValue ?? "", posts: int("posts"), recordsIn: int("records_in"), recordsOut: int("records_out"),
-                      deadLettered: int("dead_lettered"), interrupted: { if case .bool(true)? = j["interrupted"] { return true }; return false }(),
-                      startedUnixMs: Int64(int("started_unix_ms")), seconds: j["seconds"]?.doubleValue ?? 0, histogram: h, timeline: timeline)
+        // A report is input: every count, time and length is held to a plausible range (2^50), so the sums
+        // and differences of a merge cannot overflow.
+        let limit = 1 << 50
+        func int(_ v: JSONValue?, _ k: String) throws(MergeError) -> Int {
+            let x = v?.intValue ?? 0
+            guard x >= 0, x <= limit else { throw MergeError("\(file): \(k) \(x) is not a plausible value") }
+            return x
+        }
+        var timeline: [(Double, Int)] = []
+        for p in j["timeline"]?.arrayValue ?? [] {
+            guard let t = p["t"]?.doubleValue, t.isFinite, t >= 0, t <= 1e9 else { continue }
+            timeline.append((t, try int(p["records_out"], "timeline records_out")))
+        }
+        let seconds = j["seconds"]?.doubleValue ?? 0
+        guard seconds.isFinite, seconds >= 0, seconds <= 1e9 else { throw MergeError("\(file): seconds \(seconds) is not a plausible value") }
+        return Worker(path: file, slice: slice, seed: j["config"]?["seed"]?.intValue ?? 0,
+                      fleetCount: j["config"]?["fleet_count"]?.intValue == nil ? nil : try int(j["config"]?["fleet_count"], "fleet_count"),
+                      mode: j["mode"]?.stringValue ?? "", posts: try int(j["posts"], "posts"), recordsIn: try int(j["records_in"], "records_in"),
+                      recordsOut: try int(j["records_out"], "records_out"), deadLettered: try int(j["dead_lettered"], "dead_lettered"),
+                      interrupted: { if case .bool(true)? = j["interrupted"] { return true }; return false }(),
+                      startedUnixMs: Int64(try int(j["started_unix_ms"], "started_unix_ms")), seconds: seconds, histogram: h, timeline: timeline)
     }
 
     /// Checks the fleet and adds it up.

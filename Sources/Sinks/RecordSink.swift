@@ -215,7 +215,7 @@ public struct SinkSettings: Sendable {
     public func validate() throws(SinkFailure) {
         if partitions < 1 || partitions > 10_000 { throw SinkFailure.config("--partitions must be in 1...10000") }
         if batchBytes < 1024 || batchBytes > 256 << 20 { throw SinkFailure.config("--batch-bytes must be in 1 KiB ... 256 MiB") }
-        if let l = lingerMs, !(l >= 0) { throw SinkFailure.config("--linger-ms must be ≥ 0") }
+        if let l = lingerMs, !(l >= 0 && l <= 3_600_000) { throw SinkFailure.config("--linger-ms must be in 0 ... 3600000 (an hour)") }
         if topicPrefix.isEmpty || topicPrefix.contains("/") || topicPrefix.contains("-") {
             throw SinkFailure.config("--topic-prefix must be non-empty without '/' or '-'")
         }

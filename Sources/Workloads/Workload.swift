@@ -141,8 +141,9 @@ public struct Workload: Sendable, Equatable {
             guard let p99 = try num("p99Ms", in: sv), p99 > 0 else { throw LoadError(file, line("search"), "search needs p99Ms > 0 (the latency bound)") }
             let low = try num("low", in: sv) ?? 1_000, high = try num("high", in: sv) ?? 1_000_000
             guard low > 0, high > low else { throw LoadError(file, line("search"), "search needs 0 < low < high (posts/s)") }
-            let steps = Int(try num("steps", in: sv) ?? 6)
-            guard steps >= 1, steps <= 30 else { throw LoadError(file, line("search"), "search steps must be in 1...30") }
+            let stepsValue = try num("steps", in: sv) ?? 6
+            guard stepsValue >= 1, stepsValue <= 30 else { throw LoadError(file, line("search"), "search steps must be in 1...30") }
+            let steps = Int(stepsValue)
             var stepSeconds = dur
             if let t = sv["stepDuration"] {
                 guard let text = t.string, let d = parseSeconds(text), d > 0 else { throw LoadError(file, t.mark?.line, "stepDuration must be a duration such as 10s") }
