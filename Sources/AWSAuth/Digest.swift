@@ -18,18 +18,7 @@ public enum Digest {
 
     public static func md5(_ data: UnsafeRawBufferPointer) -> [UInt8] { digest(data, size: 16, EVP_md5()) }
 
-    public static func hmacSHA256(key: [UInt8], _ data: [UInt8]) -> [UInt8] {
-        var out = [UInt8](repeating: 0, count: 32)
-        var len: UInt32 = 32
-        key.withUnsafeBytes { k in
-            data.withUnsafeBytes { d in
-                out.withUnsafeMutableBufferPointer { o in
-                    _ = HMAC(EVP_sha256(), k.baseAddress, Int32(k.count), d.baseAddress?.assumingMemoryBound(to: UInt8.self), d.count, o.baseAddress, &len)
-                }
-            }
-        }
-        return out
-    }
+    public static func hmacSHA256(key: [UInt8], _ data: [UInt8]) -> [UInt8] { hmac(.sha256, key: key, data) }
 
     public static func hmacSHA256(key: [UInt8], _ s: String) -> [UInt8] { hmacSHA256(key: key, Array(s.utf8)) }
 

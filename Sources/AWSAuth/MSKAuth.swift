@@ -19,9 +19,7 @@ extension SigV4Signer {
         q.append(("X-Amz-SignedHeaders", "host"))
         if let t = credentials.sessionToken { q.append(("X-Amz-Security-Token", t)) }
         let r = Request(method: "GET", path: "/", query: q, headers: [("host", host)], payloadHash: payloadHash)
-        let (canonical, _) = canonicalRequest(r)
-        let sts = "AWS4-HMAC-SHA256\n\(amzDate)\n\(scope(date: date))\n\(Digest.hex(Digest.sha256(canonical)))"
-        q.append(("X-Amz-Signature", Digest.hex(Digest.hmacSHA256(key: signingKey(date: date), sts))))
+        q.append(("X-Amz-Signature", signature(canonical: canonicalRequest(r).text, amzDate: amzDate)))
         return q
     }
 
@@ -74,9 +72,7 @@ public enum MSKAuth {
         let amzDate = SigV4Signer.amzDate(unixSeconds: unixSeconds)
         var q = signer.presignedQuery(host: host, extra: [("Action", action)], amzDate: amzDate, expiresSeconds: expiresSeconds)
         q.append(("User-Agent", userAgent))
-        let query = q.map { "\(SigV4Signer.uriEncode($0.0, keepSlash: false))=\(SigV4Signer.uriEncode($0.1, keepSlash: false))" }
-            .joined(separator: "&")
-        let url = "https://\(host)/?\(query)"
+        let url = "https://\(host)/?\(SigV4Signer.encodedQuery(q))"
         return (Base64.encodeURL(Array(url.utf8)), unixSeconds + Int64(expiresSeconds))
     }
 

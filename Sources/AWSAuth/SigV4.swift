@@ -220,11 +220,22 @@ public struct SigV4Signer: Sendable {
     /// The `Authorization` value for a request whose headers already hold `X-Amz-Date` (and the session
     /// token, when there is one). `key` lets callers reuse the day's derived key.
     public func authorization(_ r: Request, amzDate: String, key: [UInt8]? = nil) -> String {
-        let date = String(amzDate.prefix(8))
         let (canonical, signed) = canonicalRequest(r)
+        let sig = signature(canonical: canonical, amzDate: amzDate, key: key)
+        return "AWS4-HMAC-SHA256 Credential=\(credentials.accessKeyId)/\(scope(date: String(amzDate.prefix(8)))), SignedHeaders=\(signed), Signature=\(sig)"
+    }
+
+    /// The hex signature of a canonical request: the string to sign (algorithm, time, scope, the canonical
+    /// request's hash) under the day's derived key.
+    public func signature(canonical: String, amzDate: String, key: [UInt8]? = nil) -> String {
+        let date = String(amzDate.prefix(8))
         let sts = "AWS4-HMAC-SHA256\n\(amzDate)\n\(scope(date: date))\n\(Digest.hex(Digest.sha256(canonical)))"
-        let sig = Digest.hex(Digest.hmacSHA256(key: key ?? signingKey(date: date), sts))
-        return "AWS4-HMAC-SHA256 Credential=\(credentials.accessKeyId)/\(scope(date: date)), SignedHeaders=\(signed), Signature=\(sig)"
+        return Digest.hex(Digest.hmacSHA256(key: key ?? signingKey(date: date), sts))
+    }
+
+    /// `k=v&k=v` with both sides encoded as SigV4 wants (a URL's query, a form body), in the order given.
+    public static func encodedQuery(_ pairs: [(String, String)]) -> String {
+        pairs.map { "\(uriEncode($0.0, keepSlash: false))=\(uriEncode($0.1, keepSlash: false))" }.joined(separator: "&")
     }
 }
 

@@ -30,27 +30,28 @@ public struct CredentialChain: Sendable {
     public init(environment: [String: String], profile: String?, endpoint: String?, caBundle: String?, region: String?) {
         self.environment = environment
         profileNamed = profile != nil
-        profileName = profile ?? environment["AWS_PROFILE"].flatMap { $0.isEmpty ? nil : $0 } ?? environment["AWS_DEFAULT_PROFILE"].flatMap { $0.isEmpty ? nil : $0 } ?? "default"
+        profileName = profile ?? CredentialChain.variable("AWS_PROFILE", environment) ?? CredentialChain.variable("AWS_DEFAULT_PROFILE", environment) ?? "default"
         self.endpoint = endpoint
         self.caBundle = caBundle
         let p = CredentialChain.profile(profileName, environment)
         self.profile = p
-        let e = { (k: String) in environment[k].flatMap { $0.isEmpty ? nil : $0 } }
-        self.region = region ?? e("AWS_REGION") ?? e("AWS_DEFAULT_REGION") ?? p["region"] ?? "us-east-1"
+        self.region = region ?? CredentialChain.variable("AWS_REGION", environment) ?? CredentialChain.variable("AWS_DEFAULT_REGION", environment)
+            ?? p["region"] ?? "us-east-1"
     }
 
     /// An environment variable, an empty value counting as unset (as botocore reads most of them).
-    func env(_ k: String) -> String? { environment[k].flatMap { $0.isEmpty ? nil : $0 } }
+    static func variable(_ k: String, _ environment: [String: String]) -> String? { environment[k].flatMap { $0.isEmpty ? nil : $0 } }
+    func env(_ k: String) -> String? { CredentialChain.variable(k, environment) }
 
-    var credentialsFile: String { env("AWS_SHARED_CREDENTIALS_FILE") ?? "\(env("HOME") ?? "")/.aws/credentials" }
-    var configFile: String { env("AWS_CONFIG_FILE") ?? "\(env("HOME") ?? "")/.aws/config" }
+    /// The shared files, where the environment says or under HOME.
+    static func credentialsFile(_ e: [String: String]) -> String { variable("AWS_SHARED_CREDENTIALS_FILE", e) ?? "\(variable("HOME", e) ?? "")/.aws/credentials" }
+    static func configFile(_ e: [String: String]) -> String { variable("AWS_CONFIG_FILE", e) ?? "\(variable("HOME", e) ?? "")/.aws/config" }
+    var credentialsFile: String { CredentialChain.credentialsFile(environment) }
 
     /// A profile's settings: the config file's `[profile NAME]` (`[default]`), then the credentials file's
     /// `[NAME]` over it (as botocore merges them).
     static func profile(_ name: String, _ environment: [String: String]) -> [String: String] {
-        let e = { (k: String) in environment[k].flatMap { $0.isEmpty ? nil : $0 } }
-        let cfgFile = e("AWS_CONFIG_FILE") ?? "\(e("HOME") ?? "")/.aws/config"
-        let credFile = e("AWS_SHARED_CREDENTIALS_FILE") ?? "\(e("HOME") ?? "")/.aws/credentials"
+        let cfgFile = configFile(environment), credFile = credentialsFile(environment)
         var out = (try? AWSConfig.readINI(cfgFile))?[name == "default" ? "default" : "profile \(name)"] ?? [:]
         if name == "default", out.isEmpty { out = (try? AWSConfig.readINI(cfgFile))?["profile default"] ?? [:] }
         for (k, v) in (try? AWSConfig.readINI(credFile))?[name] ?? [:] { out[k] = v }

@@ -13,7 +13,7 @@ public enum STS {
                     ("DurationSeconds", String(durationSeconds))]
         if let x = externalId { form.append(("ExternalId", x)) }
         let r = try svc.call("AssumeRole", method: "POST", path: "/", headers: [("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")],
-                             body: Array(encode(form).utf8))
+                             body: Array(SigV4Signer.encodedQuery(form).utf8))
         return try credentials(r, source: "role \(roleArn) (STS AssumeRole)")
     }
 
@@ -24,17 +24,13 @@ public enum STS {
                     ("RoleSessionName", sessionName), ("WebIdentityToken", token)]
         let http = HTTPEngine(connectTimeoutMs: base.connectTimeoutMs, caBundle: base.caBundle)
         let r = try http.perform(HTTPRequest(method: "POST", url: url, headers: ["Content-Type: application/x-www-form-urlencoded; charset=utf-8"],
-                                             body: Array(encode(form).utf8)), timeoutMs: base.requestTimeoutMs)
+                                             body: Array(SigV4Signer.encodedQuery(form).utf8)), timeoutMs: base.requestTimeoutMs)
         if r.status == 0 { throw AWSError(.transport(r.curlCode), "sts AssumeRoleWithWebIdentity: cannot reach \(url): \(r.curlMessage)") }
         guard r.status == 200 else {
             let (code, message) = AWSService.errorFields(r)
             throw AWSError(.service(status: r.status, code: code), "sts AssumeRoleWithWebIdentity: \(code): \(message) (HTTP \(r.status))")
         }
         return try credentials(r, source: "web identity for \(roleArn) (STS AssumeRoleWithWebIdentity)")
-    }
-
-    static func encode(_ form: [(String, String)]) -> String {
-        form.map { "\(SigV4Signer.uriEncode($0.0, keepSlash: false))=\(SigV4Signer.uriEncode($0.1, keepSlash: false))" }.joined(separator: "&")
     }
 
     static func credentials(_ r: HTTPResponse, source: String) throws(AWSError) -> Credentials {

@@ -60,7 +60,7 @@ public final class AWSService: @unchecked Sendable {
         lines.append("Authorization: \(auth)")
         var url = baseURL + path
         if !query.isEmpty {
-            url += "?" + query.map { "\(SigV4Signer.uriEncode($0.0, keepSlash: false))=\(SigV4Signer.uriEncode($0.1, keepSlash: false))" }.joined(separator: "&")
+            url += "?" + SigV4Signer.encodedQuery(query)
         }
         return HTTPRequest(method: method, url: url, headers: lines, body: body, bodyBuffer: bodyBuffer)
     }

@@ -21,6 +21,10 @@ public struct RecordOutcome: Sendable {
     /// Nil when stored; else why not (the record is counted rejected, never stored).
     public var error: String?
     public var errorCode: String?
+
+    /// No outcome yet: neither stored (an offset or a sequence number) nor failed. (A record stored at an
+    /// offset the broker gave past Int64.max also reads so: its offset is unknown.)
+    var isPending: Bool { error == nil && offset < 0 && sequence == nil }
 }
 
 /// Where one record of a request sits in its job's byte block.
@@ -333,12 +337,12 @@ struct PendingJobs {
     /// Fails every record still waiting (the backend could not be closed cleanly).
     /// Records of the jobs held here that have no outcome yet.
     var unsettledRecords: Int {
-        jobs.values.reduce(0) { n, e in n + e.outcomes.filter { $0.error == nil && $0.offset < 0 && $0.sequence == nil }.count }
+        jobs.values.reduce(0) { n, e in n + e.outcomes.filter(\.isPending).count }
     }
 
     mutating func failAll(_ message: String, code: String = "CloseFailed") {
         for (_, e) in jobs {
-            for i in e.outcomes.indices where e.outcomes[i].error == nil && e.outcomes[i].offset < 0 && e.outcomes[i].sequence == nil {
+            for i in e.outcomes.indices where e.outcomes[i].isPending {
                 e.outcomes[i].error = message
                 e.outcomes[i].errorCode = code
             }

@@ -477,18 +477,7 @@ public final class BrokerConnection {
         var off = 0
         let limit = timeoutMs ?? self.timeoutMs
         while off < n {
-            var pf = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            let pr = poll(&pf, 1, limit)
-            if pr == 0 {
-                shutdown()
-                throw KafkaClientError(.timeout, "\(address): no response within \(limit) ms")
-            }
-            if pr < 0 {
-                if errno == EINTR { continue }
-                let e = errno
-                shutdown()
-                throw KafkaClientError(.io, "\(address): poll failed: \(String(cString: strerror(e)))")
-            }
+            try waitFor(POLLIN, limit: limit, what: "no response")
             let r = recv(fd, p + off, n - off, 0)
             if r == 0 {
                 shutdown()

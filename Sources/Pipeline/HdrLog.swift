@@ -52,28 +52,43 @@ public enum HdrEncoding {
     static let v2Cookie: Int32 = 0x1c84_9303 | 0x10
     static let v2CompressedCookie: Int32 = 0x1c84_9304 | 0x10
 
-    /// Java's `countsArrayIndex` for this histogram's layout.
-    static func layout(_ h: Histogram<UInt64>) -> (UInt64) -> Int {
-        let unitMagnitude = Int(63 - UInt64(h.lowestDiscernibleValue).leadingZeroBitCount)
-        let largest = 2 * Int(pow(10.0, Double(h.numberOfSignificantValueDigits.rawValue)))
-        let subBucketCountMagnitude = Int(ceil(log2(Double(largest))))
-        let subBucketHalfCountMagnitude = max(subBucketCountMagnitude, 1) - 1
-        let subBucketCount = 1 << (subBucketHalfCountMagnitude + 1)
-        let subBucketHalfCount = subBucketCount / 2
-        let subBucketMask = UInt64(subBucketCount - 1) << UInt64(unitMagnitude)
-        let leadingZeroCountBase = 64 - unitMagnitude - subBucketHalfCountMagnitude - 1
-        return { value in
+    /// Java's bucket layout for a histogram's range and precision: `countsArrayIndex` and `valueFromIndex`.
+    struct Layout {
+        let unitMagnitude: Int, subBucketHalfCountMagnitude: Int, subBucketHalfCount: Int
+        let subBucketMask: UInt64, leadingZeroCountBase: Int, highest: UInt64
+
+        init(_ h: Histogram<UInt64>) {
+            unitMagnitude = Int(63 - UInt64(h.lowestDiscernibleValue).leadingZeroBitCount)
+            let largest = 2 * Int(pow(10.0, Double(h.numberOfSignificantValueDigits.rawValue)))
+            subBucketHalfCountMagnitude = max(Int(ceil(log2(Double(largest)))), 1) - 1
+            subBucketHalfCount = 1 << subBucketHalfCountMagnitude
+            subBucketMask = UInt64(2 * subBucketHalfCount - 1) << UInt64(unitMagnitude)
+            leadingZeroCountBase = 64 - unitMagnitude - subBucketHalfCountMagnitude - 1
+            highest = h.highestTrackableValue
+        }
+
+        func index(of value: UInt64) -> Int {
             let bucketIndex = leadingZeroCountBase - (value | subBucketMask).leadingZeroBitCount
             let subBucketIndex = Int(value >> UInt64(bucketIndex + unitMagnitude))
             return ((bucketIndex + 1) << subBucketHalfCountMagnitude) + (subBucketIndex - subBucketHalfCount)
+        }
+
+        /// The lowest value of bucket `index`, nil past the range.
+        func value(at index: Int) -> UInt64? {
+            var bucketIndex = (index >> subBucketHalfCountMagnitude) - 1
+            var subBucketIndex = (index & (subBucketHalfCount - 1)) + subBucketHalfCount
+            if bucketIndex < 0 { subBucketIndex -= subBucketHalfCount; bucketIndex = 0 }
+            guard bucketIndex + unitMagnitude < 63 else { return nil }
+            let v = UInt64(subBucketIndex) << UInt64(bucketIndex + unitMagnitude)
+            return v <= highest ? v : nil
         }
     }
 
     /// The uncompressed V2 encoding.
     public static func encode(_ h: Histogram<UInt64>) -> [UInt8] {
-        let index = layout(h)
+        let layout = Layout(h)
         var counts: [(Int, UInt64)] = []
-        for v in h.recordedValues() where v.count > 0 { counts.append((index(v.value), UInt64(v.count))) }
+        for v in h.recordedValues() where v.count > 0 { counts.append((layout.index(of: v.value), UInt64(v.count))) }
         counts.sort { $0.0 < $1.0 }
         var payload: [UInt8] = []
         func zigzag(_ v: Int64) {
@@ -129,7 +144,7 @@ extension HdrEncoding {
               be32(plain, 8) == 0, let digits = be32(plain, 12) else { return nil }
         var h = newLatencyHistogram()
         guard Int8(clamping: digits) == h.numberOfSignificantValueDigits.rawValue else { return nil }
-        let value = valueOfIndex(h)
+        let layout = Layout(h)
         var i = 40, index = 0
         let end = 40 + Int(payloadLength)
         while i < end {
@@ -150,28 +165,11 @@ extension HdrEncoding {
             } else {
                 guard v < 1 << 36 else { return nil }  // 2^36 per bucket × at most 2^26 entries: the total fits
                 if v > 0 {
-                    guard let x = value(index), h.record(x, count: UInt64(v)) else { return nil }
+                    guard let x = layout.value(at: index), h.record(x, count: UInt64(v)) else { return nil }
                 }
                 index += 1
             }
         }
         return h
-    }
-
-    /// Java's `valueFromIndex` for this layout (the lowest value of the bucket), nil past the range.
-    static func valueOfIndex(_ h: Histogram<UInt64>) -> (Int) -> UInt64? {
-        let unitMagnitude = Int(63 - UInt64(h.lowestDiscernibleValue).leadingZeroBitCount)
-        let largest = 2 * Int(pow(10.0, Double(h.numberOfSignificantValueDigits.rawValue)))
-        let subBucketHalfCountMagnitude = max(Int(ceil(log2(Double(largest)))), 1) - 1
-        let subBucketHalfCount = 1 << subBucketHalfCountMagnitude
-        let highest = h.highestTrackableValue
-        return { index in
-            var bucketIndex = (index >> subBucketHalfCountMagnitude) - 1
-            var subBucketIndex = (index & (subBucketHalfCount - 1)) + subBucketHalfCount
-            if bucketIndex < 0 { subBucketIndex -= subBucketHalfCount; bucketIndex = 0 }
-            guard bucketIndex + unitMagnitude < 63 else { return nil }
-            let v = UInt64(subBucketIndex) << UInt64(bucketIndex + unitMagnitude)
-            return v <= highest ? v : nil
-        }
     }
 }

@@ -159,6 +159,9 @@ public struct WorkerSlice: Sendable, Equatable {
     /// The fleet-wide post index of this worker's `local`-th post.
     @inlinable public func global(_ local: Int) -> Int { local &* count &+ index }
 
+    /// The worker index a Kubernetes Indexed Job gives each pod (`JOB_COMPLETION_INDEX`), or nil.
+    public static func jobIndex(_ environment: [String: String]) -> Int? { environment["JOB_COMPLETION_INDEX"].flatMap { Int($0) } }
+
     /// This worker's posts of a fleet-wide `total`.
     public func share(of total: Int) -> Int { total > index ? (total - index + count - 1) / count : 0 }
 }

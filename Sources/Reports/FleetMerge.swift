@@ -168,18 +168,30 @@ public struct FleetMerge {
         ])
     }
 
-    public var markdown: String {
-        var md = "# Fleet of \(workers.count) workers\n\n"
-        md += "**\(formatCount(seconds > 0 ? Double(recordsOut) / seconds : 0)) records/s** over the fleet, \(recordsOut) records out in \(String(format: "%.1f", seconds)) s; "
-        md += "latency p50 \(String(format: "%.2f", Double(us(50)) / 1000)) ms, p99 \(String(format: "%.2f", Double(us(99)) / 1000)) ms (merged histograms); "
-        md += accountingHolds ? "in == out + dead-lettered over the fleet ✓\n\n" : "ACCOUNTING MISMATCH over the fleet\n\n"
-        if !flags.isEmpty { md += "Flags:\n\n" + flags.map { "- \($0)\n" }.joined() + "\n" }
-        md += "| worker | posts | records out | dead-lettered | started (ms after the first) | seconds | p50 ms | p99 ms |\n|---|---|---|---|---|---|---|---|\n"
+    /// The one-line summary both renderings start with.
+    var headline: String {
+        "\(formatCount(seconds > 0 ? Double(recordsOut) / seconds : 0)) records/s over the fleet, \(recordsOut) records out in \(String(format: "%.1f", seconds)) s; "
+            + "latency p50 \(String(format: "%.2f", Double(us(50)) / 1000)) ms, p99 \(String(format: "%.2f", Double(us(99)) / 1000)) ms (merged histograms); "
+            + (accountingHolds ? "in == out + dead-lettered over the fleet ✓" : "ACCOUNTING MISMATCH over the fleet")
+    }
+
+    static let columns = ["worker", "posts", "records out", "dead-lettered", "started (ms after the first)", "seconds", "p50 ms", "p99 ms"]
+
+    /// One row per worker, the cells of `columns`.
+    var rows: [[String]] {
         let s0 = workers.map(\.startedUnixMs).min() ?? 0
-        for w in workers {
-            md += "| \(w.slice.index)/\(w.slice.count) | \(w.posts) | \(w.recordsOut) | \(w.deadLettered) | \(w.startedUnixMs - s0) | \(String(format: "%.2f", w.seconds)) | "
-            md += "\(String(format: "%.2f", Double(w.histogram.valueAtPercentile(50)) / 1000)) | \(String(format: "%.2f", Double(w.histogram.valueAtPercentile(99)) / 1000)) |\n"
+        return workers.map { w in
+            ["\(w.slice.index)/\(w.slice.count)", "\(w.posts)", "\(w.recordsOut)", "\(w.deadLettered)", "\(w.startedUnixMs - s0)",
+             String(format: "%.2f", w.seconds), String(format: "%.2f", Double(w.histogram.valueAtPercentile(50)) / 1000),
+             String(format: "%.2f", Double(w.histogram.valueAtPercentile(99)) / 1000)]
         }
+    }
+
+    public var markdown: String {
+        var md = "# Fleet of \(workers.count) workers\n\n\(headline)\n\n"
+        if !flags.isEmpty { md += "Flags:\n\n" + flags.map { "- \($0)\n" }.joined() + "\n" }
+        md += "| " + Self.columns.joined(separator: " | ") + " |\n|" + String(repeating: "---|", count: Self.columns.count) + "\n"
+        for r in rows { md += "| " + r.joined(separator: " | ") + " |\n" }
         return md
     }
 
@@ -190,17 +202,16 @@ public struct FleetMerge {
             series.append(Series(name: "worker \(i)", points: ws.map { (Double($0.0 - s0), Double($0.1)) }))
         }
         let chart = SVGChart.chart(title: "Records out per wall-clock second", xLabel: "seconds", yLabel: "records/s", series: series)
-        let rows = markdown.split(separator: "\n").filter { $0.hasPrefix("| ") && !$0.hasPrefix("| worker") }.map { line in
-            "<tr>" + line.split(separator: "|").map { "<td>\(SVGChart.escape($0.trimmingCharacters(in: .whitespaces)))</td>" }.joined() + "</tr>"
-        }.joined(separator: "\n")
+        let head = "<tr>" + Self.columns.map { "<th>\(SVGChart.escape($0))</th>" }.joined() + "</tr>"
+        let body = rows.map { "<tr>" + $0.map { "<td>\(SVGChart.escape($0))</td>" }.joined() + "</tr>" }.joined(separator: "\n")
         return """
         <!doctype html><html><head><meta charset="utf-8"><title>pinbench fleet</title></head><body>
         <h1>Fleet of \(workers.count) workers</h1>
-        <p>\(SVGChart.escape(markdown.split(separator: "\n").dropFirst(2).first.map(String.init) ?? ""))</p>
+        <p>\(SVGChart.escape(headline))</p>
         \(flags.isEmpty ? "" : "<ul>" + flags.map { "<li>\(SVGChart.escape($0))</li>" }.joined() + "</ul>")
         \(chart)
-        <table><tr><th>worker</th><th>posts</th><th>records out</th><th>dead-lettered</th><th>started (ms after the first)</th><th>seconds</th><th>p50 ms</th><th>p99 ms</th></tr>
-        \(rows)
+        <table>\(head)
+        \(body)
         </table></body></html>
         """
     }

@@ -100,16 +100,17 @@ struct FloodOptions: ParsableArguments {
             return s
         }
         guard let n = workers else { return nil }
-        guard let text = currentEnvironment()["JOB_COMPLETION_INDEX"], let i = Int(text) else {
+        guard let i = WorkerSlice.jobIndex(currentEnvironment()) else {
             throw ValidationError("--workers \(n) takes this worker's index from JOB_COMPLETION_INDEX, which is not set (or give --worker I/N)")
         }
         guard let s = WorkerSlice(index: i, count: n) else { throw ValidationError("JOB_COMPLETION_INDEX \(i) is not in 0..<\(n)") }
         return s
     }
 
+    /// `--metrics-listen`: HOST:PORT with a host.
     static func hostPort(_ s: String) -> (String, Int)? {
-        guard let colon = s.lastIndex(of: ":"), let p = Int(s[s.index(after: colon)...]), p >= 0, p < 65536, colon > s.startIndex else { return nil }
-        return (String(s[..<colon]), p)
+        guard let hp = parseHostPort(s), !hp.0.isEmpty else { return nil }
+        return hp
     }
 
     static func parseTime(_ s: String) -> Double? {
@@ -349,3 +350,9 @@ struct OutputOptions: ParsableArguments {
 
 /// One warning line on stderr (never a secret in it).
 func warn(_ line: String) { FileHandle.standardError.write(Data("pinbench: warning: \(line)\n".utf8)) }
+
+/// `host:port` (the host may be empty) with a port in 0...65535: the one parser of listen addresses.
+func parseHostPort(_ s: String) -> (String, Int)? {
+    guard let colon = s.lastIndex(of: ":"), let p = Int(s[s.index(after: colon)...]), p >= 0, p < 65536 else { return nil }
+    return (String(s[..<colon]), p)
+}

@@ -98,7 +98,7 @@ struct Bench: ParsableCommand {
         do { w = try Workload.load(file: file) } catch { throw ValidationError(error.description) }
         var worker: WorkerSlice?
         if w.workers > 1 {
-            guard let text = ProcessInfo.processInfo.environment["JOB_COMPLETION_INDEX"], let i = Int(text), let s = WorkerSlice(index: i, count: w.workers) else {
+            guard let i = WorkerSlice.jobIndex(ProcessInfo.processInfo.environment), let s = WorkerSlice(index: i, count: w.workers) else {
                 throw ValidationError("\(file) asks for \(w.workers) workers: run one pinbench per worker with JOB_COMPLETION_INDEX set (deploy/k8s/flood-job.yaml)")
             }
             worker = s

@@ -39,10 +39,7 @@ struct Serve: AsyncParsableCommand {
         guard maxBodyBytes.bytes >= 1, maxBodyBytes.bytes <= 1 << 30 else { throw ValidationError("--max-body-bytes must be in 1 B ... 1 GiB (32-bit offsets)") }
     }
 
-    var hostPort: (String, Int)? {
-        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), port >= 0, port < 65536 else { return nil }
-        return (String(listen[..<colon]), port)
-    }
+    var hostPort: (String, Int)? { parseHostPort(listen) }
 
     func run() async throws {
         unblockTerminationSignals()
