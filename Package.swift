@@ -58,7 +58,7 @@ let package = Package(
         .target(name: "CPinShims"),
         .target(name: "CCurlShim", dependencies: ["CCurl"]),
 
-        .target(name: "Platform", swiftSettings: strict),
+        .target(name: "Platform", dependencies: ["CPinShims"], swiftSettings: strict),
         .target(name: "Bytes", dependencies: ["CPinShims"], swiftSettings: strict),
         .target(name: "JSON", dependencies: ["Bytes", "CPinShims"], swiftSettings: strict),
         .target(name: "PinModel", dependencies: ["Bytes", "JSON"], swiftSettings: strict),
@@ -112,7 +112,7 @@ let package = Package(
         .plugin(name: "BuildInfo", capability: .buildTool()),
 
         .testTarget(name: "PinModelTests", dependencies: ["PinModel", "PinEmulator", "JSON", "Bytes", "CPinShims", "Platform"], swiftSettings: strict),
-        .testTarget(name: "KafkaWireTests", dependencies: ["KafkaWire", "Codecs", "Bytes"], swiftSettings: strict),
+        .testTarget(name: "KafkaWireTests", dependencies: ["KafkaWire", "Codecs", "Bytes", "Platform"], swiftSettings: strict),
         .testTarget(name: "KafkaLogTests", dependencies: ["KafkaLog", "KafkaWire", "Codecs", "Bytes"], swiftSettings: strict),
         .testTarget(name: "AWSTests", dependencies: ["AWSClient", "AWSAuth", "Bytes"], swiftSettings: strict),
         .testTarget(name: "RingBuffersTests", dependencies: ["RingBuffers"], swiftSettings: strict),

@@ -62,6 +62,9 @@ public final class Codec {
     private var zstdD: OpaquePointer?
     private var lz4C: OpaquePointer?
     private var lz4D: OpaquePointer?
+    /// One fast-LZ4 state for every block. LZ4F copies input below its 64 KiB block size into its own buffer and
+    /// needs an output bound of a whole block, which small linger-sealed batches paid for in full.
+    private var lz4Stream: UnsafeMutablePointer<LZ4_stream_t>?
     private var deflater: UnsafeMutablePointer<z_stream>?
     private var deflaterLevel: Int32 = -100
     /// Decompressed output is refused beyond this size (a corrupt or hostile batch cannot exhaust memory).
@@ -70,6 +73,7 @@ public final class Codec {
     public init() {}
 
     deinit {
+        if let s = lz4Stream { LZ4_freeStream(s) }
         if let c = zstdC { ZSTD_freeCCtx(c) }
         if let d = zstdD { ZSTD_freeDCtx(d) }
         if let c = lz4C { LZ4F_freeCompressionContext(c) }
@@ -90,6 +94,8 @@ public final class Codec {
             let n = ZSTD_compressCCtx(zstdC, dst, cap, src.baseAddress, src.count, level)
             if ZSTD_isError(n) != 0 { throw CodecError(.zstd, String(cString: ZSTD_getErrorName(n))) }
             out.count += n
+        case .lz4 where level < 3:
+            try lz4Frame(src, acceleration: level < 1 ? max(1, -level) : 1, into: out)
         case .lz4:
             if lz4C == nil {
                 var c: OpaquePointer?
@@ -153,6 +159,42 @@ public final class Codec {
             if r != Z_STREAM_END { throw CodecError(.gzip, "deflate failed (\(r))") }
             out.count += cap - Int(z.pointee.avail_out)
         }
+    }
+
+    /// An LZ4 frame as LZ4F writes it with these preferences (independent 64 KiB blocks, no checksums, no content
+    /// size), for the fast levels: the 7-byte header (magic, FLG 0x60, BD 0x40, header checksum 0x82), each block as
+    /// its LE size (the high bit set for a block stored as is, when compressing would not shrink it) and bytes,
+    /// then the end mark. Kafka's and librdkafka's LZ4 readers and LZ4F itself read it.
+    private func lz4Frame(_ src: UnsafeRawBufferPointer, acceleration: Int32, into out: ByteBuffer) throws(CodecError) {
+        if lz4Stream == nil {
+            guard let s = LZ4_createStream() else { throw CodecError(.lz4, "cannot allocate an LZ4 stream") }
+            lz4Stream = s
+        }
+        let blockMax = 64 * 1024
+        let full = src.count / blockMax, rest = src.count % blockMax  // the bound of what is there, not of 64 KiB
+        let cap = 7 + full * (4 + Int(LZ4_compressBound(Int32(blockMax)))) + (rest > 0 ? 4 + Int(LZ4_compressBound(Int32(rest))) : 0) + 4
+        let dst = out.reserve(cap)
+        let header: [UInt8] = [0x04, 0x22, 0x4D, 0x18, 0x60, 0x40, 0x82]
+        header.withUnsafeBytes { dst.copyMemory(from: $0.baseAddress!, byteCount: 7) }
+        var used = 7, off = 0
+        while off < src.count {
+            let n = Swift.min(blockMax, src.count - off)
+            let from = src.baseAddress! + off
+            let c = LZ4_compress_fast_extState(
+                lz4Stream, from.assumingMemoryBound(to: CChar.self), (dst + used + 4).assumingMemoryBound(to: CChar.self),
+                Int32(n), Int32(cap - used - 4), acceleration)
+            if c > 0 && Int(c) < n {
+                dst.storeBytes(of: UInt32(c).littleEndian, toByteOffset: used, as: UInt32.self)
+                used += 4 + Int(c)
+            } else {
+                dst.storeBytes(of: (UInt32(n) | 0x8000_0000).littleEndian, toByteOffset: used, as: UInt32.self)
+                (dst + used + 4).copyMemory(from: from, byteCount: n)
+                used += 4 + n
+            }
+            off += n
+        }
+        dst.storeBytes(of: UInt32(0), toByteOffset: used, as: UInt32.self)
+        out.count += used + 4
     }
 
     nonisolated(unsafe) static let xerialHeader: UnsafeRawPointer = {

@@ -103,6 +103,8 @@ public final class KafkaProducer: @unchecked Sendable {
     let codec = Codec()
     var closed = false
     public private(set) var pendingBatches = 0
+    /// Batches handed to the sender since it was last rung (`handOver`).
+    var unrung = 0
 
     /// Connects to the bootstrap brokers, learns the cluster and (with idempotence) gets a producer id.
     /// The sender rings `reportBell` after each delivery report: an owner that also waits for other work
@@ -201,9 +203,10 @@ public final class KafkaProducer: @unchecked Sendable {
         let lingerNs = UInt64(config.lingerMs * 1e6)
         for t in accumulators.indices {
             for p in accumulators[t].indices where accumulators[t][p].builder.count > 0 && now &- accumulators[t][p].firstNs >= lingerNs {
-                try seal(t, p, onDelivery: onDelivery)
+                try seal(t, p, handOver: false, onDelivery: onDelivery)
             }
         }
+        handOver()
         drainReports(onDelivery)
     }
 
@@ -225,8 +228,9 @@ public final class KafkaProducer: @unchecked Sendable {
     @discardableResult
     public func flush(timeoutMs: Int = 300_000, onDelivery: (DeliveryReport) -> Void) throws(KafkaClientError) -> Int {
         for t in accumulators.indices {
-            for p in accumulators[t].indices where accumulators[t][p].builder.count > 0 { try seal(t, p, onDelivery: onDelivery) }
+            for p in accumulators[t].indices where accumulators[t][p].builder.count > 0 { try seal(t, p, handOver: false, onDelivery: onDelivery) }
         }
+        handOver()
         let deadline = monotonicNanos() + UInt64(timeoutMs) * 1_000_000
         var backoff = Backoff()
         while pendingBatches > 0 && monotonicNanos() < deadline {
@@ -258,7 +262,15 @@ public final class KafkaProducer: @unchecked Sendable {
         return n
     }
 
-    func seal(_ t: Int, _ p: Int, onDelivery: (DeliveryReport) -> Void) throws(KafkaClientError) {
+    /// Wakes the sender for the batches sealed since the last wake: once per `poll`, not once per batch (a
+    /// sleeping sender woken for the first of five batches sends one request for it and another for the rest).
+    func handOver() {
+        guard unrung > 0 else { return }
+        unrung = 0
+        sender.wake.ring()
+    }
+
+    func seal(_ t: Int, _ p: Int, handOver now: Bool = true, onDelivery: (DeliveryReport) -> Void) throws(KafkaClientError) {
         let out = ByteBuffer(capacity: accumulators[t][p].builder.sizeInBytes + 1024)
         do {
             try accumulators[t][p].builder.seal(into: out, codec: .none, compressor: codec)
@@ -277,6 +289,7 @@ public final class KafkaProducer: @unchecked Sendable {
         }
         // buffer.memory: sleep until the sender reports batches done (their memory is freed as they are handed over).
         while outstandingBytes.load(ordering: .relaxed) + out.count > config.bufferMemory && pendingBatches > 0 {
+            handOver()
             if drainReports(onDelivery) == 0 { sender.reportBell.wait(timeoutNs: 50_000_000) { reports.count > 0 } }
         }
         var backoff = Backoff()
@@ -285,9 +298,10 @@ public final class KafkaProducer: @unchecked Sendable {
         var pending: ProducerBatch? = batch
         while let b = pending {
             pending = toSender.tryPush(b)
-            if pending != nil { if drainReports(onDelivery) == 0 { backoff.wait() } }
+            if pending != nil { handOver(); if drainReports(onDelivery) == 0 { backoff.wait() } }
         }
-        sender.wake.ring()
+        unrung += 1
+        if now { handOver() }
     }
 }
 

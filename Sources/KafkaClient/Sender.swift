@@ -67,6 +67,8 @@ final class Sender: @unchecked Sendable {
     let stop = Atomic<Bool>(false)
     /// Rung by the producer when it hands over a batch or closes: an idle sender sleeps on it.
     let wake = Doorbell()
+    /// How `wake` reaches the sender while it sleeps in `poll` on its brokers' sockets.
+    let waker: PollWaker
     /// Rung after each delivery report: a producer owner waiting for reports sleeps on it.
     let reportBell: Doorbell
     /// Guarded by `controlLock` (a plain lock, not a `Mutex`: the state holds a connection, which is not Sendable).
@@ -84,6 +86,7 @@ final class Sender: @unchecked Sendable {
     var bumpPending = false
     var nextBumpNs: UInt64 = 0
     var totalInFlight = 0
+    var reportsUnrung = false
     var outbox: SPSCRing<DeliveryReport>!
     let codec = Codec()
 
@@ -91,6 +94,9 @@ final class Sender: @unchecked Sendable {
         self.config = config
         self.stats = stats
         self.reportBell = reportBell
+        guard let waker = PollWaker() else { throw KafkaClientError(.config, "cannot create an eventfd: \(String(cString: strerror(errno)))") }
+        self.waker = waker
+        wake.wakes { waker.signal() }
         var state = ControlState()
         var lastError: KafkaClientError?
         for addr in config.bootstrap {
@@ -222,16 +228,23 @@ final class Sender: @unchecked Sendable {
             if bumpPending && totalInFlight == 0 && now >= nextBumpNs { bumpEpoch(now) }
             expire(now)
             let sent = dispatch(now)
-            let received = awaitResponses(waitMs: (got || sent) ? 0 : (totalInFlight > 0 ? 1 : 0))
+            let received = awaitResponses()
+            announceReports()
             if inbox.isClosed && inbox.count == 0 && totalInFlight == 0 && parts.values.allSatisfy({ $0.waiting == 0 }) { break }
             if stop.load(ordering: .relaxed) { failEverything("producer closed"); break }
-            // Idle: with requests in flight the poll above already slept on the sockets; with none, sleep until
-            // the producer hands over a batch or the next timer is due (a retry's backoff, a metadata refresh, an
-            // epoch bump; at most 50 ms).
-            if !(got || sent || received) && totalInFlight == 0 {
-                wake.wait(timeoutNs: idleWaitNs(now)) { inbox.count > 0 || inbox.isClosed || stop.load(ordering: .relaxed) }
+            // Idle: sleep in one poll on the sockets with requests in flight and on the producer's doorbell, until
+            // an answer comes, the producer hands over a batch, or the next timer is due (a retry's backoff, a
+            // metadata refresh, an epoch bump; at most 50 ms, which also paces the request timeouts).
+            if !(got || sent || received) {
+                wake.wait(timeoutNs: idleWaitNs(now), until: { inbox.count > 0 || inbox.isClosed || stop.load(ordering: .relaxed) }) { ns in
+                    let active = sinks.values.filter { !$0.inFlight.isEmpty }
+                    if active.contains(where: \.conn.hasBufferedInput) { return }  // TLS bytes poll cannot see
+                    var fds = active.map { pollfd(fd: $0.conn.fd, events: Int16(POLLIN), revents: 0) }
+                    waker.poll(&fds, timeoutNs: ns)
+                }
             }
         }
+        announceReports()
         for s in sinks.values { s.conn.shutdown() }
         sinks.removeAll()
     }
@@ -252,8 +265,16 @@ final class Sender: @unchecked Sendable {
         var backoff = Backoff()
         while let x = pending {
             pending = outbox.tryPush(x)
-            if pending != nil { backoff.wait() }
+            if pending != nil { reportBell.ring(); backoff.wait() }
         }
+        reportsUnrung = true
+    }
+
+    /// Rings the owner once for the reports made since the last ring (once per loop, not per batch: an owner
+    /// woken for the first report of a response would sleep again and wake for each of the others).
+    func announceReports() {
+        guard reportsUnrung else { return }
+        reportsUnrung = false
         reportBell.ring()
     }
 
@@ -435,13 +456,14 @@ final class Sender: @unchecked Sendable {
     /// Tansu answers even acks=0 produce requests: read and drop whatever has arrived.
     func discardIncoming(_ s: SinkConnection) { s.conn.discardAvailable() }
 
-    func awaitResponses(waitMs: Int32) -> Bool {
+    /// Handles every answer already here (it never sleeps: the run loop sleeps on the sockets when idle).
+    func awaitResponses() -> Bool {
         let active = sinks.values.filter { !$0.inFlight.isEmpty }
         guard !active.isEmpty else { return false }
         var fds = active.map { pollfd(fd: $0.conn.fd, events: Int16(POLLIN), revents: 0) }
-        // Bytes already decrypted and waiting in TLS are not seen by poll: do not sleep on them.
+        // Bytes already decrypted and waiting in TLS are not seen by poll.
         let buffered = active.map(\.conn.hasBufferedInput)
-        let n = poll(&fds, nfds_t(fds.count), buffered.contains(true) ? 0 : waitMs)
+        let n = poll(&fds, nfds_t(fds.count), 0)
         guard n > 0 || buffered.contains(true) else { return false }
         var any = false
         for (i, s) in active.enumerated() where fds[i].revents != 0 || buffered[i] {

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import CPinShims
 import Dispatch
 import Synchronization
 
@@ -171,4 +172,39 @@ public final class ProgressCounter: Sendable {
     public func add(_ n: Int) { done.add(n, ordering: .relaxed) }
     public var count: Int { done.load(ordering: .relaxed) }
     public func setTotal(_ n: Int) { total.store(n, ordering: .relaxed) }
+}
+
+/// A file descriptor another thread makes readable (an eventfd), so a thread that sleeps in `poll` on its
+/// sockets also wakes when work is handed to it (`Doorbell.wakes(with:)`).
+public final class PollWaker: Sendable {
+    public let fd: Int32
+
+    public init?() {
+        let fd = pb_eventfd()
+        guard fd >= 0 else { return nil }
+        self.fd = fd
+    }
+
+    deinit { close(fd) }
+
+    /// Makes `fd` readable (any thread).
+    public func signal() {
+        var one: UInt64 = 1
+        _ = write(fd, &one, 8)
+    }
+
+    /// Takes the pending signals (the polling thread, after `fd` was readable).
+    public func drain() {
+        var n: UInt64 = 0
+        _ = read(fd, &n, 8)
+    }
+
+    /// Sleeps until one of `fds` (plus this waker) is readable or `timeoutNs` passed; returns the readable
+    /// ones' revents in `fds`. The waker's own signal is taken.
+    public func poll(_ fds: inout [pollfd], timeoutNs: Int) {
+        fds.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0))
+        let n = fds.withUnsafeMutableBufferPointer { pb_poll_ns($0.baseAddress, UInt($0.count), Int64(timeoutNs)) }
+        if n > 0, fds[fds.count - 1].revents != 0 { drain() }
+        fds.removeLast()
+    }
 }

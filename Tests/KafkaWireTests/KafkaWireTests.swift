@@ -1,5 +1,6 @@
 import Bytes
 import Codecs
+import Platform
 import KafkaWire
 import Testing
 
@@ -167,6 +168,22 @@ let goldenBatch = hex(
                     try c.decompress(UnsafeRawBufferPointer(rebasing: z.bytes[0..<(z.count / 2)]), codec: codec, into: cut)
                 }
             }
+        }
+    }
+
+    /// Bytes that do not compress (stored blocks in LZ4, raw in the others) and every LZ4 level come back whole;
+    /// the fast LZ4 frame starts with the header LZ4F writes for the same preferences.
+    @Test func incompressibleInputAndLZ4LevelsRoundTrip() throws {
+        var rng = SplitMix64(seed: 18)
+        let input = (0..<150_000).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+        let c = Codec()
+        for (codec, level) in [(CompressionCodec.lz4, Int32(-4)), (.lz4, 0), (.lz4, 9), (.zstd, 3), (.gzip, 6), (.snappy, 0)] {
+            let z = ByteBuffer(), back = ByteBuffer()
+            try input.withUnsafeBytes { try c.compress($0, codec: codec, level: level, into: z) }
+            #expect(z.count < input.count + 1024, "\(codec) \(level): stored blocks, not growth")
+            try c.decompress(z.bytes, codec: codec, into: back)
+            #expect(back.toArray() == input, "\(codec) level \(level)")
+            if codec == .lz4 { #expect(Array(z.bytes.prefix(7)) == [0x04, 0x22, 0x4D, 0x18, 0x60, 0x40, 0x82]) }
         }
     }
 

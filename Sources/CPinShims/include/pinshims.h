@@ -24,4 +24,9 @@ size_t pb_json_plain_run(const uint8_t *p, size_t n);
 /// has it and returns how many input bytes it consumed (a multiple of 24; 0 without AVX2 or when n < 28).
 /// dst receives consumed / 3 * 4 characters. The caller encodes the rest.
 size_t pb_base64_encode_simd(const uint8_t *src, size_t n, uint8_t *dst);
+
+/// An eventfd (non-blocking, close-on-exec), or -1 with errno set (sys/eventfd.h is not in Swift's Glibc).
+int pb_eventfd(void);
+/// poll(2) with a nanosecond timeout (ppoll needs _GNU_SOURCE).
+int pb_poll_ns(void *fds, unsigned long nfds, int64_t timeout_ns);
 #endif
