@@ -6,7 +6,7 @@ APT_PACKAGES := $(BUILD_PACKAGES) lz4 zstd bc librdkafka-dev gcc chromium time s
 DURATION ?= 20s
 RUN_DIR ?= out/run
 
-.PHONY: run test deps apt apt-build install-packages pip build release man bench bench-thresholds bench-check perf clean
+.PHONY: run test deps apt apt-build install-packages pip airflow build release man bench bench-thresholds bench-check perf clean
 
 ## Builds in release mode and floods the embedded log for $(DURATION), then verifies it.
 run: apt-build release
@@ -21,7 +21,16 @@ test: deps
 	swift build --build-tests
 	swift test --skip-build
 
-deps: apt pip
+deps: apt pip airflow
+
+## Apache Airflow for the DAG tests (`airflow dags test` on SQLite), in its own virtual environment: its
+## ~150 pinned packages stay apart from the test peers'. The tests find it at $(AIRFLOW_VENV)/bin/airflow.
+AIRFLOW_VENV := .build/airflow-venv
+AIRFLOW_VERSION := 3.1.8
+airflow:
+	@[ -x $(AIRFLOW_VENV)/bin/airflow ] && $(AIRFLOW_VENV)/bin/pip show apache-airflow 2>/dev/null | grep -qx 'Version: $(AIRFLOW_VERSION)' || { \
+	  python3 -m venv $(AIRFLOW_VENV) && \
+	  $(AIRFLOW_VENV)/bin/pip install -q --disable-pip-version-check "apache-airflow==$(AIRFLOW_VERSION)"; }
 
 apt:
 	@$(MAKE) --no-print-directory install-packages PACKAGES="$(APT_PACKAGES)"

@@ -102,6 +102,45 @@ public func replaceFileAtomically(_ path: String, _ bytes: UnsafeRawBufferPointe
     syncDirectory(dir)
 }
 
+/// One writer per folder: an exclusive `flock` on `<dir>/.pinbench.lock`, held while this lives (the kernel
+/// drops it when the process ends, killed or not). The file holds the holder's PID for the refusal's message.
+public final class DirectoryLock: Sendable {
+    let fd: Int32
+
+    /// Takes the lock, or says who holds it (`holder`: that process's PID, when it wrote one).
+    public init(_ dir: String) throws(DirectoryLockError) {
+        do { try makeDirectories(dir) } catch { throw DirectoryLockError(path: dir, holder: nil, reason: error.description) }
+        let path = "\(dir)/.pinbench.lock"
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw DirectoryLockError(path: dir, holder: nil, reason: FileError("open", path).description) }
+        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            let e = errno
+            var buf = [UInt8](repeating: 0, count: 32)
+            let n = buf.withUnsafeMutableBytes { pread(fd, $0.baseAddress, 31, 0) }
+            close(fd)
+            let pid = n > 0 ? Int32(String(decoding: buf.prefix(n).filter { $0 >= 0x30 && $0 <= 0x39 }, as: UTF8.self)) : nil
+            throw DirectoryLockError(path: dir, holder: pid, reason: e == EWOULDBLOCK ? nil : String(cString: strerror(e)))
+        }
+        let pid = Array("\(getpid())\n".utf8)
+        _ = ftruncate(fd, 0)
+        _ = pid.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
+        self.fd = fd
+    }
+
+    deinit { close(fd) }
+}
+
+public struct DirectoryLockError: Error, CustomStringConvertible, Sendable {
+    public var path: String
+    public var holder: Int32?
+    /// Why the lock could not be taken when it is not another holder.
+    public var reason: String?
+    public var description: String {
+        if let reason { return "cannot lock \(path): \(reason)" }
+        return "\(path) is in use by another pinbench\(holder.map { " (pid \($0))" } ?? ""): one process writes a log at a time; wait for it or use another --data-dir"
+    }
+}
+
 /// fsyncs a folder so that names created or renamed in it survive a crash (best effort).
 public func syncDirectory(_ dir: String) {
     let fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)

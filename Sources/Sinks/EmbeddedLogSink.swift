@@ -18,6 +18,8 @@ public final class EmbeddedLogSink: RecordSink {
     public let options: LogOptions
     let partitions: Int
     let lingerNs: UInt64
+    /// Held while the sink lives: no other pinbench writes this log meanwhile.
+    let lock: DirectoryLock
     /// `[kind * partitions + p]`.
     let slots: UnsafeMutableBufferPointer<Slot>
     let codec = Codec()
@@ -71,6 +73,8 @@ public final class EmbeddedLogSink: RecordSink {
         let config = LogConfig(dataDir: options.dataDir, segmentBytes: options.segmentBytes, fsync: options.fsync)
         let inPlace = settings.compression == .none
         let capacity = min(settings.batchBytes + 4096, role == .ingest ? 64 << 10 : 8 << 20)
+        // One writer per log: a second process recovering or appending the same segments would tear them.
+        do { lock = try DirectoryLock("\(options.dataDir)/log") } catch { throw SinkFailure.config(error.description) }
         if role == .flood { try Self.checkSettings(settings, options) }
         var slots: [Slot] = []
         var recoveries: [RecoveryReport] = []

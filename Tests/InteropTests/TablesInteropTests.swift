@@ -288,12 +288,4 @@ import Platform
         #expect(!FileManager.default.fileExists(atPath: "\(dir)/an/date=2019-01-01/q1.csv"))
         #expect(try rows() == forced)
     }
-
-    /// The Airflow DAG: daily, retries 2, 2-minute delay, catchup off, runs `pinbench batch --date {{ ds }}`.
-    @Test func airflowDag() throws {
-        let script = Bundle.module.path(forResource: "check_dag", ofType: "py", inDirectory: "Peers")!
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
-        let r = try runProcess("/usr/bin/env", ["python3", script, "\(root)/airflow/dags/pinbench_batch.py"])
-        #expect(r.status == 0, "\(r.stdout) \(r.stderr)")
-    }
 }

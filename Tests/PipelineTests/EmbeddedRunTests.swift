@@ -133,6 +133,28 @@ func config(_ dir: String, count: Int, threads: Int = 1) -> RunConfig {
         #expect(v.reduce(0) { $0 + $1.records } == 3000 && v.allSatisfy(\.isHealthy))
     }
 
+    /// Two processes on one data dir (a fleet's workers given the same folder): the second is refused with
+    /// the first one's PID and writes nothing; the first finishes with every record, and the log verifies.
+    @Test func aSecondWriterOfOneLogIsRefused() throws {
+        let dir = tempDir("locked")
+        let first = Process()
+        first.executableURL = URL(fileURLWithPath: pinbenchBinary())
+        first.arguments = ["run", "--rate", "500", "--duration", "4s", "--data-dir", dir, "--quiet"]
+        try first.run()
+        for _ in 0..<100 where (try? String(contentsOfFile: "\(dir)/log/.pinbench.lock", encoding: .utf8))?.isEmpty ?? true {
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        let second = try pinbench("run", "--count", "100", "--data-dir", dir, "--quiet")
+        first.waitUntilExit()
+        #expect(second.status == 64, "\(second.stderr)")
+        #expect(second.stderr.contains("is in use by another pinbench (pid \(first.processIdentifier))"), "\(second.stderr)")
+        #expect(first.terminationStatus == 0)
+        let v = try LogInspector.verify(dataDir: dir)
+        #expect(v.reduce(0) { $0 + $1.records } == 6000 && v.allSatisfy(\.isHealthy), "\(v)")
+        // Once the first is gone, the log is free again.
+        #expect(try pinbench("run", "--count", "100", "--data-dir", dir, "--quiet").status == 0)
+    }
+
     @Test func fullDiskDeadLettersEveryRecordAndSaysWhy() throws {
         let dir = tempDir("full")
         // The pin-0 segment is /dev/full: every write to it fails with ENOSPC.

@@ -6,8 +6,12 @@ host:9092` or `--data-dir /srv/pinbench/data`) and `pinbench_root` to match the 
 """
 from datetime import datetime, timedelta
 
-from airflow import DAG
-from airflow.operators.bash import BashOperator
+try:  # Airflow 3
+    from airflow.providers.standard.operators.bash import BashOperator
+    from airflow.sdk import DAG
+except ImportError:  # Airflow 2
+    from airflow import DAG
+    from airflow.operators.bash import BashOperator
 
 default_args = {
     "owner": "pinbench",

@@ -8,8 +8,12 @@ nights' reports go), `pinbench_repo` (a checkout holding deploy/ec2/fleet.sh).
 """
 from datetime import datetime, timedelta
 
-from airflow import DAG
-from airflow.operators.bash import BashOperator
+try:  # Airflow 3
+    from airflow.providers.standard.operators.bash import BashOperator
+    from airflow.sdk import DAG
+except ImportError:  # Airflow 2
+    from airflow import DAG
+    from airflow.operators.bash import BashOperator
 
 default_args = {
     "owner": "pinbench",
