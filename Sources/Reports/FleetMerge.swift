@@ -40,9 +40,10 @@ public struct FleetMerge {
     public var perWorkerSecond: [[(Int64, Int)]]
     public var flags: [String]
 
-    /// Reads one worker's report (a report.json, or a folder holding one).
+    /// Reads one worker's report (a report.json, or a folder holding one; a bench worker's folder holds its
+    /// run's report as worker.json).
     public static func load(_ path: String) throws(MergeError) -> Worker {
-        let file = isDirectory(path) ? path + "/report.json" : path
+        let file = isDirectory(path) ? (isRegularFile(path + "/worker.json") ? path + "/worker.json" : path + "/report.json") : path
         guard let text = readSmallTextFile(file, limit: 256 << 20) else { throw MergeError("\(file): cannot read it") }
         guard let j = try? JSONValue.parse(text) else { throw MergeError("\(file): not a JSON report") }
         guard let w = j["config"]?["worker"]?.stringValue, let slice = WorkerSlice(w) else {

@@ -38,6 +38,7 @@ public enum ScenarioRunner {
     /// Runs one flood of `base` into `backend`; the embedded log's folder is removed before and, unless
     /// `keepData`, after.
     public static func run(_ base: RunConfig, backend: Backend, keepData: Bool = false, control: RunControl? = nil,
+                           onRunner: ((FloodRunner) -> Void)? = nil,
                            onProgress: ((ProgressSample) -> Void)? = nil) throws(ConfigError) -> RunResult {
         var c = base
         c.backend = backend
@@ -46,7 +47,9 @@ public enum ScenarioRunner {
         if case .embedded(let o) = backend { dataDir = o.dataDir }
         if let d = dataDir { removeTree(d) }
         defer { if let d = dataDir, !keepData { removeTree(d) } }
-        return try FloodRunner(config: c).run(control: control, onProgress: onProgress)
+        let runner = try FloodRunner(config: c)
+        onRunner?(runner)
+        return try runner.run(control: control, onProgress: onProgress)
     }
 
     /// Runs every point of a sweep grid `repeats` times (medians are what the report shows). Stopped through

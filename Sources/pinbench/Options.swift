@@ -4,6 +4,7 @@ import BatchJob
 import ArgumentParser
 import Codecs
 import Foundation
+import IngestServer
 import JSON
 import KafkaClient
 import KafkaLog
@@ -73,12 +74,7 @@ struct FloodOptions: ParsableArguments {
     @Option(help: "Generator threads (the sink stage has its own; default: CPUs - 1).") var threads: Int = max(1, ProcessInfo.processInfo.activeProcessorCount - 1)
     @Flag(help: "Pin stage threads to CPUs (libnuma keeps memory local where present).") var pinCpus = false
     @Option(help: "Stop cleanly after this much payload, e.g. 2g (the embedded log also stops before its disk fills).") var maxBytes: ByteSize?
-    @Option(help: "Be worker I of N (0-based) of a fleet: flood posts i with i % N == I, at --rate / N; --count is the fleet's total.") var worker: String?
-    @Option(help: "Fleet size with JOB_COMPLETION_INDEX as this worker's index (a Kubernetes Indexed Job).") var workers: Int?
-    @Option(help: "Start at this wall-clock time (Unix seconds or ISO 8601 UTC), so every worker starts together.") var startAt: String?
-    @Option(help: "Write the latency of every second as an HdrHistogram interval log (format 1.3) to this file.") var hlog: String?
-    @Option(help: "Serve Prometheus metrics (GET /metrics) on HOST:PORT while the run goes on.") var metricsListen: String?
-    @Option(help: "Keep serving the final metrics this long after the run, e.g. 15s (a last scrape).") var metricsHold: Seconds?
+    @OptionGroup var fleet: FleetOptions
 
     func validate() throws {
         if count == nil && duration == nil { throw ValidationError("give --count N or --duration D (e.g. --duration 20s): an unbounded flood fills the disk") }
@@ -87,9 +83,36 @@ struct FloodOptions: ParsableArguments {
         if let r = rate, !(r > 0) { throw ValidationError("--rate must be > 0") }
         if users < 1 { throw ValidationError("--users must be ≥ 1") }
         if threads < 1 || threads > 256 { throw ValidationError("--threads must be in 1...256") }
+    }
+
+    func apply(to c: inout RunConfig) {
+        c.count = count
+        c.duration = duration?.value
+        c.maxBytes = maxBytes?.bytes
+        c.rate = rate
+        c.users = users
+        c.seed = seed
+        c.threads = threads
+        c.pinCPUs = pinCpus
+        fleet.apply(to: &c)
+    }
+}
+
+/// A fleet's worker (`--worker I/N`, or `--workers N` with JOB_COMPLETION_INDEX), its common start, its
+/// HdrHistogram log and live metrics: what `run` and `bench` take alike.
+struct FleetOptions: ParsableArguments {
+    @Option(help: "Be worker I of N (0-based) of a fleet: flood posts i with i % N == I, at --rate / N; --count is the fleet's total.") var worker: String?
+    @Option(help: "Fleet size with JOB_COMPLETION_INDEX as this worker's index (a Kubernetes Indexed Job).") var workers: Int?
+    @Option(help: "Start at this wall-clock time (Unix seconds or ISO 8601 UTC), so every worker starts together.") var startAt: String?
+    @Option(help: "Write the latency of every second as an HdrHistogram interval log (format 1.3) to this file.") var hlog: String?
+    @Option(help: "Serve Prometheus metrics (GET /metrics) on HOST:PORT while the run goes on.") var metricsListen: String?
+    @Option(help: "Keep serving the final metrics this long after the run, e.g. 15s (a last scrape).") var metricsHold: Seconds?
+
+
+    func validate() throws {
         _ = try slice()
-        if let m = metricsListen, FloodOptions.hostPort(m) == nil { throw ValidationError("--metrics-listen needs HOST:PORT, got '\(m)'") }
-        if let s = startAt, FloodOptions.parseTime(s) == nil { throw ValidationError("--start-at needs Unix seconds or an ISO 8601 UTC time (2026-12-01T10:00:00Z), got '\(s)'") }
+        if let m = metricsListen, FleetOptions.hostPort(m) == nil { throw ValidationError("--metrics-listen needs HOST:PORT, got '\(m)'") }
+        if let s = startAt, FleetOptions.parseTime(s) == nil { throw ValidationError("--start-at needs Unix seconds or an ISO 8601 UTC time (2026-12-01T10:00:00Z), got '\(s)'") }
     }
 
     /// `--worker I/N`, or `--workers N` with JOB_COMPLETION_INDEX (as a Kubernetes Indexed Job sets it).
@@ -120,7 +143,7 @@ struct FloodOptions: ParsableArguments {
 
     /// Sleeps until --start-at; returns how late this host started (seconds by its own clock), or nil.
     func waitForStart() -> Double? {
-        guard let s = startAt, let at = FloodOptions.parseTime(s) else { return nil }
+        guard let s = startAt, let at = FleetOptions.parseTime(s) else { return nil }
         while true {
             let now = Double(wallMillis()) / 1000
             if now >= at { return now - at }
@@ -128,23 +151,39 @@ struct FloodOptions: ParsableArguments {
         }
     }
 
+    /// This worker's share: posts i with i % N == I, at rate / N; a --count is the fleet's total.
     func apply(to c: inout RunConfig) {
-        c.count = count
-        c.duration = duration?.value
-        c.maxBytes = maxBytes?.bytes
-        c.rate = rate
-        c.users = users
-        c.seed = seed
-        c.threads = threads
-        c.pinCPUs = pinCpus
         c.hlogPath = hlog
         c.publishLatency = metricsListen != nil
         if let w = try? slice() {
             c.worker = w
-            c.fleetCount = count
-            c.count = count.map { w.share(of: $0) }
-            c.rate = rate.map { $0 / Double(w.count) }
+            c.fleetCount = c.count
+            c.count = c.count.map { w.share(of: $0) }
+            c.rate = c.rate.map { $0 / Double(w.count) }
         }
+    }
+
+    /// Waits for --start-at (saying how late this host woke), then serves --metrics-listen while `body`
+    /// runs (and --metrics-hold after it), with `labels` (mode and worker) on every series; `metrics` answers
+    /// a scrape. `body` writes the run's report: it is there before the hold, as the last scrape is.
+    func around<R>(_ c: RunConfig, metrics: @escaping @Sendable (_ labels: String) -> String, _ body: () throws -> R) throws -> R {
+        if let late = waitForStart() {
+            // Every worker waits for the same wall-clock moment; how late this one woke says how far apart
+            // the fleet started (by each host's own clock).
+            FileHandle.standardError.write(Data("\(c.worker.map { "worker \($0.index)/\($0.count): " } ?? "")started \(Int((late * 1000).rounded())) ms after --start-at by this host's clock\n".utf8))
+        }
+        var endpoint: MetricsEndpoint?
+        if let m = metricsListen, let (host, port) = FleetOptions.hostPort(m) {
+            let labels = "mode=\"\(c.mode.rawValue)\"" + (c.worker.map { ",worker=\"\($0.index)/\($0.count)\"" } ?? "")
+            do { endpoint = try MetricsEndpoint(host: host, port: port) { metrics(labels) } } catch {
+                throw RunFailure("--metrics-listen \(m): cannot listen there (\(error))")
+            }
+        }
+        defer {
+            if let hold = metricsHold?.value, hold > 0, endpoint != nil { _ = StopFlag().wait(seconds: hold) }
+            endpoint?.stop()
+        }
+        return try body()
     }
 }
 

@@ -7,7 +7,6 @@ import PinEmulator
 import Pipeline
 import Reports
 import Platform
-import IngestServer
 import Sinks
 
 @main
@@ -119,31 +118,19 @@ struct Run: ParsableCommand {
             runner.requestStop(sig == SIGTERM ? .terminated : .interrupted)
         }
         defer { term.cancel() }
-        if let late = flood.waitForStart() {
-            // Every worker waits for the same wall-clock moment; how late this one woke says how far apart
-            // the fleet started (by each host's own clock).
-            FileHandle.standardError.write(Data("\(c.worker.map { "worker \($0.index)/\($0.count): " } ?? "")started \(Int((late * 1000).rounded())) ms after --start-at by this host's clock\n".utf8))
-        }
-        var metrics: MetricsEndpoint?
-        if let m = flood.metricsListen, let (host, port) = FloodOptions.hostPort(m) {
-            let labels = "mode=\"\(c.mode.rawValue)\"" + (c.worker.map { ",worker=\"\($0.index)/\($0.count)\"" } ?? "")
-            do { metrics = try MetricsEndpoint(host: host, port: port) { runner.prometheus(labels: labels) } } catch {
-                throw RunFailure("--metrics-listen \(m): cannot listen there (\(error))")
-            }
-        }
-        defer {
-            if let hold = flood.metricsHold?.value, hold > 0, metrics != nil { _ = StopFlag().wait(seconds: hold) }
-            metrics?.stop()
-        }
         let progress = ProgressLine(quiet: output.quiet)
-        let result = try usageErrors { () throws(ConfigError) in try runner.run(onStart: { line in
-            if !output.quiet { FileHandle.standardError.write(Data("writing to \(line)\(c.worker.map { " as worker \($0.index)/\($0.count)" } ?? "")\n".utf8)) }
-        }, onProgress: { s in
-            if let w = s.warning { progress.note(w) }
-            progress.show(s.line)
-        }) }
-        progress.end()
-        if let path = output.reportJson { try writeText(result.json.serialized(), to: path) }
+        let result = try flood.fleet.around(c, metrics: { runner.prometheus(labels: $0) }) {
+            let r = try usageErrors { () throws(ConfigError) in try runner.run(onStart: { line in
+                if !output.quiet { FileHandle.standardError.write(Data("writing to \(line)\(c.worker.map { " as worker \($0.index)/\($0.count)" } ?? "")\n".utf8)) }
+            }, onProgress: { s in
+                if let w = s.warning { progress.note(w) }
+                progress.show(s.line)
+            }) }
+            progress.end()
+            // Before --metrics-hold: the report and the last scrape are there together.
+            if let path = output.reportJson { try writeText(r.json.serialized(), to: path) }
+            return r
+        }
         if !output.quiet { print(result.summaryTable, terminator: "") }
         if let code = term.exitCode { throw ExitCode(code) }
         if result.error != nil || !result.accountingHolds { throw ExitCode(2) }

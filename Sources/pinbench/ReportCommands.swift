@@ -9,6 +9,7 @@ import Platform
 import Reports
 import Workloads
 import Sinks
+import Synchronization
 
 enum OutputFormat: String, ExpressibleByArgument { case text, json }
 
@@ -56,6 +57,13 @@ struct ScenarioOptions: ParsableArguments {
     }
 }
 
+/// The flood running now, for a metrics scrape between the runs of a bench (which makes one runner per run).
+final class LiveRunner: Sendable {
+    let current = Mutex<FloodRunner?>(nil)
+    func set(_ r: FloodRunner) { current.withLock { $0 = r } }
+    var metrics: @Sendable (String) -> String { { labels in self.current.withLock { $0 }?.prometheus(labels: labels) ?? "" } }
+}
+
 /// A report folder is never overwritten: reports are what runs are compared by.
 func refuseOverwrite(_ out: String) throws {
     if isRegularFile("\(out)/report.json") { throw ValidationError("\(out) already holds a report: give another --out, or remove it first") }
@@ -73,6 +81,7 @@ struct Bench: ParsableCommand {
     @Option(help: "Run the load a workload file describes (YAML: backend, partitions, rate, duration, warm-up, workers; producerRate 0 searches).") var workload: String?
     @OptionGroup var options: ScenarioOptions
     @OptionGroup var sink: SinkOptions
+    @OptionGroup var fleet: FleetOptions
 
     static let notScenarios = ["serve": "is not a bench scenario: run perf/serve_vs_nginx.sh (wrk against pinbench serve and nginx)",
                                "clean": "is not a bench scenario: time `pinbench clean` (its report has records/s) or run perf/clean_vs_duckdb_polars.sh"]
@@ -89,6 +98,9 @@ struct Bench: ParsableCommand {
 
     func validate() throws {
         try refuseOverwrite(out)
+        if try fleet.slice() != nil, workload == nil, scenario.count > 1 {
+            throw ValidationError("a fleet's worker runs one scenario: give --scenario embedded, kafka or kinesis with --worker")
+        }
         if workload == nil, scenario.count == 1, try options.backend(scenario[0], dataDir: "") == nil { throw ValidationError(scenario[0].needs) }
     }
 
@@ -97,7 +109,10 @@ struct Bench: ParsableCommand {
         let w: Workload
         do { w = try Workload.load(file: file) } catch { throw ValidationError(error.description) }
         var worker: WorkerSlice?
-        if w.workers > 1 {
+        if let s = try fleet.slice() {
+            guard s.count == w.workers else { throw ValidationError("\(file) asks for \(w.workers) workers; --worker/--workers says \(s.count)") }
+            worker = s
+        } else if w.workers > 1 {
             guard let i = WorkerSlice.jobIndex(ProcessInfo.processInfo.environment), let s = WorkerSlice(index: i, count: w.workers) else {
                 throw ValidationError("\(file) asks for \(w.workers) workers: run one pinbench per worker with JOB_COMPLETION_INDEX set (deploy/k8s/flood-job.yaml)")
             }
@@ -116,12 +131,19 @@ struct Bench: ParsableCommand {
         let control = RunControl()
         let term = TerminationWatch { sig in control.stop(sig == SIGTERM ? .terminated : .interrupted) }
         defer { term.cancel() }
-        let base = options.config(sink.settings)
+        var base = options.config(sink.settings)
+        base.hlogPath = fleet.hlog
+        base.publishLatency = fleet.metricsListen != nil
+        let live = LiveRunner()
         func once(_ rate: Double, seconds: Double?, label: String) throws -> RunResult {
             var c = w.config(base, rate: rate, worker: worker)
             if let s = seconds { c.duration = s + w.warmupSeconds }
-            return try usageErrors { () throws(ConfigError) in
-                try ScenarioRunner.run(c, backend: backend, keepData: keepData, control: control, onProgress: options.progress(label))
+            return try fleet.around(c, metrics: live.metrics) {
+                let r = try usageErrors { () throws(ConfigError) in
+                    try ScenarioRunner.run(c, backend: backend, keepData: keepData, control: control, onRunner: live.set, onProgress: options.progress(label))
+                }
+                if worker != nil { try writeText(r.json.serialized(), to: "\(out)/worker.json") }
+                return r
             }
         }
         var results: [ScenarioFigures] = []
@@ -168,13 +190,23 @@ struct Bench: ParsableCommand {
         defer { term.cancel() }
         var results: [ScenarioFigures] = []
         var skipped: [(String, String)] = scenario.count > 1 ? Self.notScenarios.sorted { $0.key < $1.key }.map { ($0.key, $0.value) } : []
+        var config = options.config(sink.settings)
+        fleet.apply(to: &config)
+        let live = LiveRunner()
         for s in scenario where control.reason == nil {
             guard let backend = try options.backend(s, dataDir: "\(out)/data") else {
                 skipped.append((s.rawValue, s.needs))
                 continue
             }
-            let r = try usageErrors { () throws(ConfigError) in
-                try ScenarioRunner.run(options.config(sink.settings), backend: backend, keepData: keepData, control: control, onProgress: options.progress(s.rawValue))
+            var c = config
+            c.backend = backend
+            let r = try fleet.around(c, metrics: live.metrics) {
+                let r = try usageErrors { () throws(ConfigError) in
+                    try ScenarioRunner.run(config, backend: backend, keepData: keepData, control: control, onRunner: live.set, onProgress: options.progress(s.rawValue))
+                }
+                // A worker's own report, as `run --report-json` writes it: `report merge OUT...` adds the fleet's.
+                if config.worker != nil { try writeText(r.json.serialized(), to: "\(out)/worker.json") }
+                return r
             }
             ProgressLine(quiet: options.quiet).end()
             results.append(ScenarioFigures(name: s.rawValue, result: r))

@@ -171,6 +171,44 @@ import TestSupport
         #expect(dash.stdout.contains("ok"), "\(dash.stdout) \(dash.stderr)")
     }
 
+    /// `bench --worker I/N`: two bench workers start together (--start-at), each at half the offered rate, one
+    /// scraped mid-run for its worker-labelled metrics; `report merge` of the two bench folders adds them up.
+    @Test func benchWorkersMergeLikeRunWorkers() throws {
+        let dir = tempDir("benchfleet")
+        let port = freePort()
+        let start = String(Int(Date().timeIntervalSince1970) + 2)
+        var procs: [Process] = []
+        for i in 0..<2 {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: pinbenchBinary())
+            p.arguments = ["bench", "--worker", "\(i)/2", "--start-at", start, "--duration", "3s", "--warmup", "1s", "--rate", "2000",
+                           "--threads", "1", "--out", "\(dir)/w\(i)", "--quiet"] + (i == 0 ? ["--metrics-listen", "127.0.0.1:\(port)"] : [])
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            procs.append(p)
+        }
+        defer { for p in procs { stopProcess(p) } }
+        let scrape = try python3(["-c", """
+        import sys, time, urllib.request
+        time.sleep(4)
+        t = urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/metrics", timeout=2).read().decode()
+        print(any(l.startswith("pinbench_run_records_out_total{") and 'worker="0/2"' in l and 'mode="embedded"' in l and float(l.split()[-1]) > 0
+                  for l in t.splitlines()))
+        """, String(port)])
+        for p in procs { p.waitUntilExit(); #expect(p.terminationStatus == 0) }
+        #expect(scrape.stdout.contains("True"), "\(scrape.stdout) \(scrape.stderr)")
+        let m = try pinbench("report", "merge", "\(dir)/w0", "\(dir)/w1", "--out", "\(dir)/fleet")
+        #expect(m.status == 0, "\(m.stderr)")
+        let j = (try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/fleet/report.json"))) as? [String: Any]) ?? [:]
+        let w = (0..<2).map { i in (try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/w\(i)/worker.json"))) as? [String: Any]) ?? [:] }
+        let sum = w.reduce(0) { $0 + ($1["records_out"] as? Int ?? 0) }
+        #expect(sum > 0 && j["records_out"] as? Int == sum && j["workers"] as? Int == 2, "\(j)")
+        #expect((j["flags"] as? [String])?.isEmpty == true, "\(j["flags"] ?? "")")
+        // Each worker offered half the rate: 1,000 posts/s.
+        for x in w { #expect((x["offered_rate"] as? [String: Any])?["target_posts_per_s"] as? Double == 1000, "\(x["offered_rate"] ?? "")") }
+    }
+
     @Test func badWorkerSettingsAreOneLine() throws {
         let a = try pinbench("run", "--count", "10", "--worker", "4/4")
         #expect(a.status == 64 && a.stderr.contains("0 ≤ I < N"), "\(a.stderr)")
