@@ -98,12 +98,13 @@ let package = Package(
         .target(name: "TableSync", dependencies: ["AWSClient", "TableStore", "JSON", "PinModel", "Platform"], swiftSettings: strict),
         .target(name: "BatchJob", dependencies: ["Analytics", "Cleaning", "Codecs", "JSON", "Landing", "PinModel", "Platform", "TableStore"], swiftSettings: strict),
         .target(name: "Streaming", dependencies: ["AWSClient", "Cleaning", "TableStore", "PinModel", "JSON", "Platform"], swiftSettings: strict),
+        .target(name: "ConsumerBench", dependencies: ["KafkaClient", "KafkaWire", "AWSClient", "Sinks", "Pipeline", "PinModel", "JSON", "Platform", .product(name: "Histogram", package: "hdrhistogram-swift")], swiftSettings: strict),
         .target(name: "Reports", dependencies: ["Pipeline", "Sinks", "JSON", "Platform", "Bytes", .product(name: "Histogram", package: "hdrhistogram-swift"), "Codecs"], swiftSettings: strict, plugins: ["BuildInfo"]),
         .target(name: "Workloads", dependencies: ["Pipeline", "Sinks", "Codecs", "Platform", .product(name: "Yams", package: "Yams")], swiftSettings: strict),
         .executableTarget(
             name: "pinbench",
             dependencies: [
-                "Pipeline", "Sinks", "Reports", "Workloads", "IngestServer", "BatchJob", "TableStore", "Cleaning", "Analytics", "Landing", "AWSClient", "Streaming", "TableSync", "AWSAuth", "PinModel", "PinEmulator", "KafkaWire", "KafkaLog", "KafkaClient", "Codecs", "Bytes", "JSON", "Platform", "Console",
+                "Pipeline", "Sinks", "Reports", "Workloads", "ConsumerBench", "IngestServer", "BatchJob", "TableStore", "Cleaning", "Analytics", "Landing", "AWSClient", "Streaming", "TableSync", "AWSAuth", "PinModel", "PinEmulator", "KafkaWire", "KafkaLog", "KafkaClient", "Codecs", "Bytes", "JSON", "Platform", "Console",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict

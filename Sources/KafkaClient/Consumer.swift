@@ -107,28 +107,84 @@ public final class KafkaConsumer {
             if res.errorCode == .notLeaderOrFollower || res.errorCode == .unknownTopicOrPartition { leaders[topic] = nil }
             throw KafkaClientError(.broker(res.errorCode), "Fetch \(topic)-\(partition): \(res.errorCode)")
         }
+        return (try records(res.records, from: offset, body), res.highWatermark)
+    }
+
+    /// The records at or after `offset` in a fetched partition's batches; returns the next offset to fetch.
+    func records(_ records: UnsafeRawBufferPointer?, from offset: Int64, _ body: (RecordView) throws -> Void) throws -> Int64 {
         var next = offset
-        if let records = res.records {
-            var pos = 0
-            while pos + BatchLayout.headerSize <= records.count {
-                let rest = UnsafeRawBufferPointer(rebasing: records[pos...])
-                // A partial batch at the end of a fetch is normal (the broker cuts at max bytes).
-                let parsed = Result { () throws(BatchError) in try RecordBatchReader.header(rest) }
-                if case .failure(.truncated) = parsed { break }
-                let h = try parsed.get()
-                if h.isControl {
-                    pos += h.totalSize
-                    next = max(next, h.nextOffset)
-                    continue
-                }
-                _ = try RecordBatchReader.forEachRecord(UnsafeRawBufferPointer(rebasing: rest[0..<h.totalSize]), codec: codec, scratch: scratch) { rec in
-                    if rec.offset >= offset { try body(rec) }
-                }
-                next = max(next, h.nextOffset)
+        guard let records else { return next }
+        var pos = 0
+        while pos + BatchLayout.headerSize <= records.count {
+            let rest = UnsafeRawBufferPointer(rebasing: records[pos...])
+            // A partial batch at the end of a fetch is normal (the broker cuts at max bytes).
+            let parsed = Result { () throws(BatchError) in try RecordBatchReader.header(rest) }
+            if case .failure(.truncated) = parsed { break }
+            let h = try parsed.get()
+            if h.isControl {
                 pos += h.totalSize
+                next = max(next, h.nextOffset)
+                continue
+            }
+            _ = try RecordBatchReader.forEachRecord(UnsafeRawBufferPointer(rebasing: rest[0..<h.totalSize]), codec: codec, scratch: scratch) { rec in
+                if rec.offset >= offset { try body(rec) }
+            }
+            next = max(next, h.nextOffset)
+            pos += h.totalSize
+        }
+        return next
+    }
+
+    /// One Fetch per leader for many partitions at once (a follower of many partitions waits once, not once
+    /// per partition): `next` holds each partition's offset and is advanced; `body` gets each record.
+    /// Partitions whose leader moved or that failed retriably are skipped this round.
+    public func fetchMany(_ next: inout [PartitionOffset], _ body: (String, Int32, RecordView) throws -> Void) throws {
+        var byLeader: [Int32: [Int]] = [:]
+        for (i, p) in next.enumerated() {
+            if leaders[p.topic] == nil { _ = try partitions(p.topic) }
+            byLeader[leaders[p.topic]?[p.partition] ?? -1, default: []].append(i)
+        }
+        for (_, idx) in byLeader.sorted(by: { $0.key < $1.key }) {
+            let first = next[idx[0]]
+            let conn: BrokerConnection?
+            do { conn = try connection(first.topic, first.partition) } catch { if error.isRetriable { conn = nil } else { throw error } }
+            guard let c = conn else { continue }
+            let v = try c.requireVersion(.fetch)
+            let maxWait = maxWaitMs, maxB = maxBytes
+            let reqs = idx.map { FetchMessage.Request(topic: next[$0].topic, partition: next[$0].partition, offset: next[$0].offset, maxBytes: maxB) }
+            try c.send(.fetch, version: v) {
+                FetchMessage.encodeRequest($0, version: v, maxWaitMs: maxWait, minBytes: 1, maxBytes: maxB, partitions: reqs)
+            }
+            let resp = try c.receive(into: response, timeoutMs: maxWait + c.timeoutMs)
+            var r = resp.reader
+            let (top, results) = try FetchMessage.decodeResponse(&r, version: v)
+            if top.isError { throw KafkaClientError(.broker(top), "Fetch failed: \(top)") }
+            for res in results {
+                guard let i = idx.first(where: { next[$0].topic == res.topic && next[$0].partition == res.partition }) else { continue }
+                if res.errorCode.isError {
+                    if res.errorCode == .notLeaderOrFollower || res.errorCode == .unknownTopicOrPartition { leaders[res.topic] = nil; continue }
+                    throw KafkaClientError(.broker(res.errorCode), "Fetch \(res.topic)-\(res.partition): \(res.errorCode)")
+                }
+                let topic = res.topic, partition = res.partition, from = next[i].offset
+                let to = try records(res.records, from: from) { rec in try body(topic, partition, rec) }
+                next[i].offset = to
+                next[i].highWatermark = res.highWatermark
             }
         }
-        return (next, res.highWatermark)
+    }
+}
+
+/// A partition a consumer reads and where it is.
+public struct PartitionOffset: Sendable {
+    public var topic: String
+    public var partition: Int32
+    public var offset: Int64
+    /// From the last fetch (-1 before one).
+    public var highWatermark: Int64 = -1
+    public init(topic: String, partition: Int32, offset: Int64) {
+        self.topic = topic
+        self.partition = partition
+        self.offset = offset
     }
 }
 

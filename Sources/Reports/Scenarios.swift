@@ -18,7 +18,7 @@ public enum Scenario: String, Sendable, CaseIterable {
         case .kinesis:
             guard var k = kinesis else { return nil }
             k.createStreams = true
-            k.streamPrefix = "bench\(UInt32.random(in: 0...UInt32.max))"
+            k.streamPrefix = ScenarioRunner.freshPrefix()
             return .kinesis(k)
         }
     }
@@ -37,12 +37,15 @@ public enum Scenario: String, Sendable, CaseIterable {
 public enum ScenarioRunner {
     /// Runs one flood of `base` into `backend`; the embedded log's folder is removed before and, unless
     /// `keepData`, after.
+    /// A fresh prefix for a run's topics or streams.
+    public static func freshPrefix() -> String { "bench\(UInt32.random(in: 0...UInt32.max))" }
+
     public static func run(_ base: RunConfig, backend: Backend, keepData: Bool = false, control: RunControl? = nil,
-                           onRunner: ((FloodRunner) -> Void)? = nil,
+                           topicPrefix: String? = nil, onRunner: ((FloodRunner) -> Void)? = nil,
                            onProgress: ((ProgressSample) -> Void)? = nil) throws(ConfigError) -> RunResult {
         var c = base
         c.backend = backend
-        if case .kafka = backend { c.sink.topicPrefix = "bench\(UInt32.random(in: 0...UInt32.max))" }
+        if case .kafka = backend { c.sink.topicPrefix = topicPrefix ?? freshPrefix() }
         var dataDir: String?
         if case .embedded(let o) = backend { dataDir = o.dataDir }
         if let d = dataDir { removeTree(d) }

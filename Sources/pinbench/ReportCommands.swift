@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Codecs
 import Console
+import ConsumerBench
 import JSON
 import KafkaClient
 import Pipeline
@@ -78,6 +79,7 @@ struct Bench: ParsableCommand {
     var scenario: [Scenario] = [.embedded]
     @Option(help: "Report folder.") var out: String
     @Flag(help: "Keep the embedded scenario's log (in OUT/data) instead of deleting it.") var keepData = false
+    @Flag(help: "Also consume what the flood writes (kafka or kinesis): end-to-end latency while it runs, then each partition or shard read back alone (per-partition consumer throughput, the c of `plan`); OUT/consumer.json.") var consume = false
     @Option(help: "Run the load a workload file describes (YAML: backend, partitions, rate, duration, warm-up, workers; producerRate 0 searches).") var workload: String?
     @OptionGroup var options: ScenarioOptions
     @OptionGroup var sink: SinkOptions
@@ -100,6 +102,9 @@ struct Bench: ParsableCommand {
         try refuseOverwrite(out)
         if try fleet.slice() != nil, workload == nil, scenario.count > 1 {
             throw ValidationError("a fleet's worker runs one scenario: give --scenario embedded, kafka or kinesis with --worker")
+        }
+        if consume, workload != nil || scenario.count != 1 || scenario[0] == .embedded {
+            throw ValidationError("--consume reads a cluster's topics or streams: give --scenario kafka (with --kafka) or --scenario kinesis (with --kinesis)")
         }
         if workload == nil, scenario.count == 1, try options.backend(scenario[0], dataDir: "") == nil { throw ValidationError(scenario[0].needs) }
     }
@@ -142,7 +147,7 @@ struct Bench: ParsableCommand {
                 let r = try usageErrors { () throws(ConfigError) in
                     try ScenarioRunner.run(c, backend: backend, keepData: keepData, control: control, onRunner: live.set, onProgress: options.progress(label))
                 }
-                if worker != nil { try writeText(r.json.serialized(), to: "\(out)/worker.json") }
+                if worker != nil { try? makeDirectories(out); try writeText(r.json.serialized(), to: "\(out)/worker.json") }
                 return r
             }
         }
@@ -192,6 +197,7 @@ struct Bench: ParsableCommand {
         var skipped: [(String, String)] = scenario.count > 1 ? Self.notScenarios.sorted { $0.key < $1.key }.map { ($0.key, $0.value) } : []
         var config = options.config(sink.settings)
         fleet.apply(to: &config)
+        var consumerSummary = ""
         let live = LiveRunner()
         for s in scenario where control.reason == nil {
             guard let backend = try options.backend(s, dataDir: "\(out)/data") else {
@@ -200,12 +206,22 @@ struct Bench: ParsableCommand {
             }
             var c = config
             c.backend = backend
+            let prefix = ScenarioRunner.freshPrefix()
+            let consumer = consume ? ConsumerBench(backend: backend, topicPrefix: prefix) : nil
+            consumer?.start()
             let r = try fleet.around(c, metrics: live.metrics) {
                 let r = try usageErrors { () throws(ConfigError) in
-                    try ScenarioRunner.run(config, backend: backend, keepData: keepData, control: control, onRunner: live.set, onProgress: options.progress(s.rawValue))
+                    try ScenarioRunner.run(config, backend: backend, keepData: keepData, control: control, topicPrefix: prefix, onRunner: live.set, onProgress: options.progress(s.rawValue))
+                }
+                if let consumer {
+                    let figures: ConsumerFigures
+                    do { figures = try consumer.finish(acknowledged: r.recordsOut) } catch { throw RunFailure("bench --consume: \(error)") }
+                    try? makeDirectories(out)
+                    try writeText(figures.json.serialized(), to: "\(out)/consumer.json")
+                    consumerSummary = figures.summary
                 }
                 // A worker's own report, as `run --report-json` writes it: `report merge OUT...` adds the fleet's.
-                if config.worker != nil { try writeText(r.json.serialized(), to: "\(out)/worker.json") }
+                if config.worker != nil { try? makeDirectories(out); try writeText(r.json.serialized(), to: "\(out)/worker.json") }
                 return r
             }
             ProgressLine(quiet: options.quiet).end()
@@ -213,7 +229,8 @@ struct Bench: ParsableCommand {
         }
         let folder = BenchReport.build(results, skipped: skipped, command: CommandLine.arguments.joined(separator: " "), interrupted: term.exitCode != nil)
         do { try folder.write(to: out) } catch { throw RunFailure("cannot write the report to \(out): \(error)") }
-        print(options.format == .json ? folder.json.serialized(pretty: false) : BenchReport.summary(results, skipped: skipped) + "report: \(out)/report.html")
+        print(options.format == .json ? folder.json.serialized(pretty: false)
+              : BenchReport.summary(results, skipped: skipped) + consumerSummary + "report: \(out)/report.html" + (consume ? ", \(out)/consumer.json" : ""))
         if let code = term.exitCode { throw ExitCode(code) }
         if results.contains(where: { $0.result.error != nil || !$0.result.accountingHolds }) { throw ExitCode(2) }
     }
