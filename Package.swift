@@ -98,13 +98,14 @@ let package = Package(
         .target(name: "TableSync", dependencies: ["AWSClient", "TableStore", "JSON", "PinModel", "Platform"], swiftSettings: strict),
         .target(name: "BatchJob", dependencies: ["Analytics", "Cleaning", "Codecs", "JSON", "Landing", "PinModel", "Platform", "TableStore"], swiftSettings: strict),
         .target(name: "Streaming", dependencies: ["AWSClient", "Cleaning", "TableStore", "PinModel", "JSON", "Platform"], swiftSettings: strict),
+        .target(name: "Capacity", dependencies: ["JSON", "Platform"], swiftSettings: strict),
         .target(name: "ConsumerBench", dependencies: ["KafkaClient", "KafkaWire", "AWSClient", "Sinks", "Pipeline", "PinModel", "JSON", "Platform", .product(name: "Histogram", package: "hdrhistogram-swift")], swiftSettings: strict),
         .target(name: "Reports", dependencies: ["Pipeline", "Sinks", "JSON", "Platform", "Bytes", .product(name: "Histogram", package: "hdrhistogram-swift"), "Codecs"], swiftSettings: strict, plugins: ["BuildInfo"]),
         .target(name: "Workloads", dependencies: ["Pipeline", "Sinks", "Codecs", "Platform", .product(name: "Yams", package: "Yams")], swiftSettings: strict),
         .executableTarget(
             name: "pinbench",
             dependencies: [
-                "Pipeline", "Sinks", "Reports", "Workloads", "ConsumerBench", "IngestServer", "BatchJob", "TableStore", "Cleaning", "Analytics", "Landing", "AWSClient", "Streaming", "TableSync", "AWSAuth", "PinModel", "PinEmulator", "KafkaWire", "KafkaLog", "KafkaClient", "Codecs", "Bytes", "JSON", "Platform", "Console",
+                "Pipeline", "Sinks", "Reports", "Workloads", "ConsumerBench", "Capacity", "IngestServer", "BatchJob", "TableStore", "Cleaning", "Analytics", "Landing", "AWSClient", "Streaming", "TableSync", "AWSAuth", "PinModel", "PinEmulator", "KafkaWire", "KafkaLog", "KafkaClient", "Codecs", "Bytes", "JSON", "Platform", "Console",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -119,7 +120,7 @@ let package = Package(
         .testTarget(name: "RingBuffersTests", dependencies: ["RingBuffers"], swiftSettings: strict),
         .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Sinks", "PinEmulator", "PinModel", "KafkaLog", "KafkaWire", "Bytes", "TestSupport", "Codecs", "JSON", .product(name: "Histogram", package: "hdrhistogram-swift")], swiftSettings: strict),
-        .testTarget(name: "ReportsTests", dependencies: ["Reports", "KafkaLog", "TestSupport", "Codecs", "Platform"], swiftSettings: strict),
+        .testTarget(name: "ReportsTests", dependencies: ["Reports", "Capacity", "JSON", "KafkaLog", "TestSupport", "Codecs", "Platform"], swiftSettings: strict),
         .testTarget(name: "TablesTests", dependencies: ["TableStore", "Cleaning", "Analytics", "Codecs", "TestSupport"], swiftSettings: strict),
         .testTarget(
             name: "InteropTests",

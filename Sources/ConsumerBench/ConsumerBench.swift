@@ -47,7 +47,6 @@ public struct ConsumerFigures: Sendable {
     }
 
     public var json: JSONValue {
-        let round3 = { (x: Double) in (x * 1000).rounded() / 1000 }
         return .object([
             ("backend", .string(backend)),
             ("live", .object([

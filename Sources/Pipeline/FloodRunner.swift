@@ -105,6 +105,9 @@ public struct RunResult: Sendable {
     public var generatorBusySeconds: Double = 0
     public var generatorBlockedSeconds: Double = 0
     public var sinkBusySeconds: Double = 0
+    /// Each second of the run (from its start): the p99 of the latencies measured in it, ms, and how many.
+    /// What tells a steady run from one whose latency kept rising (`plan` refuses the latter).
+    public var latencyBySecond: [(t: Double, p99Ms: Double, count: Int)] = []
 
     public var mode: RunMode { config.mode }
     public var recordsPerSecond: Double { seconds > 0 ? Double(recordsOut) / seconds : 0 }
@@ -184,6 +187,8 @@ public final class FloodRunner: Sendable {
         var warm = newLatencyHistogram()
         /// The current second's latencies, for `--hlog` (written and reset once a second by the sink stage).
         var interval = newLatencyHistogram()
+        /// Each ended second's p99 (ms) and count (from `interval`).
+        var bySecond: [(t: Double, p99Ms: Double, count: Int)] = []
         var hlog: HdrLogWriter?
         var intervalStartNs: UInt64 = 0
         var wallAtT0 = 0.0
@@ -194,13 +199,16 @@ public final class FloodRunner: Sendable {
         /// Once a second (and at the end): writes the interval that has ended to the hlog, and publishes the
         /// latency so far for /metrics.
         func tick(_ now: UInt64, final: Bool = false) {
-            guard hlog != nil || live != nil, now >= intervalStartNs &+ 1_000_000_000 || final else { return }
+            guard now >= intervalStartNs &+ 1_000_000_000 || final else { return }
+            if interval.totalCount > 0 && bySecond.count < 1_000_000 {
+                bySecond.append((Double(now &- t0Ns) / 1e9, Double(interval.valueAtPercentile(99)) / 1000, Int(interval.totalCount)))
+            }
             if let log = hlog {
                 let start = wallAtT0 + Double(intervalStartNs &- t0Ns) / 1e9
                 log.append(start: start, length: Double(now &- intervalStartNs) / 1e9, interval)
-                interval.reset()
                 if final { log.close() }
             }
+            interval.reset()
             intervalStartNs = now
             if let live {
                 var all = hist
@@ -256,14 +264,11 @@ public final class FloodRunner: Sendable {
         let group = DispatchGroup()
         let tally = Tally()
         tally.endpoint = sink.latencyEndpoint
-        if cfg.publishLatency {
-            tally.live = stats
-            tally.intervalStartNs = flood.t0
-        }
+        tally.t0Ns = flood.t0
+        tally.intervalStartNs = flood.t0
+        if cfg.publishLatency { tally.live = stats }
         if let hlog {
             tally.hlog = hlog
-            tally.t0Ns = flood.t0
-            tally.intervalStartNs = flood.t0
             tally.wallAtT0 = Double(wallMillis()) / 1000 - Double(monotonicNanos() &- flood.t0) / 1e9
         }
         flood.startGenerators(group: group)
@@ -298,6 +303,7 @@ public final class FloodRunner: Sendable {
             generatorBlockedSeconds: Double(stats.generatorBlockedNs.load(ordering: .relaxed)) / 1e9,
             sinkBusySeconds: Double(stats.sinkBusyNs.load(ordering: .relaxed)) / 1e9)
         result.timeline = watch.timeline
+        result.latencyBySecond = tally.bySecond
         result.startedUnixMs = wallMillis() - Int64((monotonicNanos() &- flood.t0) / 1_000_000)
         result.stopReason = stats.reason
         result.unsentPosts = unsent
@@ -318,7 +324,7 @@ public final class FloodRunner: Sendable {
                 for t in o.tokens {
                     let v = now > t ? (now - t) / 1000 : 0
                     if t < warmupEnd { _ = tally.warm.record(v) } else { _ = tally.hist.record(v) }
-                    if tally.hlog != nil { _ = tally.interval.record(v) }
+                    _ = tally.interval.record(v)
                 }
                 stats.recordsOut.add(o.count, ordering: .relaxed)
                 stats.payloadBytesOut.add(o.payloadBytes, ordering: .relaxed)

@@ -64,6 +64,9 @@ extension RunResult {
                 .object([("t", .double(round3($0.seconds))), ("records_out", .int($0.recordsOut)),
                          ("payload_bytes_out", .int($0.payloadBytesOut)), ("queue_depth", .int($0.queueDepth))])
             })),
+            ("latency_by_second", .array(latencyBySecond.map {
+                .object([("t", .double(round3($0.t))), ("p99_ms", .double(round3($0.p99Ms))), ("count", .int($0.count))])
+            })),
             ("error", error.map { .string($0) } ?? .null),
             ("config", config.summary),
         ])
@@ -139,5 +142,4 @@ extension RunResult {
 
 public let pinbenchVersion = "0.1.0"
 
-func round3(_ v: Double) -> Double { (v * 1000).rounded() / 1000 }
 

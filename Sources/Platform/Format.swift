@@ -85,3 +85,6 @@ public func editDistance(_ a: String, _ b: String) -> Int {
     }
     return row[y.count]
 }
+
+/// Rounded to 3 decimals (report figures).
+public func round3(_ v: Double) -> Double { (v * 1000).rounded() / 1000 }

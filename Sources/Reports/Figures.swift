@@ -160,6 +160,7 @@ public struct ScenarioFigures: Sendable {
             ("per_second", .array(seconds)),
             ("latency_distribution", .array(dist)),
             ("partitions", r.json["partitions"] ?? .array([])),
+            ("latency_by_second", r.json["latency_by_second"] ?? .array([])),
             ("config", r.config.summary),
         ])
     }

@@ -18,7 +18,7 @@ struct Pinbench: AsyncParsableCommand {
                              "pinbench help run", "pinbench --generate-completion-script bash > /etc/bash_completion.d/pinbench"),
         version: "\(pinbenchVersion) (\(Machine.gitRevision))",
         subcommands: [Emulate.self, Run.self, Produce.self, Consume.self, Log.self, Land.self, Clean.self, Analyze.self, Batch.self,
-                      StreamCommand.self, PutRecordsCommand.self, Bench.self, SweepCommand.self, Report.self, Serve.self, Auth.self]
+                      StreamCommand.self, PutRecordsCommand.self, Bench.self, SweepCommand.self, Report.self, PlanCommand.self, Serve.self, Auth.self]
     )
 
     /// Every error ends in one line on stderr: usage errors (bad flags, `validate()`) exit 64; anything a
