@@ -36,6 +36,28 @@ extension IngestService {
     // MARK: metrics
 
     func prometheus() -> Reply {
+        Reply(status: 200, contentType: "text/plain; version=0.0.4", body: prometheusText(labels: ""), headers: [])
+    }
+
+    /// The /metrics text; `labels` (e.g. `worker="1/4"`) go on every series, as a fleet's dashboards group them.
+    public func prometheusText(labels: String) -> String {
+        let text = prometheusBody()
+        guard !labels.isEmpty else { return text }
+        var out = ""
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            if line.isEmpty || line.hasPrefix("#") { out += line + "\n"; continue }
+            guard let sp = line.lastIndex(of: " ") else { out += line + "\n"; continue }
+            let name = line[..<sp], value = line[sp...]
+            if let brace = name.firstIndex(of: "{") {
+                out += name[..<brace] + "{" + labels + "," + name[name.index(after: brace)...] + value + "\n"
+            } else {
+                out += name + "{" + labels + "}" + value + "\n"
+            }
+        }
+        return String(out.dropLast())
+    }
+
+    func prometheusBody() -> String {
         var s = "# HELP pinbench_ingest_requests_total HTTP requests received.\n# TYPE pinbench_ingest_requests_total counter\n"
         s += "pinbench_ingest_requests_total \(metrics.requests.load(ordering: .relaxed))\n"
         s += "# TYPE pinbench_ingest_records_accepted_total counter\npinbench_ingest_records_accepted_total \(accepted)\n"
@@ -49,6 +71,6 @@ extension IngestService {
         s += "# TYPE pinbench_ingest_request_seconds histogram\n"
         for (i, b) in IngestMetrics.buckets.enumerated() { s += "pinbench_ingest_request_seconds_bucket{le=\"\(b)\"} \(l.counts[i])\n" }
         s += "pinbench_ingest_request_seconds_bucket{le=\"+Inf\"} \(l.n)\npinbench_ingest_request_seconds_sum \(l.sum)\npinbench_ingest_request_seconds_count \(l.n)\n"
-        return Reply(status: 200, contentType: "text/plain; version=0.0.4", body: s, headers: [])
+        return s
     }
 }

@@ -25,6 +25,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "On SIGTERM, how long accepted records get to reach the backend, e.g. 30s; the rest fail (counted).") var drainTimeout: Seconds = Seconds(30)
     @Option(help: "Serve HTTPS with this PEM certificate chain (with --tls-key).") var tlsCert: String?
     @Option(help: "The PEM private key of --tls-cert.") var tlsKey: String?
+    @Option(help: "Also serve /metrics on HOST:PORT (plain HTTP, no API key: for a Prometheus scraper on a private address).") var metricsListen: String?
+    @Option(help: "A worker label on --metrics-listen's series (worker=\"NAME\"), to tell the servers of a fleet apart.") var workerLabel: String?
     @OptionGroup var sink: SinkOptions
     @OptionGroup var backend: BackendOptions
 
@@ -36,6 +38,10 @@ struct Serve: AsyncParsableCommand {
         guard maxConnections >= 1 else { throw ValidationError("--max-connections must be ≥ 1") }
         guard queueCapacity >= 1 else { throw ValidationError("--queue-capacity must be ≥ 1") }
         if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("HTTPS needs both --tls-cert and --tls-key") }
+        if let m = metricsListen, FleetOptions.hostPort(m) == nil { throw ValidationError("--metrics-listen needs HOST:PORT, got '\(m)'") }
+        if let w = workerLabel, w.isEmpty || w.utf8.count > 128 || w.contains(where: { $0 == "\"" || $0 == "\\" || $0.isNewline }) {
+            throw ValidationError("--worker-label needs 1-128 characters without quotes, backslashes or newlines")
+        }
         guard maxBodyBytes.bytes >= 1, maxBodyBytes.bytes <= 1 << 30 else { throw ValidationError("--max-body-bytes must be in 1 B ... 1 GiB (32-bit offsets)") }
     }
 
@@ -73,6 +79,14 @@ struct Serve: AsyncParsableCommand {
             }
         }
         defer { stop.set() }
+        var metrics: MetricsEndpoint?
+        if let m = metricsListen, let (mh, mp) = FleetOptions.hostPort(m) {
+            let labels = workerLabel.map { "worker=\"\($0)\"" } ?? ""
+            do { metrics = try MetricsEndpoint(host: mh, port: mp) { service.prometheusText(labels: labels) } } catch {
+                throw RunFailure("--metrics-listen \(m): cannot listen there (\(error))")
+            }
+        }
+        defer { metrics?.stop() }
         try await service.run { p in
             FileHandle.standardOutput.write(Data("listening on \(host):\(p)\n".utf8))
         }

@@ -14,6 +14,33 @@ import TestSupport
         return (p, "http://127.0.0.1:\(port)", dir)
     }
 
+    /// Issue 15 item 7: serve's metrics on their own address for a scraper (no API key there, which the API
+    /// keeps), every series with the server's worker label, counting what was posted.
+    @Test func metricsOnTheirOwnAddressCarryTheWorkerLabel() throws {
+        let mport = freePort()
+        let (server, base, _) = try startServer(["--api-key", "k3y", "--metrics-listen", "127.0.0.1:\(mport)", "--worker-label", "ingest-2"])
+        defer { stopProcess(server) }
+        #expect(waitForPort(mport, seconds: 10))
+        let r = try python3(["-c", """
+        import sys, json, urllib.request, urllib.error
+        base, mport = sys.argv[1], sys.argv[2]
+        body = json.dumps({"records": [{"value": {"index": i}} for i in range(3)]}).encode()
+        req = urllib.request.Request(base + "/topics/pinbench.pin", data=body, headers={"Content-Type": "application/vnd.kafka.json.v2+json", "X-API-Key": "k3y"})
+        assert urllib.request.urlopen(req, timeout=5).status == 200
+        try:
+            urllib.request.urlopen(base + "/metrics", timeout=5); print("api metrics open without key")
+        except urllib.error.HTTPError as e:
+            assert e.code == 401, e.code
+        t = urllib.request.urlopen(f"http://127.0.0.1:{mport}/metrics", timeout=5).read().decode()
+        lines = [l for l in t.splitlines() if l and not l.startswith("#")]
+        assert all('worker="ingest-2"' in l for l in lines), [l for l in lines if 'worker="ingest-2"' not in l]
+        stored = [l for l in lines if l.startswith("pinbench_ingest_records_stored_total{")]
+        bucket = [l for l in lines if l.startswith('pinbench_ingest_request_seconds_bucket{worker="ingest-2",le="+Inf"}')]
+        print(stored[0].split()[-1] if stored else "none", len(bucket))
+        """, base, String(mport)])
+        #expect(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "3 1", "\(r.stdout) \(r.stderr)")
+    }
+
     @Test func originalClientsPostUnchangedAndErrorsKeepTheAccounting() throws {
         let (server, base, dir) = try startServer(["--api-key", "s3cret"])
         defer { stopProcess(server) }
