@@ -256,6 +256,7 @@ final class Flood: @unchecked Sendable {
         while group.wait(timeout: .now() + .milliseconds(1000)) == .timedOut {
             var depth = 0
             for r in full { depth += r.count }
+            stats.queueDepth.store(depth * cfg.chunkPosts * 3, ordering: .relaxed)
             let now = monotonicNanos()
             let seconds = Double(now - t0) / 1e9
             let posts = stats.recordsIn.load(ordering: .relaxed) / 3

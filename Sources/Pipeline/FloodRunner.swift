@@ -178,6 +178,13 @@ public final class FloodRunner: Sendable {
             s += "pinbench_run_latency_seconds_bucket{\(sep)le=\"\(le)\"} \(i < buckets.count ? buckets[i] : 0)\n"
         }
         s += "pinbench_run_latency_seconds_bucket{\(sep)le=\"+Inf\"} \(n)\npinbench_run_latency_seconds_sum\(l) \(sum)\npinbench_run_latency_seconds_count\(l) \(n)\n"
+        s += "# HELP pinbench_run_queue_depth Records waiting between the generators and the sink stage.\n# TYPE pinbench_run_queue_depth gauge\n"
+        s += "pinbench_run_queue_depth\(l) \(stats.queueDepth.load(ordering: .relaxed))\n"
+        let (failed, retries) = stats.codesSnapshot.withLock { $0 }
+        s += "# HELP pinbench_run_failed_records_total Records that failed, by error code.\n# TYPE pinbench_run_failed_records_total counter\n"
+        for (code, v) in failed.sorted(by: { $0.key < $1.key }) { s += "pinbench_run_failed_records_total{\(sep)code=\"\(code)\"} \(v)\n" }
+        s += "# HELP pinbench_run_retries_total Retried requests or batches, by error code.\n# TYPE pinbench_run_retries_total counter\n"
+        for (code, v) in retries.sorted(by: { $0.key < $1.key }) { s += "pinbench_run_retries_total{\(sep)code=\"\(code)\"} \(v)\n" }
         return s
     }
 
@@ -218,9 +225,13 @@ public final class FloodRunner: Sendable {
                 }
                 let sum = all.mean * Double(all.totalCount) / 1e6
                 live.latencySnapshot.withLock { $0 = (buckets, sum, Int(all.totalCount)) }
+                let retries = retriesNow?() ?? [:]
+                live.codesSnapshot.withLock { $0 = (reasons, retries) }
             }
         }
         var reasons: [String: Int] = [:]
+        /// The sink's retries by code so far (asked once a second on the stage thread, when metrics are served).
+        var retriesNow: (() -> [String: Int])?
         var error: String?
         var report = SinkReport()
         var endpoint = ""
@@ -335,6 +346,7 @@ public final class FloodRunner: Sendable {
                 if f.isFatal { stats.requestStop(.fatal) }
             }
         }
+        if tally.live != nil { tally.retriesNow = { sink.report.retriesByCode } }
         let key = ByteBuffer(capacity: 32)
         let worker = flood.cfg.worker
         flood.forEachChunk({ c in

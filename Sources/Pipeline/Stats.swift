@@ -27,6 +27,10 @@ public final class LiveStats: Sendable {
     /// seconds, count), published by the sink stage about once a second when someone watches (`--metrics-listen`).
     public let latencySnapshot = Mutex<(buckets: [Int], sumSeconds: Double, count: Int)>(([], 0, 0))
     public static let latencyBucketsSeconds: [Double] = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+    /// Failed records and retries by error code so far (published with the latency).
+    public let codesSnapshot = Mutex<(failed: [String: Int], retries: [String: Int])>(([:], [:]))
+    /// Records waiting between the generators and the sink stage (sampled once a second).
+    public let queueDepth = Atomic<Int>(0)
     /// Rung by `requestStop`: the stages that sleep (a stop is seen at once).
     let stopBells = Mutex<[Doorbell]>([])
     public init() {}

@@ -142,7 +142,11 @@ import TestSupport
         while not os.path.exists(report): time.sleep(0.2)
         time.sleep(0.5)
         end, text = scrape()
-        open(sys.argv[3], "w").write(",".join(sorted(set(re.findall(r"^(pinbench_run_[a-z_]+)", text, re.M)))))
+        # A family is served when it has samples or is declared (# TYPE): failures and retries by code have
+        # samples only once something failed.
+        open(sys.argv[3], "w").write(",".join(sorted(set(re.findall(r"^(?:# TYPE )?(pinbench_run_[a-z_]+)", text, re.M)))))
+        assert re.search(r'^pinbench_run_queue_depth\\{[^}]*worker="1/2"[^}]*\\} \\d+$', text, re.M), "no queue depth gauge"
+        assert "# TYPE pinbench_run_failed_records_total counter" in text and "# TYPE pinbench_run_retries_total counter" in text
         print(int(mid["pinbench_run_records_out_total"]), int(end["pinbench_run_records_out_total"]), int(end["pinbench_run_records_in_total"]),
               int(end["pinbench_run_latency_seconds_count"]), 'le="+Inf"' in text)
         """, String(port), "\(dir)/r.json", "\(dir)/names"])
