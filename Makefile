@@ -6,7 +6,7 @@ APT_PACKAGES := $(BUILD_PACKAGES) lz4 zstd bc librdkafka-dev gcc chromium time s
 DURATION ?= 20s
 RUN_DIR ?= out/run
 
-.PHONY: run test deps apt apt-build install-packages pip airflow build release man bench bench-thresholds bench-check perf clean
+.PHONY: run test deps apt apt-build install-packages pip airflow fuzz fuzz-ci fuzz-build build release man bench bench-thresholds bench-check perf clean
 
 ## Builds in release mode and floods the embedded log for $(DURATION), then verifies it.
 run: apt-build release
@@ -15,11 +15,42 @@ run: apt-build release
 	.build/release/pinbench log verify --data-dir $(RUN_DIR)/data
 	@echo "report: $(RUN_DIR)/report.json"
 
-## Installs what the tests need (Debian packages, PyPI peers) and runs the whole suite.
+## Installs what the tests need (Debian packages, PyPI peers) and runs the whole suite, then the fuzz targets
+## for a fixed number of runs each (fuzz-ci).
 test: deps
 	python3 scripts/check-imports.py
 	swift build --build-tests
 	swift test --skip-build
+	$(MAKE) --no-print-directory fuzz-ci
+
+## libFuzzer over the input-facing code (issue 16): one binary built with -sanitize=fuzzer,address
+## (Tests/Fuzz); the seed corpus is Tests/Fuzz/Corpus/<target>, and an input that crashes a target is written
+## to Tests/Fuzz/Regressions/<target>/ (the test suite replays both). `make fuzz` runs each target for
+## FUZZ_SECONDS; `make fuzz-ci` runs each for FUZZ_RUNS inputs from a fixed seed (the same work every time).
+FUZZ_TARGETS := json http record-batch kafka-response segment parquet kpl put-records
+FUZZ_SECONDS ?= 60
+FUZZ_RUNS ?= 20000
+FUZZ_BIN := Tests/Fuzz/.build/debug/PinbenchFuzz
+fuzz-build:
+	swift build --package-path Tests/Fuzz -Xswiftc -sanitize=fuzzer,address
+fuzz: apt-build fuzz-build
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p out/fuzz/$$t Tests/Fuzz/Regressions/$$t; \
+	  echo "== $$t ($(FUZZ_SECONDS) s)"; \
+	  PINBENCH_FUZZ_TARGET=$$t ASAN_OPTIONS=detect_leaks=0 $(FUZZ_BIN) out/fuzz/$$t Tests/Fuzz/Corpus/$$t -max_total_time=$(FUZZ_SECONDS) \
+	    -rss_limit_mb=2048 -max_len=65536 -artifact_prefix=Tests/Fuzz/Regressions/$$t/ -print_final_stats=1 > out/fuzz/$$t.log 2>&1; rc=$$?; \
+	  grep -E '^#[0-9]+[[:space:]]+(INITED|DONE)|^stat::(number_of_executed_units|average_exec_per_sec)|ERROR|SUMMARY' out/fuzz/$$t.log | tail -6; \
+	  [ $$rc = 0 ] || { echo "fuzz target $$t crashed: see out/fuzz/$$t.log; the input is in Tests/Fuzz/Regressions/$$t"; exit 1; }; \
+	done
+fuzz-ci: fuzz-build
+	@for t in $(FUZZ_TARGETS); do \
+	  w=$$(mktemp -d); \
+	  PINBENCH_FUZZ_TARGET=$$t ASAN_OPTIONS=detect_leaks=0 $(FUZZ_BIN) $$w Tests/Fuzz/Corpus/$$t -runs=$(FUZZ_RUNS) -seed=1 \
+	    -rss_limit_mb=2048 -max_len=65536 -artifact_prefix=$$w/ -print_final_stats=1 > $$w.log 2>&1 \
+	    || { tail -30 $$w.log; echo "fuzz target $$t crashed: the input is in $$w (keep it in Tests/Fuzz/Regressions/$$t)"; exit 1; }; \
+	  echo "fuzz $$t: $$(grep -oE 'cov: [0-9]+ ft: [0-9]+' $$w.log | tail -1), $(FUZZ_RUNS) runs, $$(grep -oE 'stat::average_exec_per_sec: *[0-9]+' $$w.log | grep -oE '[0-9]+$$') execs/s"; \
+	  rm -rf $$w $$w.log; \
+	done
 
 deps: apt pip airflow
 

@@ -27,6 +27,7 @@ let package = Package(
         .library(name: "Sinks", targets: ["Sinks"]),
         .library(name: "Pipeline", targets: ["Pipeline"]),
         .library(name: "Reports", targets: ["Reports"]),
+        .library(name: "FuzzTargets", targets: ["FuzzTargets"]),
         .library(name: "Workloads", targets: ["Workloads"]),
         .library(name: "TableStore", targets: ["TableStore"]),
         .library(name: "Cleaning", targets: ["Cleaning"]),
@@ -98,6 +99,13 @@ let package = Package(
         .target(name: "TableSync", dependencies: ["AWSClient", "TableStore", "JSON", "PinModel", "Platform"], swiftSettings: strict),
         .target(name: "BatchJob", dependencies: ["Analytics", "Cleaning", "Codecs", "JSON", "Landing", "PinModel", "Platform", "TableStore"], swiftSettings: strict),
         .target(name: "Streaming", dependencies: ["AWSClient", "Cleaning", "TableStore", "PinModel", "JSON", "Platform"], swiftSettings: strict),
+        .target(
+            name: "FuzzTargets",
+            dependencies: [
+                "AWSClient", "Bytes", "Codecs", "IngestServer", "JSON", "KafkaLog", "KafkaWire", "PinModel", "Platform", "TableStore",
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            swiftSettings: strict),
         .target(name: "Capacity", dependencies: ["JSON", "Platform"], swiftSettings: strict),
         .target(name: "ConsumerBench", dependencies: ["KafkaClient", "KafkaWire", "AWSClient", "Sinks", "Pipeline", "PinModel", "JSON", "Platform", .product(name: "Histogram", package: "hdrhistogram-swift")], swiftSettings: strict),
         .target(name: "Reports", dependencies: ["Pipeline", "Sinks", "JSON", "Platform", "Bytes", .product(name: "Histogram", package: "hdrhistogram-swift"), "Codecs"], swiftSettings: strict, plugins: ["BuildInfo"]),
@@ -120,6 +128,7 @@ let package = Package(
         .testTarget(name: "RingBuffersTests", dependencies: ["RingBuffers"], swiftSettings: strict),
         .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Sinks", "PinEmulator", "PinModel", "KafkaLog", "KafkaWire", "Bytes", "TestSupport", "Codecs", "JSON", .product(name: "Histogram", package: "hdrhistogram-swift")], swiftSettings: strict),
+        .testTarget(name: "FuzzReplayTests", dependencies: ["FuzzTargets"], swiftSettings: strict),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "Capacity", "JSON", "KafkaLog", "TestSupport", "Codecs", "Platform"], swiftSettings: strict),
         .testTarget(name: "TablesTests", dependencies: ["TableStore", "Cleaning", "Analytics", "Codecs", "TestSupport"], swiftSettings: strict),
         .testTarget(

@@ -73,6 +73,8 @@ enum RLEHybrid {
 
     /// Decodes `count` values into `out` (appending). Throws on a stream that ends early.
     static func decode(_ bytes: UnsafeRawBufferPointer, bitWidth: Int, count: Int, into out: inout [UInt32]) throws(ParquetError) {
+        guard (0...32).contains(bitWidth) else { throw ParquetError("bit width \(bitWidth) is not 0...32") }
+        guard count >= 0 else { throw ParquetError("negative value count") }
         var pos = 0
         let valueBytes = (bitWidth + 7) / 8
         let mask: UInt64 = bitWidth >= 64 ? ~0 : (1 << UInt64(bitWidth)) - 1
@@ -90,11 +92,12 @@ enum RLEHybrid {
                 guard shift < 64 else { throw ParquetError("bad varint in level stream") }
             }
             if header & 1 == 1 {
-                let groups = Int(header >> 1)
+                // Input: a run's size is checked against the bytes there before any product is taken.
+                guard let groups = Int(exactly: header >> 1), groups <= bytes.count - pos + 1 else { throw ParquetError("bit-packed run past the end") }
                 let nbytes = groups * bitWidth
-                guard pos + nbytes <= bytes.count else { throw ParquetError("bit-packed run past the end") }
+                guard nbytes <= bytes.count - pos else { throw ParquetError("bit-packed run past the end") }
                 var bit = 0
-                for _ in 0..<(groups * 8) {
+                for _ in 0..<Swift.min(groups * 8, count - produced) {
                     var v: UInt64 = 0
                     var got = 0
                     var b = bit
@@ -107,11 +110,12 @@ enum RLEHybrid {
                         b += take
                     }
                     bit += bitWidth
-                    if produced < count { out.append(UInt32(truncatingIfNeeded: v & mask)); produced += 1 }
+                    out.append(UInt32(truncatingIfNeeded: v & mask))
+                    produced += 1
                 }
                 pos += nbytes
             } else {
-                let run = Int(header >> 1)
+                let run = Int(truncatingIfNeeded: min(header >> 1, UInt64(Int.max)))
                 guard pos + valueBytes <= bytes.count else { throw ParquetError("RLE run past the end") }
                 var v: UInt64 = 0
                 for k in 0..<valueBytes { v |= UInt64(bytes[pos + k]) << UInt64(8 * k) }

@@ -83,7 +83,7 @@ public final class ParquetFile {
         guard let li = leaves.firstIndex(where: { $0.path == name }) else { throw ParquetError("\(path): no column \(name)") }
         let leaf = leaves[li]
         guard leaf.maxRep == 0 else { throw ParquetError("\(path): \(name) is repeated; not readable here") }
-        let out = ColumnData.make(type, capacity: rowCount)
+        let out = ColumnData.make(type, capacity: min(max(rowCount, 0), 1 << 20))  // rowCount is input: capacity grows as rows come
         let codec = Codec()
         let page = ByteBuffer(capacity: 1 << 20)
         var defs: [UInt32] = []
@@ -96,6 +96,7 @@ public final class ParquetFile {
             var dict = PageDictionary()
             var seen = 0
             while seen < numValues {
+                guard pos >= 0, pos < bytes.count else { throw ParquetError("\(path): page header offset \(pos) is outside the file") }
                 let header: [Int16: ThriftValue]
                 do {
                     var r = ThriftReader(bytes, at: pos)
@@ -104,7 +105,7 @@ public final class ParquetFile {
                 } catch { throw ParquetError("\(path): page header: \(error)") }
                 let ptype = header[1]?.int ?? -1
                 let usize = Int(header[2]?.int ?? 0), csize = Int(header[3]?.int ?? 0)
-                guard csize >= 0, pos + csize <= bytes.count else { throw ParquetError("\(path): page past the end") }
+                guard csize >= 0, csize <= bytes.count - pos else { throw ParquetError("\(path): page past the end") }
                 page.reset()
                 do {
                     try codec.decompressPage(UnsafeRawBufferPointer(rebasing: bytes[pos..<(pos + csize)]), codec: c, into: page)
@@ -129,6 +130,9 @@ public final class ParquetFile {
     private func decodeDataPage(_ body: UnsafeRawBufferPointer, values n: Int, encoding enc: Int64, leaf: Leaf, dictionary: PageDictionary,
                                 defs: inout [UInt32], indices idx: inout [UInt32], into out: ColumnData, column: String) throws(ParquetError) {
         var p = 0
+        // A page's value count is input, and runs encode many values in a few bytes: at most 2^24 per page
+        // (writers cut pages at about 1 MB or 20,000 rows), so levels and indices stay under 64 MB each.
+        guard n >= 0, n <= 1 << 24 else { throw ParquetError("\(path): \(column): a page of \(n) values in \(body.count) bytes") }
         defs.removeAll(keepingCapacity: true)
         if leaf.maxDef > 0 {
             guard p + 4 <= body.count else { throw ParquetError("levels truncated") }

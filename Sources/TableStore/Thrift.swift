@@ -129,7 +129,7 @@ struct ThriftReader {
     }
 
     mutating func byte() throws(ThriftError) -> UInt8 {
-        guard pos < bytes.count else { throw ThriftError("truncated at byte \(pos)") }
+        guard pos >= 0, pos < bytes.count else { throw ThriftError("truncated at byte \(pos)") }
         defer { pos += 1 }
         return bytes[pos]
     }
@@ -144,6 +144,13 @@ struct ThriftReader {
             shift += 7
             if shift > 63 { throw ThriftError("varint too long at byte \(pos)") }
         }
+    }
+
+    /// A varint used as a length or count: it must fit an Int (input never traps a conversion).
+    mutating func length() throws(ThriftError) -> Int {
+        let v = try varint()
+        guard let n = Int(exactly: v) else { throw ThriftError("length \(v) at byte \(pos) is not plausible") }
+        return n
     }
 
     mutating func zigzag() throws(ThriftError) -> Int64 {
@@ -179,14 +186,14 @@ struct ThriftReader {
             pos += 8
             return .double(d)
         case .binary:
-            let n = Int(try varint())
-            guard n >= 0, pos + n <= bytes.count else { throw ThriftError("binary of \(n) bytes past the end") }
+            let n = try length()
+            guard n <= bytes.count - pos else { throw ThriftError("binary of \(n) bytes past the end") }
             defer { pos += n }
             return .binary(Array(bytes[pos..<(pos + n)]))
         case .list, .set:
             let h = try byte()
             var n = Int(h >> 4)
-            if n == 15 { n = Int(try varint()) }
+            if n == 15 { n = try length() }
             guard let et = ThriftType(rawValue: h & 0x0F), n <= bytes.count - pos + 1 else { throw ThriftError("bad list header") }
             var items: [ThriftValue] = []
             items.reserveCapacity(n)
@@ -201,13 +208,14 @@ struct ThriftReader {
         case .structure:
             return .structure(try readStruct(depth: depth + 1))
         case .map:
-            let n = Int(try varint())
+            let n = try length()
             if n > 0 {
                 let kv = try byte()
-                guard let kt = ThriftType(rawValue: kv >> 4), let vt = ThriftType(rawValue: kv & 0x0F) else { throw ThriftError("bad map") }
+                guard let kt = ThriftType(rawValue: kv >> 4), let vt = ThriftType(rawValue: kv & 0x0F), n <= bytes.count - pos else { throw ThriftError("bad map") }
                 for _ in 0..<n {
-                    _ = try value(kt, depth: depth + 1)
-                    _ = try value(vt, depth: depth + 1)
+                    // A bool inside a map is a byte of its own: every entry reads at least one byte.
+                    if kt == .boolTrue || kt == .boolFalse { _ = try byte() } else { _ = try value(kt, depth: depth + 1) }
+                    if vt == .boolTrue || vt == .boolFalse { _ = try byte() } else { _ = try value(vt, depth: depth + 1) }
                 }
             }
             return .map
