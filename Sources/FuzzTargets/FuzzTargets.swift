@@ -103,11 +103,21 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         (try? makeTemporaryDirectory("pinbench-fuzz")) ?? "/tmp/pinbench-fuzz-\(getpid())"
     }()
 
-    static func segment(_ data: UnsafeRawBufferPointer) {
+    /// Byte 0 odd: the next 8 bytes are the segment's base offset, in its file name (a crafted name near
+    /// Int64.max); the rest is the file.
+    static func segment(_ input: UnsafeRawBufferPointer) {
         let part = "\(dir)/log/fuzz-0"
         removeTree("\(dir)/log")
-        guard (try? makeDirectories(part)) != nil, write("\(part)/00000000000000000000.log", data) else { return }
-        _ = try? scanSegment(path: "\(part)/00000000000000000000.log") { _, _ in }
+        var data = input
+        var base: Int64 = 0
+        if let first = input.first, first & 1 == 1, input.count >= 9 {
+            base = Int64(bitPattern: input.loadUnaligned(fromByteOffset: 1, as: UInt64.self)) & Int64.max
+            data = UnsafeRawBufferPointer(rebasing: input[9...])
+        }
+        let digits = String(base)
+        let name = String(repeating: "0", count: max(0, 20 - digits.count)) + digits + ".log"
+        guard (try? makeDirectories(part)) != nil, write("\(part)/\(name)", data) else { return }
+        _ = try? scanSegment(path: "\(part)/\(name)", expectedBase: base) { _, _ in }
         if let log = try? PartitionLog(topic: "fuzz", partition: 0, config: LogConfig(dataDir: dir)) {
             _ = try? log.close()
         }
