@@ -48,7 +48,7 @@ fuzz-ci: fuzz-build
 	  PINBENCH_FUZZ_TARGET=$$t ASAN_OPTIONS=detect_leaks=0 $(FUZZ_BIN) $$w Tests/Fuzz/Corpus/$$t -runs=$(FUZZ_RUNS) -seed=1 \
 	    -rss_limit_mb=2048 -max_len=65536 -artifact_prefix=$$w/ -print_final_stats=1 > $$w.log 2>&1 \
 	    || { tail -30 $$w.log; echo "fuzz target $$t crashed: the input is in $$w (keep it in Tests/Fuzz/Regressions/$$t)"; exit 1; }; \
-	  echo "fuzz $$t: $$(grep -oE 'cov: [0-9]+ ft: [0-9]+' $$w.log | tail -1), $(FUZZ_RUNS) runs, $$(grep -oE 'stat::average_exec_per_sec: *[0-9]+' $$w.log | grep -oE '[0-9]+$$') execs/s"; \
+	  echo "fuzz $$t: $$(grep -oE 'cov: [0-9]+ ft: [0-9]+' $$w.log | tail -1), $$(grep -oE 'Done [0-9]+ runs in [0-9]+ second' $$w.log | tail -1)s"; \
 	  rm -rf $$w $$w.log; \
 	done
 
