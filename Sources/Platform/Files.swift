@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Synchronization
 
 /// A failed file-system call: the operation, the path and the OS's reason (never file contents).
 public struct FileError: Error, CustomStringConvertible, Sendable {
@@ -105,7 +106,7 @@ public func replaceFileAtomically(_ path: String, _ bytes: UnsafeRawBufferPointe
 /// One writer per folder: an exclusive `flock` on `<dir>/.pinbench.lock`, held while this lives (the kernel
 /// drops it when the process ends, killed or not). The file holds the holder's PID for the refusal's message.
 public final class DirectoryLock: Sendable {
-    let fd: Int32
+    let fd: Atomic<Int32>
 
     /// Takes the lock, or says who holds it (`holder`: that process's PID, when it wrote one).
     public init(_ dir: String) throws(DirectoryLockError) {
@@ -124,10 +125,16 @@ public final class DirectoryLock: Sendable {
         let pid = Array("\(getpid())\n".utf8)
         _ = ftruncate(fd, 0)
         _ = pid.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
-        self.fd = fd
+        self.fd = Atomic(fd)
     }
 
-    deinit { close(fd) }
+    /// Lets the folder go now (a writer that closed is done with it, whenever its object goes away).
+    public func release() {
+        let fd = self.fd.exchange(-1, ordering: .acquiringAndReleasing)
+        if fd >= 0 { close(fd) }
+    }
+
+    deinit { release() }
 }
 
 public struct DirectoryLockError: Error, CustomStringConvertible, Sendable {

@@ -196,6 +196,7 @@ public final class EmbeddedLogSink: RecordSink {
         for s in slots {
             do { try s.log.close() } catch { if problem == nil { problem = "close failed: \(error)" } }
         }
+        lock.release()  // closed: another writer may open the log now, even while this object lives on
         return problem
     }
 

@@ -100,12 +100,16 @@ def wait_port(port, seconds=30):
 def campaign_run():
     data, problems, kills = f"{WORK}/run-data", [], 0
     shutil.rmtree(data, ignore_errors=True)
+    t0 = time.time()
+    pb("run", "--count", "40000", "--seed", "1000", "--data-dir", f"{WORK}/run-timing", "--quiet")
+    took = time.time() - t0
+    shutil.rmtree(f"{WORK}/run-timing", ignore_errors=True)
     held = 0
-    for i in range(3 * KILLS):
+    for i in range(4 * KILLS):
         if kills >= KILLS:
             break
         p = start("run", "--count", "40000", "--seed", str(i), "--data-dir", data, "--append", "--quiet")
-        kills += kill_after(p, rng.uniform(0.05, 1.5))
+        kills += kill_after(p, rng.uniform(0.02, 0.9) * took)
         r = pb("run", "--count", "10", "--seed", "99", "--data-dir", data, "--append", "--quiet")  # recovers
         if r.returncode != 0:
             problems.append(f"kill {i}: the re-run failed: {r.stderr.strip()[-300:]}")
@@ -185,17 +189,19 @@ def campaign_land():
     pb("run", "--count", "15000", "--seed", "7", "--data-dir", data, "--partitions", "2", "--quiet")
     ref = f"{WORK}/land-ref"
     shutil.rmtree(ref, ignore_errors=True)
+    t0 = time.time()
     r = pb("land", "--data-dir", data, "--to", ref, "--flush-records", "300")
+    took = time.time() - t0
     if r.returncode != 0:
         return 0, [f"the reference landing failed: {r.stderr.strip()[-300:]}"]
     want = snapshot(ref)
-    for i in range(3 * KILLS):  # until KILLS of them were killed mid-landing
+    for i in range(4 * KILLS):  # until KILLS of them were killed mid-landing
         if kills >= KILLS:
             break
         out = f"{WORK}/land-{i}"
         shutil.rmtree(out, ignore_errors=True)
         p = start("land", "--data-dir", data, "--to", out, "--flush-records", "300")
-        kills += kill_after(p, rng.uniform(0.01, 0.6))
+        kills += kill_after(p, rng.uniform(0.02, 0.9) * took)
         r = pb("land", "--data-dir", data, "--to", out, "--flush-records", "300")
         if r.returncode != 0:
             problems.append(f"kill {i}: the re-run failed: {r.stderr.strip()[-300:]}")
@@ -223,16 +229,18 @@ def campaign_tables(command):
     ref = f"{WORK}/{command}-ref"
     for d in (ref, ref + "-landing", ref + "-analysis"):
         shutil.rmtree(d, ignore_errors=True)
+    t0 = time.time()
     r = pb(*args(ref))
+    took = time.time() - t0  # kills land inside an uninterrupted run's time, whatever the machine's speed
     if r.returncode != 0:
         return 0, [f"the reference {command} failed: {r.stderr.strip()[-300:]}"]
     want = table_rows(ref)
-    for i in range(3 * KILLS):
+    for i in range(4 * KILLS):
         if kills >= KILLS:
             break
         t = f"{WORK}/{command}-{i}"
         p = start(*args(t))
-        kills += kill_after(p, rng.uniform(0.05, 1.5))
+        kills += kill_after(p, rng.uniform(0.02, 0.9) * took)
         r = pb(*args(t))
         if r.returncode != 0:
             problems.append(f"kill {i}: the re-run failed: {r.stderr.strip()[-300:]}")
