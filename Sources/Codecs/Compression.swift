@@ -174,8 +174,7 @@ public final class Codec {
         let full = src.count / blockMax, rest = src.count % blockMax  // the bound of what is there, not of 64 KiB
         let cap = 7 + full * (4 + Int(LZ4_compressBound(Int32(blockMax)))) + (rest > 0 ? 4 + Int(LZ4_compressBound(Int32(rest))) : 0) + 4
         let dst = out.reserve(cap)
-        let header: [UInt8] = [0x04, 0x22, 0x4D, 0x18, 0x60, 0x40, 0x82]
-        header.withUnsafeBytes { dst.copyMemory(from: $0.baseAddress!, byteCount: 7) }
+        dst.storeBytes(of: Codec.lz4FrameHeader, as: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8).self)
         var used = 7, off = 0
         while off < src.count {
             let n = Swift.min(blockMax, src.count - off)
@@ -196,6 +195,10 @@ public final class Codec {
         dst.storeBytes(of: UInt32(0), toByteOffset: used, as: UInt32.self)
         out.count += used + 4
     }
+
+    /// Magic 0x184D2204, FLG 0x60 (version 1, independent blocks, no checksums or size), BD 0x40 (64 KiB
+    /// blocks), header checksum 0x82: what LZ4F writes for these preferences (a test compares them).
+    static let lz4FrameHeader: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (0x04, 0x22, 0x4D, 0x18, 0x60, 0x40, 0x82)
 
     nonisolated(unsafe) static let xerialHeader: UnsafeRawPointer = {
         let bytes: [UInt8] = [0x82, 0x53, 0x4E, 0x41, 0x50, 0x50, 0x59, 0x00, 0, 0, 0, 1, 0, 0, 0, 1]

@@ -41,36 +41,21 @@ extension IngestService {
 
     /// The /metrics text; `labels` (e.g. `worker="1/4"`) go on every series, as a fleet's dashboards group them.
     public func prometheusText(labels: String) -> String {
-        let text = prometheusBody()
-        guard !labels.isEmpty else { return text }
-        var out = ""
-        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
-            if line.isEmpty || line.hasPrefix("#") { out += line + "\n"; continue }
-            guard let sp = line.lastIndex(of: " ") else { out += line + "\n"; continue }
-            let name = line[..<sp], value = line[sp...]
-            if let brace = name.firstIndex(of: "{") {
-                out += name[..<brace] + "{" + labels + "," + name[name.index(after: brace)...] + value + "\n"
-            } else {
-                out += name + "{" + labels + "}" + value + "\n"
-            }
-        }
-        return String(out.dropLast())
-    }
-
-    func prometheusBody() -> String {
+        let l = labels.isEmpty ? "" : "{\(labels)}"
+        let sep = labels.isEmpty ? "" : labels + ","
         var s = "# HELP pinbench_ingest_requests_total HTTP requests received.\n# TYPE pinbench_ingest_requests_total counter\n"
-        s += "pinbench_ingest_requests_total \(metrics.requests.load(ordering: .relaxed))\n"
-        s += "# TYPE pinbench_ingest_records_accepted_total counter\npinbench_ingest_records_accepted_total \(accepted)\n"
-        s += "# TYPE pinbench_ingest_records_stored_total counter\npinbench_ingest_records_stored_total \(stored)\n"
-        s += "# TYPE pinbench_ingest_records_rejected_total counter\npinbench_ingest_records_rejected_total \(rejected)\n"
-        s += "# TYPE pinbench_ingest_bytes_total counter\npinbench_ingest_bytes_total \(metrics.bytes.load(ordering: .relaxed))\n"
-        s += "# TYPE pinbench_ingest_connections_refused_total counter\npinbench_ingest_connections_refused_total \(metrics.refusedConnections.load(ordering: .relaxed))\n"
+        s += "pinbench_ingest_requests_total\(l) \(metrics.requests.load(ordering: .relaxed))\n"
+        s += "# TYPE pinbench_ingest_records_accepted_total counter\npinbench_ingest_records_accepted_total\(l) \(accepted)\n"
+        s += "# TYPE pinbench_ingest_records_stored_total counter\npinbench_ingest_records_stored_total\(l) \(stored)\n"
+        s += "# TYPE pinbench_ingest_records_rejected_total counter\npinbench_ingest_records_rejected_total\(l) \(rejected)\n"
+        s += "# TYPE pinbench_ingest_bytes_total counter\npinbench_ingest_bytes_total\(l) \(metrics.bytes.load(ordering: .relaxed))\n"
+        s += "# TYPE pinbench_ingest_connections_refused_total counter\npinbench_ingest_connections_refused_total\(l) \(metrics.refusedConnections.load(ordering: .relaxed))\n"
         s += "# TYPE pinbench_ingest_errors_total counter\n"
-        for (code, n) in metrics.errors.withLock({ $0 }).sorted(by: { $0.key < $1.key }) { s += "pinbench_ingest_errors_total{code=\"\(code)\"} \(n)\n" }
-        let l = metrics.latency.withLock { $0 }
+        for (code, n) in metrics.errors.withLock({ $0 }).sorted(by: { $0.key < $1.key }) { s += "pinbench_ingest_errors_total{\(sep)code=\"\(code)\"} \(n)\n" }
+        let h = metrics.latency.withLock { $0 }
         s += "# TYPE pinbench_ingest_request_seconds histogram\n"
-        for (i, b) in IngestMetrics.buckets.enumerated() { s += "pinbench_ingest_request_seconds_bucket{le=\"\(b)\"} \(l.counts[i])\n" }
-        s += "pinbench_ingest_request_seconds_bucket{le=\"+Inf\"} \(l.n)\npinbench_ingest_request_seconds_sum \(l.sum)\npinbench_ingest_request_seconds_count \(l.n)\n"
+        for (i, b) in IngestMetrics.buckets.enumerated() { s += "pinbench_ingest_request_seconds_bucket{\(sep)le=\"\(b)\"} \(h.counts[i])\n" }
+        s += "pinbench_ingest_request_seconds_bucket{\(sep)le=\"+Inf\"} \(h.n)\npinbench_ingest_request_seconds_sum\(l) \(h.sum)\npinbench_ingest_request_seconds_count\(l) \(h.n)\n"
         return s
     }
 }
