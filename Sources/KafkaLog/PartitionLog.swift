@@ -45,6 +45,8 @@ public struct LogError: Error, CustomStringConvertible, Sendable {
     }
 
     public var isDiskFull: Bool { errno == ENOSPC || errno == EDQUOT }
+    /// The append would take the partition past offset 2^63 - 1 (nothing was written).
+    public var isOffsetOverflow: Bool { errno == EOVERFLOW }
 
     public var description: String {
         "\(operation) \(path): \(String(cString: strerror(errno)))"

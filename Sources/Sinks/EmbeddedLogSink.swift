@@ -94,7 +94,11 @@ public final class EmbeddedLogSink: RecordSink {
         self.slots = .allocate(capacity: slots.count)
         _ = self.slots.initialize(from: slots)
         self.recoveries = recoveries
-        existingRecords = slots.reduce(0) { $0 + Int($1.log.nextOffset) }
+        // Offsets come from files (a crafted segment may start near Int64.max): the sum saturates, never traps.
+        existingRecords = slots.reduce(0) { sum, s in
+            let (r, o) = sum.addingReportingOverflow(Int(s.log.nextOffset))
+            return o ? .max : r
+        }
         out = ByteBuffer(capacity: inPlace ? 0 : min(settings.batchBytes, 8 << 20) + 65536)
     }
 
@@ -237,6 +241,11 @@ public final class EmbeddedLogSink: RecordSink {
                 size = out.count
                 base = try s.pointee.log.append(batch: UnsafeMutableRawBufferPointer(start: out.base, count: out.count))
             }
+        } catch let e as LogError where e.isOffsetOverflow {
+            // Nothing was written: this partition's offsets are spent (a log based near 2^63), not the disk.
+            // The batch fails; other partitions, and smaller batches here, go on.
+            deliver(s, .failed(SinkFailure(.logWrite, "log write failed: \(e) (offsets would pass 2^63 - 1)", isFatal: false)))
+            return
         } catch let e as LogError {
             let f = SinkFailure(e.isDiskFull ? .diskFull : .logWrite, e.isDiskFull ? "disk full: \(e)" : "log write failed: \(e)", isFatal: true)
             failure = f

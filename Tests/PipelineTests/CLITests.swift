@@ -48,6 +48,59 @@ import TestSupport
         #expect(bad.stdout.contains("DAMAGED") && bad.stdout.contains("CRC-32C mismatch"))
     }
 
+    /// Issue 16 item 5, through the commands: a CRC-valid segment named and based at 2^63 - 3 (the base offset
+    /// is outside the CRC). `log verify` reports it, `log cat` reads the rest, `run --append` fails that
+    /// partition with a clear line and counts every record, and `serve` answers offsets and keeps serving.
+    /// Before the fix, `run` trapped (exit 132) summing the partitions' next offsets.
+    @Test func aSegmentBasedNearInt64MaxIsDamageNotATrap() throws {
+        let dir = tempDir("crafted")
+        #expect(try pinbench("run", "--count", "20", "--partitions", "1", "--data-dir", dir, "--quiet").status == 0)
+        let base = Int64.max - 2
+        let pdir = "\(dir)/log/pinbench.geo-0"
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: "\(pdir)/00000000000000000000.log"))
+        withUnsafeBytes(of: base.bigEndian) { for (i, b) in $0.enumerated() { bytes[i] = b } }
+        try FileManager.default.removeItem(atPath: "\(pdir)/00000000000000000000.log")
+        let name = String(repeating: "0", count: 20 - String(base).count) + String(base) + ".log"
+        try bytes.write(to: URL(fileURLWithPath: "\(pdir)/\(name)"))
+        let copy = "\(dir)-serve"
+        try FileManager.default.copyItem(atPath: dir, toPath: copy)
+
+        let verify = try pinbench("log", "verify", "--data-dir", dir)
+        #expect(verify.status == 1 && verify.stdout.contains("impossible offsets"), "\(verify.status) \(verify.stdout)\(verify.stderr)")
+        let cat = try pinbench("log", "cat", "--data-dir", dir, "--topic", "pinbench.pin")
+        #expect(cat.status == 0 && cat.stdout.split(separator: "\n").count == 20, "\(cat.stderr)")
+        let run = try pinbench("run", "--count", "20", "--partitions", "1", "--data-dir", dir, "--append", "--report-json", "\(dir)/r.json")
+        #expect(run.status != 0 && run.status != 132, "\(run.stderr)")
+        #expect((run.stdout + run.stderr).contains("log write failed"), "\(run.stdout) \(run.stderr)")
+        let r = (try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/r.json"))) as? [String: Any]) ?? [:]
+        let (inn, out, dead) = (r["records_in"] as? Int ?? -1, r["records_out"] as? Int ?? -1, r["dead_lettered"] as? Int ?? -1)
+        // The geo partition's 20 fail; pin and user (other partitions) are stored.
+        #expect(inn == 60 && out == 40 && dead == 20, "\(r)")
+
+        let port = freePort()
+        let server = try startProcess(pinbenchBinary(), ["serve", "--listen", "127.0.0.1:\(port)", "--data-dir", copy, "--partitions", "1", "--quiet"])
+        defer { stopProcess(server) }
+        #expect(waitForPort(port, seconds: 20))
+        let answers = try python3(["-c", """
+        import json, sys, requests
+        base = sys.argv[1]
+        def post(topic, n):
+            a = requests.post(base + "/topics/" + topic, data=json.dumps({"records": [{"value": {"a": i}} for i in range(n)]}),
+                              headers={"Content-Type": "application/vnd.kafka.json.v2+json"}, timeout=10)
+            return [a.status_code, [o.get("offset") for o in a.json().get("offsets", [])]]
+        print(json.dumps([post("pinbench.geo", 1), post("pinbench.geo", 3), post("pinbench.pin", 1)]))
+        """, "http://127.0.0.1:\(port)"])
+        // One record fits below Int64.max; three more do not and are answered as failed; other topics go on.
+        let got = (try? JSONSerialization.jsonObject(with: Data(answers.stdout.utf8)) as? [[Any]]) ?? []
+        #expect(got.count == 3, "\(answers.stdout) \(answers.stderr)")
+        if got.count == 3 {
+            #expect(got[0][0] as? Int == 200 && (got[0][1] as? [Any])?.first as? Int == Int(base), "\(got[0])")
+            #expect((got[1][1] as? [Any])?.allSatisfy { $0 is NSNull } == true, "\(got[1])")
+            #expect(got[2][0] as? Int == 200 && (got[2][1] as? [Any])?.first as? Int == 20, "\(got[2])")
+        }
+        #expect(server.isRunning)
+    }
+
     @Test(arguments: [
         (["run", "--count", "10", "--compression", "brotli"], "brotli"),
         (["run", "--count", "10", "--partitions", "0"], "--partitions"),
