@@ -107,10 +107,20 @@ public final class KafkaConsumer {
             if res.errorCode == .notLeaderOrFollower || res.errorCode == .unknownTopicOrPartition { leaders[topic] = nil }
             throw KafkaClientError(.broker(res.errorCode), "Fetch \(topic)-\(partition): \(res.errorCode)")
         }
-        return (try records(res.records, from: offset, body), res.highWatermark)
+        return (try records(res.records, of: topic, partition, from: offset, body), res.highWatermark)
     }
 
     /// The records at or after `offset` in a fetched partition's batches; returns the next offset to fetch.
+    /// A batch the broker sent that cannot be read is a protocol violation naming the partition and offset.
+    func records(_ records: UnsafeRawBufferPointer?, of topic: String, _ partition: Int32, from offset: Int64,
+                 _ body: (RecordView) throws -> Void) throws -> Int64 {
+        do {
+            return try self.records(records, from: offset, body)
+        } catch let e as BatchError {
+            throw KafkaClientError(.protocolViolation, "Fetch \(topic)-\(partition) from offset \(offset): the broker sent an unreadable batch: \(e)")
+        }
+    }
+
     func records(_ records: UnsafeRawBufferPointer?, from offset: Int64, _ body: (RecordView) throws -> Void) throws -> Int64 {
         var next = offset
         guard let records else { return next }
@@ -166,7 +176,7 @@ public final class KafkaConsumer {
                     throw KafkaClientError(.broker(res.errorCode), "Fetch \(res.topic)-\(res.partition): \(res.errorCode)")
                 }
                 let topic = res.topic, partition = res.partition, from = next[i].offset
-                let to = try records(res.records, from: from) { rec in try body(topic, partition, rec) }
+                let to = try records(res.records, of: topic, partition, from: from) { rec in try body(topic, partition, rec) }
                 next[i].offset = to
                 next[i].highWatermark = res.highWatermark
             }

@@ -103,3 +103,31 @@ import TestSupport
         #expect((j["partitions"] as? [[String: Any]])?.allSatisfy { $0["next_offset"] as? Int == -1 } == true, "\(j["partitions"] ?? "")")
     }
 }
+
+/// Issue 16 items 1 and 3 through the commands, one fake-broker mode per hostile answer: ApiVersions with a
+/// 10-byte varint length or a tagged field claiming 2^62 bytes (every Kafka command starts with it), and a
+/// Fetch holding a CRC-valid control batch at base offset 2^63 - 1 or a record whose timestamp delta
+/// overflows. Each gives one line naming what was wrong, quickly, and no trap (these trapped before e601ff7).
+@Suite struct HostileAnswerTests {
+    @Test(arguments: [
+        ("varint", "bad ApiVersions response: length 18446744073709551615"),
+        ("tagged", "bad ApiVersions response: length 4611686018427387904"),
+        ("fetchcontrol", "Fetch t-0 from offset 0: the broker sent an unreadable batch: impossible offsets: base 9223372036854775807"),
+        ("fetchdelta", "Fetch t-0 from offset 0: the broker sent an unreadable batch: record 0 is malformed"),
+    ])
+    func aHostileAnswerIsOneClearLine(_ mode: String, _ mentions: String) throws {
+        let script = Bundle.module.path(forResource: "partitions_broker", ofType: "py", inDirectory: "Peers")!
+        let port = freePort()
+        let broker = try startProcess("/usr/bin/env", ["python3", script, String(port), "1", mode])
+        defer { stopProcess(broker) }
+        #expect(waitForPort(port, seconds: 10))
+        let start = Date()
+        let r = mode.hasPrefix("fetch")
+            ? try pinbench("consume", "--kafka", "127.0.0.1:\(port)", "--topic", "t", "--from-beginning", "--count", "1")
+            : try pinbench("run", "--kafka", "127.0.0.1:\(port)", "--count", "10", "--quiet", "--data-dir", tempDir("hostile-\(mode)"))
+        #expect(r.status == 1, "\(mode): exit \(r.status) \(r.stderr)")
+        #expect(r.stderr.contains(mentions), "\(mode): \(r.stderr)")
+        #expect(r.stderr.split(separator: "\n").count == 1, "one line: \(r.stderr)")
+        #expect(Date().timeIntervalSince(start) < 20)
+    }
+}

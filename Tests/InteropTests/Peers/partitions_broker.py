@@ -3,7 +3,11 @@
 ApiVersions v3 (flexible) advertises ApiVersions 0-3 and Metadata 1 only. With "stall", it also advertises
 Produce 7-8 and never answers a Produce request (a stalled cluster). With "hugeoffset", it advertises Produce 7-8
 and answers every partition with base offset 2^63 - 2 (a hostile or broken broker: offsets near Int64.max).
-Usage: partitions_broker.py PORT N [stall|hugeoffset]"""
+Hostile ApiVersions answers (issue 16 item 1): "varint" gives the API array a 10-byte varint length, "tagged" gives the
+first API a tagged field claiming 2^62 bytes. Hostile Fetch answers (item 3), with ListOffsets 1 and Fetch 4
+advertised: "fetchcontrol" answers a CRC-valid control batch at base offset 2^63 - 1, "fetchdelta" a CRC-valid batch
+whose record's timestamp delta overflows Int64 from its base timestamp.
+Usage: partitions_broker.py PORT N [stall|hugeoffset|varint|tagged|fetchcontrol|fetchdelta]"""
 import socket
 import struct
 import sys
@@ -12,8 +16,40 @@ import threading
 from bad_broker import frames  # the same frame reader (this folder is on sys.path when run as a script)
 
 PORT, N = int(sys.argv[1]), int(sys.argv[2])
-STALL = len(sys.argv) > 3 and sys.argv[3] == "stall"
-HUGE = len(sys.argv) > 3 and sys.argv[3] == "hugeoffset"
+MODE = sys.argv[3] if len(sys.argv) > 3 else ""
+STALL = MODE == "stall"
+HUGE = MODE == "hugeoffset"
+FETCH = MODE in ("fetchcontrol", "fetchdelta")
+
+
+def crc32c(data):
+    crc = 0xFFFFFFFF
+    for b in data:
+        crc = CRC_TABLE[(crc ^ b) & 0xFF] ^ (crc >> 8)
+    return crc ^ 0xFFFFFFFF
+
+
+CRC_TABLE = []
+for _n in range(256):
+    _c = _n
+    for _ in range(8):
+        _c = (_c >> 1) ^ 0x82F63B78 if _c & 1 else _c >> 1
+    CRC_TABLE.append(_c)
+
+
+def zigzag(n):
+    return uvarint((n << 1) ^ (n >> 63))
+
+
+def record_batch(base_offset, base_timestamp, timestamp_delta, control):
+    """One RecordBatch v2 with one record, its CRC-32C right (the base offset is outside the CRC anyway)."""
+    value = b"x" if not control else b"\x00\x00\x00\x00"
+    rec = b"\x00" + zigzag(timestamp_delta) + zigzag(0) + zigzag(-1) + zigzag(len(value)) + value + zigzag(0)
+    rec = zigzag(len(rec)) + rec
+    after_crc = struct.pack(">hiqqqhii", 0x20 if control else 0, 0, base_timestamp, base_timestamp, -1, -1, -1, 1) + rec
+    head = struct.pack(">iB", 0, 2)  # partition leader epoch, magic
+    body = head + struct.pack(">I", crc32c(after_crc)) + after_crc
+    return struct.pack(">qi", base_offset, len(body)) + body
 
 
 def uvarint(n):
@@ -35,10 +71,14 @@ def kstr(s):
 def answer(body):
     key, version, corr = struct.unpack(">hhi", body[:8])
     if key == 18:  # ApiVersions (v3: flexible body, v0 response header)
-        apis = [(18, 0, 3), (3, 1, 1)] + ([(0, 7, 8)] if STALL or HUGE else [])
+        apis = [(18, 0, 3), (3, 1, 1)] + ([(0, 7, 8)] if STALL or HUGE else []) + ([(2, 1, 1), (1, 4, 4)] if FETCH else [])
+        if MODE == "varint":  # a 10-byte varint where the API array's length goes
+            return struct.pack(">i", corr) + struct.pack(">h", 0) + b"\xff" * 9 + b"\x01" + b"\x00" * 16
         out = struct.pack(">h", 0) + uvarint(len(apis) + 1)
         for k, lo, hi in apis:
-            out += struct.pack(">hhh", k, lo, hi) + uvarint(0)
+            out += struct.pack(">hhh", k, lo, hi)
+            # "tagged": the first API's tagged fields hold one field, tag 0, claiming 2^62 bytes
+            out += uvarint(1) + uvarint(0) + uvarint(1 << 62) + b"\x00" * 8 if MODE == "tagged" else uvarint(0)
         out += struct.pack(">i", 0) + uvarint(0)
         return struct.pack(">i", corr) + out
     if key == 3:  # Metadata v1
@@ -57,6 +97,16 @@ def answer(body):
         part = b"".join(struct.pack(">hiii", 0, p, 0, 1) + struct.pack(">i", 0) + struct.pack(">ii", 1, 0) for p in range(N))
         for name in names:
             out += struct.pack(">h", 0) + kstr(name) + b"\x00" + struct.pack(">i", N) + part
+        return struct.pack(">i", corr) + out
+    if key == 2 and FETCH:  # ListOffsets v1: partition 0 of "t" starts and ends at 0
+        return struct.pack(">i", corr) + struct.pack(">i", 1) + kstr("t") + struct.pack(">iihqq", 1, 0, 0, -1, 0)
+    if key == 1 and FETCH:  # Fetch v4: one partition of "t" with the hostile batch
+        if MODE == "fetchcontrol":
+            batch = record_batch((1 << 63) - 1, 0, 0, True)
+        else:
+            batch = record_batch(0, (1 << 63) - 10, 1000, False)
+        out = struct.pack(">i", 0) + struct.pack(">i", 1) + kstr("t") + struct.pack(">i", 1)
+        out += struct.pack(">ihqqi", 0, 0, 1, 1, -1) + struct.pack(">i", len(batch)) + batch
         return struct.pack(">i", corr) + out
     if key == 0 and HUGE:  # Produce v7/v8: every partition "stored" at base offset 2^63 - 2
         def h(at): return struct.unpack(">h", body[at:at + 2])[0]
