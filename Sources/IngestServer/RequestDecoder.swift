@@ -46,7 +46,8 @@ enum IngestDecodeError: Error, Equatable {
 /// Content-Length or chunked transfer coding, and hands on one complete request — one pipeline hop per
 /// request instead of a head, body parts and an end. Bodies over `maxBody` are read and dropped (the
 /// request is then answered 413); heads over `maxHead` bytes are refused (431); anything malformed, or a
-/// request with both Content-Length and Transfer-Encoding (request smuggling), is refused (400).
+/// request with both Content-Length and Transfer-Encoding (request smuggling), is refused (400). A body
+/// declared more than `drainBytes` over the limit is answered 413 at once and the connection closed.
 struct IngestRequestDecoder: ByteToMessageDecoder {
     typealias InboundOut = IngestDecoded
 
@@ -67,6 +68,9 @@ struct IngestRequestDecoder: ByteToMessageDecoder {
 
     var state = State.head
 
+    /// How far past `maxBody` a declared body is still read and dropped before the 413.
+    static let drainBytes = 8 << 20
+
     init(maxBody: Int, maxHead: Int = 64 * 1024) {
         self.maxBody = maxBody
         self.maxHead = maxHead
@@ -86,9 +90,12 @@ struct IngestRequestDecoder: ByteToMessageDecoder {
             if end > maxHead { throw IngestDecodeError.headersTooLarge }
             var (req, length, chunked, expectContinue) = try parseHead(buffer, end: end)
             buffer.moveReaderIndex(forwardBy: end + 4)
-            if expectContinue && !chunked && length > maxBody {
+            if !chunked && length > maxBody && (expectContinue || length - maxBody > Self.drainBytes) {
                 // Over the limit before a byte of body: answer 413 at once instead of inviting the body with a
-                // 100 Continue, and close after the answer (the client may send the body regardless).
+                // 100 Continue, and close after the answer (the client may send the body regardless). Without
+                // the Expect, a body up to `drainBytes` past the limit is read and dropped, so a client that
+                // sends before it reads still gets its 413 on a connection that stays open; a larger one is not
+                // waited for.
                 req.tooLarge = true
                 req.keepAlive = false
                 state = .discard
