@@ -44,6 +44,9 @@ public struct CleanOptions: Sendable {
     /// Partition column per table (nil = unpartitioned).
     public var partitionBy: [RecordKind: String?] = RecordKind.defaultPartitionColumns
     public var batchRows = 65_536
+    /// Input bytes per batch, at most about this much (a batch is cut here even short of its rows): its
+    /// string columns address their bytes with 32-bit offsets, and a record may be up to 1 GiB.
+    public var batchBytes = 64 << 20
     /// Records longer than this go to the dead-letter file.
     public var maxRecordBytes = 1 << 20
     /// Delta `txn` for idempotent runs (a batch day): the commit is skipped when already in the log.
@@ -212,7 +215,7 @@ public enum Cleaner {
         let table = "\(options.tablesDir)/\(kind.name)"
         let writer = try PartitionedTableWriter(table: table, schema: CleanSchemas.schema(kind), options: write)
         let deadLetter = DeadLetterWriter(path: "\(options.tablesDir)/_dead_letter/\(kind.name)-\(writer.runId).jsonl", kind: kind)
-        let cleaner = KindCleaner(kind: kind, batchRows: options.batchRows, writer: writer, deadLetter: deadLetter)
+        let cleaner = KindCleaner(kind: kind, batchRows: options.batchRows, batchBytes: options.batchBytes, writer: writer, deadLetter: deadLetter)
         var unreported = 0
         try source.forEachRecord(kind: kind, maxRecordBytes: options.maxRecordBytes) { rec in
             unreported += 1
@@ -266,6 +269,9 @@ final class ResultBox: Sendable {
 final class KindCleaner {
     let kind: RecordKind
     let batchRows: Int
+    let batchBytes: Int
+    /// Input bytes in the batch being filled.
+    var jobBytes = 0
     let writer: PartitionedTableWriter
     let deadLetterWriter: DeadLetterWriter
     var report: KindReport
@@ -291,9 +297,10 @@ final class KindCleaner {
     static let imagePlaceholder: [[UInt8]] = [Array(Placeholder.imageSrc.utf8)]
     static let savePrefix: [UInt8] = Array(Placeholder.saveLocationPrefix.utf8)
 
-    init(kind: RecordKind, batchRows: Int, writer: PartitionedTableWriter, deadLetter: DeadLetterWriter) {
+    init(kind: RecordKind, batchRows: Int, batchBytes: Int, writer: PartitionedTableWriter, deadLetter: DeadLetterWriter) {
         self.kind = kind
         self.batchRows = batchRows
+        self.batchBytes = batchBytes
         self.writer = writer
         self.deadLetterWriter = deadLetter
         report = KindReport(kind: kind)
@@ -439,7 +446,8 @@ final class KindCleaner {
             appendInt(s, fields[ag], to: int(2), name: n[ag])
             appendString(s, fields[dj], to: rawC, name: n[dj])
         }
-        if rawA.count >= batchRows { try flush() }
+        jobBytes += bytes.count
+        if rawA.count >= batchRows || jobBytes >= batchBytes { try flush() }
     }
 
     private func noteNulls(_ name: String, _ n: Int) { if n > 0 { report.nulled[name, default: 0] += n } }
@@ -447,6 +455,7 @@ final class KindCleaner {
     /// Runs the kernels over the batch, removes duplicates and hands the rows to the table writer.
     func flush() throws {
         guard rawA.count > 0 else { return }
+        jobBytes = 0
         switch kind {
         case .pin:
             noteNulls("unique_id", Kernels.nullPlaceholders(str(1), []))

@@ -8,6 +8,8 @@ import Bytes
 
 /// Strings: bytes back to back in `data`; row `i` is `data[start[i] ..< start[i] + length[i]]`.
 /// Kernels narrow a value in place (a prefix strip moves `start`) without touching the bytes.
+/// Offsets are 32-bit: whoever fills a column bounds its bytes well under 2 GiB (the cleaner cuts a batch at
+/// `CleanOptions.batchBytes` of input, the table writer a row group at `rowGroupBytes`).
 public final class StringColumn {
     public let data: ByteBuffer
     public let start: ColumnVector<Int32>
@@ -219,6 +221,13 @@ public final class ColumnBatch {
     }
 
     public var rowCount: Int { columns.first?.count ?? 0 }
+
+    /// Bytes held by the string columns (what 32-bit string offsets must address).
+    public var stringBytes: Int {
+        var n = 0
+        for case .string(let c) in columns { n += c.data.count }
+        return n
+    }
 
     public func reset() { for c in columns { c.reset() } }
 

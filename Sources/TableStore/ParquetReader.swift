@@ -15,6 +15,7 @@ public final class ParquetFile {
     public let rowCount: Int
     let leaves: [Leaf]
     let rowGroups: [ThriftValue]
+    public var rowGroupCount: Int { rowGroups.count }
 
     struct Leaf {
         var path: String

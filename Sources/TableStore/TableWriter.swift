@@ -11,6 +11,9 @@ public struct TableWriteOptions: Sendable {
     public var level: Int32?
     /// Rows per row group (per partition file).
     public var rowGroupRows: Int = 131_072
+    /// String bytes per row group, at most about this much (a row group is cut here even short of its
+    /// rows): string columns address their bytes with 32-bit offsets, and a row group's pages are buffered.
+    public var rowGroupBytes: Int = 128 << 20
     /// Hive-style partition column (a string column), or nil for none.
     public var partitionBy: String?
     /// Parquet files open at once, at most: past it the least recently written one is finished (a later row
@@ -88,7 +91,7 @@ public final class PartitionedTableWriter {
         guard let pi = partitionIndex, case .string(let pcol) = batch.columns[pi] else {
             if buffers.isEmpty { _ = partitionSlot(nil) }
             // Unpartitioned: a full batch goes straight to a row group when the buffer is empty.
-            if buffers[0].rowCount == 0 && n >= options.rowGroupRows {
+            if buffers[0].rowCount == 0 && (n >= options.rowGroupRows || batch.stringBytes >= options.rowGroupBytes) {
                 try writer(0).writeRowGroup(batch, columns: fileColumns)
                 rowsWritten += n
                 return
@@ -130,7 +133,7 @@ public final class PartitionedTableWriter {
     private var allRows: [Int32] = []
 
     private func flushIfFull(_ s: Int) throws(StorageError) {
-        if buffers[s].rowCount >= options.rowGroupRows { try flush(s) }
+        if buffers[s].rowCount >= options.rowGroupRows || buffers[s].stringBytes >= options.rowGroupBytes { try flush(s) }
     }
 
     private func flush(_ s: Int) throws(StorageError) {

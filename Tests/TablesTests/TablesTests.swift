@@ -118,6 +118,43 @@ typealias CompressionCodecValue = CompressionCodec
     }
 }
 
+/// Issue 16 item 18: string columns address their bytes with 32-bit offsets, so a row group is cut by its
+/// string bytes as well as its rows (records may be up to 1 GiB; 131,072 rows of them would pass 2 GiB and
+/// trap). Here with a 64 KiB bound: 200 rows of 10 kB appended 50 at a time make four row groups, where the
+/// row bound alone made one, and every row is kept. (A row group may overshoot by one appended batch; the
+/// cleaner cuts its batches at 64 MiB of input, so a buffer stays far under 2 GiB.)
+@Suite struct RowGroupBytesTests {
+    @Test func aRowGroupIsCutByItsStringBytes() throws {
+        let dir = tempDir("rg-bytes")
+        let schema = TableSchema(name: "t", columns: [ColumnSpec("i", .int64), ColumnSpec("s", .string)])
+        var options = TableWriteOptions(codec: .snappy)
+        options.rowGroupBytes = 64 << 10
+        let w = try PartitionedTableWriter(table: "\(dir)/t", schema: schema, options: options)
+        for part in 0..<4 {
+            let batch = ColumnBatch(schema: schema, capacity: 50)
+            guard case .int64(let i) = batch.columns[0], case .string(let s) = batch.columns[1] else { Issue.record("schema"); return }
+            for k in part * 50..<(part + 1) * 50 {
+                i.append(Int64(k))
+                s.append(String(repeating: Character(UnicodeScalar(UInt8(97 + k % 26))), count: 10_000))
+            }
+            try w.append(batch)
+        }
+        let adds = try w.finish()
+        #expect(adds.count == 1 && adds.first?.rows == 200)
+        guard let add = adds.first else { return }
+        let f = try ParquetFile(path: "\(dir)/t/\(add.path)")
+        #expect(f.rowCount == 200)
+        #expect(f.rowGroupCount == 4, "\(f.rowGroupCount) row groups")
+        guard case .int64(let ri) = try f.readColumn("i", as: .int64), case .string(let rs) = try f.readColumn("s", as: .string) else {
+            Issue.record("types"); return
+        }
+        for k in 0..<200 {
+            #expect(ri.value(k) == Int64(k) && rs.string(k)?.count == 10_000 && rs.string(k)?.first == Character(UnicodeScalar(UInt8(97 + k % 26))))
+            if ri.value(k) != Int64(k) { break }
+        }
+    }
+}
+
 enum CompressionCodecParse {
     static func parse(_ s: String) -> CompressionCodecValue { CompressionCodecValue(name: s)! }
 }
