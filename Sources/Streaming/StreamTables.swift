@@ -128,13 +128,17 @@ public final class StreamTables {
     func readRound(_ cursors: inout [[ShardCursor]], into mem: MemoryRecords, _ report: inout StreamReport) throws -> (read: Int, caughtUp: Bool) {
         var caughtUp = false
         var read = 0
+        // Each pass visits every open shard once (none starves); a page holds at most the round's share per
+        // shard, so a round of --round-records ends near that many records (GetRecords allows 10,000).
+        let open = cursors.reduce(0) { $0 + $1.filter { !$0.closed }.count }
+        let perPage = max(1, min(10_000, options.roundRecords / max(1, open)))
         while !caughtUp && read < options.roundRecords && !shouldStop() {
             caughtUp = true
             for (ki, k) in RecordKind.allCases.enumerated() {
                 let stream = options.stream(k)
                 for ci in cursors[ki].indices where !cursors[ki][ci].closed {
                     guard let it = cursors[ki][ci].iterator else { cursors[ki][ci].closed = true; continue }
-                    let page = try client.getRecords(iterator: it)
+                    let page = try client.getRecords(iterator: it, limit: perPage)
                     for r in page.records {
                         report.kinesisRecords += 1
                         let loc = "\(stream)/\(cursors[ki][ci].shard)@\(r.sequenceNumber)"

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Crash consistency (issue 16): kill -9 pinbench at seeded random moments, re-run, and check what a user relies
-on. usage: kill_campaign.py PINBENCH WORKDIR SEED KILLS COMMAND...  (COMMAND: run serve land clean batch)
+on. usage: kill_campaign.py PINBENCH WORKDIR SEED KILLS COMMAND...  (COMMAND: run serve land clean batch stream)
 
 - run: floods appending to one log, each killed mid-flood; a short re-run recovers the log, `log verify` passes,
   and the records the log held before a kill are never fewer after it.
@@ -9,6 +9,9 @@ on. usage: kill_campaign.py PINBENCH WORKDIR SEED KILLS COMMAND...  (COMMAND: ru
 - land: a landing killed and re-run ends with the same objects, byte for byte, as an uninterrupted landing.
 - clean, batch: a run killed and re-run gives tables deltalake reads with exactly the rows of an uninterrupted
   run (no commit twice), and batch writes the day's analyses.
+- stream: a flood into moto's Kinesis (started here, stopped by PID), then `stream` killed and re-run into fresh
+  tables: deltalake reads exactly the rows of an uninterrupted `stream` (each commit records the sequence numbers
+  read, so a re-run resumes after the last commit and reads nothing twice).
 Prints one JSON line per command: {"command", "kills", "ok", "problems"}.
 """
 import json
@@ -26,6 +29,7 @@ import urllib.request
 PB, WORK, SEED, KILLS = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 COMMANDS = sys.argv[5:]
 rng = random.Random(SEED)
+STATS = {}  # what the kills hit, printed with the command's line
 os.makedirs(WORK, exist_ok=True)
 
 
@@ -255,8 +259,60 @@ def campaign_tables(command):
     return kills, problems
 
 
+def campaign_stream():
+    problems, kills = [], 0
+    port = free_port()
+    moto = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        if not wait_port(port):
+            return 0, ["moto did not start"]
+        os.environ.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1"})
+        ep = f"http://127.0.0.1:{port}"
+        r = pb("run", "--kinesis", "--aws-endpoint", ep, "--create-streams", "--shards", "2", "--count", "3000", "--seed", "9",
+               "--ordered", "--stream-prefix", "kc", "--quiet")
+        if r.returncode != 0:
+            return 0, [f"the flood into moto failed: {r.stderr.strip()[-300:]}"]
+        # Rounds of about 1,000 records: a run makes several commits per table, so kills land between and inside them.
+        args = lambda t: ["stream", "--tables", t, "--stream-prefix", "kc", "--aws-endpoint", ep, "--round-records", "1000"]
+        ref = f"{WORK}/stream-ref"
+        shutil.rmtree(ref, ignore_errors=True)
+        t0 = time.time()
+        r = pb(*args(ref))
+        took = time.time() - t0
+        if r.returncode != 0:
+            return 0, [f"the reference stream failed: {r.stderr.strip()[-300:]}"]
+        want = table_rows(ref)
+        if want != "pin=3000 geo=3000 user=3000":
+            problems.append(f"the reference stream holds {want}")
+        for i in range(4 * KILLS):
+            if kills >= KILLS:
+                break
+            t = f"{WORK}/stream-{i}"
+            p = start(*args(t))
+            killed = kill_after(p, rng.uniform(0.02, 0.9) * took)
+            kills += killed
+            if killed and any(os.path.isdir(f"{t}/{k}/_delta_log") for k in ("pin", "geo", "user")):
+                STATS["stream_killed_after_a_commit"] = STATS.get("stream_killed_after_a_commit", 0) + 1
+            r = pb(*args(t))
+            if r.returncode != 0:
+                problems.append(f"kill {i}: the re-run failed: {r.stderr.strip()[-300:]}")
+            else:
+                got = table_rows(t)
+                if got != want:
+                    problems.append(f"kill {i}: tables hold {got}, an uninterrupted run {want}")
+            shutil.rmtree(t, ignore_errors=True)
+        return kills, problems
+    finally:
+        moto.kill()
+        moto.wait()
+
+
 for c in COMMANDS:
     t0 = time.time()
     kills, problems = {"run": campaign_run, "serve": campaign_serve, "land": campaign_land,
-                       "clean": lambda: campaign_tables("clean"), "batch": lambda: campaign_tables("batch")}[c]()
-    print(json.dumps({"command": c, "kills": kills, "ok": not problems, "problems": problems[:10], "seconds": round(time.time() - t0, 1)}), flush=True)
+                       "clean": lambda: campaign_tables("clean"), "batch": lambda: campaign_tables("batch"),
+                       "stream": campaign_stream}[c]()
+    print(json.dumps({"command": c, "kills": kills, "ok": not problems, "problems": problems[:10], "seconds": round(time.time() - t0, 1),
+                      **STATS}), flush=True)
+    STATS.clear()
