@@ -60,7 +60,7 @@ def follower(o):
     if not m:
         return None
     d = Decimal(m.group(1) + (m.group(2) or "")) * {"": 1, "k": 1000, "M": 1000000}[m.group(3)]
-    return int(d) if d == d.to_integral_value() else None
+    return int(d) if d == d.to_integral_value() and -2**63 <= d < 2**63 else None  # past Int64: null, as pinbench
 
 
 def micros(v):
