@@ -210,12 +210,26 @@ final class IngestHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler {
         buf.writeStaticString("\r\n")
         buf.writeBytes(reply.body)
         if close {
+            // A lingering close: the answer, then our FIN, while what the client still sends is read and
+            // dropped; the connection ends when the client closes, or after `lingerSeconds`. Closing with
+            // request bytes unread would send a reset, and a reset can destroy the answer before the client
+            // reads it (the issue 16 item 18 case: a 400 or 413 to a client still sending its body).
             let channel = context.channel
-            context.writeAndFlush(wrapOutboundOut(buf)).whenComplete { _ in channel.close(promise: nil) }
+            context.writeAndFlush(wrapOutboundOut(buf)).whenComplete { _ in
+                let halfClosed = channel.eventLoop.makePromise(of: Void.self)
+                channel.close(mode: .output, promise: halfClosed)
+                halfClosed.futureResult.whenComplete { r in
+                    if case .failure = r { channel.close(promise: nil); return }
+                    channel.eventLoop.scheduleTask(in: .seconds(Self.lingerSeconds)) { channel.close(promise: nil) }
+                }
+            }
         } else {
             context.writeAndFlush(wrapOutboundOut(buf), promise: nil)
         }
     }
+
+    /// How long a connection closed after an answer may go on sending before it is closed regardless.
+    static let lingerSeconds: Int64 = 2
 
     func writeDecimal(_ v: Int, into buf: inout ByteBuffer) {
         var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)

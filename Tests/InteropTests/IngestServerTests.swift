@@ -128,6 +128,44 @@ import TestSupport
         #expect(ok.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "200", "\(ok.stdout) \(ok.stderr)")
     }
 
+    /// Issue 16 item 18: an error answered to a client still sending its body (a bad header with 300 kB
+    /// behind it; a 1 GiB Content-Length) reaches it, followed by a clean end of stream: the server sends its
+    /// FIN and drops what still arrives, instead of closing with bytes unread, which resets the connection
+    /// (the client saw ECONNRESET before) and can destroy the answer on the way.
+    @Test func aClientStillSendingGetsItsErrorAndACleanEnd() throws {
+        let (server, base, _) = try startServer(["--max-body-bytes", "1k"])
+        defer { stopProcess(server) }
+        let port = base.split(separator: ":").last!
+        let r = try python3(["-c", """
+        import socket, sys, time, json
+        port = int(sys.argv[1]); out = []
+        head = b"POST /topics/pinbench.pin HTTP/1.1\\r\\nHost: a\\r\\nContent-Type: application/vnd.kafka.json.v2+json\\r\\n"
+        for raw in [head + b"X: y\\rZ: 1\\r\\nContent-Length: 300000\\r\\n\\r\\n" + b"x" * 300000,
+                    head + b"Content-Length: 1073741824\\r\\n\\r\\n" + b"x" * 300000]:
+            s = socket.create_connection(("127.0.0.1", port)); s.settimeout(5)
+            sent = "sent"
+            try:
+                s.sendall(raw)
+            except OSError as e:
+                sent = type(e).__name__
+            time.sleep(0.3)
+            got, end = b"", "?"
+            try:
+                while True:
+                    d = s.recv(65536)
+                    if not d:
+                        end = "eof"; break
+                    got += d
+            except OSError as e:
+                end = type(e).__name__
+            s.close()
+            out.append([sent, got.split(b"\\r\\n", 1)[0].decode(), end])
+        print(json.dumps(out))
+        """, String(port)])
+        let got = (try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String]]) ?? []
+        #expect(got == [["sent", "HTTP/1.1 400 Bad Request", "eof"], ["sent", "HTTP/1.1 413 Payload Too Large", "eof"]], "\(r.stdout) \(r.stderr)")
+    }
+
     /// Issue 16 items 7, 8 and 18 from a raw socket: a bare CR or LF in a header is refused (400) and does
     /// not hide the next header; with --api-key every route needs the key; a chunk size with leading zeros is
     /// read; a Content-Length over the limit with Expect: 100-continue gets 413 without a 100 Continue, and
