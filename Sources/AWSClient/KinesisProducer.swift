@@ -267,9 +267,14 @@ public final class KinesisProducer {
     /// `{"StreamName":"<name>","Records":[` per stream.
     let headers: [[UInt8]]
 
+    /// Sealed batches that may wait. Ordered, a stream has one call in flight, so two waiting per stream keep
+    /// every stream busy; more would only hold records longer (their latency counts) and touch more memory.
+    let queueBound: Int
+
     public init(service: AWSService, config: KinesisProducerConfig) {
         self.service = service
         self.config = config
+        queueBound = config.ordered ? max(1, min(config.maxQueuedBatches, 2 * config.streams.count)) : config.maxQueuedBatches
         building = Array(repeating: nil, count: config.streams.count)
         aggregators = (0..<config.streams.count).map { _ in KPLAggregator() }
         inFlightPerStream = Array(repeating: 0, count: config.streams.count)
@@ -300,7 +305,7 @@ public final class KinesisProducer {
         } else {
             addEntry(stream, key: key, data: data, tokens: CollectionOfOne(token), dataBytes: data.count)
         }
-        while queue.count >= config.maxQueuedBatches { pump(waitMs: 50) }
+        while queue.count >= queueBound { pump(waitMs: 50) }
         // Move the network when a batch is ready to go, else every 256 records: each pump is a curl_multi_perform
         // (a recv or send per transfer) and a few clock reads, too much to pay per record.
         sendsSincePump += 1
