@@ -4,6 +4,8 @@
 #include <pthread.h>
 #include <sched.h>
 #include <unistd.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 static uint32_t table[8][256];
 static int table_ready = 0;
@@ -172,4 +174,29 @@ int pb_pin_thread_to_cpu(int cpu) {
 int pb_cpu_count(void) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (int)n : 1;
+}
+
+int pb_usable_cpus(void) {
+    int n = pb_cpu_count();
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+        int a = CPU_COUNT(&set);
+        if (a > 0 && a < n) n = a;
+    }
+    /* cgroup v2: "max 100000" or "<quota> <period>" */
+    FILE *f = fopen("/sys/fs/cgroup/cpu.max", "r");
+    if (f) {
+        char q[32] = {0};
+        long period = 0;
+        if (fscanf(f, "%31s %ld", q, &period) == 2 && strcmp(q, "max") != 0 && period > 0) {
+            long quota = atol(q);
+            if (quota > 0) {
+                long c = (quota + period - 1) / period;
+                if (c >= 1 && c < n) n = (int)c;
+            }
+        }
+        fclose(f);
+    }
+    return n > 0 ? n : 1;
 }

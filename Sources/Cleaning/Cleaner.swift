@@ -43,7 +43,7 @@ public struct CleanOptions: Sendable {
     public var write = TableWriteOptions()
     /// Partition column per table (nil = unpartitioned).
     public var partitionBy: [RecordKind: String?] = RecordKind.defaultPartitionColumns
-    public var batchRows = 65_536
+    public var batchRows = 16_384
     /// Input bytes per batch, at most about this much (a batch is cut here even short of its rows): its
     /// string columns address their bytes with 32-bit offsets, and a record may be up to 1 GiB.
     public var batchBytes = 64 << 20

@@ -7,6 +7,10 @@ import CPinShims
 import Dispatch
 import Synchronization
 
+/// CPUs this process may use: online CPUs cut to the affinity mask (`taskset`) and the cgroup v2 CPU quota
+/// (a container's `--cpus`, rounded up). What `auto` thread counts start from.
+public func usableCPUs() -> Int { Int(pb_usable_cpus()) }
+
 /// A real OS thread for a pipeline stage (Dispatch's pool is only as wide as the core count, and a stage
 /// blocked on its queue would starve the others): the one way pinbench starts its threads. `join` waits for
 /// it; dropping the handle without joining detaches it.

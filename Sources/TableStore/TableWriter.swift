@@ -12,14 +12,19 @@ public struct TableWriteOptions: Sendable {
     /// Rows per row group (per partition file).
     public var rowGroupRows: Int = 131_072
     /// String bytes per row group, at most about this much (a row group is cut here even short of its
-    /// rows): string columns address their bytes with 32-bit offsets, and a row group's pages are buffered.
-    public var rowGroupBytes: Int = 128 << 20
+    /// rows): string columns address their bytes with 32-bit offsets, every partition value buffers up to
+    /// this much before its row group is encoded, and encoding starts while rows still arrive (16 MiB: about
+    /// 30,000 pins).
+    public var rowGroupBytes: Int = 16 << 20
     /// Hive-style partition column (a string column), or nil for none.
     public var partitionBy: String?
     /// Parquet files open at once, at most: past it the least recently written one is finished (a later row
     /// of its partition starts another file), so thousands of partition values need neither thousands of
     /// file descriptors nor their page buffers.
     public var maxOpenFiles: Int = 64
+    /// Threads that encode, compress and write row groups; 0 (the default): one per usable CPU, at most 8.
+    /// Each partition value's files stay with one of them, so its row groups keep their order.
+    public var encodeThreads: Int = 0
 
     public init(codec: CompressionCodec = .snappy, level: Int32? = nil, rowGroupRows: Int = 131_072, partitionBy: String? = nil) {
         self.codec = codec
@@ -42,16 +47,19 @@ public final class PartitionedTableWriter {
     public let runId: String
     private var keys = DictionaryBuilder(maxEntries: 1 << 20, maxBytes: 64 << 20)
     private var nullPartition = -1
+    /// Rows of each partition value not yet handed to an encoder.
     private var buffers: [ColumnBatch] = []
-    private var writers: [ParquetWriter?] = []
-    /// Slots with an open writer, least recently written first.
+    /// Slots with an open file, least recently written first (the appending thread's view: the encoder that
+    /// owns a slot closes its file when told to).
     private var openOrder: [Int] = []
-    /// Files each slot has started (the next file's number in its name).
-    private var filesStarted: [Int] = []
+    private var isOpen: [Bool] = []
     private var values: [String?] = []
     private var rowPartition: [Int32] = []
-    private var adds: [AddAction] = []
     public private(set) var rowsWritten = 0
+    private let encoders: [RowGroupEncoder]
+    /// Filled batches on their way to an encoder, at most; full buffers beyond wait for one to come back.
+    private let inFlightLimit: Int
+    private let pool: BatchPool
 
     public init(table: String, schema: TableSchema, options: TableWriteOptions) throws(StorageError) {
         self.table = table
@@ -71,15 +79,23 @@ public final class PartitionedTableWriter {
         fileSchema = TableSchema(name: schema.name, columns: fileColumns.map { schema.columns[$0] })
         runId = uuid4()
         try createDirectories(table)
+        let n = options.encodeThreads > 0 ? options.encodeThreads : min(8, usableCPUs())
+        inFlightLimit = 2 * n + 2
+        let pool = BatchPool(keep: inFlightLimit)
+        self.pool = pool
+        let job = RowGroupEncoder.Job(table: table, fileSchema: fileSchema, fileColumns: fileColumns, codec: options.codec,
+                                      level: options.level, runId: runId, partitionBy: options.partitionBy)
+        encoders = (0..<n).map { RowGroupEncoder(index: $0, job: job, pool: pool) }
     }
+
+    deinit { for e in encoders { e.stop() } }
 
     public var partitionColumns: [String] { options.partitionBy.map { [$0] } ?? [] }
 
     private func partitionSlot(_ value: String?) -> Int {
         // Small to start (it grows): thousands of partition values each get one.
         buffers.append(ColumnBatch(schema: schema, capacity: 64))
-        writers.append(nil)
-        filesStarted.append(0)
+        isOpen.append(false)
         values.append(value)
         return buffers.count - 1
     }
@@ -90,12 +106,7 @@ public final class PartitionedTableWriter {
         guard n > 0 else { return }
         guard let pi = partitionIndex, case .string(let pcol) = batch.columns[pi] else {
             if buffers.isEmpty { _ = partitionSlot(nil) }
-            // Unpartitioned: a full batch goes straight to a row group when the buffer is empty.
-            if buffers[0].rowCount == 0 && (n >= options.rowGroupRows || batch.stringBytes >= options.rowGroupBytes) {
-                try writer(0).writeRowGroup(batch, columns: fileColumns)
-                rowsWritten += n
-                return
-            }
+            // Unpartitioned: the rows are copied (the caller reuses its batch while an encoder works).
             allRows.removeAll(keepingCapacity: true)
             for i in 0..<n { allRows.append(Int32(i)) }
             allRows.withUnsafeBufferPointer { buffers[0].append(from: batch, rows: $0) }
@@ -136,12 +147,37 @@ public final class PartitionedTableWriter {
         if buffers[s].rowCount >= options.rowGroupRows || buffers[s].stringBytes >= options.rowGroupBytes { try flush(s) }
     }
 
+    /// Hands slot `s`'s rows to its encoder (a pooled batch takes their place) and, at the open-file bound,
+    /// tells the least recently written slot's encoder to finish that file first.
     private func flush(_ s: Int) throws(StorageError) {
         let b = buffers[s]
         guard b.rowCount > 0 else { return }
-        try writer(s).writeRowGroup(b, columns: fileColumns)
+        try checkEncoders()
+        if !isOpen[s] {
+            while openOrder.count >= max(1, options.maxOpenFiles) {
+                let t = openOrder.removeFirst()
+                isOpen[t] = false
+                encoders[t % encoders.count].put(.finish(slot: t))
+            }
+            isOpen[s] = true
+            openOrder.append(s)
+        } else if openOrder.last != s, let at = openOrder.firstIndex(of: s) {
+            openOrder.remove(at: at)
+            openOrder.append(s)
+        }
         rowsWritten += b.rowCount
-        b.reset()
+        pool.waitWhile(inFlightAtLeast: inFlightLimit)
+        buffers[s] = pool.take() ?? ColumnBatch(schema: schema, capacity: 64)
+        encoders[s % encoders.count].put(.write(slot: s, batch: b, folder: folder(s), value: partitionValue(s)))
+    }
+
+    private func checkEncoders() throws(StorageError) {
+        for e in encoders { if let err = e.failure { throw err } }
+    }
+
+    private func partitionValue(_ s: Int) -> [(String, String?)] {
+        guard let p = options.partitionBy else { return [] }
+        return [(p, values[s].flatMap { $0.isEmpty ? nil : $0 })]
     }
 
     /// The partition folder: `col=<escaped value>/`, `__HIVE_DEFAULT_PARTITION__` for null (and empty, as
@@ -162,46 +198,122 @@ public final class PartitionedTableWriter {
         return "\(p)=\(v)/"
     }
 
-    private func writer(_ s: Int) throws(StorageError) -> ParquetWriter {
-        if let w = writers[s] {
-            if openOrder.last != s, let at = openOrder.firstIndex(of: s) { openOrder.remove(at: at); openOrder.append(s) }
-            return w
-        }
-        // At the bound: finish the least recently written file first.
-        while openOrder.count >= max(1, options.maxOpenFiles) { try finishFile(openOrder.removeFirst()) }
-        let ext = options.codec == .none ? "" : ".\(options.codec)"
-        // One file per partition value, run and start: the slot number keeps names unique even if two values
-        // shared a folder; c000, c001, … count the files a slot started (after it was finished to free room).
-        let n = String(s), k = String(filesStarted[s])
-        let rel = "\(folder(s))part-\(String(repeating: "0", count: max(0, 5 - n.count)))\(n)-\(runId).c\(String(repeating: "0", count: max(0, 3 - k.count)))\(k)\(ext).parquet"
-        let dir = "\(table)/\(folder(s))"
-        try createDirectories(dir)
-        let w = try ParquetWriter(path: "\(table)/\(rel)", schema: fileSchema, codec: options.codec, level: options.level)
-        writers[s] = w
-        filesStarted[s] += 1
-        openOrder.append(s)
-        return w
-    }
-
-    /// Closes slot `s`'s open file (fsynced) and records its `add` action.
-    private func finishFile(_ s: Int) throws(StorageError) {
-        guard let w = writers[s] else { return }
-        writers[s] = nil
-        let summary = try w.close()
-        let fd = open(w.path, O_RDONLY | O_CLOEXEC)
-        if fd >= 0 { _ = fsync(fd); close(fd) }
-        let rel = String(w.path.dropFirst(table.count + 1))
-        var pv: [(String, String?)] = []
-        if let p = options.partitionBy { pv = [(p, values[s].flatMap { $0.isEmpty ? nil : $0 })] }
-        adds.append(AddAction(path: rel, partitionValues: pv, size: summary.bytes, rows: summary.rows,
-                              stats: Array(zip(fileSchema.columns, summary.columns))))
-    }
-
     /// Writes what is buffered, closes every file (fsynced), and returns their `add` actions.
     public func finish() throws(StorageError) -> [AddAction] {
         for s in buffers.indices { try flush(s) }
-        for s in openOrder { try finishFile(s) }
+        for s in openOrder { encoders[s % encoders.count].put(.finish(slot: s)) }
         openOrder.removeAll()
-        return adds
+        for e in encoders { e.stop() }
+        try checkEncoders()
+        return encoders.flatMap(\.adds).sorted { $0.path < $1.path }
+    }
+}
+
+/// Batches that came back from the encoders, kept for the next row groups (their buffers keep their size),
+/// and the count of batches out with an encoder.
+final class BatchPool: @unchecked Sendable {
+    private let lock = ConditionLock()
+    private var free: [ColumnBatch] = []
+    private var out = 0
+    private let keep: Int
+
+    init(keep: Int) { self.keep = keep }
+
+    func take() -> ColumnBatch? { lock.withLock { free.popLast() } }
+
+    /// Counts one more batch out, after waiting while `limit` are out.
+    func waitWhile(inFlightAtLeast limit: Int) {
+        lock.wait(until: { out < limit }) { out += 1 }
+    }
+
+    func giveBack(_ b: ColumnBatch) {
+        b.reset()
+        lock.withLock {
+            out -= 1
+            if free.count < keep { free.append(b) }
+        }
+        lock.broadcast()
+    }
+}
+
+/// One encoder thread: writes the row groups of the slots it owns (slot % encoders) into their Parquet
+/// files, in the order they came, and finishes a file (closed, fsynced, its `add` action kept) when told.
+/// A failure is kept and reported by the appending side; later work is dropped, batches still go back.
+final class RowGroupEncoder: @unchecked Sendable {
+    enum Task {
+        case write(slot: Int, batch: ColumnBatch, folder: String, value: [(String, String?)])
+        case finish(slot: Int)
+    }
+
+    struct Job: @unchecked Sendable {
+        var table: String
+        var fileSchema: TableSchema
+        var fileColumns: [Int]
+        var codec: CompressionCodec
+        var level: Int32?
+        var runId: String
+        var partitionBy: String?
+    }
+
+    private let tasks = Channel<Task>()
+    private var thread: StageThread?
+    private let failureLock = ConditionLock()
+    private var _failure: StorageError?
+    /// Written by the thread only; read after `stop()`.
+    private(set) var adds: [AddAction] = []
+
+    var failure: StorageError? { failureLock.withLock { _failure } }
+
+    init(index: Int, job: Job, pool: BatchPool) {
+        let tasks = self.tasks
+        thread = StageThread(name: "table-encode-\(index)") { [unowned self] in
+            var files: [Int: (writer: ParquetWriter, value: [(String, String?)])] = [:]
+            var started: [Int: Int] = [:]
+            while let t = tasks.take() {
+                switch t {
+                case .write(let s, let b, let folder, let value):
+                    defer { pool.giveBack(b) }
+                    if self.failure != nil { continue }
+                    do throws(StorageError) {
+                        if files[s] == nil {
+                            let ext = job.codec == .none ? "" : ".\(job.codec)"
+                            // One file per partition value, run and start: the slot number keeps names unique even if two
+                            // values shared a folder; c000, c001, … count the files a slot started.
+                            let n = String(s), k = String(started[s, default: 0])
+                            let rel = "\(folder)part-\(String(repeating: "0", count: max(0, 5 - n.count)))\(n)-\(job.runId).c\(String(repeating: "0", count: max(0, 3 - k.count)))\(k)\(ext).parquet"
+                            try createDirectories("\(job.table)/\(folder)")
+                            files[s] = (try ParquetWriter(path: "\(job.table)/\(rel)", schema: job.fileSchema, codec: job.codec, level: job.level), value)
+                            started[s, default: 0] += 1
+                        }
+                        try files[s]!.writer.writeRowGroup(b, columns: job.fileColumns)
+                    } catch {
+                        self.fail(error)
+                    }
+                case .finish(let s):
+                    guard let f = files.removeValue(forKey: s), self.failure == nil else { continue }
+                    do throws(StorageError) {
+                        let summary = try f.writer.close()
+                        let fd = open(f.writer.path, O_RDONLY | O_CLOEXEC)
+                        if fd >= 0 { _ = fsync(fd); close(fd) }
+                        let rel = String(f.writer.path.dropFirst(job.table.count + 1))
+                        self.adds.append(AddAction(path: rel, partitionValues: f.value, size: summary.bytes, rows: summary.rows,
+                                                   stats: Array(zip(job.fileSchema.columns, summary.columns))))
+                    } catch {
+                        self.fail(error)
+                    }
+                }
+            }
+        }
+    }
+
+    private func fail(_ e: StorageError) { failureLock.withLock { if _failure == nil { _failure = e } } }
+
+    func put(_ t: Task) { tasks.put(t) }
+
+    /// Lets the thread finish what it was given, then joins it.
+    func stop() {
+        tasks.close()
+        thread?.join()
+        thread = nil
     }
 }

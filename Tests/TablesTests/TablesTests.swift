@@ -155,6 +155,50 @@ typealias CompressionCodecValue = CompressionCodec
     }
 }
 
+/// Issue 13 item 4: row groups are encoded and written by several threads; each partition value's files stay
+/// with one thread, so the table holds exactly what one thread writes: the same files, each with the same
+/// rows in the same order, also when the open-file bound finishes files early (c000, c001, …).
+@Suite struct ParallelEncodeTests {
+    func write(_ dir: String, threads: Int) throws -> [String: [String]] {
+        let schema = TableSchema(name: "t", columns: [ColumnSpec("i", .int64), ColumnSpec("s", .string), ColumnSpec("k", .string)])
+        var options = TableWriteOptions(codec: .zstd, partitionBy: "k")
+        options.rowGroupBytes = 8 << 10
+        options.maxOpenFiles = 3
+        options.encodeThreads = threads
+        let w = try PartitionedTableWriter(table: dir, schema: schema, options: options)
+        for part in 0..<20 {
+            let batch = ColumnBatch(schema: schema, capacity: 500)
+            guard case .int64(let i) = batch.columns[0], case .string(let s) = batch.columns[1], case .string(let k) = batch.columns[2] else {
+                Issue.record("schema"); return [:]
+            }
+            for r in part * 500..<(part + 1) * 500 {
+                i.append(Int64(r))
+                s.append("row \(r) " + String(repeating: "x", count: r % 97))
+                k.append("c\((r * 7919) % 11)")
+            }
+            try w.append(batch)
+        }
+        var out: [String: [String]] = [:]
+        for add in try w.finish() {
+            let f = try ParquetFile(path: "\(dir)/\(add.path)")
+            guard case .int64(let ri) = try f.readColumn("i", as: .int64), case .string(let rs) = try f.readColumn("s", as: .string) else { continue }
+            // The run id differs between runs: the file is named by its folder, slot and start number.
+            let name = add.path.replacingOccurrences(of: w.runId, with: "RUN")
+            out[name] = (0..<f.rowCount).map { "\(ri.value($0) ?? -1):\(rs.string($0) ?? "nil")" }
+            #expect(add.rows == f.rowCount)
+        }
+        return out
+    }
+
+    @Test func fourEncodersWriteWhatOneWrites() throws {
+        let one = try write(tempDir("enc-1"), threads: 1)
+        let four = try write(tempDir("enc-4"), threads: 4)
+        #expect(one.values.reduce(0) { $0 + $1.count } == 10_000)
+        #expect(one.keys.count > 11, "the open-file bound split partitions into several files: \(one.keys.count)")
+        #expect(one == four)
+    }
+}
+
 enum CompressionCodecParse {
     static func parse(_ s: String) -> CompressionCodecValue { CompressionCodecValue(name: s)! }
 }

@@ -15,6 +15,9 @@ int pb_crc32c_hw_available(void);
 int pb_pin_thread_to_cpu(int cpu);
 /// Number of CPUs online.
 int pb_cpu_count(void);
+/// CPUs this process may use: the online count, cut to the affinity mask and to the cgroup v2 CPU quota
+/// (cpu.max, rounded up).
+int pb_usable_cpus(void);
 
 /// JSON string scanning: the offset of the first byte in p[0..n) that is a quote, a backslash, a control
 /// character (< 0x20) or not ASCII (>= 0x80); n when there is none. SSE2 (16 bytes per step) on x86-64.
