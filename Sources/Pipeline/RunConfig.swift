@@ -99,6 +99,7 @@ public struct RunConfig: Sendable {
                 ("compression_level", .int(Int(sink.compressionLevel ?? sink.compression.defaultLevel))),
                 ("batch_bytes", .int(sink.batchBytes)), ("linger_ms", .double(sink.lingerMs ?? SinkSettings.defaultLingerMs)),
                 ("fsync", .string(o.fsync.rawValue)), ("segment_bytes", .int(o.segmentBytes)),
+                ("sink_threads", .int(min(RecordKind.allCases.count * sink.partitions, o.sealThreads ?? LogOptions.autoSealThreads))),
             ]
         case .kafka(let o):
             fields += [

@@ -12,6 +12,13 @@ import RingBuffers
 /// sealed in place, with no copy), then `PartitionLog` appends it with real offsets. A 200 from the ingest
 /// API, or a record counted out by a flood, means the batch is in the segment file (and fdatasync'd with
 /// `fsync batch`). After a write error (disk full) every later record fails with the same reason.
+///
+/// With seal workers (a flood's default: `LogOptions.sealThreads`), the owning thread only partitions and
+/// appends records to the open batches; a full batch goes to the worker that owns its topic-partition
+/// (always the same one, so a partition's batches are appended in order), which compresses it, computes
+/// its CRC and appends it, and hands it back through a ring; the owner delivers its outcome at its next
+/// `poll`, `flush` or wake-up (the worker rings the owner's bell). Without workers all of that happens on
+/// the owning thread (the ingest API's writer).
 public final class EmbeddedLogSink: RecordSink {
     public var onOutcome: ((SinkOutcome) -> Void)?
     public let settings: SinkSettings
@@ -31,38 +38,33 @@ public final class EmbeddedLogSink: RecordSink {
     public private(set) var pending = 0
     /// Records the log held before this sink opened it (a flood appends to them).
     public let existingRecords: Int
+    /// Seal workers (empty: batches are sealed and appended on the owning thread).
+    let workers: [SealWorker]
+    /// Batches out with a worker, not yet back.
+    var inFlight = 0
+    /// Batches a slot may have out with its worker before the owner waits for one to come back.
+    static let batchesPerSlot = 3
+    let ownerBell: Doorbell
+    let builderCapacity: Int
+    let inPlace: Bool
 
-    /// One topic-partition's open batch and what it holds. Slots live in a pointer-backed buffer owned by
-    /// the sink, and their tokens in a `ByteBuffer`: a class's stored properties would pay a run-time
-    /// exclusivity check on every record.
+    /// One topic-partition: its log, its open batch and the spare batches it owns. Slots live in a
+    /// pointer-backed buffer owned by the sink, batches behind plain pointers: a class's stored properties
+    /// would pay a run-time exclusivity check on every record.
     struct Slot {
         let kind: RecordKind
         let log: PartitionLog
-        var builder: RecordBatchBuilder
-        /// The tokens of the open batch (a plain buffer: no reference counting per record).
-        var tokens: UnsafeMutablePointer<UInt64>
-        var count = 0
-        var tokenCapacity: Int
-        var payload = 0
-        var firstNs: UInt64 = 0
+        /// The open batch.
+        var batch: UnsafeMutablePointer<OpenBatch>
+        /// Batches back from the worker, ready to reuse.
+        var spare: [UnsafeMutablePointer<OpenBatch>] = []
+        var outWithWorker = 0
         var records = 0
         var batches = 0
-
-        @inline(__always)
-        mutating func addToken(_ t: UInt64) {
-            if count == tokenCapacity {
-                let bigger = UnsafeMutablePointer<UInt64>.allocate(capacity: tokenCapacity * 2)
-                bigger.moveInitialize(from: tokens, count: count)
-                tokens.deallocate()
-                tokens = bigger
-                tokenCapacity *= 2
-            }
-            tokens[count] = t
-            count += 1
-        }
+        let worker: Int
     }
 
-    public init(settings: SinkSettings, options: LogOptions, role: SinkRole) throws(SinkFailure) {
+    public init(settings: SinkSettings, options: LogOptions, role: SinkRole, bell: Doorbell = Doorbell()) throws(SinkFailure) {
         self.settings = settings
         self.options = options
         partitions = settings.partitions
@@ -73,6 +75,11 @@ public final class EmbeddedLogSink: RecordSink {
         let config = LogConfig(dataDir: options.dataDir, segmentBytes: options.segmentBytes, fsync: options.fsync)
         let inPlace = settings.compression == .none
         let capacity = min(settings.batchBytes + 4096, role == .ingest ? 64 << 10 : 8 << 20)
+        self.inPlace = inPlace
+        builderCapacity = capacity
+        ownerBell = bell
+        let slotCount = RecordKind.allCases.count * settings.partitions
+        let workerCount = min(slotCount, options.sealThreads ?? (role == .ingest ? 0 : LogOptions.autoSealThreads))
         // One writer per log: a second process recovering or appending the same segments would tear them.
         do { lock = try DirectoryLock("\(options.dataDir)/log") } catch { throw SinkFailure.config(error.description) }
         if role == .flood { try Self.checkSettings(settings, options) }
@@ -84,8 +91,9 @@ public final class EmbeddedLogSink: RecordSink {
                 for p in 0..<settings.partitions {
                     let log = try PartitionLog(topic: kind.topic(prefix: settings.topicPrefix), partition: p, config: config)
                     if let r = log.recovery { recoveries.append(r) }
-                    slots.append(Slot(kind: kind, log: log, builder: RecordBatchBuilder(capacity: capacity, inPlace: inPlace),
-                                      tokens: .allocate(capacity: 4096), tokenCapacity: 4096))
+                    let index = slots.count
+                    slots.append(Slot(kind: kind, log: log, batch: OpenBatch.make(capacity: capacity, inPlace: inPlace),
+                                      worker: workerCount > 0 ? index % workerCount : -1))
                 }
             }
         } catch {
@@ -99,11 +107,20 @@ public final class EmbeddedLogSink: RecordSink {
             let (r, o) = sum.addingReportingOverflow(Int(s.log.nextOffset))
             return o ? .max : r
         }
-        out = ByteBuffer(capacity: inPlace ? 0 : min(settings.batchBytes, 8 << 20) + 65536)
+        out = ByteBuffer(capacity: inPlace || workerCount > 0 ? 0 : min(settings.batchBytes, 8 << 20) + 65536)
+        let (compression, level) = (settings.compression, settings.compressionLevel)
+        workers = (0..<workerCount).map { i in
+            SealWorker(index: i, queue: Self.batchesPerSlot * ((slotCount + workerCount - 1) / workerCount) + 1, ownerBell: bell,
+                       compression: compression, level: level, outCapacity: inPlace ? 0 : min(settings.batchBytes, 8 << 20) + 65536)
+        }
     }
 
     deinit {
-        for s in slots { s.tokens.deallocate() }
+        for w in workers { w.stop() }
+        for s in slots {
+            OpenBatch.free(s.batch)
+            for b in s.spare { OpenBatch.free(b) }
+        }
         slots.deinitialize()
         slots.deallocate()
     }
@@ -166,36 +183,83 @@ public final class EmbeddedLogSink: RecordSink {
             reportFailed(kind, token: token, payload: value.count)
             return
         }
-        if s.pointee.builder.isEmpty { s.pointee.firstNs = monotonicNanos() }
-        s.pointee.builder.append(key: key, value: value, timestamp: timestamp)
-        s.pointee.addToken(token)
-        s.pointee.payload += value.count
+        let b = s.pointee.batch
+        if b.pointee.builder.isEmpty { b.pointee.firstNs = monotonicNanos() }
+        b.pointee.builder.append(key: key, value: value, timestamp: timestamp)
+        b.pointee.addToken(token)
+        b.pointee.payload += value.count
         pending += 1
-        if s.pointee.builder.sizeInBytes >= settings.batchBytes { seal(s) }
+        if b.pointee.builder.sizeInBytes >= settings.batchBytes { seal(s) }
     }
 
     public func poll() {
+        if inFlight > 0 { collect() }
         let now = monotonicNanos()
-        for i in slots.indices where !slots[i].builder.isEmpty && now &- slots[i].firstNs >= lingerNs { seal(slots.baseAddress! + i) }
+        for i in slots.indices where !slots[i].batch.pointee.builder.isEmpty && now &- slots[i].batch.pointee.firstNs >= lingerNs {
+            seal(slots.baseAddress! + i)
+        }
         sticky = sticky + 1 == partitions ? 0 : sticky + 1
+    }
+
+    /// Delivers what the workers handed back, in the order each worker finished it (per partition: in order).
+    func collect() {
+        for w in workers {
+            while let b = w.done.tryPop() {
+                let s = slots.baseAddress! + b.pointee.slot
+                let n = b.pointee.count
+                if let f = b.pointee.failure {
+                    if f.isFatal && failure == nil { failure = f }
+                    deliver(b, .failed(f))
+                } else {
+                    stored += b.pointee.size
+                    s.pointee.records += n
+                    s.pointee.batches += 1
+                    deliver(b, .stored(.offsets(partition: Int32(s.pointee.log.partition), baseOffset: b.pointee.base)))
+                }
+                pending -= n
+                inFlight -= 1
+                s.pointee.outWithWorker -= 1
+                b.pointee.clear()
+                s.pointee.spare.append(b)
+            }
+        }
+    }
+
+    var workersHaveDone: Bool {
+        for w in workers where w.done.count > 0 { return true }
+        return false
     }
 
     /// Until the oldest open batch's linger ends (at least 0.1 ms), or 50 ms when no batch is open: the
     /// embedded log has no outcomes that arrive on their own.
     public var idleWaitNs: Int {
         var oldest = UInt64.max
-        for i in slots.indices where !slots[i].builder.isEmpty { oldest = min(oldest, slots[i].firstNs) }
+        for i in slots.indices where !slots[i].batch.pointee.builder.isEmpty { oldest = min(oldest, slots[i].batch.pointee.firstNs) }
         return idleSleepNs(until: oldest == .max ? .max : oldest &+ lingerNs)
     }
 
-    public func wait(on bell: Doorbell, until ready: () -> Bool) { bell.wait(timeoutNs: idleWaitNs, until: ready) }
+    /// Sleeps on the owner's bell, which new work and the seal workers' finished batches ring.
+    public func wait(on bell: Doorbell, until ready: () -> Bool) {
+        if workers.isEmpty {
+            bell.wait(timeoutNs: idleWaitNs, until: ready)
+        } else {
+            bell.wait(timeoutNs: idleWaitNs) { ready() || workersHaveDone }
+            collect()
+        }
+    }
 
+    /// Seals every open batch and, with workers, waits until all are appended and their outcomes delivered.
     public func flush() {
-        for i in slots.indices where !slots[i].builder.isEmpty { seal(slots.baseAddress! + i) }
+        for i in slots.indices where !slots[i].batch.pointee.builder.isEmpty { seal(slots.baseAddress! + i) }
+        while inFlight > 0 {
+            collect()
+            if inFlight > 0 { ownerBell.wait(timeoutNs: 1_000_000) { workersHaveDone } }
+        }
     }
 
     public func close() -> String? {
         flush()
+        for w in workers { w.stop() }
         var problem: String?
         for s in slots {
             do { try s.log.close() } catch { if problem == nil { problem = "close failed: \(error)" } }
@@ -215,58 +279,54 @@ public final class EmbeddedLogSink: RecordSink {
         return r
     }
 
-    /// Seals the slot's batch, appends it and reports its records.
+    /// Seals the slot's batch, appends it and reports its records (or hands it to the slot's worker, which
+    /// does the sealing and the append; the owner waits only when the slot already has three out).
     func seal(_ s: UnsafeMutablePointer<Slot>) {
-        let n = s.pointee.count
+        let b = s.pointee.batch
+        b.pointee.slot = s - slots.baseAddress!
+        if !workers.isEmpty {
+            if let f = failure {
+                let n = b.pointee.count
+                deliver(b, .failed(f))
+                pending -= n
+                b.pointee.clear()
+                return
+            }
+            while s.pointee.outWithWorker >= Self.batchesPerSlot {
+                collect()
+                if s.pointee.outWithWorker >= Self.batchesPerSlot { ownerBell.wait(timeoutNs: 1_000_000) { workersHaveDone } }
+            }
+            s.pointee.batch = s.pointee.spare.popLast() ?? OpenBatch.make(capacity: builderCapacity, inPlace: inPlace)
+            s.pointee.outWithWorker += 1
+            inFlight += 1
+            workers[s.pointee.worker].submit(b, log: s.pointee.log)
+            return
+        }
+        let n = b.pointee.count
         defer {
-            s.pointee.builder.reset()
-            s.pointee.count = 0
-            s.pointee.payload = 0
+            b.pointee.clear()
             pending -= n
         }
         if let f = failure {
-            deliver(s, .failed(f))
+            deliver(b, .failed(f))
             return
         }
-        let base: Int64
-        let size: Int
-        do {
-            if s.pointee.builder.headroom > 0 {
-                let batch = s.pointee.builder.sealInPlace()
-                size = batch.count
-                base = try s.pointee.log.append(batch: batch)
-            } else {
-                out.reset()
-                try s.pointee.builder.seal(into: out, codec: settings.compression, compressor: codec, level: settings.compressionLevel)
-                size = out.count
-                base = try s.pointee.log.append(batch: UnsafeMutableRawBufferPointer(start: out.base, count: out.count))
-            }
-        } catch let e as LogError where e.isOffsetOverflow {
-            // Nothing was written: this partition's offsets are spent (a log based near 2^63), not the disk.
-            // The batch fails; other partitions, and smaller batches here, go on.
-            deliver(s, .failed(SinkFailure(.logWrite, "log write failed: \(e) (offsets would pass 2^63 - 1)", isFatal: false)))
-            return
-        } catch let e as LogError {
-            let f = SinkFailure(e.isDiskFull ? .diskFull : .logWrite, e.isDiskFull ? "disk full: \(e)" : "log write failed: \(e)", isFatal: true)
-            failure = f
-            deliver(s, .failed(f))
-            return
-        } catch {
-            let f = SinkFailure(.encode, "batch encode failed: \(error)", isFatal: true)
-            failure = f
-            deliver(s, .failed(f))
+        if let f = SealWorker.sealAndAppend(b, log: s.pointee.log, compression: settings.compression, level: settings.compressionLevel,
+                                            codec: codec, out: out) {
+            if f.isFatal { failure = f }
+            deliver(b, .failed(f))
             return
         }
-        stored += size
+        stored += b.pointee.size
         s.pointee.records += n
         s.pointee.batches += 1
-        deliver(s, .stored(.offsets(partition: Int32(s.pointee.log.partition), baseOffset: base)))
+        deliver(b, .stored(.offsets(partition: Int32(s.pointee.log.partition), baseOffset: b.pointee.base)))
     }
 
     @inline(__always)
-    func deliver(_ s: UnsafeMutablePointer<Slot>, _ status: SinkOutcome.Status) {
-        let t = UnsafeBufferPointer(start: s.pointee.tokens, count: s.pointee.count)
-        onOutcome?(SinkOutcome(kind: s.pointee.kind, tokens: t, payloadBytes: s.pointee.payload, status: status))
+    func deliver(_ b: UnsafeMutablePointer<OpenBatch>, _ status: SinkOutcome.Status) {
+        let t = UnsafeBufferPointer(start: b.pointee.tokens, count: b.pointee.count)
+        onOutcome?(SinkOutcome(kind: slots[b.pointee.slot].kind, tokens: t, payloadBytes: b.pointee.payload, status: status))
     }
 
     func reportFailed(_ kind: RecordKind, token: UInt64, payload: Int) {
@@ -274,5 +334,133 @@ public final class EmbeddedLogSink: RecordSink {
         withUnsafePointer(to: token) { t in
             onOutcome?(SinkOutcome(kind: kind, tokens: UnsafeBufferPointer(start: t, count: 1), payloadBytes: payload, status: .failed(f)))
         }
+    }
+}
+
+/// One batch being filled, or travelling to a seal worker and back: the builder, its records' tokens, and
+/// what the worker found (base offset, stored size, or a failure).
+struct OpenBatch {
+    var builder: RecordBatchBuilder
+    /// The tokens of the batch's records (a plain buffer: no reference counting per record).
+    var tokens: UnsafeMutablePointer<UInt64>
+    var count = 0
+    var tokenCapacity: Int
+    var payload = 0
+    var firstNs: UInt64 = 0
+    var slot = 0
+    var base: Int64 = -1
+    var size = 0
+    var failure: SinkFailure?
+
+    static func make(capacity: Int, inPlace: Bool) -> UnsafeMutablePointer<OpenBatch> {
+        let p = UnsafeMutablePointer<OpenBatch>.allocate(capacity: 1)
+        p.initialize(to: OpenBatch(builder: RecordBatchBuilder(capacity: capacity, inPlace: inPlace), tokens: .allocate(capacity: 4096), tokenCapacity: 4096))
+        return p
+    }
+
+    static func free(_ p: UnsafeMutablePointer<OpenBatch>) {
+        p.pointee.tokens.deallocate()
+        p.deinitialize(count: 1)
+        p.deallocate()
+    }
+
+    @inline(__always)
+    mutating func addToken(_ t: UInt64) {
+        if count == tokenCapacity {
+            let bigger = UnsafeMutablePointer<UInt64>.allocate(capacity: tokenCapacity * 2)
+            bigger.moveInitialize(from: tokens, count: count)
+            tokens.deallocate()
+            tokens = bigger
+            tokenCapacity *= 2
+        }
+        tokens[count] = t
+        count += 1
+    }
+
+    mutating func clear() {
+        builder.reset()
+        count = 0
+        payload = 0
+        base = -1
+        size = 0
+        failure = nil
+    }
+}
+
+/// A thread that seals (compresses, CRCs) and appends the batches of the topic-partitions it owns, in the
+/// order they come, and hands each back on `done`. After a write error it fails what it gets with the same
+/// reason (the owner stops the flood on the first fatal failure).
+final class SealWorker: @unchecked Sendable {
+    let tasks: SPSCRing<(UnsafeMutablePointer<OpenBatch>, PartitionLog)>
+    let done: SPSCRing<UnsafeMutablePointer<OpenBatch>>
+    let bell = Doorbell()
+    private var thread: StageThread?
+
+    init(index: Int, queue: Int, ownerBell: Doorbell, compression: CompressionCodec, level: Int32?, outCapacity: Int) {
+        tasks = SPSCRing(capacity: queue)
+        done = SPSCRing(capacity: queue)
+        let (tasks, done, bell) = (self.tasks, self.done, self.bell)
+        thread = StageThread(name: "log-seal-\(index)") {
+            let codec = Codec()
+            let out = ByteBuffer(capacity: outCapacity)
+            var failure: SinkFailure?
+            while true {
+                guard let (b, log) = tasks.tryPop() else {
+                    if tasks.isClosed && tasks.count == 0 { break }
+                    bell.wait(timeoutNs: 50_000_000) { tasks.count > 0 || tasks.isClosed }
+                    continue
+                }
+                if let f = failure {
+                    b.pointee.failure = f
+                } else {
+                    if let f = Self.sealAndAppend(b, log: log, compression: compression, level: level, codec: codec, out: out), f.isFatal {
+                        failure = f
+                    }
+                }
+                // `done` has room for every batch this worker can hold.
+                _ = done.tryPush(b)
+                ownerBell.ring()
+            }
+        }
+    }
+
+    func submit(_ b: UnsafeMutablePointer<OpenBatch>, log: PartitionLog) {
+        _ = tasks.tryPush((b, log))  // room for every batch the owner may have out
+        bell.ring()
+    }
+
+    func stop() {
+        tasks.close()
+        bell.ring()
+        thread?.join()
+        thread = nil
+    }
+
+    /// Seals `b` (in place when uncompressed, else into `out`) and appends it: sets its base offset and
+    /// size, or its failure.
+    static func sealAndAppend(_ b: UnsafeMutablePointer<OpenBatch>, log: PartitionLog, compression: CompressionCodec, level: Int32?,
+                              codec: Codec, out: ByteBuffer) -> SinkFailure? {
+        do {
+            if b.pointee.builder.headroom > 0 {
+                let batch = b.pointee.builder.sealInPlace()
+                b.pointee.size = batch.count
+                b.pointee.base = try log.append(batch: batch)
+            } else {
+                out.reset()
+                try b.pointee.builder.seal(into: out, codec: compression, compressor: codec, level: level)
+                b.pointee.size = out.count
+                b.pointee.base = try log.append(batch: UnsafeMutableRawBufferPointer(start: out.base, count: out.count))
+            }
+            return nil
+        } catch let e as LogError where e.isOffsetOverflow {
+            // Nothing was written: this partition's offsets are spent (a log based near 2^63), not the disk.
+            // The batch fails; other partitions, and smaller batches here, go on.
+            b.pointee.failure = SinkFailure(.logWrite, "log write failed: \(e) (offsets would pass 2^63 - 1)", isFatal: false)
+        } catch let e as LogError {
+            b.pointee.failure = SinkFailure(e.isDiskFull ? .diskFull : .logWrite, e.isDiskFull ? "disk full: \(e)" : "log write failed: \(e)", isFatal: true)
+        } catch {
+            b.pointee.failure = SinkFailure(.encode, "batch encode failed: \(error)", isFatal: true)
+        }
+        return b.pointee.failure
     }
 }

@@ -3,6 +3,7 @@ import Codecs
 import KafkaClient
 import KafkaLog
 import PinModel
+import Platform
 import RingBuffers
 
 /// Where a stored record sits.
@@ -230,12 +231,19 @@ public struct LogOptions: Sendable {
     public var segmentBytes: Int
     /// A flood adds to a log made with other partitions or compression (refused without it).
     public var append: Bool
-    public init(dataDir: String = "data", fsync: FsyncPolicy = .never, segmentBytes: Int = 1 << 30, append: Bool = false) {
+    /// Threads that seal (compress, CRC) and append batches, each owning some topic-partitions; 0: the
+    /// owning thread does it; nil: `autoSealThreads` for a flood, 0 behind the ingest API.
+    public var sealThreads: Int?
+    public init(dataDir: String = "data", fsync: FsyncPolicy = .never, segmentBytes: Int = 1 << 30, append: Bool = false, sealThreads: Int? = nil) {
         self.dataDir = dataDir
         self.fsync = fsync
         self.segmentBytes = segmentBytes
         self.append = append
+        self.sealThreads = sealThreads
     }
+
+    /// Half the CPUs this process may use (at least one): the generators and the sink stage take the rest.
+    public static var autoSealThreads: Int { max(1, usableCPUs() / 2) }
 }
 
 /// Kafka `acks`.
@@ -369,7 +377,7 @@ extension Backend {
     public func makeSink(_ settings: SinkSettings, role: SinkRole, bell: Doorbell = Doorbell()) throws(SinkFailure) -> any RecordSink {
         try settings.validate()
         switch self {
-        case .embedded(let o): return try EmbeddedLogSink(settings: settings, options: o, role: role)
+        case .embedded(let o): return try EmbeddedLogSink(settings: settings, options: o, role: role, bell: bell)
         case .kafka(let o): return try KafkaSink(settings: settings, options: o, bell: bell)
         case .kinesis(let o): return try KinesisSink(settings: settings, options: o, role: role, bell: bell)
         }

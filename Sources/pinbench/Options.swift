@@ -64,6 +64,28 @@ struct ByteSize: ExpressibleByArgument {
     var defaultValueDescription: String { formatByteSize(bytes) }
 }
 
+/// A thread count: `auto` (chosen from the CPUs this process may use) or a number.
+enum ThreadCount: ExpressibleByArgument, Equatable {
+    case auto
+    case fixed(Int)
+
+    init?(argument: String) {
+        if argument == "auto" { self = .auto } else if let n = Int(argument), n >= 0 { self = .fixed(n) } else { return nil }
+    }
+
+    var count: Int? {
+        if case .fixed(let n) = self { return n }
+        return nil
+    }
+
+    var defaultValueDescription: String {
+        switch self {
+        case .auto: "auto"
+        case .fixed(let n): String(n)
+        }
+    }
+}
+
 /// What the generators do: how many posts, how fast, from how many threads.
 struct FloodOptions: ParsableArguments {
     @Option(help: "Posts to send (3 records each). Give this or --duration.") var count: Int?
@@ -71,7 +93,7 @@ struct FloodOptions: ParsableArguments {
     @Option(help: "Posts per second, open loop (default: unbounded).") var rate: Double?
     @Option(help: "Distinct users.") var users: Int = 11_000
     @Option(help: "Random seed; the same seed gives the same posts.") var seed: UInt64 = 1
-    @Option(help: "Generator threads (the sink stage has its own; default: CPUs - 1).") var threads: Int = max(1, ProcessInfo.processInfo.activeProcessorCount - 1)
+    @Option(help: "Generator threads (the sink stage has its own; default: usable CPUs - 1).") var threads: Int = max(1, usableCPUs() - 1)
     @Flag(help: "Pin stage threads to CPUs (libnuma keeps memory local where present).") var pinCpus = false
     @Option(help: "Stop cleanly after this much payload, e.g. 2g (the embedded log also stops before its disk fills).") var maxBytes: ByteSize?
     @OptionGroup var fleet: FleetOptions
@@ -214,11 +236,15 @@ struct LogOptionGroup: ParsableArguments {
     @Option(help: "never, segment or batch.") var fsync: FsyncPolicy = LogOptions().fsync
     @Option(help: "Roll segments at this size.") var segmentBytes: ByteSize = ByteSize(LogOptions().segmentBytes)
     @Flag(help: "Add to a log made with other --partitions or --compression (refused without it).") var append = false
+    @Option(help: "Threads that compress and append batches, each owning some topic-partitions: auto (half the usable CPUs) or N (0: the sink stage itself).") var sinkThreads: ThreadCount = .auto
 
-    var options: LogOptions { LogOptions(dataDir: dataDir, fsync: fsync, segmentBytes: segmentBytes.bytes, append: append) }
+    var options: LogOptions {
+        LogOptions(dataDir: dataDir, fsync: fsync, segmentBytes: segmentBytes.bytes, append: append, sealThreads: sinkThreads.count ?? LogOptions.autoSealThreads)
+    }
 
     func validate() throws {
         if segmentBytes.bytes < 1024 { throw ValidationError("--segment-bytes must be ≥ 1024") }
+        if let n = sinkThreads.count, n > 256 { throw ValidationError("--sink-threads must be auto or 0...256") }
     }
 }
 
