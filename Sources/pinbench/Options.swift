@@ -236,10 +236,10 @@ struct LogOptionGroup: ParsableArguments {
     @Option(help: "never, segment or batch.") var fsync: FsyncPolicy = LogOptions().fsync
     @Option(help: "Roll segments at this size.") var segmentBytes: ByteSize = ByteSize(LogOptions().segmentBytes)
     @Flag(help: "Add to a log made with other --partitions or --compression (refused without it).") var append = false
-    @Option(help: "Threads that compress and append batches, each owning some topic-partitions: auto (half the usable CPUs) or N (0: the sink stage itself).") var sinkThreads: ThreadCount = .auto
+    @Option(help: "Threads that compress and append batches, each owning some topic-partitions: auto (a flood: half the usable CPUs; serve: 0) or N (0: the sink stage or the ingest writer itself).") var sinkThreads: ThreadCount = .auto
 
     var options: LogOptions {
-        LogOptions(dataDir: dataDir, fsync: fsync, segmentBytes: segmentBytes.bytes, append: append, sealThreads: sinkThreads.count ?? LogOptions.autoSealThreads)
+        LogOptions(dataDir: dataDir, fsync: fsync, segmentBytes: segmentBytes.bytes, append: append, sealThreads: sinkThreads.count)
     }
 
     func validate() throws {
