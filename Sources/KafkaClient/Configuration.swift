@@ -36,6 +36,16 @@ public struct ProducerConfiguration: Sendable {
     public var security: ConnectionSecurity = .plaintext
     /// `message.max.bytes` a record may take (default 1048588).
     public var maxRecordBytes: Int = 1_048_588
+    /// Threads that compress sealed batches before the sender takes them (each owns some partitions, so a
+    /// partition's batches keep their order); nil: half the usable CPUs, at most 8, when compressing; 0: the
+    /// sender compresses (before a batch's first send).
+    public var compressionThreads: Int? = nil
+
+    /// The compression threads a producer with these settings starts.
+    public var effectiveCompressionThreads: Int {
+        guard compression != .none else { return 0 }
+        return max(0, min(64, compressionThreads ?? min(8, usableCPUs() / 2)))
+    }
 
     public init(bootstrap: [BrokerAddress]) {
         self.bootstrap = bootstrap

@@ -22,6 +22,8 @@ public final class ProducerBatch: @unchecked Sendable {
     /// Bytes counted against `buffer.memory` (the uncompressed size at seal).
     let memoryBytes: Int
     var compressed = false
+    /// Its bytes changed after sealing (compressed): the CRC must be written again before a send.
+    var needsCRC = false
     public let records: Int
     public let payloadBytes: Int
     /// The caller's per-record tokens (pinbench puts the scheduled send time here).
@@ -84,6 +86,8 @@ public final class KafkaProducer: @unchecked Sendable {
     public let stats = ProducerStats()
     let sender: Sender
     let toSender: SPSCRing<ProducerBatch>
+    /// Compression threads between the owner and the sender (empty: the sender compresses).
+    let compressors: [BatchCompressor]
     let reports: SPSCRing<DeliveryReport>
     let outstandingBytes = Atomic<Int>(0)
     let senderDone = DispatchGroup()
@@ -115,15 +119,24 @@ public final class KafkaProducer: @unchecked Sendable {
         toSender = SPSCRing(capacity: 4096)
         reports = SPSCRing(capacity: 8192)
         sender = try Sender(config: config, stats: stats, reportBell: reportBell)
-        let s = sender, inRing = toSender, outRing = reports
+        let s = sender, outRing = reports
+        compressors = (0..<config.effectiveCompressionThreads).map {
+            BatchCompressor(index: $0, compression: config.compression, level: config.compressionLevel, senderWake: s.wake)
+        }
+        let inboxes = compressors.isEmpty ? [toSender] : compressors.map(\.output)
         senderDone.enter()
         _ = StageThread(name: "kafka-sender") { [senderDone] in
-            s.run(inbox: inRing, outbox: outRing)
+            s.run(inboxes: inboxes, outbox: outRing)
             senderDone.leave()
         }
     }
 
-    deinit { if !closed { sender.stop.store(true, ordering: .relaxed) } }
+    deinit {
+        if !closed {
+            sender.stop.store(true, ordering: .relaxed)
+            for c in compressors { c.stop() }
+        }
+    }
 
     /// Partitions of `topic` (from metadata; asks the cluster if not known yet).
     public func partitionCount(_ topic: String) throws(KafkaClientError) -> Int {
@@ -245,6 +258,7 @@ public final class KafkaProducer: @unchecked Sendable {
         try flush(timeoutMs: timeoutMs, onDelivery: onDelivery)
         closed = true
         toSender.close()
+        for c in compressors { c.stop() }
         sender.wake.ring()
         senderDone.wait()
         drainReports(onDelivery)
@@ -267,6 +281,7 @@ public final class KafkaProducer: @unchecked Sendable {
     func handOver() {
         guard unrung > 0 else { return }
         unrung = 0
+        for c in compressors { c.bell.ring() }
         sender.wake.ring()
     }
 
@@ -296,8 +311,10 @@ public final class KafkaProducer: @unchecked Sendable {
         outstandingBytes.add(out.count, ordering: .relaxed)
         pendingBatches += 1
         var pending: ProducerBatch? = batch
+        // A partition's batches always go through the same compression thread: they reach the sender in order.
+        let ring = compressors.isEmpty ? toSender : compressors[(t &* 7919 &+ p) % compressors.count].input
         while let b = pending {
-            pending = toSender.tryPush(b)
+            pending = ring.tryPush(b)
             if pending != nil { handOver(); if drainReports(onDelivery) == 0 { backoff.wait() } }
         }
         unrung += 1
@@ -378,5 +395,48 @@ extension KafkaProducer {
         }
         try close(onDelivery: report)
         return r
+    }
+}
+
+/// A compression thread of a producer: compresses the sealed batches of the partitions it owns, in order,
+/// and hands them to the sender (which then only stamps producer fields and the CRC).
+final class BatchCompressor: @unchecked Sendable {
+    let input = SPSCRing<ProducerBatch>(capacity: 4096)
+    let output = SPSCRing<ProducerBatch>(capacity: 4096)
+    let bell = Doorbell()
+    private var thread: StageThread?
+
+    init(index: Int, compression: CompressionCodec, level: Int32?, senderWake: Doorbell) {
+        let (input, output, bell) = (self.input, self.output, self.bell)
+        thread = StageThread(name: "kafka-compress-\(index)") {
+            let codec = Codec()
+            var backoff = Backoff()
+            while true {
+                guard let b = input.tryPop() else {
+                    if input.isClosed && input.count == 0 { break }
+                    bell.wait(timeoutNs: 50_000_000) { input.count > 0 || input.isClosed }
+                    continue
+                }
+                // A failure leaves the batch uncompressed: the sender tries again and reports the error.
+                _ = Sender.compress(b, compression, level: level, codec: codec)
+                var pending: ProducerBatch? = b
+                while let p = pending {
+                    pending = output.tryPush(p)
+                    if pending != nil { senderWake.ring(); backoff.wait() }
+                }
+                backoff.reset()
+                if input.count == 0 { senderWake.ring() }
+            }
+            output.close()
+            senderWake.ring()
+        }
+    }
+
+    /// Lets the thread finish what it was given (its output then closes), then joins it.
+    func stop() {
+        input.close()
+        bell.ring()
+        thread?.join()
+        thread = nil
     }
 }

@@ -208,11 +208,15 @@ final class Sender: @unchecked Sendable {
 
     // MARK: sender thread
 
-    func run(inbox: SPSCRing<ProducerBatch>, outbox: SPSCRing<DeliveryReport>) {
+    /// `inboxes`: the producer's ring, or one ring per compression thread.
+    func run(inboxes: [SPSCRing<ProducerBatch>], outbox: SPSCRing<DeliveryReport>) {
         self.outbox = outbox
+        func anyWaiting() -> Bool { inboxes.contains { $0.count > 0 } }
+        func allClosed() -> Bool { inboxes.allSatisfy { $0.isClosed && $0.count == 0 } }
         while true {
             var got = false
-            while let b = inbox.tryPop() {
+            for inbox in inboxes {
+              while let b = inbox.tryPop() {
                 got = true
                 let key = PartitionKey(topic: b.topic, partition: b.partition)
                 let st = parts[key] ?? {
@@ -222,6 +226,7 @@ final class Sender: @unchecked Sendable {
                     return s
                 }()
                 st.queue.append(b)
+              }
             }
             let now = monotonicNanos()
             if needMetadata && now >= nextMetadataNs { refreshLeaders(now) }
@@ -230,13 +235,13 @@ final class Sender: @unchecked Sendable {
             let sent = dispatch(now)
             let received = awaitResponses()
             announceReports()
-            if inbox.isClosed && inbox.count == 0 && totalInFlight == 0 && parts.values.allSatisfy({ $0.waiting == 0 }) { break }
+            if allClosed() && totalInFlight == 0 && parts.values.allSatisfy({ $0.waiting == 0 }) { break }
             if stop.load(ordering: .relaxed) { failEverything("producer closed"); break }
             // Idle: sleep in one poll on the sockets with requests in flight and on the producer's doorbell, until
             // an answer comes, the producer hands over a batch, or the next timer is due (a retry's backoff, a
             // metadata refresh, an epoch bump; at most 50 ms, which also paces the request timeouts).
             if !(got || sent || received) {
-                wake.wait(timeoutNs: idleWaitNs(now), until: { inbox.count > 0 || inbox.isClosed || stop.load(ordering: .relaxed) }) { ns in
+                wake.wait(timeoutNs: idleWaitNs(now), until: { anyWaiting() || allClosed() || stop.load(ordering: .relaxed) }) { ns in
                     let active = sinks.values.filter { !$0.inFlight.isEmpty }
                     if active.contains(where: \.conn.hasBufferedInput) { return }  // TLS bytes poll cannot see
                     var fds = active.map { pollfd(fd: $0.conn.fd, events: Int16(POLLIN), revents: 0) }
@@ -409,31 +414,41 @@ final class Sender: @unchecked Sendable {
         return sentAny
     }
 
+    /// Compresses the records region of a batch sealed uncompressed, and marks it compressed (the CRC is
+    /// written later, with the producer fields). On a compression thread, or on the sender before a first send.
+    static func compress(_ b: ProducerBatch, _ compression: CompressionCodec, level: Int32?, codec: Codec) -> KafkaClientError? {
+        guard !b.compressed else { return nil }
+        if compression != .none {
+            let src = b.bytes
+            let out = ByteBuffer(capacity: src.count / 2 + 1024)
+            out.append(UnsafeRawBufferPointer(start: src.base, count: BatchLayout.headerSize))
+            do {
+                try codec.compress(
+                    UnsafeRawBufferPointer(start: src.base + BatchLayout.headerSize, count: src.count - BatchLayout.headerSize),
+                    codec: compression, level: level, into: out)
+            } catch {
+                return KafkaClientError(.config, "compression failed: \(error)")
+            }
+            let attrs = Int16(bigEndian: out.base.loadUnaligned(fromByteOffset: BatchLayout.attributes, as: Int16.self))
+            out.storeBigEndian((attrs & ~0x07) | compression.rawValue, at: BatchLayout.attributes)
+            out.storeBigEndian(Int32(out.count - BatchLayout.logOverhead), at: BatchLayout.batchLength)
+            b.bytes = out
+            b.needsCRC = true
+        }
+        b.compressed = true
+        return nil
+    }
+
     /// Before a batch's first send: compresses its records region (the owner sealed it uncompressed), and
     /// under idempotence writes producer id, epoch and sequence; then the CRC. Retries keep their sequence:
     /// that is what lets the broker drop duplicates. Returns an error if compression failed.
     func stamp(_ b: ProducerBatch, _ st: PartitionState) -> KafkaClientError? {
         b.attempts += 1
         var dirty = false
-        if !b.compressed {
-            b.compressed = true
-            if config.compression != .none {
-                let src = b.bytes
-                let out = ByteBuffer(capacity: src.count / 2 + 1024)
-                out.append(UnsafeRawBufferPointer(start: src.base, count: BatchLayout.headerSize))
-                do {
-                    try codec.compress(
-                        UnsafeRawBufferPointer(start: src.base + BatchLayout.headerSize, count: src.count - BatchLayout.headerSize),
-                        codec: config.compression, level: config.compressionLevel, into: out)
-                } catch {
-                    return KafkaClientError(.config, "compression failed: \(error)")
-                }
-                let attrs = Int16(bigEndian: out.base.loadUnaligned(fromByteOffset: BatchLayout.attributes, as: Int16.self))
-                out.storeBigEndian((attrs & ~0x07) | config.compression.rawValue, at: BatchLayout.attributes)
-                out.storeBigEndian(Int32(out.count - BatchLayout.logOverhead), at: BatchLayout.batchLength)
-                b.bytes = out
-                dirty = true
-            }
+        if let e = Self.compress(b, config.compression, level: config.compressionLevel, codec: codec) { return e }
+        if b.needsCRC {
+            b.needsCRC = false
+            dirty = true
         }
         if config.idempotence && b.baseSequence < 0 {
             b.baseSequence = st.nextSequence

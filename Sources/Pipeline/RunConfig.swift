@@ -109,6 +109,12 @@ public struct RunConfig: Sendable {
                 ("compression_level", .int(Int(sink.compressionLevel ?? sink.compression.defaultLevel))),
                 ("batch_bytes", .int(sink.batchBytes)), ("linger_ms", .double(sink.lingerMs ?? SinkSettings.defaultLingerMs)),
                 ("acks", .string(o.acks.rawValue)), ("idempotence", .bool(o.idempotence)), ("create_topics", .bool(o.createTopics)),
+                ("compression_threads", .int({
+                    var pc = ProducerConfiguration(bootstrap: o.bootstrap)
+                    pc.compression = sink.compression
+                    pc.compressionThreads = o.compressionThreads
+                    return pc.effectiveCompressionThreads
+                }())),
                 ("request_timeout_ms", .int(Int(o.requestTimeoutMs))), ("delivery_timeout_ms", .int(o.deliveryTimeoutMs)),
             ]
         case .kinesis(let o):

@@ -274,6 +274,8 @@ public struct KafkaOptions: Sendable {
     public var security: ConnectionSecurity = .plaintext
     /// `--kafka-config` / `-X` producer settings: applied after the flags above (a property given wins).
     public var properties = KafkaClientProperties()
+    /// Threads that compress batches before the sender (nil: the producer's default; 0: the sender does).
+    public var compressionThreads: Int?
 
     /// The defaults, for tools that show them before any broker is known.
     public static let defaults = KafkaOptions(bootstrap: [])
@@ -300,6 +302,7 @@ public struct KafkaOptions: Sendable {
         pc.requestTimeoutMs = requestTimeoutMs
         pc.deliveryTimeoutMs = deliveryTimeoutMs
         pc.security = security
+        pc.compressionThreads = compressionThreads
         do {
             try properties.apply(to: &pc)
             try pc.validate()

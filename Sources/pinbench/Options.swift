@@ -256,6 +256,7 @@ struct KafkaOptionGroup: ParsableArguments {
     @Flag(help: "Create the three topics with --partitions first (Kafka).") var createTopics = false
     @Option(help: "Kafka request.timeout.ms.") var requestTimeoutMs: Int32 = KafkaOptions.defaults.requestTimeoutMs
     @Option(help: "Kafka delivery.timeout.ms: a record not acknowledged by then is reported failed.") var deliveryTimeoutMs: Int = KafkaOptions.defaults.deliveryTimeoutMs
+    @Option(help: "Threads that compress Kafka batches before the sender, each owning some partitions: auto (half the usable CPUs, at most 8) or N (0: the sender compresses).") var compressionThreads: ThreadCount = .auto
     @OptionGroup var security: KafkaSecurityOptions
 
     func options(aws: AWSOptions) throws -> KafkaOptions? {
@@ -267,6 +268,7 @@ struct KafkaOptionGroup: ParsableArguments {
         var o = KafkaOptions(bootstrap: brokers, acks: acks, idempotence: idempotence, createTopics: createTopics,
                              requestTimeoutMs: requestTimeoutMs, deliveryTimeoutMs: deliveryTimeoutMs)
         o.properties = props
+        o.compressionThreads = compressionThreads.count
         o.security = try security.connectionSecurity(props, aws: aws, bootstrap: brokers)
         return o
     }

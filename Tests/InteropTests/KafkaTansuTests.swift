@@ -5,16 +5,21 @@ import TestSupport
 /// pinbench's producer and consumer against a real Kafka-compatible broker (Tansu), checked by an
 /// independent client (librdkafka 2.x through confluent-kafka, CRCs checked).
 @Suite(.serialized) struct KafkaTansuTests {
-    static let cases: [(String, Bool)] = ["none", "gzip", "snappy", "lz4", "zstd"].flatMap { c in [(c, true), (c, false)] }
+    /// Every codec with idempotence on and off; the compressing ones also through three compression threads
+    /// (issue 13 item 2: a partition's batches keep their order through the thread that owns it) and none.
+    static let cases: [(String, Bool, String)] = ["none", "gzip", "snappy", "lz4", "zstd"].flatMap { c in
+        [(c, true, "auto"), (c, false, "auto")] + (c == "none" ? [] : [(c, true, "3"), (c, false, "0")])
+    }
 
     func peer() -> String { Bundle.module.path(forResource: "kafka_peer", ofType: "py", inDirectory: "Peers")! }
 
     @Test(arguments: cases)
-    func librdkafkaReadsBackEveryRecordOnceInOrder(_ codec: String, _ idempotence: Bool) throws {
+    func librdkafkaReadsBackEveryRecordOnceInOrder(_ codec: String, _ idempotence: Bool, _ threads: String) throws {
         let broker = try Tansu.get()
-        let dir = tempDir("kafka-\(codec)-\(idempotence)")
+        let dir = tempDir("kafka-\(codec)-\(idempotence)-\(threads)")
         let prefix = "t\(UUID().uuidString.prefix(8).lowercased())"
         let run = try pinbench("run", "--kafka", broker.bootstrap, "--topic-prefix", prefix, "--create-topics", "--partitions", "3",
+                               "--compression-threads", threads,
                                "--count", "1500", "--seed", "5", "--compression", codec, "--idempotence", "\(idempotence)",
                                "--batch-bytes", "16k", "--linger-ms", "2", "--report-json", "\(dir)/report.json", "--quiet")
         #expect(run.status == 0, "pinbench run: \(run.stderr)")
