@@ -219,6 +219,22 @@ def campaign_land():
     return kills, problems
 
 
+def kill_rerun_compare(i, args, t, took, want, problems):
+    """Starts `args(t)`, kills it at a seeded moment within an uninterrupted run's time, re-runs it and compares
+    the tables with `want`. Returns (killed while running, killed after a commit, the re-run succeeded)."""
+    p = start(*args(t))
+    killed = kill_after(p, rng.uniform(0.02, 0.9) * took)
+    after_commit = killed and any(os.path.isdir(f"{t}/{k}/_delta_log") for k in ("pin", "geo", "user"))
+    r = pb(*args(t))
+    if r.returncode != 0:
+        problems.append(f"kill {i}: the re-run failed: {r.stderr.strip()[-300:]}")
+        return killed, after_commit, False
+    got = table_rows(t)
+    if got != want:
+        problems.append(f"kill {i}: tables hold {got}, an uninterrupted run {want}")
+    return killed, after_commit, True
+
+
 def campaign_tables(command):
     problems, kills = [], 0
     src = f"{WORK}/{command}-src"
@@ -243,17 +259,10 @@ def campaign_tables(command):
         if kills >= KILLS:
             break
         t = f"{WORK}/{command}-{i}"
-        p = start(*args(t))
-        kills += kill_after(p, rng.uniform(0.02, 0.9) * took)
-        r = pb(*args(t))
-        if r.returncode != 0:
-            problems.append(f"kill {i}: the re-run failed: {r.stderr.strip()[-300:]}")
-        else:
-            got = table_rows(t)
-            if got != want:
-                problems.append(f"kill {i}: tables hold {got}, an uninterrupted run {want}")
-            if command == "batch" and not os.path.exists(f"{t}-analysis/date={day}/q1.csv"):
-                problems.append(f"kill {i}: no analyses for {day}")
+        killed, _, rerun = kill_rerun_compare(i, args, t, took, want, problems)
+        kills += killed
+        if rerun and command == "batch" and not os.path.exists(f"{t}-analysis/date={day}/q1.csv"):
+            problems.append(f"kill {i}: no analyses for {day}")
         for d in (t, t + "-landing", t + "-analysis"):
             shutil.rmtree(d, ignore_errors=True)
     return kills, problems
@@ -289,18 +298,10 @@ def campaign_stream():
             if kills >= KILLS:
                 break
             t = f"{WORK}/stream-{i}"
-            p = start(*args(t))
-            killed = kill_after(p, rng.uniform(0.02, 0.9) * took)
+            killed, after_commit, _ = kill_rerun_compare(i, args, t, took, want, problems)
             kills += killed
-            if killed and any(os.path.isdir(f"{t}/{k}/_delta_log") for k in ("pin", "geo", "user")):
+            if after_commit:
                 STATS["stream_killed_after_a_commit"] = STATS.get("stream_killed_after_a_commit", 0) + 1
-            r = pb(*args(t))
-            if r.returncode != 0:
-                problems.append(f"kill {i}: the re-run failed: {r.stderr.strip()[-300:]}")
-            else:
-                got = table_rows(t)
-                if got != want:
-                    problems.append(f"kill {i}: tables hold {got}, an uninterrupted run {want}")
             shutil.rmtree(t, ignore_errors=True)
         return kills, problems
     finally:
