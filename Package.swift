@@ -130,7 +130,7 @@ let package = Package(
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Sinks", "PinEmulator", "PinModel", "KafkaLog", "KafkaWire", "Bytes", "TestSupport", "Codecs", "JSON", .product(name: "Histogram", package: "hdrhistogram-swift")], swiftSettings: strict),
         .testTarget(name: "FuzzReplayTests", dependencies: ["FuzzTargets"], swiftSettings: strict),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "Capacity", "JSON", "KafkaLog", "TestSupport", "Codecs", "Platform"], swiftSettings: strict),
-        .testTarget(name: "TablesTests", dependencies: ["TableStore", "Cleaning", "Analytics", "Codecs", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "TablesTests", dependencies: ["TableStore", "Cleaning", "Analytics", "Codecs", "PinModel", "TestSupport"], swiftSettings: strict),
         .testTarget(
             name: "InteropTests",
             dependencies: ["AWSClient", "AWSAuth", "KafkaClient", "Bytes", "Codecs", "Workloads", "TableSync", "TableStore", "TestSupport", "Platform"],

@@ -44,6 +44,11 @@ public struct CleanOptions: Sendable {
     /// Partition column per table (nil = unpartitioned).
     public var partitionBy: [RecordKind: String?] = RecordKind.defaultPartitionColumns
     public var batchRows = 16_384
+    /// Threads that parse one table's jsonl file, each a byte range at a time (ranges of `rangeBytes`, cut at
+    /// line ends; the write stage takes them in file order). nil: the usable CPUs shared by the tables that
+    /// have input; 1: one parse thread. Landing roots, logs and memory are parsed by one thread.
+    public var parseThreads: Int?
+    public var rangeBytes = 8 << 20
     /// Input bytes per batch, at most about this much (a batch is cut here even short of its rows): its
     /// string columns address their bytes with 32-bit offsets, and a record may be up to 1 GiB.
     public var batchBytes = 64 << 20
@@ -215,6 +220,12 @@ public enum Cleaner {
         let table = "\(options.tablesDir)/\(kind.name)"
         let writer = try PartitionedTableWriter(table: table, schema: CleanSchemas.schema(kind), options: write)
         let deadLetter = DeadLetterWriter(path: "\(options.tablesDir)/_dead_letter/\(kind.name)-\(writer.runId).jsonl", kind: kind)
+        if case .jsonl(let dir) = source, let size = fileSize("\(dir)/\(kind.name).jsonl"), size >= 2 * options.rangeBytes,
+           parseThreads(options, source: source) > 1 {
+            let report = try ParallelJSONL(kind: kind, path: "\(dir)/\(kind.name).jsonl", size: size, options: options,
+                                           threads: parseThreads(options, source: source), writer: writer, deadLetter: deadLetter).run()
+            return try commit(kind, report, writer: writer, deadLetter: deadLetter, table: table, options: options, now: now)
+        }
         let cleaner = KindCleaner(kind: kind, batchRows: options.batchRows, batchBytes: options.batchBytes, writer: writer, deadLetter: deadLetter)
         var unreported = 0
         try source.forEachRecord(kind: kind, maxRecordBytes: options.maxRecordBytes) { rec in
@@ -234,9 +245,25 @@ public enum Cleaner {
         }
         options.progress?.add(unreported)
         try cleaner.finish()
+        return try commit(kind, cleaner.report, writer: writer, deadLetter: deadLetter, table: table, options: options, now: now)
+    }
+
+    /// Parse threads for one table: the option, or the usable CPUs shared by the tables that have input.
+    static func parseThreads(_ options: CleanOptions, source: CleanSource) -> Int {
+        if let n = options.parseThreads { return max(1, n) }
+        var busy = 1
+        if options.parallel, case .jsonl(let dir) = source {
+            busy = max(1, options.kinds.filter { (fileSize("\(dir)/\($0.name).jsonl") ?? 0) > 0 }.count)
+        }
+        return max(1, usableCPUs() / busy)
+    }
+
+    /// Finishes the table's files and appends its commit.
+    static func commit(_ kind: RecordKind, _ cleaned: KindReport, writer: PartitionedTableWriter, deadLetter: DeadLetterWriter,
+                       table: String, options: CleanOptions, now: () -> Int64) throws -> KindReport {
         let adds = try writer.finish()
         try deadLetter.close()
-        var report = cleaner.report
+        var report = cleaned
         report.files = adds.count
         report.deadLetterPath = deadLetter.written > 0 ? deadLetter.path : nil
         let info = options.commitInfo[kind]
@@ -307,15 +334,21 @@ final class KindCleaner {
     static let imagePlaceholder: [[UInt8]] = [Array(Placeholder.imageSrc.utf8)]
     static let savePrefix: [UInt8] = Array(Placeholder.saveLocationPrefix.utf8)
 
-    init(kind: RecordKind, batchRows: Int, batchBytes: Int, writer: PartitionedTableWriter, deadLetter: DeadLetterWriter) {
+    /// A parse worker of a parallel clean: no write stage of its own; a job is filled with one byte range
+    /// (`fill`), its dead letters kept in the job for the ordered write stage.
+    let isWorker: Bool
+
+    init(kind: RecordKind, batchRows: Int, batchBytes: Int, writer: PartitionedTableWriter, deadLetter: DeadLetterWriter,
+         worker: Bool = false) {
         self.kind = kind
-        self.batchRows = batchRows
-        self.batchBytes = batchBytes
+        self.batchRows = worker ? Int.max : batchRows
+        self.batchBytes = worker ? Int.max : batchBytes
         self.writer = writer
         self.deadLetterWriter = deadLetter
+        isWorker = worker
         report = KindReport(kind: kind)
-        job = CleanJob(schema: CleanSchemas.schema(kind), capacity: batchRows)
-        for _ in 0..<2 { free.put(CleanJob(schema: CleanSchemas.schema(kind), capacity: batchRows)) }
+        job = CleanJob(schema: CleanSchemas.schema(kind), capacity: worker ? 16 : batchRows)
+        if !worker { for _ in 0..<2 { free.put(CleanJob(schema: CleanSchemas.schema(kind), capacity: batchRows)) } }
         switch kind {
         case .pin: keys = PinRecord.keyTable
         case .geo: keys = GeoRecord.keyTable
@@ -331,6 +364,10 @@ final class KindCleaner {
         dblViews.initialize(repeating: (.passUnretained(placeholders.2), .passUnretained(placeholders.2)), count: width)
         let (full, free, stage, writer) = (self.full, self.free, self.stage, self.writer)
         nonisolated(unsafe) let w = writer
+        if worker {
+            bindViews()
+            return
+        }
         writeThread = StageThread(name: "clean-write-\(kind.name)") {
             while let j = full.take() {
                 if stage.error == nil {
@@ -376,7 +413,29 @@ final class KindCleaner {
         report.deadLettered += 1
         let key = reason.split(separator: ":").first.map(String.init) ?? reason
         report.deadLetterReasons[key, default: 0] += 1
-        try deadLetterWriter.write(bytes, reason: reason, source: source)
+        if isWorker {
+            // The write stage writes it, in file order, with its absolute line number.
+            job.deadLetters.append((Array(bytes), reason, source))
+        } else {
+            try deadLetterWriter.write(bytes, reason: reason, source: source)
+        }
+    }
+
+    /// Worker mode: parses `lines` into `j` (the kernels run at the end), and returns how many lines the range
+    /// had. Dead letters name their line as `#<line in the range>`; the write stage makes it absolute.
+    func fill(_ j: CleanJob, maxRecordBytes: Int, _ forEachLine: ((SourceRecord) throws -> Void) throws -> Void) throws {
+        job = j
+        bindViews()
+        try forEachLine { rec in
+            report.inputBytes += rec.bytes.count
+            switch rec.problem {
+            case .none: try add(rec.bytes, source: rec.location)
+            case .some(let reason):
+                report.recordsIn += 1
+                try deadLetter(rec.bytes, reason: reason, source: rec.location())
+            }
+        }
+        runKernels()
     }
 
     @inline(__always)
@@ -495,6 +554,15 @@ final class KindCleaner {
     /// Runs the kernels over the batch, removes duplicates and hands the rows to the table writer.
     func flush() throws {
         guard rawA.count > 0 else { return }
+        runKernels()
+        if let e = stage.error { throw e }
+        full.put(job)
+        job = free.take()!
+        bindViews()
+    }
+
+    /// The rules over the open job's columns, then its rows' fingerprints.
+    func runKernels() {
         jobBytes = 0
         switch kind {
         case .pin:
@@ -522,10 +590,6 @@ final class KindCleaner {
         }
         rawA.reset(); rawB.reset(); rawC.reset()
         Kernels.rowHashes(out, job.h1, job.h2)
-        if let e = stage.error { throw e }
-        full.put(job)
-        job = free.take()!
-        bindViews()
     }
 }
 
@@ -534,6 +598,9 @@ final class CleanJob: @unchecked Sendable {
     let batch: ColumnBatch
     let h1 = ColumnVector<UInt64>()
     let h2 = ColumnVector<UInt64>()
+    /// A parallel clean's range: its dead letters (record, reason, `#line` in the range) and line count.
+    var deadLetters: [([UInt8], String, String)] = []
+    var lines = 0
     init(schema: TableSchema, capacity: Int) { batch = ColumnBatch(schema: schema, capacity: capacity) }
 }
 
@@ -618,3 +685,173 @@ final class DeadLetterWriter {
     }
 }
 
+
+// MARK: one table, several parse threads
+
+/// One table's jsonl file cleaned by several parse threads: the file is cut into byte ranges at line ends;
+/// each thread takes the next range and a free job, parses the range into it and runs the kernels; the
+/// calling thread takes the jobs in file order (so rows, duplicates kept and dead letters come out exactly
+/// as one thread would give them), writes the dead letters with their line numbers and hands the rows to
+/// the write stage. A thread holds its job before it takes a range, so the range the writer waits for
+/// always has one: free jobs never run out under it.
+final class ParallelJSONL: @unchecked Sendable {
+    let kind: RecordKind
+    let path: String
+    let options: CleanOptions
+    let threads: Int
+    let writer: PartitionedTableWriter
+    let deadLetter: DeadLetterWriter
+    let ranges: [(start: Int, end: Int)]
+    let free = Channel<CleanJob>()
+    private let lock = ConditionLock()
+    private var done: [Int: CleanJob] = [:]
+    private var failure: (any Error)?
+    private let next = Atomic<Int>(0)
+
+    init(kind: RecordKind, path: String, size: Int, options: CleanOptions, threads: Int, writer: PartitionedTableWriter,
+         deadLetter: DeadLetterWriter) throws {
+        self.kind = kind
+        self.path = path
+        self.options = options
+        self.threads = threads
+        self.writer = writer
+        self.deadLetter = deadLetter
+        ranges = try Self.cut(path: path, size: size, every: options.rangeBytes)
+        for _ in 0..<(threads + 2) { free.put(CleanJob(schema: CleanSchemas.schema(kind), capacity: 1024)) }
+    }
+
+    /// Byte ranges of about `every` bytes, each starting at a line's first byte.
+    static func cut(path: String, size: Int, every: Int) throws -> [(start: Int, end: Int)] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 { throw CleanError("cannot open \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var starts = [0]
+        let window = ByteBuffer(capacity: 64 << 10)
+        var pos = every
+        while pos < size {
+            // The first line end at or after pos; the next range starts after it.
+            var at = pos, found = -1
+            while found < 0 && at < size {
+                let n = pread(fd, window.base, 64 << 10, off_t(at))
+                if n < 0 { if errno == EINTR { continue }; throw CleanError("read \(path): \(String(cString: strerror(errno)))") }
+                if n == 0 { break }
+                if let nl = memchr(window.base, 0x0A, n) { found = at + (UnsafeRawPointer(nl) - UnsafeRawPointer(window.base)) }
+                at += n
+            }
+            guard found >= 0, found + 1 < size else { break }
+            starts.append(found + 1)
+            pos = max(found + 1 + every, pos + every)
+        }
+        return starts.indices.map { (starts[$0], $0 + 1 < starts.count ? starts[$0 + 1] : size) }
+    }
+
+    func run() throws -> KindReport {
+        let cleaners = (0..<threads).map { _ in
+            KindCleaner(kind: kind, batchRows: options.batchRows, batchBytes: options.batchBytes, writer: writer, deadLetter: deadLetter, worker: true)
+        }
+        let workers = cleaners.enumerated().map { i, c in
+            nonisolated(unsafe) let c = c
+            return StageThread(name: "clean-parse-\(kind.name)-\(i)") { self.work(c) }
+        }
+        let stage = WriteStage()
+        var lines = 0
+        var caught: (any Error)?
+        for r in ranges.indices {
+            let job: CleanJob? = lock.wait(until: { done[r] != nil || failure != nil }) { done.removeValue(forKey: r) }
+            guard let job else { break }
+            if caught == nil {
+                do {
+                    for (bytes, reason, at) in job.deadLetters {
+                        let line = lines + (Int(at.dropFirst()) ?? 0)
+                        try bytes.withUnsafeBytes { try deadLetter.write($0, reason: reason, source: "\(path):\(line)") }
+                    }
+                    try stage.write(job, to: writer)
+                } catch { caught = error }
+            }
+            lines += job.lines
+            job.batch.reset()
+            job.deadLetters.removeAll()
+            free.put(job)
+        }
+        free.close()
+        for w in workers { w.join() }
+        if let e = caught ?? lock.withLock({ failure }) { throw e }
+        var report = KindReport(kind: kind)
+        for c in cleaners {
+            let r = c.report
+            report.recordsIn += r.recordsIn
+            report.inputBytes += r.inputBytes
+            report.deadLettered += r.deadLettered
+            report.deadLetterReasons.merge(r.deadLetterReasons, uniquingKeysWith: +)
+            report.nulled.merge(r.nulled, uniquingKeysWith: +)
+            report.wrongType.merge(r.wrongType, uniquingKeysWith: +)
+        }
+        report.written = stage.written
+        report.duplicates = stage.duplicates
+        return report
+    }
+
+    /// A parse thread: a free job, then the next range, until none is left or something failed.
+    private func work(_ cleaner: KindCleaner) {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 { return fail(CleanError("cannot open \(path): \(String(cString: strerror(errno)))")) }
+        defer { close(fd) }
+        let buf = ByteBuffer(capacity: options.rangeBytes + 4096)
+        while let job = free.take() {
+            let r = next.add(1, ordering: .relaxed).oldValue
+            guard r < ranges.count, lock.withLock({ failure == nil }) else { free.put(job); return }
+            if options.stop?.isSet == true { return fail(CleanError.interrupted) }
+            do {
+                let (start, end) = ranges[r]
+                buf.reset()
+                let dst = buf.reserve(end - start)
+                var got = 0
+                while got < end - start {
+                    let n = pread(fd, dst + got, end - start - got, off_t(start + got))
+                    if n < 0 { if errno == EINTR { continue }; throw CleanError("read \(path): \(String(cString: strerror(errno)))") }
+                    if n == 0 { throw CleanError("\(path) shrank while it was cleaned") }
+                    got += n
+                }
+                buf.count = got
+                var count = 0
+                try cleaner.fill(job, maxRecordBytes: options.maxRecordBytes) { body in
+                    count = try forEachLine(in: UnsafeRawBufferPointer(start: buf.base, count: got), maxRecordBytes: options.maxRecordBytes, body)
+                }
+                job.lines = count
+                options.progress?.add(job.batch.rowCount + job.deadLetters.count)
+            } catch {
+                return fail(error)
+            }
+            lock.withLock { done[r] = job }
+            lock.broadcast()
+        }
+    }
+
+    private func fail(_ e: any Error) {
+        lock.withLock { if failure == nil { failure = e } }
+        lock.broadcast()
+    }
+}
+
+/// Calls `body` for every non-empty line of `text` (without its `\n` / `\r\n`), located as `#<line>` (1-based
+/// within `text`); returns how many lines it had. A line longer than `maxRecordBytes` comes with a problem set.
+func forEachLine(in text: UnsafeRawBufferPointer, maxRecordBytes: Int, _ body: (SourceRecord) throws -> Void) throws -> Int {
+    guard let base = text.baseAddress else { return 0 }
+    var lineNo = 0
+    var start = 0
+    while start < text.count {
+        var end = text.count
+        if let nl = memchr(base + start, 0x0A, text.count - start) { end = UnsafeRawPointer(nl) - base }
+        lineNo += 1
+        var len = end - start
+        if len > 0 && base.load(fromByteOffset: start + len - 1, as: UInt8.self) == 0x0D { len -= 1 }
+        if len > 0 {
+            let n = lineNo
+            try body(SourceRecord(bytes: UnsafeRawBufferPointer(start: base + start, count: len),
+                                  problem: len > maxRecordBytes ? "record over \(maxRecordBytes) bytes: \(len)" : nil,
+                                  location: { "#\(n)" }))
+        }
+        start = end + 1
+    }
+    return lineNo
+}

@@ -6,6 +6,7 @@ import Cleaning
 import TableStore
 import TestSupport
 import Codecs
+import PinModel
 
 typealias CompressionCodecValue = CompressionCodec
 
@@ -196,6 +197,66 @@ typealias CompressionCodecValue = CompressionCodec
         #expect(one.values.reduce(0) { $0 + $1.count } == 10_000)
         #expect(one.keys.count > 11, "the open-file bound split partitions into several files: \(one.keys.count)")
         #expect(one == four)
+    }
+}
+
+/// Issue 13 item 4: one table's jsonl file parsed by several threads, a byte range each, gives what one thread
+/// gives: the same rows in the same files in the same order, the same duplicates dropped, the same dead
+/// letters with the same line numbers, the same counts.
+@Suite struct ParallelParseTests {
+    func input(_ dir: String) throws {
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        var lines: [String] = []
+        let cats = ["art", "travel", "food", "diy", ""]
+        for i in 0..<3000 {
+            switch i % 97 {
+            case 5: lines.append("{\"index\": \(i), \"title\": ")  // not JSON
+            case 6: lines.append("")  // an empty line counts as a line
+            case 7: lines.append("{\"title\": \"no key \(i)\"}")
+            default:
+                // Every 50th line repeats the one before (a duplicate row).
+                if i % 50 == 1, let last = lines.last {
+                    lines.append(last)
+                    continue
+                }
+                lines.append("{\"index\":\(i),\"title\":\"t\(i)\",\"follower_count\":\"\(i % 13)k\",\"category\":\"\(cats[i % 5])\",\"description\":\"\(String(repeating: "d", count: i % 300))\"}")
+            }
+        }
+        try (lines.joined(separator: "\n") + "\n").write(toFile: "\(dir)/pin.jsonl", atomically: true, encoding: .utf8)
+    }
+
+    func clean(_ inp: String, _ out: String, threads: Int) throws -> (KindReport, [String: [String]], [String]) {
+        var o = CleanOptions(tablesDir: out)
+        o.kinds = [.pin]
+        o.parseThreads = threads
+        o.rangeBytes = 16 << 10
+        let r = try Cleaner.run(source: .jsonl(inp), options: o)
+        let pin = try #require(r.tables.first)
+        var files: [String: [String]] = [:]
+        let root = "\(out)/pin"
+        for sub in try FileManager.default.subpathsOfDirectory(atPath: root) where sub.hasSuffix(".parquet") {
+            let f = try ParquetFile(path: "\(root)/\(sub)")
+            guard case .int64(let ind) = try f.readColumn("ind", as: .int64), case .string(let t) = try f.readColumn("title", as: .string),
+                  case .int64(let fc) = try f.readColumn("follower_count", as: .int64) else { continue }
+            // File names carry the run id; the folder and slot number stay.
+            let name = sub.replacingOccurrences(of: #"-[0-9a-f-]{36}\."#, with: ".", options: .regularExpression)
+            files[name] = (0..<f.rowCount).map { "\(ind.value($0) ?? -1):\(t.string($0) ?? "nil"):\(fc.value($0) ?? -1)" }
+        }
+        let dead = try pin.deadLetterPath.map { try String(contentsOfFile: $0, encoding: .utf8).split(separator: "\n").map(String.init) } ?? []
+        return (pin, files, dead)
+    }
+
+    @Test func threeThreadsCleanWhatOneCleans() throws {
+        let dir = tempDir("parallel-parse")
+        try input("\(dir)/in")
+        let (one, oneFiles, oneDead) = try clean("\(dir)/in", "\(dir)/one", threads: 1)
+        let (three, threeFiles, threeDead) = try clean("\(dir)/in", "\(dir)/three", threads: 3)
+        #expect(one.recordsIn == three.recordsIn && one.written == three.written && one.duplicates == three.duplicates)
+        #expect(one.deadLettered == three.deadLettered && one.deadLetterReasons == three.deadLetterReasons)
+        #expect(one.nulled == three.nulled && one.wrongType == three.wrongType && one.inputBytes == three.inputBytes)
+        #expect(one.duplicates > 0 && one.deadLettered > 0 && oneFiles.count == 5)
+        #expect(oneFiles == threeFiles)
+        #expect(oneDead.count == Int(one.deadLettered) && oneDead == threeDead, "\(oneDead.prefix(2)) vs \(threeDead.prefix(2))")
     }
 }
 
