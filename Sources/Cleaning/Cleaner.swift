@@ -220,10 +220,10 @@ public enum Cleaner {
         let table = "\(options.tablesDir)/\(kind.name)"
         let writer = try PartitionedTableWriter(table: table, schema: CleanSchemas.schema(kind), options: write)
         let deadLetter = DeadLetterWriter(path: "\(options.tablesDir)/_dead_letter/\(kind.name)-\(writer.runId).jsonl", kind: kind)
-        if case .jsonl(let dir) = source, let size = fileSize("\(dir)/\(kind.name).jsonl"), size >= 2 * options.rangeBytes,
+        if let files = try source.lineFiles(kind), files.reduce(0, { $0 + (fileSize($1) ?? 0) }) >= 2 * options.rangeBytes,
            parseThreads(options, source: source) > 1 {
-            let report = try ParallelJSONL(kind: kind, path: "\(dir)/\(kind.name).jsonl", size: size, options: options,
-                                           threads: parseThreads(options, source: source), writer: writer, deadLetter: deadLetter).run()
+            let report = try ParallelJSONL(kind: kind, files: files, options: options, threads: parseThreads(options, source: source),
+                                           writer: writer, deadLetter: deadLetter).run()
             return try commit(kind, report, writer: writer, deadLetter: deadLetter, table: table, options: options, now: now)
         }
         let cleaner = KindCleaner(kind: kind, batchRows: options.batchRows, batchBytes: options.batchBytes, writer: writer, deadLetter: deadLetter)
@@ -252,8 +252,8 @@ public enum Cleaner {
     static func parseThreads(_ options: CleanOptions, source: CleanSource) -> Int {
         if let n = options.parseThreads { return max(1, n) }
         var busy = 1
-        if options.parallel, case .jsonl(let dir) = source {
-            busy = max(1, options.kinds.filter { (fileSize("\(dir)/\($0.name).jsonl") ?? 0) > 0 }.count)
+        if options.parallel {
+            busy = max(1, options.kinds.filter { k in ((try? source.lineFiles(k)) ?? nil)?.contains { (fileSize($0) ?? 0) > 0 } ?? true }.count)
         }
         return max(1, usableCPUs() / busy)
     }
@@ -688,7 +688,8 @@ final class DeadLetterWriter {
 
 // MARK: one table, several parse threads
 
-/// One table's jsonl file cleaned by several parse threads: the file is cut into byte ranges at line ends;
+/// One table's jsonl files (a jsonl folder's one file, or a landing root's objects in order) cleaned by several
+/// parse threads: each file is cut into byte ranges at line ends;
 /// each thread takes the next range and a free job, parses the range into it and runs the kernels; the
 /// calling thread takes the jobs in file order (so rows, duplicates kept and dead letters come out exactly
 /// as one thread would give them), writes the dead letters with their line numbers and hands the rows to
@@ -696,27 +697,31 @@ final class DeadLetterWriter {
 /// always has one: free jobs never run out under it.
 final class ParallelJSONL: @unchecked Sendable {
     let kind: RecordKind
-    let path: String
     let options: CleanOptions
     let threads: Int
     let writer: PartitionedTableWriter
     let deadLetter: DeadLetterWriter
-    let ranges: [(start: Int, end: Int)]
+    /// Byte ranges in reading order, each within one file.
+    let ranges: [(path: String, start: Int, end: Int)]
     let free = Channel<CleanJob>()
     private let lock = ConditionLock()
     private var done: [Int: CleanJob] = [:]
     private var failure: (any Error)?
     private let next = Atomic<Int>(0)
 
-    init(kind: RecordKind, path: String, size: Int, options: CleanOptions, threads: Int, writer: PartitionedTableWriter,
+    init(kind: RecordKind, files: [String], options: CleanOptions, threads: Int, writer: PartitionedTableWriter,
          deadLetter: DeadLetterWriter) throws {
         self.kind = kind
-        self.path = path
         self.options = options
         self.threads = threads
         self.writer = writer
         self.deadLetter = deadLetter
-        ranges = try Self.cut(path: path, size: size, every: options.rangeBytes)
+        var ranges: [(path: String, start: Int, end: Int)] = []
+        for f in files {
+            guard let size = fileSize(f), size > 0 else { continue }
+            ranges += try Self.cut(path: f, size: size, every: options.rangeBytes).map { (f, $0.start, $0.end) }
+        }
+        self.ranges = ranges
         for _ in 0..<(threads + 2) { free.put(CleanJob(schema: CleanSchemas.schema(kind), capacity: 1024)) }
     }
 
@@ -759,6 +764,8 @@ final class ParallelJSONL: @unchecked Sendable {
         for r in ranges.indices {
             let job: CleanJob? = lock.wait(until: { done[r] != nil || failure != nil }) { done.removeValue(forKey: r) }
             guard let job else { break }
+            let path = ranges[r].path
+            if r > 0 && ranges[r - 1].path != path { lines = 0 }  // line numbers count within each file
             if caught == nil {
                 do {
                     for (bytes, reason, at) in job.deadLetters {
@@ -793,16 +800,21 @@ final class ParallelJSONL: @unchecked Sendable {
 
     /// A parse thread: a free job, then the next range, until none is left or something failed.
     private func work(_ cleaner: KindCleaner) {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 { return fail(CleanError("cannot open \(path): \(String(cString: strerror(errno)))")) }
-        defer { close(fd) }
+        var fd: Int32 = -1, openPath: String? = nil
+        defer { if fd >= 0 { close(fd) } }
         let buf = ByteBuffer(capacity: options.rangeBytes + 4096)
         while let job = free.take() {
             let r = next.add(1, ordering: .relaxed).oldValue
             guard r < ranges.count, lock.withLock({ failure == nil }) else { free.put(job); return }
             if options.stop?.isSet == true { return fail(CleanError.interrupted) }
             do {
-                let (start, end) = ranges[r]
+                let (path, start, end) = ranges[r]
+                if openPath != path {
+                    if fd >= 0 { close(fd) }
+                    fd = open(path, O_RDONLY | O_CLOEXEC)
+                    openPath = path
+                    if fd < 0 { throw CleanError("cannot open \(path): \(String(cString: strerror(errno)))") }
+                }
                 buf.reset()
                 let dst = buf.reserve(end - start)
                 var got = 0

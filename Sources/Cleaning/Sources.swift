@@ -79,21 +79,35 @@ public enum CleanSource: Sendable {
         return stableHash(description + "\n" + parts.joined(separator: "\n"))
     }
 
+    /// The files a table's records come from, in reading order, when they are lines of text (a jsonl folder,
+    /// a landing root); nil for a log or records in memory.
+    func lineFiles(_ kind: RecordKind) throws -> [String]? {
+        switch self {
+        case .jsonl(let dir):
+            let path = "\(dir)/\(kind.name).jsonl"
+            return isRegularFile(path) ? [path] : []
+        case .landing(let root, let prefix):
+            let topicDir = "\(root)/topics/\(kind.topic(prefix: prefix))"
+            guard isDirectory(topicDir) else { return [] }
+            var files: [String] = []
+            for part in try listDirectory(topicDir).filter({ $0.hasPrefix("partition=") }).sorted(by: { partitionNumber($0) < partitionNumber($1) }) {
+                let names = try listDirectory("\(topicDir)/\(part)").filter { $0.hasSuffix(".json") && !$0.hasPrefix(".") }
+                files += names.sorted(by: { landingOffset($0) < landingOffset($1) }).map { "\(topicDir)/\(part)/\($0)" }
+            }
+            return files
+        case .memory, .embedded:
+            return nil
+        }
+    }
+
     func forEachRecord(kind: RecordKind, maxRecordBytes: Int, _ body: (SourceRecord) throws -> Void) throws {
         switch self {
         case .jsonl(let dir):
             let path = "\(dir)/\(kind.name).jsonl"
             guard isRegularFile(path) else { return }
             try forEachLine(path: path, maxRecordBytes: maxRecordBytes, body)
-        case .landing(let root, let prefix):
-            let topicDir = "\(root)/topics/\(kind.topic(prefix: prefix))"
-            guard isDirectory(topicDir) else { return }
-            for part in try listDirectory(topicDir).filter({ $0.hasPrefix("partition=") }).sorted(by: { partitionNumber($0) < partitionNumber($1) }) {
-                let files = try listDirectory("\(topicDir)/\(part)").filter { $0.hasSuffix(".json") && !$0.hasPrefix(".") }
-                for f in files.sorted(by: { landingOffset($0) < landingOffset($1) }) {
-                    try forEachLine(path: "\(topicDir)/\(part)/\(f)", maxRecordBytes: maxRecordBytes, body)
-                }
-            }
+        case .landing:
+            for f in try lineFiles(kind) ?? [] { try forEachLine(path: f, maxRecordBytes: maxRecordBytes, body) }
         case .memory(let m):
             let b = m.buffers[kind.rawValue], ends = m.ends[kind.rawValue], locations = m.locations[kind.rawValue]
             var start = 0

@@ -225,12 +225,12 @@ typealias CompressionCodecValue = CompressionCodec
         try (lines.joined(separator: "\n") + "\n").write(toFile: "\(dir)/pin.jsonl", atomically: true, encoding: .utf8)
     }
 
-    func clean(_ inp: String, _ out: String, threads: Int) throws -> (KindReport, [String: [String]], [String]) {
+    func clean(_ inp: String, _ out: String, threads: Int, landing: Bool = false) throws -> (KindReport, [String: [String]], [String]) {
         var o = CleanOptions(tablesDir: out)
         o.kinds = [.pin]
         o.parseThreads = threads
         o.rangeBytes = 16 << 10
-        let r = try Cleaner.run(source: .jsonl(inp), options: o)
+        let r = try Cleaner.run(source: landing ? .landing(inp, topicPrefix: "t") : .jsonl(inp), options: o)
         let pin = try #require(r.tables.first)
         var files: [String: [String]] = [:]
         let root = "\(out)/pin"
@@ -257,6 +257,27 @@ typealias CompressionCodecValue = CompressionCodec
         #expect(one.duplicates > 0 && one.deadLettered > 0 && oneFiles.count == 5)
         #expect(oneFiles == threeFiles)
         #expect(oneDead.count == Int(one.deadLettered) && oneDead == threeDead, "\(oneDead.prefix(2)) vs \(threeDead.prefix(2))")
+    }
+
+    /// A landing root: the same lines cut into objects of two partitions; line numbers count within each object.
+    @Test func aLandingRootToo() throws {
+        let dir = tempDir("parallel-landing")
+        try input("\(dir)/src")
+        let lines = try String(contentsOfFile: "\(dir)/src/pin.jsonl", encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false)
+        for p in 0..<2 {
+            let part = "\(dir)/in/topics/t.pin/partition=\(p)"
+            try FileManager.default.createDirectory(atPath: part, withIntermediateDirectories: true)
+            var offset = 0
+            for chunk in stride(from: p * 1500, to: (p + 1) * 1500, by: 400) {
+                let text = lines[chunk..<min(chunk + 400, (p + 1) * 1500)].joined(separator: "\n") + "\n"
+                try text.write(toFile: "\(part)/t.pin+\(p)+\(String(format: "%010d", offset)).json", atomically: true, encoding: .utf8)
+                offset += 400
+            }
+        }
+        let (one, oneFiles, oneDead) = try clean("\(dir)/in", "\(dir)/one", threads: 1, landing: true)
+        let (three, threeFiles, threeDead) = try clean("\(dir)/in", "\(dir)/three", threads: 3, landing: true)
+        #expect(one.recordsIn == three.recordsIn && one.written == three.written && one.duplicates == three.duplicates)
+        #expect(one.deadLettered > 0 && one.deadLettered == three.deadLettered && oneFiles == threeFiles && oneDead == threeDead)
     }
 }
 
