@@ -78,6 +78,9 @@ enum ThreadCount: ExpressibleByArgument, Equatable {
         return nil
     }
 
+    /// As a generator count: auto is the usable CPUs less the sink stage's one.
+    var generators: Int { count ?? max(1, usableCPUs() - 1) }
+
     var defaultValueDescription: String {
         switch self {
         case .auto: "auto"
@@ -93,7 +96,7 @@ struct FloodOptions: ParsableArguments {
     @Option(help: "Posts per second, open loop (default: unbounded).") var rate: Double?
     @Option(help: "Distinct users.") var users: Int = 11_000
     @Option(help: "Random seed; the same seed gives the same posts.") var seed: UInt64 = 1
-    @Option(help: "Generator threads (the sink stage has its own; default: usable CPUs - 1).") var threads: Int = max(1, usableCPUs() - 1)
+    @Option(help: "Generator threads: auto (the usable CPUs - 1) or N (the sink stage has its own thread).") var threads: ThreadCount = .auto
     @Flag(help: "Pin stage threads to CPUs (libnuma keeps memory local where present).") var pinCpus = false
     @Option(help: "Stop cleanly after this much payload, e.g. 2g (the embedded log also stops before its disk fills).") var maxBytes: ByteSize?
     @OptionGroup var fleet: FleetOptions
@@ -104,7 +107,7 @@ struct FloodOptions: ParsableArguments {
         if let d = duration, !(d.value > 0) { throw ValidationError("--duration must be > 0 (got \(d.value) s)") }
         if let r = rate, !(r > 0) { throw ValidationError("--rate must be > 0") }
         if users < 1 { throw ValidationError("--users must be ≥ 1") }
-        if threads < 1 || threads > 256 { throw ValidationError("--threads must be in 1...256") }
+        if let t = threads.count, t < 1 || t > 256 { throw ValidationError("--threads must be auto or 1...256") }
     }
 
     func apply(to c: inout RunConfig) {
@@ -114,7 +117,7 @@ struct FloodOptions: ParsableArguments {
         c.rate = rate
         c.users = users
         c.seed = seed
-        c.threads = threads
+        c.threads = threads.generators
         c.pinCPUs = pinCpus
         fleet.apply(to: &c)
     }

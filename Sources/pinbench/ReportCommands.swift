@@ -23,7 +23,7 @@ struct ScenarioOptions: ParsableArguments {
     @Option(help: "Measured time per run after the warm-up, e.g. 10s.") var duration: Seconds = Seconds(10)
     @Option(help: "Warm-up before measuring (reported apart).") var warmup: Seconds = Seconds(2)
     @Option(help: "Posts per second, open loop (latency then counts from each post's schedule).") var rate: Double?
-    @Option(help: "Generator threads (default: CPUs - 1).") var threads: Int = max(1, ProcessInfo.processInfo.activeProcessorCount - 1)
+    @Option(help: "Generator threads: auto (the usable CPUs - 1) or N.") var threads: ThreadCount = .auto
     @Option(help: "Random seed.") var seed: UInt64 = 1
     @Flag(help: "No progress line.") var quiet = false
     @Option(help: "What to print at the end: text or json.") var format: OutputFormat = .text
@@ -34,6 +34,7 @@ struct ScenarioOptions: ParsableArguments {
         guard duration.value > 0 else { throw ValidationError("--duration must be > 0 (got \(duration.value) s)") }
         guard warmup.value >= 0 else { throw ValidationError("--warmup must be ≥ 0") }
         if let r = rate, !(r > 0) { throw ValidationError("--rate must be > 0") }
+        if let t = threads.count, t < 1 || t > 256 { throw ValidationError("--threads must be auto or 1...256") }
     }
 
     func config(_ sink: SinkSettings) -> RunConfig {
@@ -41,7 +42,7 @@ struct ScenarioOptions: ParsableArguments {
         c.duration = duration.value + warmup.value
         c.warmup = warmup.value
         c.rate = rate
-        c.threads = threads
+        c.threads = threads.generators
         c.seed = seed
         c.sink = sink
         return c
