@@ -116,7 +116,10 @@ public final class EmbeddedLogSink: RecordSink {
     }
 
     deinit {
-        for w in workers { w.stop() }
+        for w in workers {
+            w.stop()
+            while let b = w.done.tryPop() { OpenBatch.free(b) }  // handed back but never collected (no close)
+        }
         for s in slots {
             OpenBatch.free(s.batch)
             for b in s.spare { OpenBatch.free(b) }
