@@ -253,7 +253,12 @@ public final class FloodRunner: Sendable {
         }
         let sink: any RecordSink
         let bell = Doorbell()
-        do { sink = try cfg.backend.makeSink(cfg.sink, role: .flood, bell: bell) } catch { throw ConfigError(error.message, isUsage: error.reason == .config) }
+        var backend = cfg.backend
+        if case .embedded(var o) = backend {
+            o.sealThreads = cfg.sealThreads(o)
+            backend = .embedded(o)
+        }
+        do { sink = try backend.makeSink(cfg.sink, role: .flood, bell: bell) } catch { throw ConfigError(error.message, isUsage: error.reason == .config) }
         // What the run may write: `--max-bytes`, and for the embedded log what its disk has free (the log
         // compresses, so counting the generated payload stops early rather than late).
         var cap: (bytes: Int, reason: StopReason)? = cfg.maxBytes.map { ($0, .maxBytes) }

@@ -75,6 +75,15 @@ public struct RunConfig: Sendable {
         } catch { throw ConfigError(error.message) }
     }
 
+    /// The embedded log's seal threads for this flood: as given, else none under a `--rate` the sink stage
+    /// seals alone with room to spare (up to 100,000 posts/s: a worker's hand-offs cost a paced flood about
+    /// 13% more CPU), else `LogOptions.autoSealThreads`.
+    public func sealThreads(_ o: LogOptions) -> Int {
+        if let n = o.sealThreads { return n }
+        if let r = rate, r <= 100_000 { return 0 }
+        return LogOptions.autoSealThreads
+    }
+
     public var summary: JSONValue {
         var fields: [(String, JSONValue)] = [
             ("mode", .string(mode.rawValue)),
@@ -99,7 +108,7 @@ public struct RunConfig: Sendable {
                 ("compression_level", .int(Int(sink.compressionLevel ?? sink.compression.defaultLevel))),
                 ("batch_bytes", .int(sink.batchBytes)), ("linger_ms", .double(sink.lingerMs ?? SinkSettings.defaultLingerMs)),
                 ("fsync", .string(o.fsync.rawValue)), ("segment_bytes", .int(o.segmentBytes)),
-                ("sink_threads", .int(min(RecordKind.allCases.count * sink.partitions, o.sealThreads ?? LogOptions.autoSealThreads))),
+                ("sink_threads", .int(min(RecordKind.allCases.count * sink.partitions, sealThreads(o)))),
             ]
         case .kafka(let o):
             fields += [
