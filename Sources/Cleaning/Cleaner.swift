@@ -221,8 +221,8 @@ public enum Cleaner {
         let writer = try PartitionedTableWriter(table: table, schema: CleanSchemas.schema(kind), options: write)
         let deadLetter = DeadLetterWriter(path: "\(options.tablesDir)/_dead_letter/\(kind.name)-\(writer.runId).jsonl", kind: kind)
         if let files = try source.lineFiles(kind), files.reduce(0, { $0 + (fileSize($1) ?? 0) }) >= 2 * options.rangeBytes,
-           parseThreads(options, source: source) > 1 {
-            let report = try ParallelJSONL(kind: kind, files: files, options: options, threads: parseThreads(options, source: source),
+           case let threads = parseThreads(options, source: source), threads > 1 {
+            let report = try ParallelJSONL(kind: kind, files: files, options: options, threads: threads,
                                            writer: writer, deadLetter: deadLetter).run()
             return try commit(kind, report, writer: writer, deadLetter: deadLetter, table: table, options: options, now: now)
         }

@@ -84,7 +84,7 @@ public final class PartitionedTableWriter {
         let pool = BatchPool(keep: inFlightLimit)
         self.pool = pool
         let job = RowGroupEncoder.Job(table: table, fileSchema: fileSchema, fileColumns: fileColumns, codec: options.codec,
-                                      level: options.level, runId: runId, partitionBy: options.partitionBy)
+                                      level: options.level, runId: runId)
         encoders = (0..<n).map { RowGroupEncoder(index: $0, job: job, pool: pool) }
     }
 
@@ -252,7 +252,6 @@ final class RowGroupEncoder: @unchecked Sendable {
         var codec: CompressionCodec
         var level: Int32?
         var runId: String
-        var partitionBy: String?
     }
 
     private let tasks = Channel<Task>()
