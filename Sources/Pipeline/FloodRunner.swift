@@ -188,8 +188,10 @@ public final class FloodRunner: Sendable {
         return s
     }
 
-    /// The sink stage's tally, filled by outcomes on the stage thread and read after it finished.
+    /// The sink stages' tally, filled by outcomes on the stage threads (under `lock`: once per batch, never
+    /// per record) and read after they finished.
     final class Tally: @unchecked Sendable {
+        let lock = Mutex(())
         var hist = newLatencyHistogram()
         var warm = newLatencyHistogram()
         /// The current second's latencies, for `--hlog` (written and reset once a second by the sink stage).
@@ -206,6 +208,10 @@ public final class FloodRunner: Sendable {
         /// Once a second (and at the end): writes the interval that has ended to the hlog, and publishes the
         /// latency so far for /metrics.
         func tick(_ now: UInt64, final: Bool = false) {
+            lock.withLock { _ in tickLocked(now, final: final) }
+        }
+
+        private func tickLocked(_ now: UInt64, final: Bool) {
             guard now >= intervalStartNs &+ 1_000_000_000 || final else { return }
             if interval.totalCount > 0 && bySecond.count < 1_000_000 {
                 bySecond.append((Double(now &- t0Ns) / 1e9, Double(interval.valueAtPercentile(99)) / 1000, Int(interval.totalCount)))
@@ -233,8 +239,31 @@ public final class FloodRunner: Sendable {
         /// The sink's retries by code so far (asked once a second on the stage thread, when metrics are served).
         var retriesNow: (() -> [String: Int])?
         var error: String?
-        var report = SinkReport()
+        /// Each stage's sink report, merged once all are done.
+        var reports: [SinkReport] = []
         var endpoint = ""
+
+        /// The topics in the order a single sink reports them (pin, geo, user).
+        var topicOrder: [String] = []
+
+        /// The stages' reports as one: partitions in the order one sink gives them (topic, then partition),
+        /// counts summed.
+        var report: SinkReport {
+            guard reports.count > 1 else { return reports.first ?? SinkReport() }
+            var r = SinkReport()
+            for x in reports {
+                r.partitions += x.partitions
+                r.storedBytes += x.storedBytes
+                r.batches += x.batches
+                r.requests += x.requests
+                r.retries += x.retries
+                r.retriesByCode.merge(x.retriesByCode, uniquingKeysWith: +)
+                r.recoveries += x.recoveries
+            }
+            let rank = Dictionary(topicOrder.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+            r.partitions.sort { (rank[$0.topic] ?? .max, $0.partition) < (rank[$1.topic] ?? .max, $1.partition) }
+            return r
+        }
     }
 
     /// Free bytes the embedded log keeps on its disk: a flood stops before it would eat into them.
@@ -251,14 +280,19 @@ public final class FloodRunner: Sendable {
             try HdrLogWriter(path: p, startSeconds: Double(wallMillis()) / 1000,
                              comment: "pinbench \(cfg.worker.map { "worker \($0.index)/\($0.count), " } ?? "")latency in microseconds")
         }
-        let sink: any RecordSink
-        let bell = Doorbell()
+        let sinks: [any RecordSink]
         var backend = cfg.backend
-        if case .embedded(var o) = backend {
+        switch backend {
+        case .embedded(var o):
             o.sealThreads = cfg.sealThreads(o)
+            o.sinkStages = cfg.sinkStages
             backend = .embedded(o)
+        case .kafka(var o): o.compressionThreads = cfg.compressionThreads(o); backend = .kafka(o)
+        case .kinesis: break
         }
-        do { sink = try backend.makeSink(cfg.sink, role: .flood, bell: bell) } catch { throw ConfigError(error.message, isUsage: error.reason == .config) }
+        let bells = (0..<cfg.sinkStages).map { _ in Doorbell() }
+        do { sinks = try backend.makeSinks(cfg.sink, role: .flood, bells: bells) } catch { throw ConfigError(error.message, isUsage: error.reason == .config) }
+        let sink = sinks[0]
         // What the run may write: `--max-bytes`, and for the embedded log what its disk has free (the log
         // compresses, so counting the generated payload stops early rather than late).
         var cap: (bytes: Int, reason: StopReason)? = cfg.maxBytes.map { ($0, .maxBytes) }
@@ -266,7 +300,7 @@ public final class FloodRunner: Sendable {
         if case .embedded(let o) = cfg.backend, let free = freeDiskBytes(o.dataDir) {
             let room = free - Self.diskReserveBytes
             guard room > 0 else {
-                _ = sink.close()
+                for s in sinks { _ = s.close() }
                 throw ConfigError("\(o.dataDir) has \(formatBytes(free)) free: a flood keeps \(formatBytes(Self.diskReserveBytes)) free; make room or use another --data-dir", isUsage: false)
             }
             let stored = cfg.sink.compression == .none ? room - room / 10 : room  // batch framing on uncompressed records
@@ -275,11 +309,12 @@ public final class FloodRunner: Sendable {
         }
         if let c = cap { start += c.reason == .maxBytes ? "; stops after \(formatByteSize(c.bytes)) of payload (--max-bytes)" : "; stops before the disk fills (--max-bytes caps a run)" }
         onStart?(start)
-        let flood = Flood(config: cfg, emulator: emulator, stats: stats, sinkBell: bell, byteCap: cap)
+        let flood = Flood(config: cfg, emulator: emulator, stats: stats, sinkBells: bells, byteCap: cap)
         let cpu0 = processCPUSeconds()
         let group = DispatchGroup()
         let tally = Tally()
         tally.endpoint = sink.latencyEndpoint
+        tally.topicOrder = RecordKind.allCases.map { $0.topic(prefix: cfg.sink.topicPrefix) }
         tally.t0Ns = flood.t0
         tally.intervalStartNs = flood.t0
         if cfg.publishLatency { tally.live = stats }
@@ -288,12 +323,14 @@ public final class FloodRunner: Sendable {
             tally.wallAtT0 = Double(wallMillis()) / 1000 - Double(monotonicNanos() &- flood.t0) / 1e9
         }
         flood.startGenerators(group: group)
-        nonisolated(unsafe) let owned = sink
-        group.enter()
-        _ = StageThread(name: "sink") {
-            if cfg.pinCPUs { Affinity.pinCurrentThread(to: 0) }
-            self.drive(owned, flood: flood, tally: tally)
-            group.leave()
+        for (s, sink) in sinks.enumerated() {
+            nonisolated(unsafe) let owned = sink
+            group.enter()
+            _ = StageThread(name: sinks.count > 1 ? "sink-\(s)" : "sink") {
+                if cfg.pinCPUs { Affinity.pinCurrentThread(to: 0) }
+                self.drive(owned, stage: s, flood: flood, tally: tally)
+                group.leave()
+            }
         }
         let watch = flood.monitor(group: group, onProgress: onProgress)
         let seconds = Double(monotonicNanos() - flood.t0) / 1e9
@@ -328,12 +365,15 @@ public final class FloodRunner: Sendable {
         return result
     }
 
-    /// The sink stage: every chunk in post-index order, each post's three records keyed by the post's index
-    /// (the sink partitions them), outcomes counted as they come. Opened once: generic over the sink type.
-    func drive<S: RecordSink>(_ sink: S, flood: Flood, tally: Tally) {
+    /// Sink stage `stage`: every chunk in post-index order, each post's three records keyed by the post's
+    /// index (the sink partitions them; for the embedded log the generator did, and with several stages
+    /// each takes the records of the topic-partitions its shard owns), outcomes counted as they come.
+    /// Opened once: generic over the sink type.
+    func drive<S: RecordSink>(_ sink: S, stage: Int, flood: Flood, tally: Tally) {
         let stats = self.stats
         let warmupEnd = flood.t0 + UInt64(config.warmup * 1e9)
         sink.onOutcome = { o in
+            tally.lock.withLock { _ in
             switch o.status {
             case .stored:
                 let now = monotonicNanos()
@@ -350,29 +390,54 @@ public final class FloodRunner: Sendable {
                 if tally.error == nil { tally.error = f.message }
                 if f.isFatal { stats.requestStop(.fatal) }
             }
+            }
         }
-        if tally.live != nil { tally.retriesNow = { sink.report.retriesByCode } }
+        if tally.live != nil && flood.stages == 1 { tally.retriesNow = { sink.report.retriesByCode } }
         let key = ByteBuffer(capacity: 32)
         let worker = flood.cfg.worker
-        flood.forEachChunk({ c in
+        let stages = flood.stages
+        flood.forEachChunk(stage: stage, { c in
             let ts = wallMillis()
-            for i in 0..<c.count {
-                key.reset()
-                key.appendDecimal(worker?.global(c.firstIndex + i) ?? c.firstIndex + i)
-                let token = c.scheduled[i]
-                for kind in RecordKind.allCases {
-                    sink.send(kind, key: key.bytes, value: c.record(kind.rawValue, i), partition: nil, timestamp: ts, token: token)
+            if let P = flood.partitions {
+                // The generator wrote each post's partition; this stage takes the records its shard owns.
+                for i in 0..<c.count {
+                    let p = Int(c.partition[i])
+                    var keyed = false
+                    let token = c.scheduled[i]
+                    for kind in RecordKind.allCases
+                    where stages == 1 || EmbeddedLogSink.shard(of: kind, partition: p, partitions: P, shards: stages) == stage {
+                        if !keyed {
+                            key.reset()
+                            key.appendDecimal(worker?.global(c.firstIndex + i) ?? c.firstIndex + i)
+                            keyed = true
+                        }
+                        sink.send(kind, key: key.bytes, value: c.record(kind.rawValue, i), partition: Int32(p), timestamp: ts, token: token)
+                    }
+                }
+            } else {
+                for i in 0..<c.count {
+                    key.reset()
+                    key.appendDecimal(worker?.global(c.firstIndex + i) ?? c.firstIndex + i)
+                    let token = c.scheduled[i]
+                    for kind in RecordKind.allCases {
+                        sink.send(kind, key: key.bytes, value: c.record(kind.rawValue, i), partition: nil, timestamp: ts, token: token)
+                    }
                 }
             }
             sink.poll()
             tally.tick(monotonicNanos())
         }, idle: { ready in
-            sink.wait(on: flood.sinkBell, until: ready)
+            sink.wait(on: flood.sinkBells[stage], until: ready)
             sink.poll()
             tally.tick(monotonicNanos())
         })
-        if let problem = sink.close(), tally.error == nil { tally.error = problem }
-        tally.tick(monotonicNanos(), final: true)
-        tally.report = sink.report
+        let problem = sink.close()
+        let report = sink.report
+        let last = tally.lock.withLock { _ in
+            if let problem, tally.error == nil { tally.error = problem }
+            tally.reports.append(report)
+            return tally.reports.count == stages
+        }
+        if last { tally.tick(monotonicNanos(), final: true) }  // the last stage closes the hlog
     }
 }

@@ -88,11 +88,12 @@ extension RunResult {
     var stagesJSON: JSONValue {
         let wall = max(seconds, 1e-9), gens = wall * Double(max(config.threads, 1))
         let gBusy = min(1, generatorBusySeconds / gens), gBlocked = min(1 - gBusy, generatorBlockedSeconds / gens)
-        let sBusy = min(1, sinkBusySeconds / wall)
+        let stages = config.sinkStages
+        let sBusy = min(1, sinkBusySeconds / (wall * Double(stages)))
         return .object([
             ("generators", .object([("threads", .int(config.threads)), ("busy_share", .double(round3(gBusy))),
                                     ("blocked_share", .double(round3(gBlocked))), ("idle_share", .double(round3(1 - gBusy - gBlocked)))])),
-            ("sink", .object([("busy_share", .double(round3(sBusy))), ("idle_share", .double(round3(1 - sBusy)))])),
+            ("sink", .object([("stages", .int(stages)), ("busy_share", .double(round3(sBusy))), ("idle_share", .double(round3(1 - sBusy)))])),
         ])
     }
 

@@ -65,6 +65,7 @@ public struct RunConfig: Sendable {
         if users < 1 { throw ConfigError("--users must be ≥ 1") }
         if let m = maxBytes, m < 1 { throw ConfigError("--max-bytes must be ≥ 1") }
         if threads < 1 || threads > 256 { throw ConfigError("--threads must be in 1...256") }
+        if case .embedded(let o) = backend, let n = o.sinkStages, n < 1 || n > 256 { throw ConfigError("--sink-stages must be auto or 1...256") }
         do throws(SinkFailure) {
             try sink.validate()
             switch backend {
@@ -80,8 +81,32 @@ public struct RunConfig: Sendable {
     /// 13% more CPU), else `LogOptions.autoSealThreads`.
     public func sealThreads(_ o: LogOptions) -> Int {
         if let n = o.sealThreads { return n }
-        if let r = rate, r <= 100_000 { return 0 }
+        if isModestlyPaced { return 0 }
         return LogOptions.autoSealThreads
+    }
+
+    /// The sink stages of this flood: for the embedded log as given, else one under a modest `--rate`, else
+    /// `LogOptions.autoSinkStages`; never more than the topic-partitions. Every other backend has one.
+    public var sinkStages: Int {
+        guard case .embedded(let o) = backend else { return 1 }
+        let slots = RecordKind.allCases.count * max(1, sink.partitions)
+        if let n = o.sinkStages { return max(1, min(slots, n)) }
+        return isModestlyPaced ? 1 : max(1, min(slots, LogOptions.autoSinkStages))
+    }
+
+    /// The Kafka producer's compression threads for this flood: as given, else none under a `--rate` the
+    /// sender compresses alone with room to spare (the same bound as `sealThreads`: the hand-offs cost a
+    /// paced flood CPU it does not need), else nil (the producer's default).
+    public func compressionThreads(_ o: KafkaOptions) -> Int? {
+        if let n = o.compressionThreads { return n }
+        return isModestlyPaced ? 0 : nil
+    }
+
+    /// A `--rate` of at most 100,000 posts/s: one thread seals and compresses it with room to spare, so
+    /// hand-offs to helper threads only add CPU.
+    public var isModestlyPaced: Bool {
+        guard let r = rate else { return false }
+        return r <= 100_000
     }
 
     public var summary: JSONValue {
@@ -108,6 +133,7 @@ public struct RunConfig: Sendable {
                 ("compression_level", .int(Int(sink.compressionLevel ?? sink.compression.defaultLevel))),
                 ("batch_bytes", .int(sink.batchBytes)), ("linger_ms", .double(sink.lingerMs ?? SinkSettings.defaultLingerMs)),
                 ("fsync", .string(o.fsync.rawValue)), ("segment_bytes", .int(o.segmentBytes)),
+                ("sink_stages", .int(sinkStages)),
                 ("sink_threads", .int(min(RecordKind.allCases.count * sink.partitions, sealThreads(o)))),
             ]
         case .kafka(let o):
@@ -121,7 +147,7 @@ public struct RunConfig: Sendable {
                 ("compression_threads", .int({
                     var pc = ProducerConfiguration(bootstrap: o.bootstrap)
                     pc.compression = sink.compression
-                    pc.compressionThreads = o.compressionThreads
+                    pc.compressionThreads = compressionThreads(o)
                     return pc.effectiveCompressionThreads
                 }())),
                 ("request_timeout_ms", .int(Int(o.requestTimeoutMs))), ("delivery_timeout_ms", .int(o.deliveryTimeoutMs)),

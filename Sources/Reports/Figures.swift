@@ -82,13 +82,13 @@ public struct ScenarioFigures: Sendable {
         let threads = Double(result.config.threads)
         let sink: String
         switch result.mode {
-        case .embedded: sink = "log stage"
+        case .embedded: sink = result.config.sinkStages > 1 ? "log stages (\(result.config.sinkStages))" : "log stage"
         case .kafka: sink = "kafka producer stage"
         case .kinesis: sink = "kinesis producer stage"
         }
         return [
             ("generators (\(result.config.threads))", result.generatorBusySeconds / (s * threads), result.generatorBlockedSeconds / (s * threads)),
-            (sink, result.sinkBusySeconds / s, 0),
+            (sink, result.sinkBusySeconds / (s * Double(result.config.sinkStages)), 0),
         ]
     }
 

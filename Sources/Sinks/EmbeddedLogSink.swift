@@ -6,6 +6,7 @@ import KafkaWire
 import Platform
 import PinModel
 import RingBuffers
+import Synchronization
 
 /// The embedded log as a sink: per topic-partition a `RecordBatchBuilder`; a batch is sealed at
 /// `batchBytes` or when its first record has waited `lingerMs` (compress, CRC-32C; uncompressed batches are
@@ -19,16 +20,26 @@ import RingBuffers
 /// its CRC and appends it, and hands it back through a ring; the owner delivers its outcome at its next
 /// `poll`, `flush` or wake-up (the worker rings the owner's bell). Without workers all of that happens on
 /// the owning thread (the ingest API's writer).
+///
+/// A flood with several sink stages opens one sink per stage (`shards`): shard i of n owns the slots
+/// (topic-partitions, `kind * partitions + p`) with `slot % n == i`, each with its own builders, seal
+/// workers and appends, under one lock on the log; a record sent to a shard that does not own its slot
+/// fails (the stage routes by `ownsSlot`).
 public final class EmbeddedLogSink: RecordSink {
     public var onOutcome: ((SinkOutcome) -> Void)?
     public let settings: SinkSettings
     public let options: LogOptions
     let partitions: Int
     let lingerNs: UInt64
-    /// Held while the sink lives: no other pinbench writes this log meanwhile.
-    let lock: DirectoryLock
-    /// `[kind * partitions + p]`.
+    /// Held while the sink (every shard of it) lives: no other pinbench writes this log meanwhile.
+    let lease: LogLease
+    /// The slots this sink owns, in slot order.
     let slots: UnsafeMutableBufferPointer<Slot>
+    /// `[kind * partitions + p]`: the index in `slots`, or -1 for a slot another shard owns.
+    let slotIndex: UnsafeMutableBufferPointer<Int32>
+    /// This shard's place: it owns the slots with `slot % shardCount == shardIndex`.
+    public let shardIndex: Int
+    public let shardCount: Int
     let codec = Codec()
     let out: ByteBuffer
     var failure: SinkFailure?
@@ -36,8 +47,9 @@ public final class EmbeddedLogSink: RecordSink {
     var stored = 0
     var sticky = 0
     public private(set) var pending = 0
-    /// Records the log held before this sink opened it (a flood appends to them).
-    public let existingRecords: Int
+    /// Records the log held before this sink opened it (a flood appends to them): in every shard's
+    /// topic-partitions (`shards` sets it on each).
+    public internal(set) var existingRecords: Int
     /// Seal workers (empty: batches are sealed and appended on the owning thread).
     let workers: [SealWorker]
     /// Batches out with a worker, not yet back.
@@ -53,6 +65,8 @@ public final class EmbeddedLogSink: RecordSink {
     /// would pay a run-time exclusivity check on every record.
     struct Slot {
         let kind: RecordKind
+        /// `kind * partitions + p`.
+        let global: Int
         let log: PartitionLog
         /// The open batch.
         var batch: UnsafeMutablePointer<OpenBatch>
@@ -64,8 +78,59 @@ public final class EmbeddedLogSink: RecordSink {
         let worker: Int
     }
 
-    public init(settings: SinkSettings, options: LogOptions, role: SinkRole, bell: Doorbell = Doorbell()) throws(SinkFailure) {
+    public convenience init(settings: SinkSettings, options: LogOptions, role: SinkRole, bell: Doorbell = Doorbell()) throws(SinkFailure) {
+        let lease: LogLease
+        do { lease = LogLease(try DirectoryLock("\(options.dataDir)/log"), holders: 1) } catch { throw SinkFailure.config(error.description) }
+        if role == .flood { try Self.checkSettings(settings, options) }
+        try self.init(settings: settings, options: options, role: role, bell: bell, shard: 0, of: 1,
+                      sealThreads: options.sealThreads ?? (role == .ingest ? 0 : LogOptions.autoSealThreads), lease: lease)
+    }
+
+    /// One sink per bell, shard i owning the slots with `slot % bells.count == i`; the seal threads
+    /// (`LogOptions.sealThreads`, else `autoSealThreads`) are shared out among them.
+    public static func shards(settings: SinkSettings, options: LogOptions, role: SinkRole, bells: [Doorbell]) throws(SinkFailure) -> [EmbeddedLogSink] {
+        let n = max(1, bells.count)
+        let lease: LogLease
+        do { lease = LogLease(try DirectoryLock("\(options.dataDir)/log"), holders: n) } catch { throw SinkFailure.config(error.description) }
+        if role == .flood { try Self.checkSettings(settings, options) }
+        let seal = options.sealThreads ?? (role == .ingest ? 0 : LogOptions.autoSealThreads)
+        var out: [EmbeddedLogSink] = []
+        for i in 0..<n {
+            do {
+                out.append(try EmbeddedLogSink(settings: settings, options: options, role: role, bell: bells[i], shard: i, of: n,
+                                               sealThreads: seal / n + (i < seal % n ? 1 : 0), lease: lease))
+            } catch {
+                for o in out { _ = o.close() }
+                for _ in out.count..<n { lease.release() }
+                throw error
+            }
+        }
+        let existing = out.reduce(0) { sum, o in
+            let (r, v) = sum.addingReportingOverflow(o.existingRecords)
+            return v ? .max : r
+        }
+        for o in out { o.existingRecords = existing }
+        return out
+    }
+
+    /// Whether this sink owns the records of `kind` in partition `p` (always, unless it is one shard of several).
+    @inline(__always)
+    public func ownsSlot(_ kind: RecordKind, partition p: Int) -> Bool {
+        Self.shard(of: kind, partition: p, partitions: partitions, shards: shardCount) == shardIndex
+    }
+
+    /// The shard (of `shards`) that owns `kind`'s partition `p`: slot `kind * partitions + p` modulo `shards`.
+    @inline(__always)
+    public static func shard(of kind: RecordKind, partition p: Int, partitions: Int, shards: Int) -> Int {
+        (kind.rawValue * partitions + p) % shards
+    }
+
+    init(settings: SinkSettings, options: LogOptions, role: SinkRole, bell: Doorbell, shard: Int, of shardCount: Int,
+         sealThreads: Int, lease: LogLease) throws(SinkFailure) {
         self.settings = settings
+        self.lease = lease
+        shardIndex = shard
+        self.shardCount = shardCount
         self.options = options
         partitions = settings.partitions
         // Behind the ingest API a batch is sealed at every writer round (each poll): a request's answer
@@ -78,21 +143,20 @@ public final class EmbeddedLogSink: RecordSink {
         self.inPlace = inPlace
         builderCapacity = capacity
         ownerBell = bell
-        let slotCount = RecordKind.allCases.count * settings.partitions
-        let workerCount = min(slotCount, options.sealThreads ?? (role == .ingest ? 0 : LogOptions.autoSealThreads))
-        // One writer per log: a second process recovering or appending the same segments would tear them.
-        do { lock = try DirectoryLock("\(options.dataDir)/log") } catch { throw SinkFailure.config(error.description) }
-        if role == .flood { try Self.checkSettings(settings, options) }
+        let allSlots = RecordKind.allCases.count * settings.partitions
+        let slotCount = (allSlots - shard + shardCount - 1) / shardCount  // the slots with slot % shardCount == shard
+        let workerCount = max(0, min(slotCount, sealThreads))
         var slots: [Slot] = []
         var recoveries: [RecoveryReport] = []
         // Open every partition first: recovery of a torn tail happens here, before any new data.
         do {
             for kind in RecordKind.allCases {
-                for p in 0..<settings.partitions {
+                for p in 0..<settings.partitions where Self.shard(of: kind, partition: p, partitions: settings.partitions, shards: shardCount) == shard {
                     let log = try PartitionLog(topic: kind.topic(prefix: settings.topicPrefix), partition: p, config: config)
                     if let r = log.recovery { recoveries.append(r) }
                     let index = slots.count
-                    slots.append(Slot(kind: kind, log: log, batch: OpenBatch.make(capacity: capacity, inPlace: inPlace),
+                    slots.append(Slot(kind: kind, global: kind.rawValue * settings.partitions + p, log: log,
+                                      batch: OpenBatch.make(capacity: capacity, inPlace: inPlace),
                                       worker: workerCount > 0 ? index % workerCount : -1))
                 }
             }
@@ -101,6 +165,9 @@ public final class EmbeddedLogSink: RecordSink {
         }
         self.slots = .allocate(capacity: slots.count)
         _ = self.slots.initialize(from: slots)
+        slotIndex = .allocate(capacity: allSlots)
+        slotIndex.initialize(repeating: -1)
+        for (i, sl) in slots.enumerated() { slotIndex[sl.global] = Int32(i) }
         self.recoveries = recoveries
         // Offsets come from files (a crafted segment may start near Int64.max): the sum saturates, never traps.
         existingRecords = slots.reduce(0) { sum, s in
@@ -126,10 +193,12 @@ public final class EmbeddedLogSink: RecordSink {
         }
         slots.deinitialize()
         slots.deallocate()
+        slotIndex.deallocate()
     }
 
     public var destination: String {
-        let what = "embedded log in \(options.dataDir) (\(RecordKind.allCases.count) topics × \(partitions) partitions, \(settings.compression))"
+        var what = "embedded log in \(options.dataDir) (\(RecordKind.allCases.count) topics × \(partitions) partitions, \(settings.compression))"
+        if shardCount > 1 { what += " through \(shardCount) sink stages" }
         return existingRecords > 0 ? what + ", appending to the \(existingRecords) records there" : what
     }
 
@@ -181,7 +250,17 @@ public final class EmbeddedLogSink: RecordSink {
         } else {
             p = sticky
         }
-        let s = slots.baseAddress! + (kind.rawValue * partitions + p)
+        let local = Int(slotIndex[kind.rawValue * partitions + p])
+        guard local >= 0 else {
+            // Another shard's topic-partition: the stage routes by `ownsSlot`, so this is a caller's mistake,
+            // and the record is failed, never lost.
+            let f = SinkFailure.config("\(kind.topic(prefix: settings.topicPrefix))-\(p) belongs to another sink stage")
+            withUnsafePointer(to: token) { t in
+                onOutcome?(SinkOutcome(kind: kind, tokens: UnsafeBufferPointer(start: t, count: 1), payloadBytes: value.count, status: .failed(f)))
+            }
+            return
+        }
+        let s = slots.baseAddress! + local
         if failure != nil {
             reportFailed(kind, token: token, payload: value.count)
             return
@@ -267,7 +346,7 @@ public final class EmbeddedLogSink: RecordSink {
         for s in slots {
             do { try s.log.close() } catch { if problem == nil { problem = "close failed: \(error)" } }
         }
-        lock.release()  // closed: another writer may open the log now, even while this object lives on
+        lease.release()  // closed (every shard): another writer may open the log now, even while this object lives on
         return problem
     }
 
@@ -465,5 +544,21 @@ final class SealWorker: @unchecked Sendable {
             b.pointee.failure = SinkFailure(.encode, "batch encode failed: \(error)", isFatal: true)
         }
         return b.pointee.failure
+    }
+}
+
+/// The log's lock, shared by the shards of one sink: released when the last of them closes.
+final class LogLease: Sendable {
+    let lock: DirectoryLock
+    let holders: Atomic<Int>
+
+    init(_ lock: DirectoryLock, holders: Int) {
+        self.lock = lock
+        self.holders = Atomic(holders)
+    }
+
+    /// One holder is done; the last one lets the folder go.
+    func release() {
+        if holders.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 { lock.release() }
     }
 }

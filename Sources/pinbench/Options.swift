@@ -239,15 +239,19 @@ struct LogOptionGroup: ParsableArguments {
     @Option(help: "never, segment or batch.") var fsync: FsyncPolicy = LogOptions().fsync
     @Option(help: "Roll segments at this size.") var segmentBytes: ByteSize = ByteSize(LogOptions().segmentBytes)
     @Flag(help: "Add to a log made with other --partitions or --compression (refused without it).") var append = false
-    @Option(help: "Threads that compress and append batches, each owning some topic-partitions: auto (a flood: half the usable CPUs; serve: 0) or N (0: the sink stage or the ingest writer itself).") var sinkThreads: ThreadCount = .auto
+    @Option(help: "Threads that compress and append batches, each owning some topic-partitions: auto (a flood: half the usable CPUs, none under a --rate of at most 100,000 posts/s; serve: 0) or N (0: the sink stage or the ingest writer itself).") var sinkThreads: ThreadCount = .auto
+
+    @Option(help: "A flood's sink stages, each partitioning and batching the records of some topic-partitions: auto (one per 8 usable CPUs; one under a --rate of at most 100,000 posts/s) or N; --sink-threads are shared among them.") var sinkStages: ThreadCount = .auto
 
     var options: LogOptions {
-        LogOptions(dataDir: dataDir, fsync: fsync, segmentBytes: segmentBytes.bytes, append: append, sealThreads: sinkThreads.count)
+        LogOptions(dataDir: dataDir, fsync: fsync, segmentBytes: segmentBytes.bytes, append: append, sealThreads: sinkThreads.count,
+                   sinkStages: sinkStages.count)
     }
 
     func validate() throws {
         if segmentBytes.bytes < 1024 { throw ValidationError("--segment-bytes must be ≥ 1024") }
         if let n = sinkThreads.count, n > 256 { throw ValidationError("--sink-threads must be auto or 0...256") }
+        if let n = sinkStages.count, n < 1 || n > 256 { throw ValidationError("--sink-stages must be auto or 1...256") }
     }
 }
 
@@ -259,7 +263,7 @@ struct KafkaOptionGroup: ParsableArguments {
     @Flag(help: "Create the three topics with --partitions first (Kafka).") var createTopics = false
     @Option(help: "Kafka request.timeout.ms.") var requestTimeoutMs: Int32 = KafkaOptions.defaults.requestTimeoutMs
     @Option(help: "Kafka delivery.timeout.ms: a record not acknowledged by then is reported failed.") var deliveryTimeoutMs: Int = KafkaOptions.defaults.deliveryTimeoutMs
-    @Option(help: "Threads that compress Kafka batches before the sender, each owning some partitions: auto (half the usable CPUs, at most 8) or N (0: the sender compresses).") var compressionThreads: ThreadCount = .auto
+    @Option(help: "Threads that compress Kafka batches before the sender, each owning some partitions: auto (half the usable CPUs, at most 8; none under a --rate of at most 100,000 posts/s) or N (0: the sender compresses).") var compressionThreads: ThreadCount = .auto
     @OptionGroup var security: KafkaSecurityOptions
 
     func options(aws: AWSOptions) throws -> KafkaOptions? {

@@ -1,5 +1,6 @@
 import Bytes
 import Foundation
+import KafkaClient
 import KafkaLog
 import KafkaWire
 import PinEmulator
@@ -36,16 +37,21 @@ func config(_ dir: String, count: Int, threads: Int = 1) -> RunConfig {
     @Test func floodsExactlyTheEmulatedPostsWhateverTheThreadCount() throws {
         let n = 3000
         var results: [[String: [(Int, String)]]] = []
-        // Generator threads × seal threads (0: the sink stage seals; 2 and 4 share nine topic-partitions).
-        for (threads, seal) in [(1, 0), (3, 2), (2, 4)] {
-            let dir = tempDir("threads\(threads)-\(seal)")
+        // Generator threads × seal threads (0: the sink stage seals; 2 and 4 share nine topic-partitions) ×
+        // sink stages (each owning some of the nine, all fed every chunk).
+        for (threads, seal, stages) in [(1, 0, 1), (3, 2, 1), (2, 4, 1), (2, 0, 2), (3, 3, 4), (1, 1, 9)] {
+            let dir = tempDir("threads\(threads)-\(seal)-\(stages)")
             var c = config(dir, count: n, threads: threads)
-            if case .embedded(var o) = c.backend { o.sealThreads = seal; c.backend = .embedded(o) }
+            if case .embedded(var o) = c.backend { o.sealThreads = seal; o.sinkStages = stages; c.backend = .embedded(o) }
             c.chunkPosts = 64  // many chunks, so the generators really interleave
             c.sink.batchBytes = 16 * 1024
             let r = try FloodRunner(config: c).run()
             #expect(r.recordsIn == 3 * n && r.recordsOut == 3 * n && r.deadLettered == 0)
             #expect(r.accountingHolds && r.error == nil)
+            // The report has every topic-partition once, in order, whatever stage wrote it.
+            #expect(r.partitions.map { "\($0.topic)-\($0.partition)" } == ["pin", "geo", "user"].flatMap { k in (0..<3).map { "pinbench.\(k)-\($0)" } })
+            #expect(r.partitions.reduce(0) { $0 + $1.records } == 3 * n)
+            #expect(r.config.sinkStages == stages)
             results.append(try readLog(dir))
         }
         // Same records in the same order in every partition, whatever the generator and seal threads.
@@ -175,6 +181,34 @@ func config(_ dir: String, count: Int, threads: Int = 1) -> RunConfig {
         // What was reported as written is in the other partitions' logs, intact.
         let healthy = try LogInspector.verify(dataDir: dir).filter { !($0.topic == "pinbench.pin" && $0.partition == 0) }
         #expect(healthy.reduce(0) { $0 + $1.records } == r.recordsOut)
+    }
+
+    /// A paced flood keeps its hand-offs to itself (issue 18): no seal workers and no Kafka compression
+    /// threads under a modest `--rate`, unless the user asks; the report's config says what was chosen.
+    @Test func aModestRateChoosesNoHelperThreadsAndTheConfigSaysSo() throws {
+        func threads(_ c: RunConfig, _ key: String) -> JSONValue? { c.summary[key] }
+        var c = RunConfig()
+        c.sink.partitions = 3
+        c.sink.compression = .lz4
+        c.rate = 10_000
+        #expect(threads(c, "sink_threads") == .int(0))
+        c.rate = 500_000
+        #expect(threads(c, "sink_threads") == .int(min(9, LogOptions.autoSealThreads)))
+        c.rate = 10_000
+        c.backend = .embedded(LogOptions(sealThreads: 2))
+        #expect(threads(c, "sink_threads") == .int(2))
+        var k = KafkaOptions(bootstrap: [BrokerAddress(host: "127.0.0.1", port: 9092)])
+        c.backend = .kafka(k)
+        #expect(threads(c, "compression_threads") == .int(0))
+        c.rate = nil
+        let pc = try k.producerConfiguration(c.sink)
+        #expect(threads(c, "compression_threads") == .int(pc.effectiveCompressionThreads))
+        k.compressionThreads = 3
+        c.backend = .kafka(k)
+        c.rate = 10_000
+        #expect(threads(c, "compression_threads") == .int(3))
+        c.sink.compression = .none
+        #expect(threads(c, "compression_threads") == .int(0))
     }
 
     @Test func badSettingsAreRefused() {

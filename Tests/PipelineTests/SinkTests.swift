@@ -3,6 +3,7 @@ import Foundation
 import KafkaLog
 import KafkaWire
 import PinModel
+import RingBuffers
 import Sinks
 import Testing
 import TestSupport
@@ -41,6 +42,63 @@ import TestSupport
                 sink.send(kind, key: nil, value: v, partition: partition, timestamp: timestamp, token: token)
             }
         }
+    }
+
+    /// A flood's sink stages: three shards of one log share its nine topic-partitions, one lock keeps other
+    /// writers out until the last shard closes, and a record sent to a shard that does not own its
+    /// topic-partition fails (never lost, never written to another shard's files).
+    @Test func shardsShareTheLogAndItsLock() throws {
+        let dir = tempDir("shards")
+        var s = SinkSettings(partitions: 3, compression: .lz4)
+        s.topicPrefix = "t"
+        let bells = (0..<3).map { _ in Doorbell() }
+        let shards = try Backend.embedded(LogOptions(dataDir: dir, sealThreads: 2)).makeSinks(s, role: .flood, bells: bells)
+        #expect(shards.count == 3)
+        var owners: [Int] = []
+        for kind in RecordKind.allCases {
+            for p in 0..<3 {
+                let owning = shards.indices.filter { (shards[$0] as? EmbeddedLogSink)?.ownsSlot(kind, partition: p) == true }
+                #expect(owning.count == 1, "exactly one shard owns \(kind)-\(p)")
+                owners += owning
+            }
+        }
+        #expect(Set(owners) == [0, 1, 2])
+        let outcomes = shards.map { sink in
+            let o = Outcomes()
+            sink.onOutcome = { out in
+                switch out.status {
+                case .stored(.offsets(let p, let base)):
+                    for (i, t) in out.tokens.enumerated() { o.stored.append((out.kind, t, p, base + Int64(i))) }
+                case .stored(.shard): Issue.record("an embedded log reports offsets")
+                case .failed(let f): for t in out.tokens { o.failed.append((t, f.code, f.isFatal)) }
+                }
+            }
+            return o
+        }
+        // Every slot's record to its owner, and one to a shard that does not own it.
+        var token: UInt64 = 0
+        for kind in RecordKind.allCases {
+            for p in 0..<3 {
+                let owner = owners[kind.rawValue * 3 + p]
+                send(shards[owner], kind, key: nil, partition: Int32(p), token: token, timestamp: 0)
+                token += 1
+            }
+        }
+        send(shards[(owners[0] + 1) % 3], .pin, key: nil, partition: 0, token: 99, timestamp: 0)
+        // Another writer is refused while any shard is open.
+        #expect(throws: SinkFailure.self) { _ = try EmbeddedLogSink(settings: s, options: LogOptions(dataDir: dir), role: .ingest) }
+        #expect(shards[0].close() == nil && shards[1].close() == nil)
+        #expect(throws: SinkFailure.self) { _ = try EmbeddedLogSink(settings: s, options: LogOptions(dataDir: dir), role: .ingest) }
+        #expect(shards[2].close() == nil)
+        let stored = outcomes.flatMap(\.stored)
+        #expect(stored.map(\.token).sorted() == Array(0..<9))
+        #expect(outcomes.flatMap(\.failed).map(\.token) == [99])
+        // The log holds each record once, where its owner wrote it; the lock is free again.
+        let verified = try LogInspector.verify(dataDir: dir)
+        #expect(verified.count == 9 && verified.allSatisfy { $0.records == 1 })
+        let again = try EmbeddedLogSink(settings: s, options: LogOptions(dataDir: dir), role: .ingest)
+        #expect(again.existingRecords == 9)
+        _ = again.close()
     }
 
     @Test func everyRecordEndsOnceWherePartitioningPutsIt() throws {
