@@ -91,7 +91,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(name: "TableStore", dependencies: ["Bytes", "Codecs", "JSON", "Platform"], swiftSettings: strict),
-        .target(name: "Cleaning", dependencies: ["Bytes", "JSON", "PinModel", "Platform", "TableStore", "KafkaLog", "KafkaWire"], swiftSettings: strict),
+        .target(name: "Cleaning", dependencies: ["Bytes", "JSON", "PinModel", "Platform", "TableStore", "KafkaLog", "KafkaWire", "Codecs"], swiftSettings: strict),
         .target(name: "Analytics", dependencies: ["TableStore", "Platform"], swiftSettings: strict),
         .target(name: "Landing", dependencies: ["AWSClient", "Bytes", "JSON", "Platform", "TableStore", "KafkaLog", "KafkaWire", "KafkaClient"], swiftSettings: strict),
         .target(name: "AWSAuth", dependencies: ["Bytes", "JSON", "CCrypto"], swiftSettings: strict),
@@ -130,7 +130,7 @@ let package = Package(
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Sinks", "KafkaClient", "RingBuffers", "PinEmulator", "PinModel", "KafkaLog", "KafkaWire", "Bytes", "TestSupport", "Codecs", "JSON", .product(name: "Histogram", package: "hdrhistogram-swift")], swiftSettings: strict),
         .testTarget(name: "FuzzReplayTests", dependencies: ["FuzzTargets"], swiftSettings: strict),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "Capacity", "JSON", "KafkaLog", "TestSupport", "Codecs", "Platform"], swiftSettings: strict),
-        .testTarget(name: "TablesTests", dependencies: ["TableStore", "Cleaning", "Analytics", "Codecs", "PinModel", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "TablesTests", dependencies: ["TableStore", "Cleaning", "Analytics", "Codecs", "PinModel", "TestSupport", "KafkaLog", "KafkaWire", "Bytes"], swiftSettings: strict),
         .testTarget(
             name: "InteropTests",
             dependencies: ["AWSClient", "AWSAuth", "KafkaClient", "Bytes", "Codecs", "Workloads", "TableSync", "TableStore", "TestSupport", "Platform"],

@@ -8,6 +8,8 @@ import Platform
 import Synchronization
 import TableStore
 import JSON
+import KafkaLog
+import Codecs
 
 /// The cleaned tables' schemas (spec §3: column order as the notebook's output).
 public enum CleanSchemas {
@@ -220,9 +222,9 @@ public enum Cleaner {
         let table = "\(options.tablesDir)/\(kind.name)"
         let writer = try PartitionedTableWriter(table: table, schema: CleanSchemas.schema(kind), options: write)
         let deadLetter = DeadLetterWriter(path: "\(options.tablesDir)/_dead_letter/\(kind.name)-\(writer.runId).jsonl", kind: kind)
-        if let files = try source.lineFiles(kind), files.reduce(0, { $0 + (fileSize($1) ?? 0) }) >= 2 * options.rangeBytes,
-           case let threads = parseThreads(options, source: source), threads > 1 {
-            let report = try ParallelJSONL(kind: kind, files: files, options: options, threads: threads,
+        if case let threads = parseThreads(options, source: source), threads > 1,
+           let ranges = try source.parseRanges(kind, every: options.rangeBytes), ranges.reduce(0, { $0 + $1.end - $1.start }) >= 2 * options.rangeBytes {
+            let report = try ParallelParse(kind: kind, ranges: ranges, options: options, threads: threads,
                                            writer: writer, deadLetter: deadLetter).run()
             return try commit(kind, report, writer: writer, deadLetter: deadLetter, table: table, options: options, now: now)
         }
@@ -688,66 +690,36 @@ final class DeadLetterWriter {
 
 // MARK: one table, several parse threads
 
-/// One table's jsonl files (a jsonl folder's one file, or a landing root's objects in order) cleaned by several
-/// parse threads: each file is cut into byte ranges at line ends;
-/// each thread takes the next range and a free job, parses the range into it and runs the kernels; the
-/// calling thread takes the jobs in file order (so rows, duplicates kept and dead letters come out exactly
-/// as one thread would give them), writes the dead letters with their line numbers and hands the rows to
-/// the write stage. A thread holds its job before it takes a range, so the range the writer waits for
-/// always has one: free jobs never run out under it.
-final class ParallelJSONL: @unchecked Sendable {
+/// One table's input cut into byte ranges (`CleanSource.parseRanges`: a jsonl file's or a landing root's
+/// objects' lines, or the embedded log's segments' batches) cleaned by several parse threads: each thread
+/// takes the next range and a free job, parses the range into it and runs the kernels; the calling thread
+/// takes the jobs in reading order (so rows, duplicates kept and dead letters come out exactly as one
+/// thread would give them), writes the dead letters with their locations (a line number within the file,
+/// or the record's topic-partition and offset) and hands the rows to the write stage. A thread holds its job
+/// before it takes a range, so the range the writer waits for always has one: free jobs never run out under it.
+final class ParallelParse: @unchecked Sendable {
     let kind: RecordKind
     let options: CleanOptions
     let threads: Int
     let writer: PartitionedTableWriter
     let deadLetter: DeadLetterWriter
     /// Byte ranges in reading order, each within one file.
-    let ranges: [(path: String, start: Int, end: Int)]
+    let ranges: [ParseRange]
     let free = Channel<CleanJob>()
     private let lock = ConditionLock()
     private var done: [Int: CleanJob] = [:]
     private var failure: (any Error)?
     private let next = Atomic<Int>(0)
 
-    init(kind: RecordKind, files: [String], options: CleanOptions, threads: Int, writer: PartitionedTableWriter,
-         deadLetter: DeadLetterWriter) throws {
+    init(kind: RecordKind, ranges: [ParseRange], options: CleanOptions, threads: Int, writer: PartitionedTableWriter,
+         deadLetter: DeadLetterWriter) {
         self.kind = kind
         self.options = options
         self.threads = threads
         self.writer = writer
         self.deadLetter = deadLetter
-        var ranges: [(path: String, start: Int, end: Int)] = []
-        for f in files {
-            guard let size = fileSize(f), size > 0 else { continue }
-            ranges += try Self.cut(path: f, size: size, every: options.rangeBytes).map { (f, $0.start, $0.end) }
-        }
         self.ranges = ranges
         for _ in 0..<(threads + 2) { free.put(CleanJob(schema: CleanSchemas.schema(kind), capacity: 1024)) }
-    }
-
-    /// Byte ranges of about `every` bytes, each starting at a line's first byte.
-    static func cut(path: String, size: Int, every: Int) throws -> [(start: Int, end: Int)] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 { throw CleanError("cannot open \(path): \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        var starts = [0]
-        let window = ByteBuffer(capacity: 64 << 10)
-        var pos = every
-        while pos < size {
-            // The first line end at or after pos; the next range starts after it.
-            var at = pos, found = -1
-            while found < 0 && at < size {
-                let n = pread(fd, window.base, 64 << 10, off_t(at))
-                if n < 0 { if errno == EINTR { continue }; throw CleanError("read \(path): \(String(cString: strerror(errno)))") }
-                if n == 0 { break }
-                if let nl = memchr(window.base, 0x0A, n) { found = at + (UnsafeRawPointer(nl) - UnsafeRawPointer(window.base)) }
-                at += n
-            }
-            guard found >= 0, found + 1 < size else { break }
-            starts.append(found + 1)
-            pos = max(found + 1 + every, pos + every)
-        }
-        return starts.indices.map { (starts[$0], $0 + 1 < starts.count ? starts[$0 + 1] : size) }
     }
 
     func run() throws -> KindReport {
@@ -765,12 +737,14 @@ final class ParallelJSONL: @unchecked Sendable {
             let job: CleanJob? = lock.wait(until: { done[r] != nil || failure != nil }) { done.removeValue(forKey: r) }
             guard let job else { break }
             let path = ranges[r].path
+            let isLines = ranges[r].log == nil
             if r > 0 && ranges[r - 1].path != path { lines = 0 }  // line numbers count within each file
             if caught == nil {
                 do {
                     for (bytes, reason, at) in job.deadLetters {
-                        let line = lines + (Int(at.dropFirst()) ?? 0)
-                        try bytes.withUnsafeBytes { try deadLetter.write($0, reason: reason, source: "\(path):\(line)") }
+                        // A line is numbered within its range (`#n`); a log record carries its own place.
+                        let source = isLines ? "\(path):\(lines + (Int(at.dropFirst()) ?? 0))" : at
+                        try bytes.withUnsafeBytes { try deadLetter.write($0, reason: reason, source: source) }
                     }
                     try stage.write(job, to: writer)
                 } catch { caught = error }
@@ -803,12 +777,13 @@ final class ParallelJSONL: @unchecked Sendable {
         var fd: Int32 = -1, openPath: String? = nil
         defer { if fd >= 0 { close(fd) } }
         let buf = ByteBuffer(capacity: options.rangeBytes + 4096)
+        let codec = Codec(), scratch = ByteBuffer(capacity: 1 << 20)
         while let job = free.take() {
             let r = next.add(1, ordering: .relaxed).oldValue
             guard r < ranges.count, lock.withLock({ failure == nil }) else { free.put(job); return }
             if options.stop?.isSet == true { return fail(CleanError.interrupted) }
             do {
-                let (path, start, end) = ranges[r]
+                let (path, start, end) = (ranges[r].path, ranges[r].start, ranges[r].end)
                 if openPath != path {
                     if fd >= 0 { close(fd) }
                     fd = open(path, O_RDONLY | O_CLOEXEC)
@@ -826,8 +801,16 @@ final class ParallelJSONL: @unchecked Sendable {
                 }
                 buf.count = got
                 var count = 0
-                try cleaner.fill(job, maxRecordBytes: options.maxRecordBytes) { body in
-                    count = try forEachLine(in: UnsafeRawBufferPointer(start: buf.base, count: got), maxRecordBytes: options.maxRecordBytes, body)
+                let bytes = UnsafeRawBufferPointer(start: buf.base, count: got), max = options.maxRecordBytes
+                try cleaner.fill(job, maxRecordBytes: max) { body in
+                    if let log = ranges[r].log {
+                        try LogInspector.forEachRecord(inSegment: path, bytes: bytes, firstByte: start, expectedBase: log.expectedBase,
+                                                       gaps: log.gaps, codec: codec, scratch: scratch) { rec in
+                            try body(SourceRecord(log: rec, topic: log.topic, partition: log.partition, maxRecordBytes: max))
+                        }
+                    } else {
+                        count = try forEachLine(in: bytes, maxRecordBytes: max, body)
+                    }
                 }
                 job.lines = count
                 options.progress?.add(job.batch.rowCount + job.deadLetters.count)

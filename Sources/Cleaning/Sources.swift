@@ -122,15 +122,91 @@ public enum CleanSource: Sendable {
             let topic = kind.topic(prefix: prefix)
             guard (try? listPartitions(dataDir: dir))?.contains(where: { $0.topic == topic }) == true else { return }
             try LogInspector.forEachRecord(dataDir: dir, topic: topic) { p, r in
-                let offset = r.offset
-                let loc = { "\(topic)-\(p)@\(offset)" }
-                if let v = r.value {
-                    try body(SourceRecord(bytes: v, problem: v.count > maxRecordBytes ? "record over \(maxRecordBytes) bytes: \(v.count)" : nil, location: loc))
-                } else {
-                    try body(SourceRecord(bytes: UnsafeRawBufferPointer(start: nil, count: 0), problem: "record has no value (null)", location: loc))
+                try body(SourceRecord(log: r, topic: topic, partition: p, maxRecordBytes: maxRecordBytes))
+            }
+        }
+    }
+
+    /// The byte ranges a table's input is cut into for parallel parse threads, in reading order: lines of a
+    /// jsonl file or of a landing root's objects (cut at line ends), or batches of the embedded log's
+    /// segments (cut at batch starts, partition by partition); nil for records in memory.
+    func parseRanges(_ kind: RecordKind, every: Int) throws -> [ParseRange]? {
+        if let files = try lineFiles(kind) {
+            var ranges: [ParseRange] = []
+            for f in files {
+                guard let size = fileSize(f), size > 0 else { continue }
+                ranges += try ParseRange.lines(path: f, size: size, every: every).map { ParseRange(path: f, start: $0.start, end: $0.end, log: nil) }
+            }
+            return ranges
+        }
+        guard case .embedded(let dir, let prefix) = self else { return nil }
+        let topic = kind.topic(prefix: prefix)
+        var ranges: [ParseRange] = []
+        for (t, p, path) in try listPartitions(dataDir: dir) where t == topic {
+            for seg in try listSegments(path) {
+                let gaps = quarantinedRanges(segmentPath: seg.path)
+                for r in try segmentRanges(path: seg.path, expectedBase: seg.base, gaps: gaps, every: every) where r.end > r.start {
+                    ranges.append(ParseRange(path: seg.path, start: r.start, end: r.end,
+                                             log: ParseRange.Log(topic: topic, partition: p, expectedBase: r.expectedBase, gaps: gaps)))
                 }
             }
         }
+        return ranges
+    }
+}
+
+extension SourceRecord {
+    /// A record of the embedded log, located as `topic-partition@offset`; a null value is a problem.
+    init(log r: RecordView, topic: String, partition p: Int, maxRecordBytes: Int) {
+        let offset = r.offset
+        let loc = { "\(topic)-\(p)@\(offset)" }
+        if let v = r.value {
+            self.init(bytes: v, problem: v.count > maxRecordBytes ? "record over \(maxRecordBytes) bytes: \(v.count)" : nil, location: loc)
+        } else {
+            self.init(bytes: UnsafeRawBufferPointer(start: nil, count: 0), problem: "record has no value (null)", location: loc)
+        }
+    }
+}
+
+/// A byte range of one input file that one parse thread reads: lines of text (located by line within the
+/// file), or whole batches of an embedded-log segment (records located by topic-partition and offset).
+struct ParseRange: Sendable {
+    struct Log: Sendable {
+        let topic: String
+        let partition: Int
+        /// The base offset the range's first batch should have (nil: not checked).
+        let expectedBase: Int64?
+        let gaps: [(from: Int64, to: Int64)]
+    }
+    let path: String
+    let start: Int
+    let end: Int
+    /// nil: lines of text.
+    let log: Log?
+
+    /// Byte ranges of about `every` bytes of a text file, each starting at a line's first byte.
+    static func lines(path: String, size: Int, every: Int) throws -> [(start: Int, end: Int)] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 { throw CleanError("cannot open \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var starts = [0]
+        let window = ByteBuffer(capacity: 64 << 10)
+        var pos = every
+        while pos < size {
+            // The first line end at or after pos; the next range starts after it.
+            var at = pos, found = -1
+            while found < 0 && at < size {
+                let n = pread(fd, window.base, 64 << 10, off_t(at))
+                if n < 0 { if errno == EINTR { continue }; throw CleanError("read \(path): \(String(cString: strerror(errno)))") }
+                if n == 0 { break }
+                if let nl = memchr(window.base, 0x0A, n) { found = at + (UnsafeRawPointer(nl) - UnsafeRawPointer(window.base)) }
+                at += n
+            }
+            guard found >= 0, found + 1 < size else { break }
+            starts.append(found + 1)
+            pos = max(found + 1 + every, pos + every)
+        }
+        return starts.indices.map { (starts[$0], $0 + 1 < starts.count ? starts[$0 + 1] : size) }
     }
 }
 

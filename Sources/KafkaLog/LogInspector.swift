@@ -68,23 +68,38 @@ public enum LogInspector {
         for (t, p, dir) in all where t == topic && (partition == nil || partition == p) {
             found = true
             for seg in try listSegments(dir) {
-                var failure: (any Error)?
-                let scan = try scanSegment(path: seg.path, expectedBase: seg.base, gaps: quarantinedRanges(segmentPath: seg.path), buffer: file) { _, bytes in
-                    do {
-                        _ = try RecordBatchReader.forEachRecord(bytes, codec: codec, scratch: scratch, verifyCRC: false) { r in try body(p, r) }
-                    } catch {
-                        failure = error
-                        throw error
-                    }
-                }
-                if let failure { throw failure }
-                if let e = scan.error { throw InspectError.damaged("\(seg.path) \(e)") }
+                try readFile(seg.path, into: file)
+                try forEachRecord(inSegment: seg.path, bytes: file.bytes, firstByte: 0, expectedBase: seg.base,
+                                  gaps: quarantinedRanges(segmentPath: seg.path), codec: codec, scratch: scratch) { r in try body(p, r) }
             }
         }
         if !found {
             let have = Array(Set(all.map(\.topic))).sorted()
             throw InspectError.noSuchTopic(partition.map { "\(topic)\" partition \"\($0)" } ?? topic, have: have)
         }
+    }
+}
+
+extension LogInspector {
+    /// Calls `body` with every record of the batches in `bytes`: the part of segment `path` from byte
+    /// `firstByte` on, starting at a batch whose base offset should be `expectedBase` (a whole segment, or a
+    /// range `segmentRanges` cut). A body's error is rethrown; damage (a bad header or CRC, offsets out of line)
+    /// is `InspectError.damaged` naming the file and byte, after the records before it.
+    public static func forEachRecord(
+        inSegment path: String, bytes: UnsafeRawBufferPointer, firstByte: Int, expectedBase: Int64?, gaps: [(from: Int64, to: Int64)],
+        codec: Codec, scratch: ByteBuffer, _ body: (RecordView) throws -> Void
+    ) throws {
+        var failure: (any Error)?
+        let scan = scanBatches(bytes, firstByte: firstByte, expectedBase: expectedBase, gaps: gaps) { _, batch in
+            do {
+                _ = try RecordBatchReader.forEachRecord(batch, codec: codec, scratch: scratch, verifyCRC: false, body)
+            } catch {
+                failure = error
+                throw error
+            }
+        }
+        if let failure { throw failure }
+        if let e = scan.error { throw InspectError.damaged("\(path) \(e)") }
     }
 }
 

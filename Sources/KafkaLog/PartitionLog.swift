@@ -303,10 +303,18 @@ public func scanSegment(
     _ body: (RecordBatchHeader, UnsafeRawBufferPointer) throws -> Void = { _, _ in }
 ) throws(LogError) -> SegmentScan {
     try readFile(path, into: buffer)
-    var scan = SegmentScan(fileBytes: buffer.count, validBytes: 0, batches: 0, records: 0, nextOffset: nil, error: nil)
+    return scanBatches(buffer.bytes, expectedBase: expectedBase, gaps: gaps, body)
+}
+
+/// `scanSegment` over bytes already read: `all` is the part of a segment file that starts at byte `firstByte`
+/// at a batch (a range `segmentRanges` gave), so errors name the byte of the file.
+public func scanBatches(
+    _ all: UnsafeRawBufferPointer, firstByte: Int = 0, expectedBase: Int64? = nil, gaps: [(from: Int64, to: Int64)] = [],
+    _ body: (RecordBatchHeader, UnsafeRawBufferPointer) throws -> Void = { _, _ in }
+) -> SegmentScan {
+    var scan = SegmentScan(fileBytes: all.count, validBytes: 0, batches: 0, records: 0, nextOffset: nil, error: nil)
     var pos = 0
     var expected = expectedBase
-    let all = buffer.bytes
     while pos < all.count {
         let rest = UnsafeRawBufferPointer(rebasing: all[pos...])
         let h: RecordBatchHeader
@@ -314,16 +322,16 @@ public func scanSegment(
             h = try RecordBatchReader.header(rest)
             try RecordBatchReader.verifyCRC(rest, h)
         } catch {
-            scan.error = "at byte \(pos): \(error)"
+            scan.error = "at byte \(firstByte + pos): \(error)"
             break
         }
         // A gap a recovery recorded (its bytes quarantined beside the segment) is not damage.
         if let e = expected, h.baseOffset != e, !gaps.contains(where: { $0.from == e && $0.to == h.baseOffset }) {
-            scan.error = "at byte \(pos): batch base offset \(h.baseOffset), expected \(e)"
+            scan.error = "at byte \(firstByte + pos): batch base offset \(h.baseOffset), expected \(e)"
             break
         }
         do { try body(h, UnsafeRawBufferPointer(rebasing: rest[0..<h.totalSize])) } catch {
-            scan.error = "at byte \(pos): \(error)"
+            scan.error = "at byte \(firstByte + pos): \(error)"
             break
         }
         expected = h.nextOffset
@@ -334,6 +342,56 @@ public func scanSegment(
         scan.validBytes = pos
     }
     return scan
+}
+
+/// A segment cut into byte ranges of about `every` bytes for parallel readers, each starting at a batch, with
+/// the base offset its first batch should have (`expectedBase` for the first, then where the batch before
+/// ended). Only headers are read (61 bytes per batch): the walk stops cutting at the first header it cannot
+/// follow (bad magic or length, a batch past the end, offsets out of line) and the last range runs to the end
+/// of the file, so that `scanBatches` over it reports the damage where a whole-segment scan would.
+public func segmentRanges(path: String, expectedBase: Int64?, gaps: [(from: Int64, to: Int64)], every: Int) throws(LogError)
+    -> [(start: Int, end: Int, expectedBase: Int64?)]
+{
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    if fd < 0 { throw LogError("open", path, errno) }
+    defer { close(fd) }
+    var st = stat()
+    if fstat(fd, &st) != 0 { throw LogError("stat", path, errno) }
+    let size = Int(st.st_size)
+    var ranges: [(start: Int, end: Int, expectedBase: Int64?)] = []
+    var rangeStart = 0, rangeExpected = expectedBase
+    var pos = 0
+    var expected = expectedBase
+    var header = [UInt8](repeating: 0, count: BatchLayout.headerSize)
+    while pos < size {
+        let got = header.withUnsafeMutableBytes { b -> Int in
+            var n = 0
+            while n < b.count {
+                let r = pread(fd, b.baseAddress! + n, b.count - n, off_t(pos + n))
+                if r < 0 && errno == EINTR { continue }
+                if r <= 0 { break }
+                n += r
+            }
+            return n
+        }
+        guard got == BatchLayout.headerSize else { break }
+        let h: RecordBatchHeader
+        do {
+            // The header's own checks; its length is checked against the file below.
+            h = try header.withUnsafeBytes { b throws(BatchError) in try RecordBatchReader.headerFields(b) }
+        } catch { break }
+        guard pos + h.totalSize <= size else { break }
+        if let e = expected, h.baseOffset != e, !gaps.contains(where: { $0.from == e && $0.to == h.baseOffset }) { break }
+        if pos > rangeStart && pos - rangeStart >= every {
+            ranges.append((rangeStart, pos, rangeExpected))
+            rangeStart = pos
+            rangeExpected = expected
+        }
+        expected = h.nextOffset
+        pos += h.totalSize
+    }
+    if rangeStart < size || ranges.isEmpty { ranges.append((rangeStart, size, rangeExpected)) }
+    return ranges
 }
 
 /// The topic-partition folders under `<dataDir>/log`, as (topic, partition, path), sorted.

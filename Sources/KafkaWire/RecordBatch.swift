@@ -238,6 +238,21 @@ public enum RecordBatchReader {
 
     /// Reads the header at the start of `buf` and checks that the whole batch is there.
     public static func header(_ buf: UnsafeRawBufferPointer) throws(BatchError) -> RecordBatchHeader {
+        let h = try fields(buf)
+        guard h.totalSize <= buf.count else { throw .truncated(have: buf.count, need: h.totalSize) }
+        try checkOffsets(h)
+        return h
+    }
+
+    /// The header at the start of `buf` with its own checks (magic, length, offsets) but without asking for
+    /// the rest of the batch: for a walk that reads headers alone (`buf` holds at least the 61 header bytes).
+    public static func headerFields(_ buf: UnsafeRawBufferPointer) throws(BatchError) -> RecordBatchHeader {
+        let h = try fields(buf)
+        try checkOffsets(h)
+        return h
+    }
+
+    private static func fields(_ buf: UnsafeRawBufferPointer) throws(BatchError) -> RecordBatchHeader {
         guard buf.count >= BatchLayout.headerSize, let p = buf.baseAddress else {
             throw .truncated(have: buf.count, need: BatchLayout.headerSize)
         }
@@ -251,12 +266,14 @@ public enum RecordBatchReader {
         guard Int(h.batchLength) >= BatchLayout.headerSize - BatchLayout.logOverhead, h.recordsCount >= 0 else {
             throw .badLength(h.batchLength)
         }
-        guard h.totalSize <= buf.count else { throw .truncated(have: buf.count, need: h.totalSize) }
-        // Offsets are input (a segment file, a broker): the next offset must be representable.
+        return h
+    }
+
+    /// Offsets are input (a segment file, a broker): the next offset must be representable.
+    private static func checkOffsets(_ h: RecordBatchHeader) throws(BatchError) {
         guard h.baseOffset >= 0, h.lastOffsetDelta >= 0, h.baseOffset < Int64.max - Int64(h.lastOffsetDelta) else {
             throw .offsetsOutOfRange(base: h.baseOffset, lastDelta: h.lastOffsetDelta)
         }
-        return h
     }
 
     /// Checks the stored CRC-32C against the bytes (attributes to the end).

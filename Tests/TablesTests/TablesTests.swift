@@ -7,6 +7,9 @@ import TableStore
 import TestSupport
 import Codecs
 import PinModel
+import KafkaLog
+import KafkaWire
+import Bytes
 
 typealias CompressionCodecValue = CompressionCodec
 
@@ -225,12 +228,13 @@ typealias CompressionCodecValue = CompressionCodec
         try (lines.joined(separator: "\n") + "\n").write(toFile: "\(dir)/pin.jsonl", atomically: true, encoding: .utf8)
     }
 
-    func clean(_ inp: String, _ out: String, threads: Int, landing: Bool = false) throws -> (KindReport, [String: [String]], [String]) {
+    func clean(_ inp: String, _ out: String, threads: Int, landing: Bool = false, embedded: Bool = false) throws -> (KindReport, [String: [String]], [String]) {
         var o = CleanOptions(tablesDir: out)
         o.kinds = [.pin]
         o.parseThreads = threads
         o.rangeBytes = 16 << 10
-        let r = try Cleaner.run(source: landing ? .landing(inp, topicPrefix: "t") : .jsonl(inp), options: o)
+        let source: CleanSource = embedded ? .embedded(inp, topicPrefix: "t") : landing ? .landing(inp, topicPrefix: "t") : .jsonl(inp)
+        let r = try Cleaner.run(source: source, options: o)
         let pin = try #require(r.tables.first)
         var files: [String: [String]] = [:]
         let root = "\(out)/pin"
@@ -278,6 +282,58 @@ typealias CompressionCodecValue = CompressionCodec
         let (three, threeFiles, threeDead) = try clean("\(dir)/in", "\(dir)/three", threads: 3, landing: true)
         #expect(one.recordsIn == three.recordsIn && one.written == three.written && one.duplicates == three.duplicates)
         #expect(one.deadLettered > 0 && one.deadLettered == three.deadLettered && oneFiles == threeFiles && oneDead == threeDead)
+    }
+
+    /// The embedded log: the same lines as the records of two partitions, each in several segments of many
+    /// lz4 batches, cut at batch starts; dead letters carry topic-partition@offset. A damaged batch fails
+    /// both the same way, naming the same file and byte.
+    @Test func anEmbeddedLogToo() throws {
+        let dir = tempDir("parallel-log")
+        try input("\(dir)/src")
+        let lines = try String(contentsOfFile: "\(dir)/src/pin.jsonl", encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false).dropLast()
+        let config = LogConfig(dataDir: "\(dir)/in", segmentBytes: 48 << 10)
+        let codec = Codec()
+        for p in 0..<2 {
+            let log = try PartitionLog(topic: "t.pin", partition: p, config: config)
+            var b = RecordBatchBuilder()
+            let out = ByteBuffer(capacity: 1 << 16)
+            func flush() throws {
+                guard !b.isEmpty else { return }
+                out.reset()
+                try b.seal(into: out, codec: .lz4, compressor: codec)
+                _ = try log.append(batch: UnsafeMutableRawBufferPointer(start: out.base, count: out.count))
+                b.reset()
+            }
+            for (i, line) in lines.enumerated() where i % 2 == p {
+                Array(line.utf8).withUnsafeBytes { b.append(key: nil, value: $0, timestamp: 1_767_225_600_000) }
+                if b.count == 40 { try flush() }
+            }
+            try flush()
+            try log.close()
+            // Two segments, the first about 48 KiB: three ranges of 16 KiB within it, one more after.
+            #expect(try listSegments("\(dir)/in/log/t.pin-\(p)").count == 2)
+        }
+        let (one, oneFiles, oneDead) = try clean("\(dir)/in", "\(dir)/one", threads: 1, embedded: true)
+        let (three, threeFiles, threeDead) = try clean("\(dir)/in", "\(dir)/three", threads: 3, embedded: true)
+        #expect(one.recordsIn == lines.count && one.recordsIn == three.recordsIn)
+        #expect(one.written == three.written && one.duplicates == three.duplicates && one.inputBytes == three.inputBytes)
+        #expect(one.deadLettered > 0 && one.deadLettered == three.deadLettered && one.deadLetterReasons == three.deadLetterReasons)
+        #expect(oneFiles.count == 5 && oneFiles == threeFiles)
+        #expect(oneDead == threeDead && oneDead.contains { $0.contains("t.pin-1@") }, "\(oneDead.prefix(2)) vs \(threeDead.prefix(2))")
+
+        // One byte in the middle of partition 1's first segment (a range after the first), flipped: the CRC no
+        // longer matches.
+        let seg = try listSegments("\(dir)/in/log/t.pin-1")[0].path
+        var bytes = try #require(FileManager.default.contents(atPath: seg))
+        bytes[bytes.count / 2] ^= 0xFF
+        try bytes.write(to: URL(fileURLWithPath: seg))
+        func failure(_ threads: Int) -> String {
+            do { _ = try clean("\(dir)/in", "\(dir)/bad\(threads)", threads: threads, embedded: true) } catch { return "\(error)" }
+            return "no error"
+        }
+        let sequential = failure(1)
+        #expect(sequential.contains(seg) && sequential.contains("at byte"), "\(sequential)")
+        #expect(failure(3) == sequential)
     }
 }
 
