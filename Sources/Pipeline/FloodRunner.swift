@@ -285,7 +285,6 @@ public final class FloodRunner: Sendable {
         switch backend {
         case .embedded(var o):
             o.sealThreads = cfg.sealThreads(o)
-            o.sinkStages = cfg.sinkStages
             backend = .embedded(o)
         case .kafka(var o): o.compressionThreads = cfg.compressionThreads(o); backend = .kafka(o)
         case .kinesis: break
@@ -314,7 +313,10 @@ public final class FloodRunner: Sendable {
         let group = DispatchGroup()
         let tally = Tally()
         tally.endpoint = sink.latencyEndpoint
-        tally.topicOrder = RecordKind.allCases.map { $0.topic(prefix: cfg.sink.topicPrefix) }
+        tally.topicOrder = RecordKind.allCases.map {
+            if case .kinesis(let o) = cfg.backend { return o.stream($0) }
+            return $0.topic(prefix: cfg.sink.topicPrefix)
+        }
         tally.t0Ns = flood.t0
         tally.intervalStartNs = flood.t0
         if cfg.publishLatency { tally.live = stats }
@@ -415,11 +417,12 @@ public final class FloodRunner: Sendable {
                     }
                 }
             } else {
+                // Kafka (one stage), or Kinesis, whose stages own streams: stage s sends the kinds it owns.
                 for i in 0..<c.count {
                     key.reset()
                     key.appendDecimal(worker?.global(c.firstIndex + i) ?? c.firstIndex + i)
                     let token = c.scheduled[i]
-                    for kind in RecordKind.allCases {
+                    for kind in RecordKind.allCases where stages == 1 || KinesisSink.stage(of: kind, stages: stages) == stage {
                         sink.send(kind, key: key.bytes, value: c.record(kind.rawValue, i), partition: nil, timestamp: ts, token: token)
                     }
                 }

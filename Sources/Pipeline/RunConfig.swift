@@ -65,7 +65,6 @@ public struct RunConfig: Sendable {
         if users < 1 { throw ConfigError("--users must be ≥ 1") }
         if let m = maxBytes, m < 1 { throw ConfigError("--max-bytes must be ≥ 1") }
         if threads < 1 || threads > 256 { throw ConfigError("--threads must be in 1...256") }
-        if case .embedded(let o) = backend, let n = o.sinkStages, n < 1 || n > 256 { throw ConfigError("--sink-stages must be auto or 1...256") }
         do throws(SinkFailure) {
             try sink.validate()
             switch backend {
@@ -88,10 +87,14 @@ public struct RunConfig: Sendable {
     /// The sink stages of this flood: for the embedded log as given, else one under a modest `--rate`, else
     /// `LogOptions.autoSinkStages`; never more than the topic-partitions. Every other backend has one.
     public var sinkStages: Int {
-        guard case .embedded(let o) = backend else { return 1 }
-        let slots = RecordKind.allCases.count * max(1, sink.partitions)
-        if let n = o.sinkStages { return max(1, min(slots, n)) }
-        return isModestlyPaced ? 1 : max(1, min(slots, LogOptions.autoSinkStages))
+        let shares: Int  // what the stages can split: topic-partitions, or streams
+        switch backend {
+        case .embedded: shares = RecordKind.allCases.count * max(1, sink.partitions)
+        case .kinesis: shares = RecordKind.allCases.count
+        case .kafka: return 1
+        }
+        if let n = sink.stages { return max(1, min(shares, n)) }
+        return isModestlyPaced ? 1 : max(1, min(shares, LogOptions.autoSinkStages))
     }
 
     /// The Kafka producer's compression threads for this flood: as given, else none under a `--rate` the
@@ -124,6 +127,7 @@ public struct RunConfig: Sendable {
             ("max_bytes", maxBytes.map { .int($0) } ?? .null),
             ("worker", worker.map { .string("\($0.index)/\($0.count)") } ?? .null),
             ("fleet_count", fleetCount.map { .int($0) } ?? .null),
+            ("sink_stages", .int(sinkStages)),
         ]
         switch backend {
         case .embedded(let o):
@@ -133,7 +137,6 @@ public struct RunConfig: Sendable {
                 ("compression_level", .int(Int(sink.compressionLevel ?? sink.compression.defaultLevel))),
                 ("batch_bytes", .int(sink.batchBytes)), ("linger_ms", .double(sink.lingerMs ?? SinkSettings.defaultLingerMs)),
                 ("fsync", .string(o.fsync.rawValue)), ("segment_bytes", .int(o.segmentBytes)),
-                ("sink_stages", .int(sinkStages)),
                 ("sink_threads", .int(min(RecordKind.allCases.count * sink.partitions, sealThreads(o)))),
             ]
         case .kafka(let o):

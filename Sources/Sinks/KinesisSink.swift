@@ -17,15 +17,26 @@ public final class KinesisSink: RecordSink {
     let fixedKey: [UInt8]
     var perStream = [Int](repeating: 0, count: RecordKind.allCases.count)
     public private(set) var pending = 0
+    /// The streams this sink sends to (all, unless it is one of a flood's sink stages).
+    public let kinds: [RecordKind]
 
-    public init(settings: SinkSettings, options: KinesisOptions, role: SinkRole, bell: Doorbell = Doorbell()) throws(SinkFailure) {
+    /// A flood's sink stage `s` of `stages` owns the streams of the kinds with `kind % stages == s`, so one
+    /// stream's records (and each key's) keep one thread, one curl handle and their order.
+    @inline(__always)
+    public static func stage(of kind: RecordKind, stages: Int) -> Int { kind.rawValue % stages }
+
+    public init(settings: SinkSettings, options: KinesisOptions, role: SinkRole, bell: Doorbell = Doorbell(),
+                kinds: [RecordKind] = RecordKind.allCases) throws(SinkFailure) {
         try options.validate()
         self.options = options
+        self.kinds = kinds
         do { client = try KinesisClient(config: options.aws) } catch { throw SinkFailure(.kinesis(KinesisErrorCode(error.code)), error.message, isFatal: true) }
         let streams = RecordKind.allCases.map { options.stream($0) }
         var pc = KinesisProducerConfig(streams: streams)
         var shards: [Int] = []
-        for s in streams {
+        for (k, s) in streams.enumerated() {
+            // Another stage's stream: never sent to here (its slot keeps the producer's indexes by kind).
+            guard kinds.contains(where: { $0.rawValue == k }) else { shards.append(1); continue }
             do {
                 let summary = options.createStreams ? try client.ensureStream(s, shards: options.shards) : try client.describeStreamSummary(s)
                 shards.append(summary.openShards)
@@ -68,13 +79,22 @@ public final class KinesisSink: RecordSink {
     public var latencyEndpoint: String { "Kinesis PutRecords acceptance" }
 
     public var destination: String {
-        "Kinesis streams \(RecordKind.allCases.map { options.stream($0) }.joined(separator: ", ")) at \(options.aws.endpoint ?? "AWS \(options.aws.region)")"
+        "Kinesis streams \(kinds.map { options.stream($0) }.joined(separator: ", ")) at \(options.aws.endpoint ?? "AWS \(options.aws.region)")"
     }
 
     public func partitionCount(_ kind: RecordKind) -> Int? { nil }
 
     public func send(_ kind: RecordKind, key given: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer, partition: Int32?,
                      timestamp: Int64, token: UInt64) {
+        guard kinds.count == RecordKind.allCases.count || kinds.contains(kind) else {
+            // Another stage's stream: the flood routes by `stage(of:stages:)`, so this is a caller's mistake,
+            // and the record is failed, never lost.
+            let f = SinkFailure.config("stream \(options.stream(kind)) belongs to another sink stage")
+            withUnsafePointer(to: token) { t in
+                onOutcome?(SinkOutcome(kind: kind, tokens: UnsafeBufferPointer(start: t, count: 1), payloadBytes: value.count, status: .failed(f)))
+            }
+            return
+        }
         pending += 1
         switch options.partitionKey {
         case .index:
@@ -114,7 +134,7 @@ public final class KinesisSink: RecordSink {
     public var report: SinkReport {
         let st = producer.stats
         var r = SinkReport()
-        r.partitions = RecordKind.allCases.map {
+        r.partitions = kinds.map {
             PartitionCount(topic: options.stream($0), partition: -1, records: perStream[$0.rawValue], batches: 0, nextOffset: -1)
         }
         r.storedBytes = st.payloadBytes

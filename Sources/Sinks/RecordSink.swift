@@ -199,6 +199,10 @@ public struct SinkSettings: Sendable {
     public var batchBytes: Int
     /// ... or when its first record has waited this long, ms (nil: 5 for the log and Kafka, 20 for Kinesis).
     public var lingerMs: Double?
+    /// A flood's sink stages (threads that each own a share of the sink: the embedded log's topic-partitions
+    /// `slot % S`, or Kinesis streams `kind % S`), fed by every generator; nil: the flood's default
+    /// (`LogOptions.autoSinkStages`). Kafka has one (its producer has threads of its own).
+    public var stages: Int?
 
     public init(topicPrefix: String = "pinbench", partitions: Int = 3, compression: CompressionCodec = .lz4,
                 compressionLevel: Int32? = nil, batchBytes: Int = 1_000_000, lingerMs: Double? = nil) {
@@ -217,6 +221,7 @@ public struct SinkSettings: Sendable {
         if partitions < 1 || partitions > 10_000 { throw SinkFailure.config("--partitions must be in 1...10000") }
         if batchBytes < 1024 || batchBytes > 256 << 20 { throw SinkFailure.config("--batch-bytes must be in 1 KiB ... 256 MiB") }
         if let l = lingerMs, !(l >= 0 && l <= 3_600_000) { throw SinkFailure.config("--linger-ms must be in 0 ... 3600000 (an hour)") }
+        if let n = stages, n < 1 || n > 256 { throw SinkFailure.config("--sink-stages must be auto or 1...256") }
         if topicPrefix.isEmpty || topicPrefix.contains("/") || topicPrefix.contains("-") {
             throw SinkFailure.config("--topic-prefix must be non-empty without '/' or '-'")
         }
@@ -235,12 +240,8 @@ public struct LogOptions: Sendable {
     /// owning thread does it; nil: `autoSealThreads` for a flood, 0 behind the ingest API (a worker's extra
     /// hop per request cost single-record posts about 7% of their rate; 500-record posts were the same).
     public var sealThreads: Int?
-    /// Sink stages of a flood, each owning some topic-partitions (its own batch builders, seal workers and
-    /// appends), fed by every generator; nil: `autoSinkStages`. Behind the ingest API there is one writer.
-    public var sinkStages: Int?
     public init(dataDir: String = "data", fsync: FsyncPolicy = .never, segmentBytes: Int = 1 << 30, append: Bool = false,
-                sealThreads: Int? = nil, sinkStages: Int? = nil) {
-        self.sinkStages = sinkStages
+                sealThreads: Int? = nil) {
         self.dataDir = dataDir
         self.fsync = fsync
         self.segmentBytes = segmentBytes
@@ -392,11 +393,19 @@ extension Backend {
     /// `EmbeddedLogSink.ShardPlan` gives each (one lock on the log for all of them); any other backend, or
     /// one bell, is one sink.
     public func makeSinks(_ settings: SinkSettings, role: SinkRole, bells: [Doorbell]) throws(SinkFailure) -> [any RecordSink] {
-        if case .embedded(let o) = self, bells.count > 1 {
-            try settings.validate()
-            return try EmbeddedLogSink.shards(settings: settings, options: o, role: role, bells: bells)
+        guard bells.count > 1 else { return [try makeSink(settings, role: role, bell: bells.first ?? Doorbell())] }
+        try settings.validate()
+        switch self {
+        case .embedded(let o): return try EmbeddedLogSink.shards(settings: settings, options: o, role: role, bells: bells)
+        case .kinesis(let o):
+            var sinks: [any RecordSink] = []
+            for (s, bell) in bells.enumerated() {
+                let kinds = RecordKind.allCases.filter { KinesisSink.stage(of: $0, stages: bells.count) == s }
+                sinks.append(try KinesisSink(settings: settings, options: o, role: role, bell: bell, kinds: kinds))
+            }
+            return sinks
+        case .kafka: throw SinkFailure.config("--sink-stages applies to the embedded log and Kinesis; the Kafka producer has --compression-threads")
         }
-        return [try makeSink(settings, role: role, bell: bells.first ?? Doorbell())]
     }
 
     public func makeSink(_ settings: SinkSettings, role: SinkRole, bell: Doorbell = Doorbell()) throws(SinkFailure) -> any RecordSink {

@@ -241,17 +241,14 @@ struct LogOptionGroup: ParsableArguments {
     @Flag(help: "Add to a log made with other --partitions or --compression (refused without it).") var append = false
     @Option(help: "Threads that compress and append batches, each owning some topic-partitions: auto (a flood: half the usable CPUs, none under a --rate of at most 100,000 posts/s; serve: 0) or N (0: the sink stage or the ingest writer itself).") var sinkThreads: ThreadCount = .auto
 
-    @Option(help: "A flood's sink stages, each partitioning and batching the records of some topic-partitions: auto (one per 8 usable CPUs; one under a --rate of at most 100,000 posts/s) or N; --sink-threads are shared among them.") var sinkStages: ThreadCount = .auto
 
     var options: LogOptions {
-        LogOptions(dataDir: dataDir, fsync: fsync, segmentBytes: segmentBytes.bytes, append: append, sealThreads: sinkThreads.count,
-                   sinkStages: sinkStages.count)
+        LogOptions(dataDir: dataDir, fsync: fsync, segmentBytes: segmentBytes.bytes, append: append, sealThreads: sinkThreads.count)
     }
 
     func validate() throws {
         if segmentBytes.bytes < 1024 { throw ValidationError("--segment-bytes must be ≥ 1024") }
         if let n = sinkThreads.count, n > 256 { throw ValidationError("--sink-threads must be auto or 0...256") }
-        if let n = sinkStages.count, n < 1 || n > 256 { throw ValidationError("--sink-stages must be auto or 1...256") }
     }
 }
 
@@ -362,9 +359,12 @@ struct BackendOptions: ParsableArguments {
     @OptionGroup var log: LogOptionGroup
     @OptionGroup var kafka: KafkaOptionGroup
     @OptionGroup var kinesis: KinesisOptionGroup
+    @Option(help: "A flood's sink stages, each owning a share of the sink (the embedded log's topic-partitions, with --sink-threads shared among them; Kinesis streams, each stage with its own curl handle): auto (one per 8 usable CPUs; one under a --rate of at most 100,000 posts/s) or N. Kafka: 1.") var sinkStages: ThreadCount = .auto
 
     func validate() throws {
         if kafka.isSet && kinesis.kinesis { throw ValidationError("give --kafka or --kinesis, not both") }
+        if let n = sinkStages.count, n < 1 || n > 256 { throw ValidationError("--sink-stages must be auto or 1...256") }
+        if kafka.isSet, let n = sinkStages.count, n > 1 { throw ValidationError("--sink-stages applies to the embedded log and Kinesis; the Kafka producer has --compression-threads") }
     }
 
     func backend() throws -> Backend {

@@ -110,6 +110,7 @@ struct Run: ParsableCommand {
         var c = RunConfig()
         flood.apply(to: &c)
         c.sink = sink.settings
+        c.sink.stages = backend.sinkStages.count
         c.backend = try backend.backend()
         let runner: FloodRunner
         do { runner = try FloodRunner(config: c) } catch { throw ValidationError(error.message) }

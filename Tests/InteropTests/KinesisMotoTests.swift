@@ -29,18 +29,22 @@ import AWSAuth
         (try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path)))) as? [String: Any] ?? [:]
     }
 
-    @Test func floodToThreeStreamsOfTwoShardsBoto3FindsEveryRecordOnce() throws {
+    /// With one sink stage, and with three (each stream on its own thread and curl handle, issue 13 item 3):
+    /// boto3 reads every record once, each shard in index order.
+    @Test(arguments: ["1", "3"]) func floodToThreeStreamsOfTwoShardsBoto3FindsEveryRecordOnce(_ stages: String) throws {
         let moto = try Moto()
         defer { moto.stop() }
         let dir = tempDir("kin-flood")
         let run = try pb(["run", "--kinesis", "--aws-endpoint", moto.endpoint, "--create-streams", "--shards", "2", "--count", "3000",
-                          "--seed", "4", "--ordered", "--report-json", "\(dir)/r.json"])
+                          "--seed", "4", "--ordered", "--sink-stages", stages, "--report-json", "\(dir)/r.json"])
         #expect(run.status == 0, "\(run.stderr)")
         let r = report("\(dir)/r.json")
         #expect(r["records_in"] as? Int == 9000)
         #expect(r["records_out"] as? Int == 9000)
         #expect(r["dead_lettered"] as? Int == 0)
         #expect(r["mode"] as? String == "kinesis")
+        #expect((r["config"] as? [String: Any])?["sink_stages"] as? Int == Int(stages))
+        #expect((r["partitions"] as? [[String: Any]])?.compactMap { $0["records"] as? Int } == [3000, 3000, 3000], "\(r["partitions"] ?? "")")
         #expect(!"\(r)".contains("testing"), "no secret in the report")
         #expect(try pb(["emulate", "--count", "3000", "--seed", "4", "--out", "\(dir)/emu"]).status == 0)
         // Payload bytes out are the records' data: the emulated lines' bytes, every one accepted.
@@ -58,7 +62,7 @@ import AWSAuth
         // The summary shows what applies to Kinesis: no compression ratio, no stored batches.
         #expect(run.stdout.contains("latency ends at") && run.stdout.contains("Kinesis PutRecords acceptance"), "\(run.stdout)")
         #expect(!run.stdout.contains("ratio") && !run.stdout.contains("stored ("), "\(run.stdout)")
-        let v = try peer(["verify", moto.endpoint, "pinbench", "\(dir)/emu"])
+        let v = try peer(["verify", moto.endpoint, "pinbench", "\(dir)/emu", "--ordered"])
         #expect(v.status == 0, "boto3 reader: \(v.stdout) \(v.stderr)")
         let s = json(v.stdout)
         #expect(s["records"] as? Int == 9000)

@@ -42,7 +42,8 @@ func config(_ dir: String, count: Int, threads: Int = 1) -> RunConfig {
         for (threads, seal, stages) in [(1, 0, 1), (3, 2, 1), (2, 4, 1), (2, 0, 2), (3, 3, 4), (1, 1, 9)] {
             let dir = tempDir("threads\(threads)-\(seal)-\(stages)")
             var c = config(dir, count: n, threads: threads)
-            if case .embedded(var o) = c.backend { o.sealThreads = seal; o.sinkStages = stages; c.backend = .embedded(o) }
+            if case .embedded(var o) = c.backend { o.sealThreads = seal; c.backend = .embedded(o) }
+            c.sink.stages = stages
             c.chunkPosts = 64  // many chunks, so the generators really interleave
             c.sink.batchBytes = 16 * 1024
             let r = try FloodRunner(config: c).run()

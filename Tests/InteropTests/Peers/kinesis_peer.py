@@ -97,7 +97,7 @@ def read_stream(kin, name):
     return shards, got, kinesis_records
 
 
-def verify(endpoint, prefix, emu, allow_duplicates):
+def verify(endpoint, prefix, emu, allow_duplicates, ordered=False):
     kin = client("kinesis", endpoint)
     problems, summary = [], {"records": 0, "duplicates": 0, "kinesis_records": 0, "shards": {}}
     for kind in ("pin", "geo", "user"):
@@ -107,8 +107,13 @@ def verify(endpoint, prefix, emu, allow_duplicates):
         summary["shards"][kind] = len(shards)
         summary["kinesis_records"] += nk
         seen = {}
+        last = {}
         for sh, key, data in got:
             idx = int(key)
+            # An ordered flood sends each key's records in index order: each shard reads them so.
+            if ordered and idx <= last.get(sh, -1):
+                problems.append(f"{kind}: index {idx} after {last[sh]} on {sh}")
+            last[sh] = idx
             if idx in seen:
                 summary["duplicates"] += 1
                 if not allow_duplicates:
@@ -189,7 +194,7 @@ def s3_verify(endpoint, bucket, prefix, root):
 if __name__ == "__main__":
     cmd = sys.argv[1]
     if cmd == "verify":
-        sys.exit(verify(sys.argv[2], sys.argv[3], sys.argv[4], "--allow-duplicates" in sys.argv))
+        sys.exit(verify(sys.argv[2], sys.argv[3], sys.argv[4], "--allow-duplicates" in sys.argv, "--ordered" in sys.argv))
     if cmd == "iam-key":
         sys.exit(iam_key(sys.argv[2]))
     if cmd == "put":
