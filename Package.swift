@@ -82,7 +82,7 @@ let package = Package(
         .target(
             name: "IngestServer",
             dependencies: [
-                "PinModel", "Sinks", "AWSClient", "Bytes", "RingBuffers", "JSON", "Platform",
+                "PinModel", "Sinks", "AWSClient", "Bytes", "RingBuffers", "JSON", "Platform", "KafkaWire",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

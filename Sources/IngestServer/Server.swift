@@ -159,7 +159,7 @@ public final class IngestService: Sendable {
         }
         for s in sources { s.cancel() }
         store.shutdown()
-        let lost = store.undelivered.load(ordering: .relaxed)
+        let lost = store.undelivered
         if lost > 0 {
             FileHandle.standardError.write(Data("pinbench serve: drain timeout (\(formatDuration(config.drainTimeoutSeconds))): \(lost) accepted records not delivered to the backend, answered as failed\n".utf8))
         }

@@ -4,6 +4,7 @@ import Glibc
 import Bytes
 import Dispatch
 import JSON
+import KafkaWire
 import PinModel
 import Platform
 import Sinks
@@ -49,6 +50,14 @@ final class IngestJob: @unchecked Sendable {
         self.kind = kind
         self.bytes = pack.bytes
         self.records = pack.records
+        self.completion = completion
+    }
+
+    /// Some of another job's records (one writer shard's share), over the same bytes.
+    init(kind: RecordKind, bytes: Bytes.ByteBuffer, records: [PackedRecord], completion: @escaping @Sendable (Result<[RecordOutcome], IngestError>) -> Void) {
+        self.kind = kind
+        self.bytes = bytes
+        self.records = records
         self.completion = completion
     }
 
@@ -126,45 +135,190 @@ public struct IngestError: Error, Sendable, CustomStringConvertible {
     public var description: String { message }
 }
 
-/// Where accepted records go: one writer thread owns the backend's `RecordSink` (the same sinks a flood
-/// drives); request handlers hand it jobs through a bounded lock-free ring. A full ring is refused at once
-/// (the caller answers 429), so an accepted request is never dropped; the writer completes a job once each
-/// of its records is stored or has failed.
+/// Where accepted records go: writer shards, each a thread that owns a share of the backend (a `RecordSink`,
+/// the same sinks a flood drives: the embedded log's topic-partitions `slot % W`, or Kinesis streams
+/// `kind % W`; Kafka has one). A request's records go to the shards that own them, each share through that
+/// shard's bounded lock-free ring; room is taken in every ring a request needs before any share is handed
+/// over, and a full one refuses the whole request at once (the caller answers 429), so an accepted request
+/// is never dropped or half stored. A request answers once each of its records is stored or has failed.
 final class IngestWriter: @unchecked Sendable {
+    let shards: [WriterShard]
+    /// Partitions of each kind's topic (nil behind Kinesis), read by the handlers to refuse a bad partition.
+    let partitionCounts: [Int?]
+    /// The embedded log's partitions when its topic-partitions are shared out (records are routed one by one);
+    /// nil when a whole request goes to one shard.
+    let routedPartitions: Int?
+    /// Kinesis with several shards: a request goes to the shard owning its stream.
+    let byStream: Bool
+    /// Null-key records without a partition: each request's go to the next partition (Kafka's sticky idea,
+    /// per request), as a single writer's sink does per round.
+    let sticky = Atomic<Int>(0)
+
+    /// Opens the backend on the caller's thread (so a bad broker or a missing stream fails at start-up),
+    /// then hands each share to its writer thread. `settings.stages`: the shards (nil: one per 8 usable CPUs).
+    init(backend: Backend, settings: SinkSettings, capacity: Int) throws(SinkFailure) {
+        var count = 1
+        switch backend {
+        case .embedded: count = min(RecordKind.allCases.count * settings.partitions, settings.stages ?? LogOptions.autoSinkStages)
+        case .kinesis: count = min(RecordKind.allCases.count, settings.stages ?? LogOptions.autoSinkStages)
+        case .kafka: count = 1
+        }
+        count = max(1, count)
+        let bells = (0..<count).map { _ in Doorbell() }
+        let sinks = try backend.makeSinks(settings, role: .ingest, bells: bells)
+        partitionCounts = RecordKind.allCases.map { sinks[0].partitionCount($0) }
+        if case .embedded = backend, count > 1 { routedPartitions = settings.partitions } else { routedPartitions = nil }
+        if case .kinesis = backend, count > 1 { byStream = true } else { byStream = false }
+        shards = sinks.enumerated().map { i, sink in
+            WriterShard(sink: sink, bell: bells[i], capacity: capacity, name: count > 1 ? "ingest-writer-\(i)" : "ingest-writer")
+        }
+    }
+
+    /// Hands a request's records to the shards that own them; false (nothing handed over) when a ring it
+    /// needs is full.
+    func submit(_ job: IngestJob) -> Bool {
+        if shards.count == 1 { return shards[0].submit(job) }
+        if byStream { return shards[KinesisSink.stage(of: job.kind, stages: shards.count)].submit(job) }
+        guard let P = routedPartitions else { return shards[0].submit(job) }
+        // Each record's partition, as the sink would choose it: given, else murmur2 of the key, else this
+        // request's sticky partition; then the shard owning that topic-partition.
+        let W = shards.count
+        var records = job.records
+        var owner = [Int](repeating: 0, count: records.count)
+        var stickyPartition: Int32 = -1
+        var first = -1, mixed = false
+        for i in records.indices {
+            var p = records[i].partition
+            if p < 0 {
+                if let key = job.key(i) {
+                    p = Int32(Murmur2.partition(key, partitions: P))
+                } else {
+                    if stickyPartition < 0 { stickyPartition = Int32(sticky.add(1, ordering: .relaxed).oldValue % P) }
+                    p = stickyPartition
+                }
+                records[i].partition = p
+            }
+            owner[i] = EmbeddedLogSink.shard(of: job.kind, partition: Int(p), partitions: P, shards: W)
+            if first < 0 { first = owner[i] } else if owner[i] != first { mixed = true }
+        }
+        guard first >= 0 else { return shards[0].submit(job) }
+        if !mixed {
+            return shards[first].submit(IngestJob(kind: job.kind, bytes: job.bytes, records: records, completion: job.completion))
+        }
+        // Shares of several shards: room in every ring first, then the shares; the last answers the request.
+        var parts: [(shard: Int, indices: [Int])] = []
+        for s in 0..<W {
+            let idx = owner.indices.filter { owner[$0] == s }
+            if !idx.isEmpty { parts.append((s, idx)) }
+        }
+        var taken = 0
+        while taken < parts.count, shards[parts[taken].shard].reserve() { taken += 1 }
+        guard taken == parts.count else {
+            for k in 0..<taken { shards[parts[k].shard].unreserve() }
+            return false
+        }
+        let split = SplitRequest(count: records.count, parts: parts.count, completion: job.completion)
+        for (s, idx) in parts {
+            let share = idx.map { records[$0] }
+            shards[s].push(IngestJob(kind: job.kind, bytes: job.bytes, records: share) { r in split.settle(r, at: idx) })
+        }
+        return true
+    }
+
+    var storedCount: Int { shards.reduce(0) { $0 + $1.stored.load(ordering: .relaxed) } }
+    var undelivered: Int { shards.reduce(0) { $0 + $1.undelivered.load(ordering: .relaxed) } }
+
+    func beginDrain(timeoutSeconds: Double) { for s in shards { s.beginDrain(timeoutSeconds: timeoutSeconds) } }
+
+    /// Drains what was accepted, closes the backend and waits for the writers.
+    func shutdown() {
+        for s in shards { s.stop.store(true, ordering: .releasing); s.wake.ring() }
+        for s in shards { s.shutdown() }
+    }
+}
+
+/// A request shared out over writer shards: each share's outcomes land at its records' places; the share
+/// answered last answers the request (with the first failure, if a share failed as a whole).
+final class SplitRequest: @unchecked Sendable {
+    private let lock = Mutex(())
+    private var outcomes: [RecordOutcome]
+    private var left: Int
+    private var failure: IngestError?
+    private let completion: @Sendable (Result<[RecordOutcome], IngestError>) -> Void
+
+    init(count: Int, parts: Int, completion: @escaping @Sendable (Result<[RecordOutcome], IngestError>) -> Void) {
+        outcomes = [RecordOutcome](repeating: RecordOutcome(), count: count)
+        left = parts
+        self.completion = completion
+    }
+
+    func settle(_ r: Result<[RecordOutcome], IngestError>, at indices: [Int]) {
+        let done: Result<[RecordOutcome], IngestError>? = lock.withLock { _ in
+            switch r {
+            case .success(let os): for (k, i) in indices.enumerated() where k < os.count { outcomes[i] = os[k] }
+            case .failure(let e): if failure == nil { failure = e }
+            }
+            left -= 1
+            guard left == 0 else { return nil }
+            return failure.map { .failure($0) } ?? .success(outcomes)
+        }
+        if let done { completion(done) }
+    }
+}
+
+/// One writer thread and its share of the backend: request handlers hand it jobs through a bounded
+/// lock-free ring (room counted in `reserved`, taken before a push); the writer completes a job once each
+/// of its records is stored or has failed.
+final class WriterShard: @unchecked Sendable {
     let ring: MPMCRing<IngestJob>
+    let capacity: Int
+    /// Jobs pushed or about to be, not yet taken by the writer: at most `capacity`, so a push with room
+    /// taken never finds the ring full.
+    let reserved = Atomic<Int>(0)
     let done = DispatchGroup()
     let stop = Atomic<Bool>(false)
     let stored = Atomic<Int>(0)
-    /// Partitions of each kind's topic (nil behind Kinesis), read by the handlers to refuse a bad partition.
-    let partitionCounts: [Int?]
 
     /// The writer sleeps on this when the ring stays empty; a submitter rings it (a signal only when the
     /// writer sleeps), so an idle writer neither spins nor yields the CPU the event loops need.
     let wake: Doorbell
 
-    /// Opens the backend on the caller's thread (so a bad broker or a missing stream fails at start-up),
-    /// then hands it to the writer thread.
-    init(backend: Backend, settings: SinkSettings, capacity: Int) throws(SinkFailure) {
-        ring = MPMCRing(capacity: capacity, producers: 1)
-        let bell = Doorbell()
+    init(sink: any RecordSink, bell: Doorbell, capacity: Int, name: String) {
+        self.capacity = max(1, capacity)
+        ring = MPMCRing(capacity: self.capacity, producers: 1)
         wake = bell
-        let sink = try backend.makeSink(settings, role: .ingest, bell: bell)
-        partitionCounts = RecordKind.allCases.map { sink.partitionCount($0) }
         nonisolated(unsafe) let owned = sink
         done.enter()
-        _ = StageThread(name: "ingest-writer") {
+        _ = StageThread(name: name) {
             self.drive(owned)
             self.done.leave()
         }
     }
 
-    func submit(_ job: IngestJob) -> Bool {
-        guard ring.tryPush(job) == nil else { return false }
-        wake.ring()
+    /// Takes room for one job; false when the ring is full.
+    func reserve() -> Bool {
+        if reserved.add(1, ordering: .acquiringAndReleasing).newValue > capacity {
+            reserved.subtract(1, ordering: .relaxed)
+            return false
+        }
         return true
     }
 
-    var storedCount: Int { stored.load(ordering: .relaxed) }
+    func unreserve() { reserved.subtract(1, ordering: .relaxed) }
+
+    /// Hands over a job whose room was taken (`reserve`).
+    func push(_ job: IngestJob) {
+        var pending = job
+        // Room was taken: the ring has a free slot, though a taker may be a moment from releasing it.
+        while let back = ring.tryPush(pending) { pending = back; sched_yield() }
+        wake.ring()
+    }
+
+    func submit(_ job: IngestJob) -> Bool {
+        guard reserve() else { return false }
+        push(job)
+        return true
+    }
 
     /// When a drain must end (monotonic ns): past it, what is still queued or waiting for the backend is
     /// answered as failed and the writer ends.
@@ -205,6 +359,7 @@ final class IngestWriter: @unchecked Sendable {
             var any = false
             var taken = 0
             while taken < 512, pending.count < 4096, let j = ring.tryPop() {
+                reserved.subtract(1, ordering: .relaxed)
                 any = true
                 taken += 1
                 let id = pending.add(j)
@@ -219,7 +374,7 @@ final class IngestWriter: @unchecked Sendable {
             if stop.load(ordering: .acquiring) && monotonicNanos() >= drainDeadlineNs.load(ordering: .relaxed) {
                 // Out of drain time: every record not yet stored (queued, or sent and unanswered) is answered
                 // as failed and counted; the backend is closed without waiting for it.
-                while let j = ring.tryPop() { _ = pending.add(j) }
+                while let j = ring.tryPop() { reserved.subtract(1, ordering: .relaxed); _ = pending.add(j) }
                 undelivered.add(pending.unsettledRecords, ordering: .relaxed)
                 pending.failAll("not delivered within --drain-timeout", code: "DrainTimeout")
                 nonisolated(unsafe) let s = sink
@@ -276,7 +431,7 @@ struct PendingJobs {
 
     /// Fills in each record of the outcome; answers every job whose last record this was. Runs of tokens
     /// of one job (the usual case) cost one lookup.
-    mutating func settle(_ o: SinkOutcome, writer: IngestWriter) {
+    mutating func settle(_ o: SinkOutcome, writer: WriterShard) {
         switch o.status {
         case .stored(.offsets(let p, let base)):
             writer.stored.add(o.count, ordering: .relaxed)  // before any answer: a client that saw its 200 sees it counted

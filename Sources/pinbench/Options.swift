@@ -359,7 +359,7 @@ struct BackendOptions: ParsableArguments {
     @OptionGroup var log: LogOptionGroup
     @OptionGroup var kafka: KafkaOptionGroup
     @OptionGroup var kinesis: KinesisOptionGroup
-    @Option(help: "A flood's sink stages, each owning a share of the sink (the embedded log's topic-partitions, with --sink-threads shared among them; Kinesis streams, each stage with its own curl handle): auto (one per 8 usable CPUs; one under a --rate of at most 100,000 posts/s) or N. Kafka: 1.") var sinkStages: ThreadCount = .auto
+    @Option(help: "Sink stages (a flood) or writer threads (serve), each owning a share of the sink (the embedded log's topic-partitions, with --sink-threads shared among them; Kinesis streams, each with its own curl handle): auto (one per 8 usable CPUs; a flood under a --rate of at most 100,000 posts/s: one) or N. Kafka: 1.") var sinkStages: ThreadCount = .auto
 
     func validate() throws {
         if kafka.isSet && kinesis.kinesis { throw ValidationError("give --kafka or --kinesis, not both") }

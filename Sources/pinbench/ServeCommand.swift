@@ -54,6 +54,7 @@ struct Serve: AsyncParsableCommand {
         (c.host, c.port) = (host, port)
         // The log behind the API stores what clients sent: compression only when asked for.
         c.sink = sink.settings(defaultCompression: .none)
+        c.sink.stages = backend.sinkStages.count
         c.backend = try backend.backend()
         c.apiKey = apiKey
         c.maxBodyBytes = maxBodyBytes.bytes
