@@ -36,7 +36,7 @@ public struct IngestConfig: Sendable {
     /// Where accepted records go: the embedded log (default), a Kafka cluster or Kinesis.
     public var backend: Backend = .embedded(LogOptions())
     /// SwiftNIO event-loop threads (HTTP parsing and routing); the backend has its own writer thread.
-    public var eventLoops = max(1, System.coreCount)
+    public var eventLoops = max(1, usableCPUs())
     /// HTTPS (swift-nio-ssl): a PEM certificate chain and its key, as API Gateway and the REST proxy serve.
     public var tlsCertificate: String?
     public var tlsKey: String?

@@ -18,7 +18,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Requests the writer may hold before new ones are answered 429 with Retry-After.") var queueCapacity: Int = 4096
     @Option(help: "Bytes of accepted requests the writer may hold before new ones are answered 429, e.g. 256m.") var maxQueueBytes: ByteSize = ByteSize(256 << 20)
     @Option(help: "Open connections at most; more are closed at once (counted in /metrics).") var maxConnections: Int = 10_000
-    @Option(help: "HTTP event-loop threads (default: one per core; the writer has its own thread).") var eventLoops: Int?
+    @Option(help: "HTTP event-loop threads (default: one per usable CPU, from the affinity mask and cgroup quota; the writers have their own threads).") var eventLoops: Int?
     @Option(help: "Close a connection idle this long, or one whose request is not complete within it, e.g. 30s.") var idleTimeout: Seconds = Seconds(30)
     @Option(help: "Print a status line this often, e.g. 10s (every 10s on a terminal unless given, else never; 0: never).") var statusEvery: Seconds?
     @Flag(help: "No status lines.") var quiet = false
