@@ -170,9 +170,9 @@ final class Flood: @unchecked Sendable {
                 let p0 = monotonicNanos()
                 stalls += pushFull(g, chunk) ? 1 : 0
                 blocked += Int(monotonicNanos() - p0)
-            } else {
-                free[g][0].push(chunk)
             }
+            // An empty chunk ends this generator (below): it is dropped, not handed back, since only the sink
+            // stages push onto the rings back (each ring has one producer).
             if produced < n { break }
             seq += T
         }

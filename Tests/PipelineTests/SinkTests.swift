@@ -16,10 +16,8 @@ import TestSupport
         var failed: [(token: UInt64, code: String, fatal: Bool)] = []
     }
 
-    func open(_ dir: String, partitions: Int = 3) throws -> (any RecordSink, Outcomes) {
-        var s = SinkSettings(partitions: partitions, compression: .none)
-        s.topicPrefix = "t"
-        let sink = try Backend.embedded(LogOptions(dataDir: dir)).makeSink(s, role: .ingest)
+    /// Every record's outcome, as the sink reports it.
+    func collect(_ sink: any RecordSink) -> Outcomes {
         let o = Outcomes()
         sink.onOutcome = { out in
             switch out.status {
@@ -30,6 +28,14 @@ import TestSupport
                 for t in out.tokens { o.failed.append((t, f.code, f.isFatal)) }
             }
         }
+        return o
+    }
+
+    func open(_ dir: String, partitions: Int = 3) throws -> (any RecordSink, Outcomes) {
+        var s = SinkSettings(partitions: partitions, compression: .none)
+        s.topicPrefix = "t"
+        let sink = try Backend.embedded(LogOptions(dataDir: dir)).makeSink(s, role: .ingest)
+        let o = collect(sink)
         return (sink, o)
     }
 
@@ -63,18 +69,7 @@ import TestSupport
             }
         }
         #expect(Set(owners) == [0, 1, 2])
-        let outcomes = shards.map { sink in
-            let o = Outcomes()
-            sink.onOutcome = { out in
-                switch out.status {
-                case .stored(.offsets(let p, let base)):
-                    for (i, t) in out.tokens.enumerated() { o.stored.append((out.kind, t, p, base + Int64(i))) }
-                case .stored(.shard): Issue.record("an embedded log reports offsets")
-                case .failed(let f): for t in out.tokens { o.failed.append((t, f.code, f.isFatal)) }
-                }
-            }
-            return o
-        }
+        let outcomes = shards.map { collect($0) }
         // Every slot's record to its owner, and one to a shard that does not own it.
         var token: UInt64 = 0
         for kind in RecordKind.allCases {
