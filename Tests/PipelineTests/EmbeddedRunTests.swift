@@ -166,7 +166,8 @@ func config(_ dir: String, count: Int, threads: Int = 1) -> RunConfig {
         #expect(try pinbench("run", "--count", "100", "--data-dir", dir, "--quiet").status == 0)
     }
 
-    @Test func fullDiskDeadLettersEveryRecordAndSaysWhy() throws {
+    /// With one sink stage and with three (the stage owning pin-0 fails; the others go on until the flood stops).
+    @Test(arguments: [1, 3]) func fullDiskDeadLettersEveryRecordAndSaysWhy(_ stages: Int) throws {
         let dir = tempDir("full")
         // The pin-0 segment is /dev/full: every write to it fails with ENOSPC.
         let pdir = "\(dir)/log/pinbench.pin-0"
@@ -174,7 +175,9 @@ func config(_ dir: String, count: Int, threads: Int = 1) -> RunConfig {
         try FileManager.default.createSymbolicLink(atPath: "\(pdir)/\(segmentFileName(0))", withDestinationPath: "/dev/full")
         var c = config(dir, count: 20_000)
         c.sink.batchBytes = 16 * 1024
+        c.sink.stages = stages
         let r = try FloodRunner(config: c).run()
+        #expect(r.config.sinkStages == stages)
         #expect(r.error?.contains("disk full") == true)
         #expect(r.deadLettered > 0)
         #expect(r.recordsIn == r.recordsOut + r.deadLettered)
