@@ -1,10 +1,24 @@
 import Foundation
+import Synchronization
 
 public func tempDir(_ name: String) -> String {
     let d = NSTemporaryDirectory() + "pinbench-\(name)-\(UUID().uuidString.prefix(8))"
     try? FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+    _ = removeTempDirsAtExit
+    createdTempDirs.withLock { $0.append(d) }
     return d
 }
+
+/// Every folder `tempDir` made in this process: removed when the test process exits (a full run leaves
+/// gigabytes of logs and tables otherwise; repeated runs filled a 250 GB disk), unless
+/// PINBENCH_KEEP_TEST_DIRS=1 keeps them to look at.
+private let createdTempDirs = Mutex<[String]>([])
+private let removeTempDirsAtExit: Void = {
+    guard ProcessInfo.processInfo.environment["PINBENCH_KEEP_TEST_DIRS"] != "1" else { return }
+    atexit {
+        for d in createdTempDirs.withLock({ $0 }) { try? FileManager.default.removeItem(atPath: d) }
+    }
+}()
 
 /// The `pinbench` executable built next to the test bundle.
 public func pinbenchBinary() -> String {
