@@ -32,6 +32,8 @@ public final class ProducerBatch: @unchecked Sendable {
     var baseSequence: Int32 = -1
     var attempts = 0
     var notBeforeNs: UInt64 = 0
+    /// When its latest Produce request was written (the sender's request timeout counts from it).
+    var sentNs: UInt64 = 0
 
     init(topic: String, partition: Int32, bytes: ByteBuffer, records: Int, payloadBytes: Int, tokens: [UInt64]) {
         self.topic = topic
@@ -245,9 +247,10 @@ public final class KafkaProducer: @unchecked Sendable {
         }
         handOver()
         let deadline = monotonicNanos() + UInt64(timeoutMs) * 1_000_000
-        var backoff = Backoff()
+        // Sleeps on the sender's report bell between reports (it rings once per loop that made some): a
+        // flush behind a slow or stalled broker costs no CPU while it waits.
         while pendingBatches > 0 && monotonicNanos() < deadline {
-            if drainReports(onDelivery) == 0 { backoff.wait() } else { backoff.reset() }
+            if drainReports(onDelivery) == 0 { sender.reportBell.wait(timeoutNs: 50_000_000) { reports.count > 0 } }
         }
         return pendingBatches
     }

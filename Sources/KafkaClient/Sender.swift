@@ -234,6 +234,7 @@ final class Sender: @unchecked Sendable {
             expire(now)
             let sent = dispatch(now)
             let received = awaitResponses()
+            timeOutRequests(monotonicNanos())
             announceReports()
             if allClosed() && totalInFlight == 0 && parts.values.allSatisfy({ $0.waiting == 0 }) { break }
             if stop.load(ordering: .relaxed) { failEverything("producer closed"); break }
@@ -261,7 +262,22 @@ final class Sender: @unchecked Sendable {
         for st in parts.values { if let h = st.head { due = min(due, h.notBeforeNs) } }
         if needMetadata { due = min(due, nextMetadataNs) }
         if bumpPending { due = min(due, nextBumpNs) }
+        let limit = requestTimeoutNs
+        for s in sinks.values { if let b = s.inFlight.first?.first { due = min(due, b.sentNs &+ limit) } }
         return idleSleepNs(until: due, now: now)
+    }
+
+    var requestTimeoutNs: UInt64 { UInt64(max(1, config.requestTimeoutMs)) * 1_000_000 }
+
+    /// A broker that has not answered a Produce request within `request.timeout.ms` loses its connection,
+    /// as librdkafka does: the batches in flight on it go back for a retry (idempotence keeps that exact),
+    /// or fail once past the delivery timeout. Without this a stalled broker held a flood, and its drain, forever.
+    func timeOutRequests(_ now: UInt64) {
+        let limit = requestTimeoutNs
+        for s in Array(sinks.values) {
+            guard let b = s.inFlight.first?.first, now &- b.sentNs > limit else { continue }
+            connectionLost(s, KafkaClientError(.timeout, "\(s.conn.address): no answer to a Produce request within \(config.requestTimeoutMs) ms"))
+        }
     }
 
     func report(_ b: ProducerBatch, offset: Int64, error: KafkaClientError?) {
@@ -398,6 +414,7 @@ final class Sender: @unchecked Sendable {
                         try s.conn.send(.produce, version: s.version) {
                             ProduceMessage.encodeRequest($0, version: s.version, acks: acks, timeoutMs: timeout, entries: entries)
                         }
+                        for b in batches { b.sentNs = now }
                         s.inFlight.append(batches)
                         totalInFlight += 1
                     }
@@ -572,7 +589,7 @@ final class Sender: @unchecked Sendable {
         for batches in s.inFlight.reversed() {
             for b in batches {
                 parts[PartitionKey(topic: b.topic, partition: b.partition)]!.inFlight -= 1
-                retry(b, KafkaClientError(.io, err.message), now: now)
+                retry(b, KafkaClientError(err.kind == .timeout ? .timeout : .io, err.message), now: now)
             }
             totalInFlight -= 1
         }

@@ -68,6 +68,34 @@ import TestSupport
     }
 }
 
+/// A broker that takes Produce requests and never answers them (a stalled cluster): `run --kafka` gives
+/// each request `--request-timeout-ms`, retries on a new connection, fails what is still unacknowledged at
+/// `--delivery-timeout-ms` (every record dead-lettered as a timeout, exit 2), and sleeps while it waits.
+/// Before, the flood and its drain waited forever (SIGTERM too), spinning on half a core.
+@Suite struct StalledBrokerTests {
+    @Test func aFloodIntoAStalledBrokerEndsAtItsDeliveryTimeout() throws {
+        let script = Bundle.module.path(forResource: "partitions_broker", ofType: "py", inDirectory: "Peers")!
+        let port = freePort()
+        let broker = try startProcess("/usr/bin/env", ["python3", script, String(port), "3", "stall"])
+        defer { stopProcess(broker) }
+        #expect(waitForPort(port, seconds: 10))
+        let dir = tempDir("stalled")
+        let t0 = Date()
+        let r = try runProcess("/usr/bin/env", ["timeout", "60", pinbenchBinary(), "run", "--kafka", "127.0.0.1:\(port)", "--idempotence", "false",
+                                                "--count", "100", "--request-timeout-ms", "1500", "--delivery-timeout-ms", "4000",
+                                                "--quiet", "--report-json", "\(dir)/r.json"])
+        let wall = Date().timeIntervalSince(t0)
+        #expect(r.status == 2, "exit \(r.status): \(r.stderr)")
+        #expect(wall < 30, "ended after \(wall) s")
+        let j = (try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/r.json"))) as? [String: Any]) ?? [:]
+        #expect(j["records_in"] as? Int == 300 && j["records_out"] as? Int == 0 && j["dead_lettered"] as? Int == 300, "\(j)")
+        #expect(j["dead_letter_reasons"] as? [String: Int] == ["timeout": 300], "\(j["dead_letter_reasons"] ?? "")")
+        #expect((j["retries_by_code"] as? [String: Int])?["timeout"] ?? 0 > 0, "requests were timed out and retried")
+        // Waiting is sleeping: the whole run, start-up included, takes a fraction of one core's time.
+        #expect((j["cpu_seconds"] as? Double ?? 99) < 2.0, "cpu \(j["cpu_seconds"] ?? "")")
+    }
+}
+
 /// Issue 16 item 2: a broker answering every Produce with base offset 2^63 - 2. `serve --kafka` answers the
 /// offsets it can represent and `null` past Int64.max (no trap), and keeps serving; `run --kafka` counts the
 /// records acknowledged with an unknown next offset.
