@@ -49,15 +49,22 @@ import TestSupport
     }
 }
 
+/// `partitions_broker.py` (every topic with `partitions` partitions, and a hostile `mode`) on a free loopback
+/// port, started by PID and ready; the caller stops it.
+func startPartitionsBroker(partitions: Int, mode: String? = nil) throws -> (Process, Int) {
+    let script = Bundle.module.path(forResource: "partitions_broker", ofType: "py", inDirectory: "Peers")!
+    let port = freePort()
+    let p = try startProcess("/usr/bin/env", ["python3", script, String(port), String(partitions)] + (mode.map { [$0] } ?? []))
+    #expect(waitForPort(port, seconds: 10))
+    return (p, port)
+}
+
 /// Issue 16 item 16: a Metadata answer is input. A broker declaring 200,000 partitions per topic gets one
 /// clear line, quickly, and pinbench does not allocate a batch buffer per declared partition on the way.
 @Suite struct HostileMetadataTests {
     @Test func aTopicWithTooManyPartitionsIsRefusedWithoutAllocatingForThem() throws {
-        let script = Bundle.module.path(forResource: "partitions_broker", ofType: "py", inDirectory: "Peers")!
-        let port = freePort()
-        let server = try startProcess("/usr/bin/env", ["python3", script, String(port), "200000"])
+        let (server, port) = try startPartitionsBroker(partitions: 200000)
         defer { stopProcess(server) }
-        #expect(waitForPort(port, seconds: 10))
         let dir = tempDir("many-partitions")
         let r = try runProcess("/usr/bin/time", ["-f", "maxrss_kb=%M", pinbenchBinary(), "run", "--kafka", "127.0.0.1:\(port)", "--idempotence", "false",
                                                   "--count", "10", "--data-dir", dir, "--quiet"])
@@ -74,11 +81,8 @@ import TestSupport
 /// Before, the flood and its drain waited forever (SIGTERM too), spinning on half a core.
 @Suite struct StalledBrokerTests {
     @Test func aFloodIntoAStalledBrokerEndsAtItsDeliveryTimeout() throws {
-        let script = Bundle.module.path(forResource: "partitions_broker", ofType: "py", inDirectory: "Peers")!
-        let port = freePort()
-        let broker = try startProcess("/usr/bin/env", ["python3", script, String(port), "3", "stall"])
+        let (broker, port) = try startPartitionsBroker(partitions: 3, mode: "stall")
         defer { stopProcess(broker) }
-        #expect(waitForPort(port, seconds: 10))
         let dir = tempDir("stalled")
         let t0 = Date()
         let r = try runProcess("/usr/bin/env", ["timeout", "60", pinbenchBinary(), "run", "--kafka", "127.0.0.1:\(port)", "--idempotence", "false",
@@ -101,11 +105,8 @@ import TestSupport
 /// records acknowledged with an unknown next offset.
 @Suite struct HugeOffsetTests {
     @Test func offsetsNearInt64MaxAreAnsweredNotTrapped() throws {
-        let script = Bundle.module.path(forResource: "partitions_broker", ofType: "py", inDirectory: "Peers")!
-        let bport = freePort()
-        let broker = try startProcess("/usr/bin/env", ["python3", script, String(bport), "1", "hugeoffset"])
+        let (broker, bport) = try startPartitionsBroker(partitions: 1, mode: "hugeoffset")
         defer { stopProcess(broker) }
-        #expect(waitForPort(bport, seconds: 10))
         let sport = freePort()
         let server = try startProcess(pinbenchBinary(), ["serve", "--listen", "127.0.0.1:\(sport)", "--kafka", "127.0.0.1:\(bport)",
                                                          "--idempotence", "false", "--quiet"])
@@ -144,11 +145,8 @@ import TestSupport
         ("fetchdelta", "Fetch t-0 from offset 0: the broker sent an unreadable batch: record 0 is malformed"),
     ])
     func aHostileAnswerIsOneClearLine(_ mode: String, _ mentions: String) throws {
-        let script = Bundle.module.path(forResource: "partitions_broker", ofType: "py", inDirectory: "Peers")!
-        let port = freePort()
-        let broker = try startProcess("/usr/bin/env", ["python3", script, String(port), "1", mode])
+        let (broker, port) = try startPartitionsBroker(partitions: 1, mode: mode)
         defer { stopProcess(broker) }
-        #expect(waitForPort(port, seconds: 10))
         let start = Date()
         let r = mode.hasPrefix("fetch")
             ? try pinbench("consume", "--kafka", "127.0.0.1:\(port)", "--topic", "t", "--from-beginning", "--count", "1")

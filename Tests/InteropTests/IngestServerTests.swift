@@ -303,11 +303,8 @@ import TestSupport
     /// --max-queue-bytes are answered 429 before they are accepted, and the server's memory stays near that
     /// bound instead of growing with every request.
     @Test func aStalledBackendIsBoundedByQueueBytes() throws {
-        let broker = Bundle.module.path(forResource: "partitions_broker", ofType: "py", inDirectory: "Peers")!
-        let bport = freePort()
-        let b = try startProcess("/usr/bin/env", ["python3", broker, String(bport), "3", "stall"])
+        let (b, bport) = try startPartitionsBroker(partitions: 3, mode: "stall")
         defer { stopProcess(b) }
-        #expect(waitForPort(bport, seconds: 10))
         let (server, base, _) = try startServer(["--kafka", "127.0.0.1:\(bport)", "--idempotence", "false",
                                                  "--max-queue-bytes", "4m", "--max-body-bytes", "2m"])
         defer { kill(server.processIdentifier, SIGKILL) }
@@ -341,11 +338,8 @@ import TestSupport
     /// Issue 16 item 14, second half: SIGTERM behind a stalled Kafka cluster ends within --drain-timeout;
     /// the held requests are answered (their records failed, not silently dropped) and the count is said.
     @Test func aDrainBehindAStalledBackendEndsWithinItsTimeout() throws {
-        let broker = Bundle.module.path(forResource: "partitions_broker", ofType: "py", inDirectory: "Peers")!
-        let bport = freePort()
-        let b = try startProcess("/usr/bin/env", ["python3", broker, String(bport), "3", "stall"])
+        let (b, bport) = try startPartitionsBroker(partitions: 3, mode: "stall")
         defer { stopProcess(b) }
-        #expect(waitForPort(bport, seconds: 10))
         let dir = tempDir("drain")
         let port = freePort()
         let p = Process()
