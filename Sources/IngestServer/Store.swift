@@ -157,13 +157,7 @@ final class IngestWriter: @unchecked Sendable {
     /// Opens the backend on the caller's thread (so a bad broker or a missing stream fails at start-up),
     /// then hands each share to its writer thread. `settings.stages`: the shards (nil: one per 8 usable CPUs).
     init(backend: Backend, settings: SinkSettings, capacity: Int) throws(SinkFailure) {
-        var count = 1
-        switch backend {
-        case .embedded: count = min(RecordKind.allCases.count * settings.partitions, settings.stages ?? LogOptions.autoSinkStages)
-        case .kinesis: count = min(RecordKind.allCases.count, settings.stages ?? LogOptions.autoSinkStages)
-        case .kafka: count = 1
-        }
-        count = max(1, count)
+        let count = backend.sinkStages(settings, auto: LogOptions.autoSinkStages)
         let bells = (0..<count).map { _ in Doorbell() }
         let sinks = try backend.makeSinks(settings, role: .ingest, bells: bells)
         partitionCounts = RecordKind.allCases.map { sinks[0].partitionCount($0) }

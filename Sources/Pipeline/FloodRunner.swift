@@ -329,7 +329,8 @@ public final class FloodRunner: Sendable {
             nonisolated(unsafe) let owned = sink
             group.enter()
             _ = StageThread(name: sinks.count > 1 ? "sink-\(s)" : "sink") {
-                if cfg.pinCPUs { Affinity.pinCurrentThread(to: 0) }
+                // Generator g is on CPU g + 1: the first stage takes CPU 0, the others the CPUs after the generators.
+                if cfg.pinCPUs { Affinity.pinCurrentThread(to: s == 0 ? 0 : cfg.threads + s) }
                 self.drive(owned, stage: s, flood: flood, tally: tally)
                 group.leave()
             }
@@ -400,31 +401,26 @@ public final class FloodRunner: Sendable {
         let stages = flood.stages
         flood.forEachChunk(stage: stage, { c in
             let ts = wallMillis()
-            if let P = flood.partitions {
-                // The generator wrote each post's partition; this stage takes the records its shard owns.
-                for i in 0..<c.count {
-                    let p = Int(c.partition[i])
-                    var keyed = false
-                    let token = c.scheduled[i]
-                    for kind in RecordKind.allCases
-                    where stages == 1 || EmbeddedLogSink.shard(of: kind, partition: p, partitions: P, shards: stages) == stage {
-                        if !keyed {
-                            key.reset()
-                            key.appendDecimal(worker?.global(c.firstIndex + i) ?? c.firstIndex + i)
-                            keyed = true
-                        }
-                        sink.send(kind, key: key.bytes, value: c.record(kind.rawValue, i), partition: Int32(p), timestamp: ts, token: token)
+            let P = flood.partitions
+            for i in 0..<c.count {
+                // The embedded log: the partition the generator wrote, and the stage whose shard owns the slot.
+                // Kinesis: the stage owning the stream. Kafka (one stage): the sink partitions.
+                let p: Int? = P == nil ? nil : Int(c.partition[i])
+                var keyed = false
+                let token = c.scheduled[i]
+                for kind in RecordKind.allCases {
+                    if stages > 1 {
+                        let owner: Int
+                        if let P, let p { owner = EmbeddedLogSink.shard(of: kind, partition: p, partitions: P, shards: stages) }
+                        else { owner = KinesisSink.stage(of: kind, stages: stages) }
+                        if owner != stage { continue }
                     }
-                }
-            } else {
-                // Kafka (one stage), or Kinesis, whose stages own streams: stage s sends the kinds it owns.
-                for i in 0..<c.count {
-                    key.reset()
-                    key.appendDecimal(worker?.global(c.firstIndex + i) ?? c.firstIndex + i)
-                    let token = c.scheduled[i]
-                    for kind in RecordKind.allCases where stages == 1 || KinesisSink.stage(of: kind, stages: stages) == stage {
-                        sink.send(kind, key: key.bytes, value: c.record(kind.rawValue, i), partition: nil, timestamp: ts, token: token)
+                    if !keyed {
+                        key.reset()
+                        key.appendDecimal(worker?.global(c.firstIndex + i) ?? c.firstIndex + i)
+                        keyed = true
                     }
+                    sink.send(kind, key: key.bytes, value: c.record(kind.rawValue, i), partition: p.map { Int32($0) }, timestamp: ts, token: token)
                 }
             }
             sink.poll()

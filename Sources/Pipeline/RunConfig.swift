@@ -84,17 +84,10 @@ public struct RunConfig: Sendable {
         return LogOptions.autoSealThreads
     }
 
-    /// The sink stages of this flood: for the embedded log as given, else one under a modest `--rate`, else
-    /// `LogOptions.autoSinkStages`; never more than the topic-partitions. Every other backend has one.
+    /// The sink stages of this flood (`Backend.sinkStages`): as given, else one under a modest `--rate`, else
+    /// `LogOptions.autoSinkStages`; never more than the backend can share out (Kafka: one).
     public var sinkStages: Int {
-        let shares: Int  // what the stages can split: topic-partitions, or streams
-        switch backend {
-        case .embedded: shares = RecordKind.allCases.count * max(1, sink.partitions)
-        case .kinesis: shares = RecordKind.allCases.count
-        case .kafka: return 1
-        }
-        if let n = sink.stages { return max(1, min(shares, n)) }
-        return isModestlyPaced ? 1 : max(1, min(shares, LogOptions.autoSinkStages))
+        backend.sinkStages(sink, auto: isModestlyPaced ? 1 : LogOptions.autoSinkStages)
     }
 
     /// The Kafka producer's compression threads for this flood: as given, else none under a `--rate` the

@@ -79,21 +79,15 @@ public final class EmbeddedLogSink: RecordSink {
     }
 
     public convenience init(settings: SinkSettings, options: LogOptions, role: SinkRole, bell: Doorbell = Doorbell()) throws(SinkFailure) {
-        let lease: LogLease
-        do { lease = LogLease(try DirectoryLock("\(options.dataDir)/log"), holders: 1) } catch { throw SinkFailure.config(error.description) }
-        if role == .flood { try Self.checkSettings(settings, options) }
-        try self.init(settings: settings, options: options, role: role, bell: bell, shard: 0, of: 1,
-                      sealThreads: options.sealThreads ?? (role == .ingest ? 0 : LogOptions.autoSealThreads), lease: lease)
+        let (lease, seal) = try Self.open(settings, options, role, holders: 1)
+        try self.init(settings: settings, options: options, role: role, bell: bell, shard: 0, of: 1, sealThreads: seal, lease: lease)
     }
 
     /// One sink per bell, shard i owning the slots with `slot % bells.count == i`; the seal threads
     /// (`LogOptions.sealThreads`, else `autoSealThreads`) are shared out among them.
     public static func shards(settings: SinkSettings, options: LogOptions, role: SinkRole, bells: [Doorbell]) throws(SinkFailure) -> [EmbeddedLogSink] {
         let n = max(1, bells.count)
-        let lease: LogLease
-        do { lease = LogLease(try DirectoryLock("\(options.dataDir)/log"), holders: n) } catch { throw SinkFailure.config(error.description) }
-        if role == .flood { try Self.checkSettings(settings, options) }
-        let seal = options.sealThreads ?? (role == .ingest ? 0 : LogOptions.autoSealThreads)
+        let (lease, seal) = try Self.open(settings, options, role, holders: n)
         var out: [EmbeddedLogSink] = []
         for i in 0..<n {
             do {
@@ -105,12 +99,31 @@ public final class EmbeddedLogSink: RecordSink {
                 throw error
             }
         }
-        let existing = out.reduce(0) { sum, o in
-            let (r, v) = sum.addingReportingOverflow(o.existingRecords)
-            return v ? .max : r
-        }
+        let existing = saturatingSum(out.map(\.existingRecords))
         for o in out { o.existingRecords = existing }
         return out
+    }
+
+    /// What every way of opening the log does first: its lock, for `holders` sinks (one writer per log: a
+    /// second process recovering or appending the same segments would tear them), a flood's settings check,
+    /// and the seal threads the sinks share (`LogOptions.sealThreads`, else a flood's `autoSealThreads`,
+    /// none behind the ingest API).
+    private static func open(_ settings: SinkSettings, _ options: LogOptions, _ role: SinkRole, holders: Int) throws(SinkFailure)
+        -> (lease: LogLease, sealThreads: Int)
+    {
+        let lease: LogLease
+        do { lease = LogLease(try DirectoryLock("\(options.dataDir)/log"), holders: holders) } catch { throw SinkFailure.config(error.description) }
+        if role == .flood { try checkSettings(settings, options) }
+        return (lease, options.sealThreads ?? (role == .ingest ? 0 : LogOptions.autoSealThreads))
+    }
+
+    /// A sum of counts read from files (offsets of a crafted segment may sit near Int64.max): it saturates,
+    /// never traps.
+    static func saturatingSum<S: Sequence>(_ values: S) -> Int where S.Element == Int {
+        values.reduce(0) { sum, v in
+            let (r, o) = sum.addingReportingOverflow(v)
+            return o ? .max : r
+        }
     }
 
     /// Whether this sink owns the records of `kind` in partition `p` (always, unless it is one shard of several).
@@ -169,11 +182,7 @@ public final class EmbeddedLogSink: RecordSink {
         slotIndex.initialize(repeating: -1)
         for (i, sl) in slots.enumerated() { slotIndex[sl.global] = Int32(i) }
         self.recoveries = recoveries
-        // Offsets come from files (a crafted segment may start near Int64.max): the sum saturates, never traps.
-        existingRecords = slots.reduce(0) { sum, s in
-            let (r, o) = sum.addingReportingOverflow(Int(s.log.nextOffset))
-            return o ? .max : r
-        }
+        existingRecords = Self.saturatingSum(slots.lazy.map { Int($0.log.nextOffset) })
         out = ByteBuffer(capacity: inPlace || workerCount > 0 ? 0 : min(settings.batchBytes, 8 << 20) + 65536)
         let (compression, level) = (settings.compression, settings.compressionLevel)
         workers = (0..<workerCount).map { i in

@@ -385,13 +385,22 @@ public enum SinkRole: Sendable {
 }
 
 extension Backend {
-    /// Opens the backend: the embedded log's partitions (recovering torn tails), the Kafka producer (and
-    /// topics), or the Kinesis streams (created or described). `bell` is what the owner sleeps on when idle
-    /// (`RecordSink.wait`): the sink makes its own events ring it (Kafka's delivery reports) or makes its
-    /// ringers wake the sink's own poll (Kinesis's curl); one bell per sink, rung by the owner's producers too.
+    /// How many sink stages (or writer shards) share this backend: `settings.stages` when given, else `auto`;
+    /// never more than what can be shared out (the embedded log's topic-partitions, Kinesis's streams), and
+    /// one for Kafka, whose producer has threads of its own.
+    public func sinkStages(_ settings: SinkSettings, auto: Int) -> Int {
+        let shares: Int
+        switch self {
+        case .embedded: shares = RecordKind.allCases.count * max(1, settings.partitions)
+        case .kinesis: shares = RecordKind.allCases.count
+        case .kafka: return 1
+        }
+        return max(1, min(shares, settings.stages ?? auto))
+    }
+
     /// One sink per bell: for the embedded log with more than one bell, shards that own the topic-partitions
-    /// `EmbeddedLogSink.ShardPlan` gives each (one lock on the log for all of them); any other backend, or
-    /// one bell, is one sink.
+    /// `slot % bells.count` (`EmbeddedLogSink.shards`, one lock on the log for all of them); for Kinesis, sinks
+    /// that own the streams `kind % bells.count` (`KinesisSink.stage`); one bell is one sink (`makeSink`).
     public func makeSinks(_ settings: SinkSettings, role: SinkRole, bells: [Doorbell]) throws(SinkFailure) -> [any RecordSink] {
         guard bells.count > 1 else { return [try makeSink(settings, role: role, bell: bells.first ?? Doorbell())] }
         try settings.validate()
@@ -408,6 +417,10 @@ extension Backend {
         }
     }
 
+    /// Opens the backend: the embedded log's partitions (recovering torn tails), the Kafka producer (and
+    /// topics), or the Kinesis streams (created or described). `bell` is what the owner sleeps on when idle
+    /// (`RecordSink.wait`): the sink makes its own events ring it (Kafka's delivery reports) or makes its
+    /// ringers wake the sink's own poll (Kinesis's curl); one bell per sink, rung by the owner's producers too.
     public func makeSink(_ settings: SinkSettings, role: SinkRole, bell: Doorbell = Doorbell()) throws(SinkFailure) -> any RecordSink {
         try settings.validate()
         switch self {

@@ -241,7 +241,6 @@ struct LogOptionGroup: ParsableArguments {
     @Flag(help: "Add to a log made with other --partitions or --compression (refused without it).") var append = false
     @Option(help: "Threads that compress and append batches, each owning some topic-partitions: auto (a flood: half the usable CPUs, none under a --rate of at most 100,000 posts/s; serve: 0) or N (0: the sink stage or the ingest writer itself).") var sinkThreads: ThreadCount = .auto
 
-
     var options: LogOptions {
         LogOptions(dataDir: dataDir, fsync: fsync, segmentBytes: segmentBytes.bytes, append: append, sealThreads: sinkThreads.count)
     }
