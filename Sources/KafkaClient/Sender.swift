@@ -274,8 +274,10 @@ final class Sender: @unchecked Sendable {
     /// or fail once past the delivery timeout. Without this a stalled broker held a flood, and its drain, forever.
     func timeOutRequests(_ now: UInt64) {
         let limit = requestTimeoutNs
-        for s in Array(sinks.values) {
-            guard let b = s.inFlight.first?.first, now &- b.sentNs > limit else { continue }
+        // Gathered first (connectionLost removes from `sinks`); nothing is allocated while none is late.
+        var late: [SinkConnection] = []
+        for s in sinks.values { if let b = s.inFlight.first?.first, now &- b.sentNs > limit { late.append(s) } }
+        for s in late {
             connectionLost(s, KafkaClientError(.timeout, "\(s.conn.address): no answer to a Produce request within \(config.requestTimeoutMs) ms"))
         }
     }
