@@ -46,9 +46,10 @@ public struct CleanOptions: Sendable {
     /// Partition column per table (nil = unpartitioned).
     public var partitionBy: [RecordKind: String?] = RecordKind.defaultPartitionColumns
     public var batchRows = 16_384
-    /// Threads that parse one table's jsonl file, each a byte range at a time (ranges of `rangeBytes`, cut at
-    /// line ends; the write stage takes them in file order). nil: the usable CPUs shared by the tables that
-    /// have input; 1: one parse thread. Landing roots, logs and memory are parsed by one thread.
+    /// Threads that parse one table's input, each a byte range at a time (ranges of `rangeBytes`, cut at line
+    /// ends of a jsonl file or a landing root's objects, or at batch starts of the embedded log's segments; the
+    /// write stage takes them in reading order). nil: the usable CPUs shared by the tables that have input;
+    /// 1: one parse thread. Records in memory are parsed by one thread.
     public var parseThreads: Int?
     public var rangeBytes = 8 << 20
     /// Input bytes per batch, at most about this much (a batch is cut here even short of its rows): its
@@ -237,13 +238,7 @@ public enum Cleaner {
                 unreported = 0
                 if options.stop?.isSet == true { throw CleanError.interrupted }
             }
-            cleaner.report.inputBytes += rec.bytes.count
-            switch rec.problem {
-            case .none: try cleaner.add(rec.bytes, source: rec.location)
-            case .some(let reason):
-                cleaner.report.recordsIn += 1
-                try cleaner.deadLetter(rec.bytes, reason: reason, source: rec.location())
-            }
+            try cleaner.take(rec)
         }
         options.progress?.add(unreported)
         try cleaner.finish()
@@ -428,16 +423,21 @@ final class KindCleaner {
     func fill(_ j: CleanJob, maxRecordBytes: Int, _ forEachLine: ((SourceRecord) throws -> Void) throws -> Void) throws {
         job = j
         bindViews()
-        try forEachLine { rec in
-            report.inputBytes += rec.bytes.count
-            switch rec.problem {
-            case .none: try add(rec.bytes, source: rec.location)
-            case .some(let reason):
-                report.recordsIn += 1
-                try deadLetter(rec.bytes, reason: reason, source: rec.location())
-            }
-        }
+        try forEachLine { try take($0) }
         runKernels()
+    }
+
+    /// One record as a source handed it over: parsed into the batch, or dead-lettered with the problem the
+    /// source found (oversize, no value).
+    @inline(__always)
+    func take(_ rec: SourceRecord) throws {
+        report.inputBytes += rec.bytes.count
+        switch rec.problem {
+        case .none: try add(rec.bytes, source: rec.location)
+        case .some(let reason):
+            report.recordsIn += 1
+            try deadLetter(rec.bytes, reason: reason, source: rec.location())
+        }
     }
 
     @inline(__always)
@@ -791,14 +791,9 @@ final class ParallelParse: @unchecked Sendable {
                     if fd < 0 { throw CleanError("cannot open \(path): \(String(cString: strerror(errno)))") }
                 }
                 buf.reset()
-                let dst = buf.reserve(end - start)
-                var got = 0
-                while got < end - start {
-                    let n = pread(fd, dst + got, end - start - got, off_t(start + got))
-                    if n < 0 { if errno == EINTR { continue }; throw CleanError("read \(path): \(String(cString: strerror(errno)))") }
-                    if n == 0 { throw CleanError("\(path) shrank while it was cleaned") }
-                    got += n
-                }
+                let got = preadFully(fd, buf.reserve(end - start), count: end - start, offset: start)
+                if got < 0 { throw CleanError("read \(path): \(String(cString: strerror(errno)))") }
+                if got < end - start { throw CleanError("\(path) shrank while it was cleaned") }
                 buf.count = got
                 var count = 0
                 let bytes = UnsafeRawBufferPointer(start: buf.base, count: got), max = options.maxRecordBytes

@@ -364,17 +364,8 @@ public func segmentRanges(path: String, expectedBase: Int64?, gaps: [(from: Int6
     var expected = expectedBase
     var header = [UInt8](repeating: 0, count: BatchLayout.headerSize)
     while pos < size {
-        let got = header.withUnsafeMutableBytes { b -> Int in
-            var n = 0
-            while n < b.count {
-                let r = pread(fd, b.baseAddress! + n, b.count - n, off_t(pos + n))
-                if r < 0 && errno == EINTR { continue }
-                if r <= 0 { break }
-                n += r
-            }
-            return n
-        }
-        guard got == BatchLayout.headerSize else { break }
+        let got = header.withUnsafeMutableBytes { preadFully(fd, $0.baseAddress!, count: $0.count, offset: pos) }
+        guard got == BatchLayout.headerSize else { break }  // a read error or a cut header: the range below reports it
         let h: RecordBatchHeader
         do {
             // The header's own checks; its length is checked against the file below.

@@ -213,6 +213,19 @@ public func fileSize(_ path: String) -> Int? {
     return Int(st.st_size)
 }
 
+/// Reads `count` bytes at `offset` of an open file into `p`, across short reads and EINTR: how many it got
+/// (fewer only at the end of the file), or -1 with `errno` set.
+public func preadFully(_ fd: Int32, _ p: UnsafeMutableRawPointer, count: Int, offset: Int) -> Int {
+    var got = 0
+    while got < count {
+        let n = pread(fd, p + got, count - got, off_t(offset + got))
+        if n < 0 { if errno == EINTR { continue }; return -1 }
+        if n == 0 { break }
+        got += n
+    }
+    return got
+}
+
 /// A file's bytes whole; nil when it is missing, unreadable or over `limit` bytes.
 public func readFileBytes(_ path: String, limit: Int) -> [UInt8]? {
     guard let size = fileSize(path), size <= limit else { return nil }
