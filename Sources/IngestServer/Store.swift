@@ -187,7 +187,8 @@ final class IngestWriter: @unchecked Sendable {
                 if let key = job.key(i) {
                     p = Int32(Murmur2.partition(key, partitions: P))
                 } else {
-                    if stickyPartition < 0 { stickyPartition = Int32(sticky.add(1, ordering: .relaxed).oldValue % P) }
+                    // The request count wraps: masked, the partition is never negative.
+                    if stickyPartition < 0 { stickyPartition = Int32((sticky.add(1, ordering: .relaxed).oldValue & Int.max) % P) }
                     p = stickyPartition
                 }
                 records[i].partition = p
