@@ -41,6 +41,14 @@ public struct ProducerConfiguration: Sendable {
     /// sender compresses (before a batch's first send).
     public var compressionThreads: Int? = nil
 
+    /// One I/O thread per broker connection (as librdkafka): it sends the Produce requests and reads the
+    /// answers while the sender seals, stamps and dispatches. nil: when this process may use more than one
+    /// CPU; false: the sender does its own I/O (fewer thread hand-offs, for a flood paced well below its capacity).
+    public var ioThreads: Bool? = nil
+
+    /// Whether a producer with these settings starts an I/O thread per broker.
+    public var effectiveIOThreads: Bool { ioThreads ?? (usableCPUs() > 1) }
+
     /// The compression threads a producer with these settings starts.
     public var effectiveCompressionThreads: Int {
         guard compression != .none else { return 0 }

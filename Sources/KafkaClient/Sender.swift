@@ -45,22 +45,27 @@ final class PartitionState {
     }
 }
 
-/// A connection the sender owns, with the requests in flight on it (answered in order).
+/// A connection the sender owns, with the requests in flight on it (answered in order). With an I/O thread
+/// (`io`), the connection is that thread's: the sender hands requests over and takes the outcomes back.
 final class SinkConnection {
     let nodeId: Int32
     let conn: BrokerConnection
     let version: Int16
+    let io: BrokerIO?
     var inFlight: [[ProducerBatch]] = []
     let response = ByteBuffer(capacity: 64 * 1024)
 
-    init(nodeId: Int32, conn: BrokerConnection, version: Int16) {
+    init(nodeId: Int32, conn: BrokerConnection, version: Int16, io: BrokerIO?) {
         self.nodeId = nodeId
         self.conn = conn
         self.version = version
+        self.io = io
     }
 }
 
-/// The producer's network side: one thread, one connection per broker, pipelined Produce requests.
+/// The producer's network side: one thread that owns every piece of producer state, one connection per
+/// broker with pipelined Produce requests, each with its own I/O thread (`BrokerIO`) unless the sender
+/// does its own I/O (`ProducerConfiguration.ioThreads`).
 final class Sender: @unchecked Sendable {
     let config: ProducerConfiguration
     let stats: ProducerStats
@@ -237,13 +242,18 @@ final class Sender: @unchecked Sendable {
             timeOutRequests(monotonicNanos())
             announceReports()
             if allClosed() && totalInFlight == 0 && parts.values.allSatisfy({ $0.waiting == 0 }) { break }
-            if stop.load(ordering: .relaxed) { failEverything("producer closed"); break }
+            if stop.load(ordering: .relaxed) {
+                for s in sinks.values { if let io = s.io { io.abort(); io.join() } }  // no batch is read after its report
+                failEverything("producer closed")
+                break
+            }
             // Idle: sleep in one poll on the sockets with requests in flight and on the producer's doorbell, until
             // an answer comes, the producer hands over a batch, or the next timer is due (a retry's backoff, a
             // metadata refresh, an epoch bump; at most 50 ms, which also paces the request timeouts).
             if !(got || sent || received) {
-                wake.wait(timeoutNs: idleWaitNs(now), until: { anyWaiting() || allClosed() || stop.load(ordering: .relaxed) }) { ns in
-                    let active = sinks.values.filter { !$0.inFlight.isEmpty }
+                wake.wait(timeoutNs: idleWaitNs(now), until: { anyWaiting() || allClosed() || stop.load(ordering: .relaxed) || outcomesWaiting() }) { ns in
+                    // I/O threads ring `wake` with each outcome; the sender polls only the sockets it reads itself.
+                    let active = sinks.values.filter { $0.io == nil && !$0.inFlight.isEmpty }
                     if active.contains(where: \.conn.hasBufferedInput) { return }  // TLS bytes poll cannot see
                     var fds = active.map { pollfd(fd: $0.conn.fd, events: Int16(POLLIN), revents: 0) }
                     waker.poll(&fds, timeoutNs: ns)
@@ -251,9 +261,15 @@ final class Sender: @unchecked Sendable {
             }
         }
         announceReports()
-        for s in sinks.values { s.conn.shutdown() }
+        for s in sinks.values {
+            if let io = s.io { io.close(); io.join() }
+            s.conn.shutdown()
+        }
         sinks.removeAll()
     }
+
+    /// True when an I/O thread has an outcome for the sender to take.
+    func outcomesWaiting() -> Bool { sinks.values.contains { ($0.io?.outcomes.count ?? 0) > 0 } }
 
     /// How long an idle sender may sleep: until the earliest retry backoff, metadata refresh or epoch bump
     /// that is waiting (at least 0.1 ms), else 50 ms; the producer's doorbell ends it sooner.
@@ -334,13 +350,20 @@ final class Sender: @unchecked Sendable {
     }
 
     func sink(for node: Int32, now: UInt64) -> SinkConnection? {
-        if let s = sinks[node], s.conn.isOpen {
+        if let s = sinks[node], let io = s.io {
+            // The I/O thread holds requests back for a SASL renewal itself. One that has ended has said why:
+            // take its outcomes (the failure ends the connection); one that closed without a failure is lost too.
+            if !io.finished.load(ordering: .acquiring) { return s }
+            _ = collect(s)
+            if sinks[node] === s { connectionLost(s, KafkaClientError(.closed, "connection to \(io.address) closed")) }
+        } else if let s = sinks[node], s.conn.isOpen {
             // A SASL session due for renewal takes no new requests until those in flight are answered;
             // then the next send renews it first (KIP-368): nothing reordered, nothing lost.
             if !s.inFlight.isEmpty && s.conn.needsReauthentication(now: now) { return nil }
             return s
+        } else if let s = sinks[node] {
+            connectionLost(s, KafkaClientError(.closed, "connection to \(s.conn.address) closed"))
         }
-        if let s = sinks[node] { connectionLost(s, KafkaClientError(.closed, "connection to \(s.conn.address) closed")) }
         if let after = reconnectAfter[node], now < after { return nil }
         guard let addr = try? withControl({ (st) throws(KafkaClientError) in st.brokers[node] }) else {
             needMetadata = true
@@ -349,7 +372,10 @@ final class Sender: @unchecked Sendable {
         do {
             let c = try BrokerConnection(addr, clientId: config.clientId, timeoutMs: config.requestTimeoutMs, security: config.security)
             let v = try c.requireVersion(.produce)
-            let s = SinkConnection(nodeId: node, conn: c, version: v)
+            let io = config.effectiveIOThreads
+                ? BrokerIO(conn: c, version: v, acks: config.acks, timeoutMs: config.requestTimeoutMs, capacity: config.maxInFlight, senderBell: wake)
+                : nil
+            let s = SinkConnection(nodeId: node, conn: c, version: v, io: io)
             sinks[node] = s
             reconnectAfter[node] = nil
             return s
@@ -401,8 +427,21 @@ final class Sender: @unchecked Sendable {
                 batches.sort { $0.topic < $1.topic }
                 let acks = config.acks
                 let timeout = config.requestTimeoutMs
+                let entries = batches.map { ProduceMessage.Entry(topic: $0.topic, partition: $0.partition, batch: $0.bytes.bytes) }
+                if let io = s.io {
+                    // The batches stay in `inFlight` (and their bytes untouched) until the thread's outcome.
+                    for b in batches { b.sentNs = now }
+                    s.inFlight.append(batches)
+                    totalInFlight += 1
+                    if !io.submit(BrokerIO.Request(entries: entries)) {
+                        // The thread has ended: its failure, then these batches' retries, come from `collect`.
+                        break
+                    }
+                    stats.requests.add(1, ordering: .relaxed)
+                    sentAny = true
+                    continue
+                }
                 do {
-                    let entries = batches.map { ProduceMessage.Entry(topic: $0.topic, partition: $0.partition, batch: $0.bytes.bytes) }
                     if acks == 0 {
                         try s.conn.sendNoResponse(.produce, version: s.version) {
                             ProduceMessage.encodeRequest($0, version: s.version, acks: acks, timeoutMs: timeout, entries: entries)
@@ -492,14 +531,15 @@ final class Sender: @unchecked Sendable {
 
     /// Handles every answer already here (it never sleeps: the run loop sleeps on the sockets when idle).
     func awaitResponses() -> Bool {
-        let active = sinks.values.filter { !$0.inFlight.isEmpty }
-        guard !active.isEmpty else { return false }
+        var any = false
+        for s in sinks.values where s.io != nil { if collect(s) { any = true } }
+        let active = sinks.values.filter { $0.io == nil && !$0.inFlight.isEmpty }
+        guard !active.isEmpty else { return any }
         var fds = active.map { pollfd(fd: $0.conn.fd, events: Int16(POLLIN), revents: 0) }
         // Bytes already decrypted and waiting in TLS are not seen by poll.
         let buffered = active.map(\.conn.hasBufferedInput)
         let n = poll(&fds, nfds_t(fds.count), 0)
-        guard n > 0 || buffered.contains(true) else { return false }
-        var any = false
+        guard n > 0 || buffered.contains(true) else { return any }
         for (i, s) in active.enumerated() where fds[i].revents != 0 || buffered[i] {
             // Take every response already here (each read blocks only until its frame is complete).
             repeat {
@@ -512,9 +552,33 @@ final class Sender: @unchecked Sendable {
         return any
     }
 
+    /// Takes the outcomes an I/O thread has handed back, in order: answers are handled as the sender's own
+    /// reads are; a failure ends the connection (its unanswered batches are retried). True when any came.
+    func collect(_ s: SinkConnection, answersOnly: Bool = false) -> Bool {
+        guard let io = s.io else { return false }
+        var any = false
+        while !s.inFlight.isEmpty, let o = io.outcomes.tryPop() {
+            any = true
+            switch o {
+            case .answered(let results):
+                handleAnswer(s, results, now: monotonicNanos())
+            case .sent:
+                let batches = s.inFlight.removeFirst()
+                totalInFlight -= 1
+                for b in batches {
+                    parts[PartitionKey(topic: b.topic, partition: b.partition)]!.inFlight -= 1
+                    report(b, offset: -1, error: nil)
+                }
+            case .failed(let e):
+                if !answersOnly { connectionLost(s, e) }
+                return true
+            }
+        }
+        return any
+    }
+
     func handleOneResponse(_ s: SinkConnection) {
         let now = monotonicNanos()
-        let batches = s.inFlight.first!
         let results: [ProducePartitionResult]
         do throws(KafkaClientError) {
             let resp = try s.conn.receive(into: s.response)
@@ -527,7 +591,12 @@ final class Sender: @unchecked Sendable {
             connectionLost(s, error)
             return
         }
-        s.inFlight.removeFirst()
+        handleAnswer(s, results, now: now)
+    }
+
+    /// The broker's answer to the oldest request in flight on `s`.
+    func handleAnswer(_ s: SinkConnection, _ results: [ProducePartitionResult], now: UInt64) {
+        let batches = s.inFlight.removeFirst()
         totalInFlight -= 1
         for b in batches {
             let key = PartitionKey(topic: b.topic, partition: b.partition)
@@ -581,6 +650,13 @@ final class Sender: @unchecked Sendable {
     }
 
     func connectionLost(_ s: SinkConnection, _ err: KafkaClientError) {
+        if let io = s.io {
+            // Stop the thread first, then take the answers it had already handed back: only what was not
+            // answered is retried, and no batch is read by that thread any more.
+            io.abort()
+            io.join()
+            _ = collect(s, answersOnly: true)
+        }
         let now = monotonicNanos()
         s.conn.shutdown()
         sinks[s.nodeId] = nil

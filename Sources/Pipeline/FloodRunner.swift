@@ -286,7 +286,10 @@ public final class FloodRunner: Sendable {
         case .embedded(var o):
             o.sealThreads = cfg.sealThreads(o)
             backend = .embedded(o)
-        case .kafka(var o): o.compressionThreads = cfg.compressionThreads(o); backend = .kafka(o)
+        case .kafka(var o):
+            o.compressionThreads = cfg.compressionThreads(o)
+            o.ioThreads = cfg.ioThreads(o)
+            backend = .kafka(o)
         case .kinesis: break
         }
         let bells = (0..<cfg.sinkStages).map { _ in Doorbell() }

@@ -98,6 +98,14 @@ public struct RunConfig: Sendable {
         return isModestlyPaced ? 0 : nil
     }
 
+    /// The Kafka producer's I/O threads for this flood: as given, else none under a modest `--rate` (the sender
+    /// reads and writes its sockets itself: a hand-off per request costs a paced flood CPU it does not need),
+    /// else nil (the producer's default: one per broker when more than one CPU is usable).
+    public func ioThreads(_ o: KafkaOptions) -> Bool? {
+        if let b = o.ioThreads { return b }
+        return isModestlyPaced ? false : nil
+    }
+
     /// A `--rate` of at most 100,000 posts/s: one thread seals and compresses it with room to spare, so
     /// hand-offs to helper threads only add CPU.
     public var isModestlyPaced: Bool {
@@ -145,6 +153,11 @@ public struct RunConfig: Sendable {
                     pc.compression = sink.compression
                     pc.compressionThreads = compressionThreads(o)
                     return pc.effectiveCompressionThreads
+                }())),
+                ("io_threads", .bool({
+                    var pc = ProducerConfiguration(bootstrap: o.bootstrap)
+                    pc.ioThreads = ioThreads(o)
+                    return pc.effectiveIOThreads
                 }())),
                 ("request_timeout_ms", .int(Int(o.requestTimeoutMs))), ("delivery_timeout_ms", .int(o.deliveryTimeoutMs)),
             ]

@@ -287,6 +287,8 @@ public struct KafkaOptions: Sendable {
     public var properties = KafkaClientProperties()
     /// Threads that compress batches before the sender (nil: the producer's default; 0: the sender does).
     public var compressionThreads: Int?
+    /// An I/O thread per broker connection (nil: the producer's default; false: the sender does its own I/O).
+    public var ioThreads: Bool?
 
     /// The defaults, for tools that show them before any broker is known.
     public static let defaults = KafkaOptions(bootstrap: [])
@@ -314,6 +316,7 @@ public struct KafkaOptions: Sendable {
         pc.deliveryTimeoutMs = deliveryTimeoutMs
         pc.security = security
         pc.compressionThreads = compressionThreads
+        pc.ioThreads = ioThreads
         do {
             try properties.apply(to: &pc)
             try pc.validate()

@@ -89,6 +89,21 @@ enum ThreadCount: ExpressibleByArgument, Equatable {
     }
 }
 
+/// auto, true or false: a setting whose default is chosen from the machine or the run.
+enum AutoBool: String, ExpressibleByArgument, CaseIterable {
+    case auto
+    case on = "true"
+    case off = "false"
+
+    var value: Bool? {
+        switch self {
+        case .auto: nil
+        case .on: true
+        case .off: false
+        }
+    }
+}
+
 /// What the generators do: how many posts, how fast, from how many threads.
 struct FloodOptions: ParsableArguments {
     @Option(help: "Posts to send (3 records each). Give this or --duration.") var count: Int?
@@ -260,6 +275,7 @@ struct KafkaOptionGroup: ParsableArguments {
     @Option(help: "Kafka request.timeout.ms.") var requestTimeoutMs: Int32 = KafkaOptions.defaults.requestTimeoutMs
     @Option(help: "Kafka delivery.timeout.ms: a record not acknowledged by then is reported failed.") var deliveryTimeoutMs: Int = KafkaOptions.defaults.deliveryTimeoutMs
     @Option(help: "Threads that compress Kafka batches before the sender, each owning some partitions: auto (half the usable CPUs, at most 8; none under a --rate of at most 100,000 posts/s) or N (0: the sender compresses).") var compressionThreads: ThreadCount = .auto
+    @Option(help: "An I/O thread per Kafka broker connection, sending requests and reading answers beside the sender: auto (when more than one CPU is usable; none under a --rate of at most 100,000 posts/s), true or false.") var ioThreads: AutoBool = .auto
     @OptionGroup var security: KafkaSecurityOptions
 
     func options(aws: AWSOptions) throws -> KafkaOptions? {
@@ -272,6 +288,7 @@ struct KafkaOptionGroup: ParsableArguments {
                              requestTimeoutMs: requestTimeoutMs, deliveryTimeoutMs: deliveryTimeoutMs)
         o.properties = props
         o.compressionThreads = compressionThreads.count
+        o.ioThreads = ioThreads.value
         o.security = try security.connectionSecurity(props, aws: aws, bootstrap: brokers)
         return o
     }

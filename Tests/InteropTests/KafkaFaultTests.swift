@@ -63,8 +63,9 @@ final class MockCluster {
 }
 
 @Suite(.serialized) struct KafkaFaultTests {
-    /// Starts a flood of `posts` at `rate` posts/s against the mock cluster and injects faults while it runs.
-    func floodWithFaults(idempotence: Bool, posts: Int, rate: Int) throws -> (MockCluster, [String: Any], ProcessResult, String) {
+    /// Starts a flood of `posts` at `rate` posts/s against the mock cluster and injects faults while it runs;
+    /// `ioThreads`: an I/O thread per broker, or the sender doing its own I/O.
+    func floodWithFaults(idempotence: Bool, posts: Int, rate: Int, ioThreads: Bool) throws -> (MockCluster, [String: Any], ProcessResult, String) {
         let prefix = "f\(UUID().uuidString.prefix(6).lowercased())"
         let mock = try MockCluster(prefix: prefix)
         let dir = tempDir("fault")
@@ -72,7 +73,7 @@ final class MockCluster {
         p.executableURL = URL(fileURLWithPath: pinbenchBinary())
         p.arguments = ["run", "--kafka", mock.bootstrap, "--topic-prefix", prefix, "--count", String(posts), "--rate", String(rate),
                        "--idempotence", String(idempotence), "--batch-bytes", "16k", "--linger-ms", "5", "--compression", "lz4",
-                       "--report-json", "\(dir)/report.json", "--quiet"]
+                       "--io-threads", String(ioThreads), "--report-json", "\(dir)/report.json", "--quiet"]
         let errPath = "\(dir)/stderr.txt"
         FileManager.default.createFile(atPath: errPath, contents: nil)
         p.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
@@ -100,9 +101,11 @@ final class MockCluster {
         return (mock, report, ProcessResult(status: p.terminationStatus, stdout: "", stderr: stderr), prefix)
     }
 
-    @Test func idempotentProducerDeliversEveryRecordExactlyOnceThroughFaults() throws {
+    @Test(arguments: [true, false])
+    func idempotentProducerDeliversEveryRecordExactlyOnceThroughFaults(ioThreads: Bool) throws {
         let posts = 6000
-        let (mock, report, run, prefix) = try floodWithFaults(idempotence: true, posts: posts, rate: 2000)
+        let (mock, report, run, prefix) = try floodWithFaults(idempotence: true, posts: posts, rate: 2000, ioThreads: ioThreads)
+        #expect(((report["config"] as? [String: Any])?["io_threads"] as? Bool) == ioThreads)
         #expect(run.status == 0, "\(run.stderr)")
         #expect(report["records_out"] as? Int == 3 * posts)
         #expect(report["dead_lettered"] as? Int == 0)
@@ -117,7 +120,7 @@ final class MockCluster {
 
     @Test func withoutIdempotenceEveryLossIsReported() throws {
         let posts = 6000
-        let (mock, report, _, prefix) = try floodWithFaults(idempotence: false, posts: posts, rate: 2000)
+        let (mock, report, _, prefix) = try floodWithFaults(idempotence: false, posts: posts, rate: 2000, ioThreads: true)
         let out = report["records_out"] as? Int ?? -1
         let dead = report["dead_lettered"] as? Int ?? -1
         #expect(report["records_in"] as? Int == 3 * posts)

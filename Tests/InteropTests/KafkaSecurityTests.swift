@@ -236,6 +236,7 @@ private func reportCounts(_ path: String) -> (recordsIn: Int, recordsOut: Int, d
             let prefix = "sasl\(i)"
             let r = try runProcess(pinbenchBinary(), ["run", "--kafka", f.bootstrap, "--security-protocol", "SASL_PLAINTEXT", "--sasl-mechanism", m,
                                                       "--sasl-username", "alice", "--rate", "1500", "--duration", i == 0 ? "6s" : "3s",
+                                                      "--io-threads", i % 2 == 0 ? "true" : "false",  // both: I/O threads renew too
                                                       "--topic-prefix", prefix, "--create-topics", "--quiet", "--report-json", report],
                                    environment: ["PINBENCH_SASL_PASSWORD": "s3cr=t,pw"])
             #expect(r.status == 0, "\(m): \(r.stderr)")
