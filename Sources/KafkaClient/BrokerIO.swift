@@ -32,6 +32,8 @@ final class BrokerIO: @unchecked Sendable {
     let timeoutMs: Int32
     let address: String
     private let conn: BrokerConnection
+    /// A duplicate of the connection's socket, open as long as this object: `abort` shuts the socket down
+    /// through it, so it can never reach a descriptor number the thread's close has freed for reuse.
     private let socket: Int32
     let requests: SPSCRing<Request>
     let outcomes: SPSCRing<Outcome>
@@ -49,8 +51,10 @@ final class BrokerIO: @unchecked Sendable {
     /// outstanding on this connection (max.in.flight), so neither ring can fill.
     init?(conn: BrokerConnection, version: Int16, acks: Int16, timeoutMs: Int32, capacity: Int, senderBell: Doorbell) {
         guard let waker = PollWaker() else { return nil }
+        let socket = dup(conn.fd)
+        guard socket >= 0 else { return nil }
         self.conn = conn
-        self.socket = conn.fd
+        self.socket = socket
         self.address = conn.address.description
         self.version = version
         self.acks = acks
@@ -87,6 +91,8 @@ final class BrokerIO: @unchecked Sendable {
 
     /// Waits for the thread to end (after `close` or `abort`, or once it has failed).
     func join() { thread?.join() }
+
+    deinit { _ = Glibc.close(socket) }
 
     private func emit(_ o: Outcome) {
         var pending: Outcome? = o
@@ -149,7 +155,8 @@ final class BrokerIO: @unchecked Sendable {
             let toSend = held == nil && requests.count > 0
             var readable = waiting > 0 && conn.hasBufferedInput  // TLS bytes poll cannot see
             if !readable {
-                var fds = [pollfd(fd: conn.fd, events: Int16(waiting > 0 ? POLLIN : 0), revents: 0)]
+                // The socket only while an answer is awaited: a peer's hang-up would otherwise wake every poll.
+                var fds = waiting > 0 ? [pollfd(fd: conn.fd, events: Int16(POLLIN), revents: 0)] : []
                 waker.poll(&fds, timeoutNs: toSend ? 0 : 50_000_000)
                 readable = waiting > 0 && fds[0].revents != 0
             }

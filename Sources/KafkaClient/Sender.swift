@@ -557,7 +557,7 @@ final class Sender: @unchecked Sendable {
     func collect(_ s: SinkConnection, answersOnly: Bool = false) -> Bool {
         guard let io = s.io else { return false }
         var any = false
-        while !s.inFlight.isEmpty, let o = io.outcomes.tryPop() {
+        while let o = io.outcomes.tryPop() {
             any = true
             switch o {
             case .answered(let results):
