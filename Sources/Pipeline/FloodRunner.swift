@@ -192,10 +192,14 @@ public final class FloodRunner: Sendable {
     /// per record) and read after they finished.
     final class Tally: @unchecked Sendable {
         let lock = Mutex(())
+        /// Latencies after the warm-up and during it, up to the last second that ended (`tick` adds each
+        /// second's in: a record's latency is counted once, in `interval` or `intervalWarm`).
         var hist = newLatencyHistogram()
         var warm = newLatencyHistogram()
-        /// The current second's latencies, for `--hlog` (written and reset once a second by the sink stage).
+        /// The current second's latencies after and during the warm-up, for `--hlog` and the per-second p99
+        /// (written, added to `hist` and `warm`, and reset once a second by the sink stage).
         var interval = newLatencyHistogram()
+        var intervalWarm = newLatencyHistogram()
         /// Each ended second's p99 (ms) and count (from `interval`).
         var bySecond: [(t: Double, p99Ms: Double, count: Int)] = []
         var hlog: HdrLogWriter?
@@ -213,15 +217,22 @@ public final class FloodRunner: Sendable {
 
         private func tickLocked(_ now: UInt64, final: Bool) {
             guard now >= intervalStartNs &+ 1_000_000_000 || final else { return }
-            if interval.totalCount > 0 && bySecond.count < 1_000_000 {
-                bySecond.append((Double(now &- t0Ns) / 1e9, Double(interval.valueAtPercentile(99)) / 1000, Int(interval.totalCount)))
+            hist.add(interval)
+            var ended = interval
+            if intervalWarm.totalCount > 0 {
+                warm.add(intervalWarm)
+                ended.add(intervalWarm)
+            }
+            if ended.totalCount > 0 && bySecond.count < 1_000_000 {
+                bySecond.append((Double(now &- t0Ns) / 1e9, Double(ended.valueAtPercentile(99)) / 1000, Int(ended.totalCount)))
             }
             if let log = hlog {
                 let start = wallAtT0 + Double(intervalStartNs &- t0Ns) / 1e9
-                log.append(start: start, length: Double(now &- intervalStartNs) / 1e9, interval)
+                log.append(start: start, length: Double(now &- intervalStartNs) / 1e9, ended)
                 if final { log.close() }
             }
             interval.reset()
+            intervalWarm.reset()
             intervalStartNs = now
             if let live {
                 var all = hist
@@ -385,8 +396,7 @@ public final class FloodRunner: Sendable {
                 let now = monotonicNanos()
                 for t in o.tokens {
                     let v = now > t ? (now - t) / 1000 : 0
-                    if t < warmupEnd { _ = tally.warm.record(v) } else { _ = tally.hist.record(v) }
-                    _ = tally.interval.record(v)
+                    if t < warmupEnd { _ = tally.intervalWarm.record(v) } else { _ = tally.interval.record(v) }
                 }
                 stats.recordsOut.add(o.count, ordering: .relaxed)
                 stats.payloadBytesOut.add(o.payloadBytes, ordering: .relaxed)
