@@ -10,6 +10,19 @@ extension RunResult {
         latencyMicros.totalCount == 0 ? 0 : Double(latencyMicros.valueAtPercentile(p)) / 1000
     }
 
+    private var latencyJSON: JSONValue {
+        let none = latencyMicros.totalCount == 0
+        let minMs: Double = none ? 0 : Double(latencyMicros.min) / 1000
+        let maxMs: Double = none ? 0 : Double(latencyMicros.max) / 1000
+        return .object([
+            ("p50", .double(percentileMs(50))), ("p90", .double(percentileMs(90))), ("p99", .double(percentileMs(99))),
+            ("p999", .double(percentileMs(99.9))), ("min", .double(minMs)), ("max", .double(maxMs)),
+            ("count", .int(Int(latencyMicros.totalCount))),
+            ("measured_from", .string(config.rate == nil ? "generation time" : "scheduled send time (open loop)")),
+            ("measured_to", .string(latencyEndpoint)),
+        ])
+    }
+
     /// The JSON report: every figure of the run and the effective configuration.
     public var json: JSONValue {
         let hdr: String = HdrEncoding.compressed(latencyMicros).map { Base64.encode($0) } ?? ""
@@ -32,14 +45,7 @@ extension RunResult {
             ("seconds", .double(round3(seconds))),
             ("records_per_s", .double(recordsPerSecond.rounded())),
             ("mb_per_s", .double(round3(megabytesPerSecond))),
-            ("latency_ms", .object([
-                ("p50", .double(percentileMs(50))), ("p90", .double(percentileMs(90))), ("p99", .double(percentileMs(99))),
-                ("p999", .double(percentileMs(99.9))),
-                ("max", .double(latencyMicros.totalCount == 0 ? 0 : Double(latencyMicros.max) / 1000)),
-                ("count", .int(Int(latencyMicros.totalCount))),
-                ("measured_from", .string(config.rate == nil ? "generation time" : "scheduled send time (open loop)")),
-                ("measured_to", .string(latencyEndpoint)),
-            ])),
+            ("latency_ms", latencyJSON),
             ("cpu_seconds", .double(round3(cpuSeconds))),
             ("cpu_seconds_per_million_records", .double(recordsOut > 0 ? round3(cpuSeconds / Double(recordsOut) * 1e6) : 0)),
             ("stages", stagesJSON),

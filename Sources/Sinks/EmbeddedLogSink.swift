@@ -330,11 +330,12 @@ public final class EmbeddedLogSink: RecordSink {
     }
 
     /// Sleeps on the owner's bell, which new work and the seal workers' finished batches ring.
-    public func wait(on bell: Doorbell, until ready: () -> Bool) {
+    public func wait(on bell: Doorbell, until ready: () -> Bool, deadlineNs: UInt64) {
+        let ns = min(idleWaitNs, idleSleepNs(until: deadlineNs))
         if workers.isEmpty {
-            bell.wait(timeoutNs: idleWaitNs, until: ready)
+            bell.wait(timeoutNs: ns, until: ready)
         } else {
-            bell.wait(timeoutNs: idleWaitNs) { ready() || workersHaveDone }
+            bell.wait(timeoutNs: ns) { ready() || workersHaveDone }
             collect()
         }
     }

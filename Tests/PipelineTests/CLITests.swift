@@ -26,6 +26,28 @@ import TestSupport
         #expect((report["config"] as! [String: Any])["threads"] as? Int == 2)
     }
 
+    /// A paced flood: generators push chunks up to 20 ms before they are due and each sink stage holds a chunk
+    /// until its last post is due, so the log is still exactly the emulator's, and no record is stored before
+    /// its scheduled time (that would show as a latency of 0, the clamp).
+    @Test func aPacedFloodHandsEachPostOverNoSoonerThanItsSchedule() throws {
+        let dir = tempDir("paced")
+        let run = try pinbench("run", "--count", "2000", "--rate", "4000", "--seed", "7", "--threads", "2", "--sink-stages", "2",
+                               "--data-dir", "\(dir)/data", "--partitions", "1", "--report-json", "\(dir)/report.json", "--quiet")
+        #expect(run.status == 0, "\(run.stderr)")
+        let emu = try pinbench("emulate", "--count", "2000", "--seed", "7", "--out", "\(dir)/emu")
+        #expect(emu.status == 0)
+        for kind in ["pin", "geo", "user"] {
+            let cat = try pinbench("log", "cat", "--data-dir", "\(dir)/data", "--topic", "pinbench.\(kind)")
+            let file = try String(contentsOfFile: "\(dir)/emu/\(kind).jsonl", encoding: .utf8)
+            #expect(cat.stdout == file, "\(kind)")
+        }
+        let report = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/report.json"))) as? [String: Any] ?? [:]
+        #expect(report["records_in"] as? Int == 6000 && report["records_out"] as? Int == 6000, "\(report)")
+        let latency = report["latency_ms"] as? [String: Any] ?? [:]
+        #expect(latency["count"] as? Int == 6000)
+        #expect((latency["min"] as? Double ?? 0) > 0, "a record was stored before it was due: \(latency)")
+    }
+
     @Test func pythonStyleEmulation() throws {
         let dir = tempDir("py")
         #expect(try pinbench("emulate", "--count", "50", "--out", dir, "--style", "python").status == 0)
