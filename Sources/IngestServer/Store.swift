@@ -383,11 +383,11 @@ final class WriterShard: @unchecked Sendable {
             }
             if stop.load(ordering: .acquiring) && ring.isEmptyApprox {
                 // Draining: wait for the backend's answers (or the deadline's bell).
-                sink.wait(on: wake, until: { pending.count == 0 || monotonicNanos() >= drainDeadlineNs.load(ordering: .relaxed) }, deadlineNs: .max)
+                sink.wait(on: wake) { pending.count == 0 || monotonicNanos() >= drainDeadlineNs.load(ordering: .relaxed) }
                 continue
             }
             // Nothing new: sleep until a submit, the sink's outcomes or its next timer (Doorbell spins first).
-            sink.wait(on: wake, until: { !ring.isEmptyApprox || stop.load(ordering: .relaxed) }, deadlineNs: .max)
+            sink.wait(on: wake) { !ring.isEmptyApprox || stop.load(ordering: .relaxed) }
         }
     }
 }

@@ -26,9 +26,6 @@ final class Flood: @unchecked Sendable {
     var stages: Int { sinkBells.count }
     /// Embedded floods: the log's partitions, for the generator to write each post's partition into its chunk.
     let partitions: Int?
-    /// Under a modest `--rate` (chunks of one tick), generators push chunks up to `lookaheadNs` before they are
-    /// due, and each sink stage holds a chunk until its last post is due.
-    let prePush: Bool
     /// Rung by the sink stage after it takes a chunk and gives one back: generator g sleeps on `generatorBells[g]`
     /// while its ring is full or it has no free chunk (backpressure).
     let generatorBells: [Doorbell]
@@ -61,7 +58,6 @@ final class Flood: @unchecked Sendable {
             }
         }
         self.cfg = cfg
-        prePush = cfg.rate != nil && cfg.chunkPosts < given.chunkPosts
         self.sinkBells = sinkBells
         if case .embedded = cfg.backend { partitions = cfg.sink.partitions } else { partitions = nil }
         self.byteCap = byteCap
@@ -98,12 +94,13 @@ final class Flood: @unchecked Sendable {
         }
     }
 
-    /// Under a modest `--rate` (a chunk holds one tick of posts), how far ahead of its schedule a generator
-    /// makes posts and hands them over: it fills and pushes the chunks due within this window in one wake-up,
-    /// and the sink stage holds each until its last post is due (`forEachChunk`). One thread wakes per tick
-    /// instead of two, and the posts are made in runs of several ticks; when each reaches the sink, and the
-    /// latency counted from its schedule, do not change.
+    /// Under `--rate`, how far ahead of its schedule a generator makes posts: it fills the chunks due within
+    /// this window in one wake-up, then hands each over once its last post is due. Made once per window instead
+    /// of once per tick, the posts cost less CPU (a thread woken every 5 ms to write 50 posts runs on cold
+    /// caches); when each reaches the sink, and the latency counted from its schedule, do not change.
     static let lookaheadNs: UInt64 = 20_000_000
+    /// The most chunks a generator holds filled but not yet handed over.
+    static let maxAhead = 8
 
     private func generate(_ g: Int) {
         let T = cfg.threads
@@ -112,30 +109,44 @@ final class Flood: @unchecked Sendable {
         var stalls = 0
         let key = ByteBuffer(capacity: 32)
         var busy = 0, blocked = 0
+        // Filled chunks not yet handed over, in sequence order, each with how many posts it holds and when the
+        // last of them is due. Unpaced floods hand each chunk over as soon as it is filled.
+        let maxAhead = intervalNs == nil ? 1 : max(1, min(Self.maxAhead, cfg.chunksPerGenerator / 2))
+        var ahead: [(chunk: Chunk, produced: Int, due: UInt64)] = []
+        ahead.reserveCapacity(maxAhead)
+        var ended = false
         while true {
+            // Fill another chunk while there is room ahead and its first post is due within the window.
             let first = seq * cfg.chunkPosts
-            if prePush, let iv = intervalNs {
-                // Sleep until this chunk's first post is due within the window.
-                let firstDue = t0 &+ UInt64(Double(first) * iv)
-                if firstDue > monotonicNanos() &+ Self.lookaheadNs, !sleepUntil(firstDue - Self.lookaheadNs, unlessStopped: stats.stop) { break }
+            var fill = !ended && ahead.count < maxAhead
+            if fill, !ahead.isEmpty, let iv = intervalNs {
+                fill = t0 &+ UInt64(Double(first) * iv) <= monotonicNanos() &+ Self.lookaheadNs
             }
-            guard let (chunk, produced, short, due) = fillChunk(g, seq: seq, first: first, key: key, busy: &busy, blocked: &blocked) else { break }
-            if produced > 0 {
-                if intervalNs != nil && !prePush {
-                    // Open loop: a chunk goes to the sink stage once its last post is due, never before.
-                    if !sleepUntil(due, unlessStopped: stats.stop) { break }
+            if fill {
+                if let (chunk, produced, short, due) = fillChunk(g, seq: seq, first: first, key: key, waitForFree: ahead.isEmpty, busy: &busy, blocked: &blocked) {
+                    if produced > 0 { ahead.append((chunk, produced, due)) }
+                    // A short chunk ends this generator once what it holds is handed over. An empty one is
+                    // dropped, not handed back, since only the sink stages push onto the rings back.
+                    if short { ended = true }
+                    seq += T
+                    continue
                 }
-                stats.recordsIn.add(3 * produced, ordering: .relaxed)
-                stats.payloadBytesIn.add(chunk.data[0].count + chunk.data[1].count + chunk.data[2].count, ordering: .relaxed)
-                _ = stats.lastScheduledNs.max(chunk.scheduled[produced - 1], ordering: .relaxed)
-                let p0 = monotonicNanos()
-                stalls += pushFull(g, chunk) ? 1 : 0
-                blocked += Int(monotonicNanos() - p0)
+                if ahead.isEmpty { break }
+                // No free chunk without waiting, or the flood ends: hand over what is held first.
+                if stats.stop.load(ordering: .relaxed) { break }
             }
-            // A short chunk ends this generator. An empty one is dropped, not handed back, since only the sink
-            // stages push onto the rings back.
-            if short { break }
-            seq += T
+            if ahead.isEmpty { break }
+            let (chunk, produced, due) = ahead.removeFirst()
+            if intervalNs != nil {
+                // Open loop: a chunk goes to the sink stage once its last post is due, never before.
+                if !sleepUntil(due, unlessStopped: stats.stop) { break }
+            }
+            stats.recordsIn.add(3 * produced, ordering: .relaxed)
+            stats.payloadBytesIn.add(chunk.data[0].count + chunk.data[1].count + chunk.data[2].count, ordering: .relaxed)
+            _ = stats.lastScheduledNs.max(chunk.scheduled[produced - 1], ordering: .relaxed)
+            let p0 = monotonicNanos()
+            stalls += pushFull(g, chunk) ? 1 : 0
+            blocked += Int(monotonicNanos() - p0)
         }
         stats.generatorStalls.add(stalls, ordering: .relaxed)
         stats.generatorBusyNs.add(busy, ordering: .relaxed)
@@ -148,8 +159,10 @@ final class Flood: @unchecked Sendable {
     /// Fills chunk `seq` (posts from `first`) with the posts generator g makes for it: under `--rate` each keeps
     /// its own scheduled time (latency counts from it), and none due at or after a `--duration` end is made.
     /// Returns the chunk, how many posts it holds, whether it is short (the flood's end came within it), and
-    /// when its last post is due (now, when unpaced); nil when the flood ends before it.
-    private func fillChunk(_ g: Int, seq: Int, first: Int, key: ByteBuffer, busy: inout Int, blocked: inout Int) -> (Chunk, Int, Bool, UInt64)? {
+    /// when its last post is due (now, when unpaced); nil when the flood ends before it, or when no chunk is
+    /// free and `waitForFree` is false.
+    private func fillChunk(_ g: Int, seq: Int, first: Int, key: ByteBuffer, waitForFree: Bool,
+                           busy: inout Int, blocked: inout Int) -> (Chunk, Int, Bool, UInt64)? {
         var n = cfg.chunkPosts
         if let c = cfg.count {
             if first >= c { return nil }
@@ -168,7 +181,9 @@ final class Flood: @unchecked Sendable {
             return nil
         }
         let w0 = monotonicNanos()
-        guard let chunk = takeFreeChunk(g) else { return nil }
+        let taken: Chunk?
+        if waitForFree { taken = takeFreeChunk(g) } else { taken = tryFreeChunk(g) }
+        guard let chunk = taken else { return nil }
         let c0 = monotonicNanos()
         blocked += Int(c0 - w0)
         chunk.reset(seq: seq, firstIndex: first)
@@ -215,10 +230,16 @@ final class Flood: @unchecked Sendable {
     private func takeFreeChunk(_ g: Int) -> Chunk? {
         let rings = free[g]
         while true {
-            for r in rings { if let c = r.tryPop() { return c } }
+            if let c = tryFreeChunk(g) { return c }
             if stats.stop.load(ordering: .relaxed) { return nil }
             generatorBells[g].wait(timeoutNs: Self.blockedWaitNs) { rings.contains { $0.count > 0 } }
         }
+    }
+
+    /// A free chunk for generator g if one is there now.
+    private func tryFreeChunk(_ g: Int) -> Chunk? {
+        for r in free[g] { if let c = r.tryPop() { return c } }
+        return nil
     }
 
     /// Hands a filled chunk to every sink stage, sleeping while a ring is full (backpressure). True when it had to wait.
@@ -238,47 +259,36 @@ final class Flood: @unchecked Sendable {
     }
 
     /// On sink stage `stage`'s thread: every chunk in sequence order (round robin over the generators, so
-    /// records arrive in post-index order whatever the thread count), each once its last post is due (a paced
-    /// generator pushes up to `lookaheadNs` early). `idle` runs while waiting for the next one: it sleeps (on
-    /// the stage's bell, which a new chunk rings) until `ready()`, the sink has something to do, or the
-    /// deadline (a held chunk's due time; `UInt64.max`: none).
-    func forEachChunk(stage: Int, _ process: (Chunk) -> Void, idle: (_ ready: () -> Bool, _ deadlineNs: UInt64) -> Void) {
+    /// records arrive in post-index order whatever the thread count). `idle` runs while waiting for the next
+    /// one: it sleeps (on the stage's bell, which a new chunk rings) until `ready()` or the sink has something
+    /// to do.
+    func forEachChunk(stage: Int, _ process: (Chunk) -> Void, idle: (_ ready: () -> Bool) -> Void) {
         let T = cfg.threads
         let full = self.full.map { $0[stage] }
         var done = [Bool](repeating: false, count: T)
         var doneCount = 0
         var seq = 0
-        var held: Chunk?  // popped, waiting for its last post to be due
         while doneCount < T {
             let g = seq % T
             seq += 1
             if done[g] { continue }
             while true {
-                if let c = held ?? full[g].tryPop() {
-                    if prePush, c.count > 0 {
-                        let due = c.scheduled[c.count - 1]
-                        if due > monotonicNanos() {
-                            held = c
-                            idle({ false }, due)
-                            continue
-                        }
-                    }
-                    held = nil
+                if let c = full[g].tryPop() {
                     timed(process, c)
                     giveBack(c, g, stage)
                     break
                 }
                 if full[g].isClosed {
-                    // A chunk pushed just before the close: taken above, on the next turn.
                     if let c = full[g].tryPop() {
-                        held = c
-                        continue
+                        timed(process, c)
+                        giveBack(c, g, stage)
+                    } else {
+                        done[g] = true
+                        doneCount += 1
                     }
-                    done[g] = true
-                    doneCount += 1
                     break
                 }
-                idle({ full[g].count > 0 || full[g].isClosed || stats.stop.load(ordering: .relaxed) }, .max)
+                idle { full[g].count > 0 || full[g].isClosed || stats.stop.load(ordering: .relaxed) }
             }
         }
     }

@@ -438,8 +438,8 @@ public final class FloodRunner: Sendable {
             }
             sink.poll()
             tally.tick(monotonicNanos())
-        }, idle: { ready, deadline in
-            sink.wait(on: flood.sinkBells[stage], until: ready, deadlineNs: deadline)
+        }, idle: { ready in
+            sink.wait(on: flood.sinkBells[stage], until: ready)
             sink.poll()
             tally.tick(monotonicNanos())
         })

@@ -330,12 +330,11 @@ public final class EmbeddedLogSink: RecordSink {
     }
 
     /// Sleeps on the owner's bell, which new work and the seal workers' finished batches ring.
-    public func wait(on bell: Doorbell, until ready: () -> Bool, deadlineNs: UInt64) {
-        let ns = min(idleWaitNs, idleSleepNs(until: deadlineNs))
+    public func wait(on bell: Doorbell, until ready: () -> Bool) {
         if workers.isEmpty {
-            bell.wait(timeoutNs: ns, until: ready)
+            bell.wait(timeoutNs: idleWaitNs, until: ready)
         } else {
-            bell.wait(timeoutNs: ns) { ready() || workersHaveDone }
+            bell.wait(timeoutNs: idleWaitNs) { ready() || workersHaveDone }
             collect()
         }
     }

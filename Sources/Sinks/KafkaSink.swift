@@ -2,7 +2,6 @@ import KafkaClient
 import KafkaWire
 import PinModel
 import RingBuffers
-import Platform
 import Bytes
 import Synchronization
 
@@ -84,8 +83,8 @@ public final class KafkaSink: RecordSink {
     /// Until the oldest open batch's linger ends: delivery reports ring the bell.
     public var idleWaitNs: Int { producer.idleWaitNs }
 
-    public func wait(on bell: Doorbell, until ready: () -> Bool, deadlineNs: UInt64) {
-        bell.wait(timeoutNs: min(producer.idleWaitNs, idleSleepNs(until: deadlineNs))) { ready() || producer.hasReports }
+    public func wait(on bell: Doorbell, until ready: () -> Bool) {
+        bell.wait(timeoutNs: producer.idleWaitNs) { ready() || producer.hasReports }
     }
 
     public func flush() {

@@ -2,7 +2,6 @@ import AWSClient
 import Bytes
 import PinModel
 import RingBuffers
-import Platform
 import AWSAuth
 
 /// Kinesis as a sink: the owning thread holds the PutRecords producer and its curl multi handle (no other
@@ -121,8 +120,8 @@ public final class KinesisSink: RecordSink {
     /// Until the producer's next timer (linger, backoff): answers end the wait sooner.
     public var idleWaitNs: Int { producer.idleWaitNs }
 
-    public func wait(on bell: Doorbell, until ready: () -> Bool, deadlineNs: UInt64) {
-        bell.wait(timeoutNs: min(producer.idleWaitNs, idleSleepNs(until: deadlineNs)), until: ready) { ns in producer.waitForEvents(timeoutNs: ns) }
+    public func wait(on bell: Doorbell, until ready: () -> Bool) {
+        bell.wait(timeoutNs: producer.idleWaitNs, until: ready) { ns in producer.waitForEvents(timeoutNs: ns) }
     }
 
     public func flush() { producer.flush() }

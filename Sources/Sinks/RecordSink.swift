@@ -158,9 +158,9 @@ public protocol RecordSink: AnyObject {
     var idleWaitNs: Int { get }
 
     /// Sleeps until `ready()` holds (new input: the owner's own condition), `bell` (the one given to
-    /// `makeSink`) rings, outcomes arrive, `idleWaitNs` passes, or the owner's `deadlineNs` comes (monotonic;
-    /// `UInt64.max`: none); `poll()` then delivers them. An idle owner wakes only for work: no naps, no spinning.
-    func wait(on bell: Doorbell, until ready: () -> Bool, deadlineNs: UInt64)
+    /// `makeSink`) rings, outcomes arrive, or `idleWaitNs` passes; `poll()` then delivers them.
+    /// An idle owner wakes only for work: no naps, no spinning.
+    func wait(on bell: Doorbell, until ready: () -> Bool)
 
     /// Counts for reports (after `close`).
     var report: SinkReport { get }

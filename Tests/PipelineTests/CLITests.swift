@@ -26,9 +26,9 @@ import TestSupport
         #expect((report["config"] as! [String: Any])["threads"] as? Int == 2)
     }
 
-    /// A paced flood: generators push chunks up to 20 ms before they are due and each sink stage holds a chunk
-    /// until its last post is due, so the log is still exactly the emulator's, and no record is stored before
-    /// its scheduled time (that would show as a latency of 0, the clamp).
+    /// A paced flood: generators make the posts due within the next 20 ms ahead of time and hand each chunk
+    /// over once its last post is due, so the log is still exactly the emulator's, and no record is stored
+    /// before its scheduled time (that would show as a latency of 0, the clamp).
     @Test func aPacedFloodHandsEachPostOverNoSoonerThanItsSchedule() throws {
         let dir = tempDir("paced")
         let run = try pinbench("run", "--count", "2000", "--rate", "4000", "--seed", "7", "--threads", "2", "--sink-stages", "2",
