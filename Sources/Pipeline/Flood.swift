@@ -94,14 +94,6 @@ final class Flood: @unchecked Sendable {
         }
     }
 
-    /// Under `--rate`, how far ahead of its schedule a generator makes posts: it fills the chunks due within
-    /// this window in one wake-up, then hands each over once its last post is due. Made once per window instead
-    /// of once per tick, the posts cost less CPU (a thread woken every 5 ms to write 50 posts runs on cold
-    /// caches); when each reaches the sink, and the latency counted from its schedule, do not change.
-    static let lookaheadNs: UInt64 = 20_000_000
-    /// The most chunks a generator holds filled but not yet handed over.
-    static let maxAhead = 8
-
     private func generate(_ g: Int) {
         let T = cfg.threads
         if cfg.pinCPUs { Affinity.pinCurrentThread(to: g + 1) }
@@ -109,44 +101,26 @@ final class Flood: @unchecked Sendable {
         var stalls = 0
         let key = ByteBuffer(capacity: 32)
         var busy = 0, blocked = 0
-        // Filled chunks not yet handed over, in sequence order, each with how many posts it holds and when the
-        // last of them is due. Unpaced floods hand each chunk over as soon as it is filled.
-        let maxAhead = intervalNs == nil ? 1 : max(1, min(Self.maxAhead, cfg.chunksPerGenerator / 2))
-        var ahead: [(chunk: Chunk, produced: Int, due: UInt64)] = []
-        ahead.reserveCapacity(maxAhead)
-        var ended = false
         while true {
-            // Fill another chunk while there is room ahead and its first post is due within the window.
             let first = seq * cfg.chunkPosts
-            var fill = !ended && ahead.count < maxAhead
-            if fill, !ahead.isEmpty, let iv = intervalNs {
-                fill = t0 &+ UInt64(Double(first) * iv) <= monotonicNanos() &+ Self.lookaheadNs
-            }
-            if fill {
-                if let (chunk, produced, short, due) = fillChunk(g, seq: seq, first: first, key: key, waitForFree: ahead.isEmpty, busy: &busy, blocked: &blocked) {
-                    if produced > 0 { ahead.append((chunk, produced, due)) }
-                    // A short chunk ends this generator once what it holds is handed over. An empty one is
-                    // dropped, not handed back, since only the sink stages push onto the rings back.
-                    if short { ended = true }
-                    seq += T
-                    continue
+            guard let (chunk, produced, short, due) = fillChunk(g, seq: seq, first: first, key: key, busy: &busy, blocked: &blocked) else { break }
+            if produced > 0 {
+                if intervalNs != nil {
+                    // Open loop: the posts are made first, so none waits for its own making, and the chunk goes
+                    // to the sink stage once its last post is due, never before (one sleep per chunk).
+                    if !sleepUntil(due, unlessStopped: stats.stop) { break }
                 }
-                if ahead.isEmpty { break }
-                // No free chunk without waiting, or the flood ends: hand over what is held first.
-                if stats.stop.load(ordering: .relaxed) { break }
+                stats.recordsIn.add(3 * produced, ordering: .relaxed)
+                stats.payloadBytesIn.add(chunk.data[0].count + chunk.data[1].count + chunk.data[2].count, ordering: .relaxed)
+                _ = stats.lastScheduledNs.max(chunk.scheduled[produced - 1], ordering: .relaxed)
+                let p0 = monotonicNanos()
+                stalls += pushFull(g, chunk) ? 1 : 0
+                blocked += Int(monotonicNanos() - p0)
             }
-            if ahead.isEmpty { break }
-            let (chunk, produced, due) = ahead.removeFirst()
-            if intervalNs != nil {
-                // Open loop: a chunk goes to the sink stage once its last post is due, never before.
-                if !sleepUntil(due, unlessStopped: stats.stop) { break }
-            }
-            stats.recordsIn.add(3 * produced, ordering: .relaxed)
-            stats.payloadBytesIn.add(chunk.data[0].count + chunk.data[1].count + chunk.data[2].count, ordering: .relaxed)
-            _ = stats.lastScheduledNs.max(chunk.scheduled[produced - 1], ordering: .relaxed)
-            let p0 = monotonicNanos()
-            stalls += pushFull(g, chunk) ? 1 : 0
-            blocked += Int(monotonicNanos() - p0)
+            // A short chunk ends this generator. An empty one is dropped, not handed back, since only the sink
+            // stages push onto the rings back.
+            if short { break }
+            seq += T
         }
         stats.generatorStalls.add(stalls, ordering: .relaxed)
         stats.generatorBusyNs.add(busy, ordering: .relaxed)
@@ -159,10 +133,8 @@ final class Flood: @unchecked Sendable {
     /// Fills chunk `seq` (posts from `first`) with the posts generator g makes for it: under `--rate` each keeps
     /// its own scheduled time (latency counts from it), and none due at or after a `--duration` end is made.
     /// Returns the chunk, how many posts it holds, whether it is short (the flood's end came within it), and
-    /// when its last post is due (now, when unpaced); nil when the flood ends before it, or when no chunk is
-    /// free and `waitForFree` is false.
-    private func fillChunk(_ g: Int, seq: Int, first: Int, key: ByteBuffer, waitForFree: Bool,
-                           busy: inout Int, blocked: inout Int) -> (Chunk, Int, Bool, UInt64)? {
+    /// when its last post is due (now, when unpaced); nil when the flood ends before it.
+    private func fillChunk(_ g: Int, seq: Int, first: Int, key: ByteBuffer, busy: inout Int, blocked: inout Int) -> (Chunk, Int, Bool, UInt64)? {
         var n = cfg.chunkPosts
         if let c = cfg.count {
             if first >= c { return nil }
@@ -181,9 +153,7 @@ final class Flood: @unchecked Sendable {
             return nil
         }
         let w0 = monotonicNanos()
-        let taken: Chunk?
-        if waitForFree { taken = takeFreeChunk(g) } else { taken = tryFreeChunk(g) }
-        guard let chunk = taken else { return nil }
+        guard let chunk = takeFreeChunk(g) else { return nil }
         let c0 = monotonicNanos()
         blocked += Int(c0 - w0)
         chunk.reset(seq: seq, firstIndex: first)
@@ -230,16 +200,10 @@ final class Flood: @unchecked Sendable {
     private func takeFreeChunk(_ g: Int) -> Chunk? {
         let rings = free[g]
         while true {
-            if let c = tryFreeChunk(g) { return c }
+            for r in rings { if let c = r.tryPop() { return c } }
             if stats.stop.load(ordering: .relaxed) { return nil }
             generatorBells[g].wait(timeoutNs: Self.blockedWaitNs) { rings.contains { $0.count > 0 } }
         }
-    }
-
-    /// A free chunk for generator g if one is there now.
-    private func tryFreeChunk(_ g: Int) -> Chunk? {
-        for r in free[g] { if let c = r.tryPop() { return c } }
-        return nil
     }
 
     /// Hands a filled chunk to every sink stage, sleeping while a ring is full (backpressure). True when it had to wait.
