@@ -13,9 +13,11 @@ import Synchronization
 /// is `.failed`, it closes the connection and ends, and every request the sender has not seen answered is
 /// the sender's to retry (after `join`, so no batch is touched by two threads).
 final class BrokerIO: @unchecked Sendable {
-    /// A Produce request: the batches' bytes stay owned by the sender's `SinkConnection.inFlight` until its outcome.
+    /// A Produce request: the batches stay owned by the sender's `SinkConnection.inFlight` until its outcome;
+    /// this thread only writes the CRC of those stamped with `needsCRC`, before encoding.
     struct Request: @unchecked Sendable {
         let entries: [ProduceMessage.Entry]
+        let batches: [ProducerBatch]
     }
 
     enum Outcome: @unchecked Sendable {
@@ -127,6 +129,10 @@ final class BrokerIO: @unchecked Sendable {
                     break
                 }
                 held = nil
+                for b in r.batches where b.needsCRC {
+                    b.writeCRC()
+                    b.needsCRC = false
+                }
                 do throws(KafkaClientError) {
                     let (version, acks, timeout) = (self.version, self.acks, self.timeoutMs)
                     if acks == 0 {

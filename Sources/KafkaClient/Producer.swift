@@ -22,8 +22,15 @@ public final class ProducerBatch: @unchecked Sendable {
     /// Bytes counted against `buffer.memory` (the uncompressed size at seal).
     let memoryBytes: Int
     var compressed = false
-    /// Its bytes changed after sealing (compressed): the CRC must be written again before a send.
+    /// Its bytes changed after sealing (compressed, stamped): the CRC must be written again before a send.
     var needsCRC = false
+
+    /// Writes the CRC over the batch's bytes from the attributes on (on the sender, or its I/O thread).
+    func writeCRC() {
+        let buf = bytes
+        let crc = CRC32C.checksum(UnsafeRawBufferPointer(start: buf.base + BatchLayout.attributes, count: buf.count - BatchLayout.attributes))
+        buf.storeBigEndian(crc, at: BatchLayout.crc)
+    }
     public let records: Int
     public let payloadBytes: Int
     /// The caller's per-record tokens (pinbench puts the scheduled send time here).

@@ -413,7 +413,7 @@ final class Sender: @unchecked Sendable {
                 for st in candidates {
                     guard let h = st.head, h.notBeforeNs <= now, st.inFlight < perPartition, bytes < 8 << 20 else { continue }
                     guard let b = st.popHead() else { continue }
-                    if let e = stamp(b, st) {
+                    if let e = stamp(b, st, deferCRC: s.io != nil) {
                         report(b, offset: -1, error: e)
                         continue
                     }
@@ -433,7 +433,7 @@ final class Sender: @unchecked Sendable {
                     for b in batches { b.sentNs = now }
                     s.inFlight.append(batches)
                     totalInFlight += 1
-                    if !io.submit(BrokerIO.Request(entries: entries)) {
+                    if !io.submit(BrokerIO.Request(entries: entries, batches: batches)) {
                         // The thread has ended: its failure, then these batches' retries, come from `collect`.
                         break
                     }
@@ -498,9 +498,11 @@ final class Sender: @unchecked Sendable {
     }
 
     /// Before a batch's first send: compresses its records region (the owner sealed it uncompressed), and
-    /// under idempotence writes producer id, epoch and sequence; then the CRC. Retries keep their sequence:
-    /// that is what lets the broker drop duplicates. Returns an error if compression failed.
-    func stamp(_ b: ProducerBatch, _ st: PartitionState) -> KafkaClientError? {
+    /// under idempotence writes producer id, epoch and sequence; then the CRC, or with `deferCRC` leaves it
+    /// to the connection's I/O thread (`needsCRC` stays set until that thread has written it, so a batch that
+    /// comes back unsent gets it on its next send). Retries keep their sequence: that is what lets the broker
+    /// drop duplicates. Returns an error if compression failed.
+    func stamp(_ b: ProducerBatch, _ st: PartitionState, deferCRC: Bool) -> KafkaClientError? {
         b.attempts += 1
         var dirty = false
         if let e = Self.compress(b, config.compression, level: config.compressionLevel, codec: codec) { return e }
@@ -519,9 +521,7 @@ final class Sender: @unchecked Sendable {
             dirty = true
         }
         if dirty {
-            let buf = b.bytes
-            let crc = CRC32C.checksum(UnsafeRawBufferPointer(start: buf.base + BatchLayout.attributes, count: buf.count - BatchLayout.attributes))
-            buf.storeBigEndian(crc, at: BatchLayout.crc)
+            if deferCRC { b.needsCRC = true } else { b.writeCRC() }
         }
         return nil
     }
