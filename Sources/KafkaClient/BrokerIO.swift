@@ -5,8 +5,8 @@ import RingBuffers
 import Bytes
 import Synchronization
 
-/// One broker connection's I/O thread, as librdkafka has one per broker: it encodes and sends the Produce
-/// requests the sender hands over, reads and decodes the answers, and hands them back in the order sent.
+/// One broker connection's I/O thread, as librdkafka has one per broker: it writes the CRC of each stamped
+/// batch, encodes and sends the Produce requests the sender hands over, reads and decodes the answers, and hands them back in the order sent.
 /// The sender keeps every piece of producer state (sequences, retries, what is in flight, timeouts); this
 /// thread only moves bytes, so a flood into several brokers sends, receives and (under TLS) encrypts on as
 /// many cores. Each request handed over gets exactly one outcome, or the thread fails: then its last outcome
