@@ -20,7 +20,8 @@ through unchanged:
   port, so clients that follow Metadata come back through the front; it is stopped by PID when the front
   gets SIGTERM or SIGINT.
 - --stats: a JSON file of counts (auth_ok per mechanism, reauth, auth_failed, expired_use, tls_failed),
-  rewritten on every change.
+  rewritten on every change, and "port": the port listened on (--listen 0 lets the kernel pick it). The file
+  first appears once the upstream answers.
 """
 import argparse
 import base64
@@ -377,6 +378,15 @@ def main():
     ap.add_argument("--lifetime-ms", type=int, default=0)
     ap.add_argument("--stats")
     ARGS = ap.parse_args()
+    # Bind first: with --listen 0 the kernel picks the port and nothing else can take it while Tansu starts
+    # (a port chosen by the caller and bound seconds later could be taken meanwhile). Connections made
+    # before Tansu answers wait in the backlog.
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("127.0.0.1", ARGS.listen))
+    srv.listen(128)
+    ARGS.listen = srv.getsockname()[1]
+    STATS["port"] = ARGS.listen
     if ARGS.tansu:
         import signal
         import subprocess
@@ -418,10 +428,6 @@ def main():
         if ARGS.tls_client_ca:
             ctx.verify_mode = ssl.CERT_REQUIRED
             ctx.load_verify_locations(ARGS.tls_client_ca)
-    srv = socket.socket()
-    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    srv.bind(("127.0.0.1", ARGS.listen))
-    srv.listen(128)
     if ARGS.stats:
         bump("connections")  # writes the file once at start
         STATS["connections"] = 0
