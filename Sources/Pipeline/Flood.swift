@@ -39,6 +39,11 @@ final class Flood: @unchecked Sendable {
     let intervalNs: Double?
     /// Generation stops once this many payload bytes were made, for this reason (`--max-bytes`, free disk).
     let byteCap: (bytes: Int, reason: StopReason)?
+    /// One generator and one sink stage under a modest `--rate` (`RunConfig.generatesInSinkStage`): the stage's
+    /// thread makes each chunk itself, sleeps until it is due (doing the sink's work meanwhile) and takes it
+    /// with no ring between. A paced flood then wakes one thread per tick instead of two, and reads the posts
+    /// from the cache that made them.
+    let inline: Bool
 
     /// Under `--rate`, a chunk holds the posts due within one tick at most: a chunk goes to the sink stage once
     /// its last post is due, so a longer chunk would hold its first posts back (latency counts from each
@@ -59,6 +64,7 @@ final class Flood: @unchecked Sendable {
         }
         self.cfg = cfg
         self.sinkBells = sinkBells
+        inline = cfg.generatesInSinkStage(stages: sinkBells.count)
         if case .embedded = cfg.backend { partitions = cfg.sink.partitions } else { partitions = nil }
         self.byteCap = byteCap
         self.emulator = emulator
@@ -85,6 +91,7 @@ final class Flood: @unchecked Sendable {
     func startGenerators(group: DispatchGroup) {
         // Real threads (StageThread), not Dispatch's pool: a generator blocks on its ring and must not starve others.
         let T = cfg.threads
+        if inline { return }  // the sink stage generates (forEachChunk)
         for g in 0..<T {
             group.enter()
             _ = StageThread(name: "generator-\(g)") {
@@ -226,7 +233,8 @@ final class Flood: @unchecked Sendable {
     /// records arrive in post-index order whatever the thread count). `idle` runs while waiting for the next
     /// one: it sleeps (on the stage's bell, which a new chunk rings) until `ready()` or the sink has something
     /// to do.
-    func forEachChunk(stage: Int, _ process: (Chunk) -> Void, idle: (_ ready: () -> Bool) -> Void) {
+    func forEachChunk(stage: Int, _ process: (Chunk) -> Void, idle: (_ ready: () -> Bool, _ atMostNs: Int) -> Void) {
+        if inline { return generateInline(process, idle: idle) }
         let T = cfg.threads
         let full = self.full.map { $0[stage] }
         var done = [Bool](repeating: false, count: T)
@@ -252,9 +260,38 @@ final class Flood: @unchecked Sendable {
                     }
                     break
                 }
-                idle { full[g].count > 0 || full[g].isClosed || stats.stop.load(ordering: .relaxed) }
+                idle({ full[g].count > 0 || full[g].isClosed || stats.stop.load(ordering: .relaxed) }, .max)
             }
         }
+    }
+
+    /// `forEachChunk` when the one sink stage generates (`inline`): each chunk is made, then the stage does the
+    /// sink's work (`idle`, at most until the chunk is due) and takes the chunk once due, never before; the
+    /// same posts, schedule and accounting as a generator thread's.
+    private func generateInline(_ process: (Chunk) -> Void, idle: (_ ready: () -> Bool, _ atMostNs: Int) -> Void) {
+        let key = ByteBuffer(capacity: 32)
+        var busy = 0, blocked = 0, seq = 0
+        generating: while true {
+            guard let (chunk, produced, short, due) = fillChunk(0, seq: seq, first: seq * cfg.chunkPosts, key: key, busy: &busy, blocked: &blocked) else { break }
+            if produced > 0 {
+                while true {
+                    let now = monotonicNanos()
+                    if now >= due { break }
+                    if stats.stop.load(ordering: .relaxed) { break generating }
+                    idle({ monotonicNanos() >= due || stats.stop.load(ordering: .relaxed) }, Int(min(due - now, 100_000_000)))
+                }
+                stats.recordsIn.add(3 * produced, ordering: .relaxed)
+                stats.payloadBytesIn.add(chunk.data[0].count + chunk.data[1].count + chunk.data[2].count, ordering: .relaxed)
+                _ = stats.lastScheduledNs.max(chunk.scheduled[produced - 1], ordering: .relaxed)
+                timed(process, chunk)
+            }
+            free[0][0].push(chunk)
+            if short { break }
+            seq += 1
+        }
+        stats.generatorBusyNs.add(busy, ordering: .relaxed)
+        stats.generatorBlockedNs.add(blocked, ordering: .relaxed)
+        _ = stats.generatorsEndNs.max(monotonicNanos(), ordering: .relaxed)
     }
 
     /// The last stage done with a chunk hands it back to its generator.

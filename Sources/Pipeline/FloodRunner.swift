@@ -438,8 +438,11 @@ public final class FloodRunner: Sendable {
             }
             sink.poll()
             tally.tick(monotonicNanos())
-        }, idle: { ready in
-            sink.wait(on: flood.sinkBells[stage], until: ready)
+        }, idle: { ready, atMostNs in
+            sink.wait(on: flood.sinkBells[stage], atMostNs: atMostNs, until: ready)
+            // New input first: taking a chunk ends with a poll, so a batch whose linger ended meanwhile takes
+            // the chunk's records too instead of going out without them.
+            if ready() { return }
             sink.poll()
             tally.tick(monotonicNanos())
         })

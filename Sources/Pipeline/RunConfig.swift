@@ -113,6 +113,11 @@ public struct RunConfig: Sendable {
         return r <= 100_000
     }
 
+    /// Whether the one sink stage makes the posts itself (`Flood.inline`): one generator (auto under a modest
+    /// `--rate`, or `--threads 1`), one sink stage, and a modest `--rate`, which one thread makes and sinks with
+    /// room to spare; a thread more only adds a wake-up and a hand-off per tick.
+    public func generatesInSinkStage(stages: Int) -> Bool { isModestlyPaced && threads == 1 && stages == 1 }
+
     public var summary: JSONValue {
         var fields: [(String, JSONValue)] = [
             ("mode", .string(mode.rawValue)),
@@ -129,6 +134,7 @@ public struct RunConfig: Sendable {
             ("worker", worker.map { .string("\($0.index)/\($0.count)") } ?? .null),
             ("fleet_count", fleetCount.map { .int($0) } ?? .null),
             ("sink_stages", .int(sinkStages)),
+            ("generator_in_sink_stage", .bool(generatesInSinkStage(stages: sinkStages))),
         ]
         switch backend {
         case .embedded(let o):

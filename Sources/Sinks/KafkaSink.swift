@@ -83,8 +83,8 @@ public final class KafkaSink: RecordSink {
     /// Until the oldest open batch's linger ends: delivery reports ring the bell.
     public var idleWaitNs: Int { producer.idleWaitNs }
 
-    public func wait(on bell: Doorbell, until ready: () -> Bool) {
-        bell.wait(timeoutNs: producer.idleWaitNs) { ready() || producer.hasReports }
+    public func wait(on bell: Doorbell, atMostNs: Int, until ready: () -> Bool) {
+        bell.wait(timeoutNs: min(producer.idleWaitNs, atMostNs)) { ready() || producer.hasReports }
     }
 
     public func flush() {

@@ -120,8 +120,8 @@ public final class KinesisSink: RecordSink {
     /// Until the producer's next timer (linger, backoff): answers end the wait sooner.
     public var idleWaitNs: Int { producer.idleWaitNs }
 
-    public func wait(on bell: Doorbell, until ready: () -> Bool) {
-        bell.wait(timeoutNs: producer.idleWaitNs, until: ready) { ns in producer.waitForEvents(timeoutNs: ns) }
+    public func wait(on bell: Doorbell, atMostNs: Int, until ready: () -> Bool) {
+        bell.wait(timeoutNs: min(producer.idleWaitNs, atMostNs), until: ready) { ns in producer.waitForEvents(timeoutNs: ns) }
     }
 
     public func flush() { producer.flush() }

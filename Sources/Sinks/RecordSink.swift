@@ -158,12 +158,17 @@ public protocol RecordSink: AnyObject {
     var idleWaitNs: Int { get }
 
     /// Sleeps until `ready()` holds (new input: the owner's own condition), `bell` (the one given to
-    /// `makeSink`) rings, outcomes arrive, or `idleWaitNs` passes; `poll()` then delivers them.
-    /// An idle owner wakes only for work: no naps, no spinning.
-    func wait(on bell: Doorbell, until ready: () -> Bool)
+    /// `makeSink`) rings, outcomes arrive, or `idleWaitNs` (at most `atMostNs`) passes; `poll()` then delivers
+    /// them. An idle owner wakes only for work: no naps, no spinning.
+    func wait(on bell: Doorbell, atMostNs: Int, until ready: () -> Bool)
 
     /// Counts for reports (after `close`).
     var report: SinkReport { get }
+}
+
+extension RecordSink {
+    /// `wait(on:atMostNs:until:)` with no cap of the owner's: until the sink's own `idleWaitNs`.
+    public func wait(on bell: Doorbell, until ready: () -> Bool) { wait(on: bell, atMostNs: .max, until: ready) }
 }
 
 /// The three backends, shared by `run`/`bench` (`RunConfig`) and `serve` (`IngestConfig`).

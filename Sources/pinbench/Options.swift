@@ -78,8 +78,10 @@ enum ThreadCount: ExpressibleByArgument, Equatable {
         return nil
     }
 
-    /// As a generator count: auto is the usable CPUs less the sink stage's one.
-    var generators: Int { count ?? max(1, usableCPUs() - 1) }
+    /// As a generator count for `c` (its `--rate` set): auto is one under a modest `--rate` (the sink stage
+    /// then makes the posts itself: `RunConfig.generatesInSinkStage`), else the usable CPUs less the sink
+    /// stage's one.
+    func generators(for c: RunConfig) -> Int { count ?? (c.isModestlyPaced ? 1 : max(1, usableCPUs() - 1)) }
 
     var defaultValueDescription: String {
         switch self {
@@ -111,7 +113,7 @@ struct FloodOptions: ParsableArguments {
     @Option(help: "Posts per second, open loop (default: unbounded).") var rate: Double?
     @Option(help: "Distinct users.") var users: Int = 11_000
     @Option(help: "Random seed; the same seed gives the same posts.") var seed: UInt64 = 1
-    @Option(help: "Generator threads: auto (the usable CPUs - 1) or N (the sink stage has its own thread).") var threads: ThreadCount = .auto
+    @Option(help: "Generator threads: auto (the usable CPUs - 1; one under a --rate of at most 100,000 posts/s) or N (the sink stage has its own thread; with one generator, one sink stage and such a rate, the stage makes the posts itself).") var threads: ThreadCount = .auto
     @Flag(help: "Pin stage threads to CPUs (libnuma keeps memory local where present).") var pinCpus = false
     @Option(help: "Stop cleanly after this much payload, e.g. 2g (the embedded log also stops before its disk fills).") var maxBytes: ByteSize?
     @OptionGroup var fleet: FleetOptions
@@ -132,7 +134,7 @@ struct FloodOptions: ParsableArguments {
         c.rate = rate
         c.users = users
         c.seed = seed
-        c.threads = threads.generators
+        c.threads = threads.generators(for: c)
         c.pinCPUs = pinCpus
         fleet.apply(to: &c)
     }

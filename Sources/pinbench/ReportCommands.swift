@@ -23,7 +23,7 @@ struct ScenarioOptions: ParsableArguments {
     @Option(help: "Measured time per run after the warm-up, e.g. 10s.") var duration: Seconds = Seconds(10)
     @Option(help: "Warm-up before measuring (reported apart).") var warmup: Seconds = Seconds(2)
     @Option(help: "Posts per second, open loop (latency then counts from each post's schedule).") var rate: Double?
-    @Option(help: "Generator threads: auto (the usable CPUs - 1) or N.") var threads: ThreadCount = .auto
+    @Option(help: "Generator threads: auto (the usable CPUs - 1; one under a --rate of at most 100,000 posts/s) or N.") var threads: ThreadCount = .auto
     @Option(help: "Random seed.") var seed: UInt64 = 1
     @Flag(help: "No progress line.") var quiet = false
     @Option(help: "What to print at the end: text or json.") var format: OutputFormat = .text
@@ -42,7 +42,7 @@ struct ScenarioOptions: ParsableArguments {
         c.duration = duration.value + warmup.value
         c.warmup = warmup.value
         c.rate = rate
-        c.threads = threads.generators
+        c.threads = threads.generators(for: c)
         c.seed = seed
         c.sink = sink
         return c

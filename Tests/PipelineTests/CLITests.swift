@@ -26,13 +26,15 @@ import TestSupport
         #expect((report["config"] as! [String: Any])["threads"] as? Int == 2)
     }
 
-    /// A paced flood: generators make the posts due within the next 20 ms ahead of time and hand each chunk
-    /// over once its last post is due, so the log is still exactly the emulator's, and no record is stored
-    /// before its scheduled time (that would show as a latency of 0, the clamp).
-    @Test func aPacedFloodHandsEachPostOverNoSoonerThanItsSchedule() throws {
+    /// A paced flood: each chunk's posts are made first and the chunk is handed over (or, when the sink stage
+    /// makes the posts itself, taken) once its last post is due, so the log is still exactly the emulator's,
+    /// and no record is stored before its scheduled time (that would show as a latency of 0, the clamp).
+    /// Two generators and two sink stages, and the defaults under a modest --rate: one stage that generates.
+    @Test(arguments: [(["--threads", "2", "--sink-stages", "2"], false), ([], true)])
+    func aPacedFloodHandsEachPostOverNoSoonerThanItsSchedule(_ threads: [String], _ inStage: Bool) throws {
         let dir = tempDir("paced")
-        let run = try pinbench("run", "--count", "2000", "--rate", "4000", "--seed", "7", "--threads", "2", "--sink-stages", "2",
-                               "--data-dir", "\(dir)/data", "--partitions", "1", "--report-json", "\(dir)/report.json", "--quiet")
+        let run = try pinbench(["run", "--count", "2000", "--rate", "4000", "--seed", "7"] + threads +
+                               ["--data-dir", "\(dir)/data", "--partitions", "1", "--report-json", "\(dir)/report.json", "--quiet"])
         #expect(run.status == 0, "\(run.stderr)")
         let emu = try pinbench("emulate", "--count", "2000", "--seed", "7", "--out", "\(dir)/emu")
         #expect(emu.status == 0)
@@ -43,9 +45,13 @@ import TestSupport
         }
         let report = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/report.json"))) as? [String: Any] ?? [:]
         #expect(report["records_in"] as? Int == 6000 && report["records_out"] as? Int == 6000, "\(report)")
+        let config = report["config"] as? [String: Any] ?? [:]
+        #expect(config["generator_in_sink_stage"] as? Bool == inStage, "\(config)")
         let latency = report["latency_ms"] as? [String: Any] ?? [:]
         #expect(latency["count"] as? Int == 6000)
         #expect((latency["min"] as? Double ?? 0) > 0, "a record was stored before it was due: \(latency)")
+        // The run took its schedule: 2,000 posts at 4,000/s end no sooner than 0.5 s after the start.
+        #expect((report["seconds"] as? Double ?? 0) >= 0.49, "\(report["seconds"] ?? "-")")
     }
 
     @Test func pythonStyleEmulation() throws {
