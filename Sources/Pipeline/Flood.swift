@@ -108,6 +108,7 @@ final class Flood: @unchecked Sendable {
         var stalls = 0
         let key = ByteBuffer(capacity: 32)
         var busy = 0, blocked = 0
+        let cpu0 = threadCPUNanos()
         while true {
             let first = seq * cfg.chunkPosts
             guard let (chunk, produced, short, due) = fillChunk(g, seq: seq, first: first, key: key, busy: &busy, blocked: &blocked) else { break }
@@ -132,6 +133,7 @@ final class Flood: @unchecked Sendable {
         stats.generatorStalls.add(stalls, ordering: .relaxed)
         stats.generatorBusyNs.add(busy, ordering: .relaxed)
         stats.generatorBlockedNs.add(blocked, ordering: .relaxed)
+        stats.generatorCpuNs.add(Int(threadCPUNanos() &- cpu0), ordering: .relaxed)
         _ = stats.generatorsEndNs.max(monotonicNanos(), ordering: .relaxed)
         for r in full[g] { r.close() }
         for b in sinkBells { b.ring() }
@@ -271,8 +273,17 @@ final class Flood: @unchecked Sendable {
     private func generateInline(_ process: (Chunk) -> Void, idle: (_ ready: () -> Bool, _ atMostNs: Int) -> Void) {
         let key = ByteBuffer(capacity: 32)
         var busy = 0, blocked = 0, seq = 0
+        // Generation's CPU is the generators' here, not the sink stage's (this thread does both).
+        var generationCpu = 0
+        defer {
+            stats.generatorCpuNs.add(generationCpu, ordering: .relaxed)
+            stats.sinkCpuNs.subtract(generationCpu, ordering: .relaxed)
+        }
         generating: while true {
-            guard let (chunk, produced, short, due) = fillChunk(0, seq: seq, first: seq * cfg.chunkPosts, key: key, busy: &busy, blocked: &blocked) else { break }
+            let c0 = threadCPUNanos()
+            let filled = fillChunk(0, seq: seq, first: seq * cfg.chunkPosts, key: key, busy: &busy, blocked: &blocked)
+            generationCpu += Int(threadCPUNanos() &- c0)
+            guard let (chunk, produced, short, due) = filled else { break }
             if produced > 0 {
                 while true {
                     let now = monotonicNanos()
@@ -305,9 +316,7 @@ final class Flood: @unchecked Sendable {
 
     @inline(__always)
     private func timed(_ process: (Chunk) -> Void, _ c: Chunk) {
-        let t = monotonicNanos()
-        process(c)
-        stats.sinkBusyNs.add(Int(monotonicNanos() - t), ordering: .relaxed)
+        stats.timedSinkCall { process(c) }
     }
 
     /// What the monitor saw: the samples, and whether the offered rate held.

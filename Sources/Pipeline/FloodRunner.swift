@@ -104,7 +104,21 @@ public struct RunResult: Sendable {
     public var maxScheduleLagSeconds = 0.0
     public var generatorBusySeconds: Double = 0
     public var generatorBlockedSeconds: Double = 0
+    /// Wall seconds the sink stages spent in the sink's calls (chunks and close).
     public var sinkBusySeconds: Double = 0
+    /// CPU seconds: of the generators (generation alone when the sink stage generates), of the sink stage
+    /// threads (everything but generation), and of the sink's calls alone.
+    public var generatorCPUSeconds: Double = 0
+    public var sinkCPUSeconds: Double = 0
+    public var sinkCallCPUSeconds: Double = 0
+    /// The sink stages' shares of their wall time: on the CPU; waiting inside the sink's calls (for the broker or
+    /// service, a full queue, or a CPU); and idle (waiting for input, asleep).
+    public var sinkShares: (busy: Double, waiting: Double, idle: Double) {
+        let wall = max(seconds, 1e-9) * Double(max(config.sinkStages, 1))
+        let busy = min(1, sinkCPUSeconds / wall)
+        let waiting = min(1 - busy, max(0, sinkBusySeconds - sinkCallCPUSeconds) / wall)
+        return (busy, waiting, max(0, 1 - busy - waiting))
+    }
     /// Each second of the run (from its start): the p99 of the latencies measured in it, ms, and how many.
     /// What tells a steady run from one whose latency kept rising (`plan` refuses the latter).
     public var latencyBySecond: [(t: Double, p99Ms: Double, count: Int)] = []
@@ -372,6 +386,9 @@ public final class FloodRunner: Sendable {
             generatorBusySeconds: Double(stats.generatorBusyNs.load(ordering: .relaxed)) / 1e9,
             generatorBlockedSeconds: Double(stats.generatorBlockedNs.load(ordering: .relaxed)) / 1e9,
             sinkBusySeconds: Double(stats.sinkBusyNs.load(ordering: .relaxed)) / 1e9)
+        result.generatorCPUSeconds = Double(stats.generatorCpuNs.load(ordering: .relaxed)) / 1e9
+        result.sinkCPUSeconds = Double(max(0, stats.sinkCpuNs.load(ordering: .relaxed))) / 1e9
+        result.sinkCallCPUSeconds = Double(max(0, stats.sinkCallCpuNs.load(ordering: .relaxed))) / 1e9
         result.timeline = watch.timeline
         result.latencyBySecond = tally.bySecond
         result.startedUnixMs = wallMillis() - Int64((monotonicNanos() &- flood.t0) / 1_000_000)
@@ -388,6 +405,8 @@ public final class FloodRunner: Sendable {
     /// Opened once: generic over the sink type.
     func drive<S: RecordSink>(_ sink: S, stage: Int, flood: Flood, tally: Tally) {
         let stats = self.stats
+        let cpu0 = threadCPUNanos()
+        defer { stats.sinkCpuNs.add(Int(threadCPUNanos() &- cpu0), ordering: .relaxed) }
         let warmupEnd = flood.t0 + UInt64(config.warmup * 1e9)
         sink.onOutcome = { o in
             tally.lock.withLock { _ in
@@ -446,7 +465,8 @@ public final class FloodRunner: Sendable {
             sink.poll()
             tally.tick(monotonicNanos())
         })
-        let problem = sink.close()
+        // Closing sends what is buffered and waits for its outcomes: the sink's work, timed like a chunk's.
+        let problem = stats.timedSinkCall { sink.close() }
         let report = sink.report
         let last = tally.lock.withLock { _ in
             if let problem, tally.error == nil { tally.error = problem }

@@ -89,17 +89,20 @@ extension RunResult {
         ])
     }
 
-    /// Each stage's share of the run's wall time: working, blocked on a full ring (generators), and idle
-    /// (waiting for work, asleep): what the flood itself costs beside what it measures.
+    /// Each stage's share of the run's wall time and its CPU seconds: generators working, blocked on a full
+    /// ring, idle (the schedule); sink stages on the CPU, waiting inside the sink's calls (the broker, the
+    /// service, a full queue, or a CPU), idle (waiting for input): what the flood itself costs beside what it measures.
     var stagesJSON: JSONValue {
         let wall = max(seconds, 1e-9), gens = wall * Double(max(config.threads, 1))
         let gBusy = min(1, generatorBusySeconds / gens), gBlocked = min(1 - gBusy, generatorBlockedSeconds / gens)
-        let stages = config.sinkStages
-        let sBusy = min(1, sinkBusySeconds / (wall * Double(stages)))
+        let sink = sinkShares
         return .object([
             ("generators", .object([("threads", .int(config.threads)), ("busy_share", .double(round3(gBusy))),
-                                    ("blocked_share", .double(round3(gBlocked))), ("idle_share", .double(round3(1 - gBusy - gBlocked)))])),
-            ("sink", .object([("stages", .int(stages)), ("busy_share", .double(round3(sBusy))), ("idle_share", .double(round3(1 - sBusy)))])),
+                                    ("blocked_share", .double(round3(gBlocked))), ("idle_share", .double(round3(max(0, 1 - gBusy - gBlocked)))),
+                                    ("cpu_seconds", .double(round3(generatorCPUSeconds)))])),
+            ("sink", .object([("stages", .int(config.sinkStages)), ("busy_share", .double(round3(sink.busy))),
+                              ("waiting_share", .double(round3(sink.waiting))), ("idle_share", .double(round3(sink.idle))),
+                              ("cpu_seconds", .double(round3(sinkCPUSeconds)))])),
         ])
     }
 

@@ -1,3 +1,4 @@
+import Platform
 import RingBuffers
 import Synchronization
 
@@ -21,8 +22,15 @@ public final class LiveStats: Sendable {
     public let generatorBusyNs = Atomic<Int>(0)
     /// Nanoseconds generators were blocked because the ring to the sink stage was full (backpressure).
     public let generatorBlockedNs = Atomic<Int>(0)
-    /// Nanoseconds the sink stage spent working on chunks (the rest it waited for input).
+    /// CPU nanoseconds of the generator threads (with the sink stage generating: of its generation).
+    public let generatorCpuNs = Atomic<Int>(0)
+    /// Nanoseconds the sink stages spent in the sink's calls with chunks and at close (wall: on the CPU or
+    /// waiting inside them for the broker, the service, a full queue or a CPU); the rest they waited for input.
     public let sinkBusyNs = Atomic<Int>(0)
+    /// CPU nanoseconds of those calls.
+    public let sinkCallCpuNs = Atomic<Int>(0)
+    /// CPU nanoseconds of the sink stage threads in all (their calls and the polls while idle; not generation).
+    public let sinkCpuNs = Atomic<Int>(0)
     /// Latency so far as Prometheus buckets (cumulative counts per `LiveStats.latencyBucketsSeconds`, sum in
     /// seconds, count), published by the sink stage about once a second when someone watches (`--metrics-listen`).
     public let latencySnapshot = Mutex<(buckets: [Int], sumSeconds: Double, count: Int)>(([], 0, 0))
@@ -43,6 +51,17 @@ public final class LiveStats: Sendable {
     }
 
     public var reason: StopReason? { StopReason(rawValue: stopReason.load(ordering: .relaxed)) }
+
+    /// Runs one of the sink's calls on a sink stage thread, counting its wall time and CPU time (the difference
+    /// is time it waited inside: for the broker or service, a full queue, or a CPU).
+    @inline(__always)
+    func timedSinkCall<R>(_ call: () -> R) -> R {
+        let t = monotonicNanos(), c = threadCPUNanos()
+        let r = call()
+        sinkCallCpuNs.add(Int(threadCPUNanos() &- c), ordering: .relaxed)
+        sinkBusyNs.add(Int(monotonicNanos() &- t), ordering: .relaxed)
+        return r
+    }
 }
 
 /// Why a flood ended before its `--count` or `--duration`.

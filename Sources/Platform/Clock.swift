@@ -55,6 +55,14 @@ public func processCPUSeconds() -> Double {
     return Double(ru.ru_utime.tv_sec) + Double(ru.ru_utime.tv_usec) / 1e6 + Double(ru.ru_stime.tv_sec) + Double(ru.ru_stime.tv_usec) / 1e6
 }
 
+/// CPU nanoseconds the calling thread has used so far (user + system, CLOCK_THREAD_CPUTIME_ID): what a stage's
+/// own work costs, apart from the time it spends waiting (a system call, not the vDSO: read it per chunk, not per record).
+public func threadCPUNanos() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+    return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+}
+
 /// Peak resident set size in bytes.
 public func peakRSSBytes() -> Int {
     var ru = rusage()

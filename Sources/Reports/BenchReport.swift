@@ -87,7 +87,7 @@ public enum BenchReport {
                 ("bottleneck", s.bottleneck),
             ]
             for (k, v) in rows { md += "| \(k) | \(v) |\n" }
-            md += "\n| stage | busy | blocked |\n|---|---|---|\n"
+            md += "\n| stage | busy | blocked or waiting |\n|---|---|---|\n"
             for st in s.stages { md += "| \(st.name) | \(Text.f(st.busy * 100))% | \(Text.f(st.blocked * 100))% |\n" }
             if !r.deadLetterReasons.isEmpty {
                 md += "\n| error | records |\n|---|---|\n"
@@ -102,7 +102,7 @@ public enum BenchReport {
 
             body += "<h2>Scenario: \(Text.html(s.name))</h2>\n<table>\n"
             for (k, v) in rows { body += "<tr><th>\(Text.html(k))</th><td>\(Text.html(v))</td></tr>\n" }
-            body += "</table>\n<h3>Stages</h3>\n<table><tr><th>stage</th><th>busy</th><th>blocked</th></tr>\n"
+            body += "</table>\n<h3>Stages</h3>\n<table><tr><th>stage</th><th>busy</th><th>blocked or waiting</th></tr>\n"
             for st in s.stages { body += "<tr><td>\(Text.html(st.name))</td><td>\(Text.f(st.busy * 100))%</td><td>\(Text.f(st.blocked * 100))%</td></tr>\n" }
             body += "</table>\n"
             if !r.deadLetterReasons.isEmpty {

@@ -88,14 +88,30 @@ public struct ScenarioFigures: Sendable {
         }
         return [
             ("generators (\(result.config.threads))", result.generatorBusySeconds / (s * threads), result.generatorBlockedSeconds / (s * threads)),
-            (sink, result.sinkBusySeconds / (s * Double(result.config.sinkStages)), 0),
+            (sink, result.sinkShares.busy, result.sinkShares.waiting),
         ]
+    }
+
+    /// What the sink stage waits on inside its calls.
+    var sinkPeer: String {
+        switch result.mode {
+        case .embedded:
+            if case .embedded(let o) = result.config.backend, result.config.sealThreads(o) > 0 { "the seal workers or the disk" } else { "the disk" }
+        case .kafka: "the Kafka brokers"
+        case .kinesis: "the Kinesis endpoint"
+        }
     }
 
     public var bottleneck: String {
         let st = stages
-        // Generators blocked on a full ring mean the next stage is the limit.
-        if st[0].blocked > 0.2 { return st[1].name }
+        // Generators blocked on a full ring mean the next stage is the limit: the sink stage's own work, or
+        // what it waits on when it spends more time waiting inside its calls than on the CPU.
+        if st[0].blocked > 0.2 {
+            if st[1].blocked > st[1].busy {
+                return "\(sinkPeer) (the \(st[1].name) waits on it \(Int((st[1].blocked * 100).rounded()))% of the time, on the CPU \(Int((st[1].busy * 100).rounded()))%)"
+            }
+            return st[1].name
+        }
         let busiest = st.max { $0.busy < $1.busy }!
         if result.config.rate != nil && busiest.busy < 0.8 {
             return "none: the offered rate is below capacity (busiest: \(busiest.name), \(Int((busiest.busy * 100).rounded()))% busy)"

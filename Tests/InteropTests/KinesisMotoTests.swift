@@ -59,6 +59,11 @@ import AWSAuth
             #expect((sample["payload_bytes_out"] as? Int ?? 0) > 0, "per-second MB/s: \(sample)")
         }
         #expect((r["latency_ms"] as? [String: Any])?["measured_to"] as? String == "Kinesis PutRecords acceptance")
+        // moto takes a few thousand records a second and one call per stream is in flight (--ordered): the
+        // producer stage spends its time waiting inside its calls for moto's answers, not on the CPU.
+        let sink = (r["stages"] as? [String: Any])?["sink"] as? [String: Any] ?? [:]
+        #expect((sink["waiting_share"] as? Double ?? 0) > (sink["busy_share"] as? Double ?? 1), "\(sink)")
+        #expect((sink["cpu_seconds"] as? Double ?? 0) > 0 && (sink["cpu_seconds"] as? Double ?? 0) <= (r["cpu_seconds"] as? Double ?? 0) + 0.02, "\(sink)")
         // The summary shows what applies to Kinesis: no compression ratio, no stored batches.
         #expect(run.stdout.contains("latency ends at") && run.stdout.contains("Kinesis PutRecords acceptance"), "\(run.stdout)")
         #expect(!run.stdout.contains("ratio") && !run.stdout.contains("stored ("), "\(run.stdout)")
@@ -378,6 +383,20 @@ import AWSAuth
         let scenarios = report["scenarios"] as? [[String: Any]] ?? []
         #expect(scenarios.first?["name"] as? String == "kinesis", "\(report.keys)")
         #expect(!"\(report)".contains("\"testing\""), "no secret in the report")
+    }
+
+    @Test func benchNamesTheEndpointWhenTheProducerWaitsOnIt() throws {
+        // Unbounded into moto (a few thousand records a second): the generators fill their rings and the
+        // producer stage sits waiting for moto's answers, so the bottleneck is the endpoint, not pinbench.
+        let moto = try Moto()
+        defer { moto.stop() }
+        let out = tempDir("kin-bench-bound")
+        let r = try pb(["bench", "--scenario", "kinesis", "--kinesis", "--ordered", "--aws-endpoint", moto.endpoint, "--duration", "2s",
+                        "--warmup", "0s", "--quiet", "--format", "json", "--out", out])
+        #expect(r.status == 0, "\(r.stderr)")
+        let scenario = (report("\(out)/report.json")["scenarios"] as? [[String: Any]])?.first ?? [:]
+        let bottleneck = scenario["bottleneck"] as? String ?? ""
+        #expect(bottleneck.hasPrefix("the Kinesis endpoint (the kinesis producer stage waits on it"), "\(bottleneck) \(scenario["stages"] ?? "")")
     }
 
     @Test func followPicksUpNewPostsAndStopsWhenIdle() throws {

@@ -131,6 +131,15 @@ func config(_ dir: String, count: Int, threads: Int = 1) -> RunConfig {
         if case .double(let idle)? = r.json["stages"]?["generators"]?["idle_share"] { #expect(idle > 0.5, "\(r.json["stages"] ?? .null)") } else {
             Issue.record("no stages.generators.idle_share in the report")
         }
+        // The sink stage's shares add up, it mostly waits for input, and the stages' CPU seconds are the
+        // process's own (threads measured apart, never more than the whole).
+        func number(_ v: JSONValue?) -> Double? { if case .double(let d)? = v { d } else if case .int(let i)? = v { Double(i) } else { nil } }
+        let sink = r.json["stages"]?["sink"]
+        let shares = ["busy_share", "waiting_share", "idle_share"].compactMap { number(sink?[$0]) }
+        #expect(shares.count == 3 && abs(shares.reduce(0, +) - 1) < 0.01, "\(r.json["stages"] ?? .null)")
+        #expect((number(sink?["idle_share"]) ?? 0) > 0.5, "\(r.json["stages"] ?? .null)")
+        let stageCPU = (number(sink?["cpu_seconds"]) ?? -1) + (number(r.json["stages"]?["generators"]?["cpu_seconds"]) ?? -1)
+        #expect(stageCPU > 0 && stageCPU <= r.cpuSeconds + 0.02, "stages \(stageCPU) s of \(r.cpuSeconds) s")
     }
 
     @Test func appendingASecondRunContinuesOffsets() throws {
