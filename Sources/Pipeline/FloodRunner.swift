@@ -93,7 +93,6 @@ public struct RunResult: Sendable {
     public var requests: Int = 0
     /// Latencies of records scheduled during the warm-up (kept apart from `latencyMicros`).
     public var warmupLatencyMicros: Histogram<UInt64> = newLatencyHistogram()
-    /// Stage time: generators busy and blocked (backpressure), sink stage busy; seconds.
     /// Why the flood ended early (interrupted, a byte cap, the disk, a fatal error); nil when it ran its course.
     public var stopReason: StopReason?
     /// Posts due before `--duration` ended (under `--rate`) that the generators never made: the offered rate
@@ -102,10 +101,11 @@ public struct RunResult: Sendable {
     /// Under `--rate`: the shortfall lasted 3 s or more, or posts went unsent.
     public var rateNotMet = false
     public var maxScheduleLagSeconds = 0.0
+    /// Stage time, seconds: generators generating and blocked on a full ring (backpressure).
     public var generatorBusySeconds: Double = 0
     public var generatorBlockedSeconds: Double = 0
     /// Wall seconds the sink stages spent in the sink's calls (chunks and close).
-    public var sinkBusySeconds: Double = 0
+    public var sinkCallSeconds: Double = 0
     /// CPU seconds: of the generators (generation alone when the sink stage generates), of the sink stage
     /// threads (everything but generation), and of the sink's calls alone.
     public var generatorCPUSeconds: Double = 0
@@ -116,7 +116,7 @@ public struct RunResult: Sendable {
     public var sinkShares: (busy: Double, waiting: Double, idle: Double) {
         let wall = max(seconds, 1e-9) * Double(max(config.sinkStages, 1))
         let busy = min(1, sinkCPUSeconds / wall)
-        let waiting = min(1 - busy, max(0, sinkBusySeconds - sinkCallCPUSeconds) / wall)
+        let waiting = min(1 - busy, max(0, sinkCallSeconds - sinkCallCPUSeconds) / wall)
         return (busy, waiting, max(0, 1 - busy - waiting))
     }
     /// Each second of the run (from its start): the p99 of the latencies measured in it, ms, and how many.
@@ -385,7 +385,7 @@ public final class FloodRunner: Sendable {
             retries: r.retries, retriesByCode: r.retriesByCode, requests: r.requests, warmupLatencyMicros: tally.warm,
             generatorBusySeconds: Double(stats.generatorBusyNs.load(ordering: .relaxed)) / 1e9,
             generatorBlockedSeconds: Double(stats.generatorBlockedNs.load(ordering: .relaxed)) / 1e9,
-            sinkBusySeconds: Double(stats.sinkBusyNs.load(ordering: .relaxed)) / 1e9)
+            sinkCallSeconds: Double(stats.sinkCallNs.load(ordering: .relaxed)) / 1e9)
         result.generatorCPUSeconds = Double(stats.generatorCpuNs.load(ordering: .relaxed)) / 1e9
         result.sinkCPUSeconds = Double(max(0, stats.sinkCpuNs.load(ordering: .relaxed))) / 1e9
         result.sinkCallCPUSeconds = Double(max(0, stats.sinkCallCpuNs.load(ordering: .relaxed))) / 1e9

@@ -26,7 +26,7 @@ public final class LiveStats: Sendable {
     public let generatorCpuNs = Atomic<Int>(0)
     /// Nanoseconds the sink stages spent in the sink's calls with chunks and at close (wall: on the CPU or
     /// waiting inside them for the broker, the service, a full queue or a CPU); the rest they waited for input.
-    public let sinkBusyNs = Atomic<Int>(0)
+    public let sinkCallNs = Atomic<Int>(0)
     /// CPU nanoseconds of those calls.
     public let sinkCallCpuNs = Atomic<Int>(0)
     /// CPU nanoseconds of the sink stage threads in all (their calls and the polls while idle; not generation).
@@ -59,7 +59,7 @@ public final class LiveStats: Sendable {
         let t = monotonicNanos(), c = threadCPUNanos()
         let r = call()
         sinkCallCpuNs.add(Int(threadCPUNanos() &- c), ordering: .relaxed)
-        sinkBusyNs.add(Int(monotonicNanos() &- t), ordering: .relaxed)
+        sinkCallNs.add(Int(monotonicNanos() &- t), ordering: .relaxed)
         return r
     }
 }

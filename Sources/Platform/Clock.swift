@@ -7,13 +7,18 @@ import Darwin
 // The one clock of pinbench. Monotonic time for schedules, latencies, deadlines and timeouts; wall-clock time
 // only where a value leaves the process (Kafka record timestamps, SigV4 dates, file names, reports).
 
-/// Monotonic nanoseconds (CLOCK_MONOTONIC): schedules and latencies.
+/// Nanoseconds of one of the system's clocks.
 @inline(__always)
-public func monotonicNanos() -> UInt64 {
+@usableFromInline
+func clockNanos(_ clock: clockid_t) -> UInt64 {
     var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
+    clock_gettime(clock, &ts)
     return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
 }
+
+/// Monotonic nanoseconds (CLOCK_MONOTONIC): schedules and latencies.
+@inline(__always)
+public func monotonicNanos() -> UInt64 { clockNanos(CLOCK_MONOTONIC) }
 
 /// Monotonic milliseconds (fractional): deadlines, linger and backoff timers.
 @inline(__always)
@@ -57,11 +62,7 @@ public func processCPUSeconds() -> Double {
 
 /// CPU nanoseconds the calling thread has used so far (user + system, CLOCK_THREAD_CPUTIME_ID): what a stage's
 /// own work costs, apart from the time it spends waiting (a system call, not the vDSO: read it per chunk, not per record).
-public func threadCPUNanos() -> UInt64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
-    return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
-}
+public func threadCPUNanos() -> UInt64 { clockNanos(CLOCK_THREAD_CPUTIME_ID) }
 
 /// Peak resident set size in bytes.
 public func peakRSSBytes() -> Int {

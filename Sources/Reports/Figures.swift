@@ -86,9 +86,10 @@ public struct ScenarioFigures: Sendable {
         case .kafka: sink = "kafka producer stage"
         case .kinesis: sink = "kinesis producer stage"
         }
+        let shares = result.sinkShares
         return [
             ("generators (\(result.config.threads))", result.generatorBusySeconds / (s * threads), result.generatorBlockedSeconds / (s * threads)),
-            (sink, result.sinkShares.busy, result.sinkShares.waiting),
+            (sink, shares.busy, shares.waiting),
         ]
     }
 
