@@ -66,6 +66,9 @@ public struct DeliveryReport: @unchecked Sendable {
     public let error: KafkaClientError?
     /// Retries this batch took.
     public let retries: Int
+    /// When the sender learned the outcome (the broker's answer read, or the failure decided): `monotonicNanos`.
+    /// An owner that takes reports later than that (`quietReports`) still measures latency to this moment.
+    public let ackNs: UInt64
 }
 
 /// Counters a producer keeps (read from any thread).
@@ -120,8 +123,8 @@ public final class KafkaProducer: @unchecked Sendable {
     var unrung = 0
 
     /// Connects to the bootstrap brokers, learns the cluster and (with idempotence) gets a producer id.
-    /// The sender rings `reportBell` after each delivery report: an owner that also waits for other work
-    /// (a flood's next chunk, a request) passes the bell it sleeps on.
+    /// The sender rings `reportBell` after each delivery report (see `quietReports`): an owner that also waits
+    /// for other work (a flood's next chunk, a request) passes the bell it sleeps on.
     public init(config: ProducerConfiguration, reportBell: Doorbell = Doorbell()) throws(KafkaClientError) {
         try config.validate()
         self.config = config
@@ -235,8 +238,26 @@ public final class KafkaProducer: @unchecked Sendable {
     /// Delivery reports wait for `poll` (any thread may ask).
     public var hasReports: Bool { reports.count > 0 }
 
+    /// Quiet reports: the sender does not ring the report bell for each delivery report, only while this
+    /// producer itself waits for reports (`buffer.memory` used up, `flush`, `close`) or when the report ring
+    /// is full. For an owner that wakes often anyway (a paced flood takes its reports with its next chunk)
+    /// and measures latency to each report's `ackNs`: one wake-up per Produce answer saved. Default off.
+    public var quietReports = false {
+        didSet { sender.reportsWake.store(!quietReports, ordering: .sequentiallyConsistent) }
+    }
+
+    /// Sleeps until a delivery report is waiting (or 50 ms), asking a quiet sender to ring for it meanwhile.
+    func awaitReport() {
+        let quiet = quietReports
+        // The store is ordered before the bell's check of `reports` (its fence), and the sender fences between
+        // pushing a report and reading the flag: one of the two sees the other.
+        if quiet { sender.reportsWake.store(true, ordering: .sequentiallyConsistent) }
+        sender.reportBell.wait(timeoutNs: 50_000_000) { reports.count > 0 }
+        if quiet { sender.reportsWake.store(false, ordering: .relaxed) }
+    }
+
     /// How long the owner may sleep before `poll` must seal a batch whose linger ends (at least 0.1 ms), or
-    /// 50 ms when no batch is open; reports ring the bell given at `init` sooner. ns.
+    /// 50 ms when no batch is open; reports ring the bell given at `init` sooner (unless quiet). ns.
     public var idleWaitNs: Int {
         var oldest = UInt64.max
         for t in accumulators.indices {
@@ -257,7 +278,7 @@ public final class KafkaProducer: @unchecked Sendable {
         // Sleeps on the sender's report bell between reports (it rings once per loop that made some): a
         // flush behind a slow or stalled broker costs no CPU while it waits.
         while pendingBatches > 0 && monotonicNanos() < deadline {
-            if drainReports(onDelivery) == 0 { sender.reportBell.wait(timeoutNs: 50_000_000) { reports.count > 0 } }
+            if drainReports(onDelivery) == 0 { awaitReport() }
         }
         return pendingBatches
     }
@@ -315,7 +336,7 @@ public final class KafkaProducer: @unchecked Sendable {
         // buffer.memory: sleep until the sender reports batches done (their memory is freed as they are handed over).
         while outstandingBytes.load(ordering: .relaxed) + out.count > config.bufferMemory && pendingBatches > 0 {
             handOver()
-            if drainReports(onDelivery) == 0 { sender.reportBell.wait(timeoutNs: 50_000_000) { reports.count > 0 } }
+            if drainReports(onDelivery) == 0 { awaitReport() }
         }
         var backoff = Backoff()
         outstandingBytes.add(out.count, ordering: .relaxed)

@@ -76,6 +76,8 @@ final class Sender: @unchecked Sendable {
     let waker: PollWaker
     /// Rung after each delivery report: a producer owner waiting for reports sleeps on it.
     let reportBell: Doorbell
+    /// Ring `reportBell` when reports are pushed (false: the producer's `quietReports`, except while it waits).
+    let reportsWake = Atomic<Bool>(true)
     /// Guarded by `controlLock` (a plain lock, not a `Mutex`: the state holds a connection, which is not Sendable).
     var control: ControlState
     let controlLock = ConditionLock()
@@ -299,7 +301,7 @@ final class Sender: @unchecked Sendable {
     }
 
     func report(_ b: ProducerBatch, offset: Int64, error: KafkaClientError?) {
-        let r = DeliveryReport(batch: b, baseOffset: offset, error: error, retries: max(0, b.attempts - 1))
+        let r = DeliveryReport(batch: b, baseOffset: offset, error: error, retries: max(0, b.attempts - 1), ackNs: monotonicNanos())
         var pending: DeliveryReport? = r
         var backoff = Backoff()
         while let x = pending {
@@ -313,6 +315,9 @@ final class Sender: @unchecked Sendable {
     /// woken for the first report of a response would sleep again and wake for each of the others).
     func announceReports() {
         guard reportsUnrung else { return }
+        // Pairs with the producer's store of `reportsWake` before it checks for reports (`awaitReport`).
+        atomicMemoryFence(ordering: .sequentiallyConsistent)
+        guard reportsWake.load(ordering: .relaxed) else { return }  // quiet: the owner takes them at its next poll
         reportsUnrung = false
         reportBell.ring()
     }

@@ -412,7 +412,9 @@ public final class FloodRunner: Sendable {
             tally.lock.withLock { _ in
             switch o.status {
             case .stored:
-                let now = monotonicNanos()
+                // The sink's own time of the outcome where it has one (a Kafka broker's answer, taken at the
+                // stage's next wake-up): latency ends there, not when the stage got round to it.
+                let now = o.doneNs != 0 ? o.doneNs : monotonicNanos()
                 for t in o.tokens {
                     let v = now > t ? (now - t) / 1000 : 0
                     if t < warmupEnd { _ = tally.intervalWarm.record(v) } else { _ = tally.interval.record(v) }

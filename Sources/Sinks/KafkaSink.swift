@@ -26,7 +26,11 @@ public final class KafkaSink: RecordSink {
         var partition: Int32
     }
 
-    public init(settings: SinkSettings, options: KafkaOptions, bell: Doorbell = Doorbell()) throws(SinkFailure) {
+    /// `role: .flood` makes the producer's reports quiet (`KafkaProducer.quietReports`): the flood's sink stage
+    /// takes them when it wakes for its next chunk or linger, and each outcome carries the time of the broker's
+    /// answer (`SinkOutcome.doneNs`), so latency is the same. The ingest writer answers HTTP requests on its
+    /// outcomes: it is woken for each report.
+    public init(settings: SinkSettings, options: KafkaOptions, role: SinkRole = .ingest, bell: Doorbell = Doorbell()) throws(SinkFailure) {
         self.options = options
         let pc = try options.producerConfiguration(settings)
         let topics = RecordKind.topics(prefix: settings.topicPrefix)
@@ -34,6 +38,7 @@ public final class KafkaSink: RecordSink {
         kindOfTopic = Dictionary(uniqueKeysWithValues: RecordKind.allCases.map { ($0.topic(prefix: settings.topicPrefix), $0) })
         do {
             producer = try KafkaProducer(config: pc, reportBell: bell)
+            producer.quietReports = role == .flood
         } catch {
             throw SinkFailure(.kafka(error.kind), "cannot start the Kafka producer: \(error)", isFatal: true)
         }
@@ -80,7 +85,7 @@ public final class KafkaSink: RecordSink {
         do { try producer.poll(onDelivery: delivered) } catch { /* reports carry the errors; a poll error repeats in flush */ }
     }
 
-    /// Until the oldest open batch's linger ends: delivery reports ring the bell.
+    /// Until the oldest open batch's linger ends: delivery reports ring the bell (unless quiet: a flood's).
     public var idleWaitNs: Int { producer.idleWaitNs }
 
     public func wait(on bell: Doorbell, atMostNs: Int, until ready: () -> Bool) {
@@ -129,7 +134,7 @@ public final class KafkaSink: RecordSink {
             status = .stored(.offsets(partition: b.partition, baseOffset: r.baseOffset))
         }
         b.tokens.withUnsafeBufferPointer { t in
-            onOutcome?(SinkOutcome(kind: kind, tokens: t, payloadBytes: b.payloadBytes, status: status))
+            onOutcome?(SinkOutcome(kind: kind, tokens: t, payloadBytes: b.payloadBytes, status: status, doneNs: r.ackNs))
         }
     }
 }

@@ -76,12 +76,16 @@ public struct SinkOutcome {
     /// Bytes of the records' values.
     public var payloadBytes: Int
     public var status: Status
+    /// When the sink learned the outcome (`monotonicNanos`), where that is earlier than its delivery to
+    /// `onOutcome` (a Kafka flood takes its delivery reports with its next chunk); 0: at delivery.
+    public var doneNs: UInt64
 
-    public init(kind: RecordKind, tokens: UnsafeBufferPointer<UInt64>, payloadBytes: Int, status: Status) {
+    public init(kind: RecordKind, tokens: UnsafeBufferPointer<UInt64>, payloadBytes: Int, status: Status, doneNs: UInt64 = 0) {
         self.kind = kind
         self.tokens = tokens
         self.payloadBytes = payloadBytes
         self.status = status
+        self.doneNs = doneNs
     }
 
     public var count: Int { tokens.count }
@@ -433,7 +437,7 @@ extension Backend {
         try settings.validate()
         switch self {
         case .embedded(let o): return try EmbeddedLogSink(settings: settings, options: o, role: role, bell: bell)
-        case .kafka(let o): return try KafkaSink(settings: settings, options: o, bell: bell)
+        case .kafka(let o): return try KafkaSink(settings: settings, options: o, role: role, bell: bell)
         case .kinesis(let o): return try KinesisSink(settings: settings, options: o, role: role, bell: bell)
         }
     }

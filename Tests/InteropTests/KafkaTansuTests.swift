@@ -1,4 +1,6 @@
 import Foundation
+import KafkaClient
+import Platform
 import Testing
 import TestSupport
 
@@ -71,5 +73,41 @@ import TestSupport
         #expect(Date().timeIntervalSince(start) < 30)
         let missing = try pinbench("run", "--kafka", broker.bootstrap, "--topic-prefix", "nosuch\(port)", "--count", "10")
         #expect(missing.status != 0 && missing.stderr.contains("does not exist"), "\(missing.stderr)")
+    }
+
+    /// Quiet reports (a paced flood's producer): the sender does not wake the owner for each delivery report,
+    /// so the owner takes them later, with its next chunk; each report carries when the broker's answer was
+    /// read, which is where the flood's latency ends. `flush` still gets every report.
+    @Test func quietReportsCarryTheTimeOfTheBrokersAnswer() throws {
+        let broker = try Tansu.get()
+        var cfg = ProducerConfiguration(bootstrap: try #require(BrokerAddress.parseList(broker.bootstrap)))
+        cfg.lingerMs = 1
+        let producer = try KafkaProducer(config: cfg)
+        producer.quietReports = true
+        let topic = "quiet\(UUID().uuidString.prefix(8).lowercased())"
+        try producer.createTopics([topic], partitions: 1)
+        var reports: [DeliveryReport] = []
+        func send(_ n: Int) throws {
+            for i in 0..<n {
+                var v = "{\"i\":\(i)}"
+                try v.withUTF8 { try producer.send(topic: topic, partition: 0, key: nil, value: UnsafeRawBufferPointer($0), timestamp: 0) { reports.append($0) } }
+            }
+        }
+        let sentNs = monotonicNanos()
+        try send(100)
+        usleep(5_000)
+        try producer.poll { reports.append($0) }  // the linger has passed: sealed and handed to the sender
+        usleep(400_000)  // the broker answers meanwhile; nothing takes the report
+        let takenNs = monotonicNanos()
+        try producer.poll { reports.append($0) }
+        #expect(reports.count == 1 && reports.first?.error == nil && reports.first?.batch.records == 100)
+        if let r = reports.first {
+            #expect(r.ackNs > sentNs && r.ackNs < takenNs - 200_000_000,
+                    "the answer's time, not the taking's: answered \(Double(r.ackNs &- sentNs) / 1e6) ms after the send, taken \(Double(takenNs &- sentNs) / 1e6) ms")
+        }
+        try send(50)
+        #expect(try producer.flush { reports.append($0) } == 0)
+        #expect(reports.count == 2 && reports.allSatisfy { $0.error == nil })
+        try producer.close { _ in }
     }
 }
