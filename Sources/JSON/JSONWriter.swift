@@ -32,6 +32,23 @@ public struct JSONWriter {
 
     @inlinable
     mutating func key(_ k: StaticString) {
+        if style == .compact {
+            // One reservation for `,"key":` instead of four appends, each checking the capacity.
+            let n = k.utf8CodeUnitCount
+            let p = out.reserve(n + 4)
+            var i = 0
+            if !first {
+                p.storeBytes(of: UInt8(ascii: ","), as: UInt8.self)
+                i = 1
+            }
+            first = false
+            (p + i).storeBytes(of: UInt8(ascii: "\""), as: UInt8.self)
+            (p + i + 1).copyMemory(from: k.utf8Start, byteCount: n)
+            (p + i + 1 + n).storeBytes(of: UInt8(ascii: "\""), as: UInt8.self)
+            (p + i + 2 + n).storeBytes(of: UInt8(ascii: ":"), as: UInt8.self)
+            out.count += i + n + 3
+            return
+        }
         if !first {
             if style == .python { out.append(", ") } else { out.append(UInt8(ascii: ",")) }
         }

@@ -28,7 +28,12 @@ final class Lexicon: @unchecked Sendable {
         }
         starts = s
         lengths = l
+        plain = words.allSatisfy { $0.utf8.allSatisfy { $0 >= 0x20 && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") } }
     }
+
+    /// No entry holds a quote, a backslash or a control character: compact JSON copies them as they are
+    /// (checked once, here, so writing one skips the escaper's scan).
+    let plain: Bool
 
     deinit { base.deallocate() }
 
@@ -36,6 +41,19 @@ final class Lexicon: @unchecked Sendable {
 
     @inline(__always)
     func bytes(_ i: Int) -> UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base + starts[i], count: lengths[i]) }
+}
+
+extension JSONWriter {
+    /// `b` inside a string: copied as it is in compact style when `plain` (nothing in it compact JSON
+    /// escapes), else through the escaper (the python style escapes every non-ASCII character).
+    @inline(__always)
+    func piece(_ b: UnsafeRawBufferPointer, plain: Bool) {
+        if plain && style == .compact, let p = b.baseAddress { safePiece(p, b.count) } else { piece(b) }
+    }
+
+    /// Entry `i` of `lex` inside a string.
+    @inline(__always)
+    func word(_ lex: Lexicon, _ i: Int) { piece(lex.bytes(i), plain: lex.plain) }
 }
 
 /// The user-flood emulator: a deterministic function from (seed, post index) to one post (pin, geo and
@@ -148,10 +166,10 @@ public final class Emulator: @unchecked Sendable {
         w.field("downloaded", imageError ? 0 : (r.chance(0.97) ? 1 : 0))
         w.beginString("save_location")
         w.safePiece("Local save in /data/")  // Placeholder.saveLocationPrefix + the folder
-        w.piece(cats.bytes(cat))
+        w.word(cats, cat)
         w.endString()
         w.beginString("category")
-        w.piece(cats.bytes(cat))
+        w.word(cats, cat)
         w.endString()
         w.endObject()
     }
@@ -162,12 +180,12 @@ public final class Emulator: @unchecked Sendable {
         } else {
             w.beginString("title")
             let words = catWords[cat]
-            w.piece(openers.bytes(r.below(openers.count)))
+            w.word(openers, r.below(openers.count))
             w.safePiece(" ")
-            w.piece(words.bytes(r.below(words.count)))
+            w.word(words, r.below(words.count))
             if r.chance(0.7) {
                 w.safePiece(" ")
-                w.piece(closers.bytes(r.below(closers.count)))
+                w.word(closers, r.below(closers.count))
             }
             w.endString()
         }
@@ -202,12 +220,12 @@ public final class Emulator: @unchecked Sendable {
         } else {
             var pr = rng(2, UInt64(posterId))
             w.beginString("poster_name")
-            w.piece(posterNames.bytes(pr.below(posterNames.count)))
+            w.word(posterNames, pr.below(posterNames.count))
             if pr.chance(0.3) {
                 w.safePiece(" ")
                 out.appendDecimal(posterId)
             }
-            w.piece(posterSuffixes.bytes(pr.below(posterSuffixes.count)))
+            w.word(posterSuffixes, pr.below(posterSuffixes.count))
             w.endString()
             w.beginString("follower_count")
             writeFollowers(&pr, out)
@@ -225,7 +243,7 @@ public final class Emulator: @unchecked Sendable {
             var start = r.below(words.count)
             for t in 0..<n {
                 if t > 0 { w.safePiece(",") }
-                w.piece(words.bytes(start % words.count))
+                w.word(words, start % words.count)
                 start += 1 + r.below(2)
             }
             w.endString()
@@ -243,14 +261,14 @@ public final class Emulator: @unchecked Sendable {
                 var len = max(1, s.count / 2 + r.below(max(1, s.count / 2)))
                 while len > 1 && (s[len] & 0xC0) == 0x80 { len -= 1 }  // stay on a UTF-8 boundary
                 while len > 1 && s[len - 1] == 0x20 { len -= 1 }
-                w.piece(UnsafeRawBufferPointer(rebasing: s[0..<len]))
-                w.piece(ellipsis)
-                if r.chance(0.4) { w.piece(nbsp) }
+                w.piece(UnsafeRawBufferPointer(rebasing: s[0..<len]), plain: sentenceLex.plain)
+                w.piece(ellipsis, plain: true)
+                if r.chance(0.4) { w.piece(nbsp, plain: true) }
                 return
             }
-            w.piece(s)
+            w.piece(s, plain: sentenceLex.plain)
         }
-        if r.chance(0.05) { w.piece(emoji.bytes(r.below(emoji.count))) }
+        if r.chance(0.05) { w.word(emoji, r.below(emoji.count)) }
     }
 
     let ellipsis = UnsafeRawBufferPointer(Lexicon(["…"]).bytesRetained(0))
@@ -340,7 +358,7 @@ public final class Emulator: @unchecked Sendable {
         w.field("latitude", scaled: lat.m, decimals: lat.decimals)
         w.field("longitude", scaled: lon.m, decimals: lon.decimals)
         w.beginString("country")
-        w.piece(countryLex.bytes(r.below(countryLex.count)))
+        w.word(countryLex, r.below(countryLex.count))
         w.endString()
         w.endObject()
     }
@@ -363,10 +381,10 @@ public final class Emulator: @unchecked Sendable {
         w.beginObject()
         w.field("ind", index)
         w.beginString("first_name")
-        w.piece(firsts.bytes(r.below(firsts.count)))
+        w.word(firsts, r.below(firsts.count))
         w.endString()
         w.beginString("last_name")
-        w.piece(lasts.bytes(r.below(lasts.count)))
+        w.word(lasts, r.below(lasts.count))
         w.endString()
         w.field("age", 20 + r.below(41))
         w.beginString("date_joined")
