@@ -28,12 +28,12 @@ final class Lexicon: @unchecked Sendable {
         }
         starts = s
         lengths = l
-        plain = words.allSatisfy { $0.utf8.allSatisfy { $0 >= 0x20 && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") } }
+        plain = words.map { $0.utf8.allSatisfy { $0 >= 0x20 && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") } }
     }
 
-    /// No entry holds a quote, a backslash or a control character: compact JSON copies them as they are
-    /// (checked once, here, so writing one skips the escaper's scan).
-    let plain: Bool
+    /// Entry i holds no quote, backslash or control character: compact JSON copies it (or a prefix of it) as
+    /// it is (checked once, here, so writing one skips the escaper's scan).
+    let plain: [Bool]
 
     deinit { base.deallocate() }
 
@@ -53,7 +53,7 @@ extension JSONWriter {
 
     /// Entry `i` of `lex` inside a string.
     @inline(__always)
-    func word(_ lex: Lexicon, _ i: Int) { piece(lex.bytes(i), plain: lex.plain) }
+    func word(_ lex: Lexicon, _ i: Int) { piece(lex.bytes(i), plain: lex.plain[i]) }
 }
 
 /// The user-flood emulator: a deterministic function from (seed, post index) to one post (pin, geo and
@@ -255,18 +255,19 @@ public final class Emulator: @unchecked Sendable {
         let cut = n > 1 && r.chance(0.5)
         for k in 0..<n {
             if k > 0 { w.safePiece(" ") }
-            let s = sentenceLex.bytes(r.below(sentenceLex.count))
+            let si = r.below(sentenceLex.count)
+            let s = sentenceLex.bytes(si)
             if cut && k == n - 1 {
                 // Long texts are cut with "…", often followed by a no-break space (U+00A0).
                 var len = max(1, s.count / 2 + r.below(max(1, s.count / 2)))
                 while len > 1 && (s[len] & 0xC0) == 0x80 { len -= 1 }  // stay on a UTF-8 boundary
                 while len > 1 && s[len - 1] == 0x20 { len -= 1 }
-                w.piece(UnsafeRawBufferPointer(rebasing: s[0..<len]), plain: sentenceLex.plain)
+                w.piece(UnsafeRawBufferPointer(rebasing: s[0..<len]), plain: sentenceLex.plain[si])
                 w.piece(ellipsis, plain: true)
                 if r.chance(0.4) { w.piece(nbsp, plain: true) }
                 return
             }
-            w.piece(s, plain: sentenceLex.plain)
+            w.piece(s, plain: sentenceLex.plain[si])
         }
         if r.chance(0.05) { w.word(emoji, r.below(emoji.count)) }
     }
