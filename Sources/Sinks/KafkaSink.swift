@@ -71,7 +71,7 @@ public final class KafkaSink: RecordSink {
         pending += 1
         do {
             try producer.send(to: handles[kind.rawValue], partition: partition.map { Int($0) }, key: key, value: value,
-                              timestamp: timestamp, token: token, onDelivery: delivered)
+                              timestamp: timestamp, token: token, onDelivery: { self.delivered($0) })  // a closure literal: a method reference retains self per record
         } catch {
             pending -= 1
             let f = SinkFailure(.kafka(error.kind), error.message, isFatal: !error.isRetriable)
