@@ -263,8 +263,8 @@ public final class Emulator: @unchecked Sendable {
                 while len > 1 && (s[len] & 0xC0) == 0x80 { len -= 1 }  // stay on a UTF-8 boundary
                 while len > 1 && s[len - 1] == 0x20 { len -= 1 }
                 w.piece(UnsafeRawBufferPointer(rebasing: s[0..<len]), plain: sentenceLex.plain[si])
-                w.piece(ellipsis, plain: true)
-                if r.chance(0.4) { w.piece(nbsp, plain: true) }
+                w.word(ellipsis, 0)
+                if r.chance(0.4) { w.word(nbsp, 0) }
                 return
             }
             w.piece(s, plain: sentenceLex.plain[si])
@@ -272,8 +272,8 @@ public final class Emulator: @unchecked Sendable {
         if r.chance(0.05) { w.word(emoji, r.below(emoji.count)) }
     }
 
-    let ellipsis = UnsafeRawBufferPointer(Lexicon(["…"]).bytesRetained(0))
-    let nbsp = UnsafeRawBufferPointer(Lexicon(["\u{00A0}"]).bytesRetained(0))
+    let ellipsis = Lexicon(["…"])
+    let nbsp = Lexicon(["\u{00A0}"])
     let emoji = Lexicon([" 😍", " 🔥", " 👇", " ❤️", " 🎉", " 😂"])
 
     func writeFollowers(_ r: inout SplitMix64, _ out: ByteBuffer) {
@@ -396,15 +396,6 @@ public final class Emulator: @unchecked Sendable {
 }
 
 let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
-
-extension Lexicon {
-    /// A pointer into a lexicon that lives for the program (used for tiny constant pieces).
-    func bytesRetained(_ i: Int) -> UnsafeRawBufferPointer {
-        let copy = UnsafeMutableRawPointer.allocate(byteCount: lengths[i], alignment: 1)
-        copy.copyMemory(from: base + starts[i], byteCount: lengths[i])
-        return UnsafeRawBufferPointer(start: copy, count: lengths[i])
-    }
-}
 
 /// Writes `YYYY-MM-DD HH:MM:SS` for UTC seconds since the epoch (Howard Hinnant's civil-from-days).
 public func appendDateTime(_ seconds: Int64, _ out: ByteBuffer) {
