@@ -159,7 +159,7 @@ final class BrokerIO: @unchecked Sendable {
             // Sleep until an answer comes or the sender hands something over (or asks to stop); with a request
             // to send, only look whether an answer is here.
             let toSend = held == nil && requests.count > 0
-            var readable = waiting > 0 && conn.hasBufferedInput  // TLS bytes poll cannot see
+            var readable = waiting > 0 && conn.hasBufferedInput  // bytes already read (read ahead or in TLS): poll cannot see them
             if !readable {
                 // The socket only while an answer is awaited: a peer's hang-up would otherwise wake every poll.
                 var fds = waiting > 0 ? [pollfd(fd: conn.fd, events: Int16(POLLIN), revents: 0)] : []

@@ -103,6 +103,12 @@ public final class BrokerConnection {
     private var nextCorrelation: Int32 = 1
     private var pending: [(Int32, ApiKey, Int16)] = []
     private let out = ByteBuffer(capacity: 64 * 1024)
+    /// Plaintext bytes read ahead of the response being decoded: `inbuf[inPos..<inbuf.count]`. One `recv` takes
+    /// a whole small answer (its size field and its body, often the next answers too) instead of a `poll` and a
+    /// `recv` for each of the two; a socket read takes the socket's lock, which the broker's side of loopback
+    /// contends for. TLS keeps its own buffer.
+    private let inbuf = ByteBuffer(capacity: 64 * 1024)
+    private var inPos = 0
     /// Responses larger than this are refused as garbage.
     public var maxResponseBytes = 256 << 20
     public let timeoutMs: Int32
@@ -221,6 +227,7 @@ public final class BrokerConnection {
 
     public func shutdown() {
         tls = nil
+        dropReadAhead()
         if fd >= 0 { close(fd) }
         fd = -1
         pending.removeAll()
@@ -351,12 +358,19 @@ public final class BrokerConnection {
         return cid
     }
 
-    /// True when a response's bytes already wait in the TLS layer (poll on the socket would not see them).
-    public var hasBufferedInput: Bool { tls?.pending ?? false }
+    /// True when a response's bytes were already read from the socket (read ahead, or waiting in the TLS
+    /// layer): poll on the socket would not see them.
+    public var hasBufferedInput: Bool { inPos < inbuf.count || (tls?.pending ?? false) }
+
+    private func dropReadAhead() {
+        inbuf.reset()
+        inPos = 0
+    }
 
     /// Reads and drops whatever has arrived (acks=0 answers some brokers send anyway), without blocking.
     public func discardAvailable() {
         guard fd >= 0 else { return }
+        dropReadAhead()
         var scratch = [UInt8](repeating: 0, count: 65536)
         while true {
             let n: Int = scratch.withUnsafeMutableBytes { b in
@@ -474,22 +488,46 @@ public final class BrokerConnection {
 
     private func readAll(_ p: UnsafeMutableRawPointer, _ n: Int, timeoutMs: Int32?) throws(KafkaClientError) {
         if let t = tls { return try tlsReadAll(t, p, n, limit: timeoutMs ?? self.timeoutMs) }
-        var off = 0
+        var off = takeReadAhead(p, n)
         let limit = timeoutMs ?? self.timeoutMs
+        // Here the read-ahead is empty or `off == n`. Reads never block: a socket with nothing yet is waited on
+        // with poll, up to `limit` each time.
         while off < n {
-            try waitFor(POLLIN, limit: limit, what: "no response")
-            let r = recv(fd, p + off, n - off, 0)
+            let need = n - off
+            // Most of a large response goes straight to its place; a small rest fills the read-ahead.
+            let direct = need >= inbuf.capacity / 2
+            let r = direct ? recv(fd, p + off, need, Int32(MSG_DONTWAIT)) : recv(fd, inbuf.base, inbuf.capacity, Int32(MSG_DONTWAIT))
+            if r > 0 {
+                if direct {
+                    off += r
+                } else {
+                    inbuf.count = r
+                    off += takeReadAhead(p + off, need)
+                }
+                continue
+            }
             if r == 0 {
                 shutdown()
                 throw KafkaClientError(.closed, "\(address) closed the connection mid-response")
             }
-            if r < 0 {
-                if errno == EINTR || errno == EAGAIN { continue }
-                let e = errno
-                shutdown()
-                throw KafkaClientError(.io, "\(address): receive failed: \(String(cString: strerror(e)))")
+            let e = errno
+            if e == EINTR { continue }
+            if e == EAGAIN || e == EWOULDBLOCK {
+                try waitFor(POLLIN, limit: limit, what: "no response")
+                continue
             }
-            off += r
+            shutdown()
+            throw KafkaClientError(.io, "\(address): receive failed: \(String(cString: strerror(e)))")
         }
+    }
+
+    /// Copies up to `n` read-ahead bytes to `p`; returns how many.
+    private func takeReadAhead(_ p: UnsafeMutableRawPointer, _ n: Int) -> Int {
+        let k = min(n, inbuf.count - inPos)
+        guard k > 0 else { return 0 }
+        p.copyMemory(from: inbuf.base + inPos, byteCount: k)
+        inPos += k
+        if inPos == inbuf.count { dropReadAhead() }
+        return k
     }
 }

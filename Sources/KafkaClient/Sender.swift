@@ -256,7 +256,7 @@ final class Sender: @unchecked Sendable {
                 wake.wait(timeoutNs: idleWaitNs(now), until: { anyWaiting() || allClosed() || stop.load(ordering: .relaxed) || outcomesWaiting() }) { ns in
                     // I/O threads ring `wake` with each outcome; the sender polls only the sockets it reads itself.
                     let active = sinks.values.filter { $0.io == nil && !$0.inFlight.isEmpty }
-                    if active.contains(where: \.conn.hasBufferedInput) { return }  // TLS bytes poll cannot see
+                    if active.contains(where: \.conn.hasBufferedInput) { return }  // bytes already read: poll cannot see them
                     var fds = active.map { pollfd(fd: $0.conn.fd, events: Int16(POLLIN), revents: 0) }
                     waker.poll(&fds, timeoutNs: ns)
                 }
@@ -541,7 +541,7 @@ final class Sender: @unchecked Sendable {
         let active = sinks.values.filter { $0.io == nil && !$0.inFlight.isEmpty }
         guard !active.isEmpty else { return any }
         var fds = active.map { pollfd(fd: $0.conn.fd, events: Int16(POLLIN), revents: 0) }
-        // Bytes already decrypted and waiting in TLS are not seen by poll.
+        // Bytes already read ahead (or decrypted and waiting in TLS) are not seen by poll.
         let buffered = active.map(\.conn.hasBufferedInput)
         let n = poll(&fds, nfds_t(fds.count), 0)
         guard n > 0 || buffered.contains(true) else { return any }

@@ -157,3 +157,25 @@ func startPartitionsBroker(partitions: Int, mode: String? = nil) throws -> (Proc
         #expect(Date().timeIntervalSince(start) < 20)
     }
 }
+
+/// Answers that arrive in awkward pieces: a broker that sends a Produce answer's size field split across two
+/// reads and two answers run together in one read (`partitions_broker.py … chunky`). Each answer is taken whole,
+/// in order, from what the connection read ahead: every record is acknowledged once, at the offsets given.
+@Suite struct AwkwardAnswerTests {
+    @Test func answersSplitAndRunTogetherAreEachTakenInOrder() throws {
+        let (broker, port) = try startPartitionsBroker(partitions: 3, mode: "chunky")
+        defer { stopProcess(broker) }
+        let dir = tempDir("chunky")
+        // Small batches at a pace: about a hundred Produce requests, several in flight at once.
+        let r = try pinbench("run", "--kafka", "127.0.0.1:\(port)", "--idempotence", "false", "--count", "2000", "--batch-bytes", "4k",
+                             "--rate", "20000", "--quiet", "--report-json", "\(dir)/r.json")
+        #expect(r.status == 0, "\(r.stderr)")
+        let j = (try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/r.json"))) as? [String: Any]) ?? [:]
+        #expect(j["records_out"] as? Int == 6000 && j["dead_lettered"] as? Int == 0, "\(j)")
+        #expect((j["requests"] as? Int ?? 0) > 20, "\(j["requests"] ?? "")")
+        // A lost or misread answer would show as a request timed out and retried.
+        #expect(j["retries"] as? Int == 0, "\(j["retries_by_code"] ?? "")")
+        let records = (j["partitions"] as? [[String: Any]] ?? []).map { $0["records"] as? Int ?? 0 }
+        #expect(records.count == 9 && records.reduce(0, +) == 6000, "\(j["partitions"] ?? "")")
+    }
+}

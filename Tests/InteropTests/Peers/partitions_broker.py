@@ -7,8 +7,14 @@ Hostile ApiVersions answers (issue 16 item 1): "varint" gives the API array a 10
 first API a tagged field claiming 2^62 bytes. Hostile Fetch answers (item 3), with ListOffsets 1 and Fetch 4
 advertised: "fetchcontrol" answers a CRC-valid control batch at base offset 2^63 - 1, "fetchdelta" a CRC-valid batch
 whose record's timestamp delta overflows Int64 from its base timestamp.
-Usage: partitions_broker.py PORT N [stall|hugeoffset|varint|tagged|fetchcontrol|fetchdelta]"""
+"chunky" advertises Produce 7-8 and answers each partition with the next offsets of its own count, but delivers
+its answers in awkward pieces: it holds a Produce answer until the next one is ready (or 50 ms pass) and then sends
+the frames together, the first 2 bytes alone and the rest 20 ms later (a size field split across reads, and two
+answers in one read).
+Usage: partitions_broker.py PORT N [stall|hugeoffset|varint|tagged|fetchcontrol|fetchdelta|chunky]"""
+import select
 import socket
+import time
 import struct
 import sys
 import threading
@@ -20,6 +26,8 @@ MODE = sys.argv[3] if len(sys.argv) > 3 else ""
 STALL = MODE == "stall"
 HUGE = MODE == "hugeoffset"
 FETCH = MODE in ("fetchcontrol", "fetchdelta")
+CHUNKY = MODE == "chunky"
+NEXT = {}  # chunky: (topic, partition) -> next offset
 
 
 def crc32c(data):
@@ -71,7 +79,7 @@ def kstr(s):
 def answer(body):
     key, version, corr = struct.unpack(">hhi", body[:8])
     if key == 18:  # ApiVersions (v3: flexible body, v0 response header)
-        apis = [(18, 0, 3), (3, 1, 1)] + ([(0, 7, 8)] if STALL or HUGE else []) + ([(2, 1, 1), (1, 4, 4)] if FETCH else [])
+        apis = [(18, 0, 3), (3, 1, 1)] + ([(0, 7, 8)] if STALL or HUGE or CHUNKY else []) + ([(2, 1, 1), (1, 4, 4)] if FETCH else [])
         if MODE == "varint":  # a 10-byte varint where the API array's length goes
             return struct.pack(">i", corr) + struct.pack(">h", 0) + b"\xff" * 9 + b"\x01" + b"\x00" * 16
         out = struct.pack(">h", 0) + uvarint(len(apis) + 1)
@@ -108,7 +116,7 @@ def answer(body):
         out = struct.pack(">i", 0) + struct.pack(">i", 1) + kstr("t") + struct.pack(">i", 1)
         out += struct.pack(">ihqqi", 0, 0, 1, 1, -1) + struct.pack(">i", len(batch)) + batch
         return struct.pack(">i", corr) + out
-    if key == 0 and HUGE:  # Produce v7/v8: every partition "stored" at base offset 2^63 - 2
+    if key == 0 and (HUGE or CHUNKY):  # Produce v7/v8: every partition "stored" at base offset 2^63 - 2 (chunky: its next)
         def h(at): return struct.unpack(">h", body[at:at + 2])[0]
         def i32(at): return struct.unpack(">i", body[at:at + 4])[0]
         pos = 8
@@ -126,15 +134,20 @@ def answer(body):
             pos += 4
             parts = []
             for _ in range(nparts):
-                parts.append(i32(pos))
                 size = i32(pos + 4)
+                records = i32(pos + 8 + 57) if size >= 61 else 0  # the batch header's record count
+                parts.append((i32(pos), records))
                 pos += 8 + max(size, 0)
             topics.append((name, parts))
         out = struct.pack(">i", len(topics))
         for name, parts in topics:
             out += struct.pack(">h", len(name)) + name + struct.pack(">i", len(parts))
-            for index in parts:
-                out += struct.pack(">ihqqq", index, 0, (1 << 63) - 2, -1, 0)
+            for index, records in parts:
+                base = (1 << 63) - 2
+                if CHUNKY:
+                    base = NEXT.get((name, index), 0)
+                    NEXT[(name, index)] = base + records
+                out += struct.pack(">ihqqq", index, 0, base, -1, 0)
                 if version >= 8:
                     out += struct.pack(">i", 0) + struct.pack(">h", -1)
         out += struct.pack(">i", 0)
@@ -142,14 +155,35 @@ def answer(body):
     return None
 
 
+def send_awkwardly(conn, held):
+    """chunky: the held answers in one go, the first 2 bytes alone."""
+    data = b"".join(held)
+    held.clear()
+    conn.sendall(data[:2])
+    time.sleep(0.02)
+    conn.sendall(data[2:])
+
+
 def serve(conn):
+    held = []
     try:
-        for body in frames(conn):
+        requests = frames(conn)
+        while True:
+            if held and not select.select([conn], [], [], 0.05)[0]:
+                send_awkwardly(conn, held)  # no next request within 50 ms: what is held goes now
+            body = next(requests, None)
+            if body is None:
+                return
             if STALL and struct.unpack(">h", body[:2])[0] == 0:
                 continue  # a Produce request: held, never answered
             resp = answer(body)
             if resp is None:
                 return
+            if CHUNKY and struct.unpack(">h", body[:2])[0] == 0:
+                held.append(struct.pack(">i", len(resp)) + resp)
+                if len(held) == 2:
+                    send_awkwardly(conn, held)
+                continue
             conn.sendall(struct.pack(">i", len(resp)) + resp)
     except OSError:
         pass
