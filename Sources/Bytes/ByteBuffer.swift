@@ -69,7 +69,7 @@ public final class ByteBuffer {
     public func append(_ bytes: UnsafeRawPointer, count n: Int) {
         guard n > 0 else { return }
         let p = reserve(n)
-        p.copyMemory(from: bytes, byteCount: n)
+        copyBytes(p, bytes, n)
         count &+= n
     }
 
@@ -108,31 +108,31 @@ public final class ByteBuffer {
         count &+= MemoryLayout<T>.size
     }
 
-    /// Appends the decimal digits of `v`.
+    /// Appends the decimal digits of `v`, written in place (counted first, then filled from the right).
     @inlinable
     public func appendDecimal(_ v: Int) {
-        var tmp: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes of scratch on the stack
-        withUnsafeMutableBytes(of: &tmp) { scratch in
-            var n = v.magnitude
-            var i = 24
-            repeat {
-                i -= 1
-                scratch[i] = UInt8(truncatingIfNeeded: 48 &+ n % 10)
-                n /= 10
-            } while n != 0
-            if v < 0 { i -= 1; scratch[i] = UInt8(ascii: "-") }
-            append(scratch.baseAddress! + i, count: 24 - i)
-        }
+        var n = v.magnitude
+        var digits = 1
+        var t = n
+        while t >= 10 { t /= 10; digits &+= 1 }
+        let len = digits &+ (v < 0 ? 1 : 0)
+        let p = reserve(len)
+        var i = len
+        repeat {
+            i &-= 1
+            p.storeBytes(of: UInt8(truncatingIfNeeded: 48 &+ n % 10), toByteOffset: i, as: UInt8.self)
+            n /= 10
+        } while n != 0
+        if v < 0 { p.storeBytes(of: UInt8(ascii: "-"), as: UInt8.self) }
+        count &+= len
     }
 
     /// Appends `v` as 16 lowercase hex digits.
     @inlinable
     public func appendHex(_ v: UInt64) {
         let p = reserve(16)
-        for i in 0..<16 {
-            let d = UInt8(truncatingIfNeeded: (v >> UInt64(60 - 4 * i)) & 0xF)
-            p.storeBytes(of: d < 10 ? 48 &+ d : 87 &+ d, toByteOffset: i, as: UInt8.self)
-        }
+        p.storeBytes(of: hexDigits8(UInt32(truncatingIfNeeded: v >> 32)), as: UInt64.self)
+        p.storeBytes(of: hexDigits8(UInt32(truncatingIfNeeded: v)), toByteOffset: 8, as: UInt64.self)
         count &+= 16
     }
 
@@ -152,4 +152,41 @@ public final class ByteBuffer {
     }
 
     public func toArray() -> [UInt8] { Array(bytes) }
+}
+
+/// Copies `n` bytes (the ranges do not overlap). Up to 32 bytes, the usual length of a JSON key, a word or a
+/// number, it is two overlapping loads and stores of the largest width that fits instead of a call to memmove.
+@inlinable @inline(__always)
+public func copyBytes(_ dst: UnsafeMutableRawPointer, _ src: UnsafeRawPointer, _ n: Int) {
+    if n > 32 {
+        dst.copyMemory(from: src, byteCount: n)
+    } else if n >= 16 {
+        dst.storeBytes(of: src.loadUnaligned(as: SIMD16<UInt8>.self), as: SIMD16<UInt8>.self)
+        dst.storeBytes(of: src.loadUnaligned(fromByteOffset: n &- 16, as: SIMD16<UInt8>.self), toByteOffset: n &- 16, as: SIMD16<UInt8>.self)
+    } else if n >= 8 {
+        dst.storeBytes(of: src.loadUnaligned(as: UInt64.self), as: UInt64.self)
+        dst.storeBytes(of: src.loadUnaligned(fromByteOffset: n &- 8, as: UInt64.self), toByteOffset: n &- 8, as: UInt64.self)
+    } else if n >= 4 {
+        dst.storeBytes(of: src.loadUnaligned(as: UInt32.self), as: UInt32.self)
+        dst.storeBytes(of: src.loadUnaligned(fromByteOffset: n &- 4, as: UInt32.self), toByteOffset: n &- 4, as: UInt32.self)
+    } else if n > 0 {
+        // 1, 2 or 3 bytes: the first, the middle and the last.
+        dst.storeBytes(of: src.load(as: UInt8.self), as: UInt8.self)
+        dst.storeBytes(of: src.load(fromByteOffset: n >> 1, as: UInt8.self), toByteOffset: n >> 1, as: UInt8.self)
+        dst.storeBytes(of: src.load(fromByteOffset: n &- 1, as: UInt8.self), toByteOffset: n &- 1, as: UInt8.self)
+    }
+}
+
+/// The 8 lowercase hex digits of `v`, most significant first, as the bytes of a UInt64 to store (little-endian
+/// in memory: the first digit at the lowest address). No table and no branch: the nibbles are spread one per
+/// byte, then each byte gets '0' added, and 39 more where it is 10 or above (to reach 'a').
+@inlinable @inline(__always)
+public func hexDigits8(_ v: UInt32) -> UInt64 {
+    var x = UInt64(v)
+    x = ((x & 0xFFFF_0000) << 16) | (x & 0xFFFF)
+    x = ((x & 0x0000_FF00_0000_FF00) << 8) | (x & 0x0000_00FF_0000_00FF)
+    x = ((x & 0x00F0_00F0_00F0_00F0) << 4) | (x & 0x000F_000F_000F_000F)
+    let ten = ((x &+ 0x0606_0606_0606_0606) >> 4) & 0x0101_0101_0101_0101
+    let ascii = x &+ 0x3030_3030_3030_3030 &+ ten &* 39
+    return UInt64(littleEndian: ascii.byteSwapped)
 }

@@ -30,32 +30,33 @@ public struct JSONWriter {
     @inlinable
     public mutating func endObject() { out.append(UInt8(ascii: "}")) }
 
-    @inlinable
+    @inlinable @inline(__always)
     mutating func key(_ k: StaticString) {
-        if style == .compact {
-            // One reservation for `,"key":` instead of four appends, each checking the capacity.
-            let n = k.utf8CodeUnitCount
-            let p = out.reserve(n + 4)
-            var i = 0
-            if !first {
-                p.storeBytes(of: UInt8(ascii: ","), as: UInt8.self)
-                i = 1
-            }
-            first = false
-            (p + i).storeBytes(of: UInt8(ascii: "\""), as: UInt8.self)
-            (p + i + 1).copyMemory(from: k.utf8Start, byteCount: n)
-            (p + i + 1 + n).storeBytes(of: UInt8(ascii: "\""), as: UInt8.self)
-            (p + i + 2 + n).storeBytes(of: UInt8(ascii: ":"), as: UInt8.self)
-            out.count += i + n + 3
-            return
-        }
+        guard style == .compact else { return pythonKey(k) }
+        // One reservation for `,"key":` instead of four appends, each checking the capacity.
+        let n = k.utf8CodeUnitCount
+        let p = out.reserve(n &+ 4)
+        var i = 0
         if !first {
-            if style == .python { out.append(", ") } else { out.append(UInt8(ascii: ",")) }
+            p.storeBytes(of: UInt8(ascii: ","), as: UInt8.self)
+            i = 1
         }
+        first = false
+        (p + i).storeBytes(of: UInt8(ascii: "\""), as: UInt8.self)
+        copyBytes(p + i + 1, k.utf8Start, n)
+        (p + i + 1 + n).storeBytes(of: UInt8(ascii: "\""), as: UInt8.self)
+        (p + i + 2 + n).storeBytes(of: UInt8(ascii: ":"), as: UInt8.self)
+        out.count &+= i &+ n &+ 3
+    }
+
+    /// `, "key": ` as Python's json.dumps writes it.
+    @usableFromInline
+    mutating func pythonKey(_ k: StaticString) {
+        if !first { out.append(", ") }
         first = false
         out.append(UInt8(ascii: "\""))
         out.append(k)
-        if style == .python { out.append("\": ") } else { out.append("\":") }
+        out.append("\": ")
     }
 
     @inlinable

@@ -306,18 +306,21 @@ public final class Emulator: @unchecked Sendable {
         var lo = r.next()
         hi = (hi & ~0xF000) | 0x4000  // version 4
         lo = (lo & 0x3FFF_FFFF_FFFF_FFFF) | 0x8000_0000_0000_0000  // variant 10
+        // 8-4-4-4-12 hex digits: hi's 16 then lo's 16, a dash after digits 8, 12, 16 and 20.
+        let a = hexDigits8(UInt32(truncatingIfNeeded: hi >> 32)), b = hexDigits8(UInt32(truncatingIfNeeded: hi))
+        let c = hexDigits8(UInt32(truncatingIfNeeded: lo >> 32)), d = hexDigits8(UInt32(truncatingIfNeeded: lo))
         let p = out.reserve(36)
-        var o = 0
-        for i in 0..<16 {
-            if i == 4 || i == 6 || i == 8 || i == 10 {
-                p.storeBytes(of: UInt8(ascii: "-"), toByteOffset: o, as: UInt8.self)
-                o += 1
-            }
-            let byte = UInt8(truncatingIfNeeded: i < 8 ? hi >> (56 - 8 * i) : lo >> (56 - 8 * (i - 8)))
-            p.storeBytes(of: hexDigits[Int(byte >> 4)], toByteOffset: o, as: UInt8.self)
-            p.storeBytes(of: hexDigits[Int(byte & 0xF)], toByteOffset: o + 1, as: UInt8.self)
-            o += 2
-        }
+        let dash = UInt8(ascii: "-")
+        p.storeBytes(of: a, as: UInt64.self)
+        p.storeBytes(of: dash, toByteOffset: 8, as: UInt8.self)
+        p.storeBytes(of: UInt32(truncatingIfNeeded: UInt64(littleEndian: b)).littleEndian, toByteOffset: 9, as: UInt32.self)
+        p.storeBytes(of: dash, toByteOffset: 13, as: UInt8.self)
+        p.storeBytes(of: UInt32(truncatingIfNeeded: UInt64(littleEndian: b) >> 32).littleEndian, toByteOffset: 14, as: UInt32.self)
+        p.storeBytes(of: dash, toByteOffset: 18, as: UInt8.self)
+        p.storeBytes(of: UInt32(truncatingIfNeeded: UInt64(littleEndian: c)).littleEndian, toByteOffset: 19, as: UInt32.self)
+        p.storeBytes(of: dash, toByteOffset: 23, as: UInt8.self)
+        p.storeBytes(of: UInt32(truncatingIfNeeded: UInt64(littleEndian: c) >> 32).littleEndian, toByteOffset: 24, as: UInt32.self)
+        p.storeBytes(of: d, toByteOffset: 28, as: UInt64.self)
         out.count += 36
     }
 
@@ -326,11 +329,10 @@ public final class Emulator: @unchecked Sendable {
         let a = r.next(), b = r.next()
         let p = out.reserve(41)
         // xx/yy/zz/ then the 32-hex md5 (whose first six digits name the folders)
-        for i in 0..<16 {
-            let byte = UInt8(truncatingIfNeeded: i < 8 ? a >> (56 - 8 * i) : b >> (56 - 8 * (i - 8)))
-            p.storeBytes(of: hexDigits[Int(byte >> 4)], toByteOffset: 9 + 2 * i, as: UInt8.self)
-            p.storeBytes(of: hexDigits[Int(byte & 0xF)], toByteOffset: 10 + 2 * i, as: UInt8.self)
-        }
+        p.storeBytes(of: hexDigits8(UInt32(truncatingIfNeeded: a >> 32)), toByteOffset: 9, as: UInt64.self)
+        p.storeBytes(of: hexDigits8(UInt32(truncatingIfNeeded: a)), toByteOffset: 17, as: UInt64.self)
+        p.storeBytes(of: hexDigits8(UInt32(truncatingIfNeeded: b >> 32)), toByteOffset: 25, as: UInt64.self)
+        p.storeBytes(of: hexDigits8(UInt32(truncatingIfNeeded: b)), toByteOffset: 33, as: UInt64.self)
         for k in 0..<3 {
             p.storeBytes(of: p.load(fromByteOffset: 9 + 2 * k, as: UInt8.self), toByteOffset: 3 * k, as: UInt8.self)
             p.storeBytes(of: p.load(fromByteOffset: 10 + 2 * k, as: UInt8.self), toByteOffset: 3 * k + 1, as: UInt8.self)
@@ -395,7 +397,6 @@ public final class Emulator: @unchecked Sendable {
     }
 }
 
-let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 
 /// Writes `YYYY-MM-DD HH:MM:SS` for UTC seconds since the epoch (Howard Hinnant's civil-from-days).
 public func appendDateTime(_ seconds: Int64, _ out: ByteBuffer) {
