@@ -266,3 +266,43 @@ func expectJSONError(_ text: String, _ reason: JSONErrorReason, at offset: Int? 
         }
     }
 }
+
+/// The byte writers under every JSON field, against Swift's own formatting: decimals at the edges of Int,
+/// hex digits of every nibble, and small copies of every length around the widths they switch at.
+@Suite struct ByteWriterTests {
+    @Test func decimalsMatchSwiftsDescriptionAtTheEdges() {
+        var values = [0, 1, 9, 10, 11, 99, 100, 101, 999_999, 1_000_000, Int.max, Int.max - 1, Int.min, Int.min + 1]
+        var p = 1
+        for _ in 0..<18 { values += [p - 1, p, p + 1, -p]; p *= 10 }
+        for v in values {
+            let b = ByteBuffer(capacity: 64)
+            b.append(UInt8(ascii: "["))
+            b.appendDecimal(v)
+            b.append(UInt8(ascii: "]"))
+            #expect(String(decoding: b.bytes, as: UTF8.self) == "[\(v)]")
+        }
+    }
+
+    @Test func hexMatchesSwiftsRadix16() {
+        var r = SplitMix64(seed: 11)
+        for v in [0, UInt64.max, 0x0123_4567_89AB_CDEF, 0xFEDC_BA98_7654_3210, 1 << 63, 0xA] + (0..<200).map({ _ in r.next() }) {
+            let b = ByteBuffer(capacity: 64)
+            b.appendHex(v)
+            let want = String(v, radix: 16)
+            #expect(String(decoding: b.bytes, as: UTF8.self) == String(repeating: "0", count: 16 - want.count) + want)
+        }
+    }
+
+    @Test func smallCopiesOfEveryLengthCopyExactlyThoseBytes() {
+        let src = (0..<80).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ 1) }
+        for n in 0...70 {
+            for offset in [0, 1, 7] {
+                let b = ByteBuffer(capacity: 8)
+                b.append(UInt8(ascii: "<"))
+                src.withUnsafeBytes { b.append($0.baseAddress! + offset, count: n) }
+                b.append(UInt8(ascii: ">"))
+                #expect(Array(b.bytes) == [UInt8(ascii: "<")] + Array(src[offset..<offset + n]) + [UInt8(ascii: ">")], "n \(n) offset \(offset)")
+            }
+        }
+    }
+}
