@@ -113,6 +113,15 @@ public struct JSONWriter {
         v.withUTF8 { JSONWriter.appendString(UnsafeRawBufferPointer($0), to: out, style: style) }
     }
 
+    /// A string field whose text needs no escaping in any style (printable ASCII without quote or backslash),
+    /// as `safePiece`: a literal's bytes copied as they are.
+    @inlinable
+    public mutating func field(_ k: StaticString, safe v: StaticString) {
+        beginString(k)
+        out.append(v)
+        endString()
+    }
+
     /// A string field from raw UTF-8 bytes (escaped as the style needs).
     @inlinable
     public mutating func field(_ k: StaticString, bytes: UnsafeRawBufferPointer) {

@@ -64,7 +64,11 @@ public final class Emulator: @unchecked Sendable {
     public let posters: Int
 
     let cats = Lexicon(categories)
-    let catWords: [Lexicon] = categoryWords.map { Lexicon($0) }
+    /// Every category's words in one lexicon, category c's at `catFirst[c] ..< catFirst[c] + catCount[c]`: one
+    /// lexicon per category made each post retain the one it picked (twice).
+    let catWords = Lexicon(categoryWords.flatMap { $0 })
+    let catFirst: [Int] = categoryWords.indices.map { c in categoryWords[..<c].reduce(0) { $0 + $1.count } }
+    let catCount: [Int] = categoryWords.map(\.count)
     let openers = Lexicon(titleOpeners)
     let closers = Lexicon(titleClosers)
     let sentenceLex = Lexicon(sentences)
@@ -152,9 +156,9 @@ public final class Emulator: @unchecked Sendable {
 
         let imageError = story || r.chance(0.01)
         switch kind {
-        case 0: w.field("is_image_or_video", "image")
-        case 1: w.field("is_image_or_video", "video")
-        default: w.field("is_image_or_video", "multi-video(story page format)")
+        case 0: w.field("is_image_or_video", safe: "image")
+        case 1: w.field("is_image_or_video", safe: "video")
+        default: w.field("is_image_or_video", safe: "multi-video(story page format)")
         }
         if imageError {
             w.field("image_src", Placeholder.imageSrc)
@@ -179,10 +183,9 @@ public final class Emulator: @unchecked Sendable {
             w.field("title", Placeholder.title)
         } else {
             w.beginString("title")
-            let words = catWords[cat]
             w.word(openers, r.below(openers.count))
             w.safePiece(" ")
-            w.word(words, r.below(words.count))
+            w.word(catWords, catFirst[cat] + r.below(catCount[cat]))
             if r.chance(0.7) {
                 w.safePiece(" ")
                 w.word(closers, r.below(closers.count))
@@ -238,12 +241,12 @@ public final class Emulator: @unchecked Sendable {
             w.field("tag_list", Placeholder.tagList)
         } else {
             w.beginString("tag_list")
-            let words = catWords[cat]
+            let first = catFirst[cat], count = catCount[cat]
             let n = 3 + r.below(7)
-            var start = r.below(words.count)
+            var start = r.below(count)
             for t in 0..<n {
                 if t > 0 { w.safePiece(",") }
-                w.word(words, start % words.count)
+                w.word(catWords, first + start % count)
                 start += 1 + r.below(2)
             }
             w.endString()
