@@ -9,6 +9,9 @@ public final class Chunk: @unchecked Sendable {
     public var firstIndex = 0
     public var count = 0
     public let data: [ByteBuffer]
+    /// `data`'s three buffers as properties: a generator writes through these, since an array element is
+    /// retained and released at each use and a `let` property is borrowed.
+    public let pin: ByteBuffer, geo: ByteBuffer, user: ByteBuffer
     /// `ends[kind][i]`: end offset of post i's record of that kind in `data[kind]`.
     public let ends: [UnsafeMutablePointer<Int32>]
     /// Scheduled send time (monotonic ns) of post i.
@@ -22,7 +25,8 @@ public final class Chunk: @unchecked Sendable {
 
     public init(capacity: Int) {
         self.capacity = capacity
-        data = (0..<3).map { _ in ByteBuffer(capacity: capacity * 700) }
+        (pin, geo, user) = (ByteBuffer(capacity: capacity * 700), ByteBuffer(capacity: capacity * 700), ByteBuffer(capacity: capacity * 700))
+        data = [pin, geo, user]
         ends = (0..<3).map { _ in UnsafeMutablePointer<Int32>.allocate(capacity: capacity) }
         scheduled = UnsafeMutablePointer<UInt64>.allocate(capacity: capacity)
         partition = UnsafeMutablePointer<Int32>.allocate(capacity: capacity)

@@ -181,8 +181,10 @@ final class Flood: @unchecked Sendable {
             chunk.scheduled[i] = sched
             due = sched
             let global = cfg.worker?.global(index) ?? index
-            emulator.writePost(global, pin: chunk.data[0], geo: chunk.data[1], user: chunk.data[2], style: cfg.style)
-            for k in 0..<3 { chunk.ends[k][i] = Int32(chunk.data[k].count) }
+            emulator.writePost(global, pin: chunk.pin, geo: chunk.geo, user: chunk.user, style: cfg.style)
+            chunk.ends[0][i] = Int32(chunk.pin.count)
+            chunk.ends[1][i] = Int32(chunk.geo.count)
+            chunk.ends[2][i] = Int32(chunk.user.count)
             if let P = partitions {
                 // The sink's own partitioner (murmur2 of the decimal key), done here where it scales.
                 key.reset()
