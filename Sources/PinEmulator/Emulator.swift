@@ -400,7 +400,6 @@ public final class Emulator: @unchecked Sendable {
     }
 }
 
-
 /// Writes `YYYY-MM-DD HH:MM:SS` for UTC seconds since the epoch (Howard Hinnant's civil-from-days).
 public func appendDateTime(_ seconds: Int64, _ out: ByteBuffer) {
     var days = seconds / 86_400
