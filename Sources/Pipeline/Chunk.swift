@@ -8,11 +8,10 @@ public final class Chunk: @unchecked Sendable {
     public var seq = 0
     public var firstIndex = 0
     public var count = 0
-    public let data: [ByteBuffer]
-    /// `data`'s three buffers as properties: a generator writes through these, since an array element is
-    /// retained and released at each use and a `let` property is borrowed.
+    /// The three topics' JSON, back to back, one buffer each (`let` properties rather than an array: an array
+    /// element is retained and released at each use, a `let` property is borrowed).
     public let pin: ByteBuffer, geo: ByteBuffer, user: ByteBuffer
-    /// `ends[kind][i]`: end offset of post i's record of that kind in `data[kind]`.
+    /// `ends[kind][i]`: end offset of post i's record of that kind in `buffer(kind)`.
     public let ends: [UnsafeMutablePointer<Int32>]
     /// Scheduled send time (monotonic ns) of post i.
     public let scheduled: UnsafeMutablePointer<UInt64>
@@ -26,7 +25,6 @@ public final class Chunk: @unchecked Sendable {
     public init(capacity: Int) {
         self.capacity = capacity
         (pin, geo, user) = (ByteBuffer(capacity: capacity * 700), ByteBuffer(capacity: capacity * 700), ByteBuffer(capacity: capacity * 700))
-        data = [pin, geo, user]
         ends = (0..<3).map { _ in UnsafeMutablePointer<Int32>.allocate(capacity: capacity) }
         scheduled = UnsafeMutablePointer<UInt64>.allocate(capacity: capacity)
         partition = UnsafeMutablePointer<Int32>.allocate(capacity: capacity)
@@ -42,15 +40,21 @@ public final class Chunk: @unchecked Sendable {
         self.seq = seq
         self.firstIndex = firstIndex
         count = 0
-        for d in data { d.reset() }
+        pin.reset()
+        geo.reset()
+        user.reset()
     }
+
+    /// The buffer of a record kind (`RecordKind.rawValue`: pin 0, geo 1, user 2).
+    @inline(__always)
+    public func buffer(_ kind: Int) -> ByteBuffer { kind == 0 ? pin : (kind == 1 ? geo : user) }
 
     /// The JSON of post `i`'s record of `kind`.
     @inline(__always)
     public func record(_ kind: Int, _ i: Int) -> UnsafeRawBufferPointer {
         let start = i == 0 ? 0 : Int(ends[kind][i - 1])
-        return UnsafeRawBufferPointer(start: data[kind].base + start, count: Int(ends[kind][i]) - start)
+        return UnsafeRawBufferPointer(start: buffer(kind).base + start, count: Int(ends[kind][i]) - start)
     }
 
-    public var payloadBytes: Int { data[0].count + data[1].count + data[2].count }
+    public var payloadBytes: Int { pin.count + geo.count + user.count }
 }

@@ -119,7 +119,7 @@ final class Flood: @unchecked Sendable {
                     if !sleepUntil(due, unlessStopped: stats.stop) { break }
                 }
                 stats.recordsIn.add(3 * produced, ordering: .relaxed)
-                stats.payloadBytesIn.add(chunk.data[0].count + chunk.data[1].count + chunk.data[2].count, ordering: .relaxed)
+                stats.payloadBytesIn.add(chunk.payloadBytes, ordering: .relaxed)
                 _ = stats.lastScheduledNs.max(chunk.scheduled[produced - 1], ordering: .relaxed)
                 let p0 = monotonicNanos()
                 stalls += pushFull(g, chunk) ? 1 : 0
@@ -294,7 +294,7 @@ final class Flood: @unchecked Sendable {
                     idle({ monotonicNanos() >= due || stats.stop.load(ordering: .relaxed) }, Int(min(due - now, 100_000_000)))
                 }
                 stats.recordsIn.add(3 * produced, ordering: .relaxed)
-                stats.payloadBytesIn.add(chunk.data[0].count + chunk.data[1].count + chunk.data[2].count, ordering: .relaxed)
+                stats.payloadBytesIn.add(chunk.payloadBytes, ordering: .relaxed)
                 _ = stats.lastScheduledNs.max(chunk.scheduled[produced - 1], ordering: .relaxed)
                 timed(process, chunk)
             }
