@@ -69,7 +69,9 @@ final class Flood: @unchecked Sendable {
         self.byteCap = byteCap
         self.emulator = emulator
         self.stats = stats
-        let perGenerator = cfg.chunksPerGenerator, posts = cfg.chunkPosts
+        // Generating in the sink stage, one chunk is in use at a time: reusing that one keeps its buffers in
+        // the cache (a ring of them would touch another cold chunk every tick).
+        let perGenerator = inline ? 1 : cfg.chunksPerGenerator, posts = cfg.chunkPosts
         generatorBells = (0..<cfg.threads).map { _ in Doorbell() }
         let S = sinkBells.count
         full = (0..<cfg.threads).map { _ in (0..<S).map { _ in SPSCRing<Chunk>(capacity: perGenerator) } }
