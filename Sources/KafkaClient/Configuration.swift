@@ -40,6 +40,11 @@ public struct ProducerConfiguration: Sendable {
     /// partition's batches keep their order); nil: half the usable CPUs, at most 8, when compressing; 0: the
     /// sender compresses (before a batch's first send).
     public var compressionThreads: Int? = nil
+    /// The owner compresses each batch as it seals it (no compression threads, none on the sender): the
+    /// records go from the batch being filled straight into the compressed batch, on the core that just wrote
+    /// them, with no uncompressed copy. For an owner with time to spare between records (a paced flood);
+    /// under load it would slow `send`.
+    public var compressOnSeal = false
 
     /// One I/O thread per broker connection (as librdkafka): it sends the Produce requests and reads the
     /// answers while the sender seals, stamps and dispatches. nil: when this process may use more than one
@@ -51,7 +56,7 @@ public struct ProducerConfiguration: Sendable {
 
     /// The compression threads a producer with these settings starts.
     public var effectiveCompressionThreads: Int {
-        guard compression != .none else { return 0 }
+        guard compression != .none, !compressOnSeal else { return 0 }
         return max(0, min(64, compressionThreads ?? min(8, usableCPUs() / 2)))
     }
 

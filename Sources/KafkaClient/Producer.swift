@@ -16,10 +16,11 @@ import Platform
 public final class ProducerBatch: @unchecked Sendable {
     public let topic: String
     public let partition: Int32
-    /// The encoded RecordBatch v2. The owner seals it uncompressed; the sender thread compresses it and
-    /// stamps the producer fields and CRC before the first send, so compression runs beside the caller.
+    /// The encoded RecordBatch v2. The owner seals it uncompressed, and a compression thread or the sender
+    /// compresses it, so compression runs beside the caller (or the owner compresses it as it seals it:
+    /// `compressOnSeal`); the sender stamps the producer fields and CRC before the first send.
     public internal(set) var bytes: ByteBuffer
-    /// Bytes counted against `buffer.memory` (the uncompressed size at seal).
+    /// Bytes counted against `buffer.memory` (its size at seal).
     let memoryBytes: Int
     var compressed = false
     /// Its bytes changed after sealing (compressed, stamped): the CRC must be written again before a send.
@@ -317,15 +318,31 @@ public final class KafkaProducer: @unchecked Sendable {
     }
 
     func seal(_ t: Int, _ p: Int, handOver now: Bool = true, onDelivery: (DeliveryReport) -> Void) throws(KafkaClientError) {
-        let out = ByteBuffer(capacity: accumulators[t][p].builder.sizeInBytes + 1024)
-        do {
-            try accumulators[t][p].builder.seal(into: out, codec: .none, compressor: codec)
-        } catch {
-            throw KafkaClientError(.config, "compression failed: \(error)")
+        // Sealed uncompressed for the sender or a compression thread to compress, or compressed here
+        // (`compressOnSeal`: the records region goes through the codec once, with no uncompressed copy).
+        var here = config.compressOnSeal && config.compression != .none
+        let size = accumulators[t][p].builder.sizeInBytes
+        let out = ByteBuffer(capacity: here ? size / 2 + 1024 : size + 1024)
+        if here {
+            do {
+                try accumulators[t][p].builder.seal(into: out, codec: config.compression, compressor: codec, level: config.compressionLevel)
+            } catch {
+                // Sealed uncompressed instead: the sender compresses it, and reports the error if it fails again.
+                out.reset()
+                here = false
+            }
+        }
+        if !here {
+            do {
+                try accumulators[t][p].builder.seal(into: out, codec: .none, compressor: codec)
+            } catch {
+                throw KafkaClientError(.config, "compression failed: \(error)")
+            }
         }
         let batch = ProducerBatch(
             topic: topicNames[t], partition: Int32(p), bytes: out, records: Int(accumulators[t][p].builder.count),
             payloadBytes: accumulators[t][p].payload, tokens: accumulators[t][p].tokens)
+        batch.compressed = here  // its CRC is written (the sender writes it again after stamping producer fields)
         accumulators[t][p].reset()
         if sticky[t] == p, accumulators[t].count > 1 {
             // KIP-794: an unkeyed producer moves to another partition when its batch is done.

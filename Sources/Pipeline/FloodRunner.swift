@@ -260,6 +260,18 @@ public final class FloodRunner: Sendable {
                 live.codesSnapshot.withLock { $0 = (reasons, retries) }
             }
         }
+        /// Each token's latency (µs from its scheduled time to `now`) into `hist`, or into `warm` when it was
+        /// scheduled before `warmupEnd`. The histograms come in as `inout`: one access check per batch, where
+        /// recording into the tally's properties one by one paid a dynamic check per record.
+        @inline(__always)
+        static func record(_ tokens: UnsafeBufferPointer<UInt64>, now: UInt64, warmupEnd: UInt64,
+                           into hist: inout Histogram<UInt64>, warm: inout Histogram<UInt64>) {
+            for t in tokens {
+                let v = now > t ? (now - t) / 1000 : 0
+                if t < warmupEnd { _ = warm.record(v) } else { _ = hist.record(v) }
+            }
+        }
+
         var reasons: [String: Int] = [:]
         /// The sink's retries by code so far (asked once a second on the stage thread, when metrics are served).
         var retriesNow: (() -> [String: Int])?
@@ -312,6 +324,7 @@ public final class FloodRunner: Sendable {
             o.sealThreads = cfg.sealThreads(o)
             backend = .embedded(o)
         case .kafka(var o):
+            o.compressOnSeal = cfg.compressOnSeal(o)
             o.compressionThreads = cfg.compressionThreads(o)
             o.ioThreads = cfg.ioThreads(o)
             backend = .kafka(o)
@@ -415,10 +428,7 @@ public final class FloodRunner: Sendable {
                 // The sink's own time of the outcome where it has one (a Kafka broker's answer, taken at the
                 // stage's next wake-up): latency ends there, not when the stage got round to it.
                 let now = o.doneNs != 0 ? o.doneNs : monotonicNanos()
-                for t in o.tokens {
-                    let v = now > t ? (now - t) / 1000 : 0
-                    if t < warmupEnd { _ = tally.intervalWarm.record(v) } else { _ = tally.interval.record(v) }
-                }
+                Tally.record(o.tokens, now: now, warmupEnd: warmupEnd, into: &tally.interval, warm: &tally.intervalWarm)
                 stats.recordsOut.add(o.count, ordering: .relaxed)
                 stats.payloadBytesOut.add(o.payloadBytes, ordering: .relaxed)
             case .failed(let f):

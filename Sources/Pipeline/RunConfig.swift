@@ -90,13 +90,18 @@ public struct RunConfig: Sendable {
         backend.sinkStages(sink, auto: isModestlyPaced ? 1 : LogOptions.autoSinkStages)
     }
 
-    /// The Kafka producer's compression threads for this flood: as given, else none under a `--rate` the
-    /// sender compresses alone with room to spare (the same bound as `sealThreads`: the hand-offs cost a
-    /// paced flood CPU it does not need), else nil (the producer's default).
+    /// The Kafka producer's compression threads for this flood: as given, else none under a `--rate` one
+    /// thread compresses with room to spare (the same bound as `sealThreads`: the hand-offs cost a paced flood
+    /// CPU it does not need; the sink stage compresses, `compressOnSeal`), else nil (the producer's default).
     public func compressionThreads(_ o: KafkaOptions) -> Int? {
         if let n = o.compressionThreads { return n }
         return isModestlyPaced ? 0 : nil
     }
+
+    /// Whether the Kafka producer's owner (the sink stage) compresses each batch as it seals it: under a modest
+    /// `--rate` with the compression threads left to pinbench (the batch is compressed on the core that just
+    /// filled it, with no uncompressed copy and no other core reading it).
+    public func compressOnSeal(_ o: KafkaOptions) -> Bool { o.compressionThreads == nil && isModestlyPaced }
 
     /// The Kafka producer's I/O threads for this flood: as given, else none under a modest `--rate` (the sender
     /// reads and writes its sockets itself: a hand-off per request costs a paced flood CPU it does not need),
@@ -158,8 +163,10 @@ public struct RunConfig: Sendable {
                     var pc = ProducerConfiguration(bootstrap: o.bootstrap)
                     pc.compression = sink.compression
                     pc.compressionThreads = compressionThreads(o)
+                    pc.compressOnSeal = compressOnSeal(o)
                     return pc.effectiveCompressionThreads
                 }())),
+                ("compress_on_seal", .bool(compressOnSeal(o) && sink.compression != .none)),
                 ("io_threads", .bool({
                     var pc = ProducerConfiguration(bootstrap: o.bootstrap)
                     pc.ioThreads = ioThreads(o)

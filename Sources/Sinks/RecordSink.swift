@@ -296,6 +296,8 @@ public struct KafkaOptions: Sendable {
     public var properties = KafkaClientProperties()
     /// Threads that compress batches before the sender (nil: the producer's default; 0: the sender does).
     public var compressionThreads: Int?
+    /// The sink's owning thread compresses each batch as it seals it (`ProducerConfiguration.compressOnSeal`).
+    public var compressOnSeal = false
     /// An I/O thread per broker connection (nil: the producer's default; false: the sender does its own I/O).
     public var ioThreads: Bool?
 
@@ -325,6 +327,7 @@ public struct KafkaOptions: Sendable {
         pc.deliveryTimeoutMs = deliveryTimeoutMs
         pc.security = security
         pc.compressionThreads = compressionThreads
+        pc.compressOnSeal = compressOnSeal
         pc.ioThreads = ioThreads
         do {
             try properties.apply(to: &pc)

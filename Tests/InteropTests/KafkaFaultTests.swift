@@ -106,6 +106,8 @@ final class MockCluster {
         let posts = 6000
         let (mock, report, run, prefix) = try floodWithFaults(idempotence: true, posts: posts, rate: 2000, ioThreads: ioThreads)
         #expect(((report["config"] as? [String: Any])?["io_threads"] as? Bool) == ioThreads)
+        // A modest --rate: the sink stage compresses each batch as it seals it; retries resend those bytes.
+        #expect(((report["config"] as? [String: Any])?["compress_on_seal"] as? Bool) == true)
         #expect(run.status == 0, "\(run.stderr)")
         #expect(report["records_out"] as? Int == 3 * posts)
         #expect(report["dead_lettered"] as? Int == 0)

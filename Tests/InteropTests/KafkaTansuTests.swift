@@ -35,6 +35,28 @@ import TestSupport
         #expect(v.stdout.contains("\"records\": 4500"))
     }
 
+    /// Under a modest `--rate` the sink stage compresses each batch as it seals it (`compressOnSeal`): the
+    /// batches still carry the codec, the producer fields and a right CRC, as librdkafka reads them.
+    @Test(arguments: [("lz4", true), ("zstd", false)])
+    func aPacedFloodCompressesAsItSealsAndLibrdkafkaReadsItBack(_ codec: String, _ idempotence: Bool) throws {
+        let broker = try Tansu.get()
+        let dir = tempDir("kafka-paced-\(codec)")
+        let prefix = "p\(UUID().uuidString.prefix(8).lowercased())"
+        let run = try pinbench("run", "--kafka", broker.bootstrap, "--topic-prefix", prefix, "--create-topics", "--partitions", "3",
+                               "--rate", "3000", "--count", "1500", "--seed", "6", "--compression", codec, "--idempotence", "\(idempotence)",
+                               "--report-json", "\(dir)/report.json", "--quiet")
+        #expect(run.status == 0, "pinbench run: \(run.stderr)")
+        let report = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/report.json"))) as! [String: Any]
+        #expect((report["config"] as? [String: Any])?["compress_on_seal"] as? Bool == true)
+        #expect(report["records_out"] as? Int == 4500)
+        #expect(report["dead_lettered"] as? Int == 0)
+        #expect((report["compression_ratio"] as? Double ?? 0) > 1.2, "batches went out compressed")
+        #expect(try pinbench("emulate", "--count", "1500", "--seed", "6", "--out", "\(dir)/emu").status == 0)
+        let v = try python3([peer(), "verify", broker.bootstrap, prefix, "\(dir)/emu"])
+        #expect(v.status == 0, "librdkafka verify: \(v.stdout) \(v.stderr)")
+        #expect(v.stdout.contains("\"records\": 4500"))
+    }
+
     @Test(arguments: ["lz4", "zstd", "gzip", "snappy", "none"])
     func ourConsumerReadsWhatLibrdkafkaProduced(_ codec: String) throws {
         let broker = try Tansu.get()

@@ -213,15 +213,19 @@ func config(_ dir: String, count: Int, threads: Int = 1) -> RunConfig {
         var k = KafkaOptions(bootstrap: [BrokerAddress(host: "127.0.0.1", port: 9092)])
         c.backend = .kafka(k)
         #expect(threads(c, "compression_threads") == .int(0))
+        #expect(threads(c, "compress_on_seal") == .bool(true))  // the sink stage compresses as it seals
         c.rate = nil
         let pc = try k.producerConfiguration(c.sink)
         #expect(threads(c, "compression_threads") == .int(pc.effectiveCompressionThreads))
+        #expect(threads(c, "compress_on_seal") == .bool(false))
         k.compressionThreads = 3
         c.backend = .kafka(k)
         c.rate = 10_000
         #expect(threads(c, "compression_threads") == .int(3))
+        #expect(threads(c, "compress_on_seal") == .bool(false))  // asked for: the threads compress
         c.sink.compression = .none
         #expect(threads(c, "compression_threads") == .int(0))
+        #expect(threads(c, "compress_on_seal") == .bool(false))
     }
 
     @Test func badSettingsAreRefused() {
