@@ -39,13 +39,15 @@ public struct ProgressSample: Sendable {
     }
 
     /// `12s of 20s] 1.23 M records  0.987 M rec/s  250.1 MB/s  queue 768/6144`, with `45% ETA 3.2s` under
-    /// `--count` and `rate 10.0 k/10.0 k posts/s lag 0.0s` under `--rate`: the progress line after its prefix.
+    /// `--count` and `rate 10.0 k/10.0 k posts/s lag 0.0s` under `--rate`: the progress line after its prefix
+    /// (no queue when there is none: a sink stage that generates takes each chunk as it makes it).
     public var line: String {
         let rps = seconds > 0 ? Double(recordsOut) / seconds : 0
         let mbs = seconds > 0 ? Double(payloadBytesOut) / seconds / 1e6 : 0
         var l = "\(fmt(seconds, 0))s"
         if let d = durationSeconds { l += " of \(fmt(d, 0))s" }
-        l += "] \(formatCount(Double(recordsOut))) records  \(formatCount(rps)) rec/s  \(fmt(mbs, 1)) MB/s  queue \(queueDepth)/\(queueCapacity)"
+        l += "] \(formatCount(Double(recordsOut))) records  \(formatCount(rps)) rec/s  \(fmt(mbs, 1)) MB/s"
+        if queueCapacity > 0 { l += "  queue \(queueDepth)/\(queueCapacity)" }
         if let total = totalRecords, total > 0 {
             let done = min(1, Double(recordsOut) / Double(total))
             l += "  \(Int(done * 100))%"

@@ -228,6 +228,17 @@ func config(_ dir: String, count: Int, threads: Int = 1) -> RunConfig {
         #expect(threads(c, "compress_on_seal") == .bool(false))
     }
 
+    /// The progress line shows the queue between generators and sink stage where there is one, and no queue
+    /// where the sink stage generates (a modest `--rate`): not a capacity of rings nothing goes through.
+    @Test func theProgressLineShowsAQueueOnlyWhereThereIsOne() {
+        var s = ProgressSample(seconds: 12, recordsOut: 1_230_000, payloadBytesOut: 300_000_000, queueDepth: 768, queueCapacity: 6144)
+        #expect(s.line.contains("queue 768/6144"), "\(s.line)")
+        s.queueDepth = 0
+        s.queueCapacity = 0
+        #expect(!s.line.contains("queue"), "\(s.line)")
+        #expect(s.line.contains("rec/s"))
+    }
+
     @Test func badSettingsAreRefused() {
         var c = RunConfig()
         c.count = 10
