@@ -102,7 +102,20 @@ import TestSupport
         p.executableURL = URL(fileURLWithPath: pinbenchBinary())
         p.arguments = ["run", "--duration", "60s", "--rate", "50000", "--data-dir", "\(dir)/d", "--report-json", "\(dir)/r.json", "--quiet"]
         try p.run()
-        usleep(1_500_000)
+        // The signal comes once the flood is writing (a debug build takes over a second to parse its options,
+        // more on a loaded machine: a fixed delay sometimes stopped it before its first record).
+        let writing = Date().addingTimeInterval(60)
+        func stored() -> Bool {
+            let log = "\(dir)/d/log"
+            let parts = (try? FileManager.default.contentsOfDirectory(atPath: log)) ?? []
+            return parts.contains { part in
+                ((try? FileManager.default.contentsOfDirectory(atPath: "\(log)/\(part)")) ?? []).contains { f in
+                    f.hasSuffix(".log") && ((try? FileManager.default.attributesOfItem(atPath: "\(log)/\(part)/\(f)")[.size] as? Int) ?? 0) > 0
+                }
+            }
+        }
+        while !stored() && p.isRunning && Date() < writing { usleep(20_000) }
+        usleep(300_000)
         kill(p.processIdentifier, sig)
         let t0 = Date()
         p.waitUntilExit()
