@@ -54,6 +54,9 @@ public struct ProducerConfiguration: Sendable {
     /// Whether a producer with these settings starts an I/O thread per broker.
     public var effectiveIOThreads: Bool { ioThreads ?? (usableCPUs() > 1) }
 
+    /// Whether a producer with these settings compresses each batch as its owner seals it.
+    public var compressesOnSeal: Bool { compressOnSeal && compression != .none }
+
     /// The compression threads a producer with these settings starts.
     public var effectiveCompressionThreads: Int {
         guard compression != .none, !compressOnSeal else { return 0 }

@@ -320,7 +320,7 @@ public final class KafkaProducer: @unchecked Sendable {
     func seal(_ t: Int, _ p: Int, handOver now: Bool = true, onDelivery: (DeliveryReport) -> Void) throws(KafkaClientError) {
         // Sealed uncompressed for the sender or a compression thread to compress, or compressed here
         // (`compressOnSeal`: the records region goes through the codec once, with no uncompressed copy).
-        var here = config.compressOnSeal && config.compression != .none
+        var here = config.compressesOnSeal
         let size = accumulators[t][p].builder.sizeInBytes
         let out = ByteBuffer(capacity: here ? size / 2 + 1024 : size + 1024)
         if here {

@@ -336,9 +336,9 @@ final class Flood: @unchecked Sendable {
     /// 10% for 3 samples in a row is flagged once (the sample carries a warning line).
     func monitor(group: DispatchGroup, onProgress: ((ProgressSample) -> Void)?) -> Watch {
         var w = Watch()
-        // Records the rings between the generators and a sink stage hold at most (a sink stage that generates
-        // has none: it takes each chunk as it makes it).
-        let capacity = inline ? 0 : full.reduce(0) { $0 + ($1.first?.capacity ?? 0) } * cfg.chunkPosts * 3
+        // Records the chunks between the generators and a sink stage hold at most (a sink stage that generates
+        // has no queue: it takes each chunk as it makes it).
+        let capacity = inline ? 0 : cfg.threads * cfg.chunksPerGenerator * cfg.chunkPosts * 3
         var prevSeconds = 0.0, prevPosts = 0
         while group.wait(timeout: .now() + .milliseconds(1000)) == .timedOut {
             var depth = 0

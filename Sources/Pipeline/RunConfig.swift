@@ -152,6 +152,12 @@ public struct RunConfig: Sendable {
                 ("sink_threads", .int(min(RecordKind.allCases.count * sink.partitions, sealThreads(o)))),
             ]
         case .kafka(let o):
+            // The producer threads this flood gets, as the producer decides them from its configuration.
+            var pc = ProducerConfiguration(bootstrap: o.bootstrap)
+            pc.compression = sink.compression
+            pc.compressionThreads = compressionThreads(o)
+            pc.compressOnSeal = compressOnSeal(o)
+            pc.ioThreads = ioThreads(o)
             fields += [
                 ("kafka", .string(o.bootstrap.map { "\($0.host):\($0.port)" }.joined(separator: ","))),
                 ("topic_prefix", .string(sink.topicPrefix)), ("partitions", .int(sink.partitions)),
@@ -159,19 +165,9 @@ public struct RunConfig: Sendable {
                 ("compression_level", .int(Int(sink.compressionLevel ?? sink.compression.defaultLevel))),
                 ("batch_bytes", .int(sink.batchBytes)), ("linger_ms", .double(sink.lingerMs ?? SinkSettings.defaultLingerMs)),
                 ("acks", .string(o.acks.rawValue)), ("idempotence", .bool(o.idempotence)), ("create_topics", .bool(o.createTopics)),
-                ("compression_threads", .int({
-                    var pc = ProducerConfiguration(bootstrap: o.bootstrap)
-                    pc.compression = sink.compression
-                    pc.compressionThreads = compressionThreads(o)
-                    pc.compressOnSeal = compressOnSeal(o)
-                    return pc.effectiveCompressionThreads
-                }())),
-                ("compress_on_seal", .bool(compressOnSeal(o) && sink.compression != .none)),
-                ("io_threads", .bool({
-                    var pc = ProducerConfiguration(bootstrap: o.bootstrap)
-                    pc.ioThreads = ioThreads(o)
-                    return pc.effectiveIOThreads
-                }())),
+                ("compression_threads", .int(pc.effectiveCompressionThreads)),
+                ("compress_on_seal", .bool(pc.compressesOnSeal)),
+                ("io_threads", .bool(pc.effectiveIOThreads)),
                 ("request_timeout_ms", .int(Int(o.requestTimeoutMs))), ("delivery_timeout_ms", .int(o.deliveryTimeoutMs)),
             ]
         case .kinesis(let o):
