@@ -29,6 +29,10 @@ final class Flood: @unchecked Sendable {
     /// Rung by the sink stage after it takes a chunk and gives one back: generator g sleeps on `generatorBells[g]`
     /// while its ring is full or it has no free chunk (backpressure).
     let generatorBells: [Doorbell]
+    /// Free chunks a generator blocked on the sink waits for before it works again (half its pool): it then
+    /// fills them in one go instead of waking once per chunk given back, and generators beyond what the sink
+    /// takes cost one wake-up per `refill` chunks. It wakes sooner when a stage has none of its chunks left to take.
+    let refill: Int
     /// How long a blocked generator sleeps before it looks for a stop request again: the sink stage rings its
     /// bell whenever it frees room, so this only bounds how late a stop is seen.
     static let blockedWaitNs = 50_000_000
@@ -73,6 +77,7 @@ final class Flood: @unchecked Sendable {
         // the cache (a ring of them would touch another cold chunk every tick).
         let perGenerator = inline ? 1 : cfg.chunksPerGenerator, posts = cfg.chunkPosts
         generatorBells = (0..<cfg.threads).map { _ in Doorbell() }
+        refill = max(1, perGenerator / 2)
         let S = sinkBells.count
         full = (0..<cfg.threads).map { _ in (0..<S).map { _ in SPSCRing<Chunk>(capacity: perGenerator) } }
         free = (0..<cfg.threads).map { _ in
@@ -209,15 +214,30 @@ final class Flood: @unchecked Sendable {
         }
     }
 
-    /// A free chunk for generator g, sleeping while the sink stages hold them all; nil when the flood stops.
+    /// A free chunk for generator g, sleeping while the sink stages hold them all (until `refill` are back, or
+    /// a stage has run out of g's chunks); nil when the flood stops.
     private func takeFreeChunk(_ g: Int) -> Chunk? {
         let rings = free[g]
         while true {
             for r in rings { if let c = r.tryPop() { return c } }
             if stats.stop.load(ordering: .relaxed) { return nil }
-            generatorBells[g].wait(timeoutNs: Self.blockedWaitNs) { rings.contains { $0.count > 0 } }
+            generatorBells[g].wait(timeoutNs: Self.blockedWaitNs) {
+                let n = freeChunks(g)
+                return n >= refill || (n > 0 && starved(g))
+            }
         }
     }
+
+    @inline(__always)
+    private func freeChunks(_ g: Int) -> Int {
+        var n = 0
+        for r in free[g] { n &+= r.count }
+        return n
+    }
+
+    /// Whether some stage has taken every chunk generator g handed it (it will wait on g next).
+    @inline(__always)
+    private func starved(_ g: Int) -> Bool { full[g].contains { $0.count == 0 } }
 
     /// Hands a filled chunk to every sink stage, sleeping while a ring is full (backpressure). True when it had to wait.
     private func pushFull(_ g: Int, _ chunk: Chunk) -> Bool {
@@ -252,6 +272,8 @@ final class Flood: @unchecked Sendable {
             if done[g] { continue }
             while true {
                 if let c = full[g].tryPop() {
+                    // Taking g's last chunk: a generator waiting for more of its chunks back (`refill`) starts now.
+                    if full[g].count == 0 { generatorBells[g].ring() }
                     timed(process, c)
                     giveBack(c, g, stage)
                     break
@@ -314,7 +336,10 @@ final class Flood: @unchecked Sendable {
     private func giveBack(_ c: Chunk, _ g: Int, _ stage: Int) {
         if c.holders.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 {
             free[g][stage].push(c)
-            generatorBells[g].ring()
+            // Rung for what the generator waits for (`takeFreeChunk`). The fence orders this push before the
+            // counts read: of two stages giving back at once, at least one sees both chunks.
+            atomicMemoryFence(ordering: .sequentiallyConsistent)
+            if freeChunks(g) >= refill || starved(g) { generatorBells[g].ring() }
         }
     }
 
