@@ -51,15 +51,22 @@ public struct ProducerConfiguration: Sendable {
     /// CPU; false: the sender does its own I/O (fewer thread hand-offs, for a flood paced well below its capacity).
     public var ioThreads: Bool? = nil
 
+    /// No sender thread: the owner does the sender's work itself, in `poll`, `flush`, `close` and its waits
+    /// (`KafkaProducer.wait(on:timeoutNs:until:)`, which sleeps on the brokers' sockets too), with no compression
+    /// or I/O threads. For an owner that wakes on its own schedule with time to spare (a paced flood): each
+    /// tick's batches go out from the thread that sealed them, and no thread is woken to hand them over.
+    /// Default off.
+    public var inlineSender = false
+
     /// Whether a producer with these settings starts an I/O thread per broker.
-    public var effectiveIOThreads: Bool { ioThreads ?? (usableCPUs() > 1) }
+    public var effectiveIOThreads: Bool { !inlineSender && (ioThreads ?? (usableCPUs() > 1)) }
 
     /// Whether a producer with these settings compresses each batch as its owner seals it.
     public var compressesOnSeal: Bool { compressOnSeal && compression != .none }
 
     /// The compression threads a producer with these settings starts.
     public var effectiveCompressionThreads: Int {
-        guard compression != .none, !compressOnSeal else { return 0 }
+        guard compression != .none, !compressOnSeal, !inlineSender else { return 0 }
         return max(0, min(64, compressionThreads ?? min(8, usableCPUs() / 2)))
     }
 

@@ -136,6 +136,12 @@ public final class KafkaProducer: @unchecked Sendable {
         compressors = (0..<config.effectiveCompressionThreads).map {
             BatchCompressor(index: $0, compression: config.compression, level: config.compressionLevel, senderWake: s.wake)
         }
+        if config.inlineSender {
+            // The owner sleeps in the sender's poll (`wait(on:timeoutNs:until:)`): its bell interrupts that poll.
+            let waker = s.waker
+            reportBell.wakes { waker.signal() }
+            return
+        }
         let inboxes = compressors.isEmpty ? [toSender] : compressors.map(\.output)
         senderDone.enter()
         _ = StageThread(name: "kafka-sender") { [senderDone] in
@@ -146,6 +152,10 @@ public final class KafkaProducer: @unchecked Sendable {
 
     deinit {
         if !closed {
+            if sender.inline {
+                sender.finish()
+                return
+            }
             sender.stop.store(true, ordering: .relaxed)
             for c in compressors { c.stop() }
         }
@@ -236,8 +246,19 @@ public final class KafkaProducer: @unchecked Sendable {
         drainReports(onDelivery)
     }
 
-    /// Delivery reports wait for `poll` (any thread may ask).
-    public var hasReports: Bool { reports.count > 0 }
+    /// Delivery reports wait for `poll` (any thread may ask; with `inlineSender`, only the owner).
+    public var hasReports: Bool { sender.inline ? !sender.inlineReports.isEmpty : reports.count > 0 }
+
+    /// Sleeps until `ready()` holds, `bell` (the one given at `init`) rings, delivery reports wait, or
+    /// `timeoutNs` passes; with `inlineSender`, in one poll that an answer on a broker's socket ends too (the
+    /// owner's next `poll` handles it).
+    public func wait(on bell: Doorbell, timeoutNs: Int, until ready: () -> Bool) {
+        if sender.inline {
+            bell.wait(timeoutNs: timeoutNs, until: { ready() || hasReports }) { ns in sender.sleepOnSockets(ns) }
+        } else {
+            bell.wait(timeoutNs: timeoutNs) { ready() || hasReports }
+        }
+    }
 
     /// Quiet reports: the sender does not ring the report bell for each delivery report, only while this
     /// producer itself waits for reports (`buffer.memory` used up, `flush`, `close`) or when the report ring
@@ -249,6 +270,13 @@ public final class KafkaProducer: @unchecked Sendable {
 
     /// Sleeps until a delivery report is waiting (or 50 ms), asking a quiet sender to ring for it meanwhile.
     func awaitReport() {
+        if sender.inline {
+            // The sender's turn here: a sleep only when it moved nothing, until an answer or its next timer.
+            if !sender.turn([toSender]).progress && sender.inlineReports.isEmpty {
+                sender.sleepOnSockets(min(50_000_000, sender.idleWaitNs(monotonicNanos())))
+            }
+            return
+        }
         let quiet = quietReports
         // The store is ordered before the bell's check of `reports` (its fence), and the sender fences between
         // pushing a report and reading the flag: one of the two sees the other.
@@ -264,7 +292,9 @@ public final class KafkaProducer: @unchecked Sendable {
         for t in accumulators.indices {
             for p in accumulators[t].indices where accumulators[t][p].builder.count > 0 { oldest = min(oldest, accumulators[t][p].firstNs) }
         }
-        return idleSleepNs(until: oldest == .max ? .max : oldest &+ UInt64(config.lingerMs * 1e6))
+        let ns = idleSleepNs(until: oldest == .max ? .max : oldest &+ UInt64(config.lingerMs * 1e6))
+        // Inline, the sender's timers are the owner's too (a retry's backoff, a request's timeout).
+        return sender.inline ? min(ns, sender.idleWaitNs(monotonicNanos())) : ns
     }
 
     /// Seals everything and waits until every batch has its delivery report (or `timeoutMs` passes).
@@ -290,6 +320,15 @@ public final class KafkaProducer: @unchecked Sendable {
         try flush(timeoutMs: timeoutMs, onDelivery: onDelivery)
         closed = true
         toSender.close()
+        if sender.inline {
+            // What the thread would do: turns until every batch has its report.
+            while !sender.turn([toSender]).done {
+                if drainReports(onDelivery) == 0 { sender.sleepOnSockets(sender.idleWaitNs(monotonicNanos())) }
+            }
+            sender.finish()
+            drainReports(onDelivery)
+            return
+        }
         for c in compressors { c.stop() }
         sender.wake.ring()
         senderDone.wait()
@@ -299,6 +338,15 @@ public final class KafkaProducer: @unchecked Sendable {
     @discardableResult
     func drainReports(_ onDelivery: (DeliveryReport) -> Void) -> Int {
         var n = 0
+        if sender.inline {
+            while let r = sender.inlineReports.popFirst() {
+                pendingBatches -= 1
+                outstandingBytes.subtract(r.batch.memoryBytes, ordering: .relaxed)
+                onDelivery(r)
+                n += 1
+            }
+            return n
+        }
         while let r = reports.tryPop() {
             pendingBatches -= 1
             outstandingBytes.subtract(r.batch.memoryBytes, ordering: .relaxed)
@@ -311,6 +359,12 @@ public final class KafkaProducer: @unchecked Sendable {
     /// Wakes the sender for the batches sealed since the last wake: once per `poll`, not once per batch (a
     /// sleeping sender woken for the first of five batches sends one request for it and another for the rest).
     func handOver() {
+        if sender.inline {
+            // The sender's work, here: send what was sealed, and take the answers already in.
+            unrung = 0
+            _ = sender.turn([toSender])
+            return
+        }
         guard unrung > 0 else { return }
         unrung = 0
         for c in compressors { c.bell.ring() }

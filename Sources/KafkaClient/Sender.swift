@@ -96,11 +96,16 @@ final class Sender: @unchecked Sendable {
     var reportsUnrung = false
     var outbox: SPSCRing<DeliveryReport>!
     let codec = Codec()
+    /// The owner runs this sender's turns itself (`ProducerConfiguration.inlineSender`): no thread of its own,
+    /// and its delivery reports wait in `inlineReports` (unbounded, so a turn never waits for its owner).
+    let inline: Bool
+    var inlineReports = FIFO<DeliveryReport>()
 
     init(config: ProducerConfiguration, stats: ProducerStats, reportBell: Doorbell) throws(KafkaClientError) {
         self.config = config
         self.stats = stats
         self.reportBell = reportBell
+        inline = config.inlineSender
         guard let waker = PollWaker() else { throw KafkaClientError(.config, "cannot create an eventfd: \(String(cString: strerror(errno)))") }
         self.waker = waker
         wake.wakes { waker.signal() }
@@ -215,15 +220,34 @@ final class Sender: @unchecked Sendable {
 
     // MARK: sender thread
 
-    /// `inboxes`: the producer's ring, or one ring per compression thread.
+    /// The sender thread's loop. `inboxes`: the producer's ring, or one ring per compression thread.
     func run(inboxes: [SPSCRing<ProducerBatch>], outbox: SPSCRing<DeliveryReport>) {
         self.outbox = outbox
         func anyWaiting() -> Bool { inboxes.contains { $0.count > 0 } }
         func allClosed() -> Bool { inboxes.allSatisfy { $0.isClosed && $0.count == 0 } }
         while true {
-            var got = false
-            for inbox in inboxes {
-              while let b = inbox.tryPop() {
+            let (progress, done) = turn(inboxes)
+            if done { break }
+            // Idle: sleep in one poll on the sockets with requests in flight and on the producer's doorbell, until
+            // an answer comes, the producer hands over a batch, or the next timer is due (a retry's backoff, a
+            // metadata refresh, an epoch bump; at most 50 ms, which also paces the request timeouts).
+            if !progress {
+                wake.wait(timeoutNs: idleWaitNs(monotonicNanos()), until: { anyWaiting() || allClosed() || stop.load(ordering: .relaxed) || outcomesWaiting() }) { ns in
+                    sleepOnSockets(ns)
+                }
+            }
+        }
+        finish()
+    }
+
+    /// One turn of the sender's work, never sleeping: takes the batches handed over, refreshes leaders, bumps
+    /// the epoch, expires, sends what it may and handles the answers already here. `progress`: something
+    /// moved; `done`: every inbox is closed and drained and every batch has its report (or `stop` was set:
+    /// then every batch left has failed).
+    func turn(_ inboxes: [SPSCRing<ProducerBatch>]) -> (progress: Bool, done: Bool) {
+        var got = false
+        for inbox in inboxes {
+            while let b = inbox.tryPop() {
                 got = true
                 let key = PartitionKey(topic: b.topic, partition: b.partition)
                 let st = parts[key] ?? {
@@ -233,35 +257,38 @@ final class Sender: @unchecked Sendable {
                     return s
                 }()
                 st.queue.append(b)
-              }
-            }
-            let now = monotonicNanos()
-            if needMetadata && now >= nextMetadataNs { refreshLeaders(now) }
-            if bumpPending && totalInFlight == 0 && now >= nextBumpNs { bumpEpoch(now) }
-            expire(now)
-            let sent = dispatch(now)
-            let received = awaitResponses()
-            timeOutRequests(monotonicNanos())
-            announceReports()
-            if allClosed() && totalInFlight == 0 && parts.values.allSatisfy({ $0.waiting == 0 }) { break }
-            if stop.load(ordering: .relaxed) {
-                for s in sinks.values { if let io = s.io { io.abort(); io.join() } }  // no batch is read after its report
-                failEverything("producer closed")
-                break
-            }
-            // Idle: sleep in one poll on the sockets with requests in flight and on the producer's doorbell, until
-            // an answer comes, the producer hands over a batch, or the next timer is due (a retry's backoff, a
-            // metadata refresh, an epoch bump; at most 50 ms, which also paces the request timeouts).
-            if !(got || sent || received) {
-                wake.wait(timeoutNs: idleWaitNs(now), until: { anyWaiting() || allClosed() || stop.load(ordering: .relaxed) || outcomesWaiting() }) { ns in
-                    // I/O threads ring `wake` with each outcome; the sender polls only the sockets it reads itself.
-                    let active = sinks.values.filter { $0.io == nil && !$0.inFlight.isEmpty }
-                    if active.contains(where: \.conn.hasBufferedInput) { return }  // bytes already read: poll cannot see them
-                    var fds = active.map { pollfd(fd: $0.conn.fd, events: Int16(POLLIN), revents: 0) }
-                    waker.poll(&fds, timeoutNs: ns)
-                }
             }
         }
+        let now = monotonicNanos()
+        if needMetadata && now >= nextMetadataNs { refreshLeaders(now) }
+        if bumpPending && totalInFlight == 0 && now >= nextBumpNs { bumpEpoch(now) }
+        expire(now)
+        let sent = dispatch(now)
+        let received = awaitResponses()
+        timeOutRequests(monotonicNanos())
+        announceReports()
+        if inboxes.allSatisfy({ $0.isClosed && $0.count == 0 }) && totalInFlight == 0 && parts.values.allSatisfy({ $0.waiting == 0 }) {
+            return (true, true)
+        }
+        if stop.load(ordering: .relaxed) {
+            for s in sinks.values { if let io = s.io { io.abort(); io.join() } }  // no batch is read after its report
+            failEverything("producer closed")
+            return (true, true)
+        }
+        return (got || sent || received, false)
+    }
+
+    /// Sleeps until a socket this sender reads itself has an answer, `waker` is signalled (the producer's
+    /// doorbell, or an I/O thread's outcome) or `ns` pass.
+    func sleepOnSockets(_ ns: Int) {
+        let active = sinks.values.filter { $0.io == nil && !$0.inFlight.isEmpty }
+        if active.contains(where: \.conn.hasBufferedInput) { return }  // bytes already read: poll cannot see them
+        var fds = active.map { pollfd(fd: $0.conn.fd, events: Int16(POLLIN), revents: 0) }
+        waker.poll(&fds, timeoutNs: ns)
+    }
+
+    /// After the last turn: ends the I/O threads and closes the connections.
+    func finish() {
         announceReports()
         for s in sinks.values {
             if let io = s.io { io.close(); io.join() }
@@ -302,6 +329,10 @@ final class Sender: @unchecked Sendable {
 
     func report(_ b: ProducerBatch, offset: Int64, error: KafkaClientError?) {
         let r = DeliveryReport(batch: b, baseOffset: offset, error: error, retries: max(0, b.attempts - 1), ackNs: monotonicNanos())
+        if inline {
+            inlineReports.append(r)
+            return
+        }
         var pending: DeliveryReport? = r
         var backoff = Backoff()
         while let x = pending {

@@ -111,6 +111,14 @@ public struct RunConfig: Sendable {
         return isModestlyPaced ? false : nil
     }
 
+    /// Whether the Kafka producer's owner (the sink stage) does the sender's work itself, with no sender thread:
+    /// under a modest `--rate` with neither compression nor I/O threads asked for. Each tick's batches then go
+    /// out from the thread that sealed them, which sleeps on the brokers' sockets between ticks: one thread
+    /// woken per tick and per answer, where a sender thread was woken for each hand-over as well.
+    public func inlineSender(_ o: KafkaOptions) -> Bool {
+        isModestlyPaced && o.compressionThreads == nil && o.ioThreads != true
+    }
+
     /// A `--rate` of at most 100,000 posts/s: one thread seals and compresses it with room to spare, so
     /// hand-offs to helper threads only add CPU.
     public var isModestlyPaced: Bool {
@@ -158,6 +166,7 @@ public struct RunConfig: Sendable {
             pc.compressionThreads = compressionThreads(o)
             pc.compressOnSeal = compressOnSeal(o)
             pc.ioThreads = ioThreads(o)
+            pc.inlineSender = inlineSender(o)
             fields += [
                 ("kafka", .string(o.bootstrap.map { "\($0.host):\($0.port)" }.joined(separator: ","))),
                 ("topic_prefix", .string(sink.topicPrefix)), ("partitions", .int(sink.partitions)),
@@ -168,6 +177,7 @@ public struct RunConfig: Sendable {
                 ("compression_threads", .int(pc.effectiveCompressionThreads)),
                 ("compress_on_seal", .bool(pc.compressesOnSeal)),
                 ("io_threads", .bool(pc.effectiveIOThreads)),
+                ("sender_thread", .bool(!pc.inlineSender)),
                 ("request_timeout_ms", .int(Int(o.requestTimeoutMs))), ("delivery_timeout_ms", .int(o.deliveryTimeoutMs)),
             ]
         case .kinesis(let o):

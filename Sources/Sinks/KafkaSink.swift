@@ -89,7 +89,7 @@ public final class KafkaSink: RecordSink {
     public var idleWaitNs: Int { producer.idleWaitNs }
 
     public func wait(on bell: Doorbell, atMostNs: Int, until ready: () -> Bool) {
-        bell.wait(timeoutNs: min(producer.idleWaitNs, atMostNs)) { ready() || producer.hasReports }
+        producer.wait(on: bell, timeoutNs: min(producer.idleWaitNs, atMostNs), until: ready)
     }
 
     public func flush() {

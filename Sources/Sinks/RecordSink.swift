@@ -300,6 +300,8 @@ public struct KafkaOptions: Sendable {
     public var compressOnSeal = false
     /// An I/O thread per broker connection (nil: the producer's default; false: the sender does its own I/O).
     public var ioThreads: Bool?
+    /// The sink's owning thread does the sender's work too (`ProducerConfiguration.inlineSender`).
+    public var inlineSender = false
 
     /// The defaults, for tools that show them before any broker is known.
     public static let defaults = KafkaOptions(bootstrap: [])
@@ -329,6 +331,7 @@ public struct KafkaOptions: Sendable {
         pc.compressionThreads = compressionThreads
         pc.compressOnSeal = compressOnSeal
         pc.ioThreads = ioThreads
+        pc.inlineSender = inlineSender
         do {
             try properties.apply(to: &pc)
             try pc.validate()

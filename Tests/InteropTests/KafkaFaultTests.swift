@@ -108,6 +108,8 @@ final class MockCluster {
         #expect(((report["config"] as? [String: Any])?["io_threads"] as? Bool) == ioThreads)
         // A modest --rate: the sink stage compresses each batch as it seals it; retries resend those bytes.
         #expect(((report["config"] as? [String: Any])?["compress_on_seal"] as? Bool) == true)
+        // Without I/O threads the sink stage also does the sender's work (no sender thread): exactly once both ways.
+        #expect(((report["config"] as? [String: Any])?["sender_thread"] as? Bool) == ioThreads)
         #expect(run.status == 0, "\(run.stderr)")
         #expect(report["records_out"] as? Int == 3 * posts)
         #expect(report["dead_lettered"] as? Int == 0)

@@ -48,6 +48,7 @@ import TestSupport
         #expect(run.status == 0, "pinbench run: \(run.stderr)")
         let report = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/report.json"))) as! [String: Any]
         #expect((report["config"] as? [String: Any])?["compress_on_seal"] as? Bool == true)
+        #expect((report["config"] as? [String: Any])?["sender_thread"] as? Bool == false)  // the sink stage sends too
         #expect(report["records_out"] as? Int == 4500)
         #expect(report["dead_lettered"] as? Int == 0)
         #expect((report["compression_ratio"] as? Double ?? 0) > 1.2, "batches went out compressed")

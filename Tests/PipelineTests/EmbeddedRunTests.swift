@@ -214,7 +214,10 @@ func config(_ dir: String, count: Int, threads: Int = 1) -> RunConfig {
         c.backend = .kafka(k)
         #expect(threads(c, "compression_threads") == .int(0))
         #expect(threads(c, "compress_on_seal") == .bool(true))  // the sink stage compresses as it seals
+        #expect(threads(c, "sender_thread") == .bool(false))  // ... and sends
+        #expect(threads(c, "io_threads") == .bool(false))
         c.rate = nil
+        #expect(threads(c, "sender_thread") == .bool(true))
         let pc = try k.producerConfiguration(c.sink)
         #expect(threads(c, "compression_threads") == .int(pc.effectiveCompressionThreads))
         #expect(threads(c, "compress_on_seal") == .bool(false))
@@ -223,6 +226,7 @@ func config(_ dir: String, count: Int, threads: Int = 1) -> RunConfig {
         c.rate = 10_000
         #expect(threads(c, "compression_threads") == .int(3))
         #expect(threads(c, "compress_on_seal") == .bool(false))  // asked for: the threads compress
+        #expect(threads(c, "sender_thread") == .bool(true))
         c.sink.compression = .none
         #expect(threads(c, "compression_threads") == .int(0))
         #expect(threads(c, "compress_on_seal") == .bool(false))
