@@ -78,16 +78,18 @@ func startPartitionsBroker(partitions: Int, mode: String? = nil) throws -> (Proc
 /// A broker that takes Produce requests and never answers them (a stalled cluster): `run --kafka` gives
 /// each request `--request-timeout-ms`, retries on a new connection, fails what is still unacknowledged at
 /// `--delivery-timeout-ms` (every record dead-lettered as a timeout, exit 2), and sleeps while it waits.
-/// Before, the flood and its drain waited forever (SIGTERM too), spinning on half a core.
+/// Before, the flood and its drain waited forever (SIGTERM too), spinning on half a core. Unpaced (a sender
+/// thread) and paced (the sink stage does the sender's work: `sender_thread` false) alike.
 @Suite struct StalledBrokerTests {
-    @Test func aFloodIntoAStalledBrokerEndsAtItsDeliveryTimeout() throws {
+    @Test(arguments: [nil, "200"])
+    func aFloodIntoAStalledBrokerEndsAtItsDeliveryTimeout(rate: String?) throws {
         let (broker, port) = try startPartitionsBroker(partitions: 3, mode: "stall")
         defer { stopProcess(broker) }
         let dir = tempDir("stalled")
         let t0 = Date()
         let r = try runProcess("/usr/bin/env", ["timeout", "60", pinbenchBinary(), "run", "--kafka", "127.0.0.1:\(port)", "--idempotence", "false",
                                                 "--count", "100", "--request-timeout-ms", "1500", "--delivery-timeout-ms", "4000",
-                                                "--quiet", "--report-json", "\(dir)/r.json"])
+                                                "--quiet", "--report-json", "\(dir)/r.json"] + (rate.map { ["--rate", $0] } ?? []))
         let wall = Date().timeIntervalSince(t0)
         #expect(r.status == 2, "exit \(r.status): \(r.stderr)")
         #expect(wall < 30, "ended after \(wall) s")
@@ -97,6 +99,7 @@ func startPartitionsBroker(partitions: Int, mode: String? = nil) throws -> (Proc
         #expect((j["retries_by_code"] as? [String: Int])?["timeout"] ?? 0 > 0, "requests were timed out and retried")
         // Waiting is sleeping: the whole run, start-up included, takes a fraction of one core's time.
         #expect((j["cpu_seconds"] as? Double ?? 99) < 2.0, "cpu \(j["cpu_seconds"] ?? "")")
+        #expect((j["config"] as? [String: Any])?["sender_thread"] as? Bool == (rate == nil))
     }
 }
 
