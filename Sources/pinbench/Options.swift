@@ -277,7 +277,7 @@ struct KafkaOptionGroup: ParsableArguments {
     @Option(help: "Kafka request.timeout.ms.") var requestTimeoutMs: Int32 = KafkaOptions.defaults.requestTimeoutMs
     @Option(help: "Kafka delivery.timeout.ms: a record not acknowledged by then is reported failed.") var deliveryTimeoutMs: Int = KafkaOptions.defaults.deliveryTimeoutMs
     @Option(help: "Threads that compress Kafka batches before the sender, each owning some partitions: auto (half the usable CPUs, at most 8; none under a --rate of at most 100,000 posts/s) or N (0: the sender compresses).") var compressionThreads: ThreadCount = .auto
-    @Option(help: "An I/O thread per Kafka broker connection, sending requests and reading answers beside the sender: auto (when more than one CPU is usable; none under a --rate of at most 100,000 posts/s), true or false.") var ioThreads: AutoBool = .auto
+    @Option(help: "An I/O thread per Kafka broker connection, sending requests and reading answers beside the sender: auto (when more than one CPU is usable; none under a --rate of at most 100,000 posts/s, where the sink stage is the sender too unless compression threads are asked for), true or false.") var ioThreads: AutoBool = .auto
     @OptionGroup var security: KafkaSecurityOptions
 
     func options(aws: AWSOptions) throws -> KafkaOptions? {
