@@ -85,5 +85,8 @@ public struct ProducerConfiguration: Sendable {
         if batchBytes < 64 || batchBytes > 64 << 20 { throw KafkaClientError(.config, "batch size must be in 64 B ... 64 MiB") }
         if !(lingerMs >= 0 && lingerMs <= 3_600_000) { throw KafkaClientError(.config, "linger.ms must be in 0 ... 3600000 (an hour)") }
         if deliveryTimeoutMs < 1 { throw KafkaClientError(.config, "delivery timeout must be ≥ 1 ms") }
+        if inlineSender && ((compressionThreads ?? 0) > 0 || ioThreads == true) {
+            throw KafkaClientError(.config, "without a sender thread the owner sends the batches itself: no compression threads and no I/O threads (--sender-thread false takes neither --compression-threads N nor --io-threads true)")
+        }
     }
 }

@@ -327,7 +327,7 @@ public final class FloodRunner: Sendable {
             backend = .embedded(o)
         case .kafka(var o):
             o.compressOnSeal = cfg.compressOnSeal(o)
-            o.inlineSender = cfg.inlineSender(o)
+            o.senderThread = cfg.senderThread(o)
             o.compressionThreads = cfg.compressionThreads(o)
             o.ioThreads = cfg.ioThreads(o)
             backend = .kafka(o)

@@ -111,12 +111,13 @@ public struct RunConfig: Sendable {
         return isModestlyPaced ? false : nil
     }
 
-    /// Whether the Kafka producer's owner (the sink stage) does the sender's work itself, with no sender thread:
-    /// under a modest `--rate` with neither compression nor I/O threads asked for. Each tick's batches then go
+    /// Whether the Kafka producer has a sender thread: as given, else none under a modest `--rate` with neither
+    /// compression nor I/O threads asked for (the sink stage does the sender's work itself, `inlineSender`). Each tick's batches then go
     /// out from the thread that sealed them, which sleeps on the brokers' sockets between ticks: one thread
     /// woken per tick and per answer, where a sender thread was woken for each hand-over as well.
-    public func inlineSender(_ o: KafkaOptions) -> Bool {
-        isModestlyPaced && o.compressionThreads == nil && o.ioThreads != true
+    public func senderThread(_ o: KafkaOptions) -> Bool? {
+        if let b = o.senderThread { return b }
+        return isModestlyPaced && o.compressionThreads == nil && o.ioThreads != true ? false : nil
     }
 
     /// A `--rate` of at most 100,000 posts/s: one thread seals and compresses it with room to spare, so
@@ -166,7 +167,7 @@ public struct RunConfig: Sendable {
             pc.compressionThreads = compressionThreads(o)
             pc.compressOnSeal = compressOnSeal(o)
             pc.ioThreads = ioThreads(o)
-            pc.inlineSender = inlineSender(o)
+            pc.inlineSender = senderThread(o) == false
             fields += [
                 ("kafka", .string(o.bootstrap.map { "\($0.host):\($0.port)" }.joined(separator: ","))),
                 ("topic_prefix", .string(sink.topicPrefix)), ("partitions", .int(sink.partitions)),

@@ -300,8 +300,9 @@ public struct KafkaOptions: Sendable {
     public var compressOnSeal = false
     /// An I/O thread per broker connection (nil: the producer's default; false: the sender does its own I/O).
     public var ioThreads: Bool?
-    /// The sink's owning thread does the sender's work too (`ProducerConfiguration.inlineSender`).
-    public var inlineSender = false
+    /// A sender thread (nil: yes, unless a flood decides otherwise: `RunConfig.senderThread`; false: the
+    /// sink's owning thread does the sender's work too, `ProducerConfiguration.inlineSender`).
+    public var senderThread: Bool?
 
     /// The defaults, for tools that show them before any broker is known.
     public static let defaults = KafkaOptions(bootstrap: [])
@@ -331,7 +332,7 @@ public struct KafkaOptions: Sendable {
         pc.compressionThreads = compressionThreads
         pc.compressOnSeal = compressOnSeal
         pc.ioThreads = ioThreads
-        pc.inlineSender = inlineSender
+        pc.inlineSender = senderThread == false
         do {
             try properties.apply(to: &pc)
             try pc.validate()

@@ -278,6 +278,7 @@ struct KafkaOptionGroup: ParsableArguments {
     @Option(help: "Kafka delivery.timeout.ms: a record not acknowledged by then is reported failed.") var deliveryTimeoutMs: Int = KafkaOptions.defaults.deliveryTimeoutMs
     @Option(help: "Threads that compress Kafka batches before the sender, each owning some partitions: auto (half the usable CPUs, at most 8; none under a --rate of at most 100,000 posts/s) or N (0: the sender compresses).") var compressionThreads: ThreadCount = .auto
     @Option(help: "An I/O thread per Kafka broker connection, sending requests and reading answers beside the sender: auto (when more than one CPU is usable; none under a --rate of at most 100,000 posts/s, where the sink stage is the sender too unless compression threads are asked for), true or false.") var ioThreads: AutoBool = .auto
+    @Option(help: "A thread that sends the Kafka batches and reads the answers: auto (yes, except under a --rate of at most 100,000 posts/s with neither compression nor I/O threads asked for), true or false (the thread that seals the batches sends them too, sleeping on the brokers' sockets between its own work; takes neither --compression-threads N nor --io-threads true).") var senderThread: AutoBool = .auto
     @OptionGroup var security: KafkaSecurityOptions
 
     func options(aws: AWSOptions) throws -> KafkaOptions? {
@@ -291,6 +292,7 @@ struct KafkaOptionGroup: ParsableArguments {
         o.properties = props
         o.compressionThreads = compressionThreads.count
         o.ioThreads = ioThreads.value
+        o.senderThread = senderThread.value
         o.security = try security.connectionSecurity(props, aws: aws, bootstrap: brokers)
         return o
     }

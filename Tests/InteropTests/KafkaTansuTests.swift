@@ -58,6 +58,30 @@ import TestSupport
         #expect(v.stdout.contains("\"records\": 4500"))
     }
 
+    /// No sender thread (`--sender-thread false`), unpaced: the sink stage sends each batch as it fills (a turn
+    /// of the sender's work inside `send`), and the sender compresses in that turn; librdkafka reads back every
+    /// record once, in order, with idempotence on and off.
+    @Test(arguments: [("zstd", true), ("lz4", false)])
+    func withoutASenderThreadLibrdkafkaReadsBackEveryRecord(_ codec: String, _ idempotence: Bool) throws {
+        let broker = try Tansu.get()
+        let dir = tempDir("kafka-inline-\(codec)")
+        let prefix = "i\(UUID().uuidString.prefix(8).lowercased())"
+        let run = try pinbench("run", "--kafka", broker.bootstrap, "--topic-prefix", prefix, "--create-topics", "--partitions", "3",
+                               "--sender-thread", "false", "--count", "1500", "--seed", "7", "--compression", codec,
+                               "--idempotence", "\(idempotence)", "--batch-bytes", "16k", "--report-json", "\(dir)/report.json", "--quiet")
+        #expect(run.status == 0, "pinbench run: \(run.stderr)")
+        let report = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/report.json"))) as! [String: Any]
+        let config = report["config"] as? [String: Any]
+        #expect(config?["sender_thread"] as? Bool == false && config?["compression_threads"] as? Int == 0 && config?["io_threads"] as? Bool == false)
+        #expect(report["records_out"] as? Int == 4500)
+        #expect(report["dead_lettered"] as? Int == 0)
+        #expect((report["compression_ratio"] as? Double ?? 0) > 1.2, "batches went out compressed")
+        #expect(try pinbench("emulate", "--count", "1500", "--seed", "7", "--out", "\(dir)/emu").status == 0)
+        let v = try python3([peer(), "verify", broker.bootstrap, prefix, "\(dir)/emu"])
+        #expect(v.status == 0, "librdkafka verify: \(v.stdout) \(v.stderr)")
+        #expect(v.stdout.contains("\"records\": 4500"))
+    }
+
     @Test(arguments: ["lz4", "zstd", "gzip", "snappy", "none"])
     func ourConsumerReadsWhatLibrdkafkaProduced(_ codec: String) throws {
         let broker = try Tansu.get()
@@ -82,6 +106,8 @@ import TestSupport
         let cases: [([String], String)] = [
             (["--acks", "0", "--idempotence", "true"], "idempotence needs acks=all"),
             (["--compression", "brotli"], "brotli"),
+            (["--sender-thread", "false", "--io-threads", "true"], "no compression threads and no I/O threads"),
+            (["--sender-thread", "false", "--compression", "lz4", "--compression-threads", "2"], "--sender-thread false takes neither"),
         ]
         for (extra, mentions) in cases {
             let r = try runProcess(pinbenchBinary(), ["run", "--kafka", broker.bootstrap, "--count", "10"] + extra)
