@@ -510,10 +510,14 @@ import TestSupport
         #expect(try pinbench("log", "verify", "--data-dir", "\(dir)/data").status == 0)
     }
 
-    @Test func routesToKafkaAndAnswersWhereEachRecordIs() throws {
+    /// With the producer's sender thread, and without one (`--sender-thread false`: the ingest writer sends and
+    /// reads the answers itself, sleeping on the brokers' sockets and its bell).
+    @Test(arguments: ["auto", "false"])
+    func routesToKafkaAndAnswersWhereEachRecordIs(senderThread: String) throws {
         let tansu = try Tansu.get()
         let prefix = "routed\(UInt32.random(in: 0...UInt32.max))"
-        let (server, base, dir) = try startServer(["--kafka", tansu.bootstrap, "--create-topics", "--partitions", "3", "--topic-prefix", prefix])
+        let (server, base, dir) = try startServer(["--kafka", tansu.bootstrap, "--create-topics", "--partitions", "3", "--topic-prefix", prefix,
+                                                   "--sender-thread", senderThread])
         defer { stopProcess(server) }
         #expect(try pinbench("emulate", "--count", "60", "--seed", "12", "--out", "\(dir)/emu", "--style", "python").status == 0)
         let r = try python3([peer("routed_client"), "kafka", base, "\(dir)/emu", tansu.bootstrap, prefix])
