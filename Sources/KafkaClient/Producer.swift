@@ -222,15 +222,37 @@ public final class KafkaProducer: @unchecked Sendable {
         if recordSize > config.maxRecordBytes {
             throw KafkaClientError(.broker(.messageTooLarge), "record of \(recordSize) bytes is over the \(config.maxRecordBytes)-byte limit")
         }
-        // Seal first if this record would push the batch over batch.size.
-        if accumulators[t][p].builder.count > 0 && accumulators[t][p].builder.sizeInBytes + recordSize > config.batchBytes {
+        // One access to the partition's accumulator per record (each access to the nested arrays of this class
+        // pays an exclusivity check and two uniqueness checks).
+        switch Self.append(to: &accumulators[t][p], key: key, value: value, timestamp: timestamp, token: token,
+                           recordSize: recordSize, batchBytes: config.batchBytes) {
+        case .appended:
+            return
+        case .full:
+            try seal(t, p, onDelivery: onDelivery)
+        case .sealFirst:
+            // This record would push the batch over batch.size: seal the batch first.
             try seal(t, p, onDelivery: onDelivery)
             if partition == nil && key == nil {
                 return try send(to: topic, partition: nil, key: key, value: value, timestamp: timestamp, token: token, onDelivery: onDelivery)
             }
+            if Self.append(to: &accumulators[t][p], key: key, value: value, timestamp: timestamp, token: token,
+                           recordSize: 0, batchBytes: config.batchBytes) == .full {
+                try seal(t, p, onDelivery: onDelivery)
+            }
         }
-        accumulators[t][p].append(key: key, value: value, timestamp: timestamp, token: token)
-        if accumulators[t][p].builder.sizeInBytes >= config.batchBytes { try seal(t, p, onDelivery: onDelivery) }
+    }
+
+    enum Appended { case appended, full, sealFirst }
+
+    /// Appends the record unless it would push a non-empty batch past `batchBytes` (`.sealFirst`: nothing
+    /// appended); `.full` when the batch has reached `batchBytes` with it.
+    @inline(__always)
+    static func append(to a: inout Accumulator, key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer, timestamp: Int64,
+                       token: UInt64, recordSize: Int, batchBytes: Int) -> Appended {
+        if a.builder.count > 0 && a.builder.sizeInBytes + recordSize > batchBytes { return .sealFirst }
+        a.append(key: key, value: value, timestamp: timestamp, token: token)
+        return a.builder.sizeInBytes >= batchBytes ? .full : .appended
     }
 
     /// Seals batches whose linger has passed and hands delivery reports to `onDelivery`.
