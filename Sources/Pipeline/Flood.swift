@@ -29,7 +29,9 @@ final class Flood: @unchecked Sendable {
     /// Rung by the sink stage after it takes a chunk and gives one back: generator g sleeps on `generatorBells[g]`
     /// while its ring is full or it has no free chunk (backpressure).
     let generatorBells: [Doorbell]
-    /// Free chunks a generator blocked on the sink waits for before it works again (half its pool): it then
+    /// Free chunks a generator blocked on the sink waits for before it works again (half its pool, at most 8:
+    /// a paced flood's pool of small chunks can hold hundreds, and a refill that large would hold a
+    /// generator behind a slow sink for many ticks, then release them at once): it then
     /// fills them in one go instead of waking once per chunk given back, and generators beyond what the sink
     /// takes cost one wake-up per `refill` chunks. It wakes sooner when a stage has none of its chunks left to take.
     let refill: Int
@@ -77,7 +79,7 @@ final class Flood: @unchecked Sendable {
         // the cache (a ring of them would touch another cold chunk every tick).
         let perGenerator = inline ? 1 : cfg.chunksPerGenerator, posts = cfg.chunkPosts
         generatorBells = (0..<cfg.threads).map { _ in Doorbell() }
-        refill = max(1, perGenerator / 2)
+        refill = max(1, min(8, perGenerator / 2))
         let S = sinkBells.count
         full = (0..<cfg.threads).map { _ in (0..<S).map { _ in SPSCRing<Chunk>(capacity: perGenerator) } }
         free = (0..<cfg.threads).map { _ in
