@@ -295,7 +295,7 @@ public final class KafkaProducer: @unchecked Sendable {
         if sender.inline {
             // The sender's turn here: a sleep only when it moved nothing, until an answer or its next timer.
             if !sender.turn([toSender]).progress && sender.inlineReports.isEmpty {
-                sender.sleepOnSockets(min(50_000_000, sender.idleWaitNs(monotonicNanos())))
+                sender.sleepOnSockets(sender.idleWaitNs(monotonicNanos()))  // at most 50 ms
             }
             return
         }
@@ -360,16 +360,8 @@ public final class KafkaProducer: @unchecked Sendable {
     @discardableResult
     func drainReports(_ onDelivery: (DeliveryReport) -> Void) -> Int {
         var n = 0
-        if sender.inline {
-            while let r = sender.inlineReports.popFirst() {
-                pendingBatches -= 1
-                outstandingBytes.subtract(r.batch.memoryBytes, ordering: .relaxed)
-                onDelivery(r)
-                n += 1
-            }
-            return n
-        }
-        while let r = reports.tryPop() {
+        let inline = sender.inline
+        while let r = inline ? sender.inlineReports.popFirst() : reports.tryPop() {
             pendingBatches -= 1
             outstandingBytes.subtract(r.batch.memoryBytes, ordering: .relaxed)
             onDelivery(r)

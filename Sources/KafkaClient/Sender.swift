@@ -98,14 +98,13 @@ final class Sender: @unchecked Sendable {
     let codec = Codec()
     /// The owner runs this sender's turns itself (`ProducerConfiguration.inlineSender`): no thread of its own,
     /// and its delivery reports wait in `inlineReports` (unbounded, so a turn never waits for its owner).
-    let inline: Bool
+    var inline: Bool { config.inlineSender }
     var inlineReports = FIFO<DeliveryReport>()
 
     init(config: ProducerConfiguration, stats: ProducerStats, reportBell: Doorbell) throws(KafkaClientError) {
         self.config = config
         self.stats = stats
         self.reportBell = reportBell
-        inline = config.inlineSender
         guard let waker = PollWaker() else { throw KafkaClientError(.config, "cannot create an eventfd: \(String(cString: strerror(errno)))") }
         self.waker = waker
         wake.wakes { waker.signal() }
@@ -224,7 +223,6 @@ final class Sender: @unchecked Sendable {
     func run(inboxes: [SPSCRing<ProducerBatch>], outbox: SPSCRing<DeliveryReport>) {
         self.outbox = outbox
         func anyWaiting() -> Bool { inboxes.contains { $0.count > 0 } }
-        func allClosed() -> Bool { inboxes.allSatisfy { $0.isClosed && $0.count == 0 } }
         while true {
             let (progress, done) = turn(inboxes)
             if done { break }
@@ -232,7 +230,7 @@ final class Sender: @unchecked Sendable {
             // an answer comes, the producer hands over a batch, or the next timer is due (a retry's backoff, a
             // metadata refresh, an epoch bump; at most 50 ms, which also paces the request timeouts).
             if !progress {
-                wake.wait(timeoutNs: idleWaitNs(monotonicNanos()), until: { anyWaiting() || allClosed() || stop.load(ordering: .relaxed) || outcomesWaiting() }) { ns in
+                wake.wait(timeoutNs: idleWaitNs(monotonicNanos()), until: { anyWaiting() || Self.drained(inboxes) || stop.load(ordering: .relaxed) || outcomesWaiting() }) { ns in
                     sleepOnSockets(ns)
                 }
             }
@@ -267,7 +265,7 @@ final class Sender: @unchecked Sendable {
         let received = awaitResponses()
         timeOutRequests(monotonicNanos())
         announceReports()
-        if inboxes.allSatisfy({ $0.isClosed && $0.count == 0 }) && totalInFlight == 0 && parts.values.allSatisfy({ $0.waiting == 0 }) {
+        if Self.drained(inboxes) && totalInFlight == 0 && parts.values.allSatisfy({ $0.waiting == 0 }) {
             return (true, true)
         }
         if stop.load(ordering: .relaxed) {
@@ -277,6 +275,9 @@ final class Sender: @unchecked Sendable {
         }
         return (got || sent || received, false)
     }
+
+    /// Every inbox closed and empty: nothing more will be handed over.
+    static func drained(_ inboxes: [SPSCRing<ProducerBatch>]) -> Bool { inboxes.allSatisfy { $0.isClosed && $0.count == 0 } }
 
     /// Sleeps until a socket this sender reads itself has an answer, `waker` is signalled (the producer's
     /// doorbell, or an I/O thread's outcome) or `ns` pass.
