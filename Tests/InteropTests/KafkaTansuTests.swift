@@ -15,47 +15,43 @@ import TestSupport
 
     func peer() -> String { Bundle.module.path(forResource: "kafka_peer", ofType: "py", inDirectory: "Peers")! }
 
-    @Test(arguments: cases)
-    func librdkafkaReadsBackEveryRecordOnceInOrder(_ codec: String, _ idempotence: Bool, _ threads: String) throws {
+    /// Floods 1,500 posts of `seed` into three new topics (3 partitions each) with `extra` options, and checks
+    /// what every case here checks: the run succeeds, its 4,500 records are out and none dead-lettered, and
+    /// librdkafka reads all 4,500 back, once and in order, CRCs checked, against `emulate` of the same seed.
+    /// Returns the run's report for the case's own checks.
+    func floodAndVerify(_ name: String, seed: Int, _ extra: [String]) throws -> [String: Any] {
         let broker = try Tansu.get()
-        let dir = tempDir("kafka-\(codec)-\(idempotence)-\(threads)")
+        let dir = tempDir("kafka-\(name)")
         let prefix = "t\(UUID().uuidString.prefix(8).lowercased())"
-        let run = try pinbench("run", "--kafka", broker.bootstrap, "--topic-prefix", prefix, "--create-topics", "--partitions", "3",
-                               "--compression-threads", threads,
-                               "--count", "1500", "--seed", "5", "--compression", codec, "--idempotence", "\(idempotence)",
-                               "--batch-bytes", "16k", "--linger-ms", "2", "--report-json", "\(dir)/report.json", "--quiet")
+        let run = try pinbench(["run", "--kafka", broker.bootstrap, "--topic-prefix", prefix, "--create-topics", "--partitions", "3",
+                                "--count", "1500", "--seed", "\(seed)", "--report-json", "\(dir)/report.json", "--quiet"] + extra)
         #expect(run.status == 0, "pinbench run: \(run.stderr)")
         let report = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/report.json"))) as! [String: Any]
         #expect(report["records_out"] as? Int == 4500)
         #expect(report["dead_lettered"] as? Int == 0)
-        #expect((report["latency_ms"] as? [String: Any])?["measured_to"] as? String == "broker acknowledgement (acks=all)")
-        #expect(try pinbench("emulate", "--count", "1500", "--seed", "5", "--out", "\(dir)/emu").status == 0)
+        #expect(try pinbench("emulate", "--count", "1500", "--seed", "\(seed)", "--out", "\(dir)/emu").status == 0)
         let v = try python3([peer(), "verify", broker.bootstrap, prefix, "\(dir)/emu"])
         #expect(v.status == 0, "librdkafka verify: \(v.stdout) \(v.stderr)")
         #expect(v.stdout.contains("\"records\": 4500"))
+        return report
+    }
+
+    @Test(arguments: cases)
+    func librdkafkaReadsBackEveryRecordOnceInOrder(_ codec: String, _ idempotence: Bool, _ threads: String) throws {
+        let report = try floodAndVerify("\(codec)-\(idempotence)-\(threads)", seed: 5, [
+            "--compression-threads", threads, "--compression", codec, "--idempotence", "\(idempotence)",
+            "--batch-bytes", "16k", "--linger-ms", "2"])
+        #expect((report["latency_ms"] as? [String: Any])?["measured_to"] as? String == "broker acknowledgement (acks=all)")
     }
 
     /// Under a modest `--rate` the sink stage compresses each batch as it seals it (`compressOnSeal`): the
     /// batches still carry the codec, the producer fields and a right CRC, as librdkafka reads them.
     @Test(arguments: [("lz4", true), ("zstd", false)])
     func aPacedFloodCompressesAsItSealsAndLibrdkafkaReadsItBack(_ codec: String, _ idempotence: Bool) throws {
-        let broker = try Tansu.get()
-        let dir = tempDir("kafka-paced-\(codec)")
-        let prefix = "p\(UUID().uuidString.prefix(8).lowercased())"
-        let run = try pinbench("run", "--kafka", broker.bootstrap, "--topic-prefix", prefix, "--create-topics", "--partitions", "3",
-                               "--rate", "3000", "--count", "1500", "--seed", "6", "--compression", codec, "--idempotence", "\(idempotence)",
-                               "--report-json", "\(dir)/report.json", "--quiet")
-        #expect(run.status == 0, "pinbench run: \(run.stderr)")
-        let report = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/report.json"))) as! [String: Any]
+        let report = try floodAndVerify("paced-\(codec)", seed: 6, ["--rate", "3000", "--compression", codec, "--idempotence", "\(idempotence)"])
         #expect((report["config"] as? [String: Any])?["compress_on_seal"] as? Bool == true)
         #expect((report["config"] as? [String: Any])?["sender_thread"] as? Bool == false)  // the sink stage sends too
-        #expect(report["records_out"] as? Int == 4500)
-        #expect(report["dead_lettered"] as? Int == 0)
         #expect((report["compression_ratio"] as? Double ?? 0) > 1.2, "batches went out compressed")
-        #expect(try pinbench("emulate", "--count", "1500", "--seed", "6", "--out", "\(dir)/emu").status == 0)
-        let v = try python3([peer(), "verify", broker.bootstrap, prefix, "\(dir)/emu"])
-        #expect(v.status == 0, "librdkafka verify: \(v.stdout) \(v.stderr)")
-        #expect(v.stdout.contains("\"records\": 4500"))
     }
 
     /// No sender thread (`--sender-thread false`), unpaced: the sink stage sends each batch as it fills (a turn
@@ -63,23 +59,11 @@ import TestSupport
     /// record once, in order, with idempotence on and off.
     @Test(arguments: [("zstd", true), ("lz4", false)])
     func withoutASenderThreadLibrdkafkaReadsBackEveryRecord(_ codec: String, _ idempotence: Bool) throws {
-        let broker = try Tansu.get()
-        let dir = tempDir("kafka-inline-\(codec)")
-        let prefix = "i\(UUID().uuidString.prefix(8).lowercased())"
-        let run = try pinbench("run", "--kafka", broker.bootstrap, "--topic-prefix", prefix, "--create-topics", "--partitions", "3",
-                               "--sender-thread", "false", "--count", "1500", "--seed", "7", "--compression", codec,
-                               "--idempotence", "\(idempotence)", "--batch-bytes", "16k", "--report-json", "\(dir)/report.json", "--quiet")
-        #expect(run.status == 0, "pinbench run: \(run.stderr)")
-        let report = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/report.json"))) as! [String: Any]
+        let report = try floodAndVerify("inline-\(codec)", seed: 7, [
+            "--sender-thread", "false", "--compression", codec, "--idempotence", "\(idempotence)", "--batch-bytes", "16k"])
         let config = report["config"] as? [String: Any]
         #expect(config?["sender_thread"] as? Bool == false && config?["compression_threads"] as? Int == 0 && config?["io_threads"] as? Bool == false)
-        #expect(report["records_out"] as? Int == 4500)
-        #expect(report["dead_lettered"] as? Int == 0)
         #expect((report["compression_ratio"] as? Double ?? 0) > 1.2, "batches went out compressed")
-        #expect(try pinbench("emulate", "--count", "1500", "--seed", "7", "--out", "\(dir)/emu").status == 0)
-        let v = try python3([peer(), "verify", broker.bootstrap, prefix, "\(dir)/emu"])
-        #expect(v.status == 0, "librdkafka verify: \(v.stdout) \(v.stderr)")
-        #expect(v.stdout.contains("\"records\": 4500"))
     }
 
     @Test(arguments: ["lz4", "zstd", "gzip", "snappy", "none"])
