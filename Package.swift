@@ -127,7 +127,7 @@ let package = Package(
         .testTarget(name: "AWSTests", dependencies: ["AWSClient", "AWSAuth", "Bytes"], swiftSettings: strict),
         .testTarget(name: "RingBuffersTests", dependencies: ["RingBuffers"], swiftSettings: strict),
         .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strict),
-        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Sinks", "KafkaClient", "RingBuffers", "PinEmulator", "PinModel", "KafkaLog", "KafkaWire", "Bytes", "TestSupport", "Codecs", "JSON", .product(name: "Histogram", package: "hdrhistogram-swift")], swiftSettings: strict),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Sinks", "KafkaClient", "RingBuffers", "PinEmulator", "PinModel", "KafkaLog", "KafkaWire", "Bytes", "TestSupport", "Codecs", "JSON", "Platform", .product(name: "Histogram", package: "hdrhistogram-swift")], swiftSettings: strict),
         .testTarget(name: "FuzzReplayTests", dependencies: ["FuzzTargets"], swiftSettings: strict),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "Capacity", "JSON", "KafkaLog", "TestSupport", "Codecs", "Platform"], swiftSettings: strict),
         .testTarget(name: "TablesTests", dependencies: ["TableStore", "Cleaning", "Analytics", "Codecs", "PinModel", "TestSupport", "KafkaLog", "KafkaWire", "Bytes"], swiftSettings: strict),

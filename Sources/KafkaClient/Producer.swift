@@ -255,12 +255,14 @@ public final class KafkaProducer: @unchecked Sendable {
         return a.builder.sizeInBytes >= batchBytes ? .full : .appended
     }
 
-    /// Seals batches whose linger has passed and hands delivery reports to `onDelivery`.
-    public func poll(onDelivery: (DeliveryReport) -> Void) throws(KafkaClientError) {
-        let now = monotonicNanos()
+    /// Seals batches whose linger has passed and hands delivery reports to `onDelivery`. An owner that knows it
+    /// sends nothing before `noInputBeforeNs` (monotonic) has the batches whose linger ends by then sealed now:
+    /// they would go out as they are, only later.
+    public func poll(noInputBeforeNs: UInt64 = 0, onDelivery: (DeliveryReport) -> Void) throws(KafkaClientError) {
+        let horizon = max(monotonicNanos(), noInputBeforeNs)
         let lingerNs = UInt64(config.lingerMs * 1e6)
         for t in accumulators.indices {
-            for p in accumulators[t].indices where accumulators[t][p].builder.count > 0 && now &- accumulators[t][p].firstNs >= lingerNs {
+            for p in accumulators[t].indices where accumulators[t][p].builder.count > 0 && accumulators[t][p].firstNs &+ lingerNs <= horizon {
                 try seal(t, p, handOver: false, onDelivery: onDelivery)
             }
         }

@@ -54,13 +54,20 @@ final class Flood: @unchecked Sendable {
     /// Under `--rate`, a chunk holds the posts due within one tick at most: a chunk goes to the sink stage once
     /// its last post is due, so a longer chunk would hold its first posts back (latency counts from each
     /// post's schedule: 256 posts at 2,000/s held the first for 128 ms). The tick is the sink's own linger
-    /// (the batching delay it adds anyway; at least 1 ms): fewer, fuller chunks cost less CPU per post.
-    static func tickSeconds(_ cfg: RunConfig) -> Double { max(0.001, (cfg.sink.lingerMs ?? SinkSettings.defaultLingerMs) / 1000) }
+    /// (the batching delay it adds anyway; at least 1 ms): fewer, fuller chunks cost less CPU per post. A batch
+    /// then holds the records of two chunks (its linger ends as the next one comes), so a post waits up to two
+    /// lingers from its schedule to its append. A sink stage that generates (`inline`) knows when its next chunk
+    /// is due and has each batch sealed right after the chunk that filled it (`RecordSink.poll(noInputBeforeNs:)`):
+    /// its tick is two lingers, for the same batches and latency with half the wake-ups.
+    static func tickSeconds(_ cfg: RunConfig, inline: Bool) -> Double {
+        max(0.001, (cfg.sink.lingerMs ?? SinkSettings.defaultLingerMs) / 1000) * (inline ? 2 : 1)
+    }
 
     init(config given: RunConfig, emulator: Emulator, stats: LiveStats, sinkBells: [Doorbell], byteCap: (bytes: Int, reason: StopReason)? = nil) {
         var cfg = given
+        let inline = given.generatesInSinkStage(stages: sinkBells.count)
         if let r = cfg.rate {
-            let due = r * Flood.tickSeconds(cfg)  // posts due per tick (compared before converting: --rate is input)
+            let due = r * Flood.tickSeconds(cfg, inline: inline)  // posts due per tick (compared before converting: --rate is input)
             let perTick = due >= Double(cfg.chunkPosts) ? cfg.chunkPosts : max(1, Int(due))
             if perTick < cfg.chunkPosts {
                 // More, smaller chunks: as many posts may wait for the sink stage as before.
@@ -70,7 +77,7 @@ final class Flood: @unchecked Sendable {
         }
         self.cfg = cfg
         self.sinkBells = sinkBells
-        inline = cfg.generatesInSinkStage(stages: sinkBells.count)
+        self.inline = inline
         if case .embedded = cfg.backend { partitions = cfg.sink.partitions } else { partitions = nil }
         self.byteCap = byteCap
         self.emulator = emulator
@@ -258,10 +265,11 @@ final class Flood: @unchecked Sendable {
     }
 
     /// On sink stage `stage`'s thread: every chunk in sequence order (round robin over the generators, so
-    /// records arrive in post-index order whatever the thread count). `idle` runs while waiting for the next
-    /// one: it sleeps (on the stage's bell, which a new chunk rings) until `ready()` or the sink has something
-    /// to do.
-    func forEachChunk(stage: Int, _ process: (Chunk) -> Void, idle: (_ ready: () -> Bool, _ atMostNs: Int) -> Void) {
+    /// records arrive in post-index order whatever the thread count), with the time before which no other
+    /// chunk comes (known when the stage generates, else 0). `idle` runs while waiting for the next one: it
+    /// sleeps (on the stage's bell, which a new chunk rings) until `ready()` or the sink has something to do.
+    func forEachChunk(stage: Int, _ process: (Chunk, _ noInputBeforeNs: UInt64) -> Void,
+                      idle: (_ ready: () -> Bool, _ atMostNs: Int) -> Void) {
         if inline { return generateInline(process, idle: idle) }
         let T = cfg.threads
         let full = self.full.map { $0[stage] }
@@ -276,13 +284,13 @@ final class Flood: @unchecked Sendable {
                 if let c = full[g].tryPop() {
                     // Taking g's last chunk: a generator waiting for more of its chunks back (`refill`) starts now.
                     if full[g].count == 0 { generatorBells[g].ring() }
-                    timed(process, c)
+                    timed(process, c, 0)
                     giveBack(c, g, stage)
                     break
                 }
                 if full[g].isClosed {
                     if let c = full[g].tryPop() {
-                        timed(process, c)
+                        timed(process, c, 0)
                         giveBack(c, g, stage)
                     } else {
                         done[g] = true
@@ -298,7 +306,7 @@ final class Flood: @unchecked Sendable {
     /// `forEachChunk` when the one sink stage generates (`inline`): each chunk is made, then the stage does the
     /// sink's work (`idle`, at most until the chunk is due) and takes the chunk once due, never before; the
     /// same posts, schedule and accounting as a generator thread's.
-    private func generateInline(_ process: (Chunk) -> Void, idle: (_ ready: () -> Bool, _ atMostNs: Int) -> Void) {
+    private func generateInline(_ process: (Chunk, UInt64) -> Void, idle: (_ ready: () -> Bool, _ atMostNs: Int) -> Void) {
         let key = ByteBuffer(capacity: 32)
         var busy = 0, blocked = 0, seq = 0
         // Generation's CPU is the generators' here, not the sink stage's (this thread does both).
@@ -322,7 +330,7 @@ final class Flood: @unchecked Sendable {
                 stats.recordsIn.add(3 * produced, ordering: .relaxed)
                 stats.payloadBytesIn.add(chunk.payloadBytes, ordering: .relaxed)
                 _ = stats.lastScheduledNs.max(chunk.scheduled[produced - 1], ordering: .relaxed)
-                timed(process, chunk)
+                timed(process, chunk, nextChunkDueNs(after: seq))
             }
             free[0][0].push(chunk)
             if short { break }
@@ -346,8 +354,17 @@ final class Flood: @unchecked Sendable {
     }
 
     @inline(__always)
-    private func timed(_ process: (Chunk) -> Void, _ c: Chunk) {
-        stats.timedSinkCall { process(c) }
+    private func timed(_ process: (Chunk, UInt64) -> Void, _ c: Chunk, _ noInputBeforeNs: UInt64) {
+        stats.timedSinkCall { process(c, noInputBeforeNs) }
+    }
+
+    /// When chunk `seq + 1` of the one generator is due under `--rate` (its last post's schedule; at most the
+    /// `--duration` end), else 0: the sink stage that generates takes nothing before it.
+    func nextChunkDueNs(after seq: Int) -> UInt64 {
+        guard let iv = intervalNs else { return 0 }
+        let last = (seq + 2) * cfg.chunkPosts - 1
+        let due = t0 &+ UInt64(Double(last) * iv)
+        return endNs.map { min($0, due) } ?? due
     }
 
     /// What the monitor saw: the samples, and whether the offered rate held.

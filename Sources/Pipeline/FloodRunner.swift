@@ -446,7 +446,7 @@ public final class FloodRunner: Sendable {
         let key = ByteBuffer(capacity: 32)
         let worker = flood.cfg.worker
         let stages = flood.stages
-        flood.forEachChunk(stage: stage, { c in
+        flood.forEachChunk(stage: stage, { c, noInputBeforeNs in
             let ts = wallMillis()
             let P = flood.partitions
             for i in 0..<c.count {
@@ -470,7 +470,7 @@ public final class FloodRunner: Sendable {
                     sink.send(kind, key: key.bytes, value: c.record(kind.rawValue, i), partition: p.map { Int32($0) }, timestamp: ts, token: token)
                 }
             }
-            sink.poll()
+            sink.poll(noInputBeforeNs: noInputBeforeNs)
             tally.tick(monotonicNanos())
         }, idle: { ready, atMostNs in
             sink.wait(on: flood.sinkBells[stage], atMostNs: atMostNs, until: ready)

@@ -286,13 +286,16 @@ public final class EmbeddedLogSink: RecordSink {
         if b.pointee.builder.sizeInBytes >= settings.batchBytes { seal(s) }
     }
 
-    public func poll() {
+    public func poll() { poll(noInputBeforeNs: 0) }
+
+    public func poll(noInputBeforeNs ns: UInt64) {
         if inFlight > 0 { collect() }
-        let now = monotonicNanos()
         // A batch whose linger ends within `sealAheadNs` is sealed now, while the stage is awake anyway: a paced
         // flood's next chunk comes about one linger after the batch's first, and waking again a few hundred µs
-        // later only to seal it costs a wake-up (25–35 µs of CPU on a VM) for nothing.
-        for i in slots.indices where !slots[i].batch.pointee.builder.isEmpty && now &- slots[i].batch.pointee.firstNs &+ sealAheadNs >= lingerNs {
+        // later only to seal it costs a wake-up (25–35 µs of CPU on a VM) for nothing. So is one whose linger
+        // ends before the owner's next record.
+        let horizon = max(monotonicNanos() &+ sealAheadNs, ns)
+        for i in slots.indices where !slots[i].batch.pointee.builder.isEmpty && slots[i].batch.pointee.firstNs &+ lingerNs <= horizon {
             seal(slots.baseAddress! + i)
         }
         sticky = sticky + 1 == partitions ? 0 : sticky + 1

@@ -81,8 +81,10 @@ public final class KafkaSink: RecordSink {
         }
     }
 
-    public func poll() {
-        do { try producer.poll(onDelivery: delivered) } catch { /* reports carry the errors; a poll error repeats in flush */ }
+    public func poll() { poll(noInputBeforeNs: 0) }
+
+    public func poll(noInputBeforeNs ns: UInt64) {
+        do { try producer.poll(noInputBeforeNs: ns, onDelivery: delivered) } catch { /* reports carry the errors; a poll error repeats in flush */ }
     }
 
     /// Until the oldest open batch's linger ends: delivery reports ring the bell (unless quiet: a flood's).

@@ -3,6 +3,7 @@ import Foundation
 import KafkaLog
 import KafkaWire
 import PinModel
+import Platform
 import RingBuffers
 import Sinks
 import Testing
@@ -134,6 +135,32 @@ import TestSupport
             }
         }
         #expect(seen == 30)
+    }
+
+    /// A flood's sink lingers; an owner that says when its next record comes has a batch whose linger ends
+    /// before then sealed at once (the batch a paced flood's generating stage fills with one chunk), and one
+    /// whose linger ends later keeps waiting for more records.
+    @Test func aLingeringBatchIsSealedWhenNothingMoreCanComeBeforeItsDeadline() throws {
+        let dir = tempDir("sink-quiet")
+        var s = SinkSettings(partitions: 1, compression: .lz4)
+        s.topicPrefix = "t"
+        s.lingerMs = 10_000  // no deadline passes during the test
+        let sink = try Backend.embedded(LogOptions(dataDir: dir, sealThreads: 0)).makeSink(s, role: .flood)
+        let o = collect(sink)
+        for t in 0..<5 { send(sink, .pin, key: nil, partition: 0, token: UInt64(t), timestamp: 0) }
+        sink.poll()
+        sink.poll(noInputBeforeNs: monotonicNanos() + 5_000_000_000)  // the next record could still join the batch
+        #expect(sink.pending == 5 && o.stored.isEmpty)
+        sink.poll(noInputBeforeNs: monotonicNanos() + 20_000_000_000)  // nothing more before its linger ends
+        #expect(sink.pending == 0 && o.stored.map(\.token) == Array(0..<5))
+        for t in 5..<8 { send(sink, .pin, key: nil, partition: 0, token: UInt64(t), timestamp: 0) }
+        sink.poll(noInputBeforeNs: 0)  // unknown: the linger holds
+        #expect(sink.pending == 3)
+        #expect(sink.close() == nil)
+        #expect(o.stored.map(\.token) == Array(0..<8) && o.stored.map(\.offset) == Array(0..<8))
+        // Two batches: the five records sealed early, the three the close sealed.
+        let held = try LogInspector.verify(dataDir: dir).filter { $0.records > 0 }
+        #expect(held.map(\.records) == [8] && held.map(\.batches) == [2] && held.allSatisfy(\.problems.isEmpty))
     }
 
     @Test func aFullDiskFailsWhatItHoldsAndEverythingAfter() throws {
