@@ -356,7 +356,11 @@ public final class KinesisProducer {
     func recycle(_ b: PutBatch) { if pool.count < 4 * config.maxInFlight + 8 { pool.append(b) } }
 
     /// Moves the network: completes finished calls, seals lingering batches, starts what may start.
-    public func poll(timeoutMs: Int = 0) { pump(waitMs: timeoutMs) }
+    /// An owner that knows it sends nothing before `noInputBeforeNs` (monotonic) has the batches and aggregates
+    /// whose linger ends by then (or within an eighth of the linger after, at most 0.5 ms: a paced flood's
+    /// chunks come a moment after their due time, and a batch opened by one would otherwise miss by that moment
+    /// and take the chunk after the next as well) sealed now: they would go out as they are, only later.
+    public func poll(timeoutMs: Int = 0, noInputBeforeNs: UInt64 = 0) { pump(waitMs: timeoutMs, noInputBeforeMs: Double(noInputBeforeNs) / 1e6) }
 
     /// How long the owner may sleep before a timer of the producer is due: a batch's or an aggregate's linger,
     /// a retry's backoff, the shaper's refill (at most 50 ms); answers and `wakeUp` end the sleep sooner. ns.
@@ -395,13 +399,14 @@ public final class KinesisProducer {
             + building.reduce(0) { $0 + ($1?.records ?? 0) } + aggregators.reduce(0) { $0 + $1.tokens.count }
     }
 
-    func pump(waitMs: Int) {
+    func pump(waitMs: Int, noInputBeforeMs: Double = 0) {
         sendsSincePump = 0
         sealedSincePump = false
         let now = monotonicMs()
+        let horizon = max(now, noInputBeforeMs > 0 ? noInputBeforeMs + min(config.lingerMs / 8, 0.5) : 0)
         for s in 0..<config.streams.count {
-            if !aggregators[s].isEmpty && now - aggregators[s].firstMs >= config.lingerMs { sealAggregate(s) }
-            if let b = building[s], now - b.createdMs >= config.lingerMs { seal(s) }
+            if !aggregators[s].isEmpty && aggregators[s].firstMs + config.lingerMs <= horizon { sealAggregate(s) }
+            if let b = building[s], b.createdMs + config.lingerMs <= horizon { seal(s) }
         }
         startReady(now: now)
         var done = service.http.stash

@@ -117,6 +117,8 @@ public final class KinesisSink: RecordSink {
 
     public func poll() { producer.poll(timeoutMs: 0) }
 
+    public func poll(noInputBeforeNs ns: UInt64) { producer.poll(timeoutMs: 0, noInputBeforeNs: ns) }
+
     /// Until the producer's next timer (linger, backoff): answers end the wait sooner.
     public var idleWaitNs: Int { producer.idleWaitNs }
 

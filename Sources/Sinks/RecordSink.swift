@@ -150,7 +150,7 @@ public protocol RecordSink: AnyObject {
 
     /// `poll`, told by an owner that knows its schedule that it sends no record before `ns` (monotonic): a
     /// batch whose linger ends by then is sealed now, as it would be at its deadline with nothing more in it,
-    /// since waiting would only add latency and a wake-up. A sink with no linger of its own polls.
+    /// since waiting would only add latency and a wake-up.
     func poll(noInputBeforeNs ns: UInt64)
 
     /// Sends everything buffered and waits until every record has its outcome.
@@ -176,8 +176,6 @@ public protocol RecordSink: AnyObject {
 }
 
 extension RecordSink {
-    public func poll(noInputBeforeNs ns: UInt64) { poll() }
-
     /// `wait(on:atMostNs:until:)` with no cap of the owner's: until the sink's own `idleWaitNs`.
     public func wait(on bell: Doorbell, until ready: () -> Bool) { wait(on: bell, atMostNs: .max, until: ready) }
 }
