@@ -446,6 +446,7 @@ public final class FloodRunner: Sendable {
         let key = ByteBuffer(capacity: 32)
         let worker = flood.cfg.worker
         let stages = flood.stages
+        let kinds = RecordKind.allCases  // once: the getter builds a new array at each call
         flood.forEachChunk(stage: stage, { c, noInputBeforeNs in
             let ts = wallMillis()
             let P = flood.partitions
@@ -455,7 +456,7 @@ public final class FloodRunner: Sendable {
                 let p: Int? = P == nil ? nil : Int(c.partition[i])
                 var keyed = false
                 let token = c.scheduled[i]
-                for kind in RecordKind.allCases {
+                for kind in kinds {
                     if stages > 1 {
                         let owner: Int
                         if let P, let p { owner = EmbeddedLogSink.shard(of: kind, partition: p, partitions: P, shards: stages) }
