@@ -108,6 +108,48 @@ import TestSupport
         #expect(missing.status != 0 && missing.stderr.contains("does not exist"), "\(missing.stderr)")
     }
 
+    /// An owner that says when its next record comes (a paced flood's generating stage) has a batch whose
+    /// linger ends before then sealed and sent at once; one whose linger ends later waits for more records.
+    /// The broker holds both batches, in order.
+    @Test func aBatchIsSentAtOnceWhenNothingMoreCanJoinItBeforeItsLingerEnds() throws {
+        let broker = try Tansu.get()
+        var cfg = ProducerConfiguration(bootstrap: try #require(BrokerAddress.parseList(broker.bootstrap)))
+        cfg.lingerMs = 60_000  // no deadline passes during the test
+        let producer = try KafkaProducer(config: cfg)
+        let topic = "early\(UUID().uuidString.prefix(8).lowercased())"
+        try producer.createTopics([topic], partitions: 1)
+        var reports: [DeliveryReport] = []
+        func send(_ range: Range<Int>) throws {
+            for i in range {
+                var v = "{\"i\":\(i)}"
+                try v.withUTF8 { try producer.send(topic: topic, partition: 0, key: nil, value: UnsafeRawBufferPointer($0), timestamp: 0) { reports.append($0) } }
+            }
+        }
+        try send(0..<20)
+        try producer.poll(noInputBeforeNs: monotonicNanos() + 30_000_000_000) { reports.append($0) }  // more may come first
+        try send(20..<30)
+        try producer.poll(noInputBeforeNs: monotonicNanos() + 120_000_000_000) { reports.append($0) }  // nothing more before the linger ends
+        let deadline = monotonicNanos() + 30_000_000_000
+        while reports.isEmpty && monotonicNanos() < deadline {
+            usleep(2_000)
+            try producer.poll { reports.append($0) }  // the linger holds: this only takes the report
+        }
+        #expect(reports.count == 1 && reports.first?.error == nil && reports.first?.batch.records == 30 && reports.first?.baseOffset == 0)
+        try send(30..<35)
+        try producer.poll { reports.append($0) }
+        #expect(reports.count == 1 && producer.pendingBatches == 0, "a batch with its linger ahead waits")
+        #expect(try producer.flush { reports.append($0) } == 0)
+        #expect(reports.map(\.baseOffset) == [0, 30] && reports.map(\.batch.records) == [30, 5])
+        try producer.close { _ in }
+        // librdkafka reads the 35 records back, in order, at the offsets the reports gave.
+        let read = try python3([peer(), "read", broker.bootstrap, topic, "35"])
+        #expect(read.status == 0, "\(read.stderr)")
+        let got = try JSONSerialization.jsonObject(with: Data(read.stdout.utf8)) as? [String: Any]
+        let pairs = (got?["partitions"] as? [String: [[Any]]])?["0"] ?? []
+        #expect(pairs.compactMap { $0.first as? Int } == Array(0..<35))
+        #expect(pairs.compactMap { $0.last as? String } == (0..<35).map { "{\"i\":\($0)}" })
+    }
+
     /// Quiet reports (a paced flood's producer): the sender does not wake the owner for each delivery report,
     /// so the owner takes them later, with its next chunk; each report carries when the broker's answer was
     /// read, which is where the flood's latency ends. `flush` still gets every report.

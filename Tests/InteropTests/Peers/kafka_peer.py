@@ -6,6 +6,9 @@
       JSONL files, that every value arrived exactly once and in index order within each partition. Then
       produces the same keys with librdkafka's murmur2_random partitioner to a scratch topic with the same
       partition count and checks that every key landed in the partition librdkafka picks.
+  kafka_peer.py read BOOTSTRAP TOPIC N
+      Consumes TOPIC from offset 0 with check.crcs=true until N records came (or 10 s passed with none) and
+      prints each partition's [offset, value] pairs in the order they came.
   kafka_peer.py produce BOOTSTRAP TOPIC FILE CODEC
       Produces every line of FILE (key = line number) with librdkafka, idempotent, and waits for delivery.
 
@@ -138,10 +141,19 @@ def produce(bootstrap, topic, path, codec):
     sys.exit(0 if delivered == len(lines) else 1)
 
 
+def read(bootstrap, topic, n):
+    parts, out, errors = consume_all(bootstrap, topic, int(n))
+    records = {str(p): [[o, v.decode()] for o, _, v in out[p]] for p in parts}
+    print(json.dumps({"errors": errors[:5], "partitions": records}))
+    sys.exit(1 if errors else 0)
+
+
 if __name__ == "__main__":
     cmd = sys.argv[1]
     if cmd == "verify":
         verify(*sys.argv[2:5])
+    elif cmd == "read":
+        read(*sys.argv[2:5])
     elif cmd == "produce":
         produce(*sys.argv[2:6])
     else:
