@@ -81,6 +81,42 @@ public final class Codec {
         if let z = deflater { deflateEnd(z); z.deallocate() }
     }
 
+    /// The most bytes `compress` appends for `n` bytes of input (what it reserves, each codec's own worst-case
+    /// bound and framing): an output buffer with this much room never grows, so a sealed batch costs one
+    /// allocation, not one and a copy.
+    public static func compressBound(_ n: Int, codec: CompressionCodec, level: Int32? = nil) -> Int {
+        let level = level ?? codec.defaultLevel
+        switch codec {
+        case .none: return n
+        case .zstd: return ZSTD_compressBound(n)
+        case .lz4 where level < 3: return lz4FrameBound(n)
+        case .lz4:
+            var prefs = lz4Preferences(level: level)
+            return LZ4F_compressBound(n, &prefs) + 64
+        case .snappy:
+            let block = 32 * 1024, full = n / block, rest = n % block
+            return 16 + full * (4 + snappy_max_compressed_length(block)) + (rest > 0 || n == 0 ? 4 + snappy_max_compressed_length(rest) : 0)
+        case .gzip:
+            // deflateBound for these parameters (window 15, memLevel 8) with the gzip wrapper, + `compress`'s 32.
+            return Int(CZlib.compressBound(uLong(n))) + 12 + 32
+        }
+    }
+
+    static func lz4Preferences(level: Int32) -> LZ4F_preferences_t {
+        var prefs = LZ4F_preferences_t()
+        prefs.frameInfo.blockSizeID = LZ4F_max64KB
+        prefs.frameInfo.blockMode = LZ4F_blockIndependent
+        prefs.compressionLevel = level
+        return prefs
+    }
+
+    /// `lz4Frame`'s output bound: the header, each 64 KiB block's size word and bound, the end mark.
+    static func lz4FrameBound(_ n: Int) -> Int {
+        let blockMax = 64 * 1024
+        let full = n / blockMax, rest = n % blockMax  // the bound of what is there, not of 64 KiB
+        return 7 + full * (4 + Int(LZ4_compressBound(Int32(blockMax)))) + (rest > 0 ? 4 + Int(LZ4_compressBound(Int32(rest))) : 0) + 4
+    }
+
     /// Appends the compressed form of `src` to `out`.
     public func compress(_ src: UnsafeRawBufferPointer, codec: CompressionCodec, level: Int32? = nil, into out: ByteBuffer) throws(CodecError) {
         let level = level ?? codec.defaultLevel
@@ -103,10 +139,7 @@ public final class Codec {
                 if LZ4F_isError(r) != 0 { throw CodecError(.lz4, String(cString: LZ4F_getErrorName(r))) }
                 lz4C = c
             }
-            var prefs = LZ4F_preferences_t()
-            prefs.frameInfo.blockSizeID = LZ4F_max64KB
-            prefs.frameInfo.blockMode = LZ4F_blockIndependent
-            prefs.compressionLevel = level
+            var prefs = Codec.lz4Preferences(level: level)
             let cap = LZ4F_compressBound(src.count, &prefs) + 64  // + frame header and end mark
             let dst = out.reserve(cap)
             var n = LZ4F_compressBegin(lz4C, dst, cap, &prefs)
@@ -171,8 +204,7 @@ public final class Codec {
             lz4Stream = s
         }
         let blockMax = 64 * 1024
-        let full = src.count / blockMax, rest = src.count % blockMax  // the bound of what is there, not of 64 KiB
-        let cap = 7 + full * (4 + Int(LZ4_compressBound(Int32(blockMax)))) + (rest > 0 ? 4 + Int(LZ4_compressBound(Int32(rest))) : 0) + 4
+        let cap = Codec.lz4FrameBound(src.count)
         let dst = out.reserve(cap)
         dst.storeBytes(of: Codec.lz4FrameHeader, as: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8).self)
         var used = 7, off = 0

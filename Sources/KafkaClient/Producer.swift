@@ -392,7 +392,7 @@ public final class KafkaProducer: @unchecked Sendable {
         // (`compressOnSeal`: the records region goes through the codec once, with no uncompressed copy).
         var here = config.compressesOnSeal
         let size = accumulators[t][p].builder.sizeInBytes
-        let out = ByteBuffer(capacity: here ? size / 2 + 1024 : size + 1024)
+        let out = ByteBuffer(capacity: here ? Codec.compressBound(size, codec: config.compression, level: config.compressionLevel) + 1024 : size + 1024)
         if here {
             do {
                 try accumulators[t][p].builder.seal(into: out, codec: config.compression, compressor: codec, level: config.compressionLevel)

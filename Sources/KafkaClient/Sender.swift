@@ -515,7 +515,7 @@ final class Sender: @unchecked Sendable {
         guard !b.compressed else { return nil }
         if compression != .none {
             let src = b.bytes
-            let out = ByteBuffer(capacity: src.count / 2 + 1024)
+            let out = ByteBuffer(capacity: BatchLayout.headerSize + Codec.compressBound(src.count - BatchLayout.headerSize, codec: compression, level: level))
             out.append(UnsafeRawBufferPointer(start: src.base, count: BatchLayout.headerSize))
             do {
                 try codec.compress(

@@ -234,17 +234,18 @@ public final class FloodRunner: Sendable {
         private func tickLocked(_ now: UInt64, final: Bool) {
             guard now >= intervalStartNs &+ 1_000_000_000 || final else { return }
             hist.add(interval)
-            var ended = interval
+            // `interval` becomes the whole second's (warm-up included) in place: a copy of it would be copied
+            // again by the reset below (copy on write), a fresh counts array every second.
             if intervalWarm.totalCount > 0 {
                 warm.add(intervalWarm)
-                ended.add(intervalWarm)
+                interval.add(intervalWarm)
             }
-            if ended.totalCount > 0 && bySecond.count < 1_000_000 {
-                bySecond.append((Double(now &- t0Ns) / 1e9, Double(ended.valueAtPercentile(99)) / 1000, Int(ended.totalCount)))
+            if interval.totalCount > 0 && bySecond.count < 1_000_000 {
+                bySecond.append((Double(now &- t0Ns) / 1e9, Double(interval.valueAtPercentile(99)) / 1000, Int(interval.totalCount)))
             }
             if let log = hlog {
                 let start = wallAtT0 + Double(intervalStartNs &- t0Ns) / 1e9
-                log.append(start: start, length: Double(now &- intervalStartNs) / 1e9, ended)
+                log.append(start: start, length: Double(now &- intervalStartNs) / 1e9, interval)
                 if final { log.close() }
             }
             interval.reset()

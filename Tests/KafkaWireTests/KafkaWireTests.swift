@@ -187,6 +187,23 @@ let goldenBatch = hex(
         }
     }
 
+    /// A buffer with `compressBound` room takes the compressed form of any input, the worst (random bytes)
+    /// included, without growing: a producer's batch costs one allocation.
+    @Test func compressBoundIsRoomEnoughForEveryCodec() throws {
+        var rng = SplitMix64(seed: 7)
+        let random = (0..<300_000).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+        let c = Codec()
+        for (codec, level) in [(CompressionCodec.lz4, Int32(0)), (.lz4, 9), (.zstd, 3), (.zstd, 19), (.gzip, 6), (.gzip, 1), (.snappy, 0), (.none, 0)] {
+            for n in [0, 1, 100, 4_096, 32 * 1024, 32 * 1024 + 1, 65_536, 65_537, 300_000] {
+                let bound = Codec.compressBound(n, codec: codec, level: level)
+                let out = ByteBuffer(capacity: bound)
+                let base = out.base, room = out.capacity  // at least 64: ByteBuffer's least
+                try random.withUnsafeBytes { try c.compress(UnsafeRawBufferPointer(rebasing: $0[0..<n]), codec: codec, level: level, into: out) }
+                #expect(out.count <= bound && out.capacity == room && out.base == base, "\(codec) level \(level), \(n) bytes: \(out.count) of \(bound)")
+            }
+        }
+    }
+
     @Test func snappyAcceptsARawBlock() throws {
         // Brokers and librdkafka also send one raw snappy block without xerial framing: "hello" as a literal.
         let raw: [UInt8] = [0x05, 0x10] + Array("hello".utf8)
