@@ -359,10 +359,11 @@ final class Flood: @unchecked Sendable {
     }
 
     /// When chunk `seq + 1` of the one generator is due under `--rate` (its last post's schedule; at most the
-    /// `--duration` end), else 0: the sink stage that generates takes nothing before it.
+    /// `--count` or `--duration` end), else 0: the sink stage that generates takes nothing before it.
     func nextChunkDueNs(after seq: Int) -> UInt64 {
         guard let iv = intervalNs else { return 0 }
-        let last = (seq + 2) * cfg.chunkPosts - 1
+        var last = (seq + 2) * cfg.chunkPosts - 1
+        if let c = cfg.count { last = max(0, min(last, c - 1)) }
         let due = t0 &+ UInt64(Double(last) * iv)
         return endNs.map { min($0, due) } ?? due
     }
