@@ -2,6 +2,16 @@ import CCrypto
 
 /// SHA-256, HMAC-SHA256 and MD5 from libcrypto (OpenSSL 3), one-shot.
 public enum Digest {
+    /// OpenSSL (ours, and libcurl's for https) frees its locks and tables in an `atexit` handler unless told
+    /// not to. A thread still finishing a TLS connection or a digest while the process exits (an async
+    /// command's last objects are released on a pool thread as the main thread exits) then takes a freed lock,
+    /// and a run that had done its work and written its report crashes on the way out (seen once in CI:
+    /// SIGSEGV in `pthread_rwlock_unlock` while the main thread was in libcrypto). The memory goes with the
+    /// process anyway. Called first in `main`, before anything initialises OpenSSL (the first call decides).
+    public static func keepOpenSSLUntilExit() {
+        _ = OPENSSL_init_crypto(UInt64(OPENSSL_INIT_NO_ATEXIT), nil)
+    }
+
     static func digest(_ data: UnsafeRawBufferPointer, size: Int, _ md: OpaquePointer?) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: size)
         out.withUnsafeMutableBufferPointer { o in

@@ -1,4 +1,5 @@
 import ArgumentParser
+import AWSAuth
 import Bytes
 import Console
 import Foundation
@@ -25,6 +26,7 @@ struct Pinbench: AsyncParsableCommand {
     /// run throws (a broker, a file, a service: every error type of pinbench describes itself in one line
     /// without secrets) exits 1; a command's own exit code passes through.
     static func main() async {
+        Digest.keepOpenSSLUntilExit()
         do {
             let names = Pinbench.configuration.subcommands.map { $0._commandName } + ["help"]
             let args: [String]
