@@ -286,8 +286,6 @@ public final class EmbeddedLogSink: RecordSink {
         if b.pointee.builder.sizeInBytes >= settings.batchBytes { seal(s) }
     }
 
-    public func poll() { poll(noInputBeforeNs: 0) }
-
     public func poll(noInputBeforeNs ns: UInt64) {
         if inFlight > 0 { collect() }
         // A batch whose linger ends within `sealAheadNs` is sealed now, while the stage is awake anyway: a paced

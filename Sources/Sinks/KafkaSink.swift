@@ -81,8 +81,6 @@ public final class KafkaSink: RecordSink {
         }
     }
 
-    public func poll() { poll(noInputBeforeNs: 0) }
-
     public func poll(noInputBeforeNs ns: UInt64) {
         do { try producer.poll(noInputBeforeNs: ns, onDelivery: delivered) } catch { /* reports carry the errors; a poll error repeats in flush */ }
     }

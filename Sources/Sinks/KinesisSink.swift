@@ -115,8 +115,6 @@ public final class KinesisSink: RecordSink {
         producer.send(stream: kind.rawValue, key: key.bytes, data: value, token: token)
     }
 
-    public func poll() { producer.poll(timeoutMs: 0) }
-
     public func poll(noInputBeforeNs ns: UInt64) { producer.poll(timeoutMs: 0, noInputBeforeNs: ns) }
 
     /// Until the producer's next timer (linger, backoff): answers end the wait sooner.

@@ -145,12 +145,9 @@ public protocol RecordSink: AnyObject {
               timestamp: Int64, token: UInt64)
 
     /// Moves work along without waiting: seals batches whose linger passed, completes the I/O that is ready
-    /// and delivers outcomes (`wait` is where an owner sleeps).
-    func poll()
-
-    /// `poll`, told by an owner that knows its schedule that it sends no record before `ns` (monotonic): a
-    /// batch whose linger ends by then is sealed now, as it would be at its deadline with nothing more in it,
-    /// since waiting would only add latency and a wake-up.
+    /// and delivers outcomes (`wait` is where an owner sleeps). An owner that knows its schedule says it sends
+    /// no record before `ns` (monotonic; 0: unknown): a batch whose linger ends by then is sealed now, as it
+    /// would be at its deadline with nothing more in it, since waiting would only add latency and a wake-up.
     func poll(noInputBeforeNs ns: UInt64)
 
     /// Sends everything buffered and waits until every record has its outcome.
@@ -176,6 +173,9 @@ public protocol RecordSink: AnyObject {
 }
 
 extension RecordSink {
+    /// `poll` from an owner that does not know when its next record comes.
+    public func poll() { poll(noInputBeforeNs: 0) }
+
     /// `wait(on:atMostNs:until:)` with no cap of the owner's: until the sink's own `idleWaitNs`.
     public func wait(on bell: Doorbell, until ready: () -> Bool) { wait(on: bell, atMostNs: .max, until: ready) }
 }
