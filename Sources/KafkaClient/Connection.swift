@@ -109,6 +109,11 @@ public final class BrokerConnection {
     /// contends for. TLS keeps its own buffer.
     private let inbuf = ByteBuffer(capacity: 64 * 1024)
     private var inPos = 0
+    /// Whether the kernel stamps each arrival on this socket (plaintext connections): a response then says when
+    /// it came (`Response.arrivedNs`) however late it is read, so an owner need not wake up for it.
+    public private(set) var stampsArrivals = false
+    /// When the bytes of the last `recv` reached the socket (monotonic ns; 0 without a stamp).
+    private var lastArrivalNs: UInt64 = 0
     /// Responses larger than this are refused as garbage.
     public var maxResponseBytes = 256 << 20
     public let timeoutMs: Int32
@@ -120,6 +125,8 @@ public final class BrokerConnection {
         self.timeoutMs = timeoutMs
         self.security = security
         try connect()
+        // TLS reads the socket itself (no stamps reach us through it).
+        if security.tls == nil { stampsArrivals = stampArrivals(fd) }
         if let ctx = security.tls {
             _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
             do { tls = try TLSSession(context: ctx, fd: fd, host: address.host, timeoutMs: min(timeoutMs, 10_000)) } catch {
@@ -332,6 +339,9 @@ public final class BrokerConnection {
         public let api: ApiKey
         public let version: Int16
         public let bodyOffset: Int
+        /// When the response's last bytes reached the socket (monotonic ns), or 0 when the connection has no
+        /// arrival stamps (TLS).
+        public var arrivedNs: UInt64 = 0
 
         public var reader: ProtocolReader {
             var r = ProtocolReader(buffer.bytes, flexible: api.isFlexible(version))
@@ -418,7 +428,7 @@ public final class BrokerConnection {
             do { try r.tags() } catch { throw KafkaClientError(.protocolViolation, "\(address): \(error)") }
             offset = r.pos
         }
-        return Response(buffer: buffer, api: api, version: version, bodyOffset: offset)
+        return Response(buffer: buffer, api: api, version: version, bodyOffset: offset, arrivedNs: stampsArrivals ? lastArrivalNs : 0)
     }
 
     public func roundTrip(_ api: ApiKey, version: Int16, body: (ProtocolWriter) -> Void) throws(KafkaClientError) -> Response {
@@ -496,8 +506,12 @@ public final class BrokerConnection {
             let need = n - off
             // Most of a large response goes straight to its place; a small rest fills the read-ahead.
             let direct = need >= inbuf.capacity / 2
-            let r = direct ? recv(fd, p + off, need, Int32(MSG_DONTWAIT)) : recv(fd, inbuf.base, inbuf.capacity, Int32(MSG_DONTWAIT))
+            let (r, at) = direct ? receiveStamped(fd, p + off, need, flags: Int32(MSG_DONTWAIT))
+                : receiveStamped(fd, inbuf.base, inbuf.capacity, flags: Int32(MSG_DONTWAIT))
             if r > 0 {
+                // The bytes that end a response came with the last read; read-ahead bytes came with the read
+                // that filled `inbuf` (it is refilled only once empty).
+                lastArrivalNs = at
                 if direct {
                     off += r
                 } else {

@@ -67,8 +67,9 @@ public struct DeliveryReport: @unchecked Sendable {
     public let error: KafkaClientError?
     /// Retries this batch took.
     public let retries: Int
-    /// When the sender learned the outcome (the broker's answer read, or the failure decided): `monotonicNanos`.
-    /// An owner that takes reports later than that (`quietReports`) still measures latency to this moment.
+    /// When the outcome came (`monotonicNanos`): the broker's answer reaching the socket where the connection
+    /// stamps arrivals, else when the sender read it or decided the failure. An owner that takes reports later
+    /// than that (`quietReports`, answers read at its next turn) still measures latency to this moment.
     public let ackNs: UInt64
 }
 
@@ -274,11 +275,13 @@ public final class KafkaProducer: @unchecked Sendable {
     public var hasReports: Bool { sender.inline ? !sender.inlineReports.isEmpty : reports.count > 0 }
 
     /// Sleeps until `ready()` holds, `bell` (the one given at `init`) rings, delivery reports wait, or
-    /// `timeoutNs` passes; with `inlineSender`, in one poll that an answer on a broker's socket ends too (the
-    /// owner's next `poll` handles it).
+    /// `timeoutNs` passes; with `inlineSender`, in one poll on the brokers' sockets too. An answer ends that
+    /// sleep only where it must be read to go on: on a connection without arrival stamps (TLS), or with no room
+    /// for another request. Elsewhere the owner's next `poll` reads it, and its delivery reports carry the
+    /// time it came (`DeliveryReport.ackNs`).
     public func wait(on bell: Doorbell, timeoutNs: Int, until ready: () -> Bool) {
         if sender.inline {
-            bell.wait(timeoutNs: timeoutNs, until: { ready() || hasReports }) { ns in sender.sleepOnSockets(ns) }
+            bell.wait(timeoutNs: timeoutNs, until: { ready() || hasReports }) { ns in sender.sleepOnSockets(ns, answersCanWait: true) }
         } else {
             bell.wait(timeoutNs: timeoutNs) { ready() || hasReports }
         }

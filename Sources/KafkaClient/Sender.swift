@@ -74,6 +74,10 @@ final class Sender: @unchecked Sendable {
     let wake = Doorbell()
     /// How `wake` reaches the sender while it sleeps in `poll` on its brokers' sockets.
     let waker: PollWaker
+    /// The poll set of `sleepOnSockets` and `awaitResponses` and the connections behind it, kept between calls
+    /// (no allocation per turn).
+    private var pollSet: [pollfd] = []
+    private var pollSinks: [SinkConnection] = []
     /// Rung after each delivery report: a producer owner waiting for reports sleeps on it.
     let reportBell: Doorbell
     /// Ring `reportBell` when reports are pushed (false: the producer's `quietReports`, except while it waits).
@@ -281,11 +285,19 @@ final class Sender: @unchecked Sendable {
 
     /// Sleeps until a socket this sender reads itself has an answer, `waker` is signalled (the producer's
     /// doorbell, or an I/O thread's outcome) or `ns` pass.
-    func sleepOnSockets(_ ns: Int) {
-        let active = sinks.values.filter { $0.io == nil && !$0.inFlight.isEmpty }
-        if active.contains(where: \.conn.hasBufferedInput) { return }  // bytes already read: poll cannot see them
-        var fds = active.map { pollfd(fd: $0.conn.fd, events: Int16(POLLIN), revents: 0) }
-        waker.poll(&fds, timeoutNs: ns)
+    ///
+    /// `answersCanWait` (an owner that will call again soon, by its own schedule): a connection that stamps
+    /// arrivals and still has room for another request does not end the sleep; its answers are read at the
+    /// owner's next turn and keep the time they came. A paced flood then wakes once per tick, not twice.
+    func sleepOnSockets(_ ns: Int, answersCanWait: Bool = false) {
+        let room = config.idempotence ? min(5, config.maxInFlight) : config.maxInFlight
+        pollSet.removeAll(keepingCapacity: true)
+        for s in sinks.values where s.io == nil && !s.inFlight.isEmpty {
+            if answersCanWait && s.conn.stampsArrivals && s.inFlight.count < room { continue }
+            if s.conn.hasBufferedInput { return }  // bytes already read: poll cannot see them
+            pollSet.append(pollfd(fd: s.conn.fd, events: Int16(POLLIN), revents: 0))
+        }
+        waker.poll(&pollSet, timeoutNs: ns)
     }
 
     /// After the last turn: ends the I/O threads and closes the connections.
@@ -328,8 +340,10 @@ final class Sender: @unchecked Sendable {
         }
     }
 
-    func report(_ b: ProducerBatch, offset: Int64, error: KafkaClientError?) {
-        let r = DeliveryReport(batch: b, baseOffset: offset, error: error, retries: max(0, b.attempts - 1), ackNs: monotonicNanos())
+    /// `ackNs`: when the broker's answer came (0: now).
+    func report(_ b: ProducerBatch, offset: Int64, error: KafkaClientError?, ackNs: UInt64 = 0) {
+        let r = DeliveryReport(batch: b, baseOffset: offset, error: error, retries: max(0, b.attempts - 1),
+                               ackNs: ackNs != 0 ? ackNs : monotonicNanos())
         if inline {
             inlineReports.append(r)
             return
@@ -570,14 +584,25 @@ final class Sender: @unchecked Sendable {
     func awaitResponses() -> Bool {
         var any = false
         for s in sinks.values where s.io != nil { if collect(s) { any = true } }
-        let active = sinks.values.filter { $0.io == nil && !$0.inFlight.isEmpty }
-        guard !active.isEmpty else { return any }
-        var fds = active.map { pollfd(fd: $0.conn.fd, events: Int16(POLLIN), revents: 0) }
-        // Bytes already read ahead (or decrypted and waiting in TLS) are not seen by poll.
-        let buffered = active.map(\.conn.hasBufferedInput)
-        let n = poll(&fds, nfds_t(fds.count), 0)
-        guard n > 0 || buffered.contains(true) else { return any }
-        for (i, s) in active.enumerated() where fds[i].revents != 0 || buffered[i] {
+        // The connections this sender reads itself, in `pollSinks` and `pollSet` (kept between calls).
+        pollSinks.removeAll(keepingCapacity: true)
+        pollSet.removeAll(keepingCapacity: true)
+        var buffered = false
+        for s in sinks.values where s.io == nil && !s.inFlight.isEmpty {
+            pollSinks.append(s)
+            pollSet.append(pollfd(fd: s.conn.fd, events: Int16(POLLIN), revents: 0))
+            // Bytes already read ahead (or decrypted and waiting in TLS) are not seen by poll.
+            if s.conn.hasBufferedInput { buffered = true }
+        }
+        guard !pollSinks.isEmpty else { return any }
+        let n = poll(&pollSet, nfds_t(pollSet.count), 0)
+        guard n > 0 || buffered else { return any }
+        var ready = 0
+        for i in pollSinks.indices where pollSet[i].revents != 0 || pollSinks[i].conn.hasBufferedInput {
+            pollSinks.swapAt(ready, i)
+            ready += 1
+        }
+        for s in pollSinks[..<ready] {
             // Take every response already here (each read blocks only until its frame is complete).
             repeat {
                 handleOneResponse(s)
@@ -617,8 +642,10 @@ final class Sender: @unchecked Sendable {
     func handleOneResponse(_ s: SinkConnection) {
         let now = monotonicNanos()
         let results: [ProducePartitionResult]
+        var arrivedNs: UInt64 = 0
         do throws(KafkaClientError) {
             let resp = try s.conn.receive(into: s.response)
+            arrivedNs = resp.arrivedNs
             var r = resp.reader
             do { results = try ProduceMessage.decodeResponse(&r, version: resp.version) } catch {
                 s.conn.shutdown()
@@ -628,11 +655,12 @@ final class Sender: @unchecked Sendable {
             connectionLost(s, error)
             return
         }
-        handleAnswer(s, results, now: now)
+        handleAnswer(s, results, now: now, arrivedNs: arrivedNs)
     }
 
-    /// The broker's answer to the oldest request in flight on `s`.
-    func handleAnswer(_ s: SinkConnection, _ results: [ProducePartitionResult], now: UInt64) {
+    /// The broker's answer to the oldest request in flight on `s`; `arrivedNs`: when it reached the socket
+    /// (0: unknown, now), which ends the batches' latency even when the answer is read later.
+    func handleAnswer(_ s: SinkConnection, _ results: [ProducePartitionResult], now: UInt64, arrivedNs: UInt64 = 0) {
         let batches = s.inFlight.removeFirst()
         totalInFlight -= 1
         for b in batches {
@@ -645,7 +673,8 @@ final class Sender: @unchecked Sendable {
             }
             let code = res.errorCode
             if !code.isError || code == .duplicateSequence {
-                report(b, offset: res.baseOffset, error: nil)
+                // Never before the request went (a stamp moved by a wall-clock step).
+                report(b, offset: res.baseOffset, error: nil, ackNs: arrivedNs == 0 ? 0 : max(arrivedNs, b.sentNs))
                 continue
             }
             let err = KafkaClientError(.broker(code), "\(b.topic)-\(b.partition): \(code)\(res.errorMessage.map { " (\($0))" } ?? "")")

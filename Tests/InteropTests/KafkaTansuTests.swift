@@ -1,6 +1,7 @@
 import Foundation
 import KafkaClient
 import Platform
+import RingBuffers
 import Testing
 import TestSupport
 
@@ -188,5 +189,45 @@ import TestSupport
         #expect(try producer.flush { reports.append($0) } == 0)
         #expect(reports.count == 2 && reports.allSatisfy { $0.error == nil })
         try producer.close { _ in }
+    }
+
+    /// A producer whose owner sends (`inlineSender`: a paced flood's sink stage) and sleeps in `wait` between its
+    /// ticks: a broker's answer on a plaintext connection with room for more requests does not end that sleep
+    /// (one wake-up per tick, not two). The owner's next `poll` reads it, and the report carries when the answer
+    /// reached the socket (the kernel's arrival stamp), not when it was read. Then librdkafka reads the records.
+    @Test func anInlineProducersOwnerSleepsThroughAnAnswerThatKeepsTheTimeItCame() throws {
+        let broker = try Tansu.get()
+        var cfg = ProducerConfiguration(bootstrap: try #require(BrokerAddress.parseList(broker.bootstrap)))
+        cfg.lingerMs = 60_000
+        cfg.inlineSender = true
+        let bell = Doorbell()
+        let producer = try KafkaProducer(config: cfg, reportBell: bell)
+        let topic = "stamp\(UUID().uuidString.prefix(8).lowercased())"
+        try producer.createTopics([topic], partitions: 1)
+        var reports: [DeliveryReport] = []
+        for i in 0..<40 {
+            var v = "{\"i\":\(i)}"
+            try v.withUTF8 { try producer.send(topic: topic, partition: 0, key: nil, value: UnsafeRawBufferPointer($0), timestamp: 0) { reports.append($0) } }
+        }
+        let sentNs = monotonicNanos()
+        try producer.poll(noInputBeforeNs: sentNs + 120_000_000_000) { reports.append($0) }  // sealed and sent now
+        #expect(reports.isEmpty && producer.pendingBatches == 1)  // sent, not yet answered
+        usleep(1_000_000)  // the broker answers meanwhile; nobody reads the socket
+        let waitNs = monotonicNanos()
+        producer.wait(on: bell, timeoutNs: 400_000_000) { false }
+        let wokeNs = monotonicNanos()
+        #expect(wokeNs - waitNs >= 350_000_000, "the waiting answer ended the sleep after \(Double(wokeNs - waitNs) / 1e6) ms")
+        try producer.poll { reports.append($0) }
+        #expect(reports.count == 1 && reports.first?.error == nil && reports.first?.batch.records == 40 && reports.first?.baseOffset == 0)
+        if let r = reports.first {
+            #expect(r.ackNs > sentNs && r.ackNs < waitNs,
+                    "the answer's arrival, not its reading: \(Double(r.ackNs &- sentNs) / 1e6) ms after the send, read \(Double(wokeNs &- sentNs) / 1e6) ms after")
+        }
+        try producer.close { _ in }
+        let read = try python3([peer(), "read", broker.bootstrap, topic, "40"])
+        #expect(read.status == 0, "\(read.stderr)")
+        let got = try JSONSerialization.jsonObject(with: Data(read.stdout.utf8)) as? [String: Any]
+        let pairs = (got?["partitions"] as? [String: [[Any]]])?["0"] ?? []
+        #expect(pairs.compactMap { $0.last as? String } == (0..<40).map { "{\"i\":\($0)}" })
     }
 }

@@ -32,4 +32,12 @@ size_t pb_base64_encode_simd(const uint8_t *src, size_t n, uint8_t *dst);
 int pb_eventfd(void);
 /// poll(2) with a nanosecond timeout (ppoll needs _GNU_SOURCE).
 int pb_poll_ns(void *fds, unsigned long nfds, int64_t timeout_ns);
+
+/// Asks the kernel to stamp each packet arriving on socket `fd` with its arrival time (SO_TIMESTAMPNS).
+/// Returns 0 or an errno value.
+int pb_stamp_arrivals(int fd);
+/// recv(2) that also returns, in *arrival_ns, when the last bytes it read reached the socket, as a
+/// CLOCK_MONOTONIC time (the kernel's CLOCK_REALTIME stamp moved by the two clocks' offset now, and never
+/// later than now); 0 when the socket gave no stamp. The cmsg macros it needs are not reachable from Swift.
+long pb_recv_stamped(int fd, void *buf, size_t len, int flags, uint64_t *arrival_ns);
 #endif
