@@ -107,6 +107,9 @@ public final class Codec {
         prefs.frameInfo.blockSizeID = LZ4F_max64KB
         prefs.frameInfo.blockMode = LZ4F_blockIndependent
         prefs.compressionLevel = level
+        // Each update compresses straight from the caller's bytes: without it a batch under 64 KiB is first
+        // copied into the context's own buffer and compressed at the end. The frame is the same either way.
+        prefs.autoFlush = 1
         return prefs
     }
 
