@@ -512,6 +512,9 @@ public final class BrokerConnection {
                 // The bytes that end a response came with the last read; read-ahead bytes came with the read
                 // that filled `inbuf` (it is refilled only once empty).
                 lastArrivalNs = at
+                // A read that came without a stamp: the kernel does not stamp this socket after all, and its
+                // answers must be read when they come (the owner's sleep watches it again).
+                if at == 0 { stampsArrivals = false }
                 if direct {
                     off += r
                 } else {
