@@ -43,7 +43,7 @@ long pb_recv_stamped(int fd, void *buf, size_t len, int flags, uint64_t *arrival
         int64_t real_ns = (int64_t)real.tv_sec * 1000000000 + real.tv_nsec;
         int64_t mono_ns = (int64_t)mono.tv_sec * 1000000000 + mono.tv_nsec;
         int64_t age = real_ns - at_ns;
-        // A stamp from the future (the wall clock stepped back) or from before boot is no stamp.
+        // A stamp from the future (the wall clock stepped back) or from before boot counts as now.
         if (at_ns <= 0 || age < 0 || age > mono_ns) { age = 0; }
         *arrival_ns = (uint64_t)(mono_ns - age);
         break;
