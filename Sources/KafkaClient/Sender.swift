@@ -290,10 +290,9 @@ final class Sender: @unchecked Sendable {
     /// arrivals and still has room for another request does not end the sleep; its answers are read at the
     /// owner's next turn and keep the time they came. A paced flood then wakes once per tick, not twice.
     func sleepOnSockets(_ ns: Int, answersCanWait: Bool = false) {
-        let room = config.idempotence ? min(5, config.maxInFlight) : config.maxInFlight
         pollSet.removeAll(keepingCapacity: true)
         for s in sinks.values where s.io == nil && !s.inFlight.isEmpty {
-            if answersCanWait && s.conn.stampsArrivals && s.inFlight.count < room { continue }
+            if answersCanWait && s.conn.stampsArrivals && hasRoom(s) { continue }
             if s.conn.hasBufferedInput { return }  // bytes already read: poll cannot see them
             pollSet.append(pollfd(fd: s.conn.fd, events: Int16(POLLIN), revents: 0))
         }
@@ -424,7 +423,7 @@ final class Sender: @unchecked Sendable {
             let c = try BrokerConnection(addr, clientId: config.clientId, timeoutMs: config.requestTimeoutMs, security: config.security)
             let v = try c.requireVersion(.produce)
             let io = config.effectiveIOThreads
-                ? BrokerIO(conn: c, version: v, acks: config.acks, timeoutMs: config.requestTimeoutMs, capacity: config.maxInFlight, senderBell: wake)
+                ? BrokerIO(conn: c, version: v, acks: config.acks, timeoutMs: config.requestTimeoutMs, capacity: inFlightLimit, senderBell: wake)
                 : nil
             let s = SinkConnection(nodeId: node, conn: c, version: v, io: io)
             sinks[node] = s
@@ -444,10 +443,17 @@ final class Sender: @unchecked Sendable {
         }
     }
 
+    /// Requests a connection may have in flight, and a partition too: `max.in.flight`. `validate` holds it to
+    /// at most 5 with idempotence (a broker keeps the sequences of a producer's last five batches per partition).
+    var inFlightLimit: Int { config.maxInFlight }
+
+    /// A connection that can take another request now.
+    func hasRoom(_ s: SinkConnection) -> Bool { s.inFlight.count < inFlightLimit }
+
     /// Builds and sends Produce requests: per broker up to max.in.flight, one batch per partition each.
     func dispatch(_ now: UInt64) -> Bool {
         if bumpPending { return false }
-        let perPartition = config.idempotence ? 5 : config.maxInFlight
+        let perPartition = inFlightLimit
         var byLeader: [Int32: [PartitionState]] = [:]
         for st in parts.values where st.waiting > 0 && st.leader >= 0 && st.inFlight < perPartition {
             if let h = st.head, h.notBeforeNs > now { continue }
@@ -457,7 +463,7 @@ final class Sender: @unchecked Sendable {
         for (node, list) in byLeader {
             guard let s = sink(for: node, now: now) else { continue }
             var candidates = list
-            while s.inFlight.count < config.maxInFlight && !candidates.isEmpty {
+            while hasRoom(s) && !candidates.isEmpty {
                 var batches: [ProducerBatch] = []
                 var bytes = 0
                 var rest: [PartitionState] = []
