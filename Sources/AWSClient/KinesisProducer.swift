@@ -621,7 +621,7 @@ extension KinesisProducer {
         return (r, producer.stats)
     }
 
-    /// Sends every line of `text` to stream 0, keyed by line number, and waits for every outcome.
+    /// Sends every line of `text` (`Lines`) to stream 0, keyed by its index among them, and waits for every outcome.
     public func putLines(_ text: UnsafeRawBufferPointer, progress: ProgressCounter? = nil, stop: StopFlag? = nil) -> LinesPut {
         var r = LinesPut()
         onDelivery = { _, tokens, _, delivery in
@@ -632,17 +632,13 @@ extension KinesisProducer {
             }
         }
         let key = ByteBuffer(capacity: 32)
-        if let base = text.baseAddress {
-            var start = 0
-            while start < text.count, let nl = memchr(base + start, 0x0A, text.count - start) {
-                let i = UnsafeRawPointer(nl) - base
-                key.reset()
-                key.appendDecimal(r.sent)
-                send(stream: 0, key: key.bytes, data: UnsafeRawBufferPointer(start: base + start, count: i - start), token: 0)
-                start = i + 1
-                r.sent += 1
-                if r.sent & 1023 == 0, stop?.isSet == true { r.interrupted = true; break }
-            }
+        _ = Lines.forEach(in: text) { (line, _) throws(Never) -> Bool in
+            key.reset()
+            key.appendDecimal(r.sent)
+            send(stream: 0, key: key.bytes, data: line, token: 0)
+            r.sent += 1
+            if r.sent & 1023 == 0, stop?.isSet == true { r.interrupted = true; return false }
+            return true
         }
         flush()
         onDelivery = nil

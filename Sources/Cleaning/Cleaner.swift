@@ -823,25 +823,13 @@ final class ParallelParse: @unchecked Sendable {
     }
 }
 
-/// Calls `body` for every non-empty line of `text` (without its `\n` / `\r\n`), located as `#<line>` (1-based
-/// within `text`); returns how many lines it had. A line longer than `maxRecordBytes` comes with a problem set.
+/// Calls `body` for every non-empty line of `text` (`Lines`: without its `\n` / `\r\n`, the last one needing no
+/// newline), located as `#<line>` (1-based within `text`); returns how many lines it had. A line longer than
+/// `maxRecordBytes` comes with a problem set.
 func forEachLine(in text: UnsafeRawBufferPointer, maxRecordBytes: Int, _ body: (SourceRecord) throws -> Void) throws -> Int {
-    guard let base = text.baseAddress else { return 0 }
-    var lineNo = 0
-    var start = 0
-    while start < text.count {
-        var end = text.count
-        if let nl = memchr(base + start, 0x0A, text.count - start) { end = UnsafeRawPointer(nl) - base }
-        lineNo += 1
-        var len = end - start
-        if len > 0 && base.load(fromByteOffset: start + len - 1, as: UInt8.self) == 0x0D { len -= 1 }
-        if len > 0 {
-            let n = lineNo
-            try body(SourceRecord(bytes: UnsafeRawBufferPointer(start: base + start, count: len),
-                                  problem: len > maxRecordBytes ? "record over \(maxRecordBytes) bytes: \(len)" : nil,
-                                  location: { "#\(n)" }))
-        }
-        start = end + 1
+    try Lines.forEach(in: text) { (line, n) throws(any Error) -> Bool in
+        try body(SourceRecord(bytes: line, problem: line.count > maxRecordBytes ? "record over \(maxRecordBytes) bytes: \(line.count)" : nil,
+                              location: { "#\(n)" }))
+        return true
     }
-    return lineNo
 }

@@ -485,8 +485,9 @@ extension LinesProduced {
 }
 
 extension KafkaProducer {
-    /// Produces every line of `text` (unkeyed: the sticky partitioner), `rounds` times, then closes the
-    /// producer; every record is counted delivered or failed.
+    /// Produces every line of `text` (`Lines`: the non-empty ones, without `\r\n`; the last needs no newline),
+    /// unkeyed (the sticky partitioner), `rounds` times, then closes the producer; every record is counted
+    /// delivered or failed.
     public func produceLines(_ text: UnsafeRawBufferPointer, to topic: TopicHandle, rounds: Int,
                              progress: ProgressCounter? = nil, stop: StopFlag? = nil) throws(KafkaClientError) -> LinesProduced {
         var r = LinesProduced()
@@ -500,17 +501,15 @@ extension KafkaProducer {
             }
         }
         for _ in 0..<max(rounds, 0) {
-            var start = 0
-            for i in 0..<text.count where text[i] == 0x0A {
-                let line = UnsafeRawBufferPointer(rebasing: text[start..<i])
-                start = i + 1
+            _ = try Lines.forEach(in: text) { (line, _) throws(KafkaClientError) -> Bool in
                 try send(to: topic, key: nil, value: line, timestamp: wallMillis(), onDelivery: report)
                 r.sent += 1
                 r.bytes += line.count
                 if r.sent & 1023 == 0 {
                     try poll(onDelivery: report)
-                    if stop?.isSet == true { r.interrupted = true; break }
+                    if stop?.isSet == true { r.interrupted = true; return false }
                 }
+                return true
             }
             if r.interrupted { break }
         }

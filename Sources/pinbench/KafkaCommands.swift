@@ -19,7 +19,7 @@ struct Produce: ParsableCommand {
         discussion: examples("pinbench produce --kafka localhost:9092 --topic pinbench.pin --file posts/pin.jsonl"))
 
     @Option(help: "Topic to write (--create-topics creates it with --partitions).") var topic: String
-    @Option(help: "File of records, one per line (e.g. from pinbench emulate).") var file: String
+    @Option(help: "File of records, one per line (e.g. from pinbench emulate; blank lines are skipped, a line may end in CRLF).") var file: String
     @Option(help: "Send the file this many times.") var rounds: Int = 1
     @OptionGroup var sink: SinkOptions
     @OptionGroup var kafka: KafkaOptionGroup
@@ -38,7 +38,7 @@ struct Produce: ParsableCommand {
         if options.createTopics { try producer.createTopics([topic], partitions: Int32(sink.partitions)) }
         let work = LongWork("produce", quiet: false)
         defer { work.finish() }
-        data.bytes.withMemoryRebound(to: UInt8.self) { b in work.counter.setTotal(b.count(where: { $0 == 0x0A }) * max(rounds, 0)) }
+        work.counter.setTotal(Lines.count(in: data.bytes) * max(rounds, 0))
         let r = try producer.produceLines(data.bytes, to: try producer.topic(topic), rounds: rounds, progress: work.counter, stop: work.stop)
         work.endProgress()
         print(r.json(producer.stats, peer: "pinbench \(pinbenchVersion)", seconds: monotonicSeconds() - t0, cpuSeconds: processCPUSeconds() - cpu0)

@@ -298,7 +298,7 @@ struct PutRecordsCommand: ParsableCommand {
         discussion: examples("pinbench put-records --stream streaming-pinbench-pin --file posts/pin.jsonl --aws-endpoint http://127.0.0.1:5000"))
 
     @Option(help: "Stream name.") var stream: String
-    @Option(help: "File of records, one per line (e.g. pin.jsonl from pinbench emulate).") var file: String
+    @Option(help: "File of records, one per line (e.g. pin.jsonl from pinbench emulate; blank lines are skipped, a line may end in CRLF).") var file: String
     @Option(help: "PutRecords calls in flight.") var inFlight: Int = 1
     @Flag(help: "KPL-compatible aggregation.") var aggregate = false
     @OptionGroup var aws: AWSOptions
@@ -309,7 +309,7 @@ struct PutRecordsCommand: ParsableCommand {
         let client = try KinesisClient(config: aws.resolve())
         let work = LongWork("put-records", quiet: false)
         defer { work.finish() }
-        data.bytes.withMemoryRebound(to: UInt8.self) { b in work.counter.setTotal(b.count(where: { $0 == 0x0A })) }
+        work.counter.setTotal(Lines.count(in: data.bytes))
         let (r, stats) = try KinesisProducer.putFile(data.bytes, stream: stream, client: client, inFlight: max(1, inFlight), aggregate: aggregate,
                                                      progress: work.counter, stop: work.stop)
         work.endProgress()

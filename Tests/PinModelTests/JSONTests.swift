@@ -306,3 +306,53 @@ func expectJSONError(_ text: String, _ reason: JSONErrorReason, at offset: Int? 
         }
     }
 }
+
+/// `Lines`, the splitter of `produce`, `put-records` and `clean`: what a user's JSON Lines file holds is what is
+/// sent, whatever its line endings, against Swift's own split of the same text.
+@Suite struct LinesTests {
+    func lines(_ text: String) -> (lines: [String], numbers: [Int], seen: Int, count: Int) {
+        var got: [String] = [], numbers: [Int] = []
+        let bytes = Array(text.utf8)
+        return bytes.withUnsafeBytes { raw in
+            let seen = Lines.forEach(in: raw) { (line, n) throws(Never) -> Bool in
+                got.append(String(decoding: line, as: UTF8.self))
+                numbers.append(n)
+                return true
+            }
+            return (got, numbers, seen, Lines.count(in: raw))
+        }
+    }
+
+    @Test func aLastLineWithoutNewlineCRLFAndBlankLinesGiveExactlyTheRecords() {
+        let r = lines("{\"a\":1}\r\n\n{\"b\":2}\n\r\n{\"c\":3}")
+        #expect(r.lines == ["{\"a\":1}", "{\"b\":2}", "{\"c\":3}"])
+        #expect(r.numbers == [1, 3, 5])
+        #expect(r.seen == 5 && r.count == 3)
+        #expect(lines("").lines.isEmpty && lines("").count == 0)
+        #expect(lines("\n\n").lines.isEmpty && lines("\n\n").seen == 2)
+        #expect(lines("x").lines == ["x"] && lines("x\n").lines == ["x"])
+        // A lone `\r` inside a line stays (only the one before `\n` is an ending).
+        #expect(lines("a\rb\n").lines == ["a\rb"])
+    }
+
+    @Test func agreesWithSwiftsSplitOnRandomTexts() {
+        var r = SplitMix64(seed: 12)
+        let alphabet: [Character] = ["a", "{", "\"", "\n", "\r", " ", "é"]
+        for _ in 0..<300 {
+            let text = String((0..<Int(r.next() % 40)).map { _ in alphabet[Int(r.next() % UInt64(alphabet.count))] })
+            let want = text.utf8.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
+                .map { $0.last == UInt8(ascii: "\r") ? $0.dropLast() : $0[...] }
+                .filter { !$0.isEmpty }.map { String(decoding: $0, as: UTF8.self) }
+            #expect(lines(text).lines == want, "\(Array(text.utf8))")
+        }
+    }
+
+    @Test func bodyCanStopEarly() {
+        let bytes = Array("a\nb\nc\n".utf8)
+        var got = 0
+        let seen = bytes.withUnsafeBytes { raw in
+            Lines.forEach(in: raw) { (_, _) throws(Never) -> Bool in got += 1; return got < 2 }
+        }
+        #expect(got == 2 && seen == 2)
+    }
+}
