@@ -135,9 +135,13 @@ public final class LongWork: Sendable {
     public let stop = StopFlag()
     let term: TerminationWatch
     let ticker: Ticker
+    /// Whether the progress line is drawn (stderr a terminal, not quiet): a total worth a pass over the input
+    /// (lines in a file) is only counted then.
+    public let showsProgress: Bool
 
     public init(_ label: String, quiet: Bool, unit: String = "records") {
         let stop = self.stop
+        showsProgress = ProgressLine(quiet: quiet).enabled
         term = TerminationWatch { _ in stop.set() }
         ticker = Ticker.counting(counter, label, unit: unit, quiet: quiet)
     }

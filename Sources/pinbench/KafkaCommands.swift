@@ -38,7 +38,7 @@ struct Produce: ParsableCommand {
         if options.createTopics { try producer.createTopics([topic], partitions: Int32(sink.partitions)) }
         let work = LongWork("produce", quiet: false)
         defer { work.finish() }
-        work.counter.setTotal(Lines.count(in: data.bytes) * max(rounds, 0))
+        if work.showsProgress { work.counter.setTotal(Lines.count(in: data.bytes) * max(rounds, 0)) }
         let r = try producer.produceLines(data.bytes, to: try producer.topic(topic), rounds: rounds, progress: work.counter, stop: work.stop)
         work.endProgress()
         print(r.json(producer.stats, peer: "pinbench \(pinbenchVersion)", seconds: monotonicSeconds() - t0, cpuSeconds: processCPUSeconds() - cpu0)

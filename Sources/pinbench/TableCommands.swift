@@ -309,7 +309,7 @@ struct PutRecordsCommand: ParsableCommand {
         let client = try KinesisClient(config: aws.resolve())
         let work = LongWork("put-records", quiet: false)
         defer { work.finish() }
-        work.counter.setTotal(Lines.count(in: data.bytes))
+        if work.showsProgress { work.counter.setTotal(Lines.count(in: data.bytes)) }
         let (r, stats) = try KinesisProducer.putFile(data.bytes, stream: stream, client: client, inFlight: max(1, inFlight), aggregate: aggregate,
                                                      progress: work.counter, stop: work.stop)
         work.endProgress()
