@@ -133,7 +133,7 @@ let package = Package(
         .testTarget(name: "TablesTests", dependencies: ["TableStore", "Cleaning", "Analytics", "Codecs", "PinModel", "TestSupport", "KafkaLog", "KafkaWire", "Bytes"], swiftSettings: strict),
         .testTarget(
             name: "InteropTests",
-            dependencies: ["AWSClient", "AWSAuth", "KafkaClient", "Bytes", "Codecs", "Workloads", "TableSync", "TableStore", "TestSupport", "Platform", "RingBuffers"],
+            dependencies: ["AWSClient", "AWSAuth", "KafkaClient", "KafkaWire", "Bytes", "Codecs", "Workloads", "TableSync", "TableStore", "TestSupport", "Platform", "RingBuffers"],
             resources: [.copy("Peers")],
             swiftSettings: strict
         ),

@@ -123,6 +123,13 @@ public final class KafkaProducer: @unchecked Sendable {
     public private(set) var pendingBatches = 0
     /// Batches handed to the sender since it was last rung (`handOver`).
     var unrung = 0
+    /// Buffers of delivered batches that nothing else holds, for the next batches to be sealed into: a sealed
+    /// batch then writes memory already faulted in instead of a fresh (often mmap'd) block, and a flood does
+    /// not map and unmap a batch-sized block per batch. Bounded by `spareLimit` buffers and `spareBytesLimit`.
+    var spare: [ByteBuffer] = []
+    var spareBytes = 0
+    static let spareLimit = 16
+    var spareBytesLimit: Int { min(config.bufferMemory / 2, 16 << 20) }
 
     /// Connects to the bootstrap brokers, learns the cluster and (with idempotence) gets a producer id.
     /// The sender rings `reportBell` after each delivery report (see `quietReports`): an owner that also waits
@@ -370,9 +377,38 @@ public final class KafkaProducer: @unchecked Sendable {
             pendingBatches -= 1
             outstandingBytes.subtract(r.batch.memoryBytes, ordering: .relaxed)
             onDelivery(r)
+            keepBuffer(of: (consume r).batch)
             n += 1
         }
         return n
+    }
+
+    /// Keeps a delivered batch's buffer for a later batch, when nothing but this call holds the batch (an
+    /// owner that kept its report keeps the batch's bytes as they are) and the spares have room (when full,
+    /// a larger buffer takes the smallest one's place).
+    func keepBuffer(of delivered: consuming ProducerBatch) {
+        var batch = consume delivered
+        guard isKnownUniquelyReferenced(&batch), isKnownUniquelyReferenced(&batch.bytes) else { return }
+        let b = batch.bytes
+        guard b.capacity <= spareBytesLimit else { return }
+        while spare.count >= Self.spareLimit || spareBytes + b.capacity > spareBytesLimit {
+            guard let i = spare.indices.min(by: { spare[$0].capacity < spare[$1].capacity }), spare[i].capacity < b.capacity else { return }
+            spareBytes -= spare.remove(at: i).capacity
+        }
+        b.reset()
+        spare.append(b)
+        spareBytes += b.capacity
+    }
+
+    /// A buffer of at least `capacity` bytes for a batch: the most recently kept spare that is large enough,
+    /// else a new one with an eighth more room (the next batch of about this size can then reuse it).
+    func batchBuffer(capacity: Int) -> ByteBuffer {
+        if let i = spare.lastIndex(where: { $0.capacity >= capacity }) {
+            let b = spare.remove(at: i)
+            spareBytes -= b.capacity
+            return b
+        }
+        return ByteBuffer(capacity: (capacity + capacity / 8 + 4095) & ~4095)
     }
 
     /// Wakes the sender for the batches sealed since the last wake: once per `poll`, not once per batch (a
@@ -395,7 +431,7 @@ public final class KafkaProducer: @unchecked Sendable {
         // (`compressOnSeal`: the records region goes through the codec once, with no uncompressed copy).
         var here = config.compressesOnSeal
         let size = accumulators[t][p].builder.sizeInBytes
-        let out = ByteBuffer(capacity: here ? Codec.compressBound(size, codec: config.compression, level: config.compressionLevel) + 1024 : size + 1024)
+        let out = batchBuffer(capacity: here ? Codec.compressBound(size, codec: config.compression, level: config.compressionLevel) + 1024 : size + 1024)
         if here {
             do {
                 try accumulators[t][p].builder.seal(into: out, codec: config.compression, compressor: codec, level: config.compressionLevel)
@@ -530,6 +566,7 @@ final class BatchCompressor: @unchecked Sendable {
         let (input, output, bell) = (self.input, self.output, self.bell)
         thread = StageThread(name: "kafka-compress-\(index)") {
             let codec = Codec()
+            var spare: ByteBuffer?
             var backoff = Backoff()
             while true {
                 guard let b = input.tryPop() else {
@@ -538,7 +575,7 @@ final class BatchCompressor: @unchecked Sendable {
                     continue
                 }
                 // A failure leaves the batch uncompressed: the sender tries again and reports the error.
-                _ = Sender.compress(b, compression, level: level, codec: codec)
+                _ = Sender.compress(b, compression, level: level, codec: codec, spare: &spare)
                 var pending: ProducerBatch? = b
                 while let p = pending {
                     pending = output.tryPush(p)

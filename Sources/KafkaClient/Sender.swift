@@ -100,6 +100,8 @@ final class Sender: @unchecked Sendable {
     var reportsUnrung = false
     var outbox: SPSCRing<DeliveryReport>!
     let codec = Codec()
+    /// `compress`'s spare output buffer (sender-thread state).
+    var compressSpare: ByteBuffer?
     /// The owner runs this sender's turns itself (`ProducerConfiguration.inlineSender`): no thread of its own,
     /// and its delivery reports wait in `inlineReports` (unbounded, so a turn never waits for its owner).
     var inline: Bool { config.inlineSender }
@@ -531,11 +533,23 @@ final class Sender: @unchecked Sendable {
 
     /// Compresses the records region of a batch sealed uncompressed, and marks it compressed (the CRC is
     /// written later, with the producer fields). On a compression thread, or on the sender before a first send.
-    static func compress(_ b: ProducerBatch, _ compression: CompressionCodec, level: Int32?, codec: Codec) -> KafkaClientError? {
+    /// `spare`: the compressing thread's buffer for the next output, when large enough; the uncompressed buffer
+    /// this batch lets go becomes the next spare (a flood then compresses into memory already faulted in, not a
+    /// fresh batch-sized block per batch).
+    static func compress(_ b: ProducerBatch, _ compression: CompressionCodec, level: Int32?, codec: Codec,
+                         spare: inout ByteBuffer?) -> KafkaClientError? {
         guard !b.compressed else { return nil }
         if compression != .none {
             let src = b.bytes
-            let out = ByteBuffer(capacity: BatchLayout.headerSize + Codec.compressBound(src.count - BatchLayout.headerSize, codec: compression, level: level))
+            let need = BatchLayout.headerSize + Codec.compressBound(src.count - BatchLayout.headerSize, codec: compression, level: level)
+            let out: ByteBuffer
+            if let s = spare, s.capacity >= need {
+                s.reset()
+                out = s
+            } else {
+                out = ByteBuffer(capacity: need)
+            }
+            spare = nil
             out.append(UnsafeRawBufferPointer(start: src.base, count: BatchLayout.headerSize))
             do {
                 try codec.compress(
@@ -549,6 +563,8 @@ final class Sender: @unchecked Sendable {
             out.storeBigEndian(Int32(out.count - BatchLayout.logOverhead), at: BatchLayout.batchLength)
             b.bytes = out
             b.needsCRC = true
+            var old = consume src
+            if isKnownUniquelyReferenced(&old) { spare = old }
         }
         b.compressed = true
         return nil
@@ -562,7 +578,7 @@ final class Sender: @unchecked Sendable {
     func stamp(_ b: ProducerBatch, _ st: PartitionState, deferCRC: Bool) -> KafkaClientError? {
         b.attempts += 1
         var dirty = false
-        if let e = Self.compress(b, config.compression, level: config.compressionLevel, codec: codec) { return e }
+        if let e = Self.compress(b, config.compression, level: config.compressionLevel, codec: codec, spare: &compressSpare) { return e }
         if b.needsCRC {
             b.needsCRC = false
             dirty = true

@@ -133,9 +133,12 @@ public final class StopFlag: @unchecked Sendable {
 }
 
 /// A first-in first-out queue over an array and a head index: popping is O(1), and the consumed front is
-/// dropped once it is over half of the array (and over 64 elements). Not thread-safe (one owner).
+/// dropped once it is over half of the array (and over 64 elements), or at once when the queue empties. A
+/// popped element is let go at once (its slot is cleared): a queue of batches never keeps a sent batch's
+/// buffer alive. Not thread-safe (one owner).
 public struct FIFO<Element> {
-    private var items: [Element] = []
+    /// `items[head...]` are all set; the slots before `head` are cleared.
+    private var items: [Element?] = []
     private var head = 0
 
     public init() {}
@@ -144,15 +147,19 @@ public struct FIFO<Element> {
     public var isEmpty: Bool { head == items.count }
     public var first: Element? { head < items.count ? items[head] : nil }
     /// The waiting elements, oldest first.
-    public var elements: ArraySlice<Element> { items[head...] }
+    public var elements: [Element] { items[head...].compactMap { $0 } }
 
     public mutating func append(_ e: Element) { items.append(e) }
 
     public mutating func popFirst() -> Element? {
         guard head < items.count else { return nil }
         let e = items[head]
+        items[head] = nil
         head += 1
-        if head > 64 && head * 2 > items.count {
+        if head == items.count {
+            items.removeAll(keepingCapacity: true)
+            head = 0
+        } else if head > 64 && head * 2 > items.count {
             items.removeFirst(head)
             head = 0
         }
@@ -162,7 +169,7 @@ public struct FIFO<Element> {
     /// Inserts `e` after the leading elements for which `goesBefore` holds (the rest come after it).
     public mutating func insert(_ e: Element, after goesBefore: (Element) -> Bool) {
         var i = head
-        while i < items.count, goesBefore(items[i]) { i += 1 }
+        while i < items.count, let x = items[i], goesBefore(x) { i += 1 }
         items.insert(e, at: i)
     }
 }

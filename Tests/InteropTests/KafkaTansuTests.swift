@@ -1,5 +1,8 @@
 import Foundation
+import Bytes
+import Codecs
 import KafkaClient
+import KafkaWire
 import Platform
 import RingBuffers
 import Testing
@@ -135,6 +138,53 @@ import TestSupport
     /// An owner that says when its next record comes (a paced flood's generating stage) has a batch whose
     /// linger ends before then sealed and sent at once; one whose linger ends later waits for more records.
     /// The broker holds both batches, in order.
+    /// A delivered batch's buffer is reused for a later batch only when nothing else holds the batch: an owner
+    /// that keeps its reports keeps each batch's bytes as they were sent (the CRC still checks, the records
+    /// still decode), while the producer seals many more batches. librdkafka reads every record back.
+    @Test(arguments: ["lz4", "none"])
+    func keptReportsKeepTheirBatchesBytesWhileBuffersAreReused(_ codec: String) throws {
+        let broker = try Tansu.get()
+        var cfg = ProducerConfiguration(bootstrap: try #require(BrokerAddress.parseList(broker.bootstrap)))
+        cfg.lingerMs = 0
+        cfg.batchBytes = 4096
+        cfg.compression = try #require(CompressionCodec(name: codec))
+        let producer = try KafkaProducer(config: cfg)
+        let topic = "keep\(UUID().uuidString.prefix(8).lowercased())"
+        try producer.createTopics([topic], partitions: 1)
+        var kept: [DeliveryReport] = []
+        var delivered = 0
+        func take(_ r: DeliveryReport) {
+            delivered += r.batch.records
+            if kept.count < 8 { kept.append(r) }  // the rest are let go: their buffers may be reused
+        }
+        let n = 3000
+        for i in 0..<n {
+            var v = "{\"i\":\(i),\"pad\":\"\(String(repeating: "p", count: i % 50))\"}"
+            try v.withUTF8 { try producer.send(topic: topic, partition: 0, key: nil, value: UnsafeRawBufferPointer($0), timestamp: 0, onDelivery: take) }
+            if i % 100 == 99 { try producer.flush(onDelivery: take) }  // reports come in while later batches are sealed
+        }
+        try producer.close(onDelivery: take)
+        #expect(delivered == n && kept.count == 8)
+        let codecs = Codec(), scratch = ByteBuffer(capacity: 1 << 16)
+        var next = 0
+        for r in kept.sorted(by: { $0.baseOffset < $1.baseOffset }) {
+            var values: [String] = []
+            _ = try RecordBatchReader.forEachRecord(r.batch.bytes.bytes, codec: codecs, scratch: scratch) { rec in
+                values.append(rec.value.map { String(decoding: $0, as: UTF8.self) } ?? "")
+            }
+            #expect(values.count == r.batch.records)
+            let first = Int(r.baseOffset)
+            #expect(values.first?.hasPrefix("{\"i\":\(first),") == true, "offset \(first): \(values.first ?? "-")")
+            next = max(next, first + values.count)
+        }
+        #expect(next > 0)
+        let read = try python3([peer(), "read", broker.bootstrap, topic, "\(n)"])
+        #expect(read.status == 0, "\(read.stderr)")
+        let got = try JSONSerialization.jsonObject(with: Data(read.stdout.utf8)) as? [String: Any]
+        let pairs = (got?["partitions"] as? [String: [[Any]]])?["0"] ?? []
+        #expect(pairs.compactMap { $0.first as? Int } == Array(0..<n))
+    }
+
     @Test func aBatchIsSentAtOnceWhenNothingMoreCanJoinItBeforeItsLingerEnds() throws {
         let broker = try Tansu.get()
         var cfg = ProducerConfiguration(bootstrap: try #require(BrokerAddress.parseList(broker.bootstrap)))

@@ -356,3 +356,34 @@ func expectJSONError(_ text: String, _ reason: JSONErrorReason, at offset: Int? 
         #expect(got == 2 && seen == 2)
     }
 }
+
+/// `FIFO`, the queue of a producer's batches and reports: a popped element is let go at once (a queue of
+/// batches kept every sent batch's buffer alive until 64 more had passed, past `buffer.memory`).
+@Suite struct FIFOTests {
+    final class Item { let n: Int; init(_ n: Int) { self.n = n } }
+
+    @Test func aPoppedElementIsReleasedAtOnceAndOrderHolds() {
+        var q = FIFO<Item>()
+        weak var first: Item?
+        do {
+            let a = Item(0)
+            first = a
+            q.append(a)
+        }
+        for i in 1..<10 { q.append(Item(i)) }
+        #expect(q.popFirst()?.n == 0)
+        #expect(first == nil, "the queue still held a popped element")
+        q.insert(Item(-1)) { $0.n < 3 }
+        #expect(q.elements.map(\.n) == [1, 2, -1, 3, 4, 5, 6, 7, 8, 9])
+        var got: [Int] = []
+        while let x = q.popFirst() { got.append(x.n) }
+        #expect(got == [1, 2, -1, 3, 4, 5, 6, 7, 8, 9] && q.isEmpty && q.count == 0)
+        // Many pushes and pops (compaction on the way) keep order and count.
+        var next = 0, expected = 0
+        for round in 0..<50 {
+            for _ in 0..<(round % 7 + 1) * 20 { q.append(Item(next)); next += 1 }
+            for _ in 0..<(round % 5 + 1) * 20 { if let x = q.popFirst() { #expect(x.n == expected); expected += 1 } }
+            #expect(q.count == next - expected)
+        }
+    }
+}
