@@ -75,9 +75,9 @@ final class Sender: @unchecked Sendable {
     /// How `wake` reaches the sender while it sleeps in `poll` on its brokers' sockets.
     let waker: PollWaker
     /// The poll set of `sleepOnSockets` and `awaitResponses` and the connections behind it, kept between calls
-    /// (no allocation per turn).
-    private var pollSet: [pollfd] = []
-    private var pollSinks: [SinkConnection] = []
+    /// (no allocation per turn; sender-thread state, with no runtime exclusivity check at each use).
+    @exclusivity(unchecked) private var pollSet: [pollfd] = []
+    @exclusivity(unchecked) private var pollSinks: [SinkConnection] = []
     /// Rung after each delivery report: a producer owner waiting for reports sleeps on it.
     let reportBell: Doorbell
     /// Ring `reportBell` when reports are pushed (false: the producer's `quietReports`, except while it waits).

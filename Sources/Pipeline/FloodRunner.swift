@@ -451,6 +451,7 @@ public final class FloodRunner: Sendable {
         flood.forEachChunk(stage: stage, { c, noInputBeforeNs in
             let ts = wallMillis()
             let P = flood.partitions
+            let first = c.firstIndex  // once: each read of a class's `var` pays a runtime exclusivity check
             for i in 0..<c.count {
                 // The embedded log: the partition the generator wrote, and the stage whose shard owns the slot.
                 // Kinesis: the stage owning the stream. Kafka (one stage): the sink partitions.
@@ -466,7 +467,7 @@ public final class FloodRunner: Sendable {
                     }
                     if !keyed {
                         key.reset()
-                        key.appendDecimal(worker?.global(c.firstIndex + i) ?? c.firstIndex + i)
+                        key.appendDecimal(worker?.global(first + i) ?? first + i)
                         keyed = true
                     }
                     sink.send(kind, key: key.bytes, value: c.record(kind.rawValue, i), partition: p.map { Int32($0) }, timestamp: ts, token: token)

@@ -44,11 +44,13 @@ public final class EmbeddedLogSink: RecordSink {
     public let shardCount: Int
     let codec = Codec()
     let out: ByteBuffer
-    var failure: SinkFailure?
+    // `@exclusivity(unchecked)` here and on `pending`: read or changed per record on the stage's thread only; the
+    // runtime check of each access cost more than the work.
+    @exclusivity(unchecked) var failure: SinkFailure?
     var recoveries: [RecoveryReport] = []
     var stored = 0
     var sticky = 0
-    public private(set) var pending = 0
+    @exclusivity(unchecked) public private(set) var pending = 0
     /// Records the log held before this sink opened it (a flood appends to them): in every shard's
     /// topic-partitions (`shards` sets it on each).
     public internal(set) var existingRecords: Int

@@ -19,7 +19,8 @@ public final class KafkaSink: RecordSink {
     var parts: [PartitionKey: (records: Int, batches: Int)] = [:]
     var stored = 0
     var batches = 0
-    public private(set) var pending = 0
+    /// Changed per record on the stage's thread only (no runtime exclusivity check).
+    @exclusivity(unchecked) public private(set) var pending = 0
 
     struct PartitionKey: Hashable {
         var kind: Int
