@@ -525,7 +525,7 @@ extension LinesProduced {
 extension KafkaProducer {
     /// Produces every line of `text` (`Lines`: the non-empty ones, without `\r\n`; the last needs no newline),
     /// unkeyed (the sticky partitioner), `rounds` times, then closes the producer; every record is counted
-    /// delivered or failed.
+    /// delivered or failed (a line over `maxRecordBytes` fails alone).
     public func produceLines(_ text: UnsafeRawBufferPointer, to topic: TopicHandle, rounds: Int,
                              progress: ProgressCounter? = nil, stop: StopFlag? = nil) throws(KafkaClientError) -> LinesProduced {
         var r = LinesProduced()
@@ -539,8 +539,16 @@ extension KafkaProducer {
             }
         }
         for _ in 0..<max(rounds, 0) {
-            _ = try Lines.forEach(in: text) { (line, _) throws(KafkaClientError) -> Bool in
-                try send(to: topic, key: nil, value: line, timestamp: wallMillis(), onDelivery: report)
+            _ = try Lines.forEach(in: text) { (line, number) throws(KafkaClientError) -> Bool in
+                do throws(KafkaClientError) {
+                    try send(to: topic, key: nil, value: line, timestamp: wallMillis(), onDelivery: report)
+                } catch {
+                    guard error.kind == .broker(.messageTooLarge) else { throw error }
+                    // One line over the record limit fails alone (counted, the first one named); the rest go.
+                    r.failed += 1
+                    if r.firstError == nil { r.firstError = "line \(number): \(error.message)" }
+                    progress?.add(1)
+                }
                 r.sent += 1
                 r.bytes += line.count
                 if r.sent & 1023 == 0 {

@@ -93,6 +93,30 @@ import TestSupport
         #expect(pairs.compactMap { $0.last as? String } == records)
     }
 
+    /// A line over the record limit fails alone: it is counted failed and named, every other line is delivered
+    /// (librdkafka reads them back), and the exit status says something failed. Before, the whole `produce`
+    /// stopped at that line with the records before it unreported.
+    @Test func produceFailsAnOversizeLineAloneAndDeliversTheRest() throws {
+        let broker = try Tansu.get()
+        let dir = tempDir("produce-oversize")
+        let topic = "big\(UUID().uuidString.prefix(8).lowercased())"
+        let small = (0..<5).map { "{\"i\":\($0)}" }
+        let big = "{\"pad\":\"" + String(repeating: "x", count: 2 << 20) + "\"}"
+        let text = small[0..<2].joined(separator: "\n") + "\n" + big + "\n" + small[2...].joined(separator: "\n") + "\n"
+        try Data(text.utf8).write(to: URL(fileURLWithPath: "\(dir)/posts.jsonl"))
+        let p = try pinbench("produce", "--kafka", broker.bootstrap, "--topic", topic, "--create-topics", "--partitions", "1",
+                             "--file", "\(dir)/posts.jsonl")
+        #expect(p.status == 1, "\(p.stderr)")
+        let figures = try JSONSerialization.jsonObject(with: Data(p.stdout.utf8)) as? [String: Any]
+        #expect(figures?["records"] as? Int == 6 && figures?["delivered"] as? Int == 5 && figures?["failed"] as? Int == 1, "\(p.stdout)")
+        #expect((figures?["first_error"] as? String)?.hasPrefix("line 3:") == true, "\(p.stdout)")
+        let read = try python3([peer(), "read", broker.bootstrap, topic, "5"])
+        #expect(read.status == 0, "\(read.stderr)")
+        let got = try JSONSerialization.jsonObject(with: Data(read.stdout.utf8)) as? [String: Any]
+        let pairs = (got?["partitions"] as? [String: [[Any]]])?["0"] ?? []
+        #expect(pairs.compactMap { $0.last as? String } == small)
+    }
+
     @Test(arguments: ["lz4", "zstd", "gzip", "snappy", "none"])
     func ourConsumerReadsWhatLibrdkafkaProduced(_ codec: String) throws {
         let broker = try Tansu.get()
