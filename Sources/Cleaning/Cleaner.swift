@@ -824,12 +824,14 @@ final class ParallelParse: @unchecked Sendable {
 }
 
 /// Calls `body` for every non-empty line of `text` (`Lines`: without its `\n` / `\r\n`, the last one needing no
-/// newline), located as `#<line>` (1-based within `text`); returns how many lines it had. A line longer than
-/// `maxRecordBytes` comes with a problem set.
-func forEachLine(in text: UnsafeRawBufferPointer, maxRecordBytes: Int, _ body: (SourceRecord) throws -> Void) throws -> Int {
-    try Lines.forEach(in: text) { (line, n) throws(any Error) -> Bool in
+/// newline), located as `#<line>` (1-based within `text`), or as `<path>:<line>` counting on from `linesBefore`;
+/// returns how many lines it had. A line longer than `maxRecordBytes` comes with a problem set.
+func forEachLine(in text: UnsafeRawBufferPointer, maxRecordBytes: Int, path: String? = nil, linesBefore: Int = 0,
+                 _ body: (SourceRecord) throws -> Void) throws -> Int {
+    try Lines.forEach(in: text) { (line, number) throws(any Error) -> Bool in
+        let n = linesBefore + number
         try body(SourceRecord(bytes: line, problem: line.count > maxRecordBytes ? "record over \(maxRecordBytes) bytes: \(line.count)" : nil,
-                              location: { "#\(n)" }))
+                              location: { path.map { "\($0):\(n)" } ?? "#\(n)" }))
         return true
     }
 }

@@ -234,8 +234,9 @@ func landingOffset(_ name: String) -> Int64 {
     return Int64(name[name.index(after: plus)..<dot]) ?? Int64.max
 }
 
-/// Calls `body` for every non-empty line of a file (without its `\n` / `\r\n`), reading 8 MiB at a time.
-/// A line longer than `maxRecordBytes` is handed over whole with a problem set (so it is dead-lettered, not lost).
+/// Calls `body` for every non-empty line of a file (`Lines`: without its `\n` / `\r\n`, the last one needing no
+/// newline), reading 8 MiB at a time. A line longer than `maxRecordBytes` is handed over whole with a problem set
+/// (so it is dead-lettered, not lost).
 func forEachLine(path: String, maxRecordBytes: Int, _ body: (SourceRecord) throws -> Void) throws {
     let fd = open(path, O_RDONLY | O_CLOEXEC)
     if fd < 0 { throw CleanError("cannot open \(path): \(String(cString: strerror(errno)))") }
@@ -245,35 +246,19 @@ func forEachLine(path: String, maxRecordBytes: Int, _ body: (SourceRecord) throw
     var eof = false
     var scanFrom = 0
     while true {
-        // Process every complete line in the buffer.
+        // Every complete line in the buffer (up to its last newline, looked for only in the bytes not yet
+        // scanned); at the end of the file, the rest too.
         var lineStart = 0
-        while true {
-            let remaining = buf.count - scanFrom
-            guard remaining > 0, let nl = memchr(buf.base + scanFrom, 0x0A, remaining) else { break }
-            let end = UnsafeRawPointer(nl) - UnsafeRawPointer(buf.base)
-            lineNo += 1
-            var len = end - lineStart
-            if len > 0 && buf.base.load(fromByteOffset: lineStart + len - 1, as: UInt8.self) == 0x0D { len -= 1 }
-            if len > 0 {
-                let n = lineNo
-                try body(SourceRecord(bytes: UnsafeRawBufferPointer(start: buf.base + lineStart, count: len),
-                                      problem: len > maxRecordBytes ? "record over \(maxRecordBytes) bytes: \(len)" : nil,
-                                      location: { "\(path):\(n)" }))
-            }
-            lineStart = end + 1
-            scanFrom = lineStart
-        }
         if eof {
-            if lineStart < buf.count {
-                lineNo += 1
-                let len = buf.count - lineStart
-                let n = lineNo
-                try body(SourceRecord(bytes: UnsafeRawBufferPointer(start: buf.base + lineStart, count: len),
-                                      problem: len > maxRecordBytes ? "record over \(maxRecordBytes) bytes: \(len)" : nil,
-                                      location: { "\(path):\(n)" }))
-            }
-            return
+            lineStart = buf.count
+        } else {
+            var i = buf.count
+            while i > scanFrom && buf.base.load(fromByteOffset: i - 1, as: UInt8.self) != 0x0A { i -= 1 }
+            if i > scanFrom { lineStart = i }
         }
+        lineNo += try forEachLine(in: UnsafeRawBufferPointer(start: buf.base, count: lineStart), maxRecordBytes: maxRecordBytes,
+                                  path: path, linesBefore: lineNo, body)
+        if eof { return }
         // Keep the partial line, then read more behind it.
         let keep = buf.count - lineStart
         if lineStart > 0 && keep > 0 { memmove(buf.base, buf.base + lineStart, keep) }

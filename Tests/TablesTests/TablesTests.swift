@@ -263,6 +263,29 @@ typealias CompressionCodecValue = CompressionCodec
         #expect(oneDead.count == Int(one.deadLettered) && oneDead == threeDead, "\(oneDead.prefix(2)) vs \(threeDead.prefix(2))")
     }
 
+    /// CRLF endings, blank lines and a last line of a lone `\r` with no newline, in a file larger than the
+    /// one-thread reader's 8 MiB window (lines cross it): one thread (the file read 8 MiB at a time) and three
+    /// (ranges in memory) take the same records and write the same rows. The one-thread reader used to keep
+    /// that last `\r` and dead-letter it.
+    @Test func crlfLinesAcrossTheReadWindowCleanTheSameOnOneThreadAndThree() throws {
+        let dir = tempDir("crlf-window")
+        try FileManager.default.createDirectory(atPath: "\(dir)/in", withIntermediateDirectories: true)
+        var text = ""
+        var records = 0
+        while text.utf8.count < 9 << 20 {
+            text += "{\"index\":\(records),\"title\":\"t\(records)\",\"description\":\"\(String(repeating: "d", count: records % 900))\"}\r\n"
+            if records % 97 == 0 { text += "\r\n\n" }
+            records += 1
+        }
+        text += "\r"
+        try text.write(toFile: "\(dir)/in/pin.jsonl", atomically: true, encoding: .utf8)
+        let (one, oneFiles, oneDead) = try clean("\(dir)/in", "\(dir)/one", threads: 1)
+        let (three, threeFiles, threeDead) = try clean("\(dir)/in", "\(dir)/three", threads: 3)
+        #expect(one.recordsIn == records && three.recordsIn == records)
+        #expect(one.deadLettered == 0 && three.deadLettered == 0, "\(oneDead.prefix(2)) \(threeDead.prefix(2))")
+        #expect(one.written == three.written && oneFiles == threeFiles)
+    }
+
     /// A landing root: the same lines cut into objects of two partitions; line numbers count within each object.
     @Test func aLandingRootToo() throws {
         let dir = tempDir("parallel-landing")
