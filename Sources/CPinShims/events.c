@@ -50,3 +50,19 @@ long pb_recv_stamped(int fd, void *buf, size_t len, int flags, uint64_t *arrival
     }
     return (long)n;
 }
+
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+int pb_futex_wait_until(void *word, uint32_t expected, uint64_t deadline_ns) {
+    struct timespec ts = { .tv_sec = (time_t)(deadline_ns / 1000000000u), .tv_nsec = (long)(deadline_ns % 1000000000u) };
+    // FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC deadline (FUTEX_WAIT's timeout is relative).
+    long r = syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG, expected, &ts, NULL,
+                     FUTEX_BITSET_MATCH_ANY);
+    return r == 0 ? 0 : errno;
+}
+
+void pb_futex_wake_one(void *word) {
+    (void)syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, 1, NULL, NULL, 0);
+}

@@ -2,6 +2,7 @@ import Dispatch
 #if canImport(Glibc)
 import Glibc
 #endif
+import Platform
 import RingBuffers
 import Synchronization
 import Testing
@@ -34,7 +35,7 @@ import Testing
         return (received, timedOut)
     }
 
-    @Test func aSemaphoreWaiterMissesNoRing() {
+    @Test func aFutexWaiterMissesNoRing() {
         let r = Self.handOff(wait: { bell, ring in
             let t0 = DispatchTime.now().uptimeNanoseconds
             bell.wait(timeoutNs: Self.longSleepNs) { ring.count > 0 || ring.isClosed }
@@ -58,5 +59,19 @@ import Testing
         }, bell: bell)
         #expect(r.received == Self.items)
         #expect(r.timedOut == 0)
+    }
+
+    /// A ring that nobody slept through leaves nothing behind: the next wait still sleeps to its deadline (a
+    /// semaphore-based bell kept such a signal, and a later wait had to take it back). And a wait whose
+    /// condition never holds returns at its absolute deadline, not before it.
+    @Test func aRingWithNoSleeperDoesNotEndALaterWaitAndDeadlinesAreAbsolute() {
+        let bell = Doorbell()
+        for _ in 0..<3 { bell.ring() }
+        let t0 = monotonicNanos()
+        let deadline = t0 + 30_000_000
+        bell.wait(untilNs: deadline) { false }
+        #expect(monotonicNanos() >= deadline)
+        // A deadline already past: no sleep at all, whatever the condition.
+        bell.wait(untilNs: t0) { false }
     }
 }

@@ -40,4 +40,11 @@ int pb_stamp_arrivals(int fd);
 /// CLOCK_MONOTONIC time (the kernel's CLOCK_REALTIME stamp moved by the two clocks' offset now, and never
 /// later than now); 0 when the socket gave no stamp. The cmsg macros it needs are not reachable from Swift.
 long pb_recv_stamped(int fd, void *buf, size_t len, int flags, uint64_t *arrival_ns);
+
+/// Sleeps while the 32-bit word at `word` holds `expected`, until woken (pb_futex_wake_one) or the
+/// CLOCK_MONOTONIC time `deadline_ns` (absolute). Returns 0 when woken, else an errno value: ETIMEDOUT,
+/// EAGAIN (the word no longer held `expected`), EINTR. syscall(2) is variadic: Swift cannot call it.
+int pb_futex_wait_until(void *word, uint32_t expected, uint64_t deadline_ns);
+/// Wakes one thread sleeping in pb_futex_wait_until on `word`.
+void pb_futex_wake_one(void *word);
 #endif
