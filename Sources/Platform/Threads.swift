@@ -138,19 +138,26 @@ public final class StopFlag: @unchecked Sendable {
 /// buffer alive. Not thread-safe (one owner).
 public struct FIFO<Element> {
     /// `items[head...]` are all set; the slots before `head` are cleared.
-    private var items: [Element?] = []
-    private var head = 0
+    @usableFromInline var items: [Element?] = []
+    @usableFromInline var head = 0
 
+    @inlinable
     public init() {}
 
+    @inlinable
     public var count: Int { items.count - head }
+    @inlinable
     public var isEmpty: Bool { head == items.count }
+    @inlinable
     public var first: Element? { head < items.count ? items[head] : nil }
     /// The waiting elements, oldest first.
+    @inlinable
     public var elements: [Element] { items[head...].compactMap { $0 } }
 
+    @inlinable
     public mutating func append(_ e: Element) { items.append(e) }
 
+    @inlinable
     public mutating func popFirst() -> Element? {
         guard head < items.count else { return nil }
         let e = items[head]
@@ -167,6 +174,7 @@ public struct FIFO<Element> {
     }
 
     /// Inserts `e` after the leading elements for which `goesBefore` holds (the rest come after it).
+    @inlinable
     public mutating func insert(_ e: Element, after goesBefore: (Element) -> Bool) {
         var i = head
         while i < items.count, let x = items[i], goesBefore(x) { i += 1 }
