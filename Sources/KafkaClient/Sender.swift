@@ -78,6 +78,9 @@ final class Sender: @unchecked Sendable {
     /// (no allocation per turn; sender-thread state, with no runtime exclusivity check at each use).
     @exclusivity(unchecked) private var pollSet: [pollfd] = []
     @exclusivity(unchecked) private var pollSinks: [SinkConnection] = []
+    /// The partitions `dispatch` sends from this turn, grouped by leader (kept between turns: a dictionary
+    /// built per turn cost an allocation and a resize each time).
+    @exclusivity(unchecked) private var sendable: [PartitionState] = []
     /// Rung after each delivery report: a producer owner waiting for reports sleeps on it.
     let reportBell: Doorbell
     /// Ring `reportBell` when reports are pushed (false: the producer's `quietReports`, except while it waits).
@@ -456,15 +459,22 @@ final class Sender: @unchecked Sendable {
     func dispatch(_ now: UInt64) -> Bool {
         if bumpPending { return false }
         let perPartition = inFlightLimit
-        var byLeader: [Int32: [PartitionState]] = [:]
+        sendable.removeAll(keepingCapacity: true)
         for st in parts.values where st.waiting > 0 && st.leader >= 0 && st.inFlight < perPartition {
             if let h = st.head, h.notBeforeNs > now { continue }
-            byLeader[st.leader, default: []].append(st)
+            sendable.append(st)
         }
+        if sendable.isEmpty { return false }
+        sendable.sort { $0.leader < $1.leader }
         var sentAny = false
-        for (node, list) in byLeader {
+        var runStart = 0
+        while runStart < sendable.count {
+            let node = sendable[runStart].leader
+            var runEnd = runStart + 1
+            while runEnd < sendable.count && sendable[runEnd].leader == node { runEnd += 1 }
+            defer { runStart = runEnd }
             guard let s = sink(for: node, now: now) else { continue }
-            var candidates = list
+            var candidates = Array(sendable[runStart..<runEnd])
             while hasRoom(s) && !candidates.isEmpty {
                 var batches: [ProducerBatch] = []
                 var bytes = 0
