@@ -82,6 +82,26 @@ func config(_ dir: String, count: Int, threads: Int = 1) -> RunConfig {
         }
     }
 
+    /// Every record's latency is counted once, after or during the warm-up, and in the second its outcome
+    /// came, also when a second holds more latencies than the tally buffers between its bulk recordings.
+    @Test func everyLatencyIsCountedOnceAcrossWarmupSecondsAndBulkRecording() throws {
+        let dir = tempDir("latency-count")
+        var c = RunConfig()
+        c.backend = .embedded(LogOptions(dataDir: dir))
+        c.rate = 20_000  // 60,000 records a second: more than one bulk buffer's worth
+        c.duration = 2.5
+        c.warmup = 0.5
+        let r = try FloodRunner(config: c).run()
+        #expect(r.recordsOut > 100_000 && r.deadLettered == 0)
+        let after = Int(r.latencyMicros.totalCount), during = Int(r.warmupLatencyMicros.totalCount)
+        #expect(after + during == r.recordsOut)
+        // Posts scheduled in the first 0.5 s: about 30,000 records.
+        #expect(during > 20_000 && during < 40_000, "warm-up latencies: \(during)")
+        #expect(r.latencyBySecond.reduce(0) { $0 + $1.count } == r.recordsOut)
+        // A paced flood's records wait about one tick: nothing near a second.
+        #expect(r.latencyMicros.max < 1_000_000)
+    }
+
     @Test func reportHasEveryFigureAndAgreesWithTheLog() throws {
         let dir = tempDir("report")
         var c = config(dir, count: 2000)
