@@ -13,7 +13,7 @@
 #   [ROUNDS=3] perf/idle_cpu.sh [POSTS for the unbounded floods]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-POSTS=${1:-400000}
+POSTS=${1:-1000000}
 ROUNDS=${ROUNDS:-3}
 BIN=${BIN:-.build/release/pinbench}
 [ -x "$BIN" ] || swift build -c release --product pinbench >/dev/null
