@@ -1,3 +1,4 @@
+import Platform
 /// AWS Signature Version 4 (header signing), our own: canonical request, string to sign, derived key,
 /// `Authorization` header. Checked in the tests against the aws-c-auth signing suite and against moto with
 /// signature checks on.
@@ -57,48 +58,9 @@ public struct SigV4Signer: Sendable {
     public static func amzDate(unixSeconds: Int64) -> String {
         let days = unixSeconds >= 0 ? unixSeconds / 86_400 : (unixSeconds - 86_399) / 86_400
         let secs = unixSeconds - days * 86_400
-        let (y, m, d) = civil(days: days)
-        func p(_ v: Int64, _ w: Int) -> String { let s = String(v); return String(repeating: "0", count: max(0, w - s.count)) + s }
+        let (y, m, d) = UTCTime.civil(days: Int(days))
+        func p<T: BinaryInteger>(_ v: T, _ w: Int) -> String { let s = String(v); return String(repeating: "0", count: max(0, w - s.count)) + s }
         return "\(p(y, 4))\(p(m, 2))\(p(d, 2))T\(p(secs / 3600, 2))\(p(secs / 60 % 60, 2))\(p(secs % 60, 2))Z"
-    }
-
-    /// Unix seconds of an ISO 8601 UTC time as AWS writes it (`2024-01-02T03:04:05Z`, fractional seconds
-    /// and `+00:00` accepted), or nil.
-    public static func unixSeconds(iso8601 s: String) -> Int64? {
-        let u = Array(s.utf8)
-        guard u.count >= 19, u[4] == UInt8(ascii: "-"), u[7] == UInt8(ascii: "-"), u[10] == UInt8(ascii: "T") || u[10] == UInt8(ascii: " "),
-              u[13] == UInt8(ascii: ":"), u[16] == UInt8(ascii: ":") else { return nil }
-        func num(_ a: Int, _ b: Int) -> Int64? {
-            var v: Int64 = 0
-            for i in a..<b { guard u[i] >= 48 && u[i] <= 57 else { return nil }; v = v * 10 + Int64(u[i] - 48) }
-            return v
-        }
-        guard let y = num(0, 4), let mo = num(5, 7), let d = num(8, 10), let h = num(11, 13), let mi = num(14, 16), let se = num(17, 19),
-              (1...12).contains(mo), (1...31).contains(d), h < 24, mi < 60, se < 61 else { return nil }
-        var rest = u[19...]
-        if rest.first == UInt8(ascii: ".") { rest = rest.dropFirst().drop { $0 >= 48 && $0 <= 57 } }
-        guard rest.isEmpty || Array(rest) == Array("Z".utf8) || Array(rest) == Array("+00:00".utf8) else { return nil }
-        // Days from civil (H. Hinnant), the inverse of `civil(days:)`.
-        let yy = mo <= 2 ? y - 1 : y
-        let era = (yy >= 0 ? yy : yy - 399) / 400
-        let yoe = yy - era * 400
-        let doy = (153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + d - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        let days = era * 146_097 + doe - 719_468
-        return days * 86_400 + h * 3600 + mi * 60 + se
-    }
-
-    /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
-    static func civil(days: Int64) -> (Int64, Int64, Int64) {
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let d = doy - (153 * mp + 2) / 5 + 1
-        let m = mp < 10 ? mp + 3 : mp - 9
-        return (yoe + era * 400 + (m <= 2 ? 1 : 0), m, d)
     }
 
     static let unreserved: [Bool] = {

@@ -182,7 +182,7 @@ public struct CredentialChain: Sendable {
             throw AWSError(.protocolError, "\(source): the answer holds no AccessKeyId/SecretAccessKey")
         }
         let token = v["Token"]?.stringValue ?? v["SessionToken"]?.stringValue
-        let exp = v["Expiration"]?.stringValue.flatMap { SigV4Signer.unixSeconds(iso8601: $0) }
+        let exp = v["Expiration"]?.stringValue.flatMap { UTCTime.unixSeconds(iso8601: $0) }
         return Credentials(accessKeyId: a, secretAccessKey: s, sessionToken: token, source: source, expiration: exp)
     }
 

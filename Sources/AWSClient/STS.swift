@@ -37,7 +37,7 @@ public enum STS {
         let text = String(decoding: r.body.prefix(64 << 10), as: UTF8.self)
         guard let a = XML.first("AccessKeyId", in: text), let s = XML.first("SecretAccessKey", in: text), let t = XML.first("SessionToken", in: text)
         else { throw AWSError(.protocolError, "sts: the answer holds no credentials") }
-        let exp = XML.first("Expiration", in: text).flatMap { SigV4Signer.unixSeconds(iso8601: $0) }
+        let exp = XML.first("Expiration", in: text).flatMap { UTCTime.unixSeconds(iso8601: $0) }
         return Credentials(accessKeyId: a, secretAccessKey: s, sessionToken: t, source: source, expiration: exp)
     }
 }

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Bytes
+import Platform
 import TableStore
 
 /// The cleaning rules of `shared/spec/pinterest-data.md` §3 as kernels over whole columns: straight loops

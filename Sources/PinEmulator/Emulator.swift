@@ -400,32 +400,23 @@ public final class Emulator: @unchecked Sendable {
     }
 }
 
-/// Writes `YYYY-MM-DD HH:MM:SS` for UTC seconds since the epoch (Howard Hinnant's civil-from-days).
+/// Writes `YYYY-MM-DD HH:MM:SS` for UTC seconds since the epoch (`UTCTime.civil`).
 public func appendDateTime(_ seconds: Int64, _ out: ByteBuffer) {
     var days = seconds / 86_400
     var rem = seconds % 86_400
     if rem < 0 { rem += 86_400; days -= 1 }
-    let z = days + 719_468
-    let era = (z >= 0 ? z : z - 146_096) / 146_097
-    let doe = z - era * 146_097
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
-    var y = yoe + era * 400
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-    let mp = (5 * doy + 2) / 153
-    let d = doy - (153 * mp + 2) / 5 + 1
-    let m = mp < 10 ? mp + 3 : mp - 9
-    if m <= 2 { y += 1 }
+    let (y, m, d) = UTCTime.civil(days: Int(days))
     let p = out.reserve(19)
     func put2(_ v: Int64, _ at: Int) {
         p.storeBytes(of: UInt8(48 + v / 10), toByteOffset: at, as: UInt8.self)
         p.storeBytes(of: UInt8(48 + v % 10), toByteOffset: at + 1, as: UInt8.self)
     }
-    put2(y / 100, 0)
-    put2(y % 100, 2)
+    put2(Int64(y / 100), 0)
+    put2(Int64(y % 100), 2)
     p.storeBytes(of: UInt8(ascii: "-"), toByteOffset: 4, as: UInt8.self)
-    put2(m, 5)
+    put2(Int64(m), 5)
     p.storeBytes(of: UInt8(ascii: "-"), toByteOffset: 7, as: UInt8.self)
-    put2(d, 8)
+    put2(Int64(d), 8)
     p.storeBytes(of: UInt8(ascii: " "), toByteOffset: 10, as: UInt8.self)
     put2(rem / 3600, 11)
     p.storeBytes(of: UInt8(ascii: ":"), toByteOffset: 13, as: UInt8.self)

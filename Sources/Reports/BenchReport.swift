@@ -44,7 +44,7 @@ public enum BenchReport {
             ("kind", .string("bench")),
             ("command", .string(command)),
             ("interrupted", .bool(interrupted)),
-            ("created", .string(ISO8601DateFormatter().string(from: Date()))),
+            ("created", .string(UTCTime.iso(micros: wallMillis() * 1000))),
             ("machine", Machine.json),
             ("scenarios", .array(scenarios.map(\.json))),
             ("skipped", .array(skipped.map { .object([("scenario", .string($0.0)), ("reason", .string($0.1))]) })),

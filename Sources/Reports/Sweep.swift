@@ -144,7 +144,7 @@ public enum Sweep {
         } ?? .null
         let json: JSONValue = .object([
             ("kind", .string("sweep")), ("command", .string(command)), ("scenario", .string(scenario.rawValue)), ("interrupted", .bool(interrupted)),
-            ("created", .string(ISO8601DateFormatter().string(from: Date()))), ("machine", Machine.json),
+            ("created", .string(UTCTime.iso(micros: wallMillis() * 1000))), ("machine", Machine.json),
             ("points", .array(rows)), ("recommendation", rec),
         ])
         let series = points.map { Series(name: $0.settings.label, points: [($0.p99Ms, $0.recordsPerSecond)]) }

@@ -33,11 +33,11 @@ struct MskToken: ParsableCommand {
 
     func validate() throws {
         if mechanism == .AWS_MSK_IAM && brokerHost == nil { throw ValidationError("--mechanism AWS_MSK_IAM needs --broker-host (the payload signs the broker's name)") }
-        if let at, SigV4Signer.unixSeconds(iso8601: at) == nil { throw ValidationError("--at needs an ISO 8601 UTC time such as 2024-01-02T03:04:05Z, got '\(at)'") }
+        if let at, UTCTime.unixSeconds(iso8601: at) == nil { throw ValidationError("--at needs an ISO 8601 UTC time such as 2024-01-02T03:04:05Z, got '\(at)'") }
     }
 
     func run() throws {
-        let when = at.flatMap { SigV4Signer.unixSeconds(iso8601: $0) } ?? wallSeconds()
+        let when = at.flatMap { UTCTime.unixSeconds(iso8601: $0) } ?? wallSeconds()
         let resolved = try aws.resolve()
         // --region (the AWS options' own) names the cluster's region; else the broker's DNS name tells it.
         let r = aws.region ?? brokerHost.flatMap { MSKAuth.region(ofBrokerHost: $0) } ?? resolved.region

@@ -180,7 +180,7 @@ struct FleetOptions: ParsableArguments {
 
     static func parseTime(_ s: String) -> Double? {
         if let v = Double(s), v > 0 { return v }
-        return SigV4Signer.unixSeconds(iso8601: s).map(Double.init)
+        return UTCTime.parseMicros(s).map { Double($0) / 1_000_000 }
     }
 
     /// Sleeps until --start-at; returns how late this host started (seconds by its own clock), or nil.

@@ -2,6 +2,7 @@ import AWSClient
 import Bytes
 import Testing
 import AWSAuth
+import Platform
 
 /// Requests and their expected `Authorization` from the AWS SigV4 test suite (awslabs/aws-c-auth,
 /// tests/aws-signing-test-suite/v4/<name>/header-signed-request.txt; Apache-2.0). Every case signs with
@@ -169,6 +170,19 @@ func signingSuiteCase(_ name: String) {
     #expect(s.canonicalURI("/bucket/a%20b//c") == "/bucket/a%20b//c")
     let k = SigV4Signer(credentials: Credentials(accessKeyId: "a", secretAccessKey: "b"), region: "us-east-1", service: "kinesis")
     #expect(k.canonicalURI("/a/./b/../c//") == "/a/c/")
+}
+
+/// Expirations as STS and instance metadata write them, and as credential processes may (a fraction, an offset):
+/// one instant, floored to seconds; impossible dates are refused, not rolled over.
+@Test func expiryTimesAreReadWithTheirOffsets() {
+    #expect(UTCTime.unixSeconds(iso8601: "2015-08-30T12:36:00Z") == 1_440_938_160)
+    #expect(UTCTime.unixSeconds(iso8601: "2015-08-30T12:36:00.999Z") == 1_440_938_160)
+    #expect(UTCTime.unixSeconds(iso8601: "2015-08-30T14:36:00+02:00") == 1_440_938_160)
+    #expect(UTCTime.unixSeconds(iso8601: "2015-08-30T07:36:00-05:00") == 1_440_938_160)
+    #expect(UTCTime.unixSeconds(iso8601: "1969-12-31T23:59:59.5Z") == -1)
+    #expect(UTCTime.unixSeconds(iso8601: "2015-02-30T00:00:00Z") == nil)
+    #expect(UTCTime.unixSeconds(iso8601: "2015-08-30T12:36:00+2") == nil)
+    #expect(UTCTime.unixSeconds(iso8601: "tomorrow") == nil)
 }
 
 @Test func amzDateIsUTC() {

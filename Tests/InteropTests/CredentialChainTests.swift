@@ -70,6 +70,31 @@ private func pinbenchKey(_ env: [String: String], seed: String? = nil) throws ->
         }
     }
 
+    /// A credential process may write its expiry with a UTC offset and a fraction (botocore reads any ISO 8601
+    /// time). pinbench read only `Z` and `+00:00` before, so such credentials looked as if they never expired
+    /// and were never refreshed; now both resolvers give the same instant.
+    @Test func aCredentialProcessExpiryWithAnOffsetIsTheInstantBotocoreReads() throws {
+        let dir = tempDir("chain-offset")
+        let proc = "\(dir)/creds.sh"
+        try "#!/bin/sh\necho '{\"Version\": 1, \"AccessKeyId\": \"PROCKEY\", \"SecretAccessKey\": \"p\", \"SessionToken\": \"t\", \"Expiration\": \"2099-01-01T02:00:00.250+02:00\"}'\n"
+            .write(toFile: proc, atomically: true, encoding: .utf8)
+        chmod(proc, 0o755)
+        try "[profile proc]\ncredential_process = \(proc)\n".write(toFile: "\(dir)/config", atomically: true, encoding: .utf8)
+        let env = cleanEnv(["AWS_CONFIG_FILE": "\(dir)/config", "AWS_SHARED_CREDENTIALS_FILE": "\(dir)/none", "AWS_PROFILE": "proc"])
+        let b = try runClean("/usr/bin/env", ["python3", "-c", """
+        import boto3, math
+        c = boto3.Session().get_credentials()
+        print(math.floor(c._expiry_time.timestamp()))
+        """], env)
+        #expect(b.status == 0, "botocore: \(b.stderr.suffix(500))")
+        let r = try runClean(pinbenchBinary(), ["auth", "credentials"], env)
+        #expect(r.status == 0, "pinbench: \(r.stderr)")
+        let j = (try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]) ?? [:]
+        #expect(j["access_key_id"] as? String == "PROCKEY")
+        #expect(j["expires_unix"] as? Int == 4_070_908_800, "\(r.stdout)")
+        #expect(Int(b.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) == j["expires_unix"] as? Int, "botocore: \(b.stdout)")
+    }
+
     @Test func rolesWebIdentityContainerAndInstanceMetadataResolveAsBotocoreDoes() throws {
         let moto = try Moto()
         defer { moto.stop() }

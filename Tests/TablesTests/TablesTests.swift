@@ -10,6 +10,7 @@ import PinModel
 import KafkaLog
 import KafkaWire
 import Bytes
+import Platform
 
 typealias CompressionCodecValue = CompressionCodec
 

@@ -1,4 +1,6 @@
-/// Civil dates and UTC timestamps in microseconds, without Foundation (Howard Hinnant's algorithms).
+/// Civil dates and UTC timestamps, without Foundation (Howard Hinnant's algorithms): the one calendar of the
+/// package (the emulator's timestamps, SigV4's dates, credential expirations, `--start-at`, Parquet and Delta
+/// statistics, the cleaning kernels).
 public enum UTCTime {
     /// Days since 1970-01-01 of a proleptic Gregorian date.
     @inlinable
@@ -99,6 +101,12 @@ public enum UTCTime {
     public static func parseMicros(_ s: String) -> Int64? {
         var s = s
         return s.withUTF8 { parseMicros(UnsafeRawBufferPointer($0)) }
+    }
+
+    /// Unix seconds (floored) of an ISO 8601 time as `parseMicros` reads it, or nil.
+    public static func unixSeconds(iso8601 s: String) -> Int64? {
+        guard let us = parseMicros(s) else { return nil }
+        return us >= 0 ? us / 1_000_000 : (us - 999_999) / 1_000_000
     }
 
     /// `YYYY-MM-DDTHH:MM:SS.mmmZ` (milliseconds; `roundUp` rounds a sub-millisecond remainder up, for maxima).
