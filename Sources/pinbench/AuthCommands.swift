@@ -33,7 +33,7 @@ struct MskToken: ParsableCommand {
 
     func validate() throws {
         if mechanism == .AWS_MSK_IAM && brokerHost == nil { throw ValidationError("--mechanism AWS_MSK_IAM needs --broker-host (the payload signs the broker's name)") }
-        if let at, UTCTime.unixSeconds(iso8601: at) == nil { throw ValidationError("--at needs an ISO 8601 UTC time such as 2024-01-02T03:04:05Z, got '\(at)'") }
+        if let at, UTCTime.unixSeconds(iso8601: at) == nil { throw ValidationError("--at needs an ISO 8601 time such as 2024-01-02T03:04:05Z (or with an offset, +01:00), got '\(at)'") }
     }
 
     func run() throws {

@@ -145,7 +145,7 @@ struct FloodOptions: ParsableArguments {
 struct FleetOptions: ParsableArguments {
     @Option(help: "Be worker I of N (0-based) of a fleet: flood posts i with i % N == I, at --rate / N; --count is the fleet's total.") var worker: String?
     @Option(help: "Fleet size with JOB_COMPLETION_INDEX as this worker's index (a Kubernetes Indexed Job).") var workers: Int?
-    @Option(help: "Start at this wall-clock time (Unix seconds or ISO 8601 UTC), so every worker starts together.") var startAt: String?
+    @Option(help: "Start at this wall-clock time (Unix seconds, or ISO 8601 with Z or an offset), so every worker starts together.") var startAt: String?
     @Option(help: "Write the latency of every second as an HdrHistogram interval log (format 1.3) to this file.") var hlog: String?
     @Option(help: "Serve Prometheus metrics (GET /metrics) on HOST:PORT while the run goes on.") var metricsListen: String?
     @Option(help: "Keep serving the final metrics this long after the run, e.g. 15s (a last scrape).") var metricsHold: Seconds?
@@ -154,7 +154,7 @@ struct FleetOptions: ParsableArguments {
     func validate() throws {
         _ = try slice()
         if let m = metricsListen, FleetOptions.hostPort(m) == nil { throw ValidationError("--metrics-listen needs HOST:PORT, got '\(m)'") }
-        if let s = startAt, FleetOptions.parseTime(s) == nil { throw ValidationError("--start-at needs Unix seconds or an ISO 8601 UTC time (2026-12-01T10:00:00Z), got '\(s)'") }
+        if let s = startAt, FleetOptions.parseTime(s) == nil { throw ValidationError("--start-at needs Unix seconds or an ISO 8601 time (2026-12-01T10:00:00Z, 2026-12-01T11:00:00+01:00), got '\(s)'") }
     }
 
     /// `--worker I/N`, or `--workers N` with JOB_COMPLETION_INDEX (as a Kubernetes Indexed Job sets it).
