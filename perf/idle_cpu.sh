@@ -5,6 +5,7 @@
 #   - unbounded floods with 1 and with 4 generator threads: records/s and CPU s per million records
 #     (extra generators beyond what the sink takes: target <= +5% CPU)
 #   - `serve` idle for 10 s: share of one core (target <= 1%)
+#   - the paced embedded flood's CPU per record over the unbounded one's (pacing's own cost, less host-bound)
 # The Kinesis target (a flood's CPU per record <= 0.1x boto3's put_records) is `MODE=run perf/kinesis_vs_boto3.sh`.
 #
 # Each figure is the median of ROUNDS rounds (default 3), the jobs alternating within a round; every
@@ -46,6 +47,10 @@ printf 'run --rate 10000 --duration 10s, Tansu:      %6.2f CPU s  (target <= 0.6
 printf 'unbounded, 1 generator:  %9.0f records/s, %6.3f CPU s per million records   rounds: %s\n' "$(med "${R1[@]}")" "$(med "${U1[@]}")" "${U1[*]}"
 printf 'unbounded, 4 generators: %9.0f records/s, %6.3f CPU s per million records   rounds: %s\n' "$(med "${R4[@]}")" "$(med "${U4[@]}")" "${U4[*]}"
 python3 -c 'import sys;a=float(sys.argv[1]);b=float(sys.argv[2]);print(f"extra generators: {100*(b/a-1):+.1f}% CPU per record, medians (target <= +5%)")' "$(med "${U1[@]}")" "$(med "${U4[@]}")"
+# The paced flood's CPU per record over the unbounded flood's, from the same rounds: what pacing itself costs
+# (ticks, small batches, sleeps). It moves less with the host than the CPU seconds do, so it is the figure to
+# compare across sessions and machines.
+python3 -c 'import sys;e=float(sys.argv[1]);u=float(sys.argv[2]);print(f"paced vs unbounded embedded CPU per record: {e/(0.3*u):.2f}x (300,000 records paced; medians)")' "$(med "${EMB[@]}")" "$(med "${U1[@]}")"
 
 PORT=$(free_port)
 "$BIN" serve --listen "127.0.0.1:$PORT" --data-dir "$W/serve" >/dev/null 2>&1 &
