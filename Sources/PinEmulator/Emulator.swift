@@ -56,34 +56,6 @@ extension JSONWriter {
     func word(_ lex: Lexicon, _ i: Int) { piece(lex.bytes(i), plain: lex.plain[i]) }
 }
 
-/// The digits of the emulator's timestamps, made once: `YYYY-MM-DD` for every day from `joinRange` to
-/// `geoRange` (10 bytes a day), then `00` … `59`. A timestamp is then two copies and three pairs instead of the
-/// calendar's divisions per record (`Emulator.appendTimestamp`); the calendar itself is `UTCTime.civil`.
-final class TimestampDigits: @unchecked Sendable {
-    let firstDay: Int64
-    let days: Int64
-    let base: UnsafeMutableRawPointer
-    var pairs: UnsafeMutableRawPointer { base + Int(days) * 10 }
-
-    init(from: Int64, through: Int64) {
-        firstDay = from / 86_400
-        days = through / 86_400 - firstDay + 1
-        base = UnsafeMutableRawPointer.allocate(byteCount: Int(days) * 10 + 120, alignment: 8)
-        let scratch = ByteBuffer(capacity: 32)
-        for d in 0..<days {
-            scratch.count = 0
-            appendDateTime((firstDay + d) * 86_400, scratch)
-            (base + Int(d) * 10).copyMemory(from: scratch.base, byteCount: 10)
-        }
-        for v in 0..<60 {
-            (base + Int(days) * 10 + v * 2).storeBytes(of: UInt8(48 + v / 10), as: UInt8.self)
-            (base + Int(days) * 10 + v * 2 + 1).storeBytes(of: UInt8(48 + v % 10), as: UInt8.self)
-        }
-    }
-
-    deinit { base.deallocate() }
-}
-
 /// The user-flood emulator: a deterministic function from (seed, post index) to one post (pin, geo and
 /// user with the same index), shaped like the original data. Thread-safe: it holds only immutable tables.
 public final class Emulator: @unchecked Sendable {
@@ -107,7 +79,6 @@ public final class Emulator: @unchecked Sendable {
     let countryLex = Lexicon(countries)
     let categoryCumulative: [Int]
     let categoryTotal: Int
-    let stamps = TimestampDigits(from: Emulator.joinRange.lowerBound, through: Emulator.geoRange.upperBound)
 
     /// Geo timestamps fall in 2017-10-20 .. 2022-10-18; users joined 2015-10-21 .. 2017-10-18 (UTC seconds).
     public static let geoRange: ClosedRange<Int64> = 1_508_457_600...1_666_137_599
@@ -379,26 +350,6 @@ public final class Emulator: @unchecked Sendable {
         }
     }
 
-    /// `YYYY-MM-DD HH:MM:SS` of UTC `seconds`, from `stamps` within the emulator's ranges (byte for byte what
-    /// `appendDateTime` writes; a test compares every day), through the calendar outside them.
-    @inline(__always)
-    public func appendTimestamp(_ seconds: Int64, _ out: ByteBuffer) {
-        let day = seconds / 86_400
-        let i = day &- stamps.firstDay
-        guard seconds >= 0, i >= 0, i < stamps.days else { return appendDateTime(seconds, out) }
-        let rem = Int(seconds &- day &* 86_400)
-        let p = out.reserve(19)
-        p.copyMemory(from: stamps.base + Int(i) &* 10, byteCount: 10)
-        p.storeBytes(of: UInt8(ascii: " "), toByteOffset: 10, as: UInt8.self)
-        let pairs = stamps.pairs
-        p.storeBytes(of: pairs.loadUnaligned(fromByteOffset: (rem / 3600) &* 2, as: UInt16.self), toByteOffset: 11, as: UInt16.self)
-        p.storeBytes(of: UInt8(ascii: ":"), toByteOffset: 13, as: UInt8.self)
-        p.storeBytes(of: pairs.loadUnaligned(fromByteOffset: (rem / 60 % 60) &* 2, as: UInt16.self), toByteOffset: 14, as: UInt16.self)
-        p.storeBytes(of: UInt8(ascii: ":"), toByteOffset: 16, as: UInt8.self)
-        p.storeBytes(of: pairs.loadUnaligned(fromByteOffset: (rem % 60) &* 2, as: UInt16.self), toByteOffset: 17, as: UInt16.self)
-        out.count &+= 19
-    }
-
     // MARK: geo
 
     func writeGeo(_ index: Int, to out: ByteBuffer, style: JSONStyle) {
@@ -407,7 +358,7 @@ public final class Emulator: @unchecked Sendable {
         w.beginObject()
         w.field("ind", index)
         w.beginString("timestamp")
-        appendTimestamp(Emulator.geoRange.lowerBound + Int64(r.below(Int(Emulator.geoRange.upperBound - Emulator.geoRange.lowerBound + 1))), out)
+        appendDateTime(Emulator.geoRange.lowerBound + Int64(r.below(Int(Emulator.geoRange.upperBound - Emulator.geoRange.lowerBound + 1))), out)
         w.endString()
         let lat = sixDigits(r.unit() * 180 - 90), lon = sixDigits(r.unit() * 360 - 180)
         w.field("latitude", scaled: lat.m, decimals: lat.decimals)
@@ -443,7 +394,7 @@ public final class Emulator: @unchecked Sendable {
         w.endString()
         w.field("age", 20 + r.below(41))
         w.beginString("date_joined")
-        appendTimestamp(Emulator.joinRange.lowerBound + Int64(r.below(Int(Emulator.joinRange.upperBound - Emulator.joinRange.lowerBound + 1))), out)
+        appendDateTime(Emulator.joinRange.lowerBound + Int64(r.below(Int(Emulator.joinRange.upperBound - Emulator.joinRange.lowerBound + 1))), out)
         w.endString()
         w.endObject()
     }

@@ -7,31 +7,6 @@ import Testing
 @Suite struct EmulatorTests {
     let emu = Emulator(seed: 42, users: 500)
 
-    /// The timestamp table writes what the calendar writes: every day of the emulator's ranges (a leap day and
-    /// the years' ends among them) at the first and last second and a few between, and the calendar's own path
-    /// just outside them.
-    @Test func timestampDigitsMatchTheCalendarOnEveryDay() {
-        let a = ByteBuffer(capacity: 64), b = ByteBuffer(capacity: 64)
-        let first = Emulator.joinRange.lowerBound / 86_400 - 2, last = Emulator.geoRange.upperBound / 86_400 + 2
-        var checked = 0
-        for day in first...last {
-            for second in [0, 1, 59, 60, 3599, 3600, 43_210, 86_399] as [Int64] {
-                a.count = 0; b.count = 0
-                emu.appendTimestamp(day * 86_400 + second, a)
-                appendDateTime(day * 86_400 + second, b)
-                if a.toArray() != b.toArray() {
-                    Issue.record("\(day * 86_400 + second): \(String(decoding: a.bytes, as: UTF8.self)) vs \(String(decoding: b.bytes, as: UTF8.self))")
-                    return
-                }
-                checked += 1
-            }
-        }
-        #expect(checked > 2_500 * 8)
-        a.count = 0
-        emu.appendTimestamp(1_582_934_400 + 45_296, a)  // 2020-02-29 12:34:56
-        #expect(String(decoding: a.bytes, as: UTF8.self) == "2020-02-29 12:34:56")
-    }
-
     @Test func deterministicPerSeedAndIndexInAnyOrder() {
         let a = (0..<200).map { emu.post($0) }
         let b = (0..<200).reversed().map { Emulator(seed: 42, users: 500).post($0) }.reversed()
